@@ -1,0 +1,168 @@
+/**
+ * The one parse of the spec: every chapter `spec/NN-topic.md` becomes an mdast tree plus the list
+ * of its code blocks. The tangler and the site both start from here.
+ *
+ * @module
+ */
+import type { Code, Heading, Root, RootContent } from "mdast";
+import { fromMarkdown } from "mdast-util-from-markdown";
+import { gfmFromMarkdown } from "mdast-util-gfm";
+import { gfm } from "micromark-extension-gfm";
+import { AttrError, type BlockAttrs, hasAttrs, parseAttrs } from "./attrs.ts";
+
+/** A position-tagged complaint about the spec: `spec/file.md:line:col: message`. */
+export interface Problem {
+  path: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+/** Formats a problem the way compilers do, so editors can jump to it. */
+export function formatProblem(p: Problem): string {
+  return `${p.path}:${p.line}:${p.column}: ${p.message}`;
+}
+
+/** A fenced code block of a chapter. It is part of the model when it has attributes. */
+export interface CodeBlock {
+  chapter: Chapter;
+  /** Reading-order index over the whole spec. */
+  index: number;
+  lang: string;
+  /** Present on model blocks (`{#name file=…}`); absent on illustrations. */
+  attrs?: BlockAttrs;
+  /** 1-based line and column of the opening fence. */
+  fenceLine: number;
+  fenceColumn: number;
+  /** Lines of code; `lines[k]` sits at Markdown line `fenceLine + 1 + k`. */
+  lines: string[];
+  node: Code;
+}
+
+/** One chapter of the spec. */
+export interface Chapter {
+  /** Path relative to the repository root, e.g. `spec/01-domain-alloc-user.md`. */
+  path: string;
+  /** File name without extension, e.g. `01-domain-alloc-user`. */
+  name: string;
+  /** Name without its number, e.g. `domain-alloc-user`; the page is `<slug>.html`. */
+  slug: string;
+  /** The text of the first level-1 heading. */
+  title: string;
+  text: string;
+  tree: Root;
+  blocks: CodeBlock[];
+}
+
+/** The parsed spec in reading order, with the problems found while parsing. */
+export interface Spec {
+  chapters: Chapter[];
+  blocks: CodeBlock[];
+  problems: Problem[];
+}
+
+const CHAPTER_NAME = /^(\d\d)-([a-z0-9]+(?:-[a-z0-9]+)*)$/;
+
+/** Plain text of an mdast node (inline code keeps its text). */
+export function textOf(node: RootContent | Root): string {
+  if ("value" in node && typeof node.value === "string") return node.value;
+  if ("children" in node) return node.children.map((c) => textOf(c as RootContent)).join("");
+  return "";
+}
+
+/** Parses Markdown with GitHub-flavoured extensions (tables, strikethrough, autolinks). */
+export function parseMarkdown(text: string): Root {
+  return fromMarkdown(text, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
+}
+
+/**
+ * Parses chapters given as `{path, text}` (in any order; they are sorted by file name, which is
+ * reading order because chapters are numbered).
+ */
+export function parseSpec(files: { path: string; text: string }[]): Spec {
+  const problems: Problem[] = [];
+  const chapters: Chapter[] = [];
+  const blocks: CodeBlock[] = [];
+  const sorted = [...files].sort((a, b) => a.path.localeCompare(b.path));
+  for (const { path, text } of sorted) {
+    const name = path.replace(/^.*\//, "").replace(/\.md$/, "");
+    const m = CHAPTER_NAME.exec(name);
+    if (!m) {
+      problems.push({ path, line: 1, column: 1, message: "a chapter is named NN-topic.md" });
+      continue;
+    }
+    const tree = parseMarkdown(text);
+    const h1 = tree.children.find((n): n is Heading => n.type === "heading" && n.depth === 1);
+    if (!h1) {
+      problems.push({ path, line: 1, column: 1, message: "a chapter starts with a # title" });
+    }
+    const chapter: Chapter = {
+      path,
+      name,
+      slug: m[2],
+      title: h1 ? textOf(h1).trim() : name,
+      text,
+      tree,
+      blocks: [],
+    };
+    collectBlocks(chapter, text.split("\n"), blocks, problems);
+    chapters.push(chapter);
+  }
+  return { chapters, blocks, problems };
+}
+
+function collectBlocks(
+  chapter: Chapter,
+  sourceLines: string[],
+  blocks: CodeBlock[],
+  problems: Problem[],
+): void {
+  const visit = (node: Root | RootContent): void => {
+    if (node.type === "code") {
+      const start = node.position!.start;
+      const block: CodeBlock = {
+        chapter,
+        index: blocks.length,
+        lang: node.lang ?? "",
+        fenceLine: start.line,
+        fenceColumn: start.column,
+        lines: node.value === "" ? [] : node.value.split("\n"),
+        node,
+      };
+      if (hasAttrs(node.meta)) {
+        try {
+          block.attrs = parseAttrs(node.meta);
+        } catch (e) {
+          if (!(e instanceof AttrError)) throw e;
+          const fence = sourceLines[start.line - 1] ?? "";
+          const metaAt = fence.indexOf(node.meta, start.column - 1);
+          problems.push({
+            path: chapter.path,
+            line: start.line,
+            column: (metaAt < 0 ? start.column - 1 : metaAt) + e.offset + 1,
+            message: `malformed attribute: ${e.message}`,
+          });
+        }
+      }
+      chapter.blocks.push(block);
+      blocks.push(block);
+      return;
+    }
+    if ("children" in node) { for (const child of node.children) visit(child); }
+  };
+  visit(chapter.tree);
+}
+
+/** Reads every `spec/NN-*.md` under `root` and parses it. */
+export async function loadSpec(root: string): Promise<Spec> {
+  const files: { path: string; text: string }[] = [];
+  for await (const entry of Deno.readDir(`${root}/spec`)) {
+    if (entry.isFile && entry.name.endsWith(".md")) {
+      files.push({
+        path: `spec/${entry.name}`,
+        text: await Deno.readTextFile(`${root}/spec/${entry.name}`),
+      });
+    }
+  }
+  return parseSpec(files);
+}
