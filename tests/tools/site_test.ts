@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { loadSpec } from "../../tools/literate/spec.ts";
+import { buildSite } from "../../tools/site/build.ts";
+import { md, tempProject, where } from "./fixture.ts";
+
+const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Every id="…" of an HTML page. */
+function ids(html: string): Set<string> {
+  return new Set([...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]));
+}
+
+/** Every href="…" of an HTML page. */
+function hrefs(html: string): string[] {
+  return [...html.matchAll(/\shref="([^"]+)"/g)].map((m) => m[1].replaceAll("&#x26;", "&"));
+}
+
+Deno.test("site: the real spec builds; every chapter has a page; every internal link resolves", async () => {
+  const outDir = await Deno.makeTempDir({ prefix: "site-" });
+  const result = await buildSite({ root: repo, outDir });
+  assert.deepEqual(where(result.problems), []);
+  const spec = await loadSpec(repo);
+  const pages = new Map<string, string>();
+  for (const path of result.pages.filter((p) => p.endsWith(".html"))) {
+    pages.set(path, await Deno.readTextFile(`${outDir}/${path}`));
+  }
+  for (const chapter of spec.chapters) {
+    const page = pages.get(`${chapter.slug}.html`);
+    assert.ok(page, `page for ${chapter.path}`);
+    assert.ok(page.includes(`<h1 id=`), `${chapter.path} has its title`);
+    assert.ok(pages.get("index.html")!.includes(`href="${chapter.slug}.html"`), "listed on index");
+  }
+  let checked = 0;
+  for (const [path, html] of pages) {
+    const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "";
+    for (const href of hrefs(html)) {
+      if (/^[a-z]+:/.test(href)) continue;
+      const [target, anchor] = href.split("#");
+      const resolved = target === "" ? path : new URL(target, `file:///${dir}`).pathname.slice(1);
+      const page = resolved.endsWith(".css") ? "" : pages.get(resolved);
+      assert.ok(page !== undefined, `${path}: ${href} names no page`);
+      if (anchor !== undefined) {
+        assert.ok(ids(page).has(anchor), `${path}: ${href} names no anchor`);
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked > 50, `checked ${checked} links`);
+  await Deno.remove(outDir, { recursive: true });
+});
+
+Deno.test("site: model blocks are labelled and cross-linked both ways across chapters", async () => {
+  const root = await tempProject({
+    "site/style.css": "",
+    "spec/01-a.md": md(
+      "# Chapter A",
+      "",
+      "## Files {#files}",
+      "",
+      "```ts {#main file=lib/a.ts}",
+      "export const a = [",
+      "  <<items>>",
+      "];",
+      "```",
+      "",
+      "```ts {#items}",
+      "1,",
+      "```",
+    ),
+    "spec/02-b.md": md(
+      "# Chapter B",
+      "",
+      "More items, see [the file](01-a.md#files) and [items](#items).",
+      "",
+      "```ts {#items}",
+      "2,",
+      "```",
+      "",
+      "```ts",
+      "const illustration = 1;",
+      "```",
+    ),
+  });
+  const result = await buildSite({ root });
+  assert.deepEqual(where(result.problems), []);
+  const a = await Deno.readTextFile(`${root}/_site/a.html`);
+  const b = await Deno.readTextFile(`${root}/_site/b.html`);
+  // Labels and the file path.
+  assert.match(a, /<figure class="block model" id="main">.*⟨main⟩ ≡.*lib\/a\.ts/s);
+  // The <<items>> line became a link to the fragment's first block.
+  assert.match(a, /<a class="frag-ref" href="a\.html#items"[^>]*>⟨items⟩<\/a>/);
+  // First block: used in ⟨main⟩, continued in chapter B.
+  assert.match(a, /id="items".*used in <a href="a\.html#main"[^>]*>⟨main⟩<\/a>/s);
+  assert.match(a, /id="items".*continued in <a href="b\.html#items--2"/s);
+  // Continuation: +≡, defined in chapter A.
+  assert.match(b, /id="items--2".*⟨items⟩ \+≡.*defined in <a href="a\.html#items"/s);
+  // Prose links across chapters, rewritten from .md and from a bare fragment anchor.
+  assert.match(b, /href="a\.html#files"/);
+  assert.match(b, /href="a\.html#items"/);
+  // Illustrations are marked and, like model blocks, have an edit link to their line.
+  assert.match(
+    b,
+    /class="block illustration".*href="source\/02-b\.md\.html#L9"[^>]*>edit: spec\/02-b\.md:9</s,
+  );
+  // Table of contents, previous/next.
+  assert.match(a, /<nav class="toc".*href="#files"/s);
+  assert.match(a, /rel="next" href="b\.html"/);
+  assert.match(b, /rel="prev" href="a\.html"/);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("site: a broken link or a duplicate anchor fails the build at its position", async () => {
+  const root = await tempProject({
+    "site/style.css": "",
+    "spec/01-a.md": md(
+      "# A",
+      "",
+      "See [nothing](#nowhere), [a file](../README.md) and [a chapter](02-x.md).",
+      "",
+      "## Twice {#dup}",
+      "",
+      "## Again {#dup}",
+    ),
+  });
+  const result = await buildSite({ root });
+  assert.deepEqual(where(result.problems), [
+    "spec/01-a.md:7:1: anchor #dup is used twice",
+    "spec/01-a.md:3:5: broken link: no anchor #nowhere in this chapter or among fragments",
+    "spec/01-a.md:3:26: broken link: ../README.md is not a chapter (links go to NN-topic.md[#id] or #id)",
+    "spec/01-a.md:3:53: broken link: 02-x.md is not a chapter (links go to NN-topic.md[#id] or #id)",
+  ]);
+  assert.equal(await Deno.stat(`${root}/_site`).catch(() => null), null, "nothing written");
+  await Deno.remove(root, { recursive: true });
+});

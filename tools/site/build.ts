@@ -1,0 +1,117 @@
+/**
+ * The site build, in named phases: parse → tangle (for the fragment index) → cross-references →
+ * prepare (anchors) → render (HTML, links checked) → lay out pages → write `_site/`.
+ * Nothing is written when any phase reports a problem.
+ *
+ * @module
+ */
+import { renderToString } from "preact-render-to-string";
+import {
+  type ChapterLink,
+  ChapterPage,
+  IndexPage,
+  type SiteInfo,
+  SourcePage,
+} from "../../site/layout.tsx";
+import { loadSpec, type Problem } from "../literate/spec.ts";
+import { tangle } from "../literate/tangle.ts";
+import { CodeHighlighter } from "./highlight.ts";
+import { prepareChapter, type PreparedChapter, renderChapter } from "./render.ts";
+import { buildXref, pageOf } from "./xref.ts";
+
+/** Options of {@link buildSite}. */
+export interface BuildOptions {
+  /** Repository root (holds `spec/` and `site/`). */
+  root: string;
+  /** Output directory; default `<root>/_site`. */
+  outDir?: string;
+  /** Reuse a highlighter (and its cache) across builds, as `deno task serve` does. */
+  highlighter?: CodeHighlighter;
+  /**
+   * Prefix of "edit" links, e.g. `https://github.com/org/repo/blob/main/`; the link is
+   * `<prefix><spec path>#L<line>`. Default: the site's own numbered source pages.
+   */
+  editUrl?: string;
+}
+
+/** The outcome of a build. */
+export interface BuildResult {
+  problems: Problem[];
+  /** Paths written, relative to the output directory. */
+  pages: string[];
+  ms: number;
+}
+
+/** The site's name. */
+export const SITE_TITLE = "IOMMU user domains: an executable specification";
+
+const DOCTYPE = "<!doctype html>\n";
+
+/** Builds the whole site. */
+export async function buildSite(options: BuildOptions): Promise<BuildResult> {
+  const started = performance.now();
+  const { root } = options;
+  const outDir = options.outDir ?? `${root}/_site`;
+  const done = (problems: Problem[], pages: string[] = []) => ({
+    problems,
+    pages,
+    ms: performance.now() - started,
+  });
+
+  // Parse and tangle: the site shows exactly the fragments the tangler resolved.
+  const spec = await loadSpec(root);
+  const tangled = tangle(spec);
+  if (tangled.problems.length > 0) return done(tangled.problems);
+
+  // Cross-references and anchors.
+  const xref = buildXref(tangled);
+  const prepared = new Map<string, PreparedChapter>();
+  for (const chapter of spec.chapters) prepared.set(chapter.name, prepareChapter(chapter, xref));
+  const problems = [...prepared.values()].flatMap((p) => p.problems);
+
+  // Render bodies.
+  const highlighter = options.highlighter ?? await CodeHighlighter.create();
+  const editHref = options.editUrl
+    ? (path: string, line: number) => `${options.editUrl}${path}#L${line}`
+    : (path: string, line: number) => `source/${path.replace(/^spec\//, "")}.html#L${line}`;
+  const ctx = { xref, highlighter, chapters: prepared, editHref };
+  const bodies = new Map<string, string>();
+  for (const p of prepared.values()) {
+    const { html, problems: found } = await renderChapter(p, ctx);
+    bodies.set(p.chapter.name, html);
+    problems.push(...found);
+  }
+  if (problems.length > 0) return done(problems);
+
+  // Lay out pages.
+  const links: ChapterLink[] = spec.chapters.map((c) => ({
+    number: String(Number(c.name.slice(0, 2))),
+    title: c.title,
+    href: pageOf(c),
+    summary: prepared.get(c.name)!.summary,
+  }));
+  const site: SiteInfo = { title: SITE_TITLE, chapters: links };
+  const files = new Map<string, string>();
+  const intro = prepared.values().next().value?.summary ?? "";
+  files.set("index.html", DOCTYPE + renderToString(IndexPage({ site, intro })));
+  spec.chapters.forEach((c, k) => {
+    const page = ChapterPage({
+      site,
+      chapter: links[k],
+      toc: prepared.get(c.name)!.toc,
+      body: bodies.get(c.name)!,
+      prev: links[k - 1],
+      next: links[k + 1],
+    });
+    files.set(pageOf(c), DOCTYPE + renderToString(page));
+    const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
+    files.set(`source/${c.name}.md.html`, DOCTYPE + renderToString(source));
+  });
+  files.set("style.css", await Deno.readTextFile(`${root}/site/style.css`));
+
+  // Write.
+  await Deno.remove(outDir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(`${outDir}/source`, { recursive: true });
+  for (const [path, text] of files) await Deno.writeTextFile(`${outDir}/${path}`, text);
+  return done([], [...files.keys()]);
+}

@@ -1,0 +1,199 @@
+/**
+ * The development server behind `deno task serve`: serves `_site/`, watches `spec/` and `site/`,
+ * re-tangles `lib/` and rebuilds the site on every save, and tells open pages to reload (or shows
+ * the problems in an overlay) over server-sent events. Middlewares are shaped
+ * `(request, next) => Promise<Response>`.
+ *
+ * @module
+ */
+import { tangleLib } from "../literate/lib_dir.ts";
+import { formatProblem } from "../literate/spec.ts";
+import { buildSite } from "./build.ts";
+import { CodeHighlighter } from "./highlight.ts";
+
+/** A request handler that may pass the request on. */
+export type Middleware = (req: Request, next: () => Promise<Response>) => Promise<Response>;
+
+/** Options of {@link startDevServer}. */
+export interface DevServerOptions {
+  root: string;
+  /** 0 picks a free port. */
+  port: number;
+  hostname?: string;
+  /** Called with each line the server wants the developer to see. */
+  log?: (line: string) => void;
+  /** Run `deno task check` after a rebuild that changed `lib/` (default true). */
+  typecheck?: boolean;
+}
+
+/** A running server. */
+export interface DevServer {
+  url: string;
+  /** Rebuild now (the watcher calls this); resolves when pages have been told. */
+  rebuild(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const CLIENT = `
+const source = new EventSource("/_live/events");
+const overlay = (text) => {
+  let el = document.getElementById("live-reload-error");
+  if (!text) { el?.remove(); return; }
+  if (!el) { el = document.createElement("pre"); el.id = "live-reload-error"; document.body.append(el); }
+  el.textContent = text;
+};
+source.addEventListener("reload", () => location.reload());
+source.addEventListener("problems", (e) => overlay(JSON.parse(e.data)));
+source.addEventListener("ok", () => overlay(""));
+`;
+
+const TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  json: "application/json",
+  png: "image/png",
+  svg: "image/svg+xml",
+};
+
+/** Pages get the reload client; `/_live/*` serves it and the event stream. */
+function liveReload(clients: Set<ReadableStreamDefaultController<Uint8Array>>): Middleware {
+  return async (req, next) => {
+    const { pathname } = new URL(req.url);
+    if (pathname === "/_live/client.js") {
+      return new Response(CLIENT, { headers: { "content-type": TYPES.js } });
+    }
+    if (pathname === "/_live/events") {
+      let self: ReadableStreamDefaultController<Uint8Array>;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          self = controller;
+          clients.add(controller);
+          controller.enqueue(new TextEncoder().encode(": connected\n\n"));
+        },
+        cancel() {
+          clients.delete(self);
+        },
+      });
+      return new Response(body, {
+        headers: { "content-type": "text/event-stream", "cache-control": "no-store" },
+      });
+    }
+    const res = await next();
+    if (!res.headers.get("content-type")?.startsWith("text/html")) return res;
+    const html = (await res.text()).replace(
+      "</body>",
+      '<script type="module" src="/_live/client.js"></script></body>',
+    );
+    return new Response(html, { status: res.status, headers: res.headers });
+  };
+}
+
+/** Serves files of `dir`; `/` and directories map to `index.html`. */
+function staticFiles(dir: string): Middleware {
+  return async (req) => {
+    let path = decodeURIComponent(new URL(req.url).pathname);
+    if (path.endsWith("/")) path += "index.html";
+    if (path.split("/").includes("..")) return new Response("bad path", { status: 400 });
+    try {
+      const body = await Deno.readFile(`${dir}${path}`);
+      const ext = path.slice(path.lastIndexOf(".") + 1);
+      return new Response(body, {
+        headers: {
+          "content-type": TYPES[ext] ?? "application/octet-stream",
+          "cache-control": "no-store",
+        },
+      });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  };
+}
+
+function chain(middlewares: Middleware[]): (req: Request) => Promise<Response> {
+  return (req) => {
+    const run = (k: number): Promise<Response> => middlewares[k](req, () => run(k + 1));
+    return run(0);
+  };
+}
+
+/** Builds once, then serves and watches. */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const { root } = options;
+  const log = options.log ?? console.log;
+  const clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const highlighter = await CodeHighlighter.create();
+  const send = (event: string, data: unknown) => {
+    const bytes = new TextEncoder().encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    for (const c of clients) {
+      try {
+        c.enqueue(bytes);
+      } catch {
+        clients.delete(c);
+      }
+    }
+  };
+  let checking: Promise<void> | null = null;
+  const typecheck = async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}/tools/check.ts`],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    const errors = text.split("\n").filter((l) => !/^(Check|Download) /.test(l)).join("\n").trim();
+    if (out.code !== 0) {
+      log(errors);
+      send("problems", `deno task check\n\n${errors}`);
+    } else log("check: no type errors");
+  };
+
+  const rebuild = async () => {
+    const started = performance.now();
+    const tangled = await tangleLib(root, "write");
+    const built = tangled.problems.length ? null : await buildSite({ root, highlighter });
+    const problems = tangled.problems.length ? tangled.problems : built!.problems;
+    if (problems.length > 0) {
+      const text = problems.map(formatProblem).join("\n");
+      log(text);
+      send("problems", text);
+      return;
+    }
+    const ms = (performance.now() - started).toFixed(0);
+    const wrote = tangled.changed.length ? `, lib/: ${tangled.changed.join(", ")}` : "";
+    log(`rebuilt in ${ms} ms${wrote}`);
+    send("reload", ms);
+    if (tangled.changed.length && options.typecheck !== false && !checking) {
+      checking = typecheck().finally(() => checking = null);
+    }
+  };
+
+  const handler = chain([liveReload(clients), staticFiles(`${root}/_site`)]);
+  const server = Deno.serve(
+    { port: options.port, hostname: options.hostname ?? "127.0.0.1", onListen: () => {} },
+    handler,
+  );
+  await rebuild();
+  const watcher = Deno.watchFs([`${root}/spec`, `${root}/site`]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  (async () => {
+    for await (const _event of watcher) {
+      clearTimeout(timer);
+      timer = setTimeout(() => void rebuild(), 120);
+    }
+  })();
+  const { port, hostname } = server.addr as Deno.NetAddr;
+  return {
+    url: `http://${hostname === "127.0.0.1" ? "localhost" : hostname}:${port}/`,
+    rebuild,
+    async close() {
+      clearTimeout(timer);
+      watcher.close();
+      for (const c of clients) c.close();
+      clients.clear();
+      await server.shutdown();
+      await checking;
+    },
+  };
+}

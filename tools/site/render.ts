@@ -1,0 +1,274 @@
+/**
+ * Renders one chapter's mdast (the tangler's parse) to HTML with unified: remark-rehype turns it
+ * into hast, a handler of our own turns code blocks into labelled, highlighted, cross-linked
+ * figures, and rehype-stringify prints it.
+ *
+ * Rendering is two passes over the spec: {@link prepareChapter} assigns every anchor (headings,
+ * `{#id}` list items, model blocks) so that {@link renderChapter} can resolve and check links
+ * across pages.
+ *
+ * @module
+ */
+import GithubSlugger from "github-slugger";
+import type { Element, ElementContent, Properties, Root as HastRoot } from "hast";
+import type { Code, Heading, Link, ListItem, Root, RootContent, Text } from "mdast";
+import rehypeStringify from "rehype-stringify";
+import remarkRehype from "remark-rehype";
+import { unified } from "unified";
+import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
+import { textOf } from "../literate/spec.ts";
+import type { CodeHighlighter } from "./highlight.ts";
+import { type BlockLink, pageOf, type XrefIndex } from "./xref.ts";
+
+/** An entry of a chapter's table of contents. */
+export interface TocEntry {
+  depth: number;
+  id: string;
+  text: string;
+}
+
+/** A chapter after the first pass: its own copy of the tree with ids assigned. */
+export interface PreparedChapter {
+  chapter: Chapter;
+  tree: Root;
+  toc: TocEntry[];
+  anchors: Set<string>;
+  /** The first paragraph's text, for the index page. */
+  summary: string;
+  problems: Problem[];
+}
+
+/** What rendering needs from the rest of the build. */
+export interface RenderContext {
+  xref: XrefIndex;
+  highlighter: CodeHighlighter;
+  /** Prepared chapters by file name (e.g. `01-domain-alloc-user`). */
+  chapters: Map<string, PreparedChapter>;
+  /** The "edit" link of a block at `path:line`. */
+  editHref: (path: string, line: number) => string;
+}
+
+const EXPLICIT_ID = /\s*\{#([A-Za-z][\w-]*)\}\s*$/;
+const LEADING_ID = /^\{#([A-Za-z][\w-]*)\}\s*/;
+
+function problemAt(chapter: Chapter, node: { position?: Code["position"] }, message: string) {
+  const start = node.position?.start ?? { line: 1, column: 1 };
+  return { path: chapter.path, line: start.line, column: start.column, message };
+}
+
+function walk(node: Root | RootContent, visit: (n: RootContent) => void): void {
+  if ("children" in node) {
+    for (const child of node.children as RootContent[]) {
+      visit(child);
+      walk(child, visit);
+    }
+  }
+}
+
+/**
+ * First pass: copies the tree, gives headings and `{#id}` list items their ids, and adds the
+ * anchors of the chapter's model blocks. An id used twice on a page is a problem.
+ */
+export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapter {
+  const tree = structuredClone(chapter.tree);
+  const slugger = new GithubSlugger();
+  const anchors = new Set<string>();
+  const toc: TocEntry[] = [];
+  const problems: Problem[] = [];
+  let summary = "";
+  const claim = (id: string, node: RootContent) => {
+    if (anchors.has(id)) problems.push(problemAt(chapter, node, `anchor #${id} is used twice`));
+    anchors.add(id);
+  };
+  walk(tree, (node) => {
+    if (node.type === "heading") {
+      const id = headingId(node as Heading, slugger);
+      (node.data ??= {}).hProperties = { id };
+      claim(id, node);
+      if (node.depth === 2 || node.depth === 3) {
+        toc.push({ depth: node.depth, id, text: textOf(node).trim() });
+      }
+    } else if (node.type === "listItem") {
+      const id = takeLeadingId(node);
+      if (id) {
+        (node.data ??= {}).hProperties = { id };
+        claim(id, node);
+      }
+    } else if (node.type === "paragraph" && summary === "") {
+      summary = textOf(node).replace(/\s+/g, " ").trim();
+    }
+  });
+  for (const block of chapter.blocks) {
+    const x = xref.blocks.get(block);
+    if (x) claim(x.anchor, block.node);
+  }
+  return { chapter, tree, toc, anchors, summary, problems };
+}
+
+function headingId(node: Heading, slugger: GithubSlugger): string {
+  const last = node.children.at(-1);
+  if (last?.type === "text") {
+    const m = EXPLICIT_ID.exec(last.value);
+    if (m) {
+      last.value = last.value.slice(0, m.index);
+      return m[1];
+    }
+  }
+  return slugger.slug(textOf(node).trim());
+}
+
+function takeLeadingId(item: ListItem): string | undefined {
+  const first = item.children[0];
+  if (first?.type !== "paragraph") return undefined;
+  const text = first.children[0] as Text | undefined;
+  if (text?.type !== "text") return undefined;
+  const m = LEADING_ID.exec(text.value);
+  if (!m) return undefined;
+  text.value = text.value.slice(m[0].length);
+  return m[1];
+}
+
+function h(tag: string, properties: Properties, children: (ElementContent | string)[]): Element {
+  return {
+    type: "element",
+    tagName: tag,
+    properties,
+    children: children.map((c) => typeof c === "string" ? { type: "text", value: c } : c),
+  };
+}
+
+function linkList(label: string, links: BlockLink[]): ElementContent[] {
+  if (links.length === 0) return [];
+  const items: (ElementContent | string)[] = [`${label} `];
+  links.forEach((l, k) => {
+    if (k > 0) items.push(", ");
+    items.push(h("a", { href: l.href, title: l.chapter }, [l.text]));
+  });
+  return [h("span", { className: ["xref-item"] }, items)];
+}
+
+/** Second pass: rewrites links, renders the chapter's body HTML. */
+export async function renderChapter(
+  prepared: PreparedChapter,
+  ctx: RenderContext,
+): Promise<{ html: string; problems: Problem[] }> {
+  const { chapter, tree } = prepared;
+  const problems: Problem[] = [];
+  walk(tree, (node) => {
+    if (node.type === "link") {
+      const resolved = resolveLink(node as Link, prepared, ctx);
+      if (typeof resolved === "string") (node as Link).url = resolved;
+      else problems.push(problemAt(chapter, node, resolved.error));
+    }
+  });
+  const byPosition = new Map(
+    chapter.blocks.map((b) => [`${b.fenceLine}:${b.fenceColumn}`, b] as const),
+  );
+  const processor = unified()
+    .use(remarkRehype, {
+      handlers: {
+        code: (_state: unknown, node: Code) => {
+          const p = node.position!.start;
+          return codeFigure(byPosition.get(`${p.line}:${p.column}`)!, ctx);
+        },
+      },
+    })
+    .use(rehypeStringify);
+  const hast = await processor.run(tree) as HastRoot;
+  addSelfLinks(hast);
+  return { html: processor.stringify(hast), problems };
+}
+
+function resolveLink(
+  link: Link,
+  prepared: PreparedChapter,
+  ctx: RenderContext,
+): string | { error: string } {
+  const url = link.url;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return url;
+  const [target, anchor] = url.split("#", 2) as [string, string | undefined];
+  if (target === "") {
+    if (prepared.anchors.has(anchor!)) return url;
+    const elsewhere = ctx.xref.anchors.get(anchor!);
+    if (elsewhere) return `${pageOf(elsewhere)}#${anchor}`;
+    return { error: `broken link: no anchor #${anchor} in this chapter or among fragments` };
+  }
+  const m = /^(?:\.\/)?(\d\d-[a-z0-9-]+)\.md$/.exec(target);
+  const other = m && ctx.chapters.get(m[1]);
+  if (!other) {
+    return { error: `broken link: ${url} is not a chapter (links go to NN-topic.md[#id] or #id)` };
+  }
+  if (anchor === undefined) return pageOf(other.chapter);
+  if (!other.anchors.has(anchor) && ctx.xref.anchors.get(anchor) !== other.chapter) {
+    return { error: `broken link: ${other.chapter.path} has no anchor #${anchor}` };
+  }
+  return `${pageOf(other.chapter)}#${anchor}`;
+}
+
+function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
+  const pre = ctx.highlighter.highlight(block.lines.join("\n"), block.lang);
+  const x = ctx.xref.blocks.get(block);
+  const edit = h("a", {
+    className: ["edit"],
+    href: ctx.editHref(block.chapter.path, block.fenceLine),
+  }, [`edit: ${block.chapter.path}:${block.fenceLine}`]);
+  if (!x) {
+    return h("figure", { className: ["block", "illustration"] }, [
+      h("figcaption", {}, [h("span", { className: ["label"] }, ["illustration"])]),
+      pre,
+      h("footer", { className: ["xref"] }, [edit]),
+    ]);
+  }
+  linkReferences(pre, block, ctx);
+  const caption: (ElementContent | string)[] = [
+    h("a", { className: ["label"], href: `#${x.anchor}` }, [
+      `${x.label} ${x.continuation ? "+≡" : "≡"}`,
+    ]),
+  ];
+  if (x.title) caption.push(" ", h("span", { className: ["title"] }, [x.title]));
+  if (x.file && x.label !== x.file) {
+    caption.push(" ", h("span", { className: ["file"] }, [x.file]));
+  }
+  return h("figure", { className: ["block", "model"], id: x.anchor }, [
+    h("figcaption", {}, caption),
+    pre,
+    h("footer", { className: ["xref"] }, [
+      ...linkList("defined in", x.definedIn ? [x.definedIn] : []),
+      ...linkList("used in", x.usedIn),
+      ...linkList("continued in", x.continuedIn ? [x.continuedIn] : []),
+      edit,
+    ]),
+  ]);
+}
+
+/** Replaces each `<<name>>` line of a highlighted block with a link to the fragment. */
+function linkReferences(pre: Element, block: CodeBlock, ctx: RenderContext): void {
+  const code = pre.children.find((c): c is Element => c.type === "element" && c.tagName === "code");
+  if (!code) return;
+  const lines = code.children.filter((c): c is Element => c.type === "element");
+  lines.forEach((line, k) => {
+    const target = ctx.xref.refs.get(`${block.index}:${k}`);
+    if (!target) return;
+    const indent = /^\s*/.exec(block.lines[k])![0];
+    line.children = [
+      { type: "text", value: indent },
+      h("a", { className: ["frag-ref"], href: target.href, title: target.chapter }, [target.text]),
+    ];
+  });
+}
+
+function addSelfLinks(root: HastRoot): void {
+  const visit = (node: HastRoot | Element) => {
+    for (const child of node.children) {
+      if (child.type !== "element") continue;
+      if (/^h[2-4]$/.test(child.tagName) && typeof child.properties.id === "string") {
+        child.children.push(
+          h("a", { className: ["self"], href: `#${child.properties.id}`, ariaHidden: "true" }, [
+            "§",
+          ]),
+        );
+      } else visit(child);
+    }
+  };
+  visit(root);
+}
