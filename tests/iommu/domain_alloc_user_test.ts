@@ -76,7 +76,11 @@ Deno.test("domain_alloc_user is reached through the device's IOMMU with (dev, fl
       };
     },
   };
-  const dev: device = { name: "dev0", iommu: { iommu_dev: { ops, name: "iommu0" } } };
+  const dev: device = {
+    name: "dev0",
+    iommu: { iommu_dev: { ops, name: "iommu0" } },
+    iommu_group: null,
+  };
   const alloc = dev_iommu_ops(dev).domain_alloc_user!;
   assert.equal(alloc.length, 4);
   const parent = alloc(dev, 1, null, null);
@@ -88,5 +92,8 @@ Deno.test("domain_alloc_user is reached through the device's IOMMU with (dev, fl
   const refused = alloc(dev, 0, null, data);
   assert.ok(IS_ERR(refused) && refused.errno === EOPNOTSUPP);
   assert.deepEqual(calls.map((c) => c.length), [4, 4, 4]);
-  assert.throws(() => dev_iommu_ops({ name: "nohw", iommu: null }), /not behind an IOMMU/);
+  assert.throws(
+    () => dev_iommu_ops({ name: "nohw", iommu: null, iommu_group: null }),
+    /not behind an IOMMU/,
+  );
 });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { emitMaps, MAP_COMMENT } from "./emit_map.ts";
 import type { Problem } from "./spec.ts";
 import { loadSpec } from "./spec.ts";
 import { type Tangle, tangle } from "./tangle.ts";
@@ -69,10 +70,19 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
       });
     }
   }
+  // --check compares the code; the map is derived from it by Deno's emitter, whose exact output
+  // may differ between Deno versions.
+  const codeOf = (text: string) => text.split(MAP_COMMENT, 1)[0];
+  const maps = mode === "check" ? new Map<string, string>() : await emitMaps(root, result.files);
   const differing = [];
   for (const f of result.files) {
     const current = await readOrNull(`${root}/${f.path}`);
-    if (current !== f.text) differing.push({ file: f, missing: current === null });
+    const map = maps.get(f.path);
+    const text = map ? `${f.text}${MAP_COMMENT}${map}\n` : f.text;
+    const same = mode === "check"
+      ? current !== null && codeOf(current) === f.text
+      : current === text;
+    if (!same) differing.push({ file: f, text, missing: current === null });
   }
   if (mode === "check") {
     for (const d of differing) {
@@ -95,10 +105,10 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
     await Deno.remove(`${root}/${path}`);
     removed.push(path);
   }
-  for (const { file } of differing) {
+  for (const { file, text } of differing) {
     const target = `${root}/${file.path}`;
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
-    await Deno.writeTextFile(target, file.text);
+    await Deno.writeTextFile(target, text);
     changed.push(file.path);
   }
   return { tangle: result, problems, changed, removed };
