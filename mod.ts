@@ -6,3 +6,5 @@
  */
 export * from "./lib/errno.ts";
 export * from "./lib/iommu/iommu.ts";
+export * from "./lib/iommufd/uapi.ts";
+export * from "./lib/iommufd/iommufd_test.ts";
