@@ -42,6 +42,7 @@ const overlay = (text) => {
   if (!el) { el = document.createElement("pre"); el.id = "live-reload-error"; document.body.append(el); }
   el.textContent = text;
 };
+source.addEventListener("open", () => document.documentElement.dataset.liveReload = "connected");
 source.addEventListener("reload", () => location.reload());
 source.addEventListener("problems", (e) => overlay(JSON.parse(e.data)));
 source.addEventListener("ok", () => overlay(""));

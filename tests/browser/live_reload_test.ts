@@ -1,0 +1,61 @@
+/**
+ * The site in a real browser (Debian's chromium driven by playwright-core): a page served by
+ * `deno task serve` reloads when its chapter is saved, and shows the tangler's problem in an
+ * overlay when the chapter is broken.
+ */
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { startDevServer } from "../../tools/site/dev_server.ts";
+import { md, tempProject } from "../tools/fixture.ts";
+
+const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+Deno.test("browser: saving a chapter reloads the open page; a broken chapter shows an overlay", async () => {
+  const chapter = md(
+    "# A",
+    "",
+    "Before the edit.",
+    "",
+    "```ts {file=lib/a.ts}",
+    "export const a = 1;",
+    "```",
+  );
+  const root = await tempProject({ "site/style.css": "", "spec/01-a.md": chapter });
+  const server = await startDevServer({ root, port: 0, typecheck: false, log: () => {} });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}a.html`);
+    assert.equal(await page.locator("article p").first().textContent(), "Before the edit.");
+    // Wait until the page's event stream is connected before editing.
+    await page.waitForSelector("html[data-live-reload=connected]");
+    await Deno.writeTextFile(`${root}/spec/01-a.md`, chapter.replace("Before", "After"));
+    await page.waitForFunction(() =>
+      document.querySelector("article p")?.textContent === "After the edit."
+    );
+
+    await Deno.writeTextFile(
+      `${root}/spec/01-a.md`,
+      chapter.replace("export const a = 1;", "<<missing>>"),
+    );
+    const overlay = page.locator("#live-reload-error");
+    await overlay.waitFor();
+    assert.match(
+      (await overlay.textContent())!,
+      /spec\/01-a\.md:6:1: undefined fragment <<missing>>/,
+    );
+  } finally {
+    await browser.close();
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
