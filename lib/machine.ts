@@ -11,12 +11,12 @@
 // ⟨machine-imports⟩ spec/02-physical-memory.md:959
 import { PhysMem } from "./hw/physmem.ts";
 import { pglist_data } from "./mm/page_alloc.ts";
-// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1312
+// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1323
 import { alloc_uid, MLOCK_LIMIT, type user_struct } from "./mm/cred.ts";
 import { runAs } from "./mm/current.ts";
 import { cgroup_root } from "./mm/memcontrol.ts";
 import { type SpawnOptions, task_struct } from "./mm/task.ts";
-// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1497
+// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1508
 import { fault_attr } from "./mm/fault-inject.ts";
 import type { fail_page_alloc_attr } from "./mm/page_alloc.ts";
 import type { failslab_attr } from "./mm/slab.ts";
@@ -26,7 +26,7 @@ export interface MachineOptions {
   // ⟨machine-options⟩ spec/02-physical-memory.md:964
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
-  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1235
+  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1245
   /** Mount cgroup2 with memory_localevents (default off). */
   memory_localevents?: boolean;
 }
@@ -38,7 +38,7 @@ export class Machine {
   readonly physmem: PhysMem;
   /** The memory node: page allocator and node counters. */
   readonly pgdat: pglist_data;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1319
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1330
   /** Users, by uid. */
   readonly users = new Map<number, user_struct>();
   /** Live tasks. */
@@ -48,7 +48,7 @@ export class Machine {
   /** The kernel thread `machine.kernel()` runs as. */
   readonly kthreadd: task_struct;
   #nextPid = 100;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1503
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1514
   /** /sys/kernel/debug/failslab, configured for fail-nth sweeps. */
   readonly failslab: failslab_attr = {
     attr: new fault_attr("failslab"),
@@ -66,7 +66,7 @@ export class Machine {
     // ⟨machine-init⟩ spec/02-physical-memory.md:976
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
-    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1331
+    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1342
     this.cgroups = new cgroup_root(this);
     this.kthreadd = new task_struct(this, {
       pid: 2,
@@ -78,11 +78,11 @@ export class Machine {
       oomScoreAdj: 0,
       kthread: true,
     });
-    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1240
+    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1250
     this.cgroups.memory_localevents = options.memory_localevents ?? false;
   }
 
-  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1345
+  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1356
   /** A new user task. */
   spawn(options: SpawnOptions = {}): task_struct {
     return new task_struct(this, {
@@ -102,4 +102,4 @@ export class Machine {
     return runAs(this.kthreadd, fn);
   }
 }
-//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uL3NwZWMvMDItcGh5c2ljYWwtbWVtb3J5Lm1kIiwiLi4vc3BlYy8wMy10YXNrcy1hbmQtdXNlci1tZW1vcnkubWQiLCIuLi9zcGVjLzA0LW1lbW9yeS1jZ3JvdXBzLm1kIl0sIm5hbWVzIjpbXSwibWFwcGluZ3MiOiI7O0FBcTlCQTtBQUNBO0FBQ0E7QUFDQTtBQUNBO0FBQ0E7QUFDQTtBQUNBOztBQTdCQTtBQUNBOztBQ2dXQTtBQUNBO0FBQ0E7QUFDQTs7QUFzTEE7QUFDQTtBQUNBO0FEN2ZBO0FBQ0E7QUFDQTs7QUE1QkEsRUFBQTtBQUNBLEVBQUE7O0FFOFFBLEVBQUE7QUFDQSxFQUFBO0FGbFBBO0FBQ0E7QUFDQTtBQUNBOztBQTVCQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBOztBQzJWQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7O0FBZ0xBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBRG5nQkE7QUFDQTs7QUF4QkEsSUFBQTtBQUNBLElBQUE7O0FDa1dBLElBQUE7QUFDQSxJQUFBO0FBQ0EsSUFBQTtBQUNBLElBQUE7QUFDQSxJQUFBO0FBQ0EsSUFBQTtBQUNBLElBQUE7QUFDQSxJQUFBO0FBQ0EsSUFBQTtBQUNBLElBQUE7QUFDQSxJQUFBOztBQ3JHQSxJQUFBO0FGOU9BO0FBQ0E7O0FDc1ZBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBQUNBLEVBQUE7QUFDQSxFQUFBO0FBQ0EsRUFBQTtBRHJXQSIsImZpbGUiOiJtYWNoaW5lLnRzIn0=
+//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uL3NwZWMvMDItcGh5c2ljYWwtbWVtb3J5Lm1kIiwiLi4vc3BlYy8wMy10YXNrcy1hbmQtdXNlci1tZW1vcnkubWQiLCIuLi9zcGVjLzA0LW1lbW9yeS1jZ3JvdXBzLm1kIl0sIm5hbWVzIjpbXSwibWFwcGluZ3MiOiI7O0FBcTlCQTs7Ozs7OztDQU9DO0FBN0JELFNBQVMsT0FBTyxRQUFRLGtCQUFrQjtBQUMxQyxTQUFTLFdBQVcsUUFBUSxxQkFBcUI7O0FDMldqRCxTQUFTLFNBQVMsRUFBRSxXQUFXLFFBQTBCLGVBQWU7QUFDeEUsU0FBUyxLQUFLLFFBQVEsa0JBQWtCO0FBQ3hDLFNBQVMsV0FBVyxRQUFRLHFCQUFxQjtBQUNqRCxTQUE0QixXQUFXLFFBQVEsZUFBZTs7QUFzTDlELFNBQVMsVUFBVSxRQUFRLHVCQUF1QjtBRGhnQmxELGlHQUFpRyxHQUNqRyxPQUFPLE1BQU07O0VBNUJiLGFBQWEsR0FDYixBQUFTLFFBQWlCO0VBQzFCLHVEQUF1RCxHQUN2RCxBQUFTLE1BQW1COztFQ3NXNUIsbUJBQW1CLEdBQ25CLEFBQVMsUUFBUSxJQUFJLE1BQTJCO0VBQ2hELGdCQUFnQixHQUNoQixBQUFTLFFBQVEsSUFBSSxNQUFtQjtFQUN4Qyx5Q0FBeUMsR0FDekMsQUFBUyxRQUFxQjtFQUM5QixrREFBa0QsR0FDbEQsQUFBUyxTQUFzQjtFQUMvQixDQUFBLE9BQVEsR0FBRyxJQUFJOztFQWdMZixnRUFBZ0UsR0FDaEUsQUFBUyxXQUEwQjtJQUNqQyxNQUFNLElBQUksV0FBVztJQUNyQixvQkFBb0I7RUFDdEIsRUFBRTtFQUNGLHFGQUFxRixHQUNyRixBQUFTLGtCQUF3QztJQUMvQyxNQUFNLElBQUksV0FBVztJQUNyQixvQkFBb0I7SUFDcEIsb0JBQW9CO0lBQ3BCLFdBQVc7RUFDYixFQUFFO0VEN2dCQSxZQUFZLFVBQTBCLENBQUMsQ0FBQyxDQUFFOztJQXhCNUMsSUFBSSxDQUFDLE9BQU8sR0FBRyxJQUFJLFFBQVEsUUFBUSxNQUFNLElBQUksS0FBSyxLQUFLO0lBQ3ZELElBQUksQ0FBQyxLQUFLLEdBQUcsSUFBSSxZQUFZLElBQUksQ0FBQyxPQUFPOztJQzZXekMsSUFBSSxDQUFDLE9BQU8sR0FBRyxJQUFJLFlBQVksSUFBSTtJQUNuQyxJQUFJLENBQUMsUUFBUSxHQUFHLElBQUksWUFBWSxJQUFJLEVBQUU7TUFDcEMsS0FBSztNQUNMLE1BQU07TUFDTixRQUFRLElBQUksQ0FBQyxPQUFPLENBQUMsSUFBSTtNQUN6QixNQUFNLFVBQVUsSUFBSSxDQUFDLEtBQUssRUFBRTtNQUM1QixjQUFjLEVBQUU7TUFDaEIsZUFBZTtNQUNmLGFBQWE7TUFDYixTQUFTO0lBQ1g7O0lDdEdBLElBQUksQ0FBQyxPQUFPLENBQUMsa0JBQWtCLEdBQUcsUUFBUSxrQkFBa0IsSUFBSTtFRnhQOUQ7O0VDa1dGLHFCQUFxQixHQUNyQixNQUFNLFVBQXdCLENBQUMsQ0FBQyxFQUFlO0lBQzdDLE9BQU8sSUFBSSxZQUFZLElBQUksRUFBRTtNQUMzQixLQUFLLElBQUksQ0FBQyxDQUFBLE9BQVE7TUFDbEIsTUFBTSxRQUFRLElBQUksSUFBSTtNQUN0QixRQUFRLFFBQVEsTUFBTSxJQUFJLElBQUksQ0FBQyxPQUFPLENBQUMsSUFBSTtNQUMzQyxNQUFNLFVBQVUsSUFBSSxDQUFDLEtBQUssRUFBRSxRQUFRLEdBQUcsSUFBSTtNQUMzQyxjQUFjLFFBQVEsWUFBWSxJQUFJLEVBQUU7TUFDeEMsZUFBZSxRQUFRLGFBQWEsSUFBSTtNQUN4QyxhQUFhLFFBQVEsV0FBVyxJQUFJO01BQ3BDLFNBQVM7SUFDWDtFQUNGO0VBRUEsa0ZBQWtGLEdBQ2xGLE9BQVUsRUFBVyxFQUFLO0lBQ3hCLE9BQU8sTUFBTSxJQUFJLENBQUMsUUFBUSxFQUFFO0VBQzlCO0FEaFhBIiwiZmlsZSI6Im1hY2hpbmUudHMifQ==

@@ -9,7 +9,7 @@
  */
 import { current } from "./current.ts";
 
-// ⟨fault-attr⟩ spec/03-tasks-and-user-memory.md:1409
+// ⟨fault-attr⟩ spec/03-tasks-and-user-memory.md:1420
 /** linux v6.12 include/linux/fault-inject.h struct fault_attr (the model keeps only the name) */
 export class fault_attr {
   constructor(readonly name: string) {}
@@ -24,4 +24,4 @@ export function should_fail(attr: fault_attr): boolean {
   task.injectedFault = attr.name;
   return true;
 }
-//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDMtdGFza3MtYW5kLXVzZXItbWVtb3J5Lm1kIl0sIm5hbWVzIjpbXSwibWFwcGluZ3MiOiI7O0FBazVDQTtBQUNBO0FBQ0E7QUFDQTtBQUNBO0FBQ0E7QUFDQTtBQUNBO0FBQ0E7O0FBekJBO0FBQ0E7QUFDQTtBQUNBO0FBQ0E7QUFDQTtBQUNBO0FBQ0E7QUFDQTtBQUNBO0FBQ0E7QUFDQTtBQUNBO0FBQ0EiLCJmaWxlIjoiZmF1bHQtaW5qZWN0LnRzIn0=
+//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDMtdGFza3MtYW5kLXVzZXItbWVtb3J5Lm1kIl0sIm5hbWVzIjpbXSwibWFwcGluZ3MiOiI7O0FBNjVDQTs7Ozs7O0NBTUMsR0FDRCxTQUFTLE9BQU8sUUFBUSxlQUFlOztBQXhCdkMsK0ZBQStGLEdBQy9GLE9BQU8sTUFBTTs7RUFDWCxZQUFZLEFBQVMsSUFBWSxDQUFFO1NBQWQsT0FBQTtFQUFlO0FBQ3RDO0FBRUEsd0VBQXdFLEdBQ3hFLE9BQU8sU0FBUyxZQUFZLElBQWdCO0VBQzFDLE1BQU0sT0FBTztFQUNiLElBQUksQ0FBQyxLQUFLLFFBQVEsRUFBRSxPQUFPO0VBQzNCLEtBQUssUUFBUTtFQUNiLElBQUksS0FBSyxRQUFRLEVBQUUsT0FBTztFQUMxQixLQUFLLGFBQWEsR0FBRyxLQUFLLElBQUk7RUFDOUIsT0FBTztBQUNUIiwiZmlsZSI6ImZhdWx0LWluamVjdC50cyJ9

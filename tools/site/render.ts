@@ -50,6 +50,7 @@ export interface RenderContext {
 
 const EXPLICIT_ID = /\s*\{#([A-Za-z][\w-]*)\}\s*$/;
 const LEADING_ID = /^\{#([A-Za-z][\w-]*)\}\s*/;
+const INLINE_ID = /\{#([A-Za-z][\w-]*)\}/g;
 
 function problemAt(chapter: Chapter, node: { position?: Code["position"] }, message: string) {
   const start = node.position?.start ?? { line: 1, column: 1 };
@@ -98,11 +99,38 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
       summary = textOf(node).replace(/\s+/g, " ").trim();
     }
   });
+  // Anchors written inline, `… EINVAL ({#some-check}).`, become empty spans with that id.
+  walk(tree, (node) => {
+    if (!("children" in node)) return;
+    const parent = node as { children: RootContent[] };
+    parent.children = parent.children.flatMap((child) => {
+      if (child.type !== "text" || !child.value.includes("{#")) return [child];
+      const parts: RootContent[] = [];
+      let last = 0;
+      for (const m of child.value.matchAll(INLINE_ID)) {
+        parts.push({ type: "text", value: child.value.slice(last, m.index) });
+        parts.push(inlineAnchor(m[1]));
+        claim(m[1], child);
+        last = m.index! + m[0].length;
+      }
+      parts.push({ type: "text", value: child.value.slice(last) });
+      return parts;
+    });
+  });
   for (const block of chapter.blocks) {
     const x = xref.blocks.get(block);
     if (x) claim(x.anchor, block.node);
   }
   return { chapter, tree, toc, anchors, summary, problems };
+}
+
+/** An mdast node that remark-rehype turns into `<span id="…"></span>`. */
+function inlineAnchor(id: string): RootContent {
+  return {
+    type: "emphasis",
+    children: [],
+    data: { hName: "span", hProperties: { id, className: ["anchor"] } },
+  };
 }
 
 function headingId(node: Heading, slugger: GithubSlugger): string {
