@@ -1,0 +1,115 @@
+/**
+ * A VMM sets up nested translation for a device with iommufd, step by step, and then makes three
+ * classic mistakes (spec/10-hw-pagetables.md).
+ *
+ * Every ioctl is printed the way strace decodes it, with the change of the VMM cgroup's
+ * memory.current and of its `kernel` memory after each step. Run: `deno run examples/hwpt-alloc.ts`
+ *
+ * @module
+ */
+import {
+  ErrnoError,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  iommu_hwpt_invalidate_selftest,
+  iommu_hwpt_selftest,
+  IOMMU_TEST_INVALIDATE_FLAG_ALL,
+  IOMMU_TEST_IOTLB_DEFAULT,
+  Machine,
+} from "../mod.ts";
+
+const m = new Machine();
+const cg = m.cgroups.create("/vm1");
+cg.write("memory.max", "64M");
+const vmm = m.spawn({ cgroup: cg, comm: "vmm" });
+const dev = m.addDevice({ iommu: "mock0" });
+
+const kernelBytes = () => Number(/^kernel (\d+)$/m.exec(cg.read("memory.stat"))![1]);
+let current = Number(cg.read("memory.current"));
+let kernel = kernelBytes();
+
+/** Run a step, print its trace lines and what it cost the VMM's cgroup. */
+function step<T>(title: string, fn: () => T): T {
+  console.log(`\n# ${title}`);
+  const result = fn();
+  const c = Number(cg.read("memory.current"));
+  const k = kernelBytes();
+  const sign = (n: number) => (n >= 0 ? `+${n}` : `${n}`);
+  console.log(`  memory.current ${sign(c - current)} bytes (kernel ${sign(k - kernel)})`);
+  current = c;
+  kernel = k;
+  return result;
+}
+
+const fd = step("open /dev/iommu", () => vmm.openIommufd());
+fd.trace = (line) => console.log(`  ${line}`);
+
+const devId = step("bind the device (VFIO cdev)", () => fd.bind(dev));
+const ioas = step("allocate an IO address space", () => fd.ioasAlloc());
+const parent = step(
+  "allocate a nest-parent paging HWPT on it",
+  () => fd.hwptAlloc({ dev_id: devId, pt_id: ioas, flags: IOMMU_HWPT_ALLOC_NEST_PARENT }),
+);
+const nested = step("allocate a nested HWPT with the selftest's driver data", () =>
+  fd.hwptAlloc({
+    dev_id: devId,
+    pt_id: parent,
+    data_type: IOMMU_HWPT_DATA_SELFTEST,
+    data: iommu_hwpt_selftest.encode({ iotlb: IOMMU_TEST_IOTLB_DEFAULT }),
+  }));
+step("attach the device to the nested HWPT", () => fd.attach(devId, nested));
+step(
+  "invalidate the guest's IOTLB entries",
+  () =>
+    fd.hwptInvalidate(nested, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [
+      iommu_hwpt_invalidate_selftest.encode({ flags: IOMMU_TEST_INVALIDATE_FLAG_ALL, iotlb_id: 0 }),
+    ]),
+);
+
+console.log("\n## Three classic mistakes");
+
+function mistake(title: string, fn: () => unknown): void {
+  console.log(`\n# ${title}`);
+  try {
+    fn();
+    console.log("  (unexpectedly succeeded)");
+  } catch (e) {
+    if (!(e instanceof ErrnoError)) throw e;
+    console.log(`  => ${e.name}: ${e.reason} [${e.check}]`);
+  }
+}
+
+mistake(
+  "driver data of the wrong length (3 bytes instead of struct iommu_hwpt_selftest's 4)",
+  () =>
+    fd.hwptAlloc({
+      dev_id: devId,
+      pt_id: parent,
+      data_type: IOMMU_HWPT_DATA_SELFTEST,
+      data: new Uint8Array(3),
+    }),
+);
+const plain = fd.hwptAlloc({ dev_id: devId, pt_id: ioas });
+mistake(
+  "a nested HWPT on a paging HWPT that was not allocated as a nest parent",
+  () =>
+    fd.hwptAlloc({
+      dev_id: devId,
+      pt_id: plain,
+      data_type: IOMMU_HWPT_DATA_SELFTEST,
+      data: iommu_hwpt_selftest.encode({ iotlb: 0 }),
+    }),
+);
+mistake("destroying the nested HWPT while the device is attached to it", () => fd.destroy(nested));
+
+console.log("\n## Tear down");
+step("detach, destroy the HWPTs and the IOAS, close", () => {
+  fd.detach(devId);
+  fd.destroy(nested);
+  fd.destroy(plain);
+  fd.destroy(parent);
+  fd.destroy(ioas);
+  fd.close();
+});
+console.log(`\nmemory.current after close: ${cg.read("memory.current").trim()}`);

@@ -1,0 +1,95 @@
+/**
+ * Fixtures of the ported kernel selftests (tools/testing/selftests/iommu/iommufd.c, v6.12) and the
+ * teardown check every one of them ends with: close the iommufd, and every memory-cgroup counter,
+ * IOMMU page count, locked-memory counter and IOMMU group is back where it started.
+ */
+import assert from "node:assert/strict";
+import {
+  CAP_SYS_RESOURCE,
+  type device,
+  ErrnoError,
+  type IommufdFd,
+  Machine,
+  type mem_cgroup,
+  type task_struct,
+} from "../../mod.ts";
+
+/** Everything that must return to its starting value once the iommufd is closed. */
+export function snapshot(m: Machine, cg: mem_cgroup, vmm: task_struct) {
+  const stat = Object.fromEntries(
+    cg.read("memory.stat").trim().split("\n").map((l) => l.split(" ")).map((
+      [k, v],
+    ) => [k, Number(v)]),
+  );
+  return {
+    "memory.current": Number(cg.read("memory.current")),
+    kernel: stat.kernel,
+    slab_unreclaimable: stat.slab_unreclaimable,
+    slab_reclaimable: stat.slab_reclaimable,
+    sec_pagetables: stat.sec_pagetables,
+    nr_iommu_pages: m.pgdat.vm_stat.NR_IOMMU_PAGES,
+    "user->locked_vm": vmm.cred.user.locked_vm,
+    "mm->locked_vm": vmm.mm!.locked_vm,
+    "mm->pinned_vm": vmm.mm!.pinned_vm,
+    groups: m.devices.map((d) => ({
+      dev: d.name,
+      owner: d.iommu_group!.owner,
+      owner_cnt: d.iommu_group!.owner_cnt,
+      on_default: d.iommu_group!.domain === d.iommu_group!.default_domain,
+    })),
+  };
+}
+
+/** A machine, a VMM in a cgroup of its own, and its iommufd handle. */
+export interface IommufdFixture {
+  m: Machine;
+  cg: mem_cgroup;
+  vmm: task_struct;
+  fd: IommufdFd;
+  before: ReturnType<typeof snapshot>;
+}
+
+/** The selftest's FIXTURE_SETUP(iommufd): open /dev/iommu (as root, like the selftest). */
+export function setupIommufd(): IommufdFixture {
+  const m = new Machine();
+  const cg = m.cgroups.create("/vmm");
+  const vmm = m.spawn({ cgroup: cg, capabilities: [CAP_SYS_RESOURCE], comm: "selftest" });
+  const before = snapshot(m, cg, vmm);
+  return { m, cg, vmm, fd: vmm.openIommufd(), before };
+}
+
+/** The selftest's teardown_iommufd(): close, then everything is back to its starting value. */
+export function teardown(f: IommufdFixture): void {
+  f.fd.close();
+  assert.deepEqual(
+    snapshot(f.m, f.cg, f.vmm),
+    f.before,
+    "state after close differs from before open",
+  );
+}
+
+/** A mock device the selftest would create with IOMMU_TEST_OP_MOCK_DOMAIN[_FLAGS]. */
+export function mockDevice(f: IommufdFixture, flags = 0): device {
+  return f.m.addDevice({ iommu: "mock0", flags });
+}
+
+/** EXPECT_ERRNO(errno, call): the call throws an ErrnoError with that errno (and returns it). */
+export function expectErrno(errno: number, call: () => unknown): ErrnoError {
+  try {
+    call();
+  } catch (e) {
+    if (!(e instanceof ErrnoError)) throw e;
+    assert.equal(e.errno, errno, `expected errno ${errno}, got ${e.name}: ${e.message}`);
+    return e;
+  }
+  assert.fail(`expected errno ${errno}, but the call succeeded`);
+}
+
+/** A Deno test that sets up, runs `body` and always checks teardown. */
+export function testF(name: string, body: (f: IommufdFixture) => void): void {
+  Deno.test(name, () => {
+    const f = setupIommufd();
+    body(f);
+    teardown(f);
+  });
+}
