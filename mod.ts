@@ -29,6 +29,8 @@ export * from "./lib/lib/xarray.ts";
 export * from "./lib/lib/interval_tree.ts";
 export * from "./lib/iommufd/main.ts";
 export * from "./lib/iommufd/io_pagetable.ts";
+export * from "./lib/iommufd/pages.ts";
+export * from "./lib/iommufd/iova_bitmap.ts";
 export * from "./lib/iommufd/ioas.ts";
 export * from "./lib/iommufd/device.ts";
 export * from "./lib/iommufd/hw_pagetable.ts";

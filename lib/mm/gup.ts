@@ -12,27 +12,33 @@ import { PAGE_SIZE } from "../hw/physmem.ts";
 import { current, fatal_signal_pending } from "./current.ts";
 import {
   find_vma,
+  folio_pfn_at,
   type mm_struct,
+  PMD_SIZE,
   TASK_SIZE_MAX,
   userPage,
+  type vm_area_struct,
   VM_FAULT_OOM,
   VM_READ,
   VM_WRITE,
 } from "./mm.ts";
-import { get_page, type page, pfn_to_page, put_page } from "./page_alloc.ts";
+import { type page, page_folio, put_page } from "./page_alloc.ts";
 
-// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:599
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:862
 /** linux v6.12 include/linux/mm_types.h FOLL_WRITE: the pages will be written */
 export const FOLL_WRITE = 1 << 0;
 /** linux v6.12 include/linux/mm_types.h FOLL_LONGTERM: the pin may last indefinitely */
 export const FOLL_LONGTERM = 1 << 8;
+
+/** NON-KERNEL: the model's `struct page **`: one PFN per 4 KiB page. */
+export type page_list = { [index: number]: number };
 
 function __get_user_pages(
   mm: mm_struct,
   start: bigint,
   nr_pages: number,
   gup_flags: number,
-  pages: page[],
+  pages: page_list,
 ): number | ErrnoError {
   if (nr_pages === 0) return 0;
   const first = start / BigInt(PAGE_SIZE);
@@ -40,28 +46,34 @@ function __get_user_pages(
   // 1.
   if (start < 0n || end > 1n << 64n) return fail(EOVERFLOW, "gup-check-1", "range wraps");
   if (end > BigInt(TASK_SIZE_MAX)) return fail(EFAULT, "gup-check-1", "range leaves user space");
-  for (let i = 0; i < nr_pages; i++) {
+  let vma: vm_area_struct | undefined;
+  for (let i = 0; i < nr_pages;) {
     const addr = (Number(first) + i) * PAGE_SIZE;
     // 2.
     if (fatal_signal_pending(current())) return i || fail(EINTR, "gup-check-2", "killed");
     // 3.
-    const vma = find_vma(mm, addr);
+    if (!vma || addr >= vma.vm_end) vma = find_vma(mm, addr);
     if (
       !vma || !(vma.vm_flags & VM_READ) || (gup_flags & FOLL_WRITE && !(vma.vm_flags & VM_WRITE))
     ) {
       return i || fail(EFAULT, "gup-check-3", "no VMA, or it does not allow the access");
     }
     // 4.
-    const target = userPage(mm, addr, (vma.vm_flags & VM_WRITE) !== 0);
-    if (target === VM_FAULT_OOM) {
+    const folio = userPage(mm, addr, (vma.vm_flags & VM_WRITE) !== 0);
+    if (folio === VM_FAULT_OOM) {
       return i || fail(ENOMEM, "gup-check-4", "out of memory faulting the page in");
     }
-    if (typeof target === "number" || target === null) {
+    if (typeof folio === "number" || folio === null) {
       return i || fail(EFAULT, "gup-check-4", "the model cannot pin the zero page");
     }
-    target._pincount++;
-    get_page(target);
-    pages[i] = target;
+    const pfn = folio_pfn_at(folio, addr);
+    const refs = mm.pmds.get(Math.floor(addr / PMD_SIZE)) === folio
+      ? Math.min(nr_pages - i, (PMD_SIZE - (addr % PMD_SIZE)) / PAGE_SIZE)
+      : 1;
+    folio._pincount += refs;
+    folio._refcount += refs;
+    for (let k = 0; k < refs; k++) pages[i + k] = pfn + k;
+    i += refs;
   }
   return nr_pages;
 }
@@ -71,7 +83,7 @@ export function pin_user_pages_fast(
   start: bigint,
   nr_pages: number,
   gup_flags: number,
-  pages: page[],
+  pages: page_list,
 ): number | ErrnoError {
   const mm = current().mm;
   if (!mm) return fail(EFAULT, "gup-check-3", "no address space");
@@ -84,29 +96,50 @@ export function pin_user_pages_remote(
   start: bigint,
   nr_pages: number,
   gup_flags: number,
-  pages: page[],
+  pages: page_list,
 ): number | ErrnoError {
   return __get_user_pages(mm, start, nr_pages, gup_flags, pages);
 }
-
-/** linux v6.12 mm/gup.c unpin_user_page() */
-export function unpin_user_page(page: page): void {
-  if (page._pincount <= 0) throw new Error(`unpin_user_page: pfn ${page.pfn} is not pinned`);
-  page._pincount--;
-  put_page(page);
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:944
+/** linux v6.12 mm/gup.c gup_put_folio(): drop `refs` pins of `folio`. */
+function gup_put_folio(folio: page, refs: number): void {
+  if (folio._pincount < refs) {
+    throw new Error(`unpin: pfn ${folio.pfn} has fewer pins than ${refs}`);
+  }
+  folio._pincount -= refs;
+  folio._refcount -= refs - 1;
+  put_page(folio);
 }
 
-/** linux v6.12 mm/gup.c unpin_user_pages() */
-export function unpin_user_pages(pages: page[], npages: number): void {
-  for (let i = 0; i < npages; i++) unpin_user_page(pages[i]);
+/** linux v6.12 mm/gup.c unpin_user_page() */
+export function unpin_user_page(pfn: number): void {
+  gup_put_folio(page_folio(pfn), 1);
+}
+
+/** linux v6.12 mm/gup.c unpin_user_pages(): unpin a list, a folio's run of entries at a time. */
+export function unpin_user_pages(pages: page_list, npages: number): void {
+  for (let i = 0; i < npages;) {
+    const folio = page_folio(pages[i]);
+    const last = folio.pfn + 2 ** folio.order;
+    let j = i + 1;
+    while (j < npages && pages[j] >= folio.pfn && pages[j] < last) j++;
+    gup_put_folio(folio, j - i);
+    i = j;
+  }
 }
 
 /** linux v6.12 mm/gup.c unpin_user_page_range_dirty_lock(): unpin `npages` consecutive PFNs. */
 export function unpin_user_page_range_dirty_lock(
-  page: page,
+  pfn: number,
   npages: number,
   _make_dirty: boolean,
 ): void {
-  for (let i = 0; i < npages; i++) unpin_user_page(pfn_to_page(page.pfn + i)!);
+  while (npages) {
+    const folio = page_folio(pfn);
+    const nr = Math.min(npages, folio.pfn + 2 ** folio.order - pfn);
+    gup_put_folio(folio, nr);
+    pfn += nr;
+    npages -= nr;
+  }
 }
-//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDMtdGFza3MtYW5kLXVzZXItbWVtb3J5Lm1kIl0sIm5hbWVzIjpbXSwibWFwcGluZ3MiOiI7O0FBbXJCQTs7Ozs7O0NBTUMsR0FDRCxTQUFTLE1BQU0sRUFBRSxLQUFLLEVBQUUsTUFBTSxFQUFFLFNBQVMsRUFBbUIsSUFBSSxRQUFRLGNBQWM7QUFDdEYsU0FBUyxTQUFTLFFBQVEsbUJBQW1CO0FBQzdDLFNBQVMsT0FBTyxFQUFFLG9CQUFvQixRQUFRLGVBQWU7QUFDN0QsU0FDRSxRQUFRLEVBRVIsYUFBYSxFQUNiLFFBQVEsRUFDUixZQUFZLEVBQ1osT0FBTyxFQUNQLFFBQVEsUUFDSCxVQUFVO0FBQ2pCLFNBQVMsUUFBUSxFQUFhLFdBQVcsRUFBRSxRQUFRLFFBQVEsa0JBQWtCOztBQS9HN0UsK0VBQStFLEdBQy9FLE9BQU8sTUFBTSxhQUFhLEtBQUssRUFBRTtBQUNqQyxzRkFBc0YsR0FDdEYsT0FBTyxNQUFNLGdCQUFnQixLQUFLLEVBQUU7QUFFcEMsU0FBUyxpQkFDUCxFQUFhLEVBQ2IsS0FBYSxFQUNiLFFBQWdCLEVBQ2hCLFNBQWlCLEVBQ2pCLEtBQWE7RUFFYixJQUFJLGFBQWEsR0FBRyxPQUFPO0VBQzNCLE1BQU0sUUFBUSxRQUFRLE9BQU87RUFDN0IsTUFBTSxNQUFNLENBQUMsUUFBUSxPQUFPLFNBQVMsSUFBSSxPQUFPO0VBQ2hELEtBQUs7RUFDTCxJQUFJLFFBQVEsRUFBRSxJQUFJLE1BQU0sRUFBRSxJQUFJLEdBQUcsRUFBRSxPQUFPLEtBQUssV0FBVyxlQUFlO0VBQ3pFLElBQUksTUFBTSxPQUFPLGdCQUFnQixPQUFPLEtBQUssUUFBUSxlQUFlO0VBQ3BFLElBQUssSUFBSSxJQUFJLEdBQUcsSUFBSSxVQUFVLElBQUs7SUFDakMsTUFBTSxPQUFPLENBQUMsT0FBTyxTQUFTLENBQUMsSUFBSTtJQUNuQyxLQUFLO0lBQ0wsSUFBSSxxQkFBcUIsWUFBWSxPQUFPLEtBQUssS0FBSyxPQUFPLGVBQWU7SUFDNUUsS0FBSztJQUNMLE1BQU0sTUFBTSxTQUFTLElBQUk7SUFDekIsSUFDRSxDQUFDLE9BQU8sQ0FBQyxDQUFDLElBQUksUUFBUSxHQUFHLE9BQU8sS0FBTSxZQUFZLGNBQWMsQ0FBQyxDQUFDLElBQUksUUFBUSxHQUFHLFFBQVEsR0FDekY7TUFDQSxPQUFPLEtBQUssS0FBSyxRQUFRLGVBQWU7SUFDMUM7SUFDQSxLQUFLO0lBQ0wsTUFBTSxTQUFTLFNBQVMsSUFBSSxNQUFNLENBQUMsSUFBSSxRQUFRLEdBQUcsUUFBUSxNQUFNO0lBQ2hFLElBQUksV0FBVyxjQUFjO01BQzNCLE9BQU8sS0FBSyxLQUFLLFFBQVEsZUFBZTtJQUMxQztJQUNBLElBQUksT0FBTyxXQUFXLFlBQVksV0FBVyxNQUFNO01BQ2pELE9BQU8sS0FBSyxLQUFLLFFBQVEsZUFBZTtJQUMxQztJQUNBLE9BQU8sU0FBUztJQUNoQixTQUFTO0lBQ1QsS0FBSyxDQUFDLEVBQUUsR0FBRztFQUNiO0VBQ0EsT0FBTztBQUNUO0FBRUEsd0ZBQXdGLEdBQ3hGLE9BQU8sU0FBUyxvQkFDZCxLQUFhLEVBQ2IsUUFBZ0IsRUFDaEIsU0FBaUIsRUFDakIsS0FBYTtFQUViLE1BQU0sS0FBSyxVQUFVLEVBQUU7RUFDdkIsSUFBSSxDQUFDLElBQUksT0FBTyxLQUFLLFFBQVEsZUFBZTtFQUM1QyxPQUFPLGlCQUFpQixJQUFJLE9BQU8sVUFBVSxXQUFXO0FBQzFEO0FBRUEsdUZBQXVGLEdBQ3ZGLE9BQU8sU0FBUyxzQkFDZCxFQUFhLEVBQ2IsS0FBYSxFQUNiLFFBQWdCLEVBQ2hCLFNBQWlCLEVBQ2pCLEtBQWE7RUFFYixPQUFPLGlCQUFpQixJQUFJLE9BQU8sVUFBVSxXQUFXO0FBQzFEO0FBRUEsMkNBQTJDLEdBQzNDLE9BQU8sU0FBUyxnQkFBZ0IsSUFBVTtFQUN4QyxJQUFJLEtBQUssU0FBUyxJQUFJLEdBQUcsTUFBTSxJQUFJLE1BQU0sQ0FBQyxxQkFBcUIsRUFBRSxLQUFLLEdBQUcsQ0FBQyxjQUFjLENBQUM7RUFDekYsS0FBSyxTQUFTO0VBQ2QsU0FBUztBQUNYO0FBRUEsNENBQTRDLEdBQzVDLE9BQU8sU0FBUyxpQkFBaUIsS0FBYSxFQUFFLE1BQWM7RUFDNUQsSUFBSyxJQUFJLElBQUksR0FBRyxJQUFJLFFBQVEsSUFBSyxnQkFBZ0IsS0FBSyxDQUFDLEVBQUU7QUFDM0Q7QUFFQSw4RkFBOEYsR0FDOUYsT0FBTyxTQUFTLGlDQUNkLElBQVUsRUFDVixNQUFjLEVBQ2QsV0FBb0I7RUFFcEIsSUFBSyxJQUFJLElBQUksR0FBRyxJQUFJLFFBQVEsSUFBSyxnQkFBZ0IsWUFBWSxLQUFLLEdBQUcsR0FBRztBQUMxRSIsImZpbGUiOiJndXAudHMifQ==
+//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDMtdGFza3MtYW5kLXVzZXItbWVtb3J5Lm1kIl0sIm5hbWVzIjpbXSwibWFwcGluZ3MiOiI7O0FBODlCQTs7Ozs7O0NBTUMsR0FDRCxTQUFTLE1BQU0sRUFBRSxLQUFLLEVBQUUsTUFBTSxFQUFFLFNBQVMsRUFBbUIsSUFBSSxRQUFRLGNBQWM7QUFDdEYsU0FBUyxTQUFTLFFBQVEsbUJBQW1CO0FBQzdDLFNBQVMsT0FBTyxFQUFFLG9CQUFvQixRQUFRLGVBQWU7QUFDN0QsU0FDRSxRQUFRLEVBQ1IsWUFBWSxFQUVaLFFBQVEsRUFDUixhQUFhLEVBQ2IsUUFBUSxFQUVSLFlBQVksRUFDWixPQUFPLEVBQ1AsUUFBUSxRQUNILFVBQVU7QUFDakIsU0FBb0IsVUFBVSxFQUFFLFFBQVEsUUFBUSxrQkFBa0I7O0FBdEpsRSwrRUFBK0UsR0FDL0UsT0FBTyxNQUFNLGFBQWEsS0FBSyxFQUFFO0FBQ2pDLHNGQUFzRixHQUN0RixPQUFPLE1BQU0sZ0JBQWdCLEtBQUssRUFBRTtBQUtwQyxTQUFTLGlCQUNQLEVBQWEsRUFDYixLQUFhLEVBQ2IsUUFBZ0IsRUFDaEIsU0FBaUIsRUFDakIsS0FBZ0I7RUFFaEIsSUFBSSxhQUFhLEdBQUcsT0FBTztFQUMzQixNQUFNLFFBQVEsUUFBUSxPQUFPO0VBQzdCLE1BQU0sTUFBTSxDQUFDLFFBQVEsT0FBTyxTQUFTLElBQUksT0FBTztFQUNoRCxLQUFLO0VBQ0wsSUFBSSxRQUFRLEVBQUUsSUFBSSxNQUFNLEVBQUUsSUFBSSxHQUFHLEVBQUUsT0FBTyxLQUFLLFdBQVcsZUFBZTtFQUN6RSxJQUFJLE1BQU0sT0FBTyxnQkFBZ0IsT0FBTyxLQUFLLFFBQVEsZUFBZTtFQUNwRSxJQUFJO0VBQ0osSUFBSyxJQUFJLElBQUksR0FBRyxJQUFJLFVBQVc7SUFDN0IsTUFBTSxPQUFPLENBQUMsT0FBTyxTQUFTLENBQUMsSUFBSTtJQUNuQyxLQUFLO0lBQ0wsSUFBSSxxQkFBcUIsWUFBWSxPQUFPLEtBQUssS0FBSyxPQUFPLGVBQWU7SUFDNUUsS0FBSztJQUNMLElBQUksQ0FBQyxPQUFPLFFBQVEsSUFBSSxNQUFNLEVBQUUsTUFBTSxTQUFTLElBQUk7SUFDbkQsSUFDRSxDQUFDLE9BQU8sQ0FBQyxDQUFDLElBQUksUUFBUSxHQUFHLE9BQU8sS0FBTSxZQUFZLGNBQWMsQ0FBQyxDQUFDLElBQUksUUFBUSxHQUFHLFFBQVEsR0FDekY7TUFDQSxPQUFPLEtBQUssS0FBSyxRQUFRLGVBQWU7SUFDMUM7SUFDQSxLQUFLO0lBQ0wsTUFBTSxRQUFRLFNBQVMsSUFBSSxNQUFNLENBQUMsSUFBSSxRQUFRLEdBQUcsUUFBUSxNQUFNO0lBQy9ELElBQUksVUFBVSxjQUFjO01BQzFCLE9BQU8sS0FBSyxLQUFLLFFBQVEsZUFBZTtJQUMxQztJQUNBLElBQUksT0FBTyxVQUFVLFlBQVksVUFBVSxNQUFNO01BQy9DLE9BQU8sS0FBSyxLQUFLLFFBQVEsZUFBZTtJQUMxQztJQUNBLE1BQU0sTUFBTSxhQUFhLE9BQU87SUFDaEMsTUFBTSxPQUFPLEdBQUcsSUFBSSxDQUFDLEdBQUcsQ0FBQyxLQUFLLEtBQUssQ0FBQyxPQUFPLGVBQWUsUUFDdEQsS0FBSyxHQUFHLENBQUMsV0FBVyxHQUFHLENBQUMsV0FBWSxPQUFPLFFBQVMsSUFBSSxhQUN4RDtJQUNKLE1BQU0sU0FBUyxJQUFJO0lBQ25CLE1BQU0sU0FBUyxJQUFJO0lBQ25CLElBQUssSUFBSSxJQUFJLEdBQUcsSUFBSSxNQUFNLElBQUssS0FBSyxDQUFDLElBQUksRUFBRSxHQUFHLE1BQU07SUFDcEQsS0FBSztFQUNQO0VBQ0EsT0FBTztBQUNUO0FBRUEsd0ZBQXdGLEdBQ3hGLE9BQU8sU0FBUyxvQkFDZCxLQUFhLEVBQ2IsUUFBZ0IsRUFDaEIsU0FBaUIsRUFDakIsS0FBZ0I7RUFFaEIsTUFBTSxLQUFLLFVBQVUsRUFBRTtFQUN2QixJQUFJLENBQUMsSUFBSSxPQUFPLEtBQUssUUFBUSxlQUFlO0VBQzVDLE9BQU8saUJBQWlCLElBQUksT0FBTyxVQUFVLFdBQVc7QUFDMUQ7QUFFQSx1RkFBdUYsR0FDdkYsT0FBTyxTQUFTLHNCQUNkLEVBQWEsRUFDYixLQUFhLEVBQ2IsUUFBZ0IsRUFDaEIsU0FBaUIsRUFDakIsS0FBZ0I7RUFFaEIsT0FBTyxpQkFBaUIsSUFBSSxPQUFPLFVBQVUsV0FBVztBQUMxRDs7QUFRQSx1RUFBdUUsR0FDdkUsU0FBUyxjQUFjLEtBQVcsRUFBRSxJQUFZO0VBQzlDLElBQUksTUFBTSxTQUFTLEdBQUcsTUFBTTtJQUMxQixNQUFNLElBQUksTUFBTSxDQUFDLFdBQVcsRUFBRSxNQUFNLEdBQUcsQ0FBQyxxQkFBcUIsRUFBRSxNQUFNO0VBQ3ZFO0VBQ0EsTUFBTSxTQUFTLElBQUk7RUFDbkIsTUFBTSxTQUFTLElBQUksT0FBTztFQUMxQixTQUFTO0FBQ1g7QUFFQSwyQ0FBMkMsR0FDM0MsT0FBTyxTQUFTLGdCQUFnQixHQUFXO0VBQ3pDLGNBQWMsV0FBVyxNQUFNO0FBQ2pDO0FBRUEsK0ZBQStGLEdBQy9GLE9BQU8sU0FBUyxpQkFBaUIsS0FBZ0IsRUFBRSxNQUFjO0VBQy9ELElBQUssSUFBSSxJQUFJLEdBQUcsSUFBSSxRQUFTO0lBQzNCLE1BQU0sUUFBUSxXQUFXLEtBQUssQ0FBQyxFQUFFO0lBQ2pDLE1BQU0sT0FBTyxNQUFNLEdBQUcsR0FBRyxLQUFLLE1BQU0sS0FBSztJQUN6QyxJQUFJLElBQUksSUFBSTtJQUNaLE1BQU8sSUFBSSxVQUFVLEtBQUssQ0FBQyxFQUFFLElBQUksTUFBTSxHQUFHLElBQUksS0FBSyxDQUFDLEVBQUUsR0FBRyxLQUFNO0lBQy9ELGNBQWMsT0FBTyxJQUFJO0lBQ3pCLElBQUk7RUFDTjtBQUNGO0FBRUEsOEZBQThGLEdBQzlGLE9BQU8sU0FBUyxpQ0FDZCxHQUFXLEVBQ1gsTUFBYyxFQUNkLFdBQW9CO0VBRXBCLE1BQU8sT0FBUTtJQUNiLE1BQU0sUUFBUSxXQUFXO0lBQ3pCLE1BQU0sS0FBSyxLQUFLLEdBQUcsQ0FBQyxRQUFRLE1BQU0sR0FBRyxHQUFHLEtBQUssTUFBTSxLQUFLLEdBQUc7SUFDM0QsY0FBYyxPQUFPO0lBQ3JCLE9BQU87SUFDUCxVQUFVO0VBQ1o7QUFDRiIsImZpbGUiOiJndXAudHMifQ==

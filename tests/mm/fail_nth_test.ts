@@ -36,7 +36,7 @@ function openDriver(task: task_struct): number {
   interface State {
     objs: SlabObject[];
     tables: page[];
-    pins: { pages: page[]; acct: ReturnType<typeof iopt_pages_account_init> }[];
+    pins: { pages: number[]; acct: ReturnType<typeof iopt_pages_account_init> }[];
   }
   const state: State = { objs: [], tables: [], pins: [] };
   const ioctl = (_f: file, _cmd: number, arg: bigint) => {
@@ -47,7 +47,7 @@ function openDriver(task: task_struct): number {
       kfree(obj);
       return -12;
     }
-    const pages: page[] = [];
+    const pages: number[] = [];
     const n = pin_user_pages_fast(arg, 4, FOLL_WRITE | FOLL_LONGTERM, pages);
     if (IS_ERR(n) || n < 4) {
       if (!IS_ERR(n)) unpin_user_pages(pages, n);

@@ -276,7 +276,7 @@ Deno.test("memcg: a removed cgroup with pinned user pages is dying until they go
   const child = m.cgroups.create("/p/c");
   const vmm = m.spawn({ cgroup: child });
   const buf = vmm.mmap(BigInt(PAGE_SIZE));
-  const pages: import("../../mod.ts").page[] = [];
+  const pages: number[] = [];
   vmm.syscall(() => pin_user_pages_fast(buf, 1, FOLL_WRITE | FOLL_LONGTERM, pages));
   vmm.kill();
   m.cgroups.remove("/p/c");

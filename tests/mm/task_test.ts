@@ -14,7 +14,6 @@ import {
   FOLL_WRITE,
   IS_ERR,
   Machine,
-  type page,
   PAGE_SIZE,
   pin_user_pages_fast,
   pin_user_pages_remote,
@@ -156,12 +155,12 @@ Deno.test("gup: pinned pages outlive munmap and exit; the charge stays until unp
   const cg = m.cgroups.create("/vmm");
   const vmm = m.spawn({ cgroup: cg });
   const buf = vmm.mmap(8n * BigInt(PAGE_SIZE));
-  const pages: page[] = [];
+  const pages: number[] = [];
   const n = vmm.syscall(() => pin_user_pages_fast(buf, 8, FOLL_WRITE | FOLL_LONGTERM, pages));
   assert.equal(n, 8);
   assert.equal(vmm.mm!.anon_rss, 8, "pinning faulted the pages in");
   vmm.munmap(buf, 8n * BigInt(PAGE_SIZE));
-  assert.equal(pages[0]._pincount, 1);
+  assert.equal(m.pgdat.pages.get(pages[0])!._pincount, 1, "pins are PFNs of pinned pages");
   vmm.kill();
   assert.match(cg.read("memory.stat"), /^anon 0\n/, "unmapped pages are not `anon` any more");
   assert.equal(cg.read("memory.current"), "32768\n", "but stay charged while pinned");
@@ -176,7 +175,7 @@ Deno.test("gup: errors and partial pins", () => {
   const buf = t.mmap(2n * BigInt(PAGE_SIZE));
   const ro = t.mmap(BigInt(PAGE_SIZE), PROT_READ);
   t.syscall(() => {
-    const pages: page[] = [];
+    const pages: number[] = [];
     assert.equal(pin_user_pages_fast(buf, 3, FOLL_WRITE, pages), 2, "stops at the VMA's end");
     unpin_user_pages(pages, 2);
     const none = pin_user_pages_fast(0x1000n, 1, FOLL_WRITE, pages);
@@ -187,7 +186,7 @@ Deno.test("gup: errors and partial pins", () => {
   });
   const other = m.spawn();
   other.syscall(() => {
-    const pages: page[] = [];
+    const pages: number[] = [];
     assert.equal(pin_user_pages_remote(t.mm!, buf, 1, FOLL_WRITE, pages), 1);
     unpin_user_pages(pages, 1);
   });
