@@ -7,10 +7,12 @@
  *
  * @module
  */
-// ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:308
+// ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:312
 import type { ErrnoError, Rc } from "../errno.ts";
-// ⟨iommu-imports⟩ spec/05-iommu-core.md:438
+// ⟨iommu-imports⟩ spec/05-iommu-core.md:952
 import { EBUSY, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM, fail, IS_ERR } from "../errno.ts";
+import { __GFP_COMP, __GFP_HIGHMEM, type gfp_t } from "../mm/gfp.ts";
+import { copy_struct_from_user } from "../mm/uaccess.ts";
 
 // ⟨iommu-domain-types⟩ spec/01-domain-alloc-user.md:82
 /** Feature bit: supports `iommu_map()`/`iommu_unmap()`. */
@@ -75,7 +77,7 @@ export interface iommu_domain {
   geometry: iommu_domain_geometry;
 }
 
-// ⟨iommu-domain-ops⟩ spec/01-domain-alloc-user.md:170
+// ⟨iommu-domain-ops⟩ spec/01-domain-alloc-user.md:171
 /** linux v6.12 include/linux/iommu.h struct iommu_domain_ops (members used so far) */
 export interface iommu_domain_ops {
   /** Point `dev` at this domain. EINVAL means "incompatible, try another domain". */
@@ -84,15 +86,57 @@ export interface iommu_domain_ops {
   cache_invalidate_user?: (domain: iommu_domain, array: iommu_user_data_array) => Rc;
   /** Release everything the driver allocated for the domain. */
   free?: (domain: iommu_domain) => void;
+  // ⟨iommu-domain-ops-paging⟩ spec/05-iommu-core.md:498
+  /**
+   * Map `pgcount` pages of `pgsize` bytes at `iova` to `paddr`, allocating with `gfp`. Returns the
+   * result and the bytes mapped, which may be non-zero on failure (C: the `*mapped` out-parameter).
+   */
+  map_pages?: (
+    domain: iommu_domain,
+    iova: bigint,
+    paddr: number,
+    pgsize: bigint,
+    pgcount: number,
+    prot: number,
+    gfp: gfp_t,
+  ) => { ret: Rc; mapped: bigint };
+  /** Unmap `pgcount` pages of `pgsize` bytes at `iova`; returns the bytes unmapped. */
+  unmap_pages?: (
+    domain: iommu_domain,
+    iova: bigint,
+    pgsize: bigint,
+    pgcount: number,
+    iotlb_gather: iommu_iotlb_gather,
+  ) => bigint;
+  /** Make new mappings in [iova, iova + size) visible to the IOMMU. */
+  iotlb_sync_map?: (domain: iommu_domain, iova: bigint, size: bigint) => Rc;
+  /** Flush the IOTLB for what `iotlb_gather` collected. */
+  iotlb_sync?: (domain: iommu_domain, iotlb_gather: iommu_iotlb_gather) => void;
+  /** The physical address `iova` translates to. */
+  iova_to_phys?: (domain: iommu_domain, iova: bigint) => number;
+  /** Block no-snoop DMA through this domain from now on; false if the domain cannot. */
+  enforce_cache_coherency?: (domain: iommu_domain) => boolean;
 }
 
-/** linux v6.12 include/linux/iommu.h struct iommu_dirty_ops (members used so far) */
+/** linux v6.12 include/linux/iommu.h struct iommu_dirty_ops */
 export interface iommu_dirty_ops {
   /** Turn hardware dirty tracking of the domain's mappings on or off. */
   set_dirty_tracking: (domain: iommu_domain, enabled: boolean) => Rc;
+  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:789
+  /**
+   * Report the dirty IOPTEs in [iova, iova + size) into `dirty`, and clear them unless `flags` has
+   * IOMMU_DIRTY_NO_CLEAR. iommufd refuses to read the dirty bits of a domain without it.
+   */
+  read_and_clear_dirty?: (
+    domain: iommu_domain,
+    iova: bigint,
+    size: bigint,
+    flags: number,
+    dirty: iommu_dirty_bitmap,
+  ) => Rc;
 }
 
-// ⟨iommu-user-data⟩ spec/01-domain-alloc-user.md:196
+// ⟨iommu-user-data⟩ spec/01-domain-alloc-user.md:200
 /**
  * linux v6.12 include/linux/iommu.h struct iommu_user_data: driver-specific data from userspace,
  * not yet copied. `type` is an `enum iommu_hwpt_data_type` value.
@@ -117,7 +161,7 @@ export interface iommu_user_data_array {
   entry_num: number;
 }
 
-// ⟨iommu-ops⟩ spec/01-domain-alloc-user.md:239
+// ⟨iommu-ops⟩ spec/01-domain-alloc-user.md:243
 /** linux v6.12 include/linux/iommu.h struct iommu_ops (members used so far) */
 export interface iommu_ops {
   /** Legacy allocator: any domain type, no device, no parameters. */
@@ -163,7 +207,7 @@ export interface iommu_ops {
   default_domain?: iommu_domain;
 }
 
-// ⟨iommu-device⟩ spec/01-domain-alloc-user.md:271
+// ⟨iommu-device⟩ spec/01-domain-alloc-user.md:275
 /** linux v6.12 include/linux/iommu.h struct iommu_device: one IOMMU instance. */
 export interface iommu_device {
   ops: iommu_ops;
@@ -192,7 +236,7 @@ export function dev_iommu_ops(dev: device): iommu_ops {
   if (!dev.iommu) throw new Error(`dev_iommu_ops: ${dev.name} is not behind an IOMMU`);
   return dev.iommu.iommu_dev.ops;
 }
-// ⟨iommu-file⟩ spec/05-iommu-core.md:442
+// ⟨iommu-file⟩ spec/05-iommu-core.md:958
 // ⟨iommu-group⟩ spec/05-iommu-core.md:19
 /** linux v6.12 drivers/iommu/iommu.c struct iommu_group (the fields the model uses) */
 export class iommu_group {
@@ -315,7 +359,13 @@ export function iommu_domain_free(domain: iommu_domain): void {
   domain.ops.free?.(domain);
 }
 
-// ⟨iommu-probe-device⟩ spec/05-iommu-core.md:230
+// ⟨generic-device-group⟩ spec/05-iommu-core.md:229
+/** linux v6.12 drivers/iommu/iommu.c generic_device_group(): a new group for every device */
+export function generic_device_group(_dev: device): iommu_group {
+  return new iommu_group();
+}
+
+// ⟨iommu-probe-device⟩ spec/05-iommu-core.md:241
 /**
  * linux v6.12 drivers/iommu/iommu.c iommu_probe_device(), simplified: `iommu` is the instance
  * the device sits behind (firmware tells the kernel; the machine tells the model).
@@ -330,7 +380,7 @@ export function iommu_probe_device(dev: device, iommu: iommu_device): Rc {
       return probed;
     }
   }
-  const group = ops.device_group ? ops.device_group(dev) : new iommu_group();
+  const group = ops.device_group ? ops.device_group(dev) : generic_device_group(dev);
   if (IS_ERR(group)) {
     dev.iommu = null;
     return group;
@@ -346,7 +396,24 @@ export function iommu_probe_device(dev: device, iommu: iommu_device): Rc {
   return __iommu_attach_device(group.domain, dev);
 }
 
-// ⟨iommu-group-set-domain⟩ spec/05-iommu-core.md:271
+// ⟨iommu-release-device⟩ spec/05-iommu-core.md:279
+/** linux v6.12 drivers/iommu/iommu.c iommu_release_device(), simplified */
+export function iommu_release_device(dev: device): void {
+  const group = dev.iommu_group;
+  if (!group) return;
+  group.devices.splice(group.devices.indexOf(dev), 1);
+  dev.iommu_group = null;
+  dev.iommu = null;
+  if (group.devices.length) return;
+  if (group.owner_cnt || group.domain !== group.default_domain) {
+    throw new Error(`WARN: ${dev.name} removed while its group is still in use`);
+  }
+  if (group.blocking_domain) iommu_domain_free(group.blocking_domain);
+  if (group.default_domain) iommu_domain_free(group.default_domain);
+  group.domain = group.blocking_domain = group.default_domain = null;
+}
+
+// ⟨iommu-group-set-domain⟩ spec/05-iommu-core.md:306
 /** linux v6.12 drivers/iommu/iommu.c __iommu_attach_device() */
 function __iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   if (!domain.ops.attach_dev) {
@@ -373,7 +440,7 @@ export function __iommu_group_set_domain(group: iommu_group, new_domain: iommu_d
   return 0;
 }
 
-// ⟨iommu-attach-group⟩ spec/05-iommu-core.md:311
+// ⟨iommu-attach-group⟩ spec/05-iommu-core.md:346
 /** linux v6.12 drivers/iommu/iommu.c __iommu_attach_group() */
 function __iommu_attach_group(domain: iommu_domain, group: iommu_group): Rc {
   // attach-group-busy
@@ -395,7 +462,7 @@ export function iommu_attach_group(domain: iommu_domain, group: iommu_group): Rc
   return __iommu_attach_group(domain, group);
 }
 
-// ⟨iommu-detach-group⟩ spec/05-iommu-core.md:339
+// ⟨iommu-detach-group⟩ spec/05-iommu-core.md:374
 function __iommu_group_set_core_domain(group: iommu_group): void {
   const core = group.owner ? group.blocking_domain : group.default_domain;
   const rc = core ? __iommu_group_set_domain(group, core) : 0;
@@ -407,7 +474,7 @@ export function iommu_detach_group(_domain: iommu_domain, group: iommu_group): v
   __iommu_group_set_core_domain(group);
 }
 
-// ⟨iommu-replace⟩ spec/05-iommu-core.md:358
+// ⟨iommu-replace⟩ spec/05-iommu-core.md:393
 /** linux v6.12 drivers/iommu/iommu.c iommu_group_replace_domain() */
 export function iommu_group_replace_domain(
   group: iommu_group,
@@ -417,7 +484,7 @@ export function iommu_group_replace_domain(
   return __iommu_group_set_domain(group, new_domain);
 }
 
-// ⟨iommu-claim-dma-owner⟩ spec/05-iommu-core.md:383
+// ⟨iommu-claim-dma-owner⟩ spec/05-iommu-core.md:418
 function __iommu_group_alloc_blocking_domain(group: iommu_group, dev: device): Rc {
   if (group.blocking_domain) return 0;
   const ops = dev_iommu_ops(dev);
@@ -465,4 +532,301 @@ export function iommu_device_release_dma_owner(dev: device): void {
   group.owner = null;
   if (group.default_domain) __iommu_group_set_domain(group, group.default_domain);
 }
-//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDEtZG9tYWluLWFsbG9jLXVzZXIubWQiLCIuLi8uLi9zcGVjLzA1LWlvbW11LWNvcmUubWQiXSwibmFtZXMiOltdLCJtYXBwaW5ncyI6Ijs7QUF3VEE7Ozs7OztDQU1DOztBQ3dIRCxTQUFTLEtBQUssRUFBRSxNQUFNLEVBQUUsTUFBTSxFQUFFLE1BQU0sRUFBRSxVQUFVLEVBQUUsS0FBSyxFQUFFLElBQUksRUFBRSxNQUFNLFFBQVEsY0FBYzs7QURwVzdGLHlEQUF5RCxHQUN6RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxzQ0FBc0MsR0FDdEMsT0FBTyxNQUFNLHlCQUF5QixLQUFLLEVBQUU7QUFDN0MsaURBQWlELEdBQ2pELE9BQU8sTUFBTSxvQkFBb0IsS0FBSyxFQUFFO0FBQ3hDLDZDQUE2QyxHQUM3QyxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxnREFBZ0QsR0FDaEQsT0FBTyxNQUFNLHFCQUFxQixLQUFLLEVBQUU7QUFDekMseUNBQXlDLEdBQ3pDLE9BQU8sTUFBTSwwQkFBMEIsS0FBSyxFQUFFO0FBQzlDLDhEQUE4RCxHQUM5RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUU1Qyx5RUFBeUUsR0FDekUsT0FBTyxNQUFNLDJCQUEyQixDQUFDLHNCQUFzQjtBQUUvRCx3QkFBd0IsR0FDeEIsT0FBTyxNQUFNLHVCQUF1QixFQUFFO0FBQ3RDLDBDQUEwQyxHQUMxQyxPQUFPLE1BQU0sd0JBQXdCLGtCQUFrQjtBQUN2RCw2RUFBNkUsR0FDN0UsT0FBTyxNQUFNLHlCQUF5QixzQkFBc0I7QUFDNUQsaUNBQWlDLEdBQ2pDLE9BQU8sTUFBTSxtQkFBbUIsd0JBQXdCLHVCQUF1QjtBQUMvRSxzRUFBc0UsR0FDdEUsT0FBTyxNQUFNLHNCQUFzQix3QkFBd0IseUJBQ3pELHNCQUFzQjtBQUN4QixpREFBaUQsR0FDakQsT0FBTyxNQUFNLG1CQUFtQixtQkFBbUI7QUFDbkQsd0RBQXdELEdBQ3hELE9BQU8sTUFBTSx3QkFBd0Isd0JBQXdCO0FBQzdELGlFQUFpRSxHQUNqRSxPQUFPLE1BQU0sc0JBQXNCLHNCQUFzQjtBQWdMekQsK0ZBQStGLEdBQy9GLE9BQU8sU0FBUyxjQUFjLEdBQVc7RUFDdkMsSUFBSSxDQUFDLElBQUksS0FBSyxFQUFFLE1BQU0sSUFBSSxNQUFNLENBQUMsZUFBZSxFQUFFLElBQUksSUFBSSxDQUFDLHVCQUF1QixDQUFDO0VBQ25GLE9BQU8sSUFBSSxLQUFLLENBQUMsU0FBUyxDQUFDLEdBQUc7QUFDaEM7OztBQ3JSQSxxRkFBcUYsR0FDckYsT0FBTyxNQUFNO0VBQ1gsMkVBQTJFLEdBQzNFLEFBQVMsVUFBb0IsRUFBRSxDQUFDO0VBQ2hDLHlEQUF5RCxHQUN6RCxTQUE4QixLQUFLO0VBQ25DLGdFQUFnRSxHQUNoRSxpQkFBc0MsS0FBSztFQUMzQyxzRUFBc0UsR0FDdEUsa0JBQXVDLEtBQUs7RUFDNUMsc0ZBQXNGLEdBQ3RGLFFBQWlCLEtBQUs7RUFDdEIsWUFBWSxFQUFFO0FBQ2hCOztBQWVBLDhEQUE4RCxHQUM5RCxPQUFPLFNBQVMsc0JBQXNCLEtBQWtCO0VBQ3RELE9BQU8sTUFBTSxPQUFPLENBQUMsRUFBRTtBQUN6QjtBQUVBLHNEQUFzRCxHQUN0RCxPQUFPLFNBQVMsY0FBYyxHQUFXO0VBQ3ZDLE9BQU8sSUFBSSxLQUFLLEtBQUs7QUFDdkI7O0FBcUNBLHFEQUFxRCxHQUNyRCxPQUFPLE1BQU0sNEJBQTRCLEVBQUU7QUFDM0MsT0FBTyxNQUFNLG1CQUFtQixFQUFFO0FBQ2xDLE9BQU8sTUFBTSxnQ0FBZ0MsRUFBRTtBQUMvQyxPQUFPLE1BQU0sb0NBQW9DLEVBQUU7QUFDbkQsT0FBTyxNQUFNLDJCQUEyQixFQUFFO0FBQzFDLE9BQU8sTUFBTSwyQkFBMkIsRUFBRTtBQUUxQyw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUFxQixHQUFXLEVBQUUsR0FBVztFQUMzRCxJQUFJLENBQUMsY0FBYyxNQUFNLE9BQU87RUFDaEMsTUFBTSxNQUFNLGNBQWM7RUFDMUIsT0FBTyxJQUFJLE9BQU8sR0FBRyxJQUFJLE9BQU8sQ0FBQyxLQUFLLE9BQU87QUFDL0M7O0FBU0Esd0ZBQXdGLEdBQ3hGLE9BQU8sTUFBTSxhQUFhLEtBQUssRUFBRTtBQUNqQyxPQUFPLE1BQU0sY0FBYyxLQUFLLEVBQUU7QUFDbEMsT0FBTyxNQUFNLGNBQWMsS0FBSyxFQUFFO0FBQ2xDLE9BQU8sTUFBTSxlQUFlLEtBQUssRUFBRTtBQUNuQyxPQUFPLE1BQU0sYUFBYSxLQUFLLEVBQUU7QUFDakMsT0FBTyxNQUFNLGFBQWEsS0FBSyxFQUFFO0FBRWpDLDJEQUEyRCxHQUMzRCxPQUFPLE1BQU0sb0JBQW9CLEVBQUU7QUFDbkMsT0FBTyxNQUFNLDhCQUE4QixFQUFFO0FBQzdDLE9BQU8sTUFBTSxzQkFBc0IsRUFBRTtBQUNyQyxPQUFPLE1BQU0saUJBQWlCLEVBQUU7QUFDaEMsT0FBTyxNQUFNLG9CQUFvQixFQUFFO0FBWW5DLCtEQUErRCxHQUMvRCxPQUFPLFNBQVMsdUJBQXVCLEdBQVcsRUFBRSxJQUF5QjtFQUMzRSxJQUFJLENBQUMsY0FBYyxNQUFNO0VBQ3pCLGNBQWMsS0FBSyxnQkFBZ0IsR0FBRyxLQUFLO0FBQzdDOztBQXVCQSw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUNkLEdBQWMsRUFDZCxHQUFXLEVBQ1gsSUFBWTtFQUVaLE1BQU0sYUFBYSxPQUFPO0VBQzFCLElBQUk7RUFDSixzQkFBc0I7RUFDdEIsSUFBSSxlQUFlLHlCQUF5QixJQUFJLGVBQWUsRUFBRSxPQUFPLElBQUksZUFBZTtFQUMzRixJQUFJLGVBQWUsd0JBQXdCLElBQUksY0FBYyxFQUFFLE9BQU8sSUFBSSxjQUFjO0VBQ3hGLHNCQUFzQjtFQUN0QixJQUFJLE9BQU8seUJBQXlCLElBQUksbUJBQW1CLEVBQUU7SUFDM0QsU0FBUyxJQUFJLG1CQUFtQixDQUFDO0VBQ25DLE9BQU8sSUFBSSxJQUFJLFlBQVksRUFBRTtJQUMzQixTQUFTLElBQUksWUFBWSxDQUFDO0VBQzVCLE9BQU87SUFDTCxPQUFPLEtBQUssWUFBWSx1QkFBdUIsR0FBRyxJQUFJLEtBQUssQ0FBQywwQkFBMEIsQ0FBQztFQUN6RjtFQUNBLG9CQUFvQjtFQUNwQixJQUFJLE9BQU8sU0FBUyxPQUFPO0VBQzNCLElBQUksQ0FBQyxRQUFRLE9BQU8sS0FBSyxRQUFRLHFCQUFxQixHQUFHLElBQUksS0FBSyxDQUFDLG1CQUFtQixDQUFDO0VBQ3ZGLG9CQUFvQjtFQUNwQixPQUFPLElBQUksR0FBRztFQUNkLE9BQU8sS0FBSyxHQUFHO0VBQ2YsSUFBSSxDQUFDLE9BQU8sYUFBYSxFQUFFLE9BQU8sYUFBYSxHQUFHLElBQUksYUFBYTtFQUNuRSxJQUFJLE9BQU8sSUFBSSxDQUFDLE9BQU8sR0FBRyxFQUFFLE1BQU0sS0FBSyxLQUFLLElBQUksa0JBQWtCLEVBQUU7SUFDbEUsT0FBTyxHQUFHLEdBQUcsSUFBSSxrQkFBa0I7RUFDckM7RUFDQSxPQUFPO0FBQ1Q7QUFFQSxpR0FBaUcsR0FDakcsT0FBTyxTQUFTLDBCQUEwQixHQUFXO0VBQ25ELElBQUksQ0FBQyxjQUFjLE1BQU07SUFDdkIsT0FBTyxLQUFLLFFBQVEsNkJBQTZCLEdBQUcsSUFBSSxJQUFJLENBQUMsdUJBQXVCLENBQUM7RUFDdkY7RUFDQSxPQUFPLHFCQUFxQixjQUFjLE1BQU0sS0FBSztBQUN2RDs7QUFXQSwwREFBMEQsR0FDMUQsT0FBTyxTQUFTLGtCQUFrQixNQUFvQjtFQUNwRCxPQUFPLEdBQUcsQ0FBQyxJQUFJLEdBQUc7QUFDcEI7O0FBWUE7OztDQUdDLEdBQ0QsT0FBTyxTQUFTLG1CQUFtQixHQUFXLEVBQUUsS0FBbUI7RUFDakUsTUFBTSxNQUFNLE1BQU0sR0FBRztFQUNyQixJQUFJLEtBQUssR0FBRztJQUFFLFdBQVc7RUFBTTtFQUMvQixJQUFJLElBQUksWUFBWSxFQUFFO0lBQ3BCLE1BQU0sU0FBUyxJQUFJLFlBQVksQ0FBQztJQUNoQyxJQUFJLE9BQU8sU0FBUztNQUNsQixJQUFJLEtBQUssR0FBRztNQUNaLE9BQU87SUFDVDtFQUNGO0VBQ0EsTUFBTSxRQUFRLElBQUksWUFBWSxHQUFHLElBQUksWUFBWSxDQUFDLE9BQU8sSUFBSTtFQUM3RCxJQUFJLE9BQU8sUUFBUTtJQUNqQixJQUFJLEtBQUssR0FBRztJQUNaLE9BQU87RUFDVDtFQUNBLE1BQU0sT0FBTyxDQUFDLElBQUksQ0FBQztFQUNuQixJQUFJLFdBQVcsR0FBRztFQUNsQixJQUFJLENBQUMsTUFBTSxjQUFjLEVBQUU7SUFDekIsTUFBTSxNQUFNLElBQUksY0FBYyxJQUFJLHFCQUFxQixLQUFLLEtBQUs7SUFDakUsSUFBSSxPQUFPLE1BQU0sT0FBTztJQUN4QixNQUFNLGNBQWMsR0FBRztFQUN6QjtFQUNBLElBQUksQ0FBQyxNQUFNLE1BQU0sRUFBRSxPQUFPLHlCQUF5QixPQUFPLE1BQU0sY0FBYztFQUM5RSxPQUFPLHNCQUFzQixNQUFNLE1BQU0sRUFBRTtBQUM3Qzs7QUFhQSw4REFBOEQsR0FDOUQsU0FBUyxzQkFBc0IsTUFBb0IsRUFBRSxHQUFXO0VBQzlELElBQUksQ0FBQyxPQUFPLEdBQUcsQ0FBQyxVQUFVLEVBQUU7SUFDMUIsT0FBTyxLQUFLLFFBQVEsc0JBQXNCO0VBQzVDO0VBQ0EsT0FBTyxPQUFPLEdBQUcsQ0FBQyxVQUFVLENBQUMsUUFBUTtBQUN2QztBQUVBOzs7Q0FHQyxHQUNELE9BQU8sU0FBUyx5QkFBeUIsS0FBa0IsRUFBRSxVQUF3QjtFQUNuRixJQUFJLE1BQU0sTUFBTSxLQUFLLFlBQVksT0FBTztFQUN4QyxNQUFNLE1BQU0sTUFBTSxNQUFNO0VBQ3hCLEtBQUssTUFBTSxDQUFDLEdBQUcsSUFBSSxJQUFJLE1BQU0sT0FBTyxDQUFDLE9BQU8sR0FBSTtJQUM5QyxNQUFNLEtBQUssc0JBQXNCLFlBQVk7SUFDN0MsSUFBSSxJQUFJO01BQ04sSUFBSSxLQUFLO1FBQUUsS0FBSyxNQUFNLFFBQVEsTUFBTSxPQUFPLENBQUMsS0FBSyxDQUFDLEdBQUcsR0FBSSxzQkFBc0IsS0FBSztNQUFPO01BQzNGLE9BQU87SUFDVDtFQUNGO0VBQ0EsTUFBTSxNQUFNLEdBQUc7RUFDZixPQUFPO0FBQ1Q7O0FBZ0JBLDZEQUE2RCxHQUM3RCxTQUFTLHFCQUFxQixNQUFvQixFQUFFLEtBQWtCO0VBQ3BFLG9CQUFvQjtFQUNwQixJQUNFLE1BQU0sTUFBTSxJQUFJLE1BQU0sTUFBTSxLQUFLLE1BQU0sY0FBYyxJQUFJLE1BQU0sTUFBTSxLQUFLLE1BQU0sZUFBZSxFQUMvRjtJQUNBLE9BQU8sS0FBSyxPQUFPLHFCQUFxQjtFQUMxQztFQUNBLHFCQUFxQjtFQUNyQixNQUFNLE1BQU0sc0JBQXNCO0VBQ2xDLElBQUksQ0FBQyxjQUFjLFFBQVEsY0FBYyxTQUFTLE9BQU8sS0FBSyxFQUFFO0lBQzlELE9BQU8sS0FBSyxRQUFRLHNCQUFzQjtFQUM1QztFQUNBLE9BQU8seUJBQXlCLE9BQU87QUFDekM7QUFFQSwyREFBMkQsR0FDM0QsT0FBTyxTQUFTLG1CQUFtQixNQUFvQixFQUFFLEtBQWtCO0VBQ3pFLE9BQU8scUJBQXFCLFFBQVE7QUFDdEM7O0FBU0EsU0FBUyw4QkFBOEIsS0FBa0I7RUFDdkQsTUFBTSxPQUFPLE1BQU0sS0FBSyxHQUFHLE1BQU0sZUFBZSxHQUFHLE1BQU0sY0FBYztFQUN2RSxNQUFNLEtBQUssT0FBTyx5QkFBeUIsT0FBTyxRQUFRO0VBQzFELElBQUksSUFBSSxNQUFNLElBQUksTUFBTSxDQUFDLGlEQUFpRCxFQUFFLEdBQUcsT0FBTyxFQUFFO0FBQzFGO0FBRUEsMkRBQTJELEdBQzNELE9BQU8sU0FBUyxtQkFBbUIsT0FBcUIsRUFBRSxLQUFrQjtFQUMxRSw4QkFBOEI7QUFDaEM7O0FBVUEsbUVBQW1FLEdBQ25FLE9BQU8sU0FBUywyQkFDZCxLQUFrQixFQUNsQixVQUErQjtFQUUvQixJQUFJLENBQUMsWUFBWSxPQUFPLEtBQUssUUFBUSx1QkFBdUI7RUFDNUQsT0FBTyx5QkFBeUIsT0FBTztBQUN6Qzs7QUFrQkEsU0FBUyxvQ0FBb0MsS0FBa0IsRUFBRSxHQUFXO0VBQzFFLElBQUksTUFBTSxlQUFlLEVBQUUsT0FBTztFQUNsQyxNQUFNLE1BQU0sY0FBYztFQUMxQixJQUFJLFNBQVMscUJBQXFCLEtBQUssS0FBSztFQUM1QyxJQUFJLE9BQU8sU0FBUyxTQUFTLHFCQUFxQixLQUFLLEtBQUs7RUFDNUQsSUFBSSxPQUFPLFNBQVMsT0FBTztFQUMzQixNQUFNLGVBQWUsR0FBRztFQUN4QixPQUFPO0FBQ1Q7QUFFQSxxRUFBcUUsR0FDckUsT0FBTyxTQUFTLDZCQUE2QixHQUFXLEVBQUUsS0FBYztFQUN0RSxNQUFNLFFBQVEsSUFBSSxXQUFXO0VBQzdCLHNCQUFzQjtFQUN0QixJQUFJLENBQUMsT0FBTyxPQUFPLEtBQUssUUFBUSx1QkFBdUIsR0FBRyxJQUFJLElBQUksQ0FBQyxtQkFBbUIsQ0FBQztFQUN2RixJQUFJLE1BQU0sU0FBUyxFQUFFO0lBQ25CLG9CQUFvQjtJQUNwQixJQUFJLE1BQU0sS0FBSyxLQUFLLE9BQU87TUFDekIsT0FBTyxLQUFLLE9BQU8scUJBQXFCO0lBQzFDO0lBQ0EsTUFBTSxTQUFTO0lBQ2YsT0FBTztFQUNUO0VBQ0EsbUJBQW1CO0VBQ25CLElBQUksTUFBTSxNQUFNLElBQUksTUFBTSxNQUFNLEtBQUssTUFBTSxjQUFjLEVBQUU7SUFDekQsT0FBTyxLQUFLLE9BQU8sb0JBQW9CO0VBQ3pDO0VBQ0Esb0JBQW9CO0VBQ3BCLE1BQU0sS0FBSyxvQ0FBb0MsT0FBTyxRQUNwRCx5QkFBeUIsT0FBTyxNQUFNLGVBQWU7RUFDdkQsSUFBSSxJQUFJLE9BQU87RUFDZixNQUFNLEtBQUssR0FBRztFQUNkLE1BQU0sU0FBUztFQUNmLE9BQU87QUFDVDtBQUVBLHVFQUF1RSxHQUN2RSxPQUFPLFNBQVMsK0JBQStCLEdBQVc7RUFDeEQsTUFBTSxRQUFRLElBQUksV0FBVztFQUM3QixJQUFJLE1BQU0sU0FBUyxHQUFHLEdBQUc7SUFDdkIsTUFBTSxTQUFTO0lBQ2Y7RUFDRjtFQUNBLE1BQU0sU0FBUyxHQUFHO0VBQ2xCLE1BQU0sS0FBSyxHQUFHO0VBQ2QsSUFBSSxNQUFNLGNBQWMsRUFBRSx5QkFBeUIsT0FBTyxNQUFNLGNBQWM7QUFDaEYiLCJmaWxlIjoiaW9tbXUudHMifQ==
+
+// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:534
+const ULONG_MAX = (1n << 64n) - 1n;
+
+/** linux v6.12 include/linux/iommu.h struct iommu_iotlb_gather (range and page size) */
+export class iommu_iotlb_gather {
+  /** First IOVA to flush; ULONG_MAX while empty. */
+  start = ULONG_MAX;
+  /** Last IOVA to flush (inclusive). */
+  end = 0n;
+  /** The page size of the entries, when all were the same; 0 if unknown. */
+  pgsize = 0n;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_iotlb_gather_init(): empty the gather */
+export function iommu_iotlb_gather_init(gather: iommu_iotlb_gather): void {
+  gather.start = ULONG_MAX;
+  gather.end = 0n;
+  gather.pgsize = 0n;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_iotlb_gather_add_range(): widen to cover a range */
+export function iommu_iotlb_gather_add_range(
+  gather: iommu_iotlb_gather,
+  iova: bigint,
+  size: bigint,
+): void {
+  const end = iova + size - 1n;
+  if (gather.start > iova) gather.start = iova;
+  if (gather.end < end) gather.end = end;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_iotlb_sync(): flush, then empty the gather */
+export function iommu_iotlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather): void {
+  domain.ops.iotlb_sync?.(domain, gather);
+  iommu_iotlb_gather_init(gather);
+}
+
+// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:585
+/** linux v6.12 include/asm-generic/bitops/__ffs.h __ffs(): index of the lowest set bit */
+function __ffs(x: bigint): number {
+  let n = 0;
+  while (!((x >> BigInt(n)) & 1n)) n++;
+  return n;
+}
+
+/** linux v6.12 include/asm-generic/bitops/__fls.h __fls(): index of the highest set bit */
+function __fls(x: bigint): number {
+  return x.toString(2).length - 1;
+}
+
+/** linux v6.12 include/linux/bits.h GENMASK(h, 0): bits 0..h set */
+function GENMASK(h: number): bigint {
+  return (1n << BigInt(h + 1)) - 1n;
+}
+
+/**
+ * linux v6.12 drivers/iommu/iommu.c iommu_pgsize(): the page size to map or unmap at `iova`,
+ * and how many pages of it in one call.
+ */
+export function iommu_pgsize(
+  domain: iommu_domain,
+  iova: bigint,
+  paddr: bigint,
+  size: bigint,
+): { pgsize: bigint; count: number } {
+  const addr_merge = paddr | iova;
+  // Page sizes the domain supports that are no larger than the range…
+  let pgsizes = domain.pgsize_bitmap & GENMASK(__fls(size));
+  // …and to which both addresses are aligned.
+  if (addr_merge) pgsizes &= GENMASK(__ffs(addr_merge));
+  if (!pgsizes) throw new Error("BUG: iommu_pgsize: no page size fits the range");
+  const pgsize_idx = __fls(pgsizes);
+  const pgsize = 1n << BigInt(pgsize_idx);
+  // Stop at the boundary of the next larger size, if the range reaches past it at the same offset.
+  let run = size;
+  const larger = domain.pgsize_bitmap & ~GENMASK(pgsize_idx);
+  if (larger) {
+    const pgsize_next = 1n << BigInt(__ffs(larger));
+    if (!((iova ^ paddr) & (pgsize_next - 1n))) {
+      const offset = pgsize_next - (addr_merge & (pgsize_next - 1n));
+      if (offset + pgsize_next <= size) run = offset;
+    }
+  }
+  return { pgsize, count: Number(run >> BigInt(pgsize_idx)) };
+}
+
+// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:657
+/** linux v6.12 drivers/iommu/iommu.c __iommu_map() */
+function __iommu_map(
+  domain: iommu_domain,
+  iova: bigint,
+  paddr: number,
+  size: bigint,
+  prot: number,
+  gfp: gfp_t,
+): Rc {
+  const ops = domain.ops;
+  const orig_iova = iova;
+  const orig_size = size;
+  // map-paging
+  if (!(domain.type & __IOMMU_DOMAIN_PAGING)) {
+    return fail(EINVAL, "map-paging", "the domain is not a paging domain");
+  }
+  // map-nodev
+  if (!ops.map_pages || !domain.pgsize_bitmap) {
+    return fail(ENODEV, "map-nodev", "the domain has no map_pages or no page sizes");
+  }
+  // map-align
+  const min_pagesz = 1n << BigInt(__ffs(domain.pgsize_bitmap));
+  let pa = BigInt(paddr);
+  if ((iova | pa | size) % min_pagesz) {
+    return fail(
+      EINVAL,
+      "map-align",
+      `not aligned to the smallest page, 0x${min_pagesz.toString(16)}`,
+    );
+  }
+  // map-driver
+  let ret: Rc = 0;
+  while (size) {
+    const { pgsize, count } = iommu_pgsize(domain, iova, pa, size);
+    const done = ops.map_pages(domain, iova, Number(pa), pgsize, count, prot, gfp);
+    // Pages may have been mapped even if the driver failed: count them, so they are unmapped.
+    size -= done.mapped;
+    ret = done.ret;
+    if (ret) break;
+    iova += done.mapped;
+    pa += done.mapped;
+  }
+  if (ret) iommu_unmap(domain, orig_iova, orig_size - size);
+  return ret;
+}
+
+/** linux v6.12 drivers/iommu/iommu.c iommu_map(): map [iova, iova + size) to paddr */
+export function iommu_map(
+  domain: iommu_domain,
+  iova: bigint,
+  paddr: number,
+  size: bigint,
+  prot: number,
+  gfp: gfp_t,
+): Rc {
+  // map-gfp
+  if (gfp & (__GFP_COMP | __GFP_HIGHMEM)) {
+    return fail(EINVAL, "map-gfp", "page tables cannot come from compound or high memory");
+  }
+  let ret = __iommu_map(domain, iova, paddr, size, prot, gfp);
+  // map-sync
+  if (ret === 0 && domain.ops.iotlb_sync_map) {
+    ret = domain.ops.iotlb_sync_map(domain, iova, size);
+    if (ret) iommu_unmap(domain, iova, size);
+  }
+  return ret;
+}
+
+// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:735
+/** linux v6.12 drivers/iommu/iommu.c __iommu_unmap() */
+function __iommu_unmap(
+  domain: iommu_domain,
+  iova: bigint,
+  size: bigint,
+  iotlb_gather: iommu_iotlb_gather,
+): bigint {
+  const ops = domain.ops;
+  if (!(domain.type & __IOMMU_DOMAIN_PAGING)) return 0n;
+  if (!ops.unmap_pages || !domain.pgsize_bitmap) return 0n;
+  const min_pagesz = 1n << BigInt(__ffs(domain.pgsize_bitmap));
+  if ((iova | size) % min_pagesz) return 0n;
+  let unmapped = 0n;
+  while (unmapped < size) {
+    const { pgsize, count } = iommu_pgsize(domain, iova, iova, size - unmapped);
+    const unmapped_page = ops.unmap_pages(domain, iova, pgsize, count, iotlb_gather);
+    if (!unmapped_page) break;
+    iova += unmapped_page;
+    unmapped += unmapped_page;
+  }
+  return unmapped;
+}
+
+/** linux v6.12 drivers/iommu/iommu.c iommu_unmap(): the bytes unmapped from [iova, iova + size) */
+export function iommu_unmap(domain: iommu_domain, iova: bigint, size: bigint): bigint {
+  const iotlb_gather = new iommu_iotlb_gather();
+  const ret = __iommu_unmap(domain, iova, size, iotlb_gather);
+  iommu_iotlb_sync(domain, iotlb_gather);
+  return ret;
+}
+
+// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:772
+/** linux v6.12 drivers/iommu/iommu.c iommu_iova_to_phys() */
+export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+  if (domain.type === IOMMU_DOMAIN_IDENTITY) return Number(iova);
+  if (domain.type === IOMMU_DOMAIN_BLOCKED) return 0;
+  return domain.ops.iova_to_phys!(domain, iova);
+}
+
+// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:810
+/** linux v6.12 include/linux/iommu.h IOMMU_DIRTY_NO_CLEAR: report dirty bits, leave them set */
+export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
+
+/**
+ * linux v6.12 include/linux/iova_bitmap.h struct iova_bitmap, as a driver sees it: a bitmap over
+ * an IOVA range that iova_bitmap_set() marks. iommufd implements it over the user's bitmap.
+ */
+export interface iova_bitmap {
+  /** NON-KERNEL: what iova_bitmap_set() does for this bitmap. */
+  set(iova: bigint, length: bigint): void;
+}
+
+/** linux v6.12 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_set(): mark [iova, iova + length) */
+export function iova_bitmap_set(bitmap: iova_bitmap, iova: bigint, length: bigint): void {
+  bitmap.set(iova, length);
+}
+
+/** linux v6.12 include/linux/iommu.h struct iommu_dirty_bitmap */
+export class iommu_dirty_bitmap {
+  bitmap: iova_bitmap | null = null;
+  gather: iommu_iotlb_gather | null = null;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_dirty_bitmap_init() */
+export function iommu_dirty_bitmap_init(
+  dirty: iommu_dirty_bitmap,
+  bitmap: iova_bitmap | null,
+  gather: iommu_iotlb_gather | null,
+): void {
+  dirty.bitmap = bitmap;
+  dirty.gather = gather;
+  if (gather) iommu_iotlb_gather_init(gather);
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_dirty_bitmap_record(): [iova, iova + length) is dirty */
+export function iommu_dirty_bitmap_record(
+  dirty: iommu_dirty_bitmap,
+  iova: bigint,
+  length: bigint,
+): void {
+  if (dirty.bitmap) iova_bitmap_set(dirty.bitmap, iova, length);
+  if (dirty.gather) iommu_iotlb_gather_add_range(dirty.gather, iova, length);
+}
+
+// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:877
+/**
+ * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user(): copy a driver's struct of
+ * `ksize` bytes, of which the first `min_len` are mandatory, from `user_data` into `kdst`.
+ */
+export function iommu_copy_struct_from_user(
+  kdst: Uint8Array,
+  ksize: number,
+  user_data: iommu_user_data,
+  data_type: number,
+  min_len: number,
+): Rc {
+  // copy-user-type
+  if (user_data.type !== data_type) {
+    return fail(
+      EINVAL,
+      "copy-user-type",
+      `data type 0x${user_data.type.toString(16)}, expected 0x${data_type.toString(16)}`,
+    );
+  }
+  // copy-user-len
+  if (user_data.len < min_len || user_data.len > ksize) {
+    return fail(
+      EINVAL,
+      "copy-user-len",
+      `length ${user_data.len} is not in [${min_len}, ${ksize}]`,
+    );
+  }
+  // copy-user-copy
+  return copy_struct_from_user(kdst, ksize, user_data.uptr, user_data.len);
+}
+
+// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:921
+/**
+ * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user_array(): copy entry `index` of
+ * `user_array` into `kdst`, as iommu_copy_struct_from_user() copies a single struct.
+ */
+export function iommu_copy_struct_from_user_array(
+  kdst: Uint8Array,
+  ksize: number,
+  user_array: iommu_user_data_array,
+  data_type: number,
+  index: number,
+  min_len: number,
+): Rc {
+  // copy-array-index
+  if (index >= user_array.entry_num) {
+    return fail(EINVAL, "copy-array-index", `entry ${index} of ${user_array.entry_num}`);
+  }
+  const entry: iommu_user_data = {
+    type: user_array.type,
+    uptr: user_array.uptr + BigInt(user_array.entry_len) * BigInt(index),
+    len: user_array.entry_len,
+  };
+  return iommu_copy_struct_from_user(kdst, ksize, entry, data_type, min_len);
+}
+//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDEtZG9tYWluLWFsbG9jLXVzZXIubWQiLCIuLi8uLi9zcGVjLzA1LWlvbW11LWNvcmUubWQiXSwibmFtZXMiOltdLCJtYXBwaW5ncyI6Ijs7QUE0VEE7Ozs7OztDQU1DOztBQ3NuQkQsU0FBUyxLQUFLLEVBQUUsTUFBTSxFQUFFLE1BQU0sRUFBRSxNQUFNLEVBQUUsVUFBVSxFQUFFLEtBQUssRUFBRSxJQUFJLEVBQUUsTUFBTSxRQUFRLGNBQWM7QUFDN0YsU0FBUyxVQUFVLEVBQUUsYUFBYSxRQUFvQixlQUFlO0FBQ3JFLFNBQVMscUJBQXFCLFFBQVEsbUJBQW1COztBRHgyQnpELHlEQUF5RCxHQUN6RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxzQ0FBc0MsR0FDdEMsT0FBTyxNQUFNLHlCQUF5QixLQUFLLEVBQUU7QUFDN0MsaURBQWlELEdBQ2pELE9BQU8sTUFBTSxvQkFBb0IsS0FBSyxFQUFFO0FBQ3hDLDZDQUE2QyxHQUM3QyxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxnREFBZ0QsR0FDaEQsT0FBTyxNQUFNLHFCQUFxQixLQUFLLEVBQUU7QUFDekMseUNBQXlDLEdBQ3pDLE9BQU8sTUFBTSwwQkFBMEIsS0FBSyxFQUFFO0FBQzlDLDhEQUE4RCxHQUM5RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUU1Qyx5RUFBeUUsR0FDekUsT0FBTyxNQUFNLDJCQUEyQixDQUFDLHNCQUFzQjtBQUUvRCx3QkFBd0IsR0FDeEIsT0FBTyxNQUFNLHVCQUF1QixFQUFFO0FBQ3RDLDBDQUEwQyxHQUMxQyxPQUFPLE1BQU0sd0JBQXdCLGtCQUFrQjtBQUN2RCw2RUFBNkUsR0FDN0UsT0FBTyxNQUFNLHlCQUF5QixzQkFBc0I7QUFDNUQsaUNBQWlDLEdBQ2pDLE9BQU8sTUFBTSxtQkFBbUIsd0JBQXdCLHVCQUF1QjtBQUMvRSxzRUFBc0UsR0FDdEUsT0FBTyxNQUFNLHNCQUFzQix3QkFBd0IseUJBQ3pELHNCQUFzQjtBQUN4QixpREFBaUQsR0FDakQsT0FBTyxNQUFNLG1CQUFtQixtQkFBbUI7QUFDbkQsd0RBQXdELEdBQ3hELE9BQU8sTUFBTSx3QkFBd0Isd0JBQXdCO0FBQzdELGlFQUFpRSxHQUNqRSxPQUFPLE1BQU0sc0JBQXNCLHNCQUFzQjtBQW9MekQsK0ZBQStGLEdBQy9GLE9BQU8sU0FBUyxjQUFjLEdBQVc7RUFDdkMsSUFBSSxDQUFDLElBQUksS0FBSyxFQUFFLE1BQU0sSUFBSSxNQUFNLENBQUMsZUFBZSxFQUFFLElBQUksSUFBSSxDQUFDLHVCQUF1QixDQUFDO0VBQ25GLE9BQU8sSUFBSSxLQUFLLENBQUMsU0FBUyxDQUFDLEdBQUc7QUFDaEM7OztBQ3pSQSxxRkFBcUYsR0FDckYsT0FBTyxNQUFNO0VBQ1gsMkVBQTJFLEdBQzNFLEFBQVMsVUFBb0IsRUFBRSxDQUFDO0VBQ2hDLHlEQUF5RCxHQUN6RCxTQUE4QixLQUFLO0VBQ25DLGdFQUFnRSxHQUNoRSxpQkFBc0MsS0FBSztFQUMzQyxzRUFBc0UsR0FDdEUsa0JBQXVDLEtBQUs7RUFDNUMsc0ZBQXNGLEdBQ3RGLFFBQWlCLEtBQUs7RUFDdEIsWUFBWSxFQUFFO0FBQ2hCOztBQWVBLDhEQUE4RCxHQUM5RCxPQUFPLFNBQVMsc0JBQXNCLEtBQWtCO0VBQ3RELE9BQU8sTUFBTSxPQUFPLENBQUMsRUFBRTtBQUN6QjtBQUVBLHNEQUFzRCxHQUN0RCxPQUFPLFNBQVMsY0FBYyxHQUFXO0VBQ3ZDLE9BQU8sSUFBSSxLQUFLLEtBQUs7QUFDdkI7O0FBcUNBLHFEQUFxRCxHQUNyRCxPQUFPLE1BQU0sNEJBQTRCLEVBQUU7QUFDM0MsT0FBTyxNQUFNLG1CQUFtQixFQUFFO0FBQ2xDLE9BQU8sTUFBTSxnQ0FBZ0MsRUFBRTtBQUMvQyxPQUFPLE1BQU0sb0NBQW9DLEVBQUU7QUFDbkQsT0FBTyxNQUFNLDJCQUEyQixFQUFFO0FBQzFDLE9BQU8sTUFBTSwyQkFBMkIsRUFBRTtBQUUxQyw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUFxQixHQUFXLEVBQUUsR0FBVztFQUMzRCxJQUFJLENBQUMsY0FBYyxNQUFNLE9BQU87RUFDaEMsTUFBTSxNQUFNLGNBQWM7RUFDMUIsT0FBTyxJQUFJLE9BQU8sR0FBRyxJQUFJLE9BQU8sQ0FBQyxLQUFLLE9BQU87QUFDL0M7O0FBU0Esd0ZBQXdGLEdBQ3hGLE9BQU8sTUFBTSxhQUFhLEtBQUssRUFBRTtBQUNqQyxPQUFPLE1BQU0sY0FBYyxLQUFLLEVBQUU7QUFDbEMsT0FBTyxNQUFNLGNBQWMsS0FBSyxFQUFFO0FBQ2xDLE9BQU8sTUFBTSxlQUFlLEtBQUssRUFBRTtBQUNuQyxPQUFPLE1BQU0sYUFBYSxLQUFLLEVBQUU7QUFDakMsT0FBTyxNQUFNLGFBQWEsS0FBSyxFQUFFO0FBRWpDLDJEQUEyRCxHQUMzRCxPQUFPLE1BQU0sb0JBQW9CLEVBQUU7QUFDbkMsT0FBTyxNQUFNLDhCQUE4QixFQUFFO0FBQzdDLE9BQU8sTUFBTSxzQkFBc0IsRUFBRTtBQUNyQyxPQUFPLE1BQU0saUJBQWlCLEVBQUU7QUFDaEMsT0FBTyxNQUFNLG9CQUFvQixFQUFFO0FBWW5DLCtEQUErRCxHQUMvRCxPQUFPLFNBQVMsdUJBQXVCLEdBQVcsRUFBRSxJQUF5QjtFQUMzRSxJQUFJLENBQUMsY0FBYyxNQUFNO0VBQ3pCLGNBQWMsS0FBSyxnQkFBZ0IsR0FBRyxLQUFLO0FBQzdDOztBQXVCQSw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUNkLEdBQWMsRUFDZCxHQUFXLEVBQ1gsSUFBWTtFQUVaLE1BQU0sYUFBYSxPQUFPO0VBQzFCLElBQUk7RUFDSixzQkFBc0I7RUFDdEIsSUFBSSxlQUFlLHlCQUF5QixJQUFJLGVBQWUsRUFBRSxPQUFPLElBQUksZUFBZTtFQUMzRixJQUFJLGVBQWUsd0JBQXdCLElBQUksY0FBYyxFQUFFLE9BQU8sSUFBSSxjQUFjO0VBQ3hGLHNCQUFzQjtFQUN0QixJQUFJLE9BQU8seUJBQXlCLElBQUksbUJBQW1CLEVBQUU7SUFDM0QsU0FBUyxJQUFJLG1CQUFtQixDQUFDO0VBQ25DLE9BQU8sSUFBSSxJQUFJLFlBQVksRUFBRTtJQUMzQixTQUFTLElBQUksWUFBWSxDQUFDO0VBQzVCLE9BQU87SUFDTCxPQUFPLEtBQUssWUFBWSx1QkFBdUIsR0FBRyxJQUFJLEtBQUssQ0FBQywwQkFBMEIsQ0FBQztFQUN6RjtFQUNBLG9CQUFvQjtFQUNwQixJQUFJLE9BQU8sU0FBUyxPQUFPO0VBQzNCLElBQUksQ0FBQyxRQUFRLE9BQU8sS0FBSyxRQUFRLHFCQUFxQixHQUFHLElBQUksS0FBSyxDQUFDLG1CQUFtQixDQUFDO0VBQ3ZGLG9CQUFvQjtFQUNwQixPQUFPLElBQUksR0FBRztFQUNkLE9BQU8sS0FBSyxHQUFHO0VBQ2YsSUFBSSxDQUFDLE9BQU8sYUFBYSxFQUFFLE9BQU8sYUFBYSxHQUFHLElBQUksYUFBYTtFQUNuRSxJQUFJLE9BQU8sSUFBSSxDQUFDLE9BQU8sR0FBRyxFQUFFLE1BQU0sS0FBSyxLQUFLLElBQUksa0JBQWtCLEVBQUU7SUFDbEUsT0FBTyxHQUFHLEdBQUcsSUFBSSxrQkFBa0I7RUFDckM7RUFDQSxPQUFPO0FBQ1Q7QUFFQSxpR0FBaUcsR0FDakcsT0FBTyxTQUFTLDBCQUEwQixHQUFXO0VBQ25ELElBQUksQ0FBQyxjQUFjLE1BQU07SUFDdkIsT0FBTyxLQUFLLFFBQVEsNkJBQTZCLEdBQUcsSUFBSSxJQUFJLENBQUMsdUJBQXVCLENBQUM7RUFDdkY7RUFDQSxPQUFPLHFCQUFxQixjQUFjLE1BQU0sS0FBSztBQUN2RDs7QUFXQSwwREFBMEQsR0FDMUQsT0FBTyxTQUFTLGtCQUFrQixNQUFvQjtFQUNwRCxPQUFPLEdBQUcsQ0FBQyxJQUFJLEdBQUc7QUFDcEI7O0FBV0EsMkZBQTJGLEdBQzNGLE9BQU8sU0FBUyxxQkFBcUIsSUFBWTtFQUMvQyxPQUFPLElBQUk7QUFDYjs7QUFTQTs7O0NBR0MsR0FDRCxPQUFPLFNBQVMsbUJBQW1CLEdBQVcsRUFBRSxLQUFtQjtFQUNqRSxNQUFNLE1BQU0sTUFBTSxHQUFHO0VBQ3JCLElBQUksS0FBSyxHQUFHO0lBQUUsV0FBVztFQUFNO0VBQy9CLElBQUksSUFBSSxZQUFZLEVBQUU7SUFDcEIsTUFBTSxTQUFTLElBQUksWUFBWSxDQUFDO0lBQ2hDLElBQUksT0FBTyxTQUFTO01BQ2xCLElBQUksS0FBSyxHQUFHO01BQ1osT0FBTztJQUNUO0VBQ0Y7RUFDQSxNQUFNLFFBQVEsSUFBSSxZQUFZLEdBQUcsSUFBSSxZQUFZLENBQUMsT0FBTyxxQkFBcUI7RUFDOUUsSUFBSSxPQUFPLFFBQVE7SUFDakIsSUFBSSxLQUFLLEdBQUc7SUFDWixPQUFPO0VBQ1Q7RUFDQSxNQUFNLE9BQU8sQ0FBQyxJQUFJLENBQUM7RUFDbkIsSUFBSSxXQUFXLEdBQUc7RUFDbEIsSUFBSSxDQUFDLE1BQU0sY0FBYyxFQUFFO0lBQ3pCLE1BQU0sTUFBTSxJQUFJLGNBQWMsSUFBSSxxQkFBcUIsS0FBSyxLQUFLO0lBQ2pFLElBQUksT0FBTyxNQUFNLE9BQU87SUFDeEIsTUFBTSxjQUFjLEdBQUc7RUFDekI7RUFDQSxJQUFJLENBQUMsTUFBTSxNQUFNLEVBQUUsT0FBTyx5QkFBeUIsT0FBTyxNQUFNLGNBQWM7RUFDOUUsT0FBTyxzQkFBc0IsTUFBTSxNQUFNLEVBQUU7QUFDN0M7O0FBVUEseUVBQXlFLEdBQ3pFLE9BQU8sU0FBUyxxQkFBcUIsR0FBVztFQUM5QyxNQUFNLFFBQVEsSUFBSSxXQUFXO0VBQzdCLElBQUksQ0FBQyxPQUFPO0VBQ1osTUFBTSxPQUFPLENBQUMsTUFBTSxDQUFDLE1BQU0sT0FBTyxDQUFDLE9BQU8sQ0FBQyxNQUFNO0VBQ2pELElBQUksV0FBVyxHQUFHO0VBQ2xCLElBQUksS0FBSyxHQUFHO0VBQ1osSUFBSSxNQUFNLE9BQU8sQ0FBQyxNQUFNLEVBQUU7RUFDMUIsSUFBSSxNQUFNLFNBQVMsSUFBSSxNQUFNLE1BQU0sS0FBSyxNQUFNLGNBQWMsRUFBRTtJQUM1RCxNQUFNLElBQUksTUFBTSxDQUFDLE1BQU0sRUFBRSxJQUFJLElBQUksQ0FBQyx3Q0FBd0MsQ0FBQztFQUM3RTtFQUNBLElBQUksTUFBTSxlQUFlLEVBQUUsa0JBQWtCLE1BQU0sZUFBZTtFQUNsRSxJQUFJLE1BQU0sY0FBYyxFQUFFLGtCQUFrQixNQUFNLGNBQWM7RUFDaEUsTUFBTSxNQUFNLEdBQUcsTUFBTSxlQUFlLEdBQUcsTUFBTSxjQUFjLEdBQUc7QUFDaEU7O0FBYUEsOERBQThELEdBQzlELFNBQVMsc0JBQXNCLE1BQW9CLEVBQUUsR0FBVztFQUM5RCxJQUFJLENBQUMsT0FBTyxHQUFHLENBQUMsVUFBVSxFQUFFO0lBQzFCLE9BQU8sS0FBSyxRQUFRLHNCQUFzQjtFQUM1QztFQUNBLE9BQU8sT0FBTyxHQUFHLENBQUMsVUFBVSxDQUFDLFFBQVE7QUFDdkM7QUFFQTs7O0NBR0MsR0FDRCxPQUFPLFNBQVMseUJBQXlCLEtBQWtCLEVBQUUsVUFBd0I7RUFDbkYsSUFBSSxNQUFNLE1BQU0sS0FBSyxZQUFZLE9BQU87RUFDeEMsTUFBTSxNQUFNLE1BQU0sTUFBTTtFQUN4QixLQUFLLE1BQU0sQ0FBQyxHQUFHLElBQUksSUFBSSxNQUFNLE9BQU8sQ0FBQyxPQUFPLEdBQUk7SUFDOUMsTUFBTSxLQUFLLHNCQUFzQixZQUFZO0lBQzdDLElBQUksSUFBSTtNQUNOLElBQUksS0FBSztRQUFFLEtBQUssTUFBTSxRQUFRLE1BQU0sT0FBTyxDQUFDLEtBQUssQ0FBQyxHQUFHLEdBQUksc0JBQXNCLEtBQUs7TUFBTztNQUMzRixPQUFPO0lBQ1Q7RUFDRjtFQUNBLE1BQU0sTUFBTSxHQUFHO0VBQ2YsT0FBTztBQUNUOztBQWdCQSw2REFBNkQsR0FDN0QsU0FBUyxxQkFBcUIsTUFBb0IsRUFBRSxLQUFrQjtFQUNwRSxvQkFBb0I7RUFDcEIsSUFDRSxNQUFNLE1BQU0sSUFBSSxNQUFNLE1BQU0sS0FBSyxNQUFNLGNBQWMsSUFBSSxNQUFNLE1BQU0sS0FBSyxNQUFNLGVBQWUsRUFDL0Y7SUFDQSxPQUFPLEtBQUssT0FBTyxxQkFBcUI7RUFDMUM7RUFDQSxxQkFBcUI7RUFDckIsTUFBTSxNQUFNLHNCQUFzQjtFQUNsQyxJQUFJLENBQUMsY0FBYyxRQUFRLGNBQWMsU0FBUyxPQUFPLEtBQUssRUFBRTtJQUM5RCxPQUFPLEtBQUssUUFBUSxzQkFBc0I7RUFDNUM7RUFDQSxPQUFPLHlCQUF5QixPQUFPO0FBQ3pDO0FBRUEsMkRBQTJELEdBQzNELE9BQU8sU0FBUyxtQkFBbUIsTUFBb0IsRUFBRSxLQUFrQjtFQUN6RSxPQUFPLHFCQUFxQixRQUFRO0FBQ3RDOztBQVNBLFNBQVMsOEJBQThCLEtBQWtCO0VBQ3ZELE1BQU0sT0FBTyxNQUFNLEtBQUssR0FBRyxNQUFNLGVBQWUsR0FBRyxNQUFNLGNBQWM7RUFDdkUsTUFBTSxLQUFLLE9BQU8seUJBQXlCLE9BQU8sUUFBUTtFQUMxRCxJQUFJLElBQUksTUFBTSxJQUFJLE1BQU0sQ0FBQyxpREFBaUQsRUFBRSxHQUFHLE9BQU8sRUFBRTtBQUMxRjtBQUVBLDJEQUEyRCxHQUMzRCxPQUFPLFNBQVMsbUJBQW1CLE9BQXFCLEVBQUUsS0FBa0I7RUFDMUUsOEJBQThCO0FBQ2hDOztBQVVBLG1FQUFtRSxHQUNuRSxPQUFPLFNBQVMsMkJBQ2QsS0FBa0IsRUFDbEIsVUFBK0I7RUFFL0IsSUFBSSxDQUFDLFlBQVksT0FBTyxLQUFLLFFBQVEsdUJBQXVCO0VBQzVELE9BQU8seUJBQXlCLE9BQU87QUFDekM7O0FBa0JBLFNBQVMsb0NBQW9DLEtBQWtCLEVBQUUsR0FBVztFQUMxRSxJQUFJLE1BQU0sZUFBZSxFQUFFLE9BQU87RUFDbEMsTUFBTSxNQUFNLGNBQWM7RUFDMUIsSUFBSSxTQUFTLHFCQUFxQixLQUFLLEtBQUs7RUFDNUMsSUFBSSxPQUFPLFNBQVMsU0FBUyxxQkFBcUIsS0FBSyxLQUFLO0VBQzVELElBQUksT0FBTyxTQUFTLE9BQU87RUFDM0IsTUFBTSxlQUFlLEdBQUc7RUFDeEIsT0FBTztBQUNUO0FBRUEscUVBQXFFLEdBQ3JFLE9BQU8sU0FBUyw2QkFBNkIsR0FBVyxFQUFFLEtBQWM7RUFDdEUsTUFBTSxRQUFRLElBQUksV0FBVztFQUM3QixzQkFBc0I7RUFDdEIsSUFBSSxDQUFDLE9BQU8sT0FBTyxLQUFLLFFBQVEsdUJBQXVCLEdBQUcsSUFBSSxJQUFJLENBQUMsbUJBQW1CLENBQUM7RUFDdkYsSUFBSSxNQUFNLFNBQVMsRUFBRTtJQUNuQixvQkFBb0I7SUFDcEIsSUFBSSxNQUFNLEtBQUssS0FBSyxPQUFPO01BQ3pCLE9BQU8sS0FBSyxPQUFPLHFCQUFxQjtJQUMxQztJQUNBLE1BQU0sU0FBUztJQUNmLE9BQU87RUFDVDtFQUNBLG1CQUFtQjtFQUNuQixJQUFJLE1BQU0sTUFBTSxJQUFJLE1BQU0sTUFBTSxLQUFLLE1BQU0sY0FBYyxFQUFFO0lBQ3pELE9BQU8sS0FBSyxPQUFPLG9CQUFvQjtFQUN6QztFQUNBLG9CQUFvQjtFQUNwQixNQUFNLEtBQUssb0NBQW9DLE9BQU8sUUFDcEQseUJBQXlCLE9BQU8sTUFBTSxlQUFlO0VBQ3ZELElBQUksSUFBSSxPQUFPO0VBQ2YsTUFBTSxLQUFLLEdBQUc7RUFDZCxNQUFNLFNBQVM7RUFDZixPQUFPO0FBQ1Q7QUFFQSx1RUFBdUUsR0FDdkUsT0FBTyxTQUFTLCtCQUErQixHQUFXO0VBQ3hELE1BQU0sUUFBUSxJQUFJLFdBQVc7RUFDN0IsSUFBSSxNQUFNLFNBQVMsR0FBRyxHQUFHO0lBQ3ZCLE1BQU0sU0FBUztJQUNmO0VBQ0Y7RUFDQSxNQUFNLFNBQVMsR0FBRztFQUNsQixNQUFNLEtBQUssR0FBRztFQUNkLElBQUksTUFBTSxjQUFjLEVBQUUseUJBQXlCLE9BQU8sTUFBTSxjQUFjO0FBQ2hGOztBQXNFQSxNQUFNLFlBQVksQ0FBQyxFQUFFLElBQUksR0FBRyxJQUFJLEVBQUU7QUFFbEMsc0ZBQXNGLEdBQ3RGLE9BQU8sTUFBTTtFQUNYLGdEQUFnRCxHQUNoRCxRQUFRLFVBQVU7RUFDbEIsb0NBQW9DLEdBQ3BDLE1BQU0sRUFBRSxDQUFDO0VBQ1Qsd0VBQXdFLEdBQ3hFLFNBQVMsRUFBRSxDQUFDO0FBQ2Q7QUFFQSxrRkFBa0YsR0FDbEYsT0FBTyxTQUFTLHdCQUF3QixNQUEwQjtFQUNoRSxPQUFPLEtBQUssR0FBRztFQUNmLE9BQU8sR0FBRyxHQUFHLEVBQUU7RUFDZixPQUFPLE1BQU0sR0FBRyxFQUFFO0FBQ3BCO0FBRUEsNkZBQTZGLEdBQzdGLE9BQU8sU0FBUyw2QkFDZCxNQUEwQixFQUMxQixJQUFZLEVBQ1osSUFBWTtFQUVaLE1BQU0sTUFBTSxPQUFPLE9BQU8sRUFBRTtFQUM1QixJQUFJLE9BQU8sS0FBSyxHQUFHLE1BQU0sT0FBTyxLQUFLLEdBQUc7RUFDeEMsSUFBSSxPQUFPLEdBQUcsR0FBRyxLQUFLLE9BQU8sR0FBRyxHQUFHO0FBQ3JDO0FBRUEsdUZBQXVGLEdBQ3ZGLE9BQU8sU0FBUyxpQkFBaUIsTUFBb0IsRUFBRSxNQUEwQjtFQUMvRSxPQUFPLEdBQUcsQ0FBQyxVQUFVLEdBQUcsUUFBUTtFQUNoQyx3QkFBd0I7QUFDMUI7O0FBaUJBLHdGQUF3RixHQUN4RixTQUFTLE1BQU0sQ0FBUztFQUN0QixJQUFJLElBQUk7RUFDUixNQUFPLENBQUMsQ0FBQyxBQUFDLEtBQUssT0FBTyxLQUFNLEVBQUUsRUFBRztFQUNqQyxPQUFPO0FBQ1Q7QUFFQSx5RkFBeUYsR0FDekYsU0FBUyxNQUFNLENBQVM7RUFDdEIsT0FBTyxFQUFFLFFBQVEsQ0FBQyxHQUFHLE1BQU0sR0FBRztBQUNoQztBQUVBLGtFQUFrRSxHQUNsRSxTQUFTLFFBQVEsQ0FBUztFQUN4QixPQUFPLENBQUMsRUFBRSxJQUFJLE9BQU8sSUFBSSxFQUFFLElBQUksRUFBRTtBQUNuQztBQUVBOzs7Q0FHQyxHQUNELE9BQU8sU0FBUyxhQUNkLE1BQW9CLEVBQ3BCLElBQVksRUFDWixLQUFhLEVBQ2IsSUFBWTtFQUVaLE1BQU0sYUFBYSxRQUFRO0VBQzNCLG9FQUFvRTtFQUNwRSxJQUFJLFVBQVUsT0FBTyxhQUFhLEdBQUcsUUFBUSxNQUFNO0VBQ25ELDRDQUE0QztFQUM1QyxJQUFJLFlBQVksV0FBVyxRQUFRLE1BQU07RUFDekMsSUFBSSxDQUFDLFNBQVMsTUFBTSxJQUFJLE1BQU07RUFDOUIsTUFBTSxhQUFhLE1BQU07RUFDekIsTUFBTSxTQUFTLEVBQUUsSUFBSSxPQUFPO0VBQzVCLGlHQUFpRztFQUNqRyxJQUFJLE1BQU07RUFDVixNQUFNLFNBQVMsT0FBTyxhQUFhLEdBQUcsQ0FBQyxRQUFRO0VBQy9DLElBQUksUUFBUTtJQUNWLE1BQU0sY0FBYyxFQUFFLElBQUksT0FBTyxNQUFNO0lBQ3ZDLElBQUksQ0FBQyxDQUFDLENBQUMsT0FBTyxLQUFLLElBQUssY0FBYyxFQUFFLEFBQUMsR0FBRztNQUMxQyxNQUFNLFNBQVMsY0FBYyxDQUFDLGFBQWMsY0FBYyxFQUFFLEFBQUM7TUFDN0QsSUFBSSxTQUFTLGVBQWUsTUFBTSxNQUFNO0lBQzFDO0VBQ0Y7RUFDQSxPQUFPO0lBQUU7SUFBUSxPQUFPLE9BQU8sT0FBTyxPQUFPO0VBQWE7QUFDNUQ7O0FBMEJBLG9EQUFvRCxHQUNwRCxTQUFTLFlBQ1AsTUFBb0IsRUFDcEIsSUFBWSxFQUNaLEtBQWEsRUFDYixJQUFZLEVBQ1osSUFBWSxFQUNaLEdBQVU7RUFFVixNQUFNLE1BQU0sT0FBTyxHQUFHO0VBQ3RCLE1BQU0sWUFBWTtFQUNsQixNQUFNLFlBQVk7RUFDbEIsYUFBYTtFQUNiLElBQUksQ0FBQyxDQUFDLE9BQU8sSUFBSSxHQUFHLHFCQUFxQixHQUFHO0lBQzFDLE9BQU8sS0FBSyxRQUFRLGNBQWM7RUFDcEM7RUFDQSxZQUFZO0VBQ1osSUFBSSxDQUFDLElBQUksU0FBUyxJQUFJLENBQUMsT0FBTyxhQUFhLEVBQUU7SUFDM0MsT0FBTyxLQUFLLFFBQVEsYUFBYTtFQUNuQztFQUNBLFlBQVk7RUFDWixNQUFNLGFBQWEsRUFBRSxJQUFJLE9BQU8sTUFBTSxPQUFPLGFBQWE7RUFDMUQsSUFBSSxLQUFLLE9BQU87RUFDaEIsSUFBSSxDQUFDLE9BQU8sS0FBSyxJQUFJLElBQUksWUFBWTtJQUNuQyxPQUFPLEtBQ0wsUUFDQSxhQUNBLENBQUMsb0NBQW9DLEVBQUUsV0FBVyxRQUFRLENBQUMsS0FBSztFQUVwRTtFQUNBLGFBQWE7RUFDYixJQUFJLE1BQVU7RUFDZCxNQUFPLEtBQU07SUFDWCxNQUFNLEVBQUUsTUFBTSxFQUFFLEtBQUssRUFBRSxHQUFHLGFBQWEsUUFBUSxNQUFNLElBQUk7SUFDekQsTUFBTSxPQUFPLElBQUksU0FBUyxDQUFDLFFBQVEsTUFBTSxPQUFPLEtBQUssUUFBUSxPQUFPLE1BQU07SUFDMUUsMEZBQTBGO0lBQzFGLFFBQVEsS0FBSyxNQUFNO0lBQ25CLE1BQU0sS0FBSyxHQUFHO0lBQ2QsSUFBSSxLQUFLO0lBQ1QsUUFBUSxLQUFLLE1BQU07SUFDbkIsTUFBTSxLQUFLLE1BQU07RUFDbkI7RUFDQSxJQUFJLEtBQUssWUFBWSxRQUFRLFdBQVcsWUFBWTtFQUNwRCxPQUFPO0FBQ1Q7QUFFQSxvRkFBb0YsR0FDcEYsT0FBTyxTQUFTLFVBQ2QsTUFBb0IsRUFDcEIsSUFBWSxFQUNaLEtBQWEsRUFDYixJQUFZLEVBQ1osSUFBWSxFQUNaLEdBQVU7RUFFVixVQUFVO0VBQ1YsSUFBSSxNQUFNLENBQUMsYUFBYSxhQUFhLEdBQUc7SUFDdEMsT0FBTyxLQUFLLFFBQVEsV0FBVztFQUNqQztFQUNBLElBQUksTUFBTSxZQUFZLFFBQVEsTUFBTSxPQUFPLE1BQU0sTUFBTTtFQUN2RCxXQUFXO0VBQ1gsSUFBSSxRQUFRLEtBQUssT0FBTyxHQUFHLENBQUMsY0FBYyxFQUFFO0lBQzFDLE1BQU0sT0FBTyxHQUFHLENBQUMsY0FBYyxDQUFDLFFBQVEsTUFBTTtJQUM5QyxJQUFJLEtBQUssWUFBWSxRQUFRLE1BQU07RUFDckM7RUFDQSxPQUFPO0FBQ1Q7O0FBWUEsc0RBQXNELEdBQ3RELFNBQVMsY0FDUCxNQUFvQixFQUNwQixJQUFZLEVBQ1osSUFBWSxFQUNaLFlBQWdDO0VBRWhDLE1BQU0sTUFBTSxPQUFPLEdBQUc7RUFDdEIsSUFBSSxDQUFDLENBQUMsT0FBTyxJQUFJLEdBQUcscUJBQXFCLEdBQUcsT0FBTyxFQUFFO0VBQ3JELElBQUksQ0FBQyxJQUFJLFdBQVcsSUFBSSxDQUFDLE9BQU8sYUFBYSxFQUFFLE9BQU8sRUFBRTtFQUN4RCxNQUFNLGFBQWEsRUFBRSxJQUFJLE9BQU8sTUFBTSxPQUFPLGFBQWE7RUFDMUQsSUFBSSxDQUFDLE9BQU8sSUFBSSxJQUFJLFlBQVksT0FBTyxFQUFFO0VBQ3pDLElBQUksV0FBVyxFQUFFO0VBQ2pCLE1BQU8sV0FBVyxLQUFNO0lBQ3RCLE1BQU0sRUFBRSxNQUFNLEVBQUUsS0FBSyxFQUFFLEdBQUcsYUFBYSxRQUFRLE1BQU0sTUFBTSxPQUFPO0lBQ2xFLE1BQU0sZ0JBQWdCLElBQUksV0FBVyxDQUFDLFFBQVEsTUFBTSxRQUFRLE9BQU87SUFDbkUsSUFBSSxDQUFDLGVBQWU7SUFDcEIsUUFBUTtJQUNSLFlBQVk7RUFDZDtFQUNBLE9BQU87QUFDVDtBQUVBLGlHQUFpRyxHQUNqRyxPQUFPLFNBQVMsWUFBWSxNQUFvQixFQUFFLElBQVksRUFBRSxJQUFZO0VBQzFFLE1BQU0sZUFBZSxJQUFJO0VBQ3pCLE1BQU0sTUFBTSxjQUFjLFFBQVEsTUFBTSxNQUFNO0VBQzlDLGlCQUFpQixRQUFRO0VBQ3pCLE9BQU87QUFDVDs7QUFRQSwyREFBMkQsR0FDM0QsT0FBTyxTQUFTLG1CQUFtQixNQUFvQixFQUFFLElBQVk7RUFDbkUsSUFBSSxPQUFPLElBQUksS0FBSyx1QkFBdUIsT0FBTyxPQUFPO0VBQ3pELElBQUksT0FBTyxJQUFJLEtBQUssc0JBQXNCLE9BQU87RUFDakQsT0FBTyxPQUFPLEdBQUcsQ0FBQyxZQUFZLENBQUUsUUFBUTtBQUMxQzs7QUFpQ0EsOEZBQThGLEdBQzlGLE9BQU8sTUFBTSx1QkFBdUIsS0FBSyxFQUFFO0FBVzNDLGtHQUFrRyxHQUNsRyxPQUFPLFNBQVMsZ0JBQWdCLE1BQW1CLEVBQUUsSUFBWSxFQUFFLE1BQWM7RUFDL0UsT0FBTyxHQUFHLENBQUMsTUFBTTtBQUNuQjtBQUVBLGdFQUFnRSxHQUNoRSxPQUFPLE1BQU07RUFDWCxTQUE2QixLQUFLO0VBQ2xDLFNBQW9DLEtBQUs7QUFDM0M7QUFFQSxnRUFBZ0UsR0FDaEUsT0FBTyxTQUFTLHdCQUNkLEtBQXlCLEVBQ3pCLE1BQTBCLEVBQzFCLE1BQWlDO0VBRWpDLE1BQU0sTUFBTSxHQUFHO0VBQ2YsTUFBTSxNQUFNLEdBQUc7RUFDZixJQUFJLFFBQVEsd0JBQXdCO0FBQ3RDO0FBRUEsa0dBQWtHLEdBQ2xHLE9BQU8sU0FBUywwQkFDZCxLQUF5QixFQUN6QixJQUFZLEVBQ1osTUFBYztFQUVkLElBQUksTUFBTSxNQUFNLEVBQUUsZ0JBQWdCLE1BQU0sTUFBTSxFQUFFLE1BQU07RUFDdEQsSUFBSSxNQUFNLE1BQU0sRUFBRSw2QkFBNkIsTUFBTSxNQUFNLEVBQUUsTUFBTTtBQUNyRTs7QUF5QkE7OztDQUdDLEdBQ0QsT0FBTyxTQUFTLDRCQUNkLElBQWdCLEVBQ2hCLEtBQWEsRUFDYixTQUEwQixFQUMxQixTQUFpQixFQUNqQixPQUFlO0VBRWYsaUJBQWlCO0VBQ2pCLElBQUksVUFBVSxJQUFJLEtBQUssV0FBVztJQUNoQyxPQUFPLEtBQ0wsUUFDQSxrQkFDQSxDQUFDLFlBQVksRUFBRSxVQUFVLElBQUksQ0FBQyxRQUFRLENBQUMsSUFBSSxhQUFhLEVBQUUsVUFBVSxRQUFRLENBQUMsS0FBSztFQUV0RjtFQUNBLGdCQUFnQjtFQUNoQixJQUFJLFVBQVUsR0FBRyxHQUFHLFdBQVcsVUFBVSxHQUFHLEdBQUcsT0FBTztJQUNwRCxPQUFPLEtBQ0wsUUFDQSxpQkFDQSxDQUFDLE9BQU8sRUFBRSxVQUFVLEdBQUcsQ0FBQyxZQUFZLEVBQUUsUUFBUSxFQUFFLEVBQUUsTUFBTSxDQUFDLENBQUM7RUFFOUQ7RUFDQSxpQkFBaUI7RUFDakIsT0FBTyxzQkFBc0IsTUFBTSxPQUFPLFVBQVUsSUFBSSxFQUFFLFVBQVUsR0FBRztBQUN6RTs7QUFlQTs7O0NBR0MsR0FDRCxPQUFPLFNBQVMsa0NBQ2QsSUFBZ0IsRUFDaEIsS0FBYSxFQUNiLFVBQWlDLEVBQ2pDLFNBQWlCLEVBQ2pCLEtBQWEsRUFDYixPQUFlO0VBRWYsbUJBQW1CO0VBQ25CLElBQUksU0FBUyxXQUFXLFNBQVMsRUFBRTtJQUNqQyxPQUFPLEtBQUssUUFBUSxvQkFBb0IsQ0FBQyxNQUFNLEVBQUUsTUFBTSxJQUFJLEVBQUUsV0FBVyxTQUFTLEVBQUU7RUFDckY7RUFDQSxNQUFNLFFBQXlCO0lBQzdCLE1BQU0sV0FBVyxJQUFJO0lBQ3JCLE1BQU0sV0FBVyxJQUFJLEdBQUcsT0FBTyxXQUFXLFNBQVMsSUFBSSxPQUFPO0lBQzlELEtBQUssV0FBVyxTQUFTO0VBQzNCO0VBQ0EsT0FBTyw0QkFBNEIsTUFBTSxPQUFPLE9BQU8sV0FBVztBQUNwRSIsImZpbGUiOiJpb21tdS50cyJ9
