@@ -51,6 +51,10 @@ import {
   type iommu_user_data,
   type iommu_user_data_array,
   IOMMU_WRITE,
+  type iommufd_ctx,
+  iommufd_device_bind,
+  iommufd_device_unbind,
+  type iommufd_hwpt_paging,
   iommufd_test_dirty,
   iommufd_test_md_check_iotlb,
   IS_ERR,
@@ -76,6 +80,7 @@ import {
   MOCK_PFN_LAST_IOVA,
   MOCK_PFN_MASK,
   MOCK_PFN_START_IOVA,
+  obj_full_size,
   OOM_SCORE_ADJ_MIN,
   PAGE_SIZE,
   type Rc,
@@ -694,4 +699,36 @@ Deno.test("memory: a mock domain's table is charged to the task that maps, under
   // GFP_KERNEL is not limited by the cgroup.
   kernel(s, () => assert.equal(iommu_map(user, A, 0x100000, 64n * P, PROT, GFP_KERNEL), 0));
   kernel(s, () => iommu_unmap(user, A, 64n * P));
+});
+
+Deno.test("memory: IOMMU_HWPT_ALLOC on a mock device charges the HWPT object, not the domain", () => {
+  const s = setup();
+  const fd = s.vmm.openIommufd();
+  const ictx = s.vmm.files!.fdt.get(fd.fd)!.private_data as iommufd_ctx;
+  // Bind in the kernel, as VFIO's IOMMUFD_BIND would.
+  const idev = s.vmm.syscall(() => iommufd_device_bind(ictx, s.dev));
+  if (IS_ERR(idev)) throw idev;
+  const ioas_id = fd.ioasAlloc();
+  const before = charge(s);
+  const hwpt_id = fd.hwptAlloc({
+    dev_id: idev.id,
+    pt_id: ioas_id,
+    flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  });
+  const hwpt = xa_load(ictx.objects, hwpt_id) as iommufd_hwpt_paging;
+  const mock = to_mock_domain(hwpt.domain!);
+  assert.equal(mock.owner, mock_ops, "iommufd set the owner");
+  assert.ok(hwpt.mem!.objcg, "iommufd's object is charged to the VMM's cgroup");
+  assert.equal(mock.mem.objcg, null, "the mock's domain structure is not (v6.12)");
+  // Charged: the HWPT object, and the IOAS's reservations of the IOVAs outside the aperture.
+  const reserved = hwpt.ioas.iopt.reserved_itree.nodes.filter((r) => r.owner === mock);
+  assert.equal(reserved.length, 2);
+  const iommufd_bytes = [hwpt.mem!, ...reserved.map((r) => r.mem)]
+    .reduce((sum, mem) => sum + obj_full_size(mem.cache!), 0);
+  const after = charge(s);
+  assert.equal(after.slab_unreclaimable - before.slab_unreclaimable, iommufd_bytes);
+  fd.destroy(hwpt_id);
+  assert.equal(charge(s).slab_unreclaimable, before.slab_unreclaimable);
+  s.vmm.syscall(() => iommufd_device_unbind(idev));
+  fd.close();
 });
