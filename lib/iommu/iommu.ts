@@ -7,10 +7,12 @@
  *
  * @module
  */
-// ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:308
+// ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:312
 import type { ErrnoError, Rc } from "../errno.ts";
-// ⟨iommu-imports⟩ spec/05-iommu-core.md:438
+// ⟨iommu-imports⟩ spec/05-iommu-core.md:953
 import { EBUSY, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM, fail, IS_ERR } from "../errno.ts";
+import { __GFP_COMP, __GFP_HIGHMEM, type gfp_t } from "../mm/gfp.ts";
+import { copy_struct_from_user } from "../mm/uaccess.ts";
 
 // ⟨iommu-domain-types⟩ spec/01-domain-alloc-user.md:82
 /** Feature bit: supports `iommu_map()`/`iommu_unmap()`. */
@@ -75,7 +77,7 @@ export interface iommu_domain {
   geometry: iommu_domain_geometry;
 }
 
-// ⟨iommu-domain-ops⟩ spec/01-domain-alloc-user.md:170
+// ⟨iommu-domain-ops⟩ spec/01-domain-alloc-user.md:171
 /** linux v6.12 include/linux/iommu.h struct iommu_domain_ops (members used so far) */
 export interface iommu_domain_ops {
   /** Point `dev` at this domain. EINVAL means "incompatible, try another domain". */
@@ -84,15 +86,57 @@ export interface iommu_domain_ops {
   cache_invalidate_user?: (domain: iommu_domain, array: iommu_user_data_array) => Rc;
   /** Release everything the driver allocated for the domain. */
   free?: (domain: iommu_domain) => void;
+  // ⟨iommu-domain-ops-paging⟩ spec/05-iommu-core.md:499
+  /**
+   * Map `pgcount` pages of `pgsize` bytes at `iova` to `paddr`, allocating with `gfp`. Returns the
+   * result and the bytes mapped, which may be non-zero on failure (C: the `*mapped` out-parameter).
+   */
+  map_pages?: (
+    domain: iommu_domain,
+    iova: bigint,
+    paddr: number,
+    pgsize: bigint,
+    pgcount: number,
+    prot: number,
+    gfp: gfp_t,
+  ) => { ret: Rc; mapped: bigint };
+  /** Unmap `pgcount` pages of `pgsize` bytes at `iova`; returns the bytes unmapped. */
+  unmap_pages?: (
+    domain: iommu_domain,
+    iova: bigint,
+    pgsize: bigint,
+    pgcount: number,
+    iotlb_gather: iommu_iotlb_gather,
+  ) => bigint;
+  /** Make new mappings in [iova, iova + size) visible to the IOMMU. */
+  iotlb_sync_map?: (domain: iommu_domain, iova: bigint, size: bigint) => Rc;
+  /** Flush the IOTLB for what `iotlb_gather` collected. */
+  iotlb_sync?: (domain: iommu_domain, iotlb_gather: iommu_iotlb_gather) => void;
+  /** The physical address `iova` translates to. */
+  iova_to_phys?: (domain: iommu_domain, iova: bigint) => number;
+  /** Block no-snoop DMA through this domain from now on; false if the domain cannot. */
+  enforce_cache_coherency?: (domain: iommu_domain) => boolean;
 }
 
-/** linux v6.12 include/linux/iommu.h struct iommu_dirty_ops (members used so far) */
+/** linux v6.12 include/linux/iommu.h struct iommu_dirty_ops */
 export interface iommu_dirty_ops {
   /** Turn hardware dirty tracking of the domain's mappings on or off. */
   set_dirty_tracking: (domain: iommu_domain, enabled: boolean) => Rc;
+  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:790
+  /**
+   * Report the dirty IOPTEs in [iova, iova + size) into `dirty`, and clear them unless `flags` has
+   * IOMMU_DIRTY_NO_CLEAR. iommufd refuses to read the dirty bits of a domain without it.
+   */
+  read_and_clear_dirty?: (
+    domain: iommu_domain,
+    iova: bigint,
+    size: bigint,
+    flags: number,
+    dirty: iommu_dirty_bitmap,
+  ) => Rc;
 }
 
-// ⟨iommu-user-data⟩ spec/01-domain-alloc-user.md:196
+// ⟨iommu-user-data⟩ spec/01-domain-alloc-user.md:200
 /**
  * linux v6.12 include/linux/iommu.h struct iommu_user_data: driver-specific data from userspace,
  * not yet copied. `type` is an `enum iommu_hwpt_data_type` value.
@@ -117,7 +161,7 @@ export interface iommu_user_data_array {
   entry_num: number;
 }
 
-// ⟨iommu-ops⟩ spec/01-domain-alloc-user.md:239
+// ⟨iommu-ops⟩ spec/01-domain-alloc-user.md:243
 /** linux v6.12 include/linux/iommu.h struct iommu_ops (members used so far) */
 export interface iommu_ops {
   /** Legacy allocator: any domain type, no device, no parameters. */
@@ -163,7 +207,7 @@ export interface iommu_ops {
   default_domain?: iommu_domain;
 }
 
-// ⟨iommu-device⟩ spec/01-domain-alloc-user.md:271
+// ⟨iommu-device⟩ spec/01-domain-alloc-user.md:275
 /** linux v6.12 include/linux/iommu.h struct iommu_device: one IOMMU instance. */
 export interface iommu_device {
   ops: iommu_ops;
@@ -192,7 +236,7 @@ export function dev_iommu_ops(dev: device): iommu_ops {
   if (!dev.iommu) throw new Error(`dev_iommu_ops: ${dev.name} is not behind an IOMMU`);
   return dev.iommu.iommu_dev.ops;
 }
-// ⟨iommu-file⟩ spec/05-iommu-core.md:442
+// ⟨iommu-file⟩ spec/05-iommu-core.md:959
 // ⟨iommu-group⟩ spec/05-iommu-core.md:19
 /** linux v6.12 drivers/iommu/iommu.c struct iommu_group (the fields the model uses) */
 export class iommu_group {
@@ -315,7 +359,13 @@ export function iommu_domain_free(domain: iommu_domain): void {
   domain.ops.free?.(domain);
 }
 
-// ⟨iommu-probe-device⟩ spec/05-iommu-core.md:230
+// ⟨generic-device-group⟩ spec/05-iommu-core.md:229
+/** linux v6.12 drivers/iommu/iommu.c generic_device_group(): a new group for every device */
+export function generic_device_group(_dev: device): iommu_group {
+  return new iommu_group();
+}
+
+// ⟨iommu-probe-device⟩ spec/05-iommu-core.md:241
 /**
  * linux v6.12 drivers/iommu/iommu.c iommu_probe_device(), simplified: `iommu` is the instance
  * the device sits behind (firmware tells the kernel; the machine tells the model).
@@ -330,7 +380,7 @@ export function iommu_probe_device(dev: device, iommu: iommu_device): Rc {
       return probed;
     }
   }
-  const group = ops.device_group ? ops.device_group(dev) : new iommu_group();
+  const group = ops.device_group ? ops.device_group(dev) : generic_device_group(dev);
   if (IS_ERR(group)) {
     dev.iommu = null;
     return group;
@@ -346,7 +396,25 @@ export function iommu_probe_device(dev: device, iommu: iommu_device): Rc {
   return __iommu_attach_device(group.domain, dev);
 }
 
-// ⟨iommu-group-set-domain⟩ spec/05-iommu-core.md:271
+// ⟨iommu-release-device⟩ spec/05-iommu-core.md:279
+/** linux v6.12 drivers/iommu/iommu.c iommu_release_device(), simplified */
+export function iommu_release_device(dev: device): void {
+  const group = dev.iommu_group;
+  if (!group) return;
+  const last = group.devices.length === 1;
+  if (last && (group.owner_cnt || group.domain !== group.default_domain)) {
+    throw new Error(`WARN: ${dev.name} removed while its group is still in use`);
+  }
+  group.devices.splice(group.devices.indexOf(dev), 1);
+  dev.iommu_group = null;
+  dev.iommu = null;
+  if (!last) return;
+  if (group.blocking_domain) iommu_domain_free(group.blocking_domain);
+  if (group.default_domain) iommu_domain_free(group.default_domain);
+  group.domain = group.blocking_domain = group.default_domain = null;
+}
+
+// ⟨iommu-group-set-domain⟩ spec/05-iommu-core.md:307
 /** linux v6.12 drivers/iommu/iommu.c __iommu_attach_device() */
 function __iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   if (!domain.ops.attach_dev) {
@@ -373,7 +441,7 @@ export function __iommu_group_set_domain(group: iommu_group, new_domain: iommu_d
   return 0;
 }
 
-// ⟨iommu-attach-group⟩ spec/05-iommu-core.md:311
+// ⟨iommu-attach-group⟩ spec/05-iommu-core.md:347
 /** linux v6.12 drivers/iommu/iommu.c __iommu_attach_group() */
 function __iommu_attach_group(domain: iommu_domain, group: iommu_group): Rc {
   // attach-group-busy
@@ -395,7 +463,7 @@ export function iommu_attach_group(domain: iommu_domain, group: iommu_group): Rc
   return __iommu_attach_group(domain, group);
 }
 
-// ⟨iommu-detach-group⟩ spec/05-iommu-core.md:339
+// ⟨iommu-detach-group⟩ spec/05-iommu-core.md:375
 function __iommu_group_set_core_domain(group: iommu_group): void {
   const core = group.owner ? group.blocking_domain : group.default_domain;
   const rc = core ? __iommu_group_set_domain(group, core) : 0;
@@ -407,7 +475,7 @@ export function iommu_detach_group(_domain: iommu_domain, group: iommu_group): v
   __iommu_group_set_core_domain(group);
 }
 
-// ⟨iommu-replace⟩ spec/05-iommu-core.md:358
+// ⟨iommu-replace⟩ spec/05-iommu-core.md:394
 /** linux v6.12 drivers/iommu/iommu.c iommu_group_replace_domain() */
 export function iommu_group_replace_domain(
   group: iommu_group,
@@ -417,7 +485,7 @@ export function iommu_group_replace_domain(
   return __iommu_group_set_domain(group, new_domain);
 }
 
-// ⟨iommu-claim-dma-owner⟩ spec/05-iommu-core.md:383
+// ⟨iommu-claim-dma-owner⟩ spec/05-iommu-core.md:419
 function __iommu_group_alloc_blocking_domain(group: iommu_group, dev: device): Rc {
   if (group.blocking_domain) return 0;
   const ops = dev_iommu_ops(dev);
@@ -465,4 +533,301 @@ export function iommu_device_release_dma_owner(dev: device): void {
   group.owner = null;
   if (group.default_domain) __iommu_group_set_domain(group, group.default_domain);
 }
-//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDEtZG9tYWluLWFsbG9jLXVzZXIubWQiLCIuLi8uLi9zcGVjLzA1LWlvbW11LWNvcmUubWQiXSwibmFtZXMiOltdLCJtYXBwaW5ncyI6Ijs7QUF3VEE7Ozs7OztDQU1DOztBQ3dIRCxTQUFTLEtBQUssRUFBRSxNQUFNLEVBQUUsTUFBTSxFQUFFLE1BQU0sRUFBRSxVQUFVLEVBQUUsS0FBSyxFQUFFLElBQUksRUFBRSxNQUFNLFFBQVEsY0FBYzs7QURwVzdGLHlEQUF5RCxHQUN6RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxzQ0FBc0MsR0FDdEMsT0FBTyxNQUFNLHlCQUF5QixLQUFLLEVBQUU7QUFDN0MsaURBQWlELEdBQ2pELE9BQU8sTUFBTSxvQkFBb0IsS0FBSyxFQUFFO0FBQ3hDLDZDQUE2QyxHQUM3QyxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxnREFBZ0QsR0FDaEQsT0FBTyxNQUFNLHFCQUFxQixLQUFLLEVBQUU7QUFDekMseUNBQXlDLEdBQ3pDLE9BQU8sTUFBTSwwQkFBMEIsS0FBSyxFQUFFO0FBQzlDLDhEQUE4RCxHQUM5RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUU1Qyx5RUFBeUUsR0FDekUsT0FBTyxNQUFNLDJCQUEyQixDQUFDLHNCQUFzQjtBQUUvRCx3QkFBd0IsR0FDeEIsT0FBTyxNQUFNLHVCQUF1QixFQUFFO0FBQ3RDLDBDQUEwQyxHQUMxQyxPQUFPLE1BQU0sd0JBQXdCLGtCQUFrQjtBQUN2RCw2RUFBNkUsR0FDN0UsT0FBTyxNQUFNLHlCQUF5QixzQkFBc0I7QUFDNUQsaUNBQWlDLEdBQ2pDLE9BQU8sTUFBTSxtQkFBbUIsd0JBQXdCLHVCQUF1QjtBQUMvRSxzRUFBc0UsR0FDdEUsT0FBTyxNQUFNLHNCQUFzQix3QkFBd0IseUJBQ3pELHNCQUFzQjtBQUN4QixpREFBaUQsR0FDakQsT0FBTyxNQUFNLG1CQUFtQixtQkFBbUI7QUFDbkQsd0RBQXdELEdBQ3hELE9BQU8sTUFBTSx3QkFBd0Isd0JBQXdCO0FBQzdELGlFQUFpRSxHQUNqRSxPQUFPLE1BQU0sc0JBQXNCLHNCQUFzQjtBQWdMekQsK0ZBQStGLEdBQy9GLE9BQU8sU0FBUyxjQUFjLEdBQVc7RUFDdkMsSUFBSSxDQUFDLElBQUksS0FBSyxFQUFFLE1BQU0sSUFBSSxNQUFNLENBQUMsZUFBZSxFQUFFLElBQUksSUFBSSxDQUFDLHVCQUF1QixDQUFDO0VBQ25GLE9BQU8sSUFBSSxLQUFLLENBQUMsU0FBUyxDQUFDLEdBQUc7QUFDaEM7OztBQ3JSQSxxRkFBcUYsR0FDckYsT0FBTyxNQUFNO0VBQ1gsMkVBQTJFLEdBQzNFLEFBQVMsVUFBb0IsRUFBRSxDQUFDO0VBQ2hDLHlEQUF5RCxHQUN6RCxTQUE4QixLQUFLO0VBQ25DLGdFQUFnRSxHQUNoRSxpQkFBc0MsS0FBSztFQUMzQyxzRUFBc0UsR0FDdEUsa0JBQXVDLEtBQUs7RUFDNUMsc0ZBQXNGLEdBQ3RGLFFBQWlCLEtBQUs7RUFDdEIsWUFBWSxFQUFFO0FBQ2hCOztBQWVBLDhEQUE4RCxHQUM5RCxPQUFPLFNBQVMsc0JBQXNCLEtBQWtCO0VBQ3RELE9BQU8sTUFBTSxPQUFPLENBQUMsRUFBRTtBQUN6QjtBQUVBLHNEQUFzRCxHQUN0RCxPQUFPLFNBQVMsY0FBYyxHQUFXO0VBQ3ZDLE9BQU8sSUFBSSxLQUFLLEtBQUs7QUFDdkI7O0FBcUNBLHFEQUFxRCxHQUNyRCxPQUFPLE1BQU0sNEJBQTRCLEVBQUU7QUFDM0MsT0FBTyxNQUFNLG1CQUFtQixFQUFFO0FBQ2xDLE9BQU8sTUFBTSxnQ0FBZ0MsRUFBRTtBQUMvQyxPQUFPLE1BQU0sb0NBQW9DLEVBQUU7QUFDbkQsT0FBTyxNQUFNLDJCQUEyQixFQUFFO0FBQzFDLE9BQU8sTUFBTSwyQkFBMkIsRUFBRTtBQUUxQyw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUFxQixHQUFXLEVBQUUsR0FBVztFQUMzRCxJQUFJLENBQUMsY0FBYyxNQUFNLE9BQU87RUFDaEMsTUFBTSxNQUFNLGNBQWM7RUFDMUIsT0FBTyxJQUFJLE9BQU8sR0FBRyxJQUFJLE9BQU8sQ0FBQyxLQUFLLE9BQU87QUFDL0M7O0FBU0Esd0ZBQXdGLEdBQ3hGLE9BQU8sTUFBTSxhQUFhLEtBQUssRUFBRTtBQUNqQyxPQUFPLE1BQU0sY0FBYyxLQUFLLEVBQUU7QUFDbEMsT0FBTyxNQUFNLGNBQWMsS0FBSyxFQUFFO0FBQ2xDLE9BQU8sTUFBTSxlQUFlLEtBQUssRUFBRTtBQUNuQyxPQUFPLE1BQU0sYUFBYSxLQUFLLEVBQUU7QUFDakMsT0FBTyxNQUFNLGFBQWEsS0FBSyxFQUFFO0FBRWpDLDJEQUEyRCxHQUMzRCxPQUFPLE1BQU0sb0JBQW9CLEVBQUU7QUFDbkMsT0FBTyxNQUFNLDhCQUE4QixFQUFFO0FBQzdDLE9BQU8sTUFBTSxzQkFBc0IsRUFBRTtBQUNyQyxPQUFPLE1BQU0saUJBQWlCLEVBQUU7QUFDaEMsT0FBTyxNQUFNLG9CQUFvQixFQUFFO0FBWW5DLCtEQUErRCxHQUMvRCxPQUFPLFNBQVMsdUJBQXVCLEdBQVcsRUFBRSxJQUF5QjtFQUMzRSxJQUFJLENBQUMsY0FBYyxNQUFNO0VBQ3pCLGNBQWMsS0FBSyxnQkFBZ0IsR0FBRyxLQUFLO0FBQzdDOztBQXVCQSw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUNkLEdBQWMsRUFDZCxHQUFXLEVBQ1gsSUFBWTtFQUVaLE1BQU0sYUFBYSxPQUFPO0VBQzFCLElBQUk7RUFDSixzQkFBc0I7RUFDdEIsSUFBSSxlQUFlLHlCQUF5QixJQUFJLGVBQWUsRUFBRSxPQUFPLElBQUksZUFBZTtFQUMzRixJQUFJLGVBQWUsd0JBQXdCLElBQUksY0FBYyxFQUFFLE9BQU8sSUFBSSxjQUFjO0VBQ3hGLHNCQUFzQjtFQUN0QixJQUFJLE9BQU8seUJBQXlCLElBQUksbUJBQW1CLEVBQUU7SUFDM0QsU0FBUyxJQUFJLG1CQUFtQixDQUFDO0VBQ25DLE9BQU8sSUFBSSxJQUFJLFlBQVksRUFBRTtJQUMzQixTQUFTLElBQUksWUFBWSxDQUFDO0VBQzVCLE9BQU87SUFDTCxPQUFPLEtBQUssWUFBWSx1QkFBdUIsR0FBRyxJQUFJLEtBQUssQ0FBQywwQkFBMEIsQ0FBQztFQUN6RjtFQUNBLG9CQUFvQjtFQUNwQixJQUFJLE9BQU8sU0FBUyxPQUFPO0VBQzNCLElBQUksQ0FBQyxRQUFRLE9BQU8sS0FBSyxRQUFRLHFCQUFxQixHQUFHLElBQUksS0FBSyxDQUFDLG1CQUFtQixDQUFDO0VBQ3ZGLG9CQUFvQjtFQUNwQixPQUFPLElBQUksR0FBRztFQUNkLE9BQU8sS0FBSyxHQUFHO0VBQ2YsSUFBSSxDQUFDLE9BQU8sYUFBYSxFQUFFLE9BQU8sYUFBYSxHQUFHLElBQUksYUFBYTtFQUNuRSxJQUFJLE9BQU8sSUFBSSxDQUFDLE9BQU8sR0FBRyxFQUFFLE1BQU0sS0FBSyxLQUFLLElBQUksa0JBQWtCLEVBQUU7SUFDbEUsT0FBTyxHQUFHLEdBQUcsSUFBSSxrQkFBa0I7RUFDckM7RUFDQSxPQUFPO0FBQ1Q7QUFFQSxpR0FBaUcsR0FDakcsT0FBTyxTQUFTLDBCQUEwQixHQUFXO0VBQ25ELElBQUksQ0FBQyxjQUFjLE1BQU07SUFDdkIsT0FBTyxLQUFLLFFBQVEsNkJBQTZCLEdBQUcsSUFBSSxJQUFJLENBQUMsdUJBQXVCLENBQUM7RUFDdkY7RUFDQSxPQUFPLHFCQUFxQixjQUFjLE1BQU0sS0FBSztBQUN2RDs7QUFXQSwwREFBMEQsR0FDMUQsT0FBTyxTQUFTLGtCQUFrQixNQUFvQjtFQUNwRCxPQUFPLEdBQUcsQ0FBQyxJQUFJLEdBQUc7QUFDcEI7O0FBWUE7OztDQUdDLEdBQ0QsT0FBTyxTQUFTLG1CQUFtQixHQUFXLEVBQUUsS0FBbUI7RUFDakUsTUFBTSxNQUFNLE1BQU0sR0FBRztFQUNyQixJQUFJLEtBQUssR0FBRztJQUFFLFdBQVc7RUFBTTtFQUMvQixJQUFJLElBQUksWUFBWSxFQUFFO0lBQ3BCLE1BQU0sU0FBUyxJQUFJLFlBQVksQ0FBQztJQUNoQyxJQUFJLE9BQU8sU0FBUztNQUNsQixJQUFJLEtBQUssR0FBRztNQUNaLE9BQU87SUFDVDtFQUNGO0VBQ0EsTUFBTSxRQUFRLElBQUksWUFBWSxHQUFHLElBQUksWUFBWSxDQUFDLE9BQU8sSUFBSTtFQUM3RCxJQUFJLE9BQU8sUUFBUTtJQUNqQixJQUFJLEtBQUssR0FBRztJQUNaLE9BQU87RUFDVDtFQUNBLE1BQU0sT0FBTyxDQUFDLElBQUksQ0FBQztFQUNuQixJQUFJLFdBQVcsR0FBRztFQUNsQixJQUFJLENBQUMsTUFBTSxjQUFjLEVBQUU7SUFDekIsTUFBTSxNQUFNLElBQUksY0FBYyxJQUFJLHFCQUFxQixLQUFLLEtBQUs7SUFDakUsSUFBSSxPQUFPLE1BQU0sT0FBTztJQUN4QixNQUFNLGNBQWMsR0FBRztFQUN6QjtFQUNBLElBQUksQ0FBQyxNQUFNLE1BQU0sRUFBRSxPQUFPLHlCQUF5QixPQUFPLE1BQU0sY0FBYztFQUM5RSxPQUFPLHNCQUFzQixNQUFNLE1BQU0sRUFBRTtBQUM3Qzs7QUFhQSw4REFBOEQsR0FDOUQsU0FBUyxzQkFBc0IsTUFBb0IsRUFBRSxHQUFXO0VBQzlELElBQUksQ0FBQyxPQUFPLEdBQUcsQ0FBQyxVQUFVLEVBQUU7SUFDMUIsT0FBTyxLQUFLLFFBQVEsc0JBQXNCO0VBQzVDO0VBQ0EsT0FBTyxPQUFPLEdBQUcsQ0FBQyxVQUFVLENBQUMsUUFBUTtBQUN2QztBQUVBOzs7Q0FHQyxHQUNELE9BQU8sU0FBUyx5QkFBeUIsS0FBa0IsRUFBRSxVQUF3QjtFQUNuRixJQUFJLE1BQU0sTUFBTSxLQUFLLFlBQVksT0FBTztFQUN4QyxNQUFNLE1BQU0sTUFBTSxNQUFNO0VBQ3hCLEtBQUssTUFBTSxDQUFDLEdBQUcsSUFBSSxJQUFJLE1BQU0sT0FBTyxDQUFDLE9BQU8sR0FBSTtJQUM5QyxNQUFNLEtBQUssc0JBQXNCLFlBQVk7SUFDN0MsSUFBSSxJQUFJO01BQ04sSUFBSSxLQUFLO1FBQUUsS0FBSyxNQUFNLFFBQVEsTUFBTSxPQUFPLENBQUMsS0FBSyxDQUFDLEdBQUcsR0FBSSxzQkFBc0IsS0FBSztNQUFPO01BQzNGLE9BQU87SUFDVDtFQUNGO0VBQ0EsTUFBTSxNQUFNLEdBQUc7RUFDZixPQUFPO0FBQ1Q7O0FBZ0JBLDZEQUE2RCxHQUM3RCxTQUFTLHFCQUFxQixNQUFvQixFQUFFLEtBQWtCO0VBQ3BFLG9CQUFvQjtFQUNwQixJQUNFLE1BQU0sTUFBTSxJQUFJLE1BQU0sTUFBTSxLQUFLLE1BQU0sY0FBYyxJQUFJLE1BQU0sTUFBTSxLQUFLLE1BQU0sZUFBZSxFQUMvRjtJQUNBLE9BQU8sS0FBSyxPQUFPLHFCQUFxQjtFQUMxQztFQUNBLHFCQUFxQjtFQUNyQixNQUFNLE1BQU0sc0JBQXNCO0VBQ2xDLElBQUksQ0FBQyxjQUFjLFFBQVEsY0FBYyxTQUFTLE9BQU8sS0FBSyxFQUFFO0lBQzlELE9BQU8sS0FBSyxRQUFRLHNCQUFzQjtFQUM1QztFQUNBLE9BQU8seUJBQXlCLE9BQU87QUFDekM7QUFFQSwyREFBMkQsR0FDM0QsT0FBTyxTQUFTLG1CQUFtQixNQUFvQixFQUFFLEtBQWtCO0VBQ3pFLE9BQU8scUJBQXFCLFFBQVE7QUFDdEM7O0FBU0EsU0FBUyw4QkFBOEIsS0FBa0I7RUFDdkQsTUFBTSxPQUFPLE1BQU0sS0FBSyxHQUFHLE1BQU0sZUFBZSxHQUFHLE1BQU0sY0FBYztFQUN2RSxNQUFNLEtBQUssT0FBTyx5QkFBeUIsT0FBTyxRQUFRO0VBQzFELElBQUksSUFBSSxNQUFNLElBQUksTUFBTSxDQUFDLGlEQUFpRCxFQUFFLEdBQUcsT0FBTyxFQUFFO0FBQzFGO0FBRUEsMkRBQTJELEdBQzNELE9BQU8sU0FBUyxtQkFBbUIsT0FBcUIsRUFBRSxLQUFrQjtFQUMxRSw4QkFBOEI7QUFDaEM7O0FBVUEsbUVBQW1FLEdBQ25FLE9BQU8sU0FBUywyQkFDZCxLQUFrQixFQUNsQixVQUErQjtFQUUvQixJQUFJLENBQUMsWUFBWSxPQUFPLEtBQUssUUFBUSx1QkFBdUI7RUFDNUQsT0FBTyx5QkFBeUIsT0FBTztBQUN6Qzs7QUFrQkEsU0FBUyxvQ0FBb0MsS0FBa0IsRUFBRSxHQUFXO0VBQzFFLElBQUksTUFBTSxlQUFlLEVBQUUsT0FBTztFQUNsQyxNQUFNLE1BQU0sY0FBYztFQUMxQixJQUFJLFNBQVMscUJBQXFCLEtBQUssS0FBSztFQUM1QyxJQUFJLE9BQU8sU0FBUyxTQUFTLHFCQUFxQixLQUFLLEtBQUs7RUFDNUQsSUFBSSxPQUFPLFNBQVMsT0FBTztFQUMzQixNQUFNLGVBQWUsR0FBRztFQUN4QixPQUFPO0FBQ1Q7QUFFQSxxRUFBcUUsR0FDckUsT0FBTyxTQUFTLDZCQUE2QixHQUFXLEVBQUUsS0FBYztFQUN0RSxNQUFNLFFBQVEsSUFBSSxXQUFXO0VBQzdCLHNCQUFzQjtFQUN0QixJQUFJLENBQUMsT0FBTyxPQUFPLEtBQUssUUFBUSx1QkFBdUIsR0FBRyxJQUFJLElBQUksQ0FBQyxtQkFBbUIsQ0FBQztFQUN2RixJQUFJLE1BQU0sU0FBUyxFQUFFO0lBQ25CLG9CQUFvQjtJQUNwQixJQUFJLE1BQU0sS0FBSyxLQUFLLE9BQU87TUFDekIsT0FBTyxLQUFLLE9BQU8scUJBQXFCO0lBQzFDO0lBQ0EsTUFBTSxTQUFTO0lBQ2YsT0FBTztFQUNUO0VBQ0EsbUJBQW1CO0VBQ25CLElBQUksTUFBTSxNQUFNLElBQUksTUFBTSxNQUFNLEtBQUssTUFBTSxjQUFjLEVBQUU7SUFDekQsT0FBTyxLQUFLLE9BQU8sb0JBQW9CO0VBQ3pDO0VBQ0Esb0JBQW9CO0VBQ3BCLE1BQU0sS0FBSyxvQ0FBb0MsT0FBTyxRQUNwRCx5QkFBeUIsT0FBTyxNQUFNLGVBQWU7RUFDdkQsSUFBSSxJQUFJLE9BQU87RUFDZixNQUFNLEtBQUssR0FBRztFQUNkLE1BQU0sU0FBUztFQUNmLE9BQU87QUFDVDtBQUVBLHVFQUF1RSxHQUN2RSxPQUFPLFNBQVMsK0JBQStCLEdBQVc7RUFDeEQsTUFBTSxRQUFRLElBQUksV0FBVztFQUM3QixJQUFJLE1BQU0sU0FBUyxHQUFHLEdBQUc7SUFDdkIsTUFBTSxTQUFTO0lBQ2Y7RUFDRjtFQUNBLE1BQU0sU0FBUyxHQUFHO0VBQ2xCLE1BQU0sS0FBSyxHQUFHO0VBQ2QsSUFBSSxNQUFNLGNBQWMsRUFBRSx5QkFBeUIsT0FBTyxNQUFNLGNBQWM7QUFDaEYiLCJmaWxlIjoiaW9tbXUudHMifQ==
+
+// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:535
+const ULONG_MAX = (1n << 64n) - 1n;
+
+/** linux v6.12 include/linux/iommu.h struct iommu_iotlb_gather (range and page size) */
+export class iommu_iotlb_gather {
+  /** First IOVA to flush; ULONG_MAX while empty. */
+  start = ULONG_MAX;
+  /** Last IOVA to flush (inclusive). */
+  end = 0n;
+  /** The page size of the entries, when all were the same; 0 if unknown. */
+  pgsize = 0n;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_iotlb_gather_init(): empty the gather */
+export function iommu_iotlb_gather_init(gather: iommu_iotlb_gather): void {
+  gather.start = ULONG_MAX;
+  gather.end = 0n;
+  gather.pgsize = 0n;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_iotlb_gather_add_range(): widen to cover a range */
+export function iommu_iotlb_gather_add_range(
+  gather: iommu_iotlb_gather,
+  iova: bigint,
+  size: bigint,
+): void {
+  const end = iova + size - 1n;
+  if (gather.start > iova) gather.start = iova;
+  if (gather.end < end) gather.end = end;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_iotlb_sync(): flush, then empty the gather */
+export function iommu_iotlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather): void {
+  domain.ops.iotlb_sync?.(domain, gather);
+  iommu_iotlb_gather_init(gather);
+}
+
+// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:586
+/** linux v6.12 include/asm-generic/bitops/__ffs.h __ffs(): index of the lowest set bit */
+function __ffs(x: bigint): number {
+  let n = 0;
+  while (!((x >> BigInt(n)) & 1n)) n++;
+  return n;
+}
+
+/** linux v6.12 include/asm-generic/bitops/__fls.h __fls(): index of the highest set bit */
+function __fls(x: bigint): number {
+  return x.toString(2).length - 1;
+}
+
+/** linux v6.12 include/linux/bits.h GENMASK(h, 0): bits 0..h set */
+function GENMASK(h: number): bigint {
+  return (1n << BigInt(h + 1)) - 1n;
+}
+
+/**
+ * linux v6.12 drivers/iommu/iommu.c iommu_pgsize(): the page size to map or unmap at `iova`,
+ * and how many pages of it in one call.
+ */
+export function iommu_pgsize(
+  domain: iommu_domain,
+  iova: bigint,
+  paddr: bigint,
+  size: bigint,
+): { pgsize: bigint; count: number } {
+  const addr_merge = paddr | iova;
+  // Page sizes the domain supports that are no larger than the range…
+  let pgsizes = domain.pgsize_bitmap & GENMASK(__fls(size));
+  // …and to which both addresses are aligned.
+  if (addr_merge) pgsizes &= GENMASK(__ffs(addr_merge));
+  if (!pgsizes) throw new Error("BUG: iommu_pgsize: no page size fits the range");
+  const pgsize_idx = __fls(pgsizes);
+  const pgsize = 1n << BigInt(pgsize_idx);
+  // Stop at the boundary of the next larger size, if the range reaches past it at the same offset.
+  let run = size;
+  const larger = domain.pgsize_bitmap & ~GENMASK(pgsize_idx);
+  if (larger) {
+    const pgsize_next = 1n << BigInt(__ffs(larger));
+    if (!((iova ^ paddr) & (pgsize_next - 1n))) {
+      const offset = pgsize_next - (addr_merge & (pgsize_next - 1n));
+      if (offset + pgsize_next <= size) run = offset;
+    }
+  }
+  return { pgsize, count: Number(run >> BigInt(pgsize_idx)) };
+}
+
+// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:658
+/** linux v6.12 drivers/iommu/iommu.c __iommu_map() */
+function __iommu_map(
+  domain: iommu_domain,
+  iova: bigint,
+  paddr: number,
+  size: bigint,
+  prot: number,
+  gfp: gfp_t,
+): Rc {
+  const ops = domain.ops;
+  const orig_iova = iova;
+  const orig_size = size;
+  // map-paging
+  if (!(domain.type & __IOMMU_DOMAIN_PAGING)) {
+    return fail(EINVAL, "map-paging", "the domain is not a paging domain");
+  }
+  // map-nodev
+  if (!ops.map_pages || !domain.pgsize_bitmap) {
+    return fail(ENODEV, "map-nodev", "the domain has no map_pages or no page sizes");
+  }
+  // map-align
+  const min_pagesz = 1n << BigInt(__ffs(domain.pgsize_bitmap));
+  let pa = BigInt(paddr);
+  if ((iova | pa | size) % min_pagesz) {
+    return fail(
+      EINVAL,
+      "map-align",
+      `not aligned to the smallest page, 0x${min_pagesz.toString(16)}`,
+    );
+  }
+  // map-driver
+  let ret: Rc = 0;
+  while (size) {
+    const { pgsize, count } = iommu_pgsize(domain, iova, pa, size);
+    const done = ops.map_pages(domain, iova, Number(pa), pgsize, count, prot, gfp);
+    // Pages may have been mapped even if the driver failed: count them, so they are unmapped.
+    size -= done.mapped;
+    ret = done.ret;
+    if (ret) break;
+    iova += done.mapped;
+    pa += done.mapped;
+  }
+  if (ret) iommu_unmap(domain, orig_iova, orig_size - size);
+  return ret;
+}
+
+/** linux v6.12 drivers/iommu/iommu.c iommu_map(): map [iova, iova + size) to paddr */
+export function iommu_map(
+  domain: iommu_domain,
+  iova: bigint,
+  paddr: number,
+  size: bigint,
+  prot: number,
+  gfp: gfp_t,
+): Rc {
+  // map-gfp
+  if (gfp & (__GFP_COMP | __GFP_HIGHMEM)) {
+    return fail(EINVAL, "map-gfp", "page tables cannot come from compound or high memory");
+  }
+  let ret = __iommu_map(domain, iova, paddr, size, prot, gfp);
+  // map-sync
+  if (ret === 0 && domain.ops.iotlb_sync_map) {
+    ret = domain.ops.iotlb_sync_map(domain, iova, size);
+    if (ret) iommu_unmap(domain, iova, size);
+  }
+  return ret;
+}
+
+// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:736
+/** linux v6.12 drivers/iommu/iommu.c __iommu_unmap() */
+function __iommu_unmap(
+  domain: iommu_domain,
+  iova: bigint,
+  size: bigint,
+  iotlb_gather: iommu_iotlb_gather,
+): bigint {
+  const ops = domain.ops;
+  if (!(domain.type & __IOMMU_DOMAIN_PAGING)) return 0n;
+  if (!ops.unmap_pages || !domain.pgsize_bitmap) return 0n;
+  const min_pagesz = 1n << BigInt(__ffs(domain.pgsize_bitmap));
+  if ((iova | size) % min_pagesz) return 0n;
+  let unmapped = 0n;
+  while (unmapped < size) {
+    const { pgsize, count } = iommu_pgsize(domain, iova, iova, size - unmapped);
+    const unmapped_page = ops.unmap_pages(domain, iova, pgsize, count, iotlb_gather);
+    if (!unmapped_page) break;
+    iova += unmapped_page;
+    unmapped += unmapped_page;
+  }
+  return unmapped;
+}
+
+/** linux v6.12 drivers/iommu/iommu.c iommu_unmap(): the bytes unmapped from [iova, iova + size) */
+export function iommu_unmap(domain: iommu_domain, iova: bigint, size: bigint): bigint {
+  const iotlb_gather = new iommu_iotlb_gather();
+  const ret = __iommu_unmap(domain, iova, size, iotlb_gather);
+  iommu_iotlb_sync(domain, iotlb_gather);
+  return ret;
+}
+
+// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:773
+/** linux v6.12 drivers/iommu/iommu.c iommu_iova_to_phys() */
+export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+  if (domain.type === IOMMU_DOMAIN_IDENTITY) return Number(iova);
+  if (domain.type === IOMMU_DOMAIN_BLOCKED) return 0;
+  return domain.ops.iova_to_phys!(domain, iova);
+}
+
+// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:811
+/** linux v6.12 include/linux/iommu.h IOMMU_DIRTY_NO_CLEAR: report dirty bits, leave them set */
+export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
+
+/**
+ * linux v6.12 include/linux/iova_bitmap.h struct iova_bitmap, as a driver sees it: a bitmap over
+ * an IOVA range that iova_bitmap_set() marks. iommufd implements it over the user's bitmap.
+ */
+export interface iova_bitmap {
+  /** NON-KERNEL: what iova_bitmap_set() does for this bitmap. */
+  set(iova: bigint, length: bigint): void;
+}
+
+/** linux v6.12 drivers/iommu/iommufd/iova_bitmap.c iova_bitmap_set(): mark [iova, iova + length) */
+export function iova_bitmap_set(bitmap: iova_bitmap, iova: bigint, length: bigint): void {
+  bitmap.set(iova, length);
+}
+
+/** linux v6.12 include/linux/iommu.h struct iommu_dirty_bitmap */
+export class iommu_dirty_bitmap {
+  bitmap: iova_bitmap | null = null;
+  gather: iommu_iotlb_gather | null = null;
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_dirty_bitmap_init() */
+export function iommu_dirty_bitmap_init(
+  dirty: iommu_dirty_bitmap,
+  bitmap: iova_bitmap | null,
+  gather: iommu_iotlb_gather | null,
+): void {
+  dirty.bitmap = bitmap;
+  dirty.gather = gather;
+  if (gather) iommu_iotlb_gather_init(gather);
+}
+
+/** linux v6.12 include/linux/iommu.h iommu_dirty_bitmap_record(): [iova, iova + length) is dirty */
+export function iommu_dirty_bitmap_record(
+  dirty: iommu_dirty_bitmap,
+  iova: bigint,
+  length: bigint,
+): void {
+  if (dirty.bitmap) iova_bitmap_set(dirty.bitmap, iova, length);
+  if (dirty.gather) iommu_iotlb_gather_add_range(dirty.gather, iova, length);
+}
+
+// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:878
+/**
+ * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user(): copy a driver's struct of
+ * `ksize` bytes, of which the first `min_len` are mandatory, from `user_data` into `kdst`.
+ */
+export function iommu_copy_struct_from_user(
+  kdst: Uint8Array,
+  ksize: number,
+  user_data: iommu_user_data,
+  data_type: number,
+  min_len: number,
+): Rc {
+  // copy-user-type
+  if (user_data.type !== data_type) {
+    return fail(
+      EINVAL,
+      "copy-user-type",
+      `data type 0x${user_data.type.toString(16)}, expected 0x${data_type.toString(16)}`,
+    );
+  }
+  // copy-user-len
+  if (user_data.len < min_len || user_data.len > ksize) {
+    return fail(
+      EINVAL,
+      "copy-user-len",
+      `length ${user_data.len} is not in [${min_len}, ${ksize}]`,
+    );
+  }
+  // copy-user-copy
+  return copy_struct_from_user(kdst, ksize, user_data.uptr, user_data.len);
+}
+
+// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:922
+/**
+ * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user_array(): copy entry `index` of
+ * `user_array` into `kdst`, as iommu_copy_struct_from_user() copies a single struct.
+ */
+export function iommu_copy_struct_from_user_array(
+  kdst: Uint8Array,
+  ksize: number,
+  user_array: iommu_user_data_array,
+  data_type: number,
+  index: number,
+  min_len: number,
+): Rc {
+  // copy-array-index
+  if (index >= user_array.entry_num) {
+    return fail(EINVAL, "copy-array-index", `entry ${index} of ${user_array.entry_num}`);
+  }
+  const entry: iommu_user_data = {
+    type: user_array.type,
+    uptr: user_array.uptr + BigInt(user_array.entry_len) * BigInt(index),
+    len: user_array.entry_len,
+  };
+  return iommu_copy_struct_from_user(kdst, ksize, entry, data_type, min_len);
+}
+//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uL3NwZWMvMDEtZG9tYWluLWFsbG9jLXVzZXIubWQiLCIuLi8uLi9zcGVjLzA1LWlvbW11LWNvcmUubWQiXSwibmFtZXMiOltdLCJtYXBwaW5ncyI6Ijs7QUE0VEE7Ozs7OztDQU1DOztBQ3VuQkQsU0FBUyxLQUFLLEVBQUUsTUFBTSxFQUFFLE1BQU0sRUFBRSxNQUFNLEVBQUUsVUFBVSxFQUFFLEtBQUssRUFBRSxJQUFJLEVBQUUsTUFBTSxRQUFRLGNBQWM7QUFDN0YsU0FBUyxVQUFVLEVBQUUsYUFBYSxRQUFvQixlQUFlO0FBQ3JFLFNBQVMscUJBQXFCLFFBQVEsbUJBQW1COztBRHoyQnpELHlEQUF5RCxHQUN6RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxzQ0FBc0MsR0FDdEMsT0FBTyxNQUFNLHlCQUF5QixLQUFLLEVBQUU7QUFDN0MsaURBQWlELEdBQ2pELE9BQU8sTUFBTSxvQkFBb0IsS0FBSyxFQUFFO0FBQ3hDLDZDQUE2QyxHQUM3QyxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUM1QyxnREFBZ0QsR0FDaEQsT0FBTyxNQUFNLHFCQUFxQixLQUFLLEVBQUU7QUFDekMseUNBQXlDLEdBQ3pDLE9BQU8sTUFBTSwwQkFBMEIsS0FBSyxFQUFFO0FBQzlDLDhEQUE4RCxHQUM5RCxPQUFPLE1BQU0sd0JBQXdCLEtBQUssRUFBRTtBQUU1Qyx5RUFBeUUsR0FDekUsT0FBTyxNQUFNLDJCQUEyQixDQUFDLHNCQUFzQjtBQUUvRCx3QkFBd0IsR0FDeEIsT0FBTyxNQUFNLHVCQUF1QixFQUFFO0FBQ3RDLDBDQUEwQyxHQUMxQyxPQUFPLE1BQU0sd0JBQXdCLGtCQUFrQjtBQUN2RCw2RUFBNkUsR0FDN0UsT0FBTyxNQUFNLHlCQUF5QixzQkFBc0I7QUFDNUQsaUNBQWlDLEdBQ2pDLE9BQU8sTUFBTSxtQkFBbUIsd0JBQXdCLHVCQUF1QjtBQUMvRSxzRUFBc0UsR0FDdEUsT0FBTyxNQUFNLHNCQUFzQix3QkFBd0IseUJBQ3pELHNCQUFzQjtBQUN4QixpREFBaUQsR0FDakQsT0FBTyxNQUFNLG1CQUFtQixtQkFBbUI7QUFDbkQsd0RBQXdELEdBQ3hELE9BQU8sTUFBTSx3QkFBd0Isd0JBQXdCO0FBQzdELGlFQUFpRSxHQUNqRSxPQUFPLE1BQU0sc0JBQXNCLHNCQUFzQjtBQW9MekQsK0ZBQStGLEdBQy9GLE9BQU8sU0FBUyxjQUFjLEdBQVc7RUFDdkMsSUFBSSxDQUFDLElBQUksS0FBSyxFQUFFLE1BQU0sSUFBSSxNQUFNLENBQUMsZUFBZSxFQUFFLElBQUksSUFBSSxDQUFDLHVCQUF1QixDQUFDO0VBQ25GLE9BQU8sSUFBSSxLQUFLLENBQUMsU0FBUyxDQUFDLEdBQUc7QUFDaEM7OztBQ3pSQSxxRkFBcUYsR0FDckYsT0FBTyxNQUFNO0VBQ1gsMkVBQTJFLEdBQzNFLEFBQVMsVUFBb0IsRUFBRSxDQUFDO0VBQ2hDLHlEQUF5RCxHQUN6RCxTQUE4QixLQUFLO0VBQ25DLGdFQUFnRSxHQUNoRSxpQkFBc0MsS0FBSztFQUMzQyxzRUFBc0UsR0FDdEUsa0JBQXVDLEtBQUs7RUFDNUMsc0ZBQXNGLEdBQ3RGLFFBQWlCLEtBQUs7RUFDdEIsWUFBWSxFQUFFO0FBQ2hCOztBQWVBLDhEQUE4RCxHQUM5RCxPQUFPLFNBQVMsc0JBQXNCLEtBQWtCO0VBQ3RELE9BQU8sTUFBTSxPQUFPLENBQUMsRUFBRTtBQUN6QjtBQUVBLHNEQUFzRCxHQUN0RCxPQUFPLFNBQVMsY0FBYyxHQUFXO0VBQ3ZDLE9BQU8sSUFBSSxLQUFLLEtBQUs7QUFDdkI7O0FBcUNBLHFEQUFxRCxHQUNyRCxPQUFPLE1BQU0sNEJBQTRCLEVBQUU7QUFDM0MsT0FBTyxNQUFNLG1CQUFtQixFQUFFO0FBQ2xDLE9BQU8sTUFBTSxnQ0FBZ0MsRUFBRTtBQUMvQyxPQUFPLE1BQU0sb0NBQW9DLEVBQUU7QUFDbkQsT0FBTyxNQUFNLDJCQUEyQixFQUFFO0FBQzFDLE9BQU8sTUFBTSwyQkFBMkIsRUFBRTtBQUUxQyw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUFxQixHQUFXLEVBQUUsR0FBVztFQUMzRCxJQUFJLENBQUMsY0FBYyxNQUFNLE9BQU87RUFDaEMsTUFBTSxNQUFNLGNBQWM7RUFDMUIsT0FBTyxJQUFJLE9BQU8sR0FBRyxJQUFJLE9BQU8sQ0FBQyxLQUFLLE9BQU87QUFDL0M7O0FBU0Esd0ZBQXdGLEdBQ3hGLE9BQU8sTUFBTSxhQUFhLEtBQUssRUFBRTtBQUNqQyxPQUFPLE1BQU0sY0FBYyxLQUFLLEVBQUU7QUFDbEMsT0FBTyxNQUFNLGNBQWMsS0FBSyxFQUFFO0FBQ2xDLE9BQU8sTUFBTSxlQUFlLEtBQUssRUFBRTtBQUNuQyxPQUFPLE1BQU0sYUFBYSxLQUFLLEVBQUU7QUFDakMsT0FBTyxNQUFNLGFBQWEsS0FBSyxFQUFFO0FBRWpDLDJEQUEyRCxHQUMzRCxPQUFPLE1BQU0sb0JBQW9CLEVBQUU7QUFDbkMsT0FBTyxNQUFNLDhCQUE4QixFQUFFO0FBQzdDLE9BQU8sTUFBTSxzQkFBc0IsRUFBRTtBQUNyQyxPQUFPLE1BQU0saUJBQWlCLEVBQUU7QUFDaEMsT0FBTyxNQUFNLG9CQUFvQixFQUFFO0FBWW5DLCtEQUErRCxHQUMvRCxPQUFPLFNBQVMsdUJBQXVCLEdBQVcsRUFBRSxJQUF5QjtFQUMzRSxJQUFJLENBQUMsY0FBYyxNQUFNO0VBQ3pCLGNBQWMsS0FBSyxnQkFBZ0IsR0FBRyxLQUFLO0FBQzdDOztBQXVCQSw2REFBNkQsR0FDN0QsT0FBTyxTQUFTLHFCQUNkLEdBQWMsRUFDZCxHQUFXLEVBQ1gsSUFBWTtFQUVaLE1BQU0sYUFBYSxPQUFPO0VBQzFCLElBQUk7RUFDSixzQkFBc0I7RUFDdEIsSUFBSSxlQUFlLHlCQUF5QixJQUFJLGVBQWUsRUFBRSxPQUFPLElBQUksZUFBZTtFQUMzRixJQUFJLGVBQWUsd0JBQXdCLElBQUksY0FBYyxFQUFFLE9BQU8sSUFBSSxjQUFjO0VBQ3hGLHNCQUFzQjtFQUN0QixJQUFJLE9BQU8seUJBQXlCLElBQUksbUJBQW1CLEVBQUU7SUFDM0QsU0FBUyxJQUFJLG1CQUFtQixDQUFDO0VBQ25DLE9BQU8sSUFBSSxJQUFJLFlBQVksRUFBRTtJQUMzQixTQUFTLElBQUksWUFBWSxDQUFDO0VBQzVCLE9BQU87SUFDTCxPQUFPLEtBQUssWUFBWSx1QkFBdUIsR0FBRyxJQUFJLEtBQUssQ0FBQywwQkFBMEIsQ0FBQztFQUN6RjtFQUNBLG9CQUFvQjtFQUNwQixJQUFJLE9BQU8sU0FBUyxPQUFPO0VBQzNCLElBQUksQ0FBQyxRQUFRLE9BQU8sS0FBSyxRQUFRLHFCQUFxQixHQUFHLElBQUksS0FBSyxDQUFDLG1CQUFtQixDQUFDO0VBQ3ZGLG9CQUFvQjtFQUNwQixPQUFPLElBQUksR0FBRztFQUNkLE9BQU8sS0FBSyxHQUFHO0VBQ2YsSUFBSSxDQUFDLE9BQU8sYUFBYSxFQUFFLE9BQU8sYUFBYSxHQUFHLElBQUksYUFBYTtFQUNuRSxJQUFJLE9BQU8sSUFBSSxDQUFDLE9BQU8sR0FBRyxFQUFFLE1BQU0sS0FBSyxLQUFLLElBQUksa0JBQWtCLEVBQUU7SUFDbEUsT0FBTyxHQUFHLEdBQUcsSUFBSSxrQkFBa0I7RUFDckM7RUFDQSxPQUFPO0FBQ1Q7QUFFQSxpR0FBaUcsR0FDakcsT0FBTyxTQUFTLDBCQUEwQixHQUFXO0VBQ25ELElBQUksQ0FBQyxjQUFjLE1BQU07SUFDdkIsT0FBTyxLQUFLLFFBQVEsNkJBQTZCLEdBQUcsSUFBSSxJQUFJLENBQUMsdUJBQXVCLENBQUM7RUFDdkY7RUFDQSxPQUFPLHFCQUFxQixjQUFjLE1BQU0sS0FBSztBQUN2RDs7QUFXQSwwREFBMEQsR0FDMUQsT0FBTyxTQUFTLGtCQUFrQixNQUFvQjtFQUNwRCxPQUFPLEdBQUcsQ0FBQyxJQUFJLEdBQUc7QUFDcEI7O0FBV0EsMkZBQTJGLEdBQzNGLE9BQU8sU0FBUyxxQkFBcUIsSUFBWTtFQUMvQyxPQUFPLElBQUk7QUFDYjs7QUFTQTs7O0NBR0MsR0FDRCxPQUFPLFNBQVMsbUJBQW1CLEdBQVcsRUFBRSxLQUFtQjtFQUNqRSxNQUFNLE1BQU0sTUFBTSxHQUFHO0VBQ3JCLElBQUksS0FBSyxHQUFHO0lBQUUsV0FBVztFQUFNO0VBQy9CLElBQUksSUFBSSxZQUFZLEVBQUU7SUFDcEIsTUFBTSxTQUFTLElBQUksWUFBWSxDQUFDO0lBQ2hDLElBQUksT0FBTyxTQUFTO01BQ2xCLElBQUksS0FBSyxHQUFHO01BQ1osT0FBTztJQUNUO0VBQ0Y7RUFDQSxNQUFNLFFBQVEsSUFBSSxZQUFZLEdBQUcsSUFBSSxZQUFZLENBQUMsT0FBTyxxQkFBcUI7RUFDOUUsSUFBSSxPQUFPLFFBQVE7SUFDakIsSUFBSSxLQUFLLEdBQUc7SUFDWixPQUFPO0VBQ1Q7RUFDQSxNQUFNLE9BQU8sQ0FBQyxJQUFJLENBQUM7RUFDbkIsSUFBSSxXQUFXLEdBQUc7RUFDbEIsSUFBSSxDQUFDLE1BQU0sY0FBYyxFQUFFO0lBQ3pCLE1BQU0sTUFBTSxJQUFJLGNBQWMsSUFBSSxxQkFBcUIsS0FBSyxLQUFLO0lBQ2pFLElBQUksT0FBTyxNQUFNLE9BQU87SUFDeEIsTUFBTSxjQUFjLEdBQUc7RUFDekI7RUFDQSxJQUFJLENBQUMsTUFBTSxNQUFNLEVBQUUsT0FBTyx5QkFBeUIsT0FBTyxNQUFNLGNBQWM7RUFDOUUsT0FBTyxzQkFBc0IsTUFBTSxNQUFNLEVBQUU7QUFDN0M7O0FBVUEseUVBQXlFLEdBQ3pFLE9BQU8sU0FBUyxxQkFBcUIsR0FBVztFQUM5QyxNQUFNLFFBQVEsSUFBSSxXQUFXO0VBQzdCLElBQUksQ0FBQyxPQUFPO0VBQ1osTUFBTSxPQUFPLE1BQU0sT0FBTyxDQUFDLE1BQU0sS0FBSztFQUN0QyxJQUFJLFFBQVEsQ0FBQyxNQUFNLFNBQVMsSUFBSSxNQUFNLE1BQU0sS0FBSyxNQUFNLGNBQWMsR0FBRztJQUN0RSxNQUFNLElBQUksTUFBTSxDQUFDLE1BQU0sRUFBRSxJQUFJLElBQUksQ0FBQyx3Q0FBd0MsQ0FBQztFQUM3RTtFQUNBLE1BQU0sT0FBTyxDQUFDLE1BQU0sQ0FBQyxNQUFNLE9BQU8sQ0FBQyxPQUFPLENBQUMsTUFBTTtFQUNqRCxJQUFJLFdBQVcsR0FBRztFQUNsQixJQUFJLEtBQUssR0FBRztFQUNaLElBQUksQ0FBQyxNQUFNO0VBQ1gsSUFBSSxNQUFNLGVBQWUsRUFBRSxrQkFBa0IsTUFBTSxlQUFlO0VBQ2xFLElBQUksTUFBTSxjQUFjLEVBQUUsa0JBQWtCLE1BQU0sY0FBYztFQUNoRSxNQUFNLE1BQU0sR0FBRyxNQUFNLGVBQWUsR0FBRyxNQUFNLGNBQWMsR0FBRztBQUNoRTs7QUFhQSw4REFBOEQsR0FDOUQsU0FBUyxzQkFBc0IsTUFBb0IsRUFBRSxHQUFXO0VBQzlELElBQUksQ0FBQyxPQUFPLEdBQUcsQ0FBQyxVQUFVLEVBQUU7SUFDMUIsT0FBTyxLQUFLLFFBQVEsc0JBQXNCO0VBQzVDO0VBQ0EsT0FBTyxPQUFPLEdBQUcsQ0FBQyxVQUFVLENBQUMsUUFBUTtBQUN2QztBQUVBOzs7Q0FHQyxHQUNELE9BQU8sU0FBUyx5QkFBeUIsS0FBa0IsRUFBRSxVQUF3QjtFQUNuRixJQUFJLE1BQU0sTUFBTSxLQUFLLFlBQVksT0FBTztFQUN4QyxNQUFNLE1BQU0sTUFBTSxNQUFNO0VBQ3hCLEtBQUssTUFBTSxDQUFDLEdBQUcsSUFBSSxJQUFJLE1BQU0sT0FBTyxDQUFDLE9BQU8sR0FBSTtJQUM5QyxNQUFNLEtBQUssc0JBQXNCLFlBQVk7SUFDN0MsSUFBSSxJQUFJO01BQ04sSUFBSSxLQUFLO1FBQUUsS0FBSyxNQUFNLFFBQVEsTUFBTSxPQUFPLENBQUMsS0FBSyxDQUFDLEdBQUcsR0FBSSxzQkFBc0IsS0FBSztNQUFPO01BQzNGLE9BQU87SUFDVDtFQUNGO0VBQ0EsTUFBTSxNQUFNLEdBQUc7RUFDZixPQUFPO0FBQ1Q7O0FBZ0JBLDZEQUE2RCxHQUM3RCxTQUFTLHFCQUFxQixNQUFvQixFQUFFLEtBQWtCO0VBQ3BFLG9CQUFvQjtFQUNwQixJQUNFLE1BQU0sTUFBTSxJQUFJLE1BQU0sTUFBTSxLQUFLLE1BQU0sY0FBYyxJQUFJLE1BQU0sTUFBTSxLQUFLLE1BQU0sZUFBZSxFQUMvRjtJQUNBLE9BQU8sS0FBSyxPQUFPLHFCQUFxQjtFQUMxQztFQUNBLHFCQUFxQjtFQUNyQixNQUFNLE1BQU0sc0JBQXNCO0VBQ2xDLElBQUksQ0FBQyxjQUFjLFFBQVEsY0FBYyxTQUFTLE9BQU8sS0FBSyxFQUFFO0lBQzlELE9BQU8sS0FBSyxRQUFRLHNCQUFzQjtFQUM1QztFQUNBLE9BQU8seUJBQXlCLE9BQU87QUFDekM7QUFFQSwyREFBMkQsR0FDM0QsT0FBTyxTQUFTLG1CQUFtQixNQUFvQixFQUFFLEtBQWtCO0VBQ3pFLE9BQU8scUJBQXFCLFFBQVE7QUFDdEM7O0FBU0EsU0FBUyw4QkFBOEIsS0FBa0I7RUFDdkQsTUFBTSxPQUFPLE1BQU0sS0FBSyxHQUFHLE1BQU0sZUFBZSxHQUFHLE1BQU0sY0FBYztFQUN2RSxNQUFNLEtBQUssT0FBTyx5QkFBeUIsT0FBTyxRQUFRO0VBQzFELElBQUksSUFBSSxNQUFNLElBQUksTUFBTSxDQUFDLGlEQUFpRCxFQUFFLEdBQUcsT0FBTyxFQUFFO0FBQzFGO0FBRUEsMkRBQTJELEdBQzNELE9BQU8sU0FBUyxtQkFBbUIsT0FBcUIsRUFBRSxLQUFrQjtFQUMxRSw4QkFBOEI7QUFDaEM7O0FBVUEsbUVBQW1FLEdBQ25FLE9BQU8sU0FBUywyQkFDZCxLQUFrQixFQUNsQixVQUErQjtFQUUvQixJQUFJLENBQUMsWUFBWSxPQUFPLEtBQUssUUFBUSx1QkFBdUI7RUFDNUQsT0FBTyx5QkFBeUIsT0FBTztBQUN6Qzs7QUFrQkEsU0FBUyxvQ0FBb0MsS0FBa0IsRUFBRSxHQUFXO0VBQzFFLElBQUksTUFBTSxlQUFlLEVBQUUsT0FBTztFQUNsQyxNQUFNLE1BQU0sY0FBYztFQUMxQixJQUFJLFNBQVMscUJBQXFCLEtBQUssS0FBSztFQUM1QyxJQUFJLE9BQU8sU0FBUyxTQUFTLHFCQUFxQixLQUFLLEtBQUs7RUFDNUQsSUFBSSxPQUFPLFNBQVMsT0FBTztFQUMzQixNQUFNLGVBQWUsR0FBRztFQUN4QixPQUFPO0FBQ1Q7QUFFQSxxRUFBcUUsR0FDckUsT0FBTyxTQUFTLDZCQUE2QixHQUFXLEVBQUUsS0FBYztFQUN0RSxNQUFNLFFBQVEsSUFBSSxXQUFXO0VBQzdCLHNCQUFzQjtFQUN0QixJQUFJLENBQUMsT0FBTyxPQUFPLEtBQUssUUFBUSx1QkFBdUIsR0FBRyxJQUFJLElBQUksQ0FBQyxtQkFBbUIsQ0FBQztFQUN2RixJQUFJLE1BQU0sU0FBUyxFQUFFO0lBQ25CLG9CQUFvQjtJQUNwQixJQUFJLE1BQU0sS0FBSyxLQUFLLE9BQU87TUFDekIsT0FBTyxLQUFLLE9BQU8scUJBQXFCO0lBQzFDO0lBQ0EsTUFBTSxTQUFTO0lBQ2YsT0FBTztFQUNUO0VBQ0EsbUJBQW1CO0VBQ25CLElBQUksTUFBTSxNQUFNLElBQUksTUFBTSxNQUFNLEtBQUssTUFBTSxjQUFjLEVBQUU7SUFDekQsT0FBTyxLQUFLLE9BQU8sb0JBQW9CO0VBQ3pDO0VBQ0Esb0JBQW9CO0VBQ3BCLE1BQU0sS0FBSyxvQ0FBb0MsT0FBTyxRQUNwRCx5QkFBeUIsT0FBTyxNQUFNLGVBQWU7RUFDdkQsSUFBSSxJQUFJLE9BQU87RUFDZixNQUFNLEtBQUssR0FBRztFQUNkLE1BQU0sU0FBUztFQUNmLE9BQU87QUFDVDtBQUVBLHVFQUF1RSxHQUN2RSxPQUFPLFNBQVMsK0JBQStCLEdBQVc7RUFDeEQsTUFBTSxRQUFRLElBQUksV0FBVztFQUM3QixJQUFJLE1BQU0sU0FBUyxHQUFHLEdBQUc7SUFDdkIsTUFBTSxTQUFTO0lBQ2Y7RUFDRjtFQUNBLE1BQU0sU0FBUyxHQUFHO0VBQ2xCLE1BQU0sS0FBSyxHQUFHO0VBQ2QsSUFBSSxNQUFNLGNBQWMsRUFBRSx5QkFBeUIsT0FBTyxNQUFNLGNBQWM7QUFDaEY7O0FBc0VBLE1BQU0sWUFBWSxDQUFDLEVBQUUsSUFBSSxHQUFHLElBQUksRUFBRTtBQUVsQyxzRkFBc0YsR0FDdEYsT0FBTyxNQUFNO0VBQ1gsZ0RBQWdELEdBQ2hELFFBQVEsVUFBVTtFQUNsQixvQ0FBb0MsR0FDcEMsTUFBTSxFQUFFLENBQUM7RUFDVCx3RUFBd0UsR0FDeEUsU0FBUyxFQUFFLENBQUM7QUFDZDtBQUVBLGtGQUFrRixHQUNsRixPQUFPLFNBQVMsd0JBQXdCLE1BQTBCO0VBQ2hFLE9BQU8sS0FBSyxHQUFHO0VBQ2YsT0FBTyxHQUFHLEdBQUcsRUFBRTtFQUNmLE9BQU8sTUFBTSxHQUFHLEVBQUU7QUFDcEI7QUFFQSw2RkFBNkYsR0FDN0YsT0FBTyxTQUFTLDZCQUNkLE1BQTBCLEVBQzFCLElBQVksRUFDWixJQUFZO0VBRVosTUFBTSxNQUFNLE9BQU8sT0FBTyxFQUFFO0VBQzVCLElBQUksT0FBTyxLQUFLLEdBQUcsTUFBTSxPQUFPLEtBQUssR0FBRztFQUN4QyxJQUFJLE9BQU8sR0FBRyxHQUFHLEtBQUssT0FBTyxHQUFHLEdBQUc7QUFDckM7QUFFQSx1RkFBdUYsR0FDdkYsT0FBTyxTQUFTLGlCQUFpQixNQUFvQixFQUFFLE1BQTBCO0VBQy9FLE9BQU8sR0FBRyxDQUFDLFVBQVUsR0FBRyxRQUFRO0VBQ2hDLHdCQUF3QjtBQUMxQjs7QUFpQkEsd0ZBQXdGLEdBQ3hGLFNBQVMsTUFBTSxDQUFTO0VBQ3RCLElBQUksSUFBSTtFQUNSLE1BQU8sQ0FBQyxDQUFDLEFBQUMsS0FBSyxPQUFPLEtBQU0sRUFBRSxFQUFHO0VBQ2pDLE9BQU87QUFDVDtBQUVBLHlGQUF5RixHQUN6RixTQUFTLE1BQU0sQ0FBUztFQUN0QixPQUFPLEVBQUUsUUFBUSxDQUFDLEdBQUcsTUFBTSxHQUFHO0FBQ2hDO0FBRUEsa0VBQWtFLEdBQ2xFLFNBQVMsUUFBUSxDQUFTO0VBQ3hCLE9BQU8sQ0FBQyxFQUFFLElBQUksT0FBTyxJQUFJLEVBQUUsSUFBSSxFQUFFO0FBQ25DO0FBRUE7OztDQUdDLEdBQ0QsT0FBTyxTQUFTLGFBQ2QsTUFBb0IsRUFDcEIsSUFBWSxFQUNaLEtBQWEsRUFDYixJQUFZO0VBRVosTUFBTSxhQUFhLFFBQVE7RUFDM0Isb0VBQW9FO0VBQ3BFLElBQUksVUFBVSxPQUFPLGFBQWEsR0FBRyxRQUFRLE1BQU07RUFDbkQsNENBQTRDO0VBQzVDLElBQUksWUFBWSxXQUFXLFFBQVEsTUFBTTtFQUN6QyxJQUFJLENBQUMsU0FBUyxNQUFNLElBQUksTUFBTTtFQUM5QixNQUFNLGFBQWEsTUFBTTtFQUN6QixNQUFNLFNBQVMsRUFBRSxJQUFJLE9BQU87RUFDNUIsaUdBQWlHO0VBQ2pHLElBQUksTUFBTTtFQUNWLE1BQU0sU0FBUyxPQUFPLGFBQWEsR0FBRyxDQUFDLFFBQVE7RUFDL0MsSUFBSSxRQUFRO0lBQ1YsTUFBTSxjQUFjLEVBQUUsSUFBSSxPQUFPLE1BQU07SUFDdkMsSUFBSSxDQUFDLENBQUMsQ0FBQyxPQUFPLEtBQUssSUFBSyxjQUFjLEVBQUUsQUFBQyxHQUFHO01BQzFDLE1BQU0sU0FBUyxjQUFjLENBQUMsYUFBYyxjQUFjLEVBQUUsQUFBQztNQUM3RCxJQUFJLFNBQVMsZUFBZSxNQUFNLE1BQU07SUFDMUM7RUFDRjtFQUNBLE9BQU87SUFBRTtJQUFRLE9BQU8sT0FBTyxPQUFPLE9BQU87RUFBYTtBQUM1RDs7QUEwQkEsb0RBQW9ELEdBQ3BELFNBQVMsWUFDUCxNQUFvQixFQUNwQixJQUFZLEVBQ1osS0FBYSxFQUNiLElBQVksRUFDWixJQUFZLEVBQ1osR0FBVTtFQUVWLE1BQU0sTUFBTSxPQUFPLEdBQUc7RUFDdEIsTUFBTSxZQUFZO0VBQ2xCLE1BQU0sWUFBWTtFQUNsQixhQUFhO0VBQ2IsSUFBSSxDQUFDLENBQUMsT0FBTyxJQUFJLEdBQUcscUJBQXFCLEdBQUc7SUFDMUMsT0FBTyxLQUFLLFFBQVEsY0FBYztFQUNwQztFQUNBLFlBQVk7RUFDWixJQUFJLENBQUMsSUFBSSxTQUFTLElBQUksQ0FBQyxPQUFPLGFBQWEsRUFBRTtJQUMzQyxPQUFPLEtBQUssUUFBUSxhQUFhO0VBQ25DO0VBQ0EsWUFBWTtFQUNaLE1BQU0sYUFBYSxFQUFFLElBQUksT0FBTyxNQUFNLE9BQU8sYUFBYTtFQUMxRCxJQUFJLEtBQUssT0FBTztFQUNoQixJQUFJLENBQUMsT0FBTyxLQUFLLElBQUksSUFBSSxZQUFZO0lBQ25DLE9BQU8sS0FDTCxRQUNBLGFBQ0EsQ0FBQyxvQ0FBb0MsRUFBRSxXQUFXLFFBQVEsQ0FBQyxLQUFLO0VBRXBFO0VBQ0EsYUFBYTtFQUNiLElBQUksTUFBVTtFQUNkLE1BQU8sS0FBTTtJQUNYLE1BQU0sRUFBRSxNQUFNLEVBQUUsS0FBSyxFQUFFLEdBQUcsYUFBYSxRQUFRLE1BQU0sSUFBSTtJQUN6RCxNQUFNLE9BQU8sSUFBSSxTQUFTLENBQUMsUUFBUSxNQUFNLE9BQU8sS0FBSyxRQUFRLE9BQU8sTUFBTTtJQUMxRSwwRkFBMEY7SUFDMUYsUUFBUSxLQUFLLE1BQU07SUFDbkIsTUFBTSxLQUFLLEdBQUc7SUFDZCxJQUFJLEtBQUs7SUFDVCxRQUFRLEtBQUssTUFBTTtJQUNuQixNQUFNLEtBQUssTUFBTTtFQUNuQjtFQUNBLElBQUksS0FBSyxZQUFZLFFBQVEsV0FBVyxZQUFZO0VBQ3BELE9BQU87QUFDVDtBQUVBLG9GQUFvRixHQUNwRixPQUFPLFNBQVMsVUFDZCxNQUFvQixFQUNwQixJQUFZLEVBQ1osS0FBYSxFQUNiLElBQVksRUFDWixJQUFZLEVBQ1osR0FBVTtFQUVWLFVBQVU7RUFDVixJQUFJLE1BQU0sQ0FBQyxhQUFhLGFBQWEsR0FBRztJQUN0QyxPQUFPLEtBQUssUUFBUSxXQUFXO0VBQ2pDO0VBQ0EsSUFBSSxNQUFNLFlBQVksUUFBUSxNQUFNLE9BQU8sTUFBTSxNQUFNO0VBQ3ZELFdBQVc7RUFDWCxJQUFJLFFBQVEsS0FBSyxPQUFPLEdBQUcsQ0FBQyxjQUFjLEVBQUU7SUFDMUMsTUFBTSxPQUFPLEdBQUcsQ0FBQyxjQUFjLENBQUMsUUFBUSxNQUFNO0lBQzlDLElBQUksS0FBSyxZQUFZLFFBQVEsTUFBTTtFQUNyQztFQUNBLE9BQU87QUFDVDs7QUFZQSxzREFBc0QsR0FDdEQsU0FBUyxjQUNQLE1BQW9CLEVBQ3BCLElBQVksRUFDWixJQUFZLEVBQ1osWUFBZ0M7RUFFaEMsTUFBTSxNQUFNLE9BQU8sR0FBRztFQUN0QixJQUFJLENBQUMsQ0FBQyxPQUFPLElBQUksR0FBRyxxQkFBcUIsR0FBRyxPQUFPLEVBQUU7RUFDckQsSUFBSSxDQUFDLElBQUksV0FBVyxJQUFJLENBQUMsT0FBTyxhQUFhLEVBQUUsT0FBTyxFQUFFO0VBQ3hELE1BQU0sYUFBYSxFQUFFLElBQUksT0FBTyxNQUFNLE9BQU8sYUFBYTtFQUMxRCxJQUFJLENBQUMsT0FBTyxJQUFJLElBQUksWUFBWSxPQUFPLEVBQUU7RUFDekMsSUFBSSxXQUFXLEVBQUU7RUFDakIsTUFBTyxXQUFXLEtBQU07SUFDdEIsTUFBTSxFQUFFLE1BQU0sRUFBRSxLQUFLLEVBQUUsR0FBRyxhQUFhLFFBQVEsTUFBTSxNQUFNLE9BQU87SUFDbEUsTUFBTSxnQkFBZ0IsSUFBSSxXQUFXLENBQUMsUUFBUSxNQUFNLFFBQVEsT0FBTztJQUNuRSxJQUFJLENBQUMsZUFBZTtJQUNwQixRQUFRO0lBQ1IsWUFBWTtFQUNkO0VBQ0EsT0FBTztBQUNUO0FBRUEsaUdBQWlHLEdBQ2pHLE9BQU8sU0FBUyxZQUFZLE1BQW9CLEVBQUUsSUFBWSxFQUFFLElBQVk7RUFDMUUsTUFBTSxlQUFlLElBQUk7RUFDekIsTUFBTSxNQUFNLGNBQWMsUUFBUSxNQUFNLE1BQU07RUFDOUMsaUJBQWlCLFFBQVE7RUFDekIsT0FBTztBQUNUOztBQVFBLDJEQUEyRCxHQUMzRCxPQUFPLFNBQVMsbUJBQW1CLE1BQW9CLEVBQUUsSUFBWTtFQUNuRSxJQUFJLE9BQU8sSUFBSSxLQUFLLHVCQUF1QixPQUFPLE9BQU87RUFDekQsSUFBSSxPQUFPLElBQUksS0FBSyxzQkFBc0IsT0FBTztFQUNqRCxPQUFPLE9BQU8sR0FBRyxDQUFDLFlBQVksQ0FBRSxRQUFRO0FBQzFDOztBQWlDQSw4RkFBOEYsR0FDOUYsT0FBTyxNQUFNLHVCQUF1QixLQUFLLEVBQUU7QUFXM0Msa0dBQWtHLEdBQ2xHLE9BQU8sU0FBUyxnQkFBZ0IsTUFBbUIsRUFBRSxJQUFZLEVBQUUsTUFBYztFQUMvRSxPQUFPLEdBQUcsQ0FBQyxNQUFNO0FBQ25CO0FBRUEsZ0VBQWdFLEdBQ2hFLE9BQU8sTUFBTTtFQUNYLFNBQTZCLEtBQUs7RUFDbEMsU0FBb0MsS0FBSztBQUMzQztBQUVBLGdFQUFnRSxHQUNoRSxPQUFPLFNBQVMsd0JBQ2QsS0FBeUIsRUFDekIsTUFBMEIsRUFDMUIsTUFBaUM7RUFFakMsTUFBTSxNQUFNLEdBQUc7RUFDZixNQUFNLE1BQU0sR0FBRztFQUNmLElBQUksUUFBUSx3QkFBd0I7QUFDdEM7QUFFQSxrR0FBa0csR0FDbEcsT0FBTyxTQUFTLDBCQUNkLEtBQXlCLEVBQ3pCLElBQVksRUFDWixNQUFjO0VBRWQsSUFBSSxNQUFNLE1BQU0sRUFBRSxnQkFBZ0IsTUFBTSxNQUFNLEVBQUUsTUFBTTtFQUN0RCxJQUFJLE1BQU0sTUFBTSxFQUFFLDZCQUE2QixNQUFNLE1BQU0sRUFBRSxNQUFNO0FBQ3JFOztBQXlCQTs7O0NBR0MsR0FDRCxPQUFPLFNBQVMsNEJBQ2QsSUFBZ0IsRUFDaEIsS0FBYSxFQUNiLFNBQTBCLEVBQzFCLFNBQWlCLEVBQ2pCLE9BQWU7RUFFZixpQkFBaUI7RUFDakIsSUFBSSxVQUFVLElBQUksS0FBSyxXQUFXO0lBQ2hDLE9BQU8sS0FDTCxRQUNBLGtCQUNBLENBQUMsWUFBWSxFQUFFLFVBQVUsSUFBSSxDQUFDLFFBQVEsQ0FBQyxJQUFJLGFBQWEsRUFBRSxVQUFVLFFBQVEsQ0FBQyxLQUFLO0VBRXRGO0VBQ0EsZ0JBQWdCO0VBQ2hCLElBQUksVUFBVSxHQUFHLEdBQUcsV0FBVyxVQUFVLEdBQUcsR0FBRyxPQUFPO0lBQ3BELE9BQU8sS0FDTCxRQUNBLGlCQUNBLENBQUMsT0FBTyxFQUFFLFVBQVUsR0FBRyxDQUFDLFlBQVksRUFBRSxRQUFRLEVBQUUsRUFBRSxNQUFNLENBQUMsQ0FBQztFQUU5RDtFQUNBLGlCQUFpQjtFQUNqQixPQUFPLHNCQUFzQixNQUFNLE9BQU8sVUFBVSxJQUFJLEVBQUUsVUFBVSxHQUFHO0FBQ3pFOztBQWVBOzs7Q0FHQyxHQUNELE9BQU8sU0FBUyxrQ0FDZCxJQUFnQixFQUNoQixLQUFhLEVBQ2IsVUFBaUMsRUFDakMsU0FBaUIsRUFDakIsS0FBYSxFQUNiLE9BQWU7RUFFZixtQkFBbUI7RUFDbkIsSUFBSSxTQUFTLFdBQVcsU0FBUyxFQUFFO0lBQ2pDLE9BQU8sS0FBSyxRQUFRLG9CQUFvQixDQUFDLE1BQU0sRUFBRSxNQUFNLElBQUksRUFBRSxXQUFXLFNBQVMsRUFBRTtFQUNyRjtFQUNBLE1BQU0sUUFBeUI7SUFDN0IsTUFBTSxXQUFXLElBQUk7SUFDckIsTUFBTSxXQUFXLElBQUksR0FBRyxPQUFPLFdBQVcsU0FBUyxJQUFJLE9BQU87SUFDOUQsS0FBSyxXQUFXLFNBQVM7RUFDM0I7RUFDQSxPQUFPLDRCQUE0QixNQUFNLE9BQU8sT0FBTyxXQUFXO0FBQ3BFIiwiZmlsZSI6ImlvbW11LnRzIn0=

@@ -1,0 +1,76 @@
+/**
+ * A port of tools/testing/selftests/iommu/iommufd_fail_nth.c's `device` sequence (v6.12),
+ * extended with nested HWPTs: run the sequence once without injection, then once per fault
+ * injection point with fail-nth armed at that point. Every run must fail cleanly at exactly one
+ * call with ENOMEM or ENOENT, and after closing the iommufd nothing may be left behind.
+ */
+import assert from "node:assert/strict";
+import {
+  ENOENT,
+  ENOMEM,
+  ErrnoError,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  iommu_hwpt_invalidate_selftest,
+  iommu_hwpt_selftest,
+  IOMMU_TEST_IOTLB_DEFAULT,
+} from "../../mod.ts";
+import { type IommufdFixture, setupIommufd, teardown } from "./fixture.ts";
+
+/** The swept sequence; setup (opening, two IOASes) is done before fail-nth is armed. */
+function sequence(f: IommufdFixture, ioas_id: number, ioas_id2: number): void {
+  const { fd } = f;
+  const { stdev_id, idev_id } = fd.testMockDomain(ioas_id);
+  fd.getHwInfo(idev_id, 8);
+  const hwpt_id = fd.hwptAlloc({ dev_id: idev_id, pt_id: ioas_id });
+  fd.testMockDomainReplace(stdev_id, ioas_id2);
+  fd.testMockDomainReplace(stdev_id, hwpt_id);
+  const parent = fd.hwptAlloc({ dev_id: idev_id, pt_id: ioas_id, flags: IOMMU_HWPT_ALLOC_NEST_PARENT });
+  const nested = fd.hwptAlloc({
+    dev_id: idev_id,
+    pt_id: parent,
+    data_type: IOMMU_HWPT_DATA_SELFTEST,
+    data: iommu_hwpt_selftest.encode({ iotlb: IOMMU_TEST_IOTLB_DEFAULT }),
+  });
+  fd.testMockDomainReplace(stdev_id, nested);
+  fd.hwptInvalidate(nested, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [
+    iommu_hwpt_invalidate_selftest.encode({ flags: 0, iotlb_id: 1 }),
+  ]);
+}
+
+Deno.test("iommufd_fail_nth.basic_fail_nth.device (with nesting): every injection fails cleanly", () => {
+  const clean = setupIommufd();
+  sequence(clean, clean.fd.ioasAlloc(), clean.fd.ioasAlloc());
+  teardown(clean);
+
+  const sites = new Map<string, number>();
+  let n = 1;
+  for (; n < 400; n++) {
+    const f = setupIommufd();
+    const ioas_id = f.fd.ioasAlloc();
+    const ioas_id2 = f.fd.ioasAlloc();
+    f.vmm.fail_nth = n;
+    let error: unknown = null;
+    try {
+      sequence(f, ioas_id, ioas_id2);
+    } catch (e) {
+      error = e;
+    }
+    const injected = f.vmm.fail_nth === 0;
+    f.vmm.fail_nth = 0;
+    if (!injected) {
+      assert.equal(error, null, "the run past the last injection point succeeds");
+      teardown(f);
+      break;
+    }
+    assert.ok(error instanceof ErrnoError, `injection ${n} (${f.vmm.injectedFault}) surfaced as an errno`);
+    assert.ok([ENOMEM, ENOENT].includes(error.errno), `injection ${n}: ${error.name} ${error.message}`);
+    assert.match(f.cg.read("memory.events"), /\nmax 0\n/, "an injected failure is not a limit hit");
+    sites.set(f.vmm.injectedFault!, (sites.get(f.vmm.injectedFault!) ?? 0) + 1);
+    teardown(f);
+  }
+  assert.ok(n > 10 && n < 400, `${n - 1} injection points`);
+  // Allocations and iommufd's own lookups are both swept.
+  assert.ok(sites.get("failslab")! > 0 && sites.get("fail_iommufd")! > 0, JSON.stringify([...sites]));
+});
