@@ -468,7 +468,7 @@ function pfn_reader_user_pin(
   return 0;
 }
 
-// ⟨update-pinned⟩ spec/14-pinning.md:603
+// ⟨update-pinned-fns⟩ spec/14-pinning.md:603
 /** linux v6.12 drivers/iommu/iommufd/pages.c do_update_pinned(), with the last_npinned update */
 function do_update_pages_pinned(pages: iopt_pages, npages: number, inc: boolean): Rc {
   const rc = do_update_pinned(pages, npages, inc);

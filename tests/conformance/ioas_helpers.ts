@@ -1,0 +1,230 @@
+/**
+ * Helpers for the ported IOAS selftests (tools/testing/selftests/iommu/iommufd.c and
+ * iommufd_utils.h, v6.12): the fixtures with their variants, and the test operations of
+ * IOMMU_TEST_CMD that the IOAS cases use.
+ *
+ * The model has no IOMMU_TEST_CMD dispatcher yet, so each test operation is done here the way the
+ * kernel's selftest.c does it, with kernel functions run as the VMM (MOCK_DOMAIN: create a mock
+ * device, bind it, attach it — through the VFIO device file, which calls the same
+ * iommufd_device_bind() and iommufd_device_attach()). When the test ioctl arrives, these become
+ * thin wrappers of fd.test*() helpers and the tests do not change.
+ */
+import assert from "node:assert/strict";
+import {
+  CAP_IPC_LOCK,
+  CAP_SYS_RESOURCE,
+  type device,
+  folio_pfn_at,
+  type iommu_domain,
+  iommu_iova_to_phys,
+  type iommufd_ctx,
+  iommufd_get_ioas,
+  type iommufd_hw_pagetable,
+  iommufd_put_object,
+  iommufd_test_dirty,
+  iopt_reserve_iova,
+  IS_ERR,
+  Machine,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_NO_DIRTY,
+  type page,
+  PAGE_SIZE,
+  userPage,
+  xa_load,
+} from "../../mod.ts";
+import { type IommufdFixture, snapshot, teardown } from "./fixture.ts";
+
+/** PAGE_SIZE as a bigint, as the selftest's arithmetic needs it. */
+export const P = BigInt(PAGE_SIZE);
+/** tools/testing/selftests/iommu/iommufd.c MOCK_PAGE_SIZE: half a CPU page. */
+export const MOCK_PAGE_SIZE = P / 2n;
+/** HUGEPAGE_SIZE: the THP size the selftest reads from sysfs, 2 MiB on x86-64. */
+export const HUGEPAGE_SIZE = 2n << 20n;
+/** tools/testing/selftests/iommu/iommufd_utils.h BUFFER_SIZE: 16 pages. */
+export const BUFFER_SIZE = 16n * P;
+/** The u64 all-ones value the selftest passes to unmap everything. */
+export const U64_MAX = (1n << 64n) - 1n;
+
+/** A fixture with the selftest's buffer: 16 pages, 2 MiB aligned, already faulted in. */
+export interface IoasFixture extends IommufdFixture {
+  buffer: bigint;
+  /** Unused mock devices by their MOCK_FLAGS_DEVICE_* flags, created before the snapshot. */
+  pool: Map<number, device[]>;
+}
+
+/** NON-KERNEL: what makes a fixture: the VMM's credentials and limit, the RAM, the devices. */
+export interface FixtureOptions {
+  /** Run like the selftest, as root: CAP_IPC_LOCK pins without accounting (default true). */
+  root?: boolean;
+  rlimitMemlock?: bigint;
+  memory?: number;
+  /** How many unused mock devices of each kind the fixture makes. */
+  devices?: { plain?: number; huge?: number; no_dirty?: number };
+}
+
+/**
+ * FIXTURE_SETUP with the selftest's buffer. The snapshot that teardown compares against is taken
+ * after the buffer and the devices exist, so what is checked is what iommufd did.
+ */
+export function setupFixture(options: FixtureOptions = {}): IoasFixture {
+  const m = new Machine({ memory: options.memory });
+  const cg = m.cgroups.create("/vmm");
+  const capabilities = options.root ?? true ? [CAP_SYS_RESOURCE, CAP_IPC_LOCK] : [CAP_SYS_RESOURCE];
+  const vmm = m.spawn({
+    cgroup: cg,
+    capabilities,
+    rlimitMemlock: options.rlimitMemlock,
+    comm: "selftest",
+  });
+  const buffer = vmm.mmap(HUGEPAGE_SIZE);
+  vmm.munmap(buffer + BUFFER_SIZE, HUGEPAGE_SIZE - BUFFER_SIZE);
+  vmm.write(buffer, new Uint8Array(Number(BUFFER_SIZE)).fill(0xa5));
+  const pool = new Map<number, device[]>();
+  const kinds: [number, number][] = [
+    [0, options.devices?.plain ?? 3],
+    [MOCK_FLAGS_DEVICE_HUGE_IOVA, options.devices?.huge ?? 0],
+    [MOCK_FLAGS_DEVICE_NO_DIRTY, options.devices?.no_dirty ?? 0],
+  ];
+  for (const [flags, n] of kinds) {
+    pool.set(flags, Array.from({ length: n }, () => m.addDevice({ iommu: "mock0", flags })));
+  }
+  const before = snapshot(m, cg, vmm);
+  return { m, cg, vmm, fd: vmm.openIommufd(), before, buffer, pool };
+}
+
+/** FIXTURE_TEARDOWN: the temporary memory limit goes back, then teardown_iommufd(). */
+export function teardownFixture(f: IoasFixture): void {
+  f.m.iommufd_test_memory_limit = 65536;
+  teardown(f);
+}
+
+/** What IOMMU_TEST_OP_MOCK_DOMAIN answers: the device's handle, its HWPT, its device ID. */
+export interface MockDomain {
+  stdev_id: number;
+  hwpt_id: number;
+  idev_id: number;
+  /** IOMMU_DESTROY of stdev_id: the device detaches and unbinds. */
+  destroy(): void;
+}
+
+/** test_cmd_mock_domain(pt_id) (with MOCK_FLAGS_DEVICE_* `flags`: test_cmd_mock_domain_flags). */
+export function mockDomain(f: IoasFixture, pt_id: number, flags = 0): MockDomain {
+  const dev = f.pool.get(flags)?.pop();
+  if (!dev) throw new Error(`the fixture has no unused mock device with flags ${flags}`);
+  const idev_id = f.fd.bind(dev);
+  let hwpt_id: number;
+  try {
+    hwpt_id = f.fd.attach(idev_id, pt_id);
+  } catch (e) {
+    f.fd.unbind(idev_id);
+    f.pool.get(flags)!.push(dev);
+    throw e;
+  }
+  return {
+    stdev_id: idev_id,
+    hwpt_id,
+    idev_id,
+    destroy() {
+      f.fd.unbind(idev_id);
+      f.pool.get(flags)!.push(dev);
+    },
+  };
+}
+
+/** NON-KERNEL: the iommufd context behind the fixture's descriptor. */
+function ictxOf(f: IommufdFixture): iommufd_ctx {
+  return f.vmm.files!.fdt.get(f.fd.fd)!.private_data as iommufd_ctx;
+}
+
+/** NON-KERNEL: the domain of HWPT `hwpt_id`. */
+export function domainOf(f: IommufdFixture, hwpt_id: number): iommu_domain {
+  const obj = xa_load(ictxOf(f).objects, hwpt_id) as iommufd_hw_pagetable | null;
+  if (!obj?.domain) throw new Error(`object ${hwpt_id} is not a HWPT`);
+  return obj.domain;
+}
+
+/** IOMMU_TEST_OP_ADD_RESERVED: iopt_reserve_iova(start, start + length − 1, NULL). */
+export function addReserved(
+  f: IommufdFixture,
+  ioas_id: number,
+  start: bigint,
+  length: bigint,
+): void {
+  const rc = f.vmm.syscall(() => {
+    const ioas = iommufd_get_ioas(ictxOf(f), ioas_id);
+    if (IS_ERR(ioas)) return ioas;
+    const rc = iopt_reserve_iova(ioas.iopt, start, start + length - 1n, null);
+    iommufd_put_object(ictxOf(f), ioas);
+    return rc;
+  });
+  if (rc) throw rc;
+}
+
+/**
+ * NON-KERNEL: the folio and PFN behind user address `va` of the VMM, as get_user_pages() finds it;
+ * null for memory never written (the zero page, which the model does not map).
+ */
+function userFrame(f: IommufdFixture, va: bigint): { folio: page; pfn: number } | null {
+  return f.vmm.syscall(() => {
+    const folio = userPage(f.vmm.mm!, Number(va), false);
+    if (typeof folio === "number") throw new Error(`no VMA at 0x${va.toString(16)}`);
+    return folio && { folio, pfn: folio_pfn_at(folio, Number(va)) };
+  });
+}
+
+/**
+ * check_mock_iova() / IOMMU_TEST_OP_MD_CHECK_MAP: every IO page of [iova, iova + length) in the
+ * HWPT's mock domain translates to the user memory at `uptr`.
+ */
+export function checkMockIova(
+  f: IommufdFixture,
+  hwpt_id: number,
+  uptr: bigint,
+  iova: bigint,
+  length: bigint,
+): void {
+  const domain = domainOf(f, hwpt_id);
+  for (let off = 0n; off < length; off += MOCK_PAGE_SIZE) {
+    const frame = userFrame(f, uptr + off);
+    assert.ok(frame, `a page is mapped at 0x${(uptr + off).toString(16)}`);
+    const expect = frame.pfn * PAGE_SIZE + Number((uptr + off) % P);
+    const phys = f.m.kernel(() => iommu_iova_to_phys(domain, iova + off));
+    assert.equal(phys, expect, `IOVA 0x${(iova + off).toString(16)} maps the user page`);
+  }
+}
+
+/** check_refs() / IOMMU_TEST_OP_MD_CHECK_REFS: every small page of the range has `refs` pins. */
+export function checkRefs(f: IommufdFixture, uptr: bigint, length: bigint, refs: number): void {
+  for (let off = 0n; off < length; off += P) {
+    const folio = userFrame(f, uptr + off)?.folio;
+    if (folio?.order) continue; // compound pages are not checked, as in selftest.c
+    assert.equal(
+      folio?._pincount ?? 0,
+      refs,
+      `page at 0x${(uptr + off).toString(16)} has ${refs} pins`,
+    );
+  }
+}
+
+/** IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
+export function setTempMemoryLimit(f: IommufdFixture, limit: number): void {
+  f.m.iommufd_test_memory_limit = limit;
+}
+
+/**
+ * IOMMU_TEST_OP_DIRTY: mark dirty, in the HWPT's mock domain, the pages whose bits are set in
+ * `bitmap`; returns how many were marked (out_nr_dirty).
+ */
+export function testDirty(
+  f: IommufdFixture,
+  hwpt_id: number,
+  iova: bigint,
+  length: bigint,
+  page_size: bigint,
+  bitmap: Uint8Array,
+): number {
+  const domain = domainOf(f, hwpt_id);
+  const n = f.m.kernel(() => iommufd_test_dirty(domain, iova, length, page_size, () => bitmap));
+  if (IS_ERR(n)) throw n;
+  return n;
+}
