@@ -36,3 +36,4 @@ export * from "./lib/iommufd/selftest.ts";
 export * from "./lib/iommufd/user.ts";
 export * from "./lib/vfio/device_cdev.ts";
 export * from "./lib/iommufd/iommufd.ts";
+export * from "./lib/iommufd/vfio_compat.ts";

@@ -7,6 +7,7 @@ import {
   EBUSY,
   EFAULT,
   EINVAL,
+  ENODEV,
   ENOENT,
   EOPNOTSUPP,
   IOMMU_HWPT_ALLOC,
@@ -18,6 +19,11 @@ import {
   iommu_hwpt_invalidate,
   IOMMU_IOAS_ALLOC,
   iommu_ioas_alloc,
+  IOMMU_VFIO_IOAS,
+  iommu_vfio_ioas,
+  IOMMU_VFIO_IOAS_CLEAR,
+  IOMMU_VFIO_IOAS_GET,
+  IOMMU_VFIO_IOAS_SET,
   PROT_READ,
 } from "../../mod.ts";
 import { expectErrno, testF } from "../conformance/fixture.ts";
@@ -110,4 +116,27 @@ testF("destroying a bound device's ID is EBUSY; an unknown one ENOENT", ({ fd, m
   const e = expectErrno(EBUSY, () => fd.destroy(dev_id));
   assert.equal(e.check, "destroy-busy");
   fd.unbind(dev_id);
+});
+
+testF("IOMMU_VFIO_IOAS: GET, SET, CLEAR, and destroy forgets the choice", ({ fd }) => {
+  const arg = fd.scratch();
+  const call = (op: number, ioas_id = 0) => {
+    fd.task.write(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.sizeof, op, ioas_id }));
+    const rc = fd.ioctl(IOMMU_VFIO_IOAS, arg);
+    return {
+      rc,
+      ioas_id: iommu_vfio_ioas.decode(fd.task.read(arg, iommu_vfio_ioas.sizeof)).ioas_id,
+    };
+  };
+  assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV);
+  assert.equal(call(IOMMU_VFIO_IOAS_SET, 7).rc, -ENOENT);
+  const ioas = fd.ioasAlloc();
+  assert.equal(call(IOMMU_VFIO_IOAS_SET, ioas).rc, 0);
+  assert.deepEqual(call(IOMMU_VFIO_IOAS_GET), { rc: 0, ioas_id: ioas });
+  assert.equal(call(IOMMU_VFIO_IOAS_CLEAR).rc, 0);
+  assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV);
+  call(IOMMU_VFIO_IOAS_SET, ioas);
+  fd.destroy(ioas);
+  assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV, "destroying the IOAS forgets the choice");
+  assert.equal(call(3).rc, -EOPNOTSUPP);
 });
