@@ -37,3 +37,5 @@ export * from "./lib/iommufd/hw_pagetable.ts";
 export * from "./lib/iommufd/selftest.ts";
 export * from "./lib/iommufd/user.ts";
 export * from "./lib/vfio/device_cdev.ts";
+export * from "./lib/iommufd/iommufd.ts";
+export * from "./lib/iommufd/vfio_compat.ts";

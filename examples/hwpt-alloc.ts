@@ -2,8 +2,9 @@
  * A VMM sets up nested translation for a device with iommufd, step by step, and then makes three
  * classic mistakes (spec/10-hw-pagetables.md).
  *
- * Every ioctl is printed the way strace decodes it, with the change of the VMM cgroup's
- * memory.current and of its `kernel` memory after each step. Run: `deno run examples/hwpt-alloc.ts`
+ * Every ioctl is printed the way strace decodes it, with what the step cost the VMM's cgroup:
+ * memory.current (whole pages), and the exact bytes of accounted slab objects and of accounted
+ * IOMMU page tables. Run: `deno run examples/hwpt-alloc.ts`
  *
  * @module
  */
@@ -25,20 +26,32 @@ cg.write("memory.max", "64M");
 const vmm = m.spawn({ cgroup: cg, comm: "vmm" });
 const dev = m.addDevice({ iommu: "mock0" });
 
-const kernelBytes = () => Number(/^kernel (\d+)$/m.exec(cg.read("memory.stat"))![1]);
-let current = Number(cg.read("memory.current"));
-let kernel = kernelBytes();
+/** memory.current and the memory.stat items this example watches. */
+function usage() {
+  const stat = (key: string) =>
+    Number(new RegExp(`^${key} (\\d+)$`, "m").exec(cg.read("memory.stat"))![1]);
+  return {
+    current: Number(cg.read("memory.current")),
+    slab: stat("slab_unreclaimable") + stat("slab_reclaimable"),
+    sec_pagetables: stat("sec_pagetables"),
+  };
+}
+let before = usage();
 
 /** Run a step, print its trace lines and what it cost the VMM's cgroup. */
 function step<T>(title: string, fn: () => T): T {
   console.log(`\n# ${title}`);
   const result = fn();
-  const c = Number(cg.read("memory.current"));
-  const k = kernelBytes();
-  const sign = (n: number) => (n >= 0 ? `+${n}` : `${n}`);
-  console.log(`  memory.current ${sign(c - current)} bytes (kernel ${sign(k - kernel)})`);
-  current = c;
-  kernel = k;
+  const after = usage();
+  const d = (k: keyof typeof after) => {
+    const n = after[k] - before[k];
+    return n >= 0 ? `+${n}` : `${n}`;
+  };
+  console.log(
+    `  memory.current ${d("current")}, accounted slab ${d("slab")} bytes, ` +
+      `IOMMU page tables ${d("sec_pagetables")} bytes`,
+  );
+  before = after;
   return result;
 }
 
@@ -67,6 +80,11 @@ step(
     ]),
 );
 
+const plain = step(
+  "allocate a plain paging HWPT too",
+  () => fd.hwptAlloc({ dev_id: devId, pt_id: ioas }),
+);
+
 console.log("\n## Three classic mistakes");
 
 function mistake(title: string, fn: () => unknown): void {
@@ -90,7 +108,6 @@ mistake(
       data: new Uint8Array(3),
     }),
 );
-const plain = fd.hwptAlloc({ dev_id: devId, pt_id: ioas });
 mistake(
   "a nested HWPT on a paging HWPT that was not allocated as a nest parent",
   () =>

@@ -31,12 +31,11 @@ export function snapshot(m: Machine, cg: mem_cgroup, vmm: task_struct) {
     "user->locked_vm": vmm.cred.user.locked_vm,
     "mm->locked_vm": vmm.mm!.locked_vm,
     "mm->pinned_vm": vmm.mm!.pinned_vm,
-    groups: m.devices.map((d) => ({
-      dev: d.name,
-      owner: d.iommu_group!.owner,
-      owner_cnt: d.iommu_group!.owner_cnt,
-      on_default: d.iommu_group!.domain === d.iommu_group!.default_domain,
-    })),
+    // Devices whose group is still claimed, or not back on its default domain.
+    groups_not_released: m.devices.filter((d) => {
+      const g = d.iommu_group!;
+      return g.owner !== null || g.owner_cnt !== 0 || g.domain !== g.default_domain;
+    }).map((d) => d.name),
   };
 }
 

@@ -66,6 +66,13 @@ Deno.test("site: model blocks are labelled and cross-linked both ways across cha
       "```ts {#items}",
       "1,",
       "```",
+      "",
+      "1. {#a-check-1} The first check.",
+      "",
+      "```ts {#checked file=lib/c.ts}",
+      "// a-check-1",
+      'export const rc = fail(EINVAL, "a-check-1", "reason");',
+      "```",
     ),
     "spec/02-b.md": md(
       "# Chapter B",
@@ -94,6 +101,8 @@ Deno.test("site: model blocks are labelled and cross-linked both ways across cha
   assert.match(a, /id="items".*continued in <a href="b\.html#items--2"/s);
   // Continuation: +≡, defined in chapter A.
   assert.match(b, /id="items--2".*⟨items⟩ \+≡.*defined in <a href="a\.html#items"/s);
+  // Check ids in code link to their step, both in the comment and in the fail() call.
+  assert.equal([...a.matchAll(/<a class="check-id" href="#a-check-1"/g)].length, 2);
   // Prose links across chapters, rewritten from .md and from a bare fragment anchor.
   assert.match(b, /href="a\.html#files"/);
   assert.match(b, /href="a\.html#items"/);

@@ -1,14 +1,14 @@
 /**
  * Syntax highlighting with shiki, light and dark themes at once (the page switches with
- * `prefers-color-scheme`). Only the languages the spec uses are loaded, with shiki's JavaScript
- * regex engine (no WebAssembly start-up). Results are cached by language and text, so a rebuild in
- * `deno task serve` highlights only the blocks that changed.
+ * `prefers-color-scheme`). Only the languages the spec uses are loaded. shiki's default Oniguruma
+ * (WebAssembly) engine highlights this spec's TypeScript about 1.7 times as fast as its JavaScript
+ * regex engine (1.5 s against 2.6 s for 300 blocks, measured here). Results are cached by language
+ * and text, so a rebuild in `deno task serve` highlights only the blocks that changed.
  *
  * @module
  */
 import type { Element, Root } from "hast";
 import { createHighlighter, type Highlighter } from "shiki";
-import { createJavaScriptRegexEngine } from "shiki/engine/javascript";
 
 /** Languages loaded; a block in any other language is shown as plain text. */
 export const LANGS = ["ts", "tsx", "js", "json", "c", "sh", "diff"] as const;
@@ -34,7 +34,6 @@ export class CodeHighlighter {
     const shiki = await createHighlighter({
       themes: Object.values(THEMES),
       langs: [...LANGS],
-      engine: createJavaScriptRegexEngine(),
     });
     return new CodeHighlighter(shiki);
   }

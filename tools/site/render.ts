@@ -248,6 +248,7 @@ function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
     ]);
   }
   linkReferences(pre, block, ctx);
+  linkCheckIds(pre, block, ctx);
   const caption: (ElementContent | string)[] = [
     h("a", { className: ["label"], href: `#${x.anchor}` }, [
       `${x.label} ${x.continuation ? "+≡" : "≡"}`,
@@ -283,6 +284,37 @@ function linkReferences(pre: Element, block: CodeBlock, ctx: RenderContext): voi
       h("a", { className: ["frag-ref"], href: target.href, title: target.chapter }, [target.text]),
     ];
   });
+}
+
+/**
+ * Links the check ids in model code — the `"hwpt-alloc-pt"` of a `fail()` and the `// hwpt-alloc-pt`
+ * comment above the check — to the numbered step of the chapter that explains them.
+ */
+function linkCheckIds(pre: Element, block: CodeBlock, ctx: RenderContext): void {
+  const here = ctx.chapters.get(block.chapter.name)!;
+  const hrefOf = (id: string): string | null => {
+    if (here.anchors.has(id)) return `#${id}`;
+    for (const p of ctx.chapters.values()) {
+      if (p.anchors.has(id)) return `${pageOf(p.chapter)}#${id}`;
+    }
+    return null;
+  };
+  const visit = (node: Element) => {
+    node.children = node.children.map((child) => {
+      if (child.type === "element") {
+        visit(child);
+        return child;
+      }
+      if (child.type !== "text") return child;
+      const m = /^(\/\/ |")([a-z][a-z0-9]*(?:-[a-z0-9]+)+)("?)$/.exec(child.value);
+      const href = m && hrefOf(m[2]);
+      if (!m || !href) return child;
+      return h("a", { className: ["check-id"], href, title: "the step this check implements" }, [
+        child.value,
+      ]);
+    });
+  };
+  visit(pre);
 }
 
 function addSelfLinks(root: HastRoot): void {

@@ -1,0 +1,142 @@
+/**
+ * The iommufd core's rules beyond the ported selftests: ID allocation, the respond-before-finalize
+ * order, the remaining HWPT_ALLOC and INVALIDATE checks, and the explanation on the raw path.
+ */
+import assert from "node:assert/strict";
+import {
+  EBUSY,
+  EFAULT,
+  EINVAL,
+  ENODEV,
+  ENOENT,
+  EOPNOTSUPP,
+  IOMMU_HWPT_ALLOC,
+  iommu_hwpt_alloc,
+  IOMMU_HWPT_DATA_NONE,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_FAULT_ID_VALID,
+  IOMMU_HWPT_INVALIDATE,
+  iommu_hwpt_invalidate,
+  IOMMU_IOAS_ALLOC,
+  iommu_ioas_alloc,
+  IOMMU_VFIO_IOAS,
+  iommu_vfio_ioas,
+  IOMMU_VFIO_IOAS_CLEAR,
+  IOMMU_VFIO_IOAS_GET,
+  IOMMU_VFIO_IOAS_SET,
+  PROT_READ,
+} from "../../mod.ts";
+import { expectErrno, testF } from "../conformance/fixture.ts";
+
+testF("object IDs: lowest free from 1, reused after destroy", ({ fd }) => {
+  assert.deepEqual([fd.ioasAlloc(), fd.ioasAlloc(), fd.ioasAlloc()], [1, 2, 3]);
+  fd.destroy(2);
+  assert.equal(fd.ioasAlloc(), 2);
+  fd.destroy(1);
+  fd.destroy(3);
+  assert.equal(fd.ioasAlloc(), 1);
+});
+
+testF("a struct the kernel cannot write back: EFAULT, and no object is created", ({ fd, vmm }) => {
+  // Two adjacent pages, the upper one read-only; the struct straddles them, so the kernel reads it
+  // (the read-only page reads as zeros) but cannot write out_ioas_id (offset 8) back.
+  const ro = vmm.mmap(4096n, PROT_READ);
+  const rw = vmm.mmap(4096n);
+  assert.equal(rw + 4096n, ro, "the model's mmap hands out adjacent pages top-down");
+  const arg = ro - 8n;
+  vmm.write(arg, iommu_ioas_alloc.encode({ size: iommu_ioas_alloc.sizeof }).subarray(0, 8));
+  assert.equal(fd.ioctl(IOMMU_IOAS_ALLOC, arg), -EFAULT);
+  assert.equal(fd.lastError!.check, "respond-fault");
+  assert.equal(fd.ioasAlloc(), 1, "the aborted IOAS never took its ID");
+  vmm.munmap(rw, 8192n);
+});
+
+testF("HWPT_ALLOC: __reserved, data_type/data_len pairing, fault_id, explanations", ({ fd }) => {
+  const ioas = fd.ioasAlloc();
+  const { idev_id } = fd.testMockDomain(ioas);
+  const arg = fd.scratch();
+  const raw = (values: Partial<Record<string, number | bigint>>) => {
+    fd.task.write(
+      arg,
+      iommu_hwpt_alloc.encode({
+        size: iommu_hwpt_alloc.sizeof,
+        dev_id: idev_id,
+        pt_id: ioas,
+        ...values,
+      }),
+    );
+    return fd.ioctl(IOMMU_HWPT_ALLOC, arg);
+  };
+  assert.equal(raw({ __reserved: 1 }), -EOPNOTSUPP);
+  assert.equal(fd.lastError!.check, "hwpt-alloc-reserved");
+  assert.equal(raw({ data_type: IOMMU_HWPT_DATA_NONE, data_len: 4 }), -EINVAL);
+  assert.equal(fd.lastError!.check, "hwpt-alloc-data");
+  assert.equal(raw({ data_type: IOMMU_HWPT_DATA_SELFTEST, data_len: 0 }), -EINVAL);
+  assert.equal(fd.lastError!.check, "hwpt-alloc-data");
+  assert.equal(raw({ pt_id: 99 }), -EINVAL);
+  assert.equal(fd.lastError!.check, "hwpt-alloc-pt");
+  assert.match(
+    String(fd.lastError),
+    /^EINVAL: pt_id 99 names no IOAS or paging HWPT \[hwpt-alloc-pt\]$/,
+  );
+  // The model has no fault queues: any fault_id is ENOENT, and the HWPT is aborted.
+  assert.equal(raw({ flags: IOMMU_HWPT_FAULT_ID_VALID, fault_id: 1 }), -ENOENT);
+  assert.equal(fd.lastError!.check, "hwpt-alloc-fault");
+  // __reserved2 is not checked in v6.12.
+  assert.equal(raw({ __reserved2: 7 }), 0);
+  // IDs: IOAS 1, selftest object 2, device 3, automatic HWPT 4, then this one.
+  const id = iommu_hwpt_alloc.decode(fd.task.read(arg, iommu_hwpt_alloc.sizeof)).out_hwpt_id;
+  assert.equal(id, 5);
+  fd.destroy(id);
+});
+
+testF("HWPT_INVALIDATE: __reserved is EOPNOTSUPP and entry_num is written back as 0", ({ fd }) => {
+  const arg = fd.scratch();
+  fd.task.write(
+    arg,
+    iommu_hwpt_invalidate.encode({
+      size: iommu_hwpt_invalidate.sizeof,
+      hwpt_id: 1,
+      entry_num: 5,
+      __reserved: 1,
+    }),
+  );
+  assert.equal(fd.ioctl(IOMMU_HWPT_INVALIDATE, arg), -EOPNOTSUPP);
+  assert.equal(fd.lastError!.check, "invalidate-reserved");
+  assert.equal(
+    iommu_hwpt_invalidate.decode(fd.task.read(arg, iommu_hwpt_invalidate.sizeof)).entry_num,
+    0,
+  );
+});
+
+testF("destroying a bound device's ID is EBUSY; an unknown one ENOENT", ({ fd, m }) => {
+  const dev = m.addDevice({ iommu: "mock0" });
+  const dev_id = fd.bind(dev);
+  expectErrno(ENOENT, () => fd.destroy(dev_id + 1));
+  const e = expectErrno(EBUSY, () => fd.destroy(dev_id));
+  assert.equal(e.check, "destroy-busy");
+  fd.unbind(dev_id);
+});
+
+testF("IOMMU_VFIO_IOAS: GET, SET, CLEAR, and destroy forgets the choice", ({ fd }) => {
+  const arg = fd.scratch();
+  const call = (op: number, ioas_id = 0) => {
+    fd.task.write(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.sizeof, op, ioas_id }));
+    const rc = fd.ioctl(IOMMU_VFIO_IOAS, arg);
+    return {
+      rc,
+      ioas_id: iommu_vfio_ioas.decode(fd.task.read(arg, iommu_vfio_ioas.sizeof)).ioas_id,
+    };
+  };
+  assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV);
+  assert.equal(call(IOMMU_VFIO_IOAS_SET, 7).rc, -ENOENT);
+  const ioas = fd.ioasAlloc();
+  assert.equal(call(IOMMU_VFIO_IOAS_SET, ioas).rc, 0);
+  assert.deepEqual(call(IOMMU_VFIO_IOAS_GET), { rc: 0, ioas_id: ioas });
+  assert.equal(call(IOMMU_VFIO_IOAS_CLEAR).rc, 0);
+  assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV);
+  call(IOMMU_VFIO_IOAS_SET, ioas);
+  fd.destroy(ioas);
+  assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV, "destroying the IOAS forgets the choice");
+  assert.equal(call(3).rc, -EOPNOTSUPP);
+});
