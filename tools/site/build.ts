@@ -46,7 +46,8 @@ export interface BuildResult {
 export const SITE_TITLE = "IOMMU user domains: an executable specification";
 
 /** What the front page says before the chapter list. */
-const SITE_LEDE = "How Linux lets userspace — iommufd, on behalf of a VMM — own IOMMU page tables, " +
+const SITE_LEDE =
+  "How Linux lets userspace — iommufd, on behalf of a VMM — own IOMMU page tables, " +
   "as of Linux v6.12: prose and a model that runs. Every code block with a name is part of the " +
   "model; the tests check it against the kernel's own selftests, check order and errnos.";
 
