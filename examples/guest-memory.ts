@@ -71,8 +71,12 @@ show(
   `4. device 2 on a HWPT of its own (${hwpt2}): a second page table, filled from the first, no new pins`,
 );
 
-console.log(`  unmapped ${fd.ioasUnmap(ioas_id, 4n * GiB, 1n * GiB) >> 20n} MiB`);
-show("5. IOMMU_IOAS_UNMAP the high RAM: its pins go, and each domain clears its IOPTEs");
+const unmapped = fd.ioasUnmap(ioas_id, 4n * GiB, 1n * GiB);
+show(
+  `5. IOMMU_IOAS_UNMAP the high RAM (${
+    unmapped >> 20n
+  } MiB): its pins go, and each domain clears its IOPTEs`,
+);
 
 fd.close();
 show(
