@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { tangleLib } from "../../tools/literate/lib_dir.ts";
+import { loadSpec, parseSpec } from "../../tools/literate/spec.ts";
 import { mapBack } from "../../tools/literate/tangle.ts";
 import { md, tangleOf, tempProject, where } from "./fixture.ts";
 
@@ -269,5 +270,32 @@ Deno.test("tangleLib: a spec problem writes nothing", async () => {
     "spec/01-a.md:9:1: unused fragment #body: no <<body>> refers to it",
   ]);
   assert.deepEqual(await Deno.readTextFile(`${root}/lib/a.ts`), before);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("tangleLib: parse trees and emit maps are cached by content; an edit re-parses one chapter", async () => {
+  const root = await tempProject({ "spec/01-a.md": A, "spec/02-b.md": B });
+  const entries = async (dir: string) => {
+    const names = [];
+    for await (const e of Deno.readDir(`${root}/.cache/${dir}`)) names.push(e.name);
+    return names.sort();
+  };
+  await tangleLib(root, "write");
+  const trees = await entries("mdast");
+  assert.equal(trees.length, 2, "one tree per chapter");
+  assert.equal((await entries("emit-maps")).length, 1, "one emit map per generated file");
+  // A cached tree gives exactly what a fresh parse gives.
+  const cached = await loadSpec(root);
+  const fresh = parseSpec([{ path: "spec/01-a.md", text: A }, { path: "spec/02-b.md", text: B }]);
+  assert.deepEqual(cached.chapters.map((c) => c.tree), fresh.chapters.map((c) => c.tree));
+
+  await Deno.writeTextFile(`${root}/spec/02-b.md`, B.replace("return 2;", "return 3;"));
+  const edited = await tangleLib(root, "write");
+  assert.deepEqual(edited.changed, ["lib/a.ts"]);
+  assert.match(await Deno.readTextFile(`${root}/lib/a.ts`), /return 3;/);
+  const after = await entries("mdast");
+  assert.equal(after.length, 2, "the old tree of 02-b.md is pruned");
+  assert.equal(after.filter((n) => trees.includes(n)).length, 1, "01-a.md's tree is reused");
+  assert.equal((await entries("emit-maps")).length, 1);
   await Deno.remove(root, { recursive: true });
 });

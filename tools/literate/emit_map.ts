@@ -12,12 +12,14 @@
  * @module
  */
 import { SourceMapConsumer, SourceMapGenerator } from "source-map-js";
+import { HashStore, sha256 } from "./hash_store.ts";
 import type { TangledFile } from "./tangle.ts";
 
 /** The comment that introduces an inline map. */
 export const MAP_COMMENT = "//# sourceMappingURL=data:application/json;base64,";
 
 const SCRATCH = ".cache/emit";
+const MAP_STORE = ".cache/emit-maps";
 
 async function typescriptCache(): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
@@ -25,13 +27,12 @@ async function typescriptCache(): Promise<string> {
   return JSON.parse(new TextDecoder().decode(out.stdout)).typescriptCache;
 }
 
-function inlineMap(js: string): SourceMapConsumer | null {
+/** The JSON of the inline map a JavaScript text ends with, if any. */
+function inlineMapJson(js: string): string | null {
   const at = js.lastIndexOf(MAP_COMMENT);
   if (at < 0) return null;
   const b64 = js.slice(at + MAP_COMMENT.length).split("\n", 1)[0];
-  return new SourceMapConsumer(JSON.parse(new TextDecoder().decode(
-    Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)),
-  )));
+  return new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
 }
 
 function compose(file: TangledFile, emitted: SourceMapConsumer): string {
@@ -54,21 +55,33 @@ function compose(file: TangledFile, emitted: SourceMapConsumer): string {
 }
 
 /**
- * Composed inline maps (base64) for the given generated files, keyed by path. A file Deno cannot
- * emit (a syntax error the type checker will report) gets no map.
+ * Deno's emit maps for the given files, as JSON, keyed by path. The emit map depends only on a
+ * file's text, so it is kept in `.cache/emit-maps/` under the text's hash; only texts never seen
+ * before go through `deno cache`, which makes a re-tangle after a small edit cheap.
  */
-export async function emitMaps(root: string, files: TangledFile[]): Promise<Map<string, string>> {
+async function denoEmitMaps(root: string, files: TangledFile[]): Promise<Map<string, string>> {
+  const store = new HashStore(`${root}/${MAP_STORE}`);
+  const found = new Map<string, string>();
+  const missing: { file: TangledFile; hash: string }[] = [];
+  for (const file of files) {
+    const hash = await sha256(file.text);
+    const json = await store.get(hash);
+    if (json) found.set(file.path, json);
+    else missing.push({ file, hash });
+  }
+  if (missing.length === 0) {
+    await store.prune();
+    return found;
+  }
   const scratch = `${root}/${SCRATCH}`;
   await Deno.remove(scratch, { recursive: true }).catch(() => {});
   const paths = [];
-  for (const f of files) {
-    const target = `${scratch}/${f.path}`;
+  for (const { file } of missing) {
+    const target = `${scratch}/${file.path}`;
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
-    await Deno.writeTextFile(target, f.text);
+    await Deno.writeTextFile(target, file.text);
     paths.push(target);
   }
-  const maps = new Map<string, string>();
-  if (paths.length === 0) return maps;
   await new Deno.Command(Deno.execPath(), {
     args: ["cache", "--quiet", ...paths],
     cwd: root,
@@ -77,10 +90,27 @@ export async function emitMaps(root: string, files: TangledFile[]): Promise<Map<
   }).output();
   const cache = await typescriptCache();
   const real = await Deno.realPath(scratch);
+  for (const { file, hash } of missing) {
+    const js = await Deno.readTextFile(`${cache}/file${real}/${file.path}.js`).catch(() => null);
+    const json = js && inlineMapJson(js);
+    if (!json) continue;
+    await store.put(hash, json);
+    found.set(file.path, json);
+  }
+  await store.prune();
+  return found;
+}
+
+/**
+ * Composed inline maps (base64) for the given generated files, keyed by path. A file Deno cannot
+ * emit (a syntax error the type checker will report) gets no map.
+ */
+export async function emitMaps(root: string, files: TangledFile[]): Promise<Map<string, string>> {
+  const maps = new Map<string, string>();
+  const emitted = await denoEmitMaps(root, files);
   for (const f of files) {
-    const js = await Deno.readTextFile(`${cache}/file${real}/${f.path}.js`).catch(() => null);
-    const emitted = js && inlineMap(js);
-    if (emitted) maps.set(f.path, compose(f, emitted));
+    const json = emitted.get(f.path);
+    if (json) maps.set(f.path, compose(f, new SourceMapConsumer(JSON.parse(json))));
   }
   return maps;
 }

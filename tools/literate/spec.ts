@@ -9,6 +9,7 @@ import { fromMarkdown } from "mdast-util-from-markdown";
 import { gfmFromMarkdown } from "mdast-util-gfm";
 import { gfm } from "micromark-extension-gfm";
 import { AttrError, type BlockAttrs, hasAttrs, parseAttrs } from "./attrs.ts";
+import { HashStore, sha256 } from "./hash_store.ts";
 
 /** A position-tagged complaint about the spec: `spec/file.md:line:col: message`. */
 export interface Problem {
@@ -79,19 +80,19 @@ export function parseMarkdown(text: string): Root {
  * Parses chapters given as `{path, text}` (in any order; they are sorted by file name, which is
  * reading order because chapters are numbered).
  */
-export function parseSpec(files: { path: string; text: string }[]): Spec {
+export function parseSpec(files: { path: string; text: string; tree?: Root }[]): Spec {
   const problems: Problem[] = [];
   const chapters: Chapter[] = [];
   const blocks: CodeBlock[] = [];
   const sorted = [...files].sort((a, b) => a.path.localeCompare(b.path));
-  for (const { path, text } of sorted) {
+  for (const { path, text, tree: parsed } of sorted) {
     const name = path.replace(/^.*\//, "").replace(/\.md$/, "");
     const m = CHAPTER_NAME.exec(name);
     if (!m) {
       problems.push({ path, line: 1, column: 1, message: "a chapter is named NN-topic.md" });
       continue;
     }
-    const tree = parseMarkdown(text);
+    const tree = parsed ?? parseMarkdown(text);
     const h1 = tree.children.find((n): n is Heading => n.type === "heading" && n.depth === 1);
     if (!h1) {
       problems.push({ path, line: 1, column: 1, message: "a chapter starts with a # title" });
@@ -153,9 +154,13 @@ function collectBlocks(
   visit(chapter.tree);
 }
 
-/** Reads every `spec/NN-*.md` under `root` and parses it. */
+/**
+ * Reads every `spec/NN-*.md` under `root` and parses it. Parsing is most of a tangle's time, so
+ * each chapter's tree is kept in `.cache/mdast/` under a hash of its text and of `deno.lock` (a
+ * new parser version makes new keys); only chapters that changed are parsed again.
+ */
 export async function loadSpec(root: string): Promise<Spec> {
-  const files: { path: string; text: string }[] = [];
+  const files: { path: string; text: string; tree?: Root }[] = [];
   for await (const entry of Deno.readDir(`${root}/spec`)) {
     if (entry.isFile && entry.name.endsWith(".md")) {
       files.push({
@@ -164,5 +169,14 @@ export async function loadSpec(root: string): Promise<Spec> {
       });
     }
   }
+  const store = new HashStore(`${root}/.cache/mdast`);
+  const lock = await Deno.readTextFile(`${root}/deno.lock`).catch(() => "");
+  for (const file of files) {
+    const key = await sha256(`${lock}\0${file.text}`);
+    const json = await store.get(key);
+    file.tree = json ? JSON.parse(json) : parseMarkdown(file.text);
+    if (!json) await store.put(key, JSON.stringify(file.tree));
+  }
+  await store.prune();
   return parseSpec(files);
 }
