@@ -92,3 +92,61 @@ export function testF(name: string, body: (f: IommufdFixture) => void): void {
     teardown(f);
   });
 }
+
+/** What a fail-nth sweep saw: how many injection points, where, and how many were absorbed. */
+export interface SweepResult {
+  points: number;
+  /** Injection points by fault site (failslab, fail_page_alloc, fail_iommufd). */
+  sites: Map<string, number>;
+  /** Injections the operation survived (a caller that settles for less memory). */
+  absorbed: number;
+}
+
+/**
+ * iommufd_fail_nth.c's loop: run `run` once cleanly, then once per injection point with fail-nth
+ * armed at that point (n = 1, 2, …) on a fresh fixture, until a run passes the last point. Every
+ * failed run must surface as an ErrnoError whose errno `allowed` accepts, must not look like a
+ * memory.max hit, and must pass `teardown` (the no-leak check) — as must every run.
+ */
+export function sweepFailNth<F extends IommufdFixture>(
+  { setup, run, teardown, allowed, limit }: {
+    setup: () => F;
+    run: (f: F) => void;
+    teardown: (f: F) => void;
+    allowed: (e: ErrnoError) => boolean;
+    limit: number;
+  },
+): SweepResult {
+  const clean = setup();
+  run(clean);
+  teardown(clean);
+  const result: SweepResult = { points: 0, sites: new Map(), absorbed: 0 };
+  for (let n = 1; n < limit; n++) {
+    const f = setup();
+    f.vmm.fail_nth = n;
+    let error: unknown = null;
+    try {
+      run(f);
+    } catch (e) {
+      error = e;
+    }
+    const injected = f.vmm.fail_nth === 0;
+    f.vmm.fail_nth = 0;
+    if (!injected) {
+      assert.equal(error, null, "the run past the last injection point succeeds");
+      teardown(f);
+      result.points = n - 1;
+      return result;
+    }
+    if (error === null) result.absorbed++;
+    else {
+      assert.ok(error instanceof ErrnoError, `injection ${n} (${f.vmm.injectedFault}): ${error}`);
+      assert.ok(allowed(error), `injection ${n} (${f.vmm.injectedFault}): ${error.message}`);
+    }
+    assert.match(f.cg.read("memory.events"), /\nmax 0\n/, "an injected failure is not a limit hit");
+    const site = f.vmm.injectedFault!;
+    result.sites.set(site, (result.sites.get(site) ?? 0) + 1);
+    teardown(f);
+  }
+  assert.fail(`more than ${limit} injection points`);
+}

@@ -3,17 +3,15 @@
  * iommufd_utils.h, v6.12): the fixtures with their variants, and the test operations of
  * IOMMU_TEST_CMD that the IOAS cases use.
  *
- * The model has no IOMMU_TEST_CMD dispatcher yet, so each test operation is done here the way the
- * kernel's selftest.c does it, with kernel functions run as the VMM (MOCK_DOMAIN: create a mock
- * device, bind it, attach it — through the VFIO device file, which calls the same
- * iommufd_device_bind() and iommufd_device_attach()). When the test ioctl arrives, these become
- * thin wrappers of fd.test*() helpers and the tests do not change.
+ * MOCK_DOMAIN is the handle's fd.testMockDomain() (selftest.c's iommufd_test_mock_domain(), chapter
+ * 11). The model has no IOMMU_TEST_CMD dispatcher yet, so the other test operations are done here
+ * the way selftest.c does them, with kernel functions run as the VMM; when the test ioctl arrives,
+ * these become thin wrappers of fd.test*() helpers and the tests do not change.
  */
 import assert from "node:assert/strict";
 import {
   CAP_IPC_LOCK,
   CAP_SYS_RESOURCE,
-  type device,
   folio_pfn_at,
   type iommu_domain,
   iommu_iova_to_phys,
@@ -25,8 +23,6 @@ import {
   iopt_reserve_iova,
   IS_ERR,
   Machine,
-  MOCK_FLAGS_DEVICE_HUGE_IOVA,
-  MOCK_FLAGS_DEVICE_NO_DIRTY,
   type page,
   PAGE_SIZE,
   userPage,
@@ -48,23 +44,19 @@ export const U64_MAX = (1n << 64n) - 1n;
 /** A fixture with the selftest's buffer: 16 pages, 2 MiB aligned, already faulted in. */
 export interface IoasFixture extends IommufdFixture {
   buffer: bigint;
-  /** Unused mock devices by their MOCK_FLAGS_DEVICE_* flags, created before the snapshot. */
-  pool: Map<number, device[]>;
 }
 
-/** NON-KERNEL: what makes a fixture: the VMM's credentials and limit, the RAM, the devices. */
+/** NON-KERNEL: what makes a fixture: the VMM's credentials and limit, the RAM. */
 export interface FixtureOptions {
   /** Run like the selftest, as root: CAP_IPC_LOCK pins without accounting (default true). */
   root?: boolean;
   rlimitMemlock?: bigint;
   memory?: number;
-  /** How many unused mock devices of each kind the fixture makes. */
-  devices?: { plain?: number; huge?: number; no_dirty?: number };
 }
 
 /**
  * FIXTURE_SETUP with the selftest's buffer. The snapshot that teardown compares against is taken
- * after the buffer and the devices exist, so what is checked is what iommufd did.
+ * after the buffer exists, so what is checked is what iommufd did.
  */
 export function setupFixture(options: FixtureOptions = {}): IoasFixture {
   const m = new Machine({ memory: options.memory });
@@ -79,17 +71,8 @@ export function setupFixture(options: FixtureOptions = {}): IoasFixture {
   const buffer = vmm.mmap(HUGEPAGE_SIZE);
   vmm.munmap(buffer + BUFFER_SIZE, HUGEPAGE_SIZE - BUFFER_SIZE);
   vmm.write(buffer, new Uint8Array(Number(BUFFER_SIZE)).fill(0xa5));
-  const pool = new Map<number, device[]>();
-  const kinds: [number, number][] = [
-    [0, options.devices?.plain ?? 3],
-    [MOCK_FLAGS_DEVICE_HUGE_IOVA, options.devices?.huge ?? 0],
-    [MOCK_FLAGS_DEVICE_NO_DIRTY, options.devices?.no_dirty ?? 0],
-  ];
-  for (const [flags, n] of kinds) {
-    pool.set(flags, Array.from({ length: n }, () => m.addDevice({ iommu: "mock0", flags })));
-  }
   const before = snapshot(m, cg, vmm);
-  return { m, cg, vmm, fd: vmm.openIommufd(), before, buffer, pool };
+  return { m, cg, vmm, fd: vmm.openIommufd(), before, buffer };
 }
 
 /** FIXTURE_TEARDOWN: the temporary memory limit goes back, then teardown_iommufd(). */
@@ -107,28 +90,13 @@ export interface MockDomain {
   destroy(): void;
 }
 
-/** test_cmd_mock_domain(pt_id) (with MOCK_FLAGS_DEVICE_* `flags`: test_cmd_mock_domain_flags). */
-export function mockDomain(f: IoasFixture, pt_id: number, flags = 0): MockDomain {
-  const dev = f.pool.get(flags)?.pop();
-  if (!dev) throw new Error(`the fixture has no unused mock device with flags ${flags}`);
-  const idev_id = f.fd.bind(dev);
-  let hwpt_id: number;
-  try {
-    hwpt_id = f.fd.attach(idev_id, pt_id);
-  } catch (e) {
-    f.fd.unbind(idev_id);
-    f.pool.get(flags)!.push(dev);
-    throw e;
-  }
-  return {
-    stdev_id: idev_id,
-    hwpt_id,
-    idev_id,
-    destroy() {
-      f.fd.unbind(idev_id);
-      f.pool.get(flags)!.push(dev);
-    },
-  };
+/**
+ * test_cmd_mock_domain(pt_id) (with MOCK_FLAGS_DEVICE_* `flags`: test_cmd_mock_domain_flags):
+ * IOMMU_TEST_OP_MOCK_DOMAIN makes a mock device, binds and attaches it.
+ */
+export function mockDomain(f: IommufdFixture, pt_id: number, flags = 0): MockDomain {
+  const { stdev_id, hwpt_id, idev_id } = f.fd.testMockDomain(pt_id, flags);
+  return { stdev_id, hwpt_id, idev_id, destroy: () => f.fd.destroy(stdev_id) };
 }
 
 /** NON-KERNEL: the iommufd context behind the fixture's descriptor. */

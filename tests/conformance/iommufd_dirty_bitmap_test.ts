@@ -57,7 +57,7 @@ function testDirtyTracking(name: string, body: (f: Fixture, buffer_size: bigint)
   for (const variant of Object.keys(VARIANTS) as Variant[]) {
     Deno.test(`iommufd_dirty_tracking.${name} (${variant})`, () => {
       const buffer_size = VARIANTS[variant];
-      const base = setupFixture({ devices: { plain: 3 } });
+      const base = setupFixture();
       const page_size = MOCK_PAGE_SIZE;
       const bitmap_size = Number(buffer_size / page_size / 8n);
       const ubuffer = base.vmm.mmap(buffer_size < HUGEPAGE_SIZE ? HUGEPAGE_SIZE : buffer_size);
@@ -159,7 +159,7 @@ function dirty(f: IoasFixture, hwpt_id: number, length: bigint, pages: number[])
 }
 
 Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: checks in the kernel's order", () => {
-  const f = setupFixture({ devices: { plain: 3 } });
+  const f = setupFixture();
   const { ioas_id, hwpt_id, length, user_va, idev_id, auto_hwpt } = dirtyHwpt(f);
   const get = (args: Partial<Parameters<typeof f.fd.hwptGetDirtyBitmap>[0]>) => () =>
     f.fd.hwptGetDirtyBitmap({
@@ -200,7 +200,7 @@ Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: checks in the kernel's order", () => {
 });
 
 Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: errors of the walk are dropped, and the ioctl succeeds", () => {
-  const f = setupFixture({ devices: { plain: 3 } });
+  const f = setupFixture();
   const { ioas_id, hwpt_id, length, user_va } = dirtyHwpt(f);
   const get = (iova: bigint, len: bigint, data?: bigint) =>
     f.fd.hwptGetDirtyBitmap({ hwpt_id, iova, length: len, page_size: MOCK_PAGE_SIZE, data });
@@ -222,7 +222,7 @@ Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: errors of the walk are dropped, and the 
 });
 
 Deno.test("IOMMU_HWPT_SET_DIRTY_TRACKING: enabling clears the dirty bits already set", () => {
-  const f = setupFixture({ devices: { plain: 3 } });
+  const f = setupFixture();
   const { hwpt_id, length, user_va } = dirtyHwpt(f);
   f.fd.setDirtyTracking(hwpt_id, true);
   dirty(f, hwpt_id, length, [1, 2, 3]);
@@ -241,7 +241,7 @@ Deno.test("IOMMU_HWPT_SET_DIRTY_TRACKING: enabling clears the dirty bits already
 
 Deno.test("iova_bitmap: a bitmap larger than one window of 512 pinned pages", () => {
   // One bit per byte: 32 MiB of IOVA is 32 Mi bits, 4 MiB of bitmap, two windows.
-  const f = setupFixture({ devices: { plain: 3 } });
+  const f = setupFixture();
   const ioas_id = f.fd.ioasAlloc();
   const length = 32n << 20n;
   const user_va = f.vmm.mmap(length);

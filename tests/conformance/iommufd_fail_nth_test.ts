@@ -9,7 +9,6 @@ import {
   EINVAL,
   ENOENT,
   ENOMEM,
-  ErrnoError,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
@@ -17,7 +16,7 @@ import {
   iommu_hwpt_selftest,
   IOMMU_TEST_IOTLB_DEFAULT,
 } from "../../mod.ts";
-import { type IommufdFixture, setupIommufd, teardown } from "./fixture.ts";
+import { type IommufdFixture, setupIommufd, sweepFailNth, teardown } from "./fixture.ts";
 
 /** The swept sequence; setup (opening, two IOASes) is done before fail-nth is armed. */
 function sequence(f: IommufdFixture, ioas_id: number, ioas_id2: number): void {
@@ -45,42 +44,20 @@ function sequence(f: IommufdFixture, ioas_id: number, ioas_id2: number): void {
 }
 
 Deno.test("iommufd_fail_nth.basic_fail_nth.device (with nesting): every injection fails cleanly", () => {
-  const clean = setupIommufd();
-  sequence(clean, clean.fd.ioasAlloc(), clean.fd.ioasAlloc());
-  teardown(clean);
-
-  const sites = new Map<string, number>();
-  let n = 1;
-  for (; n < 400; n++) {
-    const f = setupIommufd();
-    const ioas_id = f.fd.ioasAlloc();
-    const ioas_id2 = f.fd.ioasAlloc();
-    f.vmm.fail_nth = n;
-    let error: unknown = null;
-    try {
-      sequence(f, ioas_id, ioas_id2);
-    } catch (e) {
-      error = e;
-    }
-    const injected = f.vmm.fail_nth === 0;
-    f.vmm.fail_nth = 0;
-    if (!injected) {
-      assert.equal(error, null, "the run past the last injection point succeeds");
-      teardown(f);
-      break;
-    }
-    assert.ok(
-      error instanceof ErrnoError,
-      `injection ${n} (${f.vmm.injectedFault}) surfaced as an errno`,
-    );
+  const { points, sites, absorbed } = sweepFailNth({
+    setup: () => {
+      const f = setupIommufd();
+      return { ...f, ioas: [f.fd.ioasAlloc(), f.fd.ioasAlloc()] };
+    },
+    run: (f) => sequence(f, f.ioas[0], f.ioas[1]),
+    teardown,
     // A failed lookup is ENOENT, except where the kernel reports a missing pt_id as EINVAL.
-    const lookup = error.errno === EINVAL && error.check === "hwpt-alloc-pt";
-    assert.ok([ENOMEM, ENOENT].includes(error.errno) || lookup, `injection ${n}: ${error}`);
-    assert.match(f.cg.read("memory.events"), /\nmax 0\n/, "an injected failure is not a limit hit");
-    sites.set(f.vmm.injectedFault!, (sites.get(f.vmm.injectedFault!) ?? 0) + 1);
-    teardown(f);
-  }
-  assert.ok(n > 10 && n < 400, `${n - 1} injection points`);
+    allowed: (e) =>
+      [ENOMEM, ENOENT].includes(e.errno) || (e.errno === EINVAL && e.check === "hwpt-alloc-pt"),
+    limit: 400,
+  });
+  assert.ok(points > 10, `${points} injection points`);
+  assert.equal(absorbed, 0, "nothing in this sequence settles for less memory");
   // Allocations and iommufd's own lookups are both swept.
   assert.ok(
     sites.get("failslab")! > 0 && sites.get("fail_iommufd")! > 0,

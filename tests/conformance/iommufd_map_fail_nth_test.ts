@@ -13,7 +13,6 @@ import {
   EINVAL,
   ENOENT,
   ENOMEM,
-  ErrnoError,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   MOCK_APERTURE_START,
 } from "../../mod.ts";
@@ -27,6 +26,7 @@ import {
   teardownFixture,
   U64_MAX,
 } from "./ioas_helpers.ts";
+import { sweepFailNth } from "./fixture.ts";
 
 /** The swept sequence. Setup — opening, the IOASes, the memory limit — is not swept. */
 function sequence(f: IoasFixture, ioas_id: number, ioas2: number): void {
@@ -60,56 +60,28 @@ function sequence(f: IoasFixture, ioas_id: number, ioas2: number): void {
 }
 
 function fixture() {
-  const f = setupFixture({ root: false, devices: { plain: 4 } });
-  const ioas_id = f.fd.ioasAlloc();
-  const ioas2 = f.fd.ioasAlloc();
+  const f = setupFixture({ root: false });
+  const ioas = [f.fd.ioasAlloc(), f.fd.ioasAlloc()];
   setTempMemoryLimit(f, 32);
-  return { f, ioas_id, ioas2 };
+  return { ...f, ioas };
 }
 
 Deno.test("iommufd_fail_nth (basic, map_domain, map_two_domains): every injection fails cleanly", () => {
-  const clean = fixture();
-  sequence(clean.f, clean.ioas_id, clean.ioas2);
-  teardownFixture(clean.f);
-  checkRefs(clean.f, clean.f.buffer, 16n * P, 0);
-
-  const sites = new Map<string, number>();
-  let absorbed = 0;
-  let n = 1;
-  for (; n < 2000; n++) {
-    const { f, ioas_id, ioas2 } = fixture();
-    f.vmm.fail_nth = n;
-    let error: unknown = null;
-    try {
-      sequence(f, ioas_id, ioas2);
-    } catch (e) {
-      error = e;
-    }
-    const injected = f.vmm.fail_nth === 0;
-    f.vmm.fail_nth = 0;
-    if (!injected) {
-      assert.equal(error, null, "the run past the last injection point succeeds");
+  const { points, sites, absorbed } = sweepFailNth({
+    setup: fixture,
+    run: (f) => sequence(f, f.ioas[0], f.ioas[1]),
+    teardown: (f) => {
       teardownFixture(f);
-      break;
-    }
-    // A failure may also be absorbed: temp_kmalloc() settles for less memory, as in the kernel.
-    if (error === null) absorbed++;
-    else {
-      assert.ok(error instanceof ErrnoError, `injection ${n} (${f.vmm.injectedFault}): ${error}`);
-      // An injected lookup failure is ENOENT, or EINVAL where the command reports a failed lookup
-      // that way (IOMMU_HWPT_ALLOC's pt_id); a failed pin is EFAULT; an allocation ENOMEM.
-      assert.ok(
-        [ENOMEM, ENOENT, EFAULT, EINVAL].includes(error.errno),
-        `injection ${n}: ${error.message}`,
-      );
-    }
-    assert.match(f.cg.read("memory.events"), /\nmax 0\n/, "an injected failure is not a limit hit");
-    sites.set(f.vmm.injectedFault!, (sites.get(f.vmm.injectedFault!) ?? 0) + 1);
-    teardownFixture(f);
-    checkRefs(f, f.buffer, 16n * P, 0);
-  }
-  assert.ok(n > 50 && n < 2000, `${n - 1} injection points`);
-  assert.ok(absorbed < n / 4, `${absorbed} of ${n - 1} injections absorbed`);
+      checkRefs(f, f.buffer, 16n * P, 0);
+    },
+    // An injected lookup failure is ENOENT, or EINVAL where the command reports a failed lookup
+    // that way (IOMMU_HWPT_ALLOC's pt_id); a failed pin is EFAULT; an allocation ENOMEM.
+    allowed: (e) => [ENOMEM, ENOENT, EFAULT, EINVAL].includes(e.errno),
+    limit: 2000,
+  });
+  assert.ok(points > 50, `${points} injection points`);
+  // A failure may also be absorbed: temp_kmalloc() settles for less memory, as in the kernel.
+  assert.ok(absorbed < points / 4, `${absorbed} of ${points} injections absorbed`);
   for (const site of ["failslab", "fail_page_alloc", "fail_iommufd"]) {
     assert.ok(sites.get(site)! > 0, `${site} was swept: ${JSON.stringify([...sites])}`);
   }

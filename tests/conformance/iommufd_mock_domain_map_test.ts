@@ -39,7 +39,7 @@ type Variant = keyof typeof VARIANTS;
 function testMock(name: string, body: (f: Fixture) => void): void {
   for (const variant of Object.keys(VARIANTS) as Variant[]) {
     Deno.test(`iommufd_mock_domain.${name} (${variant})`, () => {
-      const base = setupFixture({ devices: { plain: 4 } });
+      const base = setupFixture();
       const v = VARIANTS[variant];
       const f: Fixture = {
         ...base,
