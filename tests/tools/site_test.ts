@@ -141,3 +141,42 @@ Deno.test("site: a broken link or a duplicate anchor fails the build at its posi
   assert.equal(await Deno.stat(`${root}/_site`).catch(() => null), null, "nothing written");
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("site: highlighted blocks are kept on disk; a warm build gives the same pages", async () => {
+  const chapter = (n: number) =>
+    md(
+      "# A",
+      "",
+      "```ts {file=lib/a.ts}",
+      `export const a = ${n};`,
+      "```",
+      "",
+      "```sh",
+      "ls",
+      "```",
+    );
+  const root = await tempProject({ "site/style.css": "", "spec/01-a.md": chapter(1) });
+  const cacheFiles = async () => {
+    const names = [];
+    for await (const e of Deno.readDir(`${root}/.cache/highlight`)) names.push(e.name);
+    return names;
+  };
+  const cold = await buildSite({ root });
+  assert.deepEqual(where(cold.problems), []);
+  const coldPage = await Deno.readTextFile(`${root}/_site/a.html`);
+  const [file] = await cacheFiles();
+  const saved = JSON.parse(await Deno.readTextFile(`${root}/.cache/highlight/${file}`));
+  assert.equal(saved.length, 2, "both blocks are saved");
+
+  await buildSite({ root });
+  assert.equal(await Deno.readTextFile(`${root}/_site/a.html`), coldPage);
+
+  // An edited block replaces its old entry; the untouched one stays.
+  await Deno.writeTextFile(`${root}/spec/01-a.md`, chapter(2));
+  await buildSite({ root });
+  assert.deepEqual(await cacheFiles(), [file]);
+  const keys = JSON.parse(await Deno.readTextFile(`${root}/.cache/highlight/${file}`))
+    .map(([key]: [string]) => key.split("\u0000")[1]);
+  assert.deepEqual(keys.sort(), ["export const a = 2;", "ls"]);
+  await Deno.remove(root, { recursive: true });
+});

@@ -87,7 +87,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const problems = [...prepared.values()].flatMap((p) => p.problems);
 
   // Render bodies.
-  const highlighter = options.highlighter ?? await CodeHighlighter.create();
+  const highlighter = options.highlighter ?? await CodeHighlighter.create(root);
   const editHref = options.editUrl
     ? (path: string, line: number) => `${options.editUrl}${path}#L${line}`
     : (path: string, line: number) => `source/${path.replace(/^spec\//, "")}.html#L${line}`;
@@ -99,6 +99,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     problems.push(...found);
   }
   if (problems.length > 0) return done(problems);
+  await highlighter.save();
 
   // Lay out pages.
   const links: ChapterLink[] = spec.chapters.map((c) => ({

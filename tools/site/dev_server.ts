@@ -123,7 +123,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const { root } = options;
   const log = options.log ?? console.log;
   const clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
-  const highlighter = await CodeHighlighter.create();
+  const highlighter = await CodeHighlighter.create(root);
   const send = (event: string, data: unknown) => {
     const bytes = new TextEncoder().encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     for (const c of clients) {
