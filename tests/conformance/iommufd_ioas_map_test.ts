@@ -467,3 +467,19 @@ Deno.test("automatic IOVA near the top: v6.12's ALIGN() wraps to 0 (fixed in v6.
   f.fd.destroy(ioas_id);
   teardownFixture(f);
 });
+
+Deno.test("unmap-all of areas covering all 2^64 IOVAs: the byte count wraps to 0", () => {
+  // io_pagetable.c iopt_unmap_iova_range() of v6.12 sums the bytes in an unsigned long and reads 0
+  // as "nothing mapped"; unmap-all then succeeds as on an empty IOAS, with length 0.
+  const f = setupFixture();
+  const ioas_id = f.fd.ioasAlloc();
+  const half = 1n << 63n;
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: half, iova: 0n });
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: half, iova: half });
+  assert.equal(f.fd.ioasUnmap(ioas_id, 0n, U64_MAX), 0n);
+  // Both areas are gone: the space maps again.
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: P, iova: 0n });
+  assert.equal(f.fd.ioasUnmap(ioas_id, 0n, U64_MAX), P);
+  f.fd.destroy(ioas_id);
+  teardownFixture(f);
+});
