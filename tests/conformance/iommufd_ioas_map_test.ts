@@ -434,3 +434,52 @@ Deno.test("IOMMU_IOAS_MAP: checks in the kernel's order", () => {
   );
   teardownFixture(f);
 });
+
+Deno.test("automatic IOVA near the top: v6.12's ALIGN() wraps to 0 (fixed in v6.17)", () => {
+  // io_pagetable.c iopt_alloc_iova() of v6.12 rounds a candidate start up with ALIGN() in unsigned
+  // long. 48 KiB from a 2 MiB-aligned buffer wants 64 KiB alignment; a range that starts 60 KiB
+  // below the top rounds up past ULONG_MAX to 0.
+  const f = setupFixture();
+  const top = U64_MAX + 1n;
+  const length = 0xc000n;
+  // An allowed range at the top: the wrapped start makes the search run over [0, end], and the
+  // mapping lands at IOVA 0, outside every allowed range.
+  let ioas_id = f.fd.ioasAlloc();
+  f.fd.ioasAllowIovas(ioas_id, [{ start: top - 0xf000n, last: U64_MAX }]);
+  assert.equal(f.fd.ioasMap({ ioas_id, user_va: f.buffer, length }), 0n);
+  f.fd.ioasUnmap(ioas_id, 0n, U64_MAX);
+  f.fd.ioasAllowIovas(ioas_id, []);
+  f.fd.destroy(ioas_id);
+  // A hole at the top: its wrapped start is IOVA 0, which is mapped; the selftest build's re-check
+  // catches it (with a WARN) and the map fails with EINVAL, leaving the IOAS as it was.
+  ioas_id = f.fd.ioasAlloc();
+  f.fd.ioasAllowIovas(ioas_id, [{ start: top - 0x40000n, last: U64_MAX }]);
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: 0x31000n, iova: top - 0x40000n });
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: 0x10000n, iova: 0n });
+  const e = expectErrno(EINVAL, () => f.fd.ioasMap({ ioas_id, user_va: f.buffer, length }));
+  assert.equal(e.check, "map-alloc-recheck");
+  assert.equal(f.fd.ioasUnmap(ioas_id, 0n, U64_MAX), 0x41000n);
+  // Without the mapping at 0 the same request is mapped there.
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: 0x31000n, iova: top - 0x40000n });
+  assert.equal(f.fd.ioasMap({ ioas_id, user_va: f.buffer, length }), 0n);
+  f.fd.ioasUnmap(ioas_id, 0n, U64_MAX);
+  f.fd.ioasAllowIovas(ioas_id, []);
+  f.fd.destroy(ioas_id);
+  teardownFixture(f);
+});
+
+Deno.test("unmap-all of areas covering all 2^64 IOVAs: the byte count wraps to 0", () => {
+  // io_pagetable.c iopt_unmap_iova_range() of v6.12 sums the bytes in an unsigned long and reads 0
+  // as "nothing mapped"; unmap-all then succeeds as on an empty IOAS, with length 0.
+  const f = setupFixture();
+  const ioas_id = f.fd.ioasAlloc();
+  const half = 1n << 63n;
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: half, iova: 0n });
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: half, iova: half });
+  assert.equal(f.fd.ioasUnmap(ioas_id, 0n, U64_MAX), 0n);
+  // Both areas are gone: the space maps again.
+  f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: P, iova: 0n });
+  assert.equal(f.fd.ioasUnmap(ioas_id, 0n, U64_MAX), P);
+  f.fd.destroy(ioas_id);
+  teardownFixture(f);
+});
