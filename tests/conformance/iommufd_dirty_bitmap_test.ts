@@ -135,10 +135,9 @@ testDirtyTracking(
   (f, buffer_size) => getDirtyBitmap(f, buffer_size, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR),
 );
 
-/** A dirty-tracking HWPT with 64 KiB mapped at MOCK_APERTURE_START and a device attached. */
-function dirtyHwpt(f: IoasFixture) {
+/** A dirty-tracking HWPT with `length` bytes mapped at MOCK_APERTURE_START and a device attached. */
+function dirtyHwpt(f: IoasFixture, length = 64n << 10n) {
   const ioas_id = f.fd.ioasAlloc();
-  const length = 64n << 10n;
   const user_va = f.vmm.mmap(length);
   f.fd.ioasMap({ ioas_id, user_va, length, iova: MOCK_APERTURE_START });
   const first = mockDomain(f, ioas_id);
@@ -242,17 +241,7 @@ Deno.test("IOMMU_HWPT_SET_DIRTY_TRACKING: enabling clears the dirty bits already
 Deno.test("iova_bitmap: a bitmap larger than one window of 512 pinned pages", () => {
   // One bit per byte: 32 MiB of IOVA is 32 Mi bits, 4 MiB of bitmap, two windows.
   const f = setupFixture();
-  const ioas_id = f.fd.ioasAlloc();
-  const length = 32n << 20n;
-  const user_va = f.vmm.mmap(length);
-  f.fd.ioasMap({ ioas_id, user_va, length, iova: MOCK_APERTURE_START });
-  const first = mockDomain(f, ioas_id);
-  const hwpt_id = f.fd.hwptAlloc({
-    dev_id: first.idev_id,
-    pt_id: ioas_id,
-    flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
-  });
-  mockDomain(f, hwpt_id);
+  const { hwpt_id, length, user_va } = dirtyHwpt(f, 32n << 20n);
   f.fd.setDirtyTracking(hwpt_id, true);
   // Dirty the first mock page, one that straddles the two windows, and the last.
   const window = 512n * P * 8n;
