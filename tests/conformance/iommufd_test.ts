@@ -8,6 +8,7 @@ import {
   E2BIG,
   EFAULT,
   EINVAL,
+  ENODEV,
   ENOENT,
   ENOTTY,
   EPERM,
@@ -19,6 +20,11 @@ import {
   IOMMU_OPTION_OP_GET,
   IOMMU_OPTION_OP_SET,
   IOMMU_OPTION_RLIMIT_MODE,
+  IOMMU_VFIO_IOAS,
+  iommu_vfio_ioas,
+  IOMMU_VFIO_IOAS_CLEAR,
+  IOMMU_VFIO_IOAS_GET,
+  IOMMU_VFIO_IOAS_SET,
   IOMMUFD_CMD_BASE,
   IOMMUFD_TYPE,
   iommufdIoctls,
@@ -45,6 +51,7 @@ testF("iommufd.cmd_length", ({ fd }) => {
     "IOMMU_DESTROY",
     "IOMMU_GET_HW_INFO",
     "IOMMU_HWPT_ALLOC",
+    "IOMMU_HWPT_INVALIDATE",
     "IOMMU_IOAS_ALLOC",
     "IOMMU_IOAS_IOVA_RANGES",
     "IOMMU_IOAS_ALLOW_IOVAS",
@@ -109,6 +116,30 @@ testF("iommufd.global_options", ({ fd }) => {
   fd.option(IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_OP_SET, 0n);
   expectErrno(ENOENT, () => fd.option(IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET));
   expectErrno(ENOENT, () => fd.option(IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET));
+});
+
+testF("iommufd.vfio_ioas", ({ fd }) => {
+  const arg = fd.scratch();
+  const vfio_ioas = (op: number, ioas_id = 0) => {
+    fd.task.write(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.sizeof, op, ioas_id }));
+    const rc = fd.ioctl(IOMMU_VFIO_IOAS, arg);
+    return {
+      rc,
+      ioas_id: iommu_vfio_ioas.decode(fd.task.read(arg, iommu_vfio_ioas.sizeof)).ioas_id,
+    };
+  };
+  // ENODEV if there is no compat ioas
+  assert.equal(vfio_ioas(IOMMU_VFIO_IOAS_GET).rc, -ENODEV);
+  // Invalid id for set
+  assert.equal(vfio_ioas(IOMMU_VFIO_IOAS_SET).rc, -ENOENT);
+  // Valid id for set
+  const ioas_id = fd.ioasAlloc();
+  assert.equal(vfio_ioas(IOMMU_VFIO_IOAS_SET, ioas_id).rc, 0);
+  // Same id comes back from get
+  assert.deepEqual(vfio_ioas(IOMMU_VFIO_IOAS_GET), { rc: 0, ioas_id });
+  // Clear works
+  assert.equal(vfio_ioas(IOMMU_VFIO_IOAS_CLEAR).rc, 0);
+  assert.equal(vfio_ioas(IOMMU_VFIO_IOAS_GET).rc, -ENODEV);
 });
 
 Deno.test("iommufd.global_options: without CAP_SYS_RESOURCE, setting the mode is EPERM", () => {

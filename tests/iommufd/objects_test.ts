@@ -10,23 +10,32 @@ import {
   ENODEV,
   ENOENT,
   EOPNOTSUPP,
+  GFP_KERNEL,
+  type iommu_device,
   IOMMU_HWPT_ALLOC,
   iommu_hwpt_alloc,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_DATA_NONE,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_HWPT_INVALIDATE,
   iommu_hwpt_invalidate,
+  iommu_hwpt_selftest,
   IOMMU_IOAS_ALLOC,
   iommu_ioas_alloc,
+  type iommu_ops,
+  iommu_probe_device,
   IOMMU_VFIO_IOAS,
   iommu_vfio_ioas,
   IOMMU_VFIO_IOAS_CLEAR,
   IOMMU_VFIO_IOAS_GET,
   IOMMU_VFIO_IOAS_SET,
+  kzalloc,
+  mock_dev,
+  mock_ops,
   PROT_READ,
 } from "../../mod.ts";
-import { expectErrno, testF } from "../conformance/fixture.ts";
+import { expectErrno, mockDevice, testF } from "../conformance/fixture.ts";
 
 testF("object IDs: lowest free from 1, reused after destroy", ({ fd }) => {
   assert.deepEqual([fd.ioasAlloc(), fd.ioasAlloc(), fd.ioasAlloc()], [1, 2, 3]);
@@ -79,9 +88,25 @@ testF("HWPT_ALLOC: __reserved, data_type/data_len pairing, fault_id, explanation
     String(fd.lastError),
     /^EINVAL: pt_id 99 names no IOAS or paging HWPT \[hwpt-alloc-pt\]$/,
   );
-  // The model has no fault queues: any fault_id is ENOENT, and the HWPT is aborted.
-  assert.equal(raw({ flags: IOMMU_HWPT_FAULT_ID_VALID, fault_id: 1 }), -ENOENT);
+  // v6.12 refuses FAULT_ID_VALID for a paging HWPT; only nested HWPTs take a fault queue.
+  assert.equal(raw({ flags: IOMMU_HWPT_FAULT_ID_VALID, fault_id: 1 }), -EOPNOTSUPP);
+  assert.equal(fd.lastError!.check, "paging-alloc-flags");
+  // The model has no fault queues: any fault_id is ENOENT, and the nested HWPT is aborted.
+  const parent = fd.hwptAlloc({
+    dev_id: idev_id,
+    pt_id: ioas,
+    flags: IOMMU_HWPT_ALLOC_NEST_PARENT,
+  });
+  fd.task.write(fd.dataArea(), iommu_hwpt_selftest.encode({ iotlb: 0 }));
+  const nested = {
+    pt_id: parent,
+    data_type: IOMMU_HWPT_DATA_SELFTEST,
+    data_len: iommu_hwpt_selftest.sizeof,
+    data_uptr: fd.dataArea(),
+  };
+  assert.equal(raw({ ...nested, flags: IOMMU_HWPT_FAULT_ID_VALID, fault_id: 1 }), -ENOENT);
   assert.equal(fd.lastError!.check, "hwpt-alloc-fault");
+  fd.destroy(parent);
   // __reserved2 is not checked in v6.12.
   assert.equal(raw({ __reserved2: 7 }), 0);
   // IDs: IOAS 1, selftest object 2, device 3, automatic HWPT 4, then this one.
@@ -139,4 +164,37 @@ testF("IOMMU_VFIO_IOAS: GET, SET, CLEAR, and destroy forgets the choice", ({ fd 
   fd.destroy(ioas);
   assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV, "destroying the IOAS forgets the choice");
   assert.equal(call(3).rc, -EOPNOTSUPP);
+});
+
+testF("HWPT_ALLOC nested: a parent made by another driver is EINVAL (nested-alloc-parent)", (f) => {
+  const { fd, m } = f;
+  // A second IOMMU driver that works like the mock but is not the mock: its own iommu_ops.
+  const other_ops: iommu_ops = { ...mock_ops, owner: "other" };
+  const other: iommu_device = { ops: other_ops, name: "other0" };
+  m.iommus.set(other.name, {
+    iommu: other,
+    create: (flags) => {
+      const mdev = new mock_dev(flags, 1000, kzalloc(768, GFP_KERNEL)!);
+      iommu_probe_device(mdev, other);
+      return mdev;
+    },
+  });
+  const ioas = fd.ioasAlloc();
+  const mock_id = fd.bind(mockDevice(f));
+  const other_id = fd.bind(m.addDevice({ iommu: other.name }));
+  const parent = fd.hwptAlloc({
+    dev_id: mock_id,
+    pt_id: ioas,
+    flags: IOMMU_HWPT_ALLOC_NEST_PARENT,
+  });
+  const data = iommu_hwpt_selftest.encode({ iotlb: 0 });
+  const nested = (dev_id: number) =>
+    fd.hwptAlloc({ dev_id, pt_id: parent, data_type: IOMMU_HWPT_DATA_SELFTEST, data, data_len: 4 });
+  // The other driver's device cannot nest on the mock's domain, although its allocator would.
+  const e = expectErrno(EINVAL, () => nested(other_id));
+  assert.equal(e.check, "nested-alloc-parent");
+  fd.destroy(nested(mock_id));
+  fd.destroy(parent);
+  fd.unbind(other_id);
+  fd.unbind(mock_id);
 });
