@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  E2BIG,
   EBUSY,
   EFAULT,
   EINVAL,
@@ -197,4 +198,22 @@ testF("HWPT_ALLOC nested: a parent made by another driver is EINVAL (nested-allo
   fd.destroy(parent);
   fd.unbind(other_id);
   fd.unbind(mock_id);
+});
+
+testF("sizes near 4 GiB from userspace: answered as the kernel does, at the kernel's cost", (f) => {
+  const { fd, vmm } = f;
+  // A struct size of 0xffffffff: the tail past the kernel struct is scanned until it faults.
+  const arg = vmm.mmap(4096n);
+  const header = new Uint8Array(4);
+  new DataView(header.buffer).setUint32(0, 0xffffffff, true);
+  vmm.write(arg, header);
+  assert.equal(fd.ioctl(IOMMU_IOAS_ALLOC, arg), -EFAULT);
+  assert.equal(fd.lastError!.check, "copy-struct-check-1");
+  vmm.write(arg + 100n, new Uint8Array([1]));
+  assert.equal(fd.ioctl(IOMMU_IOAS_ALLOC, arg), -E2BIG, "a non-zero byte before the fault wins");
+  vmm.munmap(arg, 4096n);
+  // GET_HW_INFO's data_len of 0xffffffff: the data is copied, the tail zeroed until it faults.
+  const { idev_id } = fd.testMockDomain(fd.ioasAlloc());
+  expectErrno(EFAULT, () => fd.getHwInfo(idev_id, 0xffffffff));
+  assert.equal(fd.lastError!.check, "hw-info-copy");
 });

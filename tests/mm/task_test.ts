@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  check_zeroed_user,
+  clear_user,
   copy_from_user,
   copy_struct_from_user,
   copy_to_user,
@@ -113,6 +115,27 @@ Deno.test("uaccess: copy_struct_from_user size rules", () => {
     assert.ok(IS_ERR(big) && big.errno === E2BIG);
     const fault = copy_struct_from_user(k, 4, buf + BigInt(PAGE_SIZE) - 2n, 8);
     assert.ok(IS_ERR(fault) && fault.errno === EFAULT);
+  });
+});
+
+Deno.test("uaccess: a tail that runs off the mapping is scanned front to back, whatever its size", () => {
+  const m = new Machine();
+  const t = m.spawn();
+  const P = BigInt(PAGE_SIZE);
+  const buf = t.mmap(2n * P);
+  t.munmap(buf + P, P); // one page, then a hole
+  t.syscall(() => {
+    // A size near 4 GiB: zeros up to the hole, then the fault.
+    assert.equal((check_zeroed_user(buf, 0xffffffff) as ErrnoError).errno, EFAULT);
+    // A non-zero byte before the hole is found first: E2BIG's case, not EFAULT.
+    assert.equal(copy_to_user(buf + P - 1n, new Uint8Array([7]), 1), 0);
+    assert.equal(check_zeroed_user(buf, 0xffffffff), 0);
+    assert.equal(check_zeroed_user(buf, Number(P) - 1), 1);
+    // clear_user() zeroes up to the hole and reports what it could not.
+    t.write(buf, new Uint8Array(PAGE_SIZE).fill(0xff));
+    assert.equal(clear_user(buf + 16n, 0xffffffff), 0xffffffff - (PAGE_SIZE - 16));
+    assert.deepEqual(t.read(buf, 20), new Uint8Array(20).fill(0xff, 0, 16));
+    assert.equal(clear_user(buf, 100), 0);
   });
 });
 
