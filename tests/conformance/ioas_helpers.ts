@@ -3,29 +3,20 @@
  * iommufd_utils.h, v6.12): the fixtures with their variants, and the test operations of
  * IOMMU_TEST_CMD that the IOAS cases use.
  *
- * MOCK_DOMAIN is the handle's fd.testMockDomain() (selftest.c's iommufd_test_mock_domain(), chapter
- * 11). The model has no IOMMU_TEST_CMD dispatcher yet, so the other test operations are done here
- * the way selftest.c does them, with kernel functions run as the VMM; when the test ioctl arrives,
- * these become thin wrappers of fd.test*() helpers and the tests do not change.
+ * The test operations are the handle's fd.test*() methods (selftest.c's operations, chapter 11),
+ * under the names the selftest's iommufd_utils.h gives them. IOMMU_TEST_OP_DIRTY is the one done
+ * here with the mock driver's domain half, after finding the HWPT's domain.
  */
-import assert from "node:assert/strict";
 import {
   CAP_IPC_LOCK,
   CAP_SYS_RESOURCE,
-  folio_pfn_at,
   type iommu_domain,
-  iommu_iova_to_phys,
   type iommufd_ctx,
-  iommufd_get_ioas,
   type iommufd_hw_pagetable,
-  iommufd_put_object,
   iommufd_test_dirty,
-  iopt_reserve_iova,
   IS_ERR,
   Machine,
-  type page,
   PAGE_SIZE,
-  userPage,
   xa_load,
 } from "../../mod.ts";
 import { type IommufdFixture, snapshot, teardown } from "./fixture.ts";
@@ -118,32 +109,10 @@ export function addReserved(
   start: bigint,
   length: bigint,
 ): void {
-  const rc = f.vmm.syscall(() => {
-    const ioas = iommufd_get_ioas(ictxOf(f), ioas_id);
-    if (IS_ERR(ioas)) return ioas;
-    const rc = iopt_reserve_iova(ioas.iopt, start, start + length - 1n, null);
-    iommufd_put_object(ictxOf(f), ioas);
-    return rc;
-  });
-  if (rc) throw rc;
+  f.fd.testAddReserved(ioas_id, start, length);
 }
 
-/**
- * NON-KERNEL: the folio and PFN behind user address `va` of the VMM, as get_user_pages() finds it;
- * null for memory never written (the zero page, which the model does not map).
- */
-function userFrame(f: IommufdFixture, va: bigint): { folio: page; pfn: number } | null {
-  return f.vmm.syscall(() => {
-    const folio = userPage(f.vmm.mm!, Number(va), false);
-    if (typeof folio === "number") throw new Error(`no VMA at 0x${va.toString(16)}`);
-    return folio && { folio, pfn: folio_pfn_at(folio, Number(va)) };
-  });
-}
-
-/**
- * check_mock_iova() / IOMMU_TEST_OP_MD_CHECK_MAP: every IO page of [iova, iova + length) in the
- * HWPT's mock domain translates to the user memory at `uptr`.
- */
+/** check_mock_iova() / IOMMU_TEST_OP_MD_CHECK_MAP: the HWPT maps [iova, iova + length) to `uptr`. */
 export function checkMockIova(
   f: IommufdFixture,
   hwpt_id: number,
@@ -151,32 +120,17 @@ export function checkMockIova(
   iova: bigint,
   length: bigint,
 ): void {
-  const domain = domainOf(f, hwpt_id);
-  for (let off = 0n; off < length; off += MOCK_PAGE_SIZE) {
-    const frame = userFrame(f, uptr + off);
-    assert.ok(frame, `a page is mapped at 0x${(uptr + off).toString(16)}`);
-    const expect = frame.pfn * PAGE_SIZE + Number((uptr + off) % P);
-    const phys = f.m.kernel(() => iommu_iova_to_phys(domain, iova + off));
-    assert.equal(phys, expect, `IOVA 0x${(iova + off).toString(16)} maps the user page`);
-  }
+  f.fd.testMdCheckMap(hwpt_id, iova, length, uptr);
 }
 
 /** check_refs() / IOMMU_TEST_OP_MD_CHECK_REFS: every small page of the range has `refs` pins. */
 export function checkRefs(f: IommufdFixture, uptr: bigint, length: bigint, refs: number): void {
-  for (let off = 0n; off < length; off += P) {
-    const folio = userFrame(f, uptr + off)?.folio;
-    if (folio?.order) continue; // compound pages are not checked, as in selftest.c
-    assert.equal(
-      folio?._pincount ?? 0,
-      refs,
-      `page at 0x${(uptr + off).toString(16)} has ${refs} pins`,
-    );
-  }
+  f.fd.testMdCheckRefs(uptr, length, refs);
 }
 
 /** IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function setTempMemoryLimit(f: IommufdFixture, limit: number): void {
-  f.m.iommufd_test_memory_limit = limit;
+  f.fd.testSetTempMemoryLimit(limit);
 }
 
 /**
