@@ -13,8 +13,6 @@ import {
   type iommu_domain,
   type iommufd_ctx,
   type iommufd_hw_pagetable,
-  iommufd_test_dirty,
-  IS_ERR,
   Machine,
   PAGE_SIZE,
   xa_load,
@@ -145,8 +143,5 @@ export function testDirty(
   page_size: bigint,
   bitmap: Uint8Array,
 ): number {
-  const domain = domainOf(f, hwpt_id);
-  const n = f.m.kernel(() => iommufd_test_dirty(domain, iova, length, page_size, () => bitmap));
-  if (IS_ERR(n)) throw n;
-  return n;
+  return f.fd.testDirty(hwpt_id, iova, length, page_size, bitmap);
 }

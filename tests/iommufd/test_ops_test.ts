@@ -9,6 +9,10 @@ import {
   EINVAL,
   EIO,
   ENOENT,
+  ErrnoError,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  type iommufd_ctx,
+  iommufd_test_dirty,
   MOCK_APERTURE_START,
   PAGE_SIZE,
 } from "../../mod.ts";
@@ -105,4 +109,48 @@ testF("IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: at least one batch element; the limi
   fd.testSetTempMemoryLimit(12);
   assert.equal(m.iommufd_test_memory_limit, 12);
   m.iommufd_test_memory_limit = 65536;
+});
+
+testF("IOMMU_TEST_OP_DIRTY: iommufd's checks before the lookup, then the mock's", (f) => {
+  const { fd, vmm } = f;
+  const ioas_id = fd.ioasAlloc();
+  const { idev_id } = fd.testMockDomain(ioas_id);
+  const hwpt_id = fd.hwptAlloc({
+    dev_id: idev_id,
+    pt_id: ioas_id,
+    flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  });
+  const va = vmm.mmap(8n * P);
+  fd.ioasMap({ ioas_id, user_va: va, length: 8n * P, iova: MOCK_APERTURE_START });
+  const bits = new Uint8Array([0b1000_0001, 0]);
+  const dirty = (id: number, iova = MOCK_APERTURE_START, length = 16n * M, page = M) => () =>
+    fd.testDirty(id, iova, length, page, bits);
+  // test-dirty-args comes before the lookup: a missing HWPT with bad arguments is EINVAL.
+  for (const args of [[MOCK_APERTURE_START, 16n * M, 0n], [MOCK_APERTURE_START, 0n, M]] as const) {
+    assert.equal(expectErrno(EINVAL, dirty(999, ...args)).check, "test-dirty-args");
+  }
+  assert.equal(expectErrno(EINVAL, dirty(999, MOCK_APERTURE_START + 1n)).check, "test-dirty-args");
+  assert.equal(expectErrno(EINVAL, dirty(999, undefined, 16n * M + 1n)).check, "test-dirty-args");
+  const ictx = vmm.files!.fdt.get(fd.fd)!.private_data as iommufd_ctx;
+  const nul = vmm.syscall(() =>
+    iommufd_test_dirty(ictx, hwpt_id, MOCK_APERTURE_START, 16n * M, M, 0n)
+  );
+  assert.ok(nul instanceof ErrnoError && nul.check === "test-dirty-args", "a null bitmap pointer");
+  assert.equal(expectErrno(ENOENT, dirty(ioas_id)).check, "md-pagetable-hwpt");
+  assert.equal(expectErrno(EINVAL, dirty(hwpt_id)).check, "test-dirty-off");
+  fd.setDirtyTracking(hwpt_id, true);
+  assert.equal(fd.testDirty(hwpt_id, MOCK_APERTURE_START, 16n * M, M, bits), 2);
+  const data = vmm.mmap(P);
+  fd.hwptGetDirtyBitmap({
+    hwpt_id,
+    iova: MOCK_APERTURE_START,
+    length: 16n * M,
+    page_size: M,
+    data,
+  });
+  assert.deepEqual(vmm.read(data, 2), bits, "the device's writes show in the dirty bitmap");
+  fd.destroy(hwpt_id);
+  fd.ioasUnmap(ioas_id, MOCK_APERTURE_START, 8n * P);
+  vmm.munmap(va, 8n * P);
+  vmm.munmap(data, P);
 });
