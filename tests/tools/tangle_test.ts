@@ -299,3 +299,31 @@ Deno.test("tangleLib: parse trees and emit maps are cached by content; an edit r
   assert.equal((await entries("emit-maps")).length, 1);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("tangleLib: after an edit, a file's map is the one a fresh tangle makes (imports resolve)", async () => {
+  const chapter = (extra: string) =>
+    md(
+      "# A",
+      "",
+      "```ts {file=lib/b.ts}",
+      "export const b = 1;",
+      "```",
+      "",
+      "```ts {file=lib/a.ts}",
+      'import { b } from "./b.ts";',
+      extra,
+      "export const a = b + 1;",
+      "```",
+    );
+  const root = await tempProject({ "spec/01-a.md": chapter("") });
+  await tangleLib(root, "write");
+  await Deno.writeTextFile(`${root}/spec/01-a.md`, chapter("// one more line\nconst c = b;"));
+  assert.deepEqual((await tangleLib(root, "write")).changed, ["lib/a.ts"]);
+  const incremental = await Deno.readTextFile(`${root}/lib/a.ts`);
+  await Deno.remove(`${root}/.cache`, { recursive: true });
+  await Deno.remove(`${root}/lib/a.ts`);
+  await tangleLib(root, "write");
+  assert.equal(incremental, await Deno.readTextFile(`${root}/lib/a.ts`));
+  assert.match(incremental, /sourceMappingURL=data:application\/json;base64,/);
+  await Deno.remove(root, { recursive: true });
+});

@@ -73,17 +73,17 @@ async function denoEmitMaps(root: string, files: TangledFile[]): Promise<Map<str
     await store.prune();
     return found;
   }
+  // Every file goes to the scratch copy, so that the missing ones' imports resolve; only the
+  // missing ones are entry points.
   const scratch = `${root}/${SCRATCH}`;
   await Deno.remove(scratch, { recursive: true }).catch(() => {});
-  const paths = [];
-  for (const { file } of missing) {
+  for (const file of files) {
     const target = `${scratch}/${file.path}`;
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
     await Deno.writeTextFile(target, file.text);
-    paths.push(target);
   }
   await new Deno.Command(Deno.execPath(), {
-    args: ["cache", "--quiet", ...paths],
+    args: ["cache", "--quiet", ...missing.map(({ file }) => `${scratch}/${file.path}`)],
     cwd: root,
     stdout: "null",
     stderr: "null",
@@ -93,7 +93,9 @@ async function denoEmitMaps(root: string, files: TangledFile[]): Promise<Map<str
   for (const { file, hash } of missing) {
     const js = await Deno.readTextFile(`${cache}/file${real}/${file.path}.js`).catch(() => null);
     const json = js && inlineMapJson(js);
-    if (!json) continue;
+    // Deno's cache may hold the emit of an earlier text at this path (when this text could not be
+    // emitted): the map carries the source it was made from, and only a map of this text is kept.
+    if (!json || JSON.parse(json).sourcesContent?.[0] !== file.text) continue;
     await store.put(hash, json);
     found.set(file.path, json);
   }
