@@ -24,6 +24,7 @@ import fc from "fast-check";
 import {
   CAP_IPC_LOCK,
   CAP_SYS_RESOURCE,
+  type device,
   E2BIG,
   EADDRINUSE,
   EBUSY,
@@ -41,6 +42,8 @@ import {
   EPERM,
   ErrnoError,
   errnoName,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_DATA_SELFTEST,
   iommu_hwpt_selftest,
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -66,6 +69,7 @@ import {
   ictxOf,
   type IoasFixture,
   teardownFixture,
+  testDirty,
 } from "../conformance/ioas_helpers.ts";
 import {
   type FieldToken,
@@ -137,6 +141,9 @@ interface FuzzFixture extends IoasFixture {
   data: bigint;
   /** An address with nothing mapped. */
   hole: bigint;
+  /** Devices for VFIO binding, and the dev_id each is bound under (0: not bound). */
+  devices: device[];
+  bound: number[];
 }
 
 function setup(root: boolean, rlimitPages: number): FuzzFixture {
@@ -164,11 +171,26 @@ function setup(root: boolean, rlimitPages: number): FuzzFixture {
   for (const [va, n] of [[arg, 4n], [roArg, 1n], [data, 2n], [guard, 1n], [guard + 2n * P, 1n]]) {
     vmm.write(va, new Uint8Array(Number(n * P)));
   }
+  const devices = [m.addDevice({ iommu: "mock0" }), m.addDevice({ iommu: "mock0" })];
   const before = snapshot(m, cg, vmm);
   const fd = vmm.openIommufd();
   // The typed helpers' scratch area, faulted in now so that it does not count as a change later.
-  vmm.write(fd.scratch(), new Uint8Array(2 * PAGE_SIZE));
-  return { m, cg, vmm, fd, before, buffer, arg, zero, roArg, data, hole };
+  vmm.write(fd.scratch(), new Uint8Array(1 << 20));
+  return {
+    m,
+    cg,
+    vmm,
+    fd,
+    before,
+    buffer,
+    arg,
+    zero,
+    roArg,
+    data,
+    hole,
+    devices,
+    bound: devices.map(() => 0),
+  };
 }
 
 // ---- Observing the state ----
@@ -297,7 +319,13 @@ function resolveField(f: FuzzFixture, t: FieldToken): number | bigint {
 function prepare(f: FuzzFixture, op: RawOp): { cmd: number; arg: bigint; name: string } {
   const data = new Uint8Array(2 * PAGE_SIZE);
   const view = new DataView(data.buffer);
-  op.data.forEach((t, k) => view.setBigUint64(k * 8, resolveU64(f, t), true));
+  const words = op.data.map((t) => resolveU64(f, t));
+  if (op.pairs) {
+    for (let k = 0; k + 1 < words.length; k += 2) {
+      if (words[k] > words[k + 1]) [words[k], words[k + 1]] = [words[k + 1], words[k]];
+    }
+  }
+  words.forEach((w, k) => view.setBigUint64(k * 8, w, true));
   f.vmm.write(f.data, data);
   if (op.row < 0) {
     f.vmm.write(f.arg, new Uint8Array(64));
@@ -390,6 +418,49 @@ function runSetup(f: FuzzFixture, op: SetupOp): { name: string; error: ErrnoErro
             }
             : { dev_id: resolveId(f, op.dev), pt_id: resolveId(f, op.pt), flags: op.flags },
         ));
+    case "replace":
+      return run(
+        "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE",
+        () => fd.testMockDomainReplace(resolveId(f, op.stdev), resolveId(f, op.pt)),
+      );
+    case "bind":
+      return run("VFIO_DEVICE_BIND_IOMMUFD", () => {
+        if (f.bound[op.dev]) return;
+        f.bound[op.dev] = fd.bind(f.devices[op.dev]);
+      });
+    case "attach":
+      return run("VFIO_DEVICE_ATTACH_IOMMUFD_PT", () => {
+        if (f.bound[op.dev]) fd.attach(f.bound[op.dev], resolveId(f, op.pt));
+      });
+    case "detach":
+      return run("VFIO_DEVICE_DETACH_IOMMUFD_PT", () => {
+        if (f.bound[op.dev]) fd.detach(f.bound[op.dev]);
+      });
+    case "unbind":
+      return run("close(vfio device)", () => {
+        if (!f.bound[op.dev]) return;
+        fd.unbind(f.bound[op.dev]);
+        f.bound[op.dev] = 0;
+      });
+    case "dirty":
+      return run("IOMMU_TEST_OP_DIRTY", () => {
+        const id = resolveId(f, op.hwpt);
+        const hwpt = objectsOf(f).find((o) => o.id === id);
+        if (!(hwpt instanceof iommufd_hw_pagetable)) return;
+        const length = resolveU64(f, op.length) & ((1n << 24n) - 1n);
+        const bitmap = new Uint8Array(Number(length / 0x800n / 8n) + 1).fill(0x55);
+        testDirty(f, id, resolveU64(f, op.iova), length, 0x800n, bitmap);
+      });
+    case "dirtyBitmap":
+      return run("IOMMU_HWPT_GET_DIRTY_BITMAP", () =>
+        fd.hwptGetDirtyBitmap({
+          hwpt_id: resolveId(f, op.hwpt),
+          iova: resolveU64(f, op.iova),
+          length: resolveU64(f, op.length),
+          page_size: op.page_size,
+          flags: op.flags,
+          data: op.data ? resolvePtr(f, op.data) : undefined,
+        }));
   }
 }
 
@@ -422,6 +493,33 @@ function runScenario(sc: Scenario, stats: Stats): void {
   };
   for (const [k, flags] of sc.domains) {
     quiet(() => f.fd.testMockDomain(ioas[k % ioas.length], flags));
+  }
+  sc.binds.forEach((b, k) => {
+    if (!b || !ioas.length) return;
+    quiet(() => {
+      f.bound[k] = f.fd.bind(f.devices[k]);
+      f.fd.attach(f.bound[k], ioas[0]);
+    });
+  });
+  const dev_id = f.bound.find((d) => d) ??
+    objectsOf(f).find((o) => o instanceof iommufd_device)?.id;
+  if (dev_id && ioas.length && sc.nest) {
+    quiet(() => {
+      const pt_id = f.fd.hwptAlloc({ dev_id, pt_id: ioas[0], flags: IOMMU_HWPT_ALLOC_NEST_PARENT });
+      f.fd.hwptAlloc({
+        dev_id,
+        pt_id,
+        data_type: IOMMU_HWPT_DATA_SELFTEST,
+        data: iommu_hwpt_selftest.encode({ iotlb: IOMMU_TEST_IOTLB_DEFAULT }),
+      });
+    });
+  }
+  if (dev_id && ioas.length && sc.dirty) {
+    quiet(() => {
+      const pt_id = ioas[ioas.length - 1];
+      const hwpt = f.fd.hwptAlloc({ dev_id, pt_id, flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING });
+      f.fd.setDirtyTracking(hwpt, true);
+    });
   }
   for (const [k, page, pages, prot] of sc.maps) {
     quiet(() =>

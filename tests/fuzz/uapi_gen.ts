@@ -61,6 +61,8 @@ export interface RawOp {
   placement: Placement;
   /** The data area's contents: u64s. */
   data: U64Token[];
+  /** Sort each pair of u64s in the data area (so that they read as [start, last] ranges). */
+  pairs: boolean;
 }
 
 /** Valid-ish setup steps, made through the typed helpers, that build interesting state. */
@@ -68,7 +70,22 @@ export type SetupOp =
   | { op: "ioasAlloc" }
   | { op: "mockDomain"; pt: IdToken; flags: number }
   | { op: "map"; ioas: IdToken; page: number; pages: number; fixed: U64Token | null; prot: number }
-  | { op: "hwptAlloc"; dev: IdToken; pt: IdToken; flags: number; nested: boolean };
+  | { op: "hwptAlloc"; dev: IdToken; pt: IdToken; flags: number; nested: boolean }
+  | { op: "replace"; stdev: IdToken; pt: IdToken }
+  | { op: "bind"; dev: number }
+  | { op: "attach"; dev: number; pt: IdToken }
+  | { op: "detach"; dev: number }
+  | { op: "unbind"; dev: number }
+  | { op: "dirty"; hwpt: IdToken; iova: U64Token; length: U64Token }
+  | {
+    op: "dirtyBitmap";
+    hwpt: IdToken;
+    iova: U64Token;
+    length: U64Token;
+    page_size: bigint;
+    flags: number;
+    data: PtrToken | null;
+  };
 
 export type Op = RawOp | SetupOp;
 
@@ -88,7 +105,8 @@ function preferredTypes(name: string): number[] {
   if (name === "hwpt_id") return [IOMMUFD_OBJ_HWPT_PAGING, IOMMUFD_OBJ_HWPT_NESTED];
   if (name === "dev_id") return [IOMMUFD_OBJ_DEVICE];
   if (name === "pt_id") return [IOMMUFD_OBJ_IOAS, IOMMUFD_OBJ_HWPT_PAGING, IOMMUFD_OBJ_HWPT_NESTED];
-  if (name === "object_id") return [IOMMUFD_OBJ_IOAS, 0];
+  if (name === "object_id") return [IOMMUFD_OBJ_IOAS, 0, -1, -1];
+  if (name === "stdev_id") return [IOMMUFD_OBJ_SELFTEST];
   return OBJ_TYPES;
 }
 
@@ -97,7 +115,9 @@ export function idFor(name: string): fc.Arbitrary<IdToken> {
   return fc.oneof(
     {
       weight: 6,
-      arbitrary: fc.record({ obj: fc.nat(7), type: fc.constantFrom(...preferredTypes(name)) }),
+      arbitrary: fc.constantFrom(...preferredTypes(name)).chain((type): fc.Arbitrary<IdToken> =>
+        type < 0 ? fc.constant({ lit: 0 }) : fc.record({ obj: fc.nat(7), type: fc.constant(type) })
+      ),
     },
     { weight: 3, arbitrary: idToken },
   );
@@ -339,6 +359,7 @@ export const rawOp: fc.Arbitrary<RawOp> = fc.oneof(
         fields: fieldsOf(row),
         placement,
         data: fc.array(u64Token, { minLength: 0, maxLength: 8 }),
+        pairs: fc.boolean(),
       })
     ),
   },
@@ -353,6 +374,7 @@ export const rawOp: fc.Arbitrary<RawOp> = fc.oneof(
       fields: fc.constant({}),
       placement: fc.constant("rw" as const),
       data: fc.constant([] as U64Token[]),
+      pairs: fc.constant(false),
     }),
   },
 );
@@ -384,8 +406,49 @@ export const setupOp: fc.Arbitrary<SetupOp> = fc.oneof(
       op: fc.constant("hwptAlloc" as const),
       dev: idFor("dev_id"),
       pt: idFor("pt_id"),
-      flags: fc.constantFrom(0, 1, 2, 3, 4),
+      flags: fc.constantFrom(0, 1, 2, 2, 3, 4),
       nested: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("replace" as const),
+      stdev: idFor("stdev_id"),
+      pt: idFor("pt_id"),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.oneof(
+      fc.record({
+        op: fc.constantFrom("bind", "detach", "unbind") as fc.Arbitrary<
+          "bind" | "detach" | "unbind"
+        >,
+        dev: fc.nat(1),
+      }),
+      fc.record({ op: fc.constant("attach" as const), dev: fc.nat(1), pt: idFor("pt_id") }),
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("dirty" as const),
+      hwpt: idFor("hwpt_id"),
+      iova: u64Token,
+      length: u64Token,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("dirtyBitmap" as const),
+      hwpt: idFor("hwpt_id"),
+      iova: u64Token,
+      length: u64Token,
+      page_size: fc.constantFrom(0x800n, P, P, 2n * P, 0n, 3n),
+      flags: fc.constantFrom(0, 0, 1),
+      data: fc.option(ptrToken),
     }),
   },
 );
@@ -395,7 +458,10 @@ export function scenario(maxOps: number) {
   return fc.record({
     root: fc.boolean(),
     rlimitPages: fc.constantFrom(4, 64, 1024),
-    ioases: fc.integer({ min: 1, max: 2 }),
+    ioases: fc.oneof({ weight: 1, arbitrary: fc.constant(0) }, {
+      weight: 12,
+      arbitrary: fc.integer({ min: 1, max: 2 }),
+    }),
     /** Mock domains on the IOASes: [which IOAS, device flags]. */
     domains: fc.array(fc.tuple(fc.nat(1), fc.constantFrom(0, 0, 1, 2)), {
       minLength: 0,
@@ -406,6 +472,11 @@ export function scenario(maxOps: number) {
       fc.tuple(fc.nat(1), fc.nat(15), fc.integer({ min: 1, max: 16 }), fc.constantFrom(2, 4, 6)),
       { maxLength: 3 },
     ),
+    /** Bind the two VFIO devices, and attach them to the first IOAS. */
+    binds: fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }),
+    /** On the first device: a nest parent with a nested HWPT, a dirty-tracking HWPT. */
+    nest: fc.boolean(),
+    dirty: fc.boolean(),
     prelude: fc.array(setupOp, { minLength: 0, maxLength: 3 }),
     ops: fc.array(
       fc.oneof({ weight: 4, arbitrary: rawOp }, { weight: 1, arbitrary: setupOp }),
