@@ -54,6 +54,7 @@ import {
   type iommufd_object,
   iommufdIoctls,
   Machine,
+  MOCK_APERTURE_START,
   mock_iommu_domain,
   MOCK_PFN_DIRTY_IOVA,
   PAGE_SIZE,
@@ -86,7 +87,7 @@ const P = BigInt(PAGE_SIZE);
 const M64 = (1n << 64n) - 1n;
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20241117);
-const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 300);
+const RUNS = Number(Deno.env.get("FUZZ_RUNS") ?? 400);
 const MAX_OPS = Number(Deno.env.get("FUZZ_OPS") ?? 32);
 
 /**
@@ -400,7 +401,9 @@ function runSetup(f: FuzzFixture, op: SetupOp): { name: string; error: ErrnoErro
       return run("IOMMU_IOAS_MAP", () =>
         fd.ioasMap({
           ioas_id: resolveId(f, op.ioas),
-          user_va: f.buffer + BigInt(op.page) * P,
+          user_va: op.user_va
+            ? resolvePtr(f, op.user_va) & ~(P - 1n)
+            : f.buffer + BigInt(op.page) * P,
           length: pages * P,
           iova,
           flags: op.prot | (iova === undefined ? 0 : IOMMU_IOAS_MAP_FIXED_IOVA),
@@ -491,35 +494,55 @@ function runScenario(sc: Scenario, stats: Stats): void {
       if (!(e instanceof ErrnoError)) throw e;
     }
   };
-  for (const [k, flags] of sc.domains) {
-    quiet(() => f.fd.testMockDomain(ioas[k % ioas.length], flags));
-  }
-  sc.binds.forEach((b, k) => {
-    if (!b || !ioas.length) return;
-    quiet(() => {
-      f.bound[k] = f.fd.bind(f.devices[k]);
-      f.fd.attach(f.bound[k], ioas[0]);
-    });
-  });
-  const dev_id = f.bound.find((d) => d) ??
-    objectsOf(f).find((o) => o instanceof iommufd_device)?.id;
-  if (dev_id && ioas.length && sc.nest) {
-    quiet(() => {
-      const pt_id = f.fd.hwptAlloc({ dev_id, pt_id: ioas[0], flags: IOMMU_HWPT_ALLOC_NEST_PARENT });
-      f.fd.hwptAlloc({
-        dev_id,
-        pt_id,
-        data_type: IOMMU_HWPT_DATA_SELFTEST,
-        data: iommu_hwpt_selftest.encode({ iotlb: IOMMU_TEST_IOTLB_DEFAULT }),
+  // Domains and devices: before the mappings, or after them (filling the domains).
+  const devices = () => {
+    for (const [k, flags] of sc.domains) {
+      quiet(() => f.fd.testMockDomain(ioas[k % ioas.length], flags));
+    }
+    sc.binds.forEach((b, k) => {
+      if (!b || !ioas.length) return;
+      quiet(() => {
+        f.bound[k] = f.fd.bind(f.devices[k]);
+        f.fd.attach(f.bound[k], ioas[0]);
       });
     });
-  }
-  if (dev_id && ioas.length && sc.dirty) {
-    quiet(() => {
-      const pt_id = ioas[ioas.length - 1];
-      const hwpt = f.fd.hwptAlloc({ dev_id, pt_id, flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING });
-      f.fd.setDirtyTracking(hwpt, true);
-    });
+    const dev_id = f.bound.find((d) => d) ??
+      objectsOf(f).find((o) => o instanceof iommufd_device)?.id;
+    if (dev_id && ioas.length && sc.nest) {
+      quiet(() => {
+        const pt_id = f.fd.hwptAlloc({
+          dev_id,
+          pt_id: ioas[0],
+          flags: IOMMU_HWPT_ALLOC_NEST_PARENT,
+        });
+        f.fd.hwptAlloc({
+          dev_id,
+          pt_id,
+          data_type: IOMMU_HWPT_DATA_SELFTEST,
+          data: iommu_hwpt_selftest.encode({ iotlb: IOMMU_TEST_IOTLB_DEFAULT }),
+        });
+      });
+    }
+    if (dev_id && ioas.length && sc.dirty) {
+      quiet(() => {
+        const pt_id = ioas[ioas.length - 1];
+        const hwpt = f.fd.hwptAlloc({ dev_id, pt_id, flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING });
+        f.fd.setDirtyTracking(hwpt, true);
+      });
+    }
+  };
+  if (!sc.mapFirst) devices();
+  // Fixed IOVAs inside the mock aperture, so that a domain created later must take them in.
+  let next = MOCK_APERTURE_START;
+  for (const [k, ptr, pages] of ioas.length ? sc.oddMaps : []) {
+    quiet(() =>
+      f.fd.ioasMap({
+        ioas_id: ioas[k % ioas.length],
+        user_va: resolvePtr(f, ptr) & ~(P - 1n),
+        length: BigInt(pages) * P,
+        iova: next += 64n * P,
+      })
+    );
   }
   for (const [k, page, pages, prot] of sc.maps) {
     quiet(() =>
@@ -527,10 +550,12 @@ function runScenario(sc: Scenario, stats: Stats): void {
         ioas_id: ioas[k % ioas.length],
         user_va: f.buffer + BigInt(page) * P,
         length: BigInt(Math.min(pages, 16 - page)) * P,
-        flags: prot,
+        iova: sc.mapFirst ? (next += 64n * P) : undefined,
+        flags: prot | (sc.mapFirst ? IOMMU_IOAS_MAP_FIXED_IOVA : 0),
       })
     );
   }
+  if (sc.mapFirst) devices();
   const ops: Op[] = [...sc.prelude, ...sc.ops];
   ops.forEach((op, step) => {
     const before = observe(f);

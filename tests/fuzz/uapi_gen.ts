@@ -69,7 +69,16 @@ export interface RawOp {
 export type SetupOp =
   | { op: "ioasAlloc" }
   | { op: "mockDomain"; pt: IdToken; flags: number }
-  | { op: "map"; ioas: IdToken; page: number; pages: number; fixed: U64Token | null; prot: number }
+  | {
+    op: "map";
+    ioas: IdToken;
+    page: number;
+    pages: number;
+    fixed: U64Token | null;
+    prot: number;
+    /** Map this instead of the buffer (read-only, unmapped or beyond memory). */
+    user_va: PtrToken | null;
+  }
   | { op: "hwptAlloc"; dev: IdToken; pt: IdToken; flags: number; nested: boolean }
   | { op: "replace"; stdev: IdToken; pt: IdToken }
   | { op: "bind"; dev: number }
@@ -398,6 +407,7 @@ export const setupOp: fc.Arbitrary<SetupOp> = fc.oneof(
       pages: fc.integer({ min: 1, max: 16 }),
       fixed: fc.option(u64Token, { freq: 3 }),
       prot: fc.constantFrom(2, 4, 6, 6),
+      user_va: fc.option(ptrToken, { freq: 2 }),
     }),
   },
   {
@@ -472,6 +482,12 @@ export function scenario(maxOps: number) {
       fc.tuple(fc.nat(1), fc.nat(15), fc.integer({ min: 1, max: 16 }), fc.constantFrom(2, 4, 6)),
       { maxLength: 3 },
     ),
+    /** Map before the domains are created, so that creating them fills them. */
+    mapFirst: fc.boolean(),
+    /** Mappings of odd memory: [which IOAS, pointer, pages] (pinned when a domain is filled). */
+    oddMaps: fc.array(fc.tuple(fc.nat(1), ptrToken, fc.integer({ min: 1, max: 8 })), {
+      maxLength: 2,
+    }),
     /** Bind the two VFIO devices, and attach them to the first IOAS. */
     binds: fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }),
     /** On the first device: a nest parent with a nested HWPT, a dirty-tracking HWPT. */
