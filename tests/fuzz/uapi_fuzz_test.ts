@@ -426,6 +426,11 @@ function runSetup(f: FuzzFixture, op: SetupOp): { name: string; error: ErrnoErro
         "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE",
         () => fd.testMockDomainReplace(resolveId(f, op.stdev), resolveId(f, op.pt)),
       );
+    case "option":
+      return run(
+        "IOMMU_OPTION",
+        () => fd.option(op.option_id, op.op_, op.val64, resolveId(f, op.object)),
+      );
     case "bind":
       return run("VFIO_DEVICE_BIND_IOMMUFD", () => {
         if (f.bound[op.dev]) return;

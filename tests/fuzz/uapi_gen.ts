@@ -81,6 +81,7 @@ export type SetupOp =
   }
   | { op: "hwptAlloc"; dev: IdToken; pt: IdToken; flags: number; nested: boolean }
   | { op: "replace"; stdev: IdToken; pt: IdToken }
+  | { op: "option"; option_id: number; op_: number; val64: bigint; object: IdToken }
   | { op: "bind"; dev: number }
   | { op: "attach"; dev: number; pt: IdToken }
   | { op: "detach"; dev: number }
@@ -418,6 +419,16 @@ export const setupOp: fc.Arbitrary<SetupOp> = fc.oneof(
       pt: idFor("pt_id"),
       flags: fc.constantFrom(0, 1, 2, 2, 3, 4),
       nested: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("option" as const),
+      option_id: fc.constantFrom(0, 1, 1),
+      op_: fc.constantFrom(0, 0, 1),
+      val64: fc.constantFrom(0n, 0n, 1n, 2n),
+      object: idFor("object_id"),
     }),
   },
   {
