@@ -89,7 +89,7 @@ export function mockDomain(f: IommufdFixture, pt_id: number, flags = 0): MockDom
 }
 
 /** NON-KERNEL: the iommufd context behind the fixture's descriptor. */
-function ictxOf(f: IommufdFixture): iommufd_ctx {
+export function ictxOf(f: IommufdFixture): iommufd_ctx {
   return f.vmm.files!.fdt.get(f.fd.fd)!.private_data as iommufd_ctx;
 }
 
