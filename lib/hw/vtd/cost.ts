@@ -6,7 +6,7 @@
  * @module
  */
 
-// ⟨vtd-nested-refs⟩ spec/16-vtd-page-walk.md:1548
+// ⟨vtd-nested-refs⟩ spec/16-vtd-page-walk.md:1550
 /**
  * NON-KERNEL: memory references of an uncached nested walk: an n-level first stage over second
  * stage walks of m entries each.
@@ -14,4 +14,4 @@
 export function vtd_nested_walk_refs(n: number, m: number): number {
   return (n + 1) * (m + 1) - 1;
 }
-//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uLy4uL3NwZWMvMTYtdnRkLXBhZ2Utd2Fsay5tZCJdLCJuYW1lcyI6W10sIm1hcHBpbmdzIjoiOztBQW9pREE7Ozs7Q0FJQztBQTVCRDs7O0NBR0MsR0FDRCxPQUFPLFNBQVMscUJBQXFCLENBQVMsRUFBRSxDQUFTO0VBQ3ZELE9BQU8sQ0FBQyxJQUFJLENBQUMsSUFBSSxDQUFDLElBQUksQ0FBQyxJQUFJO0FBQzdCIiwiZmlsZSI6ImNvc3QudHMifQ==
+//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uLy4uL3NwZWMvMTYtdnRkLXBhZ2Utd2Fsay5tZCJdLCJuYW1lcyI6W10sIm1hcHBpbmdzIjoiOztBQXNpREE7Ozs7Q0FJQztBQTVCRDs7O0NBR0MsR0FDRCxPQUFPLFNBQVMscUJBQXFCLENBQVMsRUFBRSxDQUFTO0VBQ3ZELE9BQU8sQ0FBQyxJQUFJLENBQUMsSUFBSSxDQUFDLElBQUksQ0FBQyxJQUFJO0FBQzdCIiwiZmlsZSI6ImNvc3QudHMifQ==
