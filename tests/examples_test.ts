@@ -28,6 +28,7 @@ Deno.test("examples: every file in examples/ is covered here", async () => {
     "cgroup-limit.ts",
     "guest-memory.ts",
     "hwpt-alloc.ts",
+    "page-walk.ts",
     "toy-iommu.ts",
   ]);
 });
@@ -61,4 +62,14 @@ Deno.test("examples/guest-memory.ts: pins follow the domains and all counters re
     /^ {2}locked_vm 0 pages \(0 KiB\), pinned_vm 0; memory.current 0 KiB: anon 0 KiB, kernel 0 KiB/,
   );
   assert.match(out, /IOVA ranges: \[0x0, 0xfedfffff\] \[0xfef00000, 0xffffffffffff\]/);
+});
+
+Deno.test("examples/page-walk.ts: the nested walk's 24 reads, then three explained faults", async () => {
+  const out = await run("page-walk.ts");
+  assert.match(out, /^DMA read of IOVA 0x8080604567: PA 0x80005567 \(4 KiB page, rw, 24 reads\)$/m);
+  assert.equal((out.match(/^ +\d+\. 0x/gm) ?? []).length, 24);
+  assert.match(out, /^ {2}24\. 0x103028 +second stage, level 1, for the final GPA 0x5567$/m);
+  assert.match(out, /fault 0x76 VTD_FR_NESTED_FS_SS_READ .*\[vtd-nested-check-read\]/);
+  assert.match(out, /fault 0x85 VTD_FR_SM_WRITE .*\[vtd-ss-check-perm\]/);
+  assert.match(out, /fault 0x72 VTD_FR_FS_PAGING_ENTRY_RSVD .*\[vtd-fs-check-rsvd\]/);
 });
