@@ -40,10 +40,23 @@ function Shell(props: {
         <meta name="color-scheme" content="light dark" />
         <title>{props.title}</title>
         <link rel="stylesheet" href={`${props.base}style.css`} />
+        <link rel="stylesheet" href={`${props.base}pagefind/pagefind-ui.css`} />
+        <script src={`${props.base}pagefind/pagefind-ui.js`} defer />
       </head>
       <body>
         <header class="site-header">
           <a href={`${props.base}index.html`} class="site-title">{props.site.title}</a>
+          <div id="search" class="site-search" />
+          <script
+            dangerouslySetInnerHTML={{
+              // The index holds site-absolute URLs; baseUrl keeps them right under a subpath.
+              __html: `addEventListener("DOMContentLoaded", () => { if (window.PagefindUI) ` +
+                `new PagefindUI({ element: "#search", showSubResults: true, showImages: false, ` +
+                `baseUrl: new URL(${
+                  JSON.stringify(props.base || "./")
+                }, location.href).pathname }); });`,
+            }}
+          />
         </header>
         {props.children}
       </body>
@@ -102,7 +115,7 @@ export function ChapterPage(props: {
           </p>
         </nav>
         <main class="chapter">
-          <article dangerouslySetInnerHTML={{ __html: props.body }} />
+          <article data-pagefind-body dangerouslySetInnerHTML={{ __html: props.body }} />
           <nav class="prev-next" aria-label="Chapters">
             {prev
               ? (

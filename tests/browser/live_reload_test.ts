@@ -1,7 +1,7 @@
 /**
  * The site in a real browser (Debian's chromium driven by playwright-core): a page served by
  * `deno task serve` reloads when its chapter is saved, and shows the tangler's problem in an
- * overlay when the chapter is broken.
+ * overlay when the chapter is broken; the search box finds prose and the model's definitions.
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
@@ -53,6 +53,48 @@ Deno.test("browser: saving a chapter reloads the open page; a broken chapter sho
       (await overlay.textContent())!,
       /spec\/01-a\.md:6:1: undefined fragment <<missing>>/,
     );
+  } finally {
+    await browser.close();
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("browser: search finds a word of the prose, and an exported name at its definition", async () => {
+  const root = await tempProject({
+    "site/style.css": "",
+    "spec/01-a.md": md("# Apples", "", "The quokka eats apples.", ""),
+    "spec/02-b.md": md(
+      "# Bananas",
+      "",
+      "Bananas have no marsupials.",
+      "",
+      "```ts {#peel file=lib/b.ts}",
+      "export function peel_banana(): number {",
+      "  return 1;",
+      "}",
+      "```",
+    ),
+  });
+  const server = await startDevServer({ root, port: 0, typecheck: false, log: () => {} });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}b.html`);
+    const results = async (query: string) => {
+      await page.fill(".pagefind-ui__search-input", query);
+      await page.waitForSelector(".pagefind-ui__result-link");
+      await page.waitForTimeout(300);
+      return await page.locator(".pagefind-ui__result-link").evaluateAll((links) =>
+        links.map((a) => [a.textContent, (a as HTMLAnchorElement).getAttribute("href")])
+      );
+    };
+    const quokka = await results("quokka");
+    assert.ok(quokka.length > 0, "the prose is indexed");
+    assert.ok(quokka.every(([, href]) => /^\/a\.html(#|$)/.test(href!)), JSON.stringify(quokka));
+    const peel = await results("peel_banana");
+    assert.match(peel[0][0]!, /^peel_banana — function in “Bananas”/);
+    assert.match(peel[0][1]!, /b\.html#peel$/);
   } finally {
     await browser.close();
     await server.close();

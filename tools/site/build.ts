@@ -16,6 +16,7 @@ import {
 import { loadSpec, type Problem } from "../literate/spec.ts";
 import { tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
+import { definitionsOf, writeSearchIndex } from "./search.ts";
 import { prepareChapter, type PreparedChapter, renderChapter } from "./render.ts";
 import { buildXref, pageOf } from "./xref.ts";
 
@@ -25,6 +26,8 @@ export interface BuildOptions {
   root: string;
   /** Output directory; default `<root>/_site`. */
   outDir?: string;
+  /** Index the pages for search (pagefind); default true. */
+  search?: boolean;
   /** Reuse a highlighter (and its cache) across builds, as `deno task serve` does. */
   highlighter?: CodeHighlighter;
   /**
@@ -126,9 +129,10 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   });
   files.set("style.css", await Deno.readTextFile(`${root}/site/style.css`));
 
-  // Write.
+  // Write, then index for search.
   await Deno.remove(outDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(`${outDir}/source`, { recursive: true });
   for (const [path, text] of files) await Deno.writeTextFile(`${outDir}/${path}`, text);
+  if (options.search ?? true) await writeSearchIndex(outDir, definitionsOf(xref));
   return done([], [...files.keys()]);
 }

@@ -1,0 +1,71 @@
+/**
+ * Full-text search for the site with pagefind: after the pages are written, pagefind indexes the
+ * chapters' text (the `data-pagefind-body` parts) into `_site/pagefind/`, and the browser searches
+ * that index without a server. On top of the prose, every name the model exports gets a record of
+ * its own pointing at the block that defines it, so that searching for `iopt_map_pages` lands on
+ * its definition first — what a kernel developer looking up a symbol wants.
+ *
+ * @module
+ */
+import { close, createIndex } from "pagefind";
+import type { XrefIndex } from "./xref.ts";
+
+/** A name exported by a model block, and where it is defined. */
+export interface Definition {
+  name: string;
+  kind: string;
+  /** Page and block anchor, e.g. `mapping.html#iopt-map-pages`. */
+  href: string;
+  chapter: string;
+  /** The declaring line, as the record's text. */
+  line: string;
+}
+
+const EXPORT =
+  /^\s*export\s+(?:declare\s+)?(?:async\s+)?(function|const|let|class|interface|type|enum)\s+([A-Za-z_$][\w$]*)/;
+
+/** Every exported declaration of the model, with the block that defines it. */
+export function definitionsOf(xref: XrefIndex): Definition[] {
+  const out: Definition[] = [];
+  for (const [block, x] of xref.blocks) {
+    for (const line of block.lines) {
+      const m = EXPORT.exec(line);
+      if (!m) continue;
+      out.push({
+        name: m[2],
+        kind: m[1],
+        href: `${block.chapter.slug}.html#${x.anchor}`,
+        chapter: block.chapter.title,
+        line: line.trim(),
+      });
+    }
+  }
+  return out;
+}
+
+/** Indexes `outDir`'s pages and the definitions into `outDir/pagefind/`; returns the counts. */
+export async function writeSearchIndex(
+  outDir: string,
+  definitions: Definition[],
+): Promise<{ pages: number; records: number }> {
+  const { index, errors } = await createIndex({});
+  if (!index) throw new Error(`pagefind: ${errors.join("; ")}`);
+  try {
+    const added = await index.addDirectory({ path: outDir });
+    if (added.errors.length) throw new Error(`pagefind: ${added.errors.join("; ")}`);
+    for (const d of definitions) {
+      const record = await index.addCustomRecord({
+        url: d.href,
+        content: `${d.name} ${d.line}`,
+        language: "en",
+        meta: { title: `${d.name} — ${d.kind} in “${d.chapter}”` },
+      });
+      if (record.errors.length) throw new Error(`pagefind: ${record.errors.join("; ")}`);
+    }
+    const written = await index.writeFiles({ outputPath: `${outDir}/pagefind` });
+    if (written.errors.length) throw new Error(`pagefind: ${written.errors.join("; ")}`);
+    return { pages: added.page_count, records: definitions.length };
+  } finally {
+    await close();
+  }
+}
