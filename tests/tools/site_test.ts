@@ -180,3 +180,52 @@ Deno.test("site: highlighted blocks are kept on disk; a warm build gives the sam
   assert.deepEqual(keys.sort(), ["export const a = 2;", "ls"]);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("site: uses of exported names link to their one definition, in code and in prose", async () => {
+  const root = await tempProject({
+    "site/style.css": "",
+    "spec/01-a.md": md(
+      "# A",
+      "",
+      "```ts {#peel file=lib/a.ts}",
+      "export function peel_banana(): number {",
+      "  return 1;",
+      "}",
+      "export const page = 2;",
+      "export const TWICE_1 = 1;",
+      "```",
+      "",
+      "```ts {#other file=lib/b.ts}",
+      "export const TWICE_1 = 2;",
+      "```",
+    ),
+    "spec/02-b.md": md(
+      "# B",
+      "",
+      "Call `peel_banana()` on a `page`; see [`peel_banana`](01-a.md#peel).",
+      "",
+      "```ts {#use file=lib/c.ts}",
+      'import { page, peel_banana, TWICE_1 } from "./a.ts";',
+      "// peel_banana on every page",
+      "export const n = peel_banana() + page + TWICE_1;",
+      "```",
+    ),
+  });
+  const result = await buildSite({ root, search: false });
+  assert.deepEqual(where(result.problems), []);
+  const a = await Deno.readTextFile(`${root}/_site/a.html`);
+  const b = await Deno.readTextFile(`${root}/_site/b.html`);
+  const codeLinks = [...b.matchAll(/<a class="ident" href="([^"]+)"[^>]*>([^<]+)<\/a>/g)]
+    .map((m) => `${m[2]}→${m[1]}`);
+  // The import, the comment and the call: three uses of peel_banana; `page` is a plain word and
+  // TWICE_1 has two definitions, so neither links.
+  assert.deepEqual(codeLinks, Array(3).fill("peel_banana→a.html#peel"));
+  // Prose: inline code names link, once; an inline code already inside a link stays as written.
+  assert.equal(
+    [...b.matchAll(/<a href="a\.html#peel"[^>]*><code>peel_banana(?:\(\))?<\/code><\/a>/g)].length,
+    2,
+  );
+  assert.doesNotMatch(b, /<a [^>]*><a /);
+  // The defining block does not link to itself.
+  assert.doesNotMatch(a, /class="ident"[^>]*>peel_banana</);
+});

@@ -16,8 +16,13 @@ import {
 import { loadSpec, type Problem } from "../literate/spec.ts";
 import { tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
-import { definitionsOf, writeSearchIndex } from "./search.ts";
-import { prepareChapter, type PreparedChapter, renderChapter } from "./render.ts";
+import { writeSearchIndex } from "./search.ts";
+import {
+  linkableDefinitions,
+  prepareChapter,
+  type PreparedChapter,
+  renderChapter,
+} from "./render.ts";
 import { buildXref, pageOf } from "./xref.ts";
 
 /** Options of {@link buildSite}. */
@@ -94,7 +99,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const editHref = options.editUrl
     ? (path: string, line: number) => `${options.editUrl}${path}#L${line}`
     : (path: string, line: number) => `source/${path.replace(/^spec\//, "")}.html#L${line}`;
-  const ctx = { xref, highlighter, chapters: prepared, editHref };
+  const definitions = linkableDefinitions(xref.definitions);
+  const ctx = { xref, highlighter, chapters: prepared, editHref, definitions };
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
     const { html, problems: found } = await renderChapter(p, ctx);
@@ -133,6 +139,6 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   await Deno.remove(outDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(`${outDir}/source`, { recursive: true });
   for (const [path, text] of files) await Deno.writeTextFile(`${outDir}/${path}`, text);
-  if (options.search ?? true) await writeSearchIndex(outDir, definitionsOf(xref));
+  if (options.search ?? true) await writeSearchIndex(outDir, xref.definitions);
   return done([], [...files.keys()]);
 }

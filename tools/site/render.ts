@@ -18,7 +18,7 @@ import { unified } from "unified";
 import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
 import { textOf } from "../literate/spec.ts";
 import type { CodeHighlighter } from "./highlight.ts";
-import { type BlockLink, pageOf, type XrefIndex } from "./xref.ts";
+import { type BlockLink, type Definition, pageOf, type XrefIndex } from "./xref.ts";
 
 /** An entry of a chapter's table of contents. */
 export interface TocEntry {
@@ -46,6 +46,21 @@ export interface RenderContext {
   chapters: Map<string, PreparedChapter>;
   /** The "edit" link of a block at `path:line`. */
   editHref: (path: string, line: number) => string;
+  /** Exported names defined exactly once, for linking uses in code to their definitions. */
+  definitions: Map<string, Definition>;
+}
+
+/**
+ * The exported names worth linking: defined once (an ambiguous name links nowhere), and not a plain
+ * lowercase word — `page` or `current` would light up every comment — so a name needs an
+ * underscore, a capital or a digit: `iopt_map_pages`, `IOMMU_HWPT_ALLOC`, `PhysMem`.
+ */
+export function linkableDefinitions(definitions: Definition[]): Map<string, Definition> {
+  const seen = new Map<string, Definition | null>();
+  for (const d of definitions) seen.set(d.name, seen.has(d.name) ? null : d);
+  const out = new Map<string, Definition>();
+  for (const [name, d] of seen) if (d && /[_A-Z0-9]/.test(name)) out.set(name, d);
+  return out;
 }
 
 const EXPLICIT_ID = /\s*\{#([A-Za-z][\w-]*)\}\s*$/;
@@ -189,6 +204,7 @@ export async function renderChapter(
       else problems.push(problemAt(chapter, node, resolved.error));
     }
   });
+  linkInlineCode(tree, ctx.definitions);
   const byPosition = new Map(
     chapter.blocks.map((b) => [`${b.fenceLine}:${b.fenceColumn}`, b] as const),
   );
@@ -205,6 +221,27 @@ export async function renderChapter(
   const hast = await processor.run(tree) as HastRoot;
   addSelfLinks(hast);
   return { html: processor.stringify(hast), problems };
+}
+
+/**
+ * Prose names the model's functions and constants in inline code — `iopt_map_pages()`,
+ * `IOMMU_HWPT_ALLOC_NEST_PARENT` — and each such name becomes a link to its definition, unless it
+ * is already inside a link.
+ */
+function linkInlineCode(root: Root, definitions: Map<string, Definition>): void {
+  const visit = (node: Root | RootContent) => {
+    if (!("children" in node) || node.type === "link") return;
+    node.children = (node.children as RootContent[]).map((child) => {
+      if (child.type !== "inlineCode") {
+        visit(child);
+        return child;
+      }
+      const d = definitions.get(child.value.replace(/\(\)$/, ""));
+      if (!d) return child;
+      return { type: "link", url: d.href, title: `${d.kind} in “${d.chapter}”`, children: [child] };
+    }) as typeof node.children;
+  };
+  visit(root);
 }
 
 function resolveLink(
@@ -249,6 +286,7 @@ function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
   }
   linkReferences(pre, block, ctx);
   linkCheckIds(pre, block, ctx);
+  linkIdentifiers(pre, x.anchor, ctx);
   const caption: (ElementContent | string)[] = [
     h("a", { className: ["label"], href: `#${x.anchor}` }, [
       `${x.label} ${x.continuation ? "+≡" : "≡"}`,
@@ -312,6 +350,42 @@ function linkCheckIds(pre: Element, block: CodeBlock, ctx: RenderContext): void 
       return h("a", { className: ["check-id"], href, title: "the step this check implements" }, [
         child.value,
       ]);
+    });
+  };
+  visit(pre);
+}
+
+const IDENTIFIER = /[A-Za-z_$][\w$]*/g;
+
+/**
+ * Links each use of an exported name in model code to the block that defines it, as engine262's
+ * spec links every abstract operation; names defined in this very block are left alone.
+ */
+function linkIdentifiers(pre: Element, anchor: string, ctx: RenderContext): void {
+  const visit = (node: Element) => {
+    if (node.tagName === "a") return;
+    node.children = node.children.flatMap((child): ElementContent[] => {
+      if (child.type === "element") {
+        visit(child);
+        return [child];
+      }
+      if (child.type !== "text") return [child];
+      const out: ElementContent[] = [];
+      let at = 0;
+      for (const m of child.value.matchAll(IDENTIFIER)) {
+        const d = ctx.definitions.get(m[0]);
+        if (!d || d.anchor === anchor) continue;
+        if (m.index > at) out.push({ type: "text", value: child.value.slice(at, m.index) });
+        out.push(
+          h("a", { className: ["ident"], href: d.href, title: `${d.kind} in “${d.chapter}”` }, [
+            m[0],
+          ]),
+        );
+        at = m.index + m[0].length;
+      }
+      if (at === 0) return [child];
+      if (at < child.value.length) out.push({ type: "text", value: child.value.slice(at) });
+      return out;
     });
   };
   visit(pre);

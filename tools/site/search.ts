@@ -8,40 +8,7 @@
  * @module
  */
 import { close, createIndex } from "pagefind";
-import type { XrefIndex } from "./xref.ts";
-
-/** A name exported by a model block, and where it is defined. */
-export interface Definition {
-  name: string;
-  kind: string;
-  /** Page and block anchor, e.g. `mapping.html#iopt-map-pages`. */
-  href: string;
-  chapter: string;
-  /** The declaring line, as the record's text. */
-  line: string;
-}
-
-const EXPORT =
-  /^\s*export\s+(?:declare\s+)?(?:async\s+)?(function|const|let|class|interface|type|enum)\s+([A-Za-z_$][\w$]*)/;
-
-/** Every exported declaration of the model, with the block that defines it. */
-export function definitionsOf(xref: XrefIndex): Definition[] {
-  const out: Definition[] = [];
-  for (const [block, x] of xref.blocks) {
-    for (const line of block.lines) {
-      const m = EXPORT.exec(line);
-      if (!m) continue;
-      out.push({
-        name: m[2],
-        kind: m[1],
-        href: `${block.chapter.slug}.html#${x.anchor}`,
-        chapter: block.chapter.title,
-        line: line.trim(),
-      });
-    }
-  }
-  return out;
-}
+import type { Definition } from "./xref.ts";
 
 /** Indexes `outDir`'s pages and the definitions into `outDir/pagefind/`; returns the counts. */
 export async function writeSearchIndex(

@@ -32,9 +32,25 @@ export interface BlockXref {
   usedIn: BlockLink[];
 }
 
+/** A name exported by a model block, and where it is defined. */
+export interface Definition {
+  name: string;
+  /** `function`, `const`, `class`, `interface`, `type`, … */
+  kind: string;
+  /** Page and block anchor, e.g. `mapping.html#iopt-map-pages`. */
+  href: string;
+  /** The defining block's anchor. */
+  anchor: string;
+  chapter: string;
+  /** The declaring line. */
+  line: string;
+}
+
 /** The index for all model blocks, plus where each `<<ref>>` line points. */
 export interface XrefIndex {
   blocks: Map<CodeBlock, BlockXref>;
+  /** Every exported declaration of the model, in reading order. */
+  definitions: Definition[];
   /** Key `${block.index}:${lineIndex}` → link to the referenced fragment's first block. */
   refs: Map<string, BlockLink>;
   /** Every fragment/file anchor → the chapter page it lives on. */
@@ -102,5 +118,27 @@ export function buildXref(t: Tangle): XrefIndex {
     const target = t.fragments.get(r.name)!.blocks[0];
     refs.set(`${r.block.index}:${r.lineIndex}`, linkTo(target, `⟨${r.name}⟩`));
   }
-  return { blocks, refs, anchors };
+  return { blocks, refs, anchors, definitions: definitionsOf(blocks) };
+}
+
+const EXPORT =
+  /^\s*export\s+(?:declare\s+)?(?:async\s+)?(function|const|let|class|interface|type|enum)\s+([A-Za-z_$][\w$]*)/;
+
+function definitionsOf(blocks: Map<CodeBlock, BlockXref>): Definition[] {
+  const out: Definition[] = [];
+  for (const [block, x] of blocks) {
+    for (const line of block.lines) {
+      const m = EXPORT.exec(line);
+      if (!m) continue;
+      out.push({
+        name: m[2],
+        kind: m[1],
+        href: `${pageOf(block.chapter)}#${x.anchor}`,
+        anchor: x.anchor,
+        chapter: block.chapter.title,
+        line: line.trim(),
+      });
+    }
+  }
+  return out;
 }
