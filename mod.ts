@@ -38,6 +38,7 @@ export * from "./lib/iommufd/pages.ts";
 export * from "./lib/iommufd/iova_bitmap.ts";
 export * from "./lib/iommufd/ioas.ts";
 export * from "./lib/iommufd/device.ts";
+export * from "./lib/iommufd/access.ts";
 export * from "./lib/iommufd/hw_pagetable.ts";
 export * from "./lib/iommufd/selftest.ts";
 export * from "./lib/iommufd/user.ts";

@@ -2,8 +2,8 @@
  * Ports of the mapping cases of FIXTURE(iommufd_ioas) in tools/testing/selftests/iommu/iommufd.c
  * (v6.12), with its variants no_domain, mock_domain, two_mock_domain and mock_domain_limit. Each
  * ends with the teardown check: after close, pins, locked_vm, memcg counters and objects are back
- * where they started. (The cases with in-kernel accesses — access_*, fork_* — need
- * iommufd_access, which the model does not have.)
+ * where they started. (The cases with in-kernel accesses — access_*, fork_* — are in
+ * iommufd_access_test.ts.)
  */
 import assert from "node:assert/strict";
 import {

@@ -14,7 +14,10 @@ import {
   ENOENT,
   ENOMEM,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  MOCK_ACCESS_RW_SLOW_PATH,
+  MOCK_ACCESS_RW_WRITE,
   MOCK_APERTURE_START,
+  MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
 } from "../../mod.ts";
 import {
   checkRefs,
@@ -83,6 +86,65 @@ Deno.test("iommufd_fail_nth (basic, map_domain, map_two_domains): every injectio
   // A failure may also be absorbed: temp_kmalloc() settles for less memory, as in the kernel.
   assert.ok(absorbed < points / 4, `${absorbed} of ${points} injections absorbed`);
   for (const site of ["failslab", "fail_page_alloc", "fail_iommufd"]) {
+    assert.ok(sites.get(site)! > 0, `${site} was swept: ${JSON.stringify([...sites])}`);
+  }
+});
+
+/**
+ * iommufd_fail_nth.c's access_rw, access_pin and access_pin_domain bodies, in one sequence: reads
+ * and writes on the fast path, the one-page path and the slow path, a pinning access filled from
+ * the user and then read by a new domain, a replace that unpins through the driver, and an unmap
+ * that notifies the access.
+ */
+function accessSequence(f: IoasFixture, ioas_id: number, ioas2: number): void {
+  const { fd } = f;
+  const iova = MOCK_APERTURE_START;
+  fd.ioasMap({ ioas_id, user_va: f.buffer, length: 16n * P, iova });
+  const rw = fd.testCreateAccess(ioas_id, 0);
+  const buf = new Uint8Array(Number(P) + 16);
+  fd.testAccessRw(rw, iova + 5n, buf.subarray(0, 1));
+  fd.testAccessRw(rw, iova + 5n, buf.subarray(0, 8), MOCK_ACCESS_RW_WRITE);
+  fd.testAccessRw(rw, iova + 7n, buf.subarray(0, 8), MOCK_ACCESS_RW_SLOW_PATH);
+  fd.testAccessRw(rw, iova + P - 8n, buf, MOCK_ACCESS_RW_SLOW_PATH | MOCK_ACCESS_RW_WRITE);
+  const pin = fd.testCreateAccess(ioas_id, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES);
+  const id = fd.testAccessPages(pin, iova + 2n * P, 8n * P, f.buffer + 2n * P);
+  mockDomain(f, ioas_id);
+  fd.testAccessPages(pin, iova, 16n * P, f.buffer);
+  fd.testDestroyAccessPages(pin, id);
+  fd.testAccessRw(rw, iova + 7n, buf, MOCK_ACCESS_RW_SLOW_PATH);
+  fd.ioasMap({ ioas_id: ioas2, user_va: f.buffer, length: 4n * P, iova });
+  fd.testAccessReplaceIoas(rw, ioas2);
+  fd.ioasUnmap(ioas_id, iova, 16n * P);
+  fd.testDestroyAccess(pin);
+  fd.testDestroyAccess(rw);
+}
+
+Deno.test("iommufd_fail_nth (access_rw, access_pin, access_pin_domain): every injection fails cleanly", () => {
+  const checks = new Set<string>();
+  const { points, sites } = sweepFailNth({
+    setup: () => {
+      const f = fixture();
+      // The handle's scratch area, where test operations put their buffers, is faulted in first:
+      // a fault of user memory that fails is the task's problem, not iommufd's.
+      f.vmm.write(f.fd.scratch(), new Uint8Array(4 * Number(P)));
+      return f;
+    },
+    run: (f) => accessSequence(f, f.ioas[0], f.ioas[1]),
+    teardown: (f) => {
+      teardownFixture(f);
+      checkRefs(f, f.buffer, 16n * P, 0);
+    },
+    // As above; an injected failure while storing PFNs for an access, or in the one-page read
+    // path, is EINVAL.
+    allowed: (e) => checks.add(e.check) && [ENOMEM, ENOENT, EFAULT, EINVAL].includes(e.errno),
+    limit: 2000,
+  });
+  assert.ok(points > 50, `${points} injection points`);
+  // The access paths' own failure points were reached.
+  for (const check of ["xarray-inject", "rw-page-inject", "add-access-nomem"]) {
+    assert.ok(checks.has(check), `${check}: ${[...checks].join(", ")}`);
+  }
+  for (const site of ["failslab", "fail_iommufd"]) {
     assert.ok(sites.get(site)! > 0, `${site} was swept: ${JSON.stringify([...sites])}`);
   }
 });

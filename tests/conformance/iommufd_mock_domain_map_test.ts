@@ -4,8 +4,8 @@
  * variants one_domain, two_domains, one_domain_hugepage and two_domains_hugepage. The selftest's
  * huge pages are hugetlbfs pages (MAP_HUGETLB | MAP_POPULATE); the model has transparent huge
  * pages, so the hugepage variants use madvise(MADV_HUGEPAGE) and write the buffer to populate it,
- * which gives the same 2 MiB folios. (ro_unshare maps a file, and user_copy needs an in-kernel
- * access; neither exists in the model.)
+ * which gives the same 2 MiB folios. (ro_unshare maps a file, which the model does not have;
+ * user_copy, which needs an in-kernel access, is in iommufd_access_test.ts.)
  */
 import { EFAULT, MADV_HUGEPAGE } from "../../mod.ts";
 import { expectErrno } from "./fixture.ts";
