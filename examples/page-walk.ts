@@ -1,6 +1,6 @@
 /**
  * What the VT-d hardware does with a nested page table: a guest's 4-level first stage over the
- * host's 4-level second stage (vector N1 of spec/16-vtd-page-walk.md). The walk is traced: every
+ * host's 4-level second stage (vector N1 of spec/17-vtd-page-walk.md). The walk is traced: every
  * 8-byte entry the unit reads, in order — 24 of them for one DMA when nothing is cached. Then three
  * walks that fault, each with its VT-d fault reason and the check that produced it.
  *

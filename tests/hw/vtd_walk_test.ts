@@ -1,5 +1,5 @@
 /**
- * The VT-d page walker (spec/16-vtd-page-walk.md) against the worked vectors of the reference notes
+ * The VT-d page walker (spec/17-vtd-page-walk.md) against the worked vectors of the reference notes
  * (§8.1 V1–V9, §8.2 F1–F6 and F5b, §8.3 N1), the reserved-bit masks level by level, permission
  * ANDing, the check orders, the nested fault codes, the cost of nested walks, and a seeded property
  * over random second-stage tables.
@@ -694,7 +694,7 @@ Deno.test("vtd fault names, level indices, result descriptions", () => {
 });
 
 Deno.test("vtd check ids: every id the walker reports is an anchor of its chapter", async () => {
-  const md = await Deno.readTextFile(new URL("../../spec/16-vtd-page-walk.md", import.meta.url));
+  const md = await Deno.readTextFile(new URL("../../spec/17-vtd-page-walk.md", import.meta.url));
   const code = await Deno.readTextFile(new URL("../../lib/hw/vtd/walk.ts", import.meta.url));
   const ids = new Set(
     [...code.matchAll(/"(vtd-[a-z]+-check-[a-z]+|vtd-check-[a-z]+)"/g)].map((m) => m[1]),
