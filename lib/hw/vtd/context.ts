@@ -3,7 +3,7 @@
 /**
  * Intel VT-d root, context and PASID structures as the remapping unit reads them: the lookup's
  * fault reasons, the legacy and scalable-mode decoders with their checks, and the configuration
- * objects (chapter-16 stages) they produce.
+ * objects (chapter-17 stages) they produce.
  *
  * Intel VT-d spec rev 4.x §3.4–3.6, §9.1–9.6; linux v6.12 drivers/iommu/intel/iommu.h, pasid.h,
  * dmar.c; QEMU hw/i386/intel_iommu.c. NON-KERNEL (hardware).
