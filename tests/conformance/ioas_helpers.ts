@@ -14,6 +14,7 @@ import {
   type iommufd_ctx,
   type iommufd_hw_pagetable,
   Machine,
+  MOCK_APERTURE_START,
   PAGE_SIZE,
   xa_load,
 } from "../../mod.ts";
@@ -144,4 +145,70 @@ export function testDirty(
   bitmap: Uint8Array,
 ): number {
   return f.fd.testDirty(hwpt_id, iova, length, page_size, bitmap);
+}
+
+/** FIXTURE(iommufd_ioas): an IOAS, and the mock domains of the variant attached to it. */
+export interface IommufdIoasFixture extends IoasFixture {
+  ioas_id: number;
+  /** The last mock domain's selftest object and HWPT (0 without one). */
+  stdev_id: number;
+  hwpt_id: number;
+  /** MOCK_APERTURE_START with a mock domain, else 0. */
+  base_iova: bigint;
+}
+
+/** FIXTURE_VARIANT(iommufd_ioas): how many mock domains, and the temporary memory limit. */
+export const IOMMUFD_IOAS_VARIANTS = {
+  no_domain: { mock_domains: 0, memory_limit: 0 },
+  mock_domain: { mock_domains: 1, memory_limit: 0 },
+  two_mock_domain: { mock_domains: 2, memory_limit: 0 },
+  mock_domain_limit: { mock_domains: 1, memory_limit: 16 },
+};
+/** A variant's name. */
+export type IommufdIoasVariant = keyof typeof IOMMUFD_IOAS_VARIANTS;
+
+/** FIXTURE_SETUP(iommufd_ioas). */
+export function setupIommufdIoas(variant: IommufdIoasVariant): IommufdIoasFixture {
+  const base = setupFixture();
+  const f: IommufdIoasFixture = {
+    ...base,
+    ioas_id: base.fd.ioasAlloc(),
+    stdev_id: 0,
+    hwpt_id: 0,
+    base_iova: 0n,
+  };
+  const v = IOMMUFD_IOAS_VARIANTS[variant];
+  if (v.memory_limit) setTempMemoryLimit(f, v.memory_limit);
+  for (let i = 0; i < v.mock_domains; i++) {
+    const md = mockDomain(f, f.ioas_id);
+    f.stdev_id = md.stdev_id;
+    f.hwpt_id = md.hwpt_id;
+    f.base_iova = MOCK_APERTURE_START;
+  }
+  return f;
+}
+
+/** teardown_iommufd()'s last step: no page of the selftest's buffer is pinned any more. */
+export function checkRefsAfterClose(f: IoasFixture): void {
+  const fd = f.vmm.openIommufd();
+  checkRefs({ ...f, fd }, f.buffer, BUFFER_SIZE, 0);
+  fd.close();
+}
+
+/**
+ * TEST_F(iommufd_ioas, name) for every variant: FIXTURE_SETUP, the body, FIXTURE_TEARDOWN with the
+ * no-leak check, and the pin check of teardown_iommufd().
+ */
+export function testIommufdIoas(
+  name: string,
+  body: (f: IommufdIoasFixture, variant: IommufdIoasVariant) => void,
+): void {
+  for (const variant of Object.keys(IOMMUFD_IOAS_VARIANTS) as IommufdIoasVariant[]) {
+    Deno.test(`iommufd_ioas.${name} (${variant})`, () => {
+      const f = setupIommufdIoas(variant);
+      body(f, variant);
+      teardownFixture(f);
+      checkRefsAfterClose(f);
+    });
+  }
 }

@@ -40,70 +40,22 @@ import {
   BUFFER_SIZE,
   checkMockIova,
   checkRefs,
+  checkRefsAfterClose,
   HUGEPAGE_SIZE,
   ictxOf,
-  type IoasFixture,
+  type IommufdIoasFixture,
+  type IommufdIoasVariant,
   MOCK_PAGE_SIZE,
   mockDomain,
   P,
-  setTempMemoryLimit,
   setupFixture,
   teardownFixture,
+  testIommufdIoas,
 } from "./ioas_helpers.ts";
 
-interface Fixture extends IoasFixture {
-  ioas_id: number;
-  stdev_id: number;
-  hwpt_id: number;
-  base_iova: bigint;
-}
-
-const VARIANTS = {
-  no_domain: { mock_domains: 0, memory_limit: 0 },
-  mock_domain: { mock_domains: 1, memory_limit: 0 },
-  two_mock_domain: { mock_domains: 2, memory_limit: 0 },
-  mock_domain_limit: { mock_domains: 1, memory_limit: 16 },
-};
-type Variant = keyof typeof VARIANTS;
-
-function setupIoas(variant: Variant): Fixture {
-  const base = setupFixture();
-  const f: Fixture = {
-    ...base,
-    ioas_id: base.fd.ioasAlloc(),
-    stdev_id: 0,
-    hwpt_id: 0,
-    base_iova: 0n,
-  };
-  const v = VARIANTS[variant];
-  if (v.memory_limit) setTempMemoryLimit(f, v.memory_limit);
-  for (let i = 0; i < v.mock_domains; i++) {
-    const md = mockDomain(f, f.ioas_id);
-    f.stdev_id = md.stdev_id;
-    f.hwpt_id = md.hwpt_id;
-    f.base_iova = MOCK_APERTURE_START;
-  }
-  return f;
-}
-
-/** FIXTURE_SETUP(iommufd_ioas) … TEST_F … FIXTURE_TEARDOWN, for every variant. */
-function testIoas(name: string, body: (f: Fixture, variant: Variant) => void): void {
-  for (const variant of Object.keys(VARIANTS) as Variant[]) {
-    Deno.test(`iommufd_ioas.${name} (${variant})`, () => {
-      const f = setupIoas(variant);
-      body(f, variant);
-      teardownFixture(f);
-      checkRefsAfterClose(f);
-    });
-  }
-}
-
-/** teardown_iommufd()'s last step: no page of the selftest's buffer is pinned any more. */
-function checkRefsAfterClose(f: IoasFixture): void {
-  const fd = f.vmm.openIommufd();
-  checkRefs({ ...f, fd }, f.buffer, BUFFER_SIZE, 0);
-  fd.close();
-}
+type Fixture = IommufdIoasFixture;
+type Variant = IommufdIoasVariant;
+const testIoas = testIommufdIoas;
 
 /** A deterministic stand-in for the selftest's rand(). */
 function prng(seed: number): () => number {

@@ -29,56 +29,19 @@ import { expectErrno } from "./fixture.ts";
 import {
   addReserved,
   BUFFER_SIZE,
-  type IoasFixture,
+  IOMMUFD_IOAS_VARIANTS,
+  type IommufdIoasFixture,
   MOCK_PAGE_SIZE,
-  mockDomain,
   P,
-  setTempMemoryLimit,
   setupFixture,
   teardownFixture,
+  testIommufdIoas,
   U64_MAX,
 } from "./ioas_helpers.ts";
 
-interface Fixture extends IoasFixture {
-  ioas_id: number;
-  stdev_id: number;
-  hwpt_id: number;
-  base_iova: bigint;
-}
-
-const VARIANTS = {
-  no_domain: { mock_domains: 0, memory_limit: 0 },
-  mock_domain: { mock_domains: 1, memory_limit: 0 },
-  two_mock_domain: { mock_domains: 2, memory_limit: 0 },
-  mock_domain_limit: { mock_domains: 1, memory_limit: 16 },
-};
-type Variant = keyof typeof VARIANTS;
-
-/** FIXTURE_SETUP(iommufd_ioas) … TEST_F … FIXTURE_TEARDOWN, for every variant. */
-function testIoas(name: string, body: (f: Fixture, variant: Variant) => void): void {
-  for (const variant of Object.keys(VARIANTS) as Variant[]) {
-    Deno.test(`iommufd_ioas.${name} (${variant})`, () => {
-      const base = setupFixture();
-      const f: Fixture = {
-        ...base,
-        ioas_id: base.fd.ioasAlloc(),
-        stdev_id: 0,
-        hwpt_id: 0,
-        base_iova: 0n,
-      };
-      const v = VARIANTS[variant];
-      if (v.memory_limit) setTempMemoryLimit(f, v.memory_limit);
-      for (let i = 0; i < v.mock_domains; i++) {
-        const md = mockDomain(f, f.ioas_id);
-        f.stdev_id = md.stdev_id;
-        f.hwpt_id = md.hwpt_id;
-        f.base_iova = MOCK_APERTURE_START;
-      }
-      body(f, variant);
-      teardownFixture(f);
-    });
-  }
-}
+type Fixture = IommufdIoasFixture;
+const VARIANTS = IOMMUFD_IOAS_VARIANTS;
+const testIoas = testIommufdIoas;
 
 const mapFixed = (f: Fixture, buffer: bigint, length: bigint, iova: bigint, ioas_id = f.ioas_id) =>
   f.fd.ioasMap({ ioas_id, user_va: buffer, length, iova });
