@@ -20,6 +20,15 @@ export interface TocItem {
   text: string;
 }
 
+/** A row of the identifier index. */
+export interface IdentifierEntry {
+  name: string;
+  kind: string;
+  href: string;
+  chapter: string;
+  usedIn: { href: string; text: string; chapter: string }[];
+}
+
 /** Things every page knows. */
 export interface SiteInfo {
   title: string;
@@ -71,6 +80,10 @@ export function IndexPage(props: { site: SiteInfo; intro: string }) {
       <main class="index">
         <h1>{props.site.title}</h1>
         <p class="lede">{props.intro}</p>
+        <p>
+          <a href="identifiers.html">Identifier index</a>: every name the model exports, where it is
+          defined and where it is used.
+        </p>
         <ol class="chapters">
           {props.site.chapters.map((c) => (
             <li>
@@ -111,7 +124,7 @@ export function ChapterPage(props: {
             ))}
           </ul>
           <p class="toc-all">
-            <a href="index.html">All chapters</a>
+            <a href="index.html">All chapters</a> · <a href="identifiers.html">Identifiers</a>
           </p>
         </nav>
         <main class="chapter">
@@ -134,6 +147,56 @@ export function ChapterPage(props: {
           </nav>
         </main>
       </div>
+    </Shell>
+  );
+}
+
+/**
+ * The identifier index: every name the model exports (that the site links), what it is, the block
+ * that defines it and the blocks that use it — the "referenced in" of engine262's spec.
+ */
+export function IdentifiersPage(props: { site: SiteInfo; entries: IdentifierEntry[] }) {
+  return (
+    <Shell site={props.site} title={`Identifiers — ${props.site.title}`} base="">
+      <main class="identifiers">
+        <h1>Identifiers</h1>
+        <p class="lede">
+          The {props.entries.length}{" "}
+          names the model exports, each with the block that defines it and the blocks that use it.
+          In the chapters, every use links to its definition.
+        </p>
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Kind</th>
+              <th>Defined in</th>
+              <th>Used in</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.entries.map((e) => (
+              <tr id={`id-${e.name}`}>
+                <td>
+                  <a href={e.href}>
+                    <code>{e.name}</code>
+                  </a>
+                </td>
+                <td>{e.kind}</td>
+                <td>{e.chapter}</td>
+                <td class="used-in">
+                  {e.usedIn.map((u, k) => (
+                    <>
+                      {k > 0 ? ", " : ""}
+                      <a href={u.href} title={u.chapter}>{u.text}</a>
+                    </>
+                  ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </main>
     </Shell>
   );
 }

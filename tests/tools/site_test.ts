@@ -228,4 +228,11 @@ Deno.test("site: uses of exported names link to their one definition, in code an
   assert.doesNotMatch(b, /<a [^>]*><a /);
   // The defining block does not link to itself.
   assert.doesNotMatch(a, /class="ident"[^>]*>peel_banana</);
+  // The identifier index lists it, with its definition and the block that uses it.
+  const ids = await Deno.readTextFile(`${root}/_site/identifiers.html`);
+  assert.match(
+    ids,
+    /<tr id="id-peel_banana"><td><a href="a\.html#peel"><code>peel_banana<\/code><\/a><\/td><td>function<\/td><td>A<\/td><td class="used-in"><a href="b\.html#use"/,
+  );
+  assert.doesNotMatch(ids, /id="id-page"/, "plain words are not indexed");
 });

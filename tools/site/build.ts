@@ -9,6 +9,8 @@ import { renderToString } from "preact-render-to-string";
 import {
   type ChapterLink,
   ChapterPage,
+  type IdentifierEntry,
+  IdentifiersPage,
   IndexPage,
   type SiteInfo,
   SourcePage,
@@ -23,7 +25,7 @@ import {
   type PreparedChapter,
   renderChapter,
 } from "./render.ts";
-import { buildXref, pageOf } from "./xref.ts";
+import { buildXref, type Definition, pageOf } from "./xref.ts";
 
 /** Options of {@link buildSite}. */
 export interface BuildOptions {
@@ -72,6 +74,26 @@ function brief(summary: string): string {
 
 const DOCTYPE = "<!doctype html>\n";
 
+/** The identifier index: each linked name, where it is defined, and the blocks that use it. */
+function identifierEntries(
+  definitions: Map<string, Definition>,
+  uses: Map<string, Map<string, string>>,
+): IdentifierEntry[] {
+  return [...definitions.values()]
+    .sort((a, b) => a.name.localeCompare(b.name, "en", { sensitivity: "base" }))
+    .map((d) => ({
+      name: d.name,
+      kind: d.kind,
+      href: d.href,
+      chapter: d.chapter,
+      usedIn: [...(uses.get(d.name) ?? new Map()).entries()].map(([href, chapter]) => ({
+        href,
+        text: href.slice(href.indexOf("#") + 1),
+        chapter,
+      })),
+    }));
+}
+
 /** Builds the whole site. */
 export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
@@ -100,7 +122,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     ? (path: string, line: number) => `${options.editUrl}${path}#L${line}`
     : (path: string, line: number) => `source/${path.replace(/^spec\//, "")}.html#L${line}`;
   const definitions = linkableDefinitions(xref.definitions);
-  const ctx = { xref, highlighter, chapters: prepared, editHref, definitions };
+  const uses = new Map<string, Map<string, string>>();
+  const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses };
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
     const { html, problems: found } = await renderChapter(p, ctx);
@@ -120,6 +143,11 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const site: SiteInfo = { title: SITE_TITLE, chapters: links };
   const files = new Map<string, string>();
   files.set("index.html", DOCTYPE + renderToString(IndexPage({ site, intro: SITE_LEDE })));
+  files.set(
+    "identifiers.html",
+    DOCTYPE +
+      renderToString(IdentifiersPage({ site, entries: identifierEntries(definitions, uses) })),
+  );
   spec.chapters.forEach((c, k) => {
     const page = ChapterPage({
       site,

@@ -18,7 +18,7 @@ import { unified } from "unified";
 import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
 import { textOf } from "../literate/spec.ts";
 import type { CodeHighlighter } from "./highlight.ts";
-import { type BlockLink, type Definition, pageOf, type XrefIndex } from "./xref.ts";
+import { type BlockLink, type BlockXref, type Definition, pageOf, type XrefIndex } from "./xref.ts";
 
 /** An entry of a chapter's table of contents. */
 export interface TocEntry {
@@ -48,6 +48,8 @@ export interface RenderContext {
   editHref: (path: string, line: number) => string;
   /** Exported names defined exactly once, for linking uses in code to their definitions. */
   definitions: Map<string, Definition>;
+  /** Filled while rendering: for each linked name, the blocks that use it (page#anchor → chapter). */
+  uses: Map<string, Map<string, string>>;
 }
 
 /**
@@ -286,7 +288,7 @@ function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
   }
   linkReferences(pre, block, ctx);
   linkCheckIds(pre, block, ctx);
-  linkIdentifiers(pre, x.anchor, ctx);
+  linkIdentifiers(pre, block, x, ctx);
   const caption: (ElementContent | string)[] = [
     h("a", { className: ["label"], href: `#${x.anchor}` }, [
       `${x.label} ${x.continuation ? "+≡" : "≡"}`,
@@ -361,12 +363,14 @@ const IDENTIFIER = /[A-Za-z_$][\w$]*/g;
  * Links each use of an exported name in model code to the block that defines it, as engine262's
  * spec links every abstract operation; names defined in this very block are left alone.
  */
-function linkIdentifiers(pre: Element, anchor: string, ctx: RenderContext): void {
-  const visit = (node: Element) => {
+function linkIdentifiers(pre: Element, block: CodeBlock, x: BlockXref, ctx: RenderContext): void {
+  const href = `${pageOf(block.chapter)}#${x.anchor}`;
+  const imports = importLines(block.lines);
+  const visit = (node: Element, line: number) => {
     if (node.tagName === "a") return;
     node.children = node.children.flatMap((child): ElementContent[] => {
       if (child.type === "element") {
-        visit(child);
+        visit(child, line);
         return [child];
       }
       if (child.type !== "text") return [child];
@@ -374,7 +378,12 @@ function linkIdentifiers(pre: Element, anchor: string, ctx: RenderContext): void
       let at = 0;
       for (const m of child.value.matchAll(IDENTIFIER)) {
         const d = ctx.definitions.get(m[0]);
-        if (!d || d.anchor === anchor) continue;
+        if (!d || d.anchor === x.anchor) continue;
+        // An import names a dependency; the index lists the blocks that use the name.
+        if (!imports.has(line)) {
+          if (!ctx.uses.has(d.name)) ctx.uses.set(d.name, new Map());
+          ctx.uses.get(d.name)!.set(href, block.chapter.title);
+        }
         if (m.index > at) out.push({ type: "text", value: child.value.slice(at, m.index) });
         out.push(
           h("a", { className: ["ident"], href: d.href, title: `${d.kind} in “${d.chapter}”` }, [
@@ -388,7 +397,21 @@ function linkIdentifiers(pre: Element, anchor: string, ctx: RenderContext): void
       return out;
     });
   };
-  visit(pre);
+  // The highlighted code holds one span.line per source line.
+  const code = pre.children.find((c): c is Element => c.type === "element" && c.tagName === "code");
+  code?.children.filter((c): c is Element => c.type === "element").forEach((l, k) => visit(l, k));
+}
+
+/** The indexes of the lines that belong to `import … from` statements. */
+function importLines(lines: string[]): Set<number> {
+  const out = new Set<number>();
+  let open = false;
+  lines.forEach((line, k) => {
+    if (/^\s*import\b/.test(line)) open = true;
+    if (open) out.add(k);
+    if (open && /\bfrom\s+["'][^"']+["'];?\s*$|^\s*import\s+["']/.test(line)) open = false;
+  });
+  return out;
 }
 
 function addSelfLinks(root: HastRoot): void {
