@@ -83,8 +83,16 @@ Deno.test("browser: search finds a word of the prose, and an exported name at it
     await page.goto(`${server.url}b.html`);
     const results = async (query: string) => {
       await page.fill(".pagefind-ui__search-input", query);
-      await page.waitForSelector(".pagefind-ui__result-link");
-      await page.waitForTimeout(300);
+      // Wait for this query's answer, not a list still showing the previous one, and for every
+      // result's title to have loaded (pagefind fetches each result's page data after the count).
+      await page.waitForFunction((q) => {
+        const message = document.querySelector(".pagefind-ui__message")?.textContent ?? "";
+        const n = /^(\d+) results? for/.exec(message);
+        const titles = document.querySelectorAll(
+          ".pagefind-ui__result-inner > .pagefind-ui__result-title > .pagefind-ui__result-link",
+        );
+        return message.includes(q) && n !== null && titles.length === Number(n[1]);
+      }, query);
       return await page.locator(".pagefind-ui__result-link").evaluateAll((links) =>
         links.map((a) => [a.textContent, (a as HTMLAnchorElement).getAttribute("href")])
       );
