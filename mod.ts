@@ -51,3 +51,7 @@ export * from "./lib/iommufd/user.ts";
 export * from "./lib/vfio/device_cdev.ts";
 export * from "./lib/iommufd/iommufd.ts";
 export * from "./lib/iommufd/vfio_compat.ts";
+export * from "./lib/drivers/intel/iommu.ts";
+export * from "./lib/drivers/intel/pasid.ts";
+export * from "./lib/drivers/intel/cache.ts";
+export * from "./lib/drivers/intel/nested.ts";

@@ -30,6 +30,7 @@ Deno.test("examples: every file in examples/ is covered here", async () => {
     "hwpt-alloc.ts",
     "page-walk.ts",
     "toy-iommu.ts",
+    "vtd-nested.ts",
   ]);
 });
 
@@ -72,4 +73,17 @@ Deno.test("examples/page-walk.ts: the nested walk's 24 reads, then three explain
   assert.match(out, /fault 0x76 VTD_FR_NESTED_FS_SS_READ .*\[vtd-nested-check-read\]/);
   assert.match(out, /fault 0x85 VTD_FR_SM_WRITE .*\[vtd-ss-check-perm\]/);
   assert.match(out, /fault 0x72 VTD_FR_FS_PAGING_ENTRY_RSVD .*\[vtd-fs-check-rsvd\]/);
+});
+
+Deno.test("examples/vtd-nested.ts: a two-stage DMA, a stale IOTLB entry, the guest's invalidation, nothing left", async () => {
+  const out = await run("vtd-nested.ts");
+  assert.match(
+    out,
+    /^4\. DMA 0x8 write → PA (0x[0-9a-f]+) \(nested, 28 reads\)\n {3}host PA \1 = .*"page A"$/m,
+  );
+  assert.match(out, /^5\. .*\(nested, IOTLB hit\): still "page A"$/m);
+  assert.match(out, /^ {3}the driver → dmar0: piotlb psi did=2 pasid=0 addr=0x80000000 am=0$/m);
+  assert.match(out, /^6\. HWPT_INVALIDATE handled 1 entry; .*\(nested, 24 reads\): "page B"$/m);
+  assert.match(out, /^7\. \/vm1 sec_pagetables 16384 bytes/m);
+  assert.match(out, /^8\. after close and munmap: sec_pagetables 0, memory.current 0$/m);
 });
