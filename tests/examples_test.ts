@@ -79,7 +79,7 @@ Deno.test("examples/vtd-nested.ts: a two-stage DMA, a stale IOTLB entry, the gue
   const out = await run("vtd-nested.ts");
   assert.match(
     out,
-    /^4\. DMA 0x8 write → PA (0x[0-9a-f]+) \(nested, 28 reads\)\n {3}host PA \1 = .*"page A"$/m,
+    /^4\. DMA sid 0x8 write of 0x80000000 → PA (0x[0-9a-f]+) \(nested, 28 reads\)\n {3}host PA \1 = .*"page A"$/m,
   );
   assert.match(out, /^5\. .*\(nested, IOTLB hit\): still "page A"$/m);
   assert.match(out, /^ {3}the driver → dmar0: piotlb psi did=2 pasid=0 addr=0x80000000 am=0$/m);
