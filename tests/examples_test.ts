@@ -23,13 +23,11 @@ async function run(example: string): Promise<string> {
 Deno.test("examples: every file in examples/ is covered here", async () => {
   const files = [];
   for await (const e of Deno.readDir(`${root}/examples`)) files.push(e.name);
-  // toy-iommu.ts is a module the others import, not a program.
   assert.deepEqual(files.sort(), [
     "cgroup-limit.ts",
     "guest-memory.ts",
     "hwpt-alloc.ts",
     "page-walk.ts",
-    "toy-iommu.ts",
     "vtd-nested.ts",
   ]);
 });
@@ -63,6 +61,10 @@ Deno.test("examples/guest-memory.ts: pins follow the domains and all counters re
     /^ {2}locked_vm 0 pages \(0 KiB\), pinned_vm 0; memory.current 0 KiB: anon 0 KiB, kernel 0 KiB/,
   );
   assert.match(out, /IOVA ranges: \[0x0, 0xfedfffff\] \[0xfef00000, 0xffffffffffff\]/);
+  assert.match(
+    out,
+    /^ {2}device 1 reads guest physical 0x123456789: 0x8 read → PA 0x[0-9a-f]+789 \(ss, 7 reads\)$/m,
+  );
 });
 
 Deno.test("examples/page-walk.ts: the nested walk's 24 reads, then three explained faults", async () => {

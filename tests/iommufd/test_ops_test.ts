@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  addIntelIommu,
   EADDRINUSE,
   EFAULT,
   EINVAL,
@@ -16,7 +17,6 @@ import {
   MOCK_APERTURE_START,
   PAGE_SIZE,
 } from "../../mod.ts";
-import { addToyIommu } from "../../examples/toy-iommu.ts";
 import { expectErrno, testF } from "../conformance/fixture.ts";
 
 const P = BigInt(PAGE_SIZE);
@@ -69,9 +69,13 @@ testF("IOMMU_TEST_OP_MD_CHECK_MAP: checks in order; a match, a mismatch, a hole"
   const hole = vmm.mmap(P);
   vmm.munmap(hole, P);
   assert.equal(expectErrno(EFAULT, check(hwpt_id, iova, M, hole)).check, "md-check-pa-fault");
-  // A paging HWPT of another driver is not a mock domain.
-  addToyIommu(m);
-  const toy = fd.bind(m.addDevice({ iommu: "toy0" }));
+  // A paging HWPT of another driver (VT-d) is not a mock domain.
+  addIntelIommu(m);
+  const pdev = m.addDevice({ iommu: "dmar0" });
+  // Booting the driver and probing the device allocate the unit's root, context and PASID tables:
+  // the machine's, kept after the iommufd is closed.
+  f.before.nr_iommu_pages = m.pgdat.vm_stat.NR_IOMMU_PAGES;
+  const toy = fd.bind(pdev);
   const toy_hwpt = fd.hwptAlloc({ dev_id: toy, pt_id: ioas_id });
   assert.equal(expectErrno(EINVAL, check(toy_hwpt, iova, M, va)).check, "md-pagetable-mock");
   fd.destroy(toy_hwpt);
