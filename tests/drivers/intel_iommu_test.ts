@@ -13,6 +13,8 @@ import {
   EFAULT,
   EINVAL,
   ENODEV,
+  ENOENT,
+  ENOMEM,
   EOPNOTSUPP,
   ErrnoError,
   folio_pfn_at,
@@ -61,6 +63,7 @@ import {
   VTD_FR_SS_PAGING_ENTRY_RW,
   vtd_make_ecap,
 } from "../../mod.ts";
+import { setupIommufd, sweepFailNth, teardown } from "../conformance/fixture.ts";
 
 const MiB = 1n << 20n;
 
@@ -598,4 +601,71 @@ Deno.test("the probe's ENODEV: a device that is not behind a unit this driver ow
   const mock = m.addDevice({ iommu: "mock0" });
   const r = m.kernel(() => intel_iommu_ops.probe_device!(mock as device));
   rc(r, ENODEV, "intel-probe-nodev");
+});
+
+Deno.test("fail-nth over a VMM's dmar0 session: every injected failure unwinds, nothing is left", () => {
+  const checks = new Set<string>();
+  const { points, sites } = sweepFailNth({
+    setup: () => {
+      const f = setupIommufd();
+      addIntelIommu(f.m);
+      const dev = to_pci_dev(f.m.addDevice({ iommu: "dmar0" }));
+      // The driver's root, context and PASID tables belong to the machine, not to the session.
+      f.before.nr_iommu_pages = f.m.pgdat.vm_stat.NR_IOMMU_PAGES;
+      const ram = f.vmm.mmap(64n * 1024n);
+      f.vmm.write(ram, new Uint8Array(64 * 1024).fill(1)); // faulted in before the sweep
+      const ioas = f.fd.ioasAlloc();
+      return { ...f, dev, ram, ioas };
+    },
+    run: (f) => {
+      const { fd, dev, ram, ioas } = f;
+      fd.ioasMap({ ioas_id: ioas, user_va: ram, length: 32n * 1024n, iova: 0n });
+      const devId = fd.bind(dev);
+      fd.getHwInfo(devId, 24);
+      fd.attach(devId, ioas);
+      fd.ioasMap({ ioas_id: ioas, user_va: ram + 32768n, length: 32n * 1024n, iova: 0x4000_0000n });
+      const parent = fd.hwptAlloc({
+        dev_id: devId,
+        pt_id: ioas,
+        flags: IOMMU_HWPT_ALLOC_NEST_PARENT,
+      });
+      const nested = fd.hwptAlloc({
+        dev_id: devId,
+        pt_id: parent,
+        data_type: IOMMU_HWPT_DATA_VTD_S1,
+        data: iommu_hwpt_vtd_s1.encode({
+          flags: 0n,
+          pgtbl_addr: 0x1000n,
+          addr_width: 48,
+          __reserved: 0,
+        }),
+      });
+      fd.attach(devId, nested);
+      fd.hwptInvalidate(nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, [inv(0n, 1n)]);
+      fd.ioasUnmap(ioas, 0x4000_0000n, 32n * 1024n);
+    },
+    teardown: (f) => {
+      f.vmm.munmap(f.ram, 64n * 1024n);
+      teardown(f);
+    },
+    // iommufd's injected pin failure is EFAULT and a pt_id it could not look up EINVAL; everything
+    // else is a failed allocation or lookup.
+    allowed: (e) =>
+      checks.add(e.check) &&
+      ([ENOMEM, ENOENT, EFAULT].includes(e.errno) || e.check === "hwpt-alloc-pt"),
+    limit: 400,
+  });
+  assert.ok(points > 10, `${points} injection points`);
+  assert.ok(sites.get("fail_page_alloc")! > 0, JSON.stringify([...sites]));
+  // The driver's own allocation failures are among them.
+  for (
+    const c of [
+      "intel-map-nomem",
+      "intel-domain-nomem",
+      "intel-nested-nomem",
+      "intel-hw-info-nomem",
+    ]
+  ) {
+    assert.ok(checks.has(c), `${c} not reached: ${[...checks]}`);
+  }
 });
