@@ -63,7 +63,7 @@ Deno.test("examples/guest-memory.ts: pins follow the domains and all counters re
   assert.match(out, /IOVA ranges: \[0x0, 0xfedfffff\] \[0xfef00000, 0xffffffffffff\]/);
   assert.match(
     out,
-    /^ {2}device 1 reads guest physical 0x123456789: 0x8 read → PA 0x[0-9a-f]+789 \(ss, 7 reads\)$/m,
+    /^ {2}device 1 reads guest physical 0x123456789: sid 0x8 read of 0x123456789 → PA 0x[0-9a-f]+789 \(ss, 7 reads\)$/m,
   );
 });
 
