@@ -220,9 +220,11 @@ Deno.test("tangleLib: writes, then --check passes; an edit to lib/ fails --check
   assert.deepEqual(written.changed, ["lib/a.ts"]);
   assert.match(
     await Deno.readTextFile(`${root}/lib/a.ts`),
-    /\n\}\n\/\/# sourceMappingURL=data:application\/json;base64,[A-Za-z0-9+/=]+\n$/,
-    "written files end with their inline map",
+    /\n\}\n\/\/# sourceMappingURL=\.\.\/\.cache\/srcmap\/lib\/a\.ts\.map\n$/,
+    "written files end by naming their map, which is not in lib/",
   );
+  const map = JSON.parse(await Deno.readTextFile(`${root}/.cache/srcmap/lib/a.ts.map`));
+  assert.deepEqual(map.sources.sort(), ["../spec/01-a.md", "../spec/02-b.md"]);
   assert.deepEqual((await tangleLib(root, "check")).problems, []);
   assert.deepEqual(
     (await tangleLib(root, "write")).changed,
@@ -300,6 +302,19 @@ Deno.test("tangleLib: parse trees and emit maps are cached by content; an edit r
   await Deno.remove(root, { recursive: true });
 });
 
+Deno.test("tangleLib: a prose edit that moves the code moves the map, though lib/ is unchanged", async () => {
+  const one = (prose: string) =>
+    md("# A", prose, "```ts {file=lib/a.ts}", "export const a: number = 1;", "```");
+  const root = await tempProject({ "spec/01-a.md": one("") });
+  await tangleLib(root, "write");
+  const mapPath = `${root}/.cache/srcmap/lib/a.ts.map`;
+  const before = await Deno.readTextFile(mapPath);
+  await Deno.writeTextFile(`${root}/spec/01-a.md`, one("\nMore prose.\n"));
+  assert.deepEqual((await tangleLib(root, "write")).changed, []);
+  assert.notEqual(await Deno.readTextFile(mapPath), before);
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("tangleLib: after an edit, a file's map is the one a fresh tangle makes (imports resolve)", async () => {
   const chapter = (extra: string) =>
     md(
@@ -319,11 +334,12 @@ Deno.test("tangleLib: after an edit, a file's map is the one a fresh tangle make
   await tangleLib(root, "write");
   await Deno.writeTextFile(`${root}/spec/01-a.md`, chapter("// one more line\nconst c = b;"));
   assert.deepEqual((await tangleLib(root, "write")).changed, ["lib/a.ts"]);
-  const incremental = await Deno.readTextFile(`${root}/lib/a.ts`);
+  const mapPath = `${root}/.cache/srcmap/lib/a.ts.map`;
+  const incremental = await Deno.readTextFile(mapPath);
   await Deno.remove(`${root}/.cache`, { recursive: true });
   await Deno.remove(`${root}/lib/a.ts`);
   await tangleLib(root, "write");
-  assert.equal(incremental, await Deno.readTextFile(`${root}/lib/a.ts`));
-  assert.match(incremental, /sourceMappingURL=data:application\/json;base64,/);
+  assert.equal(incremental, await Deno.readTextFile(mapPath));
+  assert.ok(JSON.parse(incremental).mappings.length > 0);
   await Deno.remove(root, { recursive: true });
 });

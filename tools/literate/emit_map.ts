@@ -2,12 +2,18 @@
  * Source maps that survive Deno's TypeScript emit.
  *
  * Deno runs a `.ts` file by re-printing it as JavaScript (types removed, code re-laid-out), and
- * when the file carries its own `//# sourceMappingURL`, Deno applies that map to positions in
- * the *JavaScript* it printed, not to the TypeScript. A map from `lib/` lines to Markdown lines
+ * when the file names its own map with `//# sourceMappingURL`, Deno applies that map to positions
+ * in the *JavaScript* it printed, not to the TypeScript. A map from `lib/` lines to Markdown lines
  * would therefore be off by whatever the emit moved. So the map is composed: Deno's own emit map
- * (JavaScript → `lib/` TypeScript, read from its emit cache after `deno cache`) followed by the
- * tangler's line table (`lib/` TypeScript → `spec/…md`). The trailing comment that carries the
- * map does not move any code in the emit, so the composed map fits the final file.
+ * (JavaScript → `lib/` TypeScript) followed by the tangler's line table (`lib/` TypeScript →
+ * `spec/…md`).
+ *
+ * Deno's emit map is asked of Deno through a public interface: the V8 inspector protocol. A child
+ * `deno run --inspect-wait` loads the generated files, and each `Debugger.scriptParsed` event
+ * carries the emitted script's own map. Nothing reads Deno's cache. The composed map of
+ * `lib/x.ts` is written to `.cache/srcmap/lib/x.ts.map`, which the generated file names in its
+ * last line; a fresh clone without the map still runs, with stack traces at `lib/` lines until the
+ * next tangle.
  *
  * @module
  */
@@ -15,27 +21,18 @@ import { SourceMapConsumer, SourceMapGenerator } from "source-map-js";
 import { HashStore, sha256 } from "./hash_store.ts";
 import type { TangledFile } from "./tangle.ts";
 
-/** The comment that introduces an inline map. */
-export const MAP_COMMENT = "//# sourceMappingURL=data:application/json;base64,";
+const EMIT_STORE = ".cache/emit-maps";
+const MAP_DIR = ".cache/srcmap";
+const ENTRY = ".cache/emit-entry.ts";
 
-const SCRATCH = ".cache/emit";
-const MAP_STORE = ".cache/emit-maps";
-
-async function typescriptCache(): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
-    .output();
-  return JSON.parse(new TextDecoder().decode(out.stdout)).typescriptCache;
-}
-
-/** The JSON of the inline map a JavaScript text ends with, if any. */
-function inlineMapJson(js: string): string | null {
-  const at = js.lastIndexOf(MAP_COMMENT);
-  if (at < 0) return null;
-  const b64 = js.slice(at + MAP_COMMENT.length).split("\n", 1)[0];
-  return new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+/** The last line of a generated file: where its composed map is. */
+export function mapComment(path: string): string {
+  const up = "../".repeat(path.split("/").length - 1);
+  return `//# sourceMappingURL=${up}${MAP_DIR}/${path}.map`;
 }
 
 function compose(file: TangledFile, emitted: SourceMapConsumer): string {
+  // Deno resolves a map's sources against the script, not the map.
   const up = "../".repeat(file.path.split("/").length - 1);
   const gen = new SourceMapGenerator({ file: file.path.replace(/^.*\//, "") });
   emitted.eachMapping((m) => {
@@ -51,68 +48,138 @@ function compose(file: TangledFile, emitted: SourceMapConsumer): string {
       source: up + o.block.chapter.path,
     });
   });
-  return btoa(gen.toString());
+  return gen.toString();
+}
+
+function decodeDataUrl(url: string): string | null {
+  const m = /^data:application\/json;(?:charset=utf-8;)?base64,(.*)$/.exec(url);
+  if (!m) return null;
+  return new TextDecoder().decode(Uint8Array.from(atob(m[1]), (c) => c.charCodeAt(0)));
 }
 
 /**
- * Deno's emit maps for the given files, as JSON, keyed by path. The emit map depends only on a
- * file's text, so it is kept in `.cache/emit-maps/` under the text's hash; only texts never seen
- * before go through `deno cache`, which makes a re-tangle after a small edit cheap.
+ * Deno's emit maps of the given module URLs, as JSON keyed by URL: the child loads them (and runs
+ * their top level, which for model files only defines things) while the inspector listens.
+ */
+async function inspectEmit(root: string, urls: string[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  const wanted = new Set(urls);
+  await Deno.mkdir(`${root}/.cache`, { recursive: true });
+  await Deno.writeTextFile(
+    `${root}/${ENTRY}`,
+    urls.map((u) => `import ${JSON.stringify(u)};`).join("\n") + "\n",
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--inspect-wait=127.0.0.1:0", "--allow-read", "--allow-env", ENTRY],
+    cwd: root,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  let ws: string | undefined;
+  while (!ws) {
+    const { value, done } = await stderr.read();
+    if (done) break;
+    seen += value;
+    ws = /(ws:\/\/\S+)\s/.exec(seen)?.[1]; // a whole URL: the line may arrive in pieces
+  }
+  if (!ws) {
+    await child.status;
+    return found;
+  }
+  // The child is stopped once every wanted script was seen, or when the socket fails, or when the
+  // child says it has finished (it would wait for the debugger to leave) or exits.
+  let finish = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  child.status.then(finish);
+  const drain = (async () => {
+    for (let r = await stderr.read(); !r.done; r = await stderr.read()) {
+      if (r.value.includes("Waiting for inspector to disconnect")) finish();
+    }
+  })();
+  const socket = new WebSocket(ws);
+  socket.onclose = finish;
+  socket.onerror = finish;
+  let running = false;
+  socket.onmessage = (e) => {
+    const msg = JSON.parse(e.data);
+    if (msg.method !== "Debugger.scriptParsed") return;
+    running ||= msg.params.url.startsWith("file:");
+    if (!wanted.has(msg.params.url)) return;
+    const json = decodeDataUrl(msg.params.sourceMapURL ?? "");
+    if (json) found.set(msg.params.url, json);
+    if (found.size === wanted.size) finish();
+  };
+  // The child may not be waiting yet when the first request to run arrives, so it is repeated
+  // until scripts load; a child that never gets going is given up on (the maps are a comfort,
+  // not a product).
+  let id = 0;
+  const send = (method: string) => socket.send(JSON.stringify({ id: ++id, method }));
+  const nudge = setInterval(() => {
+    if (!running && socket.readyState === WebSocket.OPEN) send("Runtime.runIfWaitingForDebugger");
+  }, 250);
+  const giveUp = setTimeout(finish, 60_000);
+  socket.onopen = () => {
+    send("Debugger.enable");
+    send("Runtime.runIfWaitingForDebugger");
+  };
+  await finished;
+  clearInterval(nudge);
+  clearTimeout(giveUp);
+  socket.close();
+  try {
+    child.kill("SIGKILL");
+  } catch { /* it has exited */ }
+  await child.status;
+  await drain;
+  return found;
+}
+
+/**
+ * Deno's emit maps for the given files (already written under `root`), as JSON, keyed by path.
+ * The emit map depends only on a file's text, so it is kept in `.cache/emit-maps/` under the
+ * text's hash; only texts never seen before are loaded under the inspector.
  */
 async function denoEmitMaps(root: string, files: TangledFile[]): Promise<Map<string, string>> {
-  const store = new HashStore(`${root}/${MAP_STORE}`);
+  const store = new HashStore(`${root}/${EMIT_STORE}`);
   const found = new Map<string, string>();
-  const missing: { file: TangledFile; hash: string }[] = [];
+  const missing: { file: TangledFile; hash: string; url: string }[] = [];
+  const real = await Deno.realPath(root);
   for (const file of files) {
     const hash = await sha256(file.text);
     const json = await store.get(hash);
     if (json) found.set(file.path, json);
-    else missing.push({ file, hash });
+    else missing.push({ file, hash, url: `file://${real}/${file.path}` });
   }
-  if (missing.length === 0) {
-    await store.prune();
-    return found;
-  }
-  // Every file goes to the scratch copy, so that the missing ones' imports resolve; only the
-  // missing ones are entry points.
-  const scratch = `${root}/${SCRATCH}`;
-  await Deno.remove(scratch, { recursive: true }).catch(() => {});
-  for (const file of files) {
-    const target = `${scratch}/${file.path}`;
-    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
-    await Deno.writeTextFile(target, file.text);
-  }
-  await new Deno.Command(Deno.execPath(), {
-    args: ["cache", "--quiet", ...missing.map(({ file }) => `${scratch}/${file.path}`)],
-    cwd: root,
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  const cache = await typescriptCache();
-  const real = await Deno.realPath(scratch);
-  for (const { file, hash } of missing) {
-    const js = await Deno.readTextFile(`${cache}/file${real}/${file.path}.js`).catch(() => null);
-    const json = js && inlineMapJson(js);
-    // Deno's cache may hold the emit of an earlier text at this path (when this text could not be
-    // emitted): the map carries the source it was made from, and only a map of this text is kept.
-    if (!json || JSON.parse(json).sourcesContent?.[0] !== file.text) continue;
-    await store.put(hash, json);
-    found.set(file.path, json);
+  if (missing.length > 0) {
+    const emitted = await inspectEmit(root, missing.map((m) => m.url));
+    for (const { file, hash, url } of missing) {
+      const json = emitted.get(url);
+      if (!json) continue;
+      await store.put(hash, json);
+      found.set(file.path, json);
+    }
   }
   await store.prune();
   return found;
 }
 
 /**
- * Composed inline maps (base64) for the given generated files, keyed by path. A file Deno cannot
- * emit (a syntax error the type checker will report) gets no map.
+ * Writes the composed map of each generated file to `.cache/srcmap/`. The files must already be
+ * written; a file Deno cannot load (a syntax error the type checker will report) gets no map.
  */
-export async function emitMaps(root: string, files: TangledFile[]): Promise<Map<string, string>> {
-  const maps = new Map<string, string>();
+export async function writeMaps(root: string, files: TangledFile[]): Promise<void> {
   const emitted = await denoEmitMaps(root, files);
   for (const f of files) {
     const json = emitted.get(f.path);
-    if (json) maps.set(f.path, compose(f, new SourceMapConsumer(JSON.parse(json))));
+    if (!json) continue;
+    const target = `${root}/${MAP_DIR}/${f.path}.map`;
+    const map = compose(f, new SourceMapConsumer(JSON.parse(json)));
+    const current = await Deno.readTextFile(target).catch(() => null);
+    if (current === map) continue;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(target, map);
   }
-  return maps;
 }

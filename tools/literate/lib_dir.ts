@@ -4,10 +4,12 @@
  *
  * @module
  */
-import { emitMaps, MAP_COMMENT } from "./emit_map.ts";
+import { mapComment, writeMaps } from "./emit_map.ts";
 import type { Problem } from "./spec.ts";
 import { loadSpec } from "./spec.ts";
-import { type Tangle, tangle } from "./tangle.ts";
+import { type Tangle, tangle, type TangledFile } from "./tangle.ts";
+import { type DerivedImports, deriveImports, withImports } from "./imports.ts";
+import { HashStore, sha256 } from "./hash_store.ts";
 
 /** What to do with `lib/`. */
 export type LibMode = "write" | "check" | "prune";
@@ -46,10 +48,37 @@ async function readOrNull(path: string): Promise<string | null> {
   }
 }
 
+const IMPORT_STORE = ".cache/imports";
+
+/**
+ * The derived imports of the generated files. They depend only on the files' texts, so a run whose
+ * texts were all seen before reads them from `.cache/imports/` and never runs the TypeScript
+ * parser; problems are not cached (their positions depend on the Markdown, not on the texts).
+ */
+async function importsOf(root: string, files: TangledFile[]): Promise<DerivedImports> {
+  const store = new HashStore(`${root}/${IMPORT_STORE}`);
+  // The key covers the deriving code too, so a change to it never reads an older answer.
+  const deriver = await Deno.readTextFile(new URL("./imports.ts", import.meta.url));
+  const key = await sha256([deriver, ...files.map((f) => `${f.path}\0${f.text}`)].join("\0"));
+  const cached = await store.get(key);
+  if (cached) return { insertions: new Map(JSON.parse(cached)), problems: [] };
+  const derived = deriveImports(files);
+  if (derived.problems.length === 0) {
+    await store.put(key, JSON.stringify([...derived.insertions]));
+    await store.prune();
+  }
+  return derived;
+}
+
 /** Tangles `root/spec` and reconciles `root/lib` according to `mode`. */
 export async function tangleLib(root: string, mode: LibMode): Promise<LibResult> {
   const result = tangle(await loadSpec(root));
   const problems = [...result.problems];
+  if (problems.length === 0) {
+    const derived = await importsOf(root, result.files);
+    problems.push(...derived.problems);
+    result.files = result.files.map((f) => withImports(f, derived.insertions.get(f.path)));
+  }
   const changed: string[] = [];
   const removed: string[] = [];
   if (problems.length > 0) return { tangle: result, problems, changed, removed };
@@ -70,19 +99,11 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
       });
     }
   }
-  // --check compares the code; the map is derived from it by Deno's emitter, whose exact output
-  // may differ between Deno versions.
-  const codeOf = (text: string) => text.split(MAP_COMMENT, 1)[0];
-  const maps = mode === "check" ? new Map<string, string>() : await emitMaps(root, result.files);
   const differing = [];
   for (const f of result.files) {
     const current = await readOrNull(`${root}/${f.path}`);
-    const map = maps.get(f.path);
-    const text = map ? `${f.text}${MAP_COMMENT}${map}\n` : f.text;
-    const same = mode === "check"
-      ? current !== null && codeOf(current) === f.text
-      : current === text;
-    if (!same) differing.push({ file: f, text, missing: current === null });
+    const text = `${f.text}${mapComment(f.path)}\n`;
+    if (current !== text) differing.push({ file: f, text, missing: current === null });
   }
   if (mode === "check") {
     for (const d of differing) {
@@ -111,5 +132,6 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
     await Deno.writeTextFile(target, text);
     changed.push(file.path);
   }
+  await writeMaps(root, result.files);
   return { tangle: result, problems, changed, removed };
 }

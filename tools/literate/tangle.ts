@@ -5,7 +5,7 @@
  * with the same name continue it in reading order (across chapters too). A line that holds only
  * `<<name>>` is replaced by that fragment, every line indented like the reference. Every generated
  * line remembers the Markdown line it came from: `tools/check.ts` uses that table to move type
- * errors there, and `emit_map.ts` turns it into the inline source map that makes Deno print runtime
+ * errors there, and `emit_map.ts` turns it into the source map that makes Deno print runtime
  * stack traces at `spec/…md:line`.
  *
  * @module

@@ -14,4 +14,4 @@
 export function vtd_nested_walk_refs(n: number, m: number): number {
   return (n + 1) * (m + 1) - 1;
 }
-//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbIi4uLy4uLy4uL3NwZWMvMTctdnRkLXBhZ2Utd2Fsay5tZCJdLCJuYW1lcyI6W10sIm1hcHBpbmdzIjoiOztBQXNpREE7Ozs7Q0FJQztBQTVCRDs7O0NBR0MsR0FDRCxPQUFPLFNBQVMscUJBQXFCLENBQVMsRUFBRSxDQUFTO0VBQ3ZELE9BQU8sQ0FBQyxJQUFJLENBQUMsSUFBSSxDQUFDLElBQUksQ0FBQyxJQUFJO0FBQzdCIiwiZmlsZSI6ImNvc3QudHMifQ==
+//# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/cost.ts.map
