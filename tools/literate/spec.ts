@@ -17,6 +17,11 @@ export interface Problem {
   line: number;
   column: number;
   message: string;
+  /**
+   * The chapter could not be read as written (an unclosed fence, bytes that are not UTF-8):
+   * checks that need the whole spec would only report consequences of it, so they are skipped.
+   */
+  fatal?: boolean;
 }
 
 /** Formats a problem the way compilers do, so editors can jump to it. */
@@ -85,7 +90,9 @@ export function parseSpec(files: { path: string; text: string; tree?: Root }[]):
   const chapters: Chapter[] = [];
   const blocks: CodeBlock[] = [];
   const sorted = [...files].sort((a, b) => a.path.localeCompare(b.path));
-  for (const { path, text, tree: parsed } of sorted) {
+  for (const { path, text: raw, tree: parsed } of sorted) {
+    // A given tree was parsed from the text as given; `loadSpec` normalises before parsing.
+    const text = parsed ? raw : normaliseNewlines(raw);
     const name = path.replace(/^.*\//, "").replace(/\.md$/, "");
     const m = CHAPTER_NAME.exec(name);
     if (!m) {
@@ -121,6 +128,16 @@ function collectBlocks(
   const visit = (node: Root | RootContent): void => {
     if (node.type === "code") {
       const start = node.position!.start;
+      const unclosed = unclosedFence(node, chapter.text);
+      if (unclosed) {
+        problems.push({
+          path: chapter.path,
+          line: start.line,
+          column: start.column,
+          message: `unclosed code fence: ${unclosed}`,
+          fatal: true,
+        });
+      }
       const block: CodeBlock = {
         chapter,
         index: blocks.length,
@@ -154,6 +171,87 @@ function collectBlocks(
   visit(chapter.tree);
 }
 
+/** CRLF and lone CR line endings become LF, so `lib/` is LF-only; line numbers do not change. */
+export function normaliseNewlines(text: string): string {
+  return text.includes("\r") ? text.replace(/\r\n?/g, "\n") : text;
+}
+
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+
+/**
+ * Why a fenced block is not closed where its author meant, or null. CommonMark ends an unclosed
+ * fence at the end of the document (or of its list item or block quote), so the block silently
+ * swallows the rest. Mid-chapter, the next block's closing fence closes it instead: the block then
+ * holds the next block's opening fence — a line with the same fence character, at least as long,
+ * with an info string — which no properly closed block can contain (its closing fence would end it).
+ */
+function unclosedFence(node: Code, text: string): string | null {
+  const { start, end } = node.position!;
+  if (start.offset === undefined || end.offset === undefined) return null;
+  const source = text.slice(start.offset, end.offset).split("\n");
+  const open = FENCE.exec(source[0]);
+  if (!open) return null; // indented code
+  const [char, length] = [open[1][0], open[1].length];
+  const fence = (line: string) => {
+    const m = /^[ \t>]*(`{3,}|~{3,})(.*)$/.exec(line);
+    return m && m[1][0] === char && m[1].length >= length ? m[2].trim() : null;
+  };
+  for (let k = 1; k < source.length - 1; k++) {
+    const info = fence(source[k]);
+    if (info) {
+      return `the block runs on to the fence at line ${start.line + k} (${
+        source[k].trim()
+      }); close it before that`;
+    }
+  }
+  if (source.length >= 2 && fence(source[source.length - 1]) === "") return null;
+  return end.offset >= text.trimEnd().length
+    ? "the block runs to the end of the chapter"
+    : "the block runs to the end of the list item or block quote it is in";
+}
+
+/**
+ * A chapter's text: UTF-8 (an error naming the line of the first bad byte otherwise, never
+ * U+FFFD in `lib/`), with newlines normalised.
+ */
+export function decodeChapter(
+  path: string,
+  bytes: Uint8Array,
+): { text: string } | { problem: Problem } {
+  try {
+    return { text: normaliseNewlines(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) };
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+  }
+  let lineStart = 0;
+  for (let line = 1;; line++) {
+    const nl = bytes.indexOf(0x0a, lineStart);
+    const lineEnd = nl < 0 ? bytes.length : nl;
+    const lineBytes = bytes.subarray(lineStart, lineEnd);
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(lineBytes);
+    } catch {
+      const before = new TextDecoder().decode(lineBytes).split("\uFFFD", 1)[0];
+      const bad = lineBytes[new TextEncoder().encode(before).length];
+      return {
+        problem: {
+          path,
+          line,
+          column: before.length + 1,
+          message: `not UTF-8: byte 0x${
+            bad.toString(16).padStart(2, "0")
+          }; save the chapter as UTF-8`,
+          fatal: true,
+        },
+      };
+    }
+    if (nl < 0) break;
+    lineStart = nl + 1;
+  }
+  // Invalid only across a line break cannot happen (0x0a is never inside a UTF-8 sequence).
+  throw new Error(`${path}: not UTF-8`);
+}
+
 /**
  * Reads every `spec/NN-*.md` under `root` and parses it. Parsing is most of a tangle's time, so
  * each chapter's tree is kept in `.cache/mdast/` under a hash of its text and of `deno.lock` (a
@@ -161,12 +259,13 @@ function collectBlocks(
  */
 export async function loadSpec(root: string): Promise<Spec> {
   const files: { path: string; text: string; tree?: Root }[] = [];
+  const unreadable: Problem[] = [];
   for await (const entry of Deno.readDir(`${root}/spec`)) {
     if (entry.isFile && entry.name.endsWith(".md")) {
-      files.push({
-        path: `spec/${entry.name}`,
-        text: await Deno.readTextFile(`${root}/spec/${entry.name}`),
-      });
+      const path = `spec/${entry.name}`;
+      const read = decodeChapter(path, await Deno.readFile(`${root}/${path}`));
+      if ("problem" in read) unreadable.push(read.problem);
+      else files.push({ path, text: read.text });
     }
   }
   const store = new HashStore(`${root}/.cache/mdast`);
@@ -178,5 +277,7 @@ export async function loadSpec(root: string): Promise<Spec> {
     if (!json) await store.put(key, JSON.stringify(file.tree));
   }
   await store.prune();
-  return parseSpec(files);
+  const spec = parseSpec(files);
+  spec.problems.unshift(...unreadable);
+  return spec;
 }
