@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { tangleLib } from "../../tools/literate/lib_dir.ts";
+import { parseMarkdown } from "../../tools/literate/spec.ts";
 import { mapBack } from "../../tools/literate/tangle.ts";
 import { md, tangleOf, tempProject, where } from "./fixture.ts";
 
@@ -197,5 +198,68 @@ Deno.test("serve: when every port of the range is busy it exits 1 with one line"
     );
   } finally {
     held.forEach((l) => l.close());
+  }
+});
+
+/** Trees compared as JSON (positions included), so a difference shows where it is. */
+function plain(tree: unknown): unknown {
+  return JSON.parse(JSON.stringify(tree));
+}
+
+Deno.test("a big chapter is parsed in pieces; the tree is the whole parse's, on the real spec", async () => {
+  const names = [...Deno.readDirSync(`${repo}spec`)].map((e) => e.name).sort();
+  const texts = await Promise.all(names.map((n) => Deno.readTextFile(`${repo}spec/${n}`)));
+  const text = texts.join("\n");
+  assert.deepEqual(plain(parseMarkdown(text, 2000)), plain(parseMarkdown(text, Infinity)));
+});
+
+Deno.test("parsing in pieces: fences, HTML, lists and definitions across piece ends", () => {
+  const blocks = md(
+    "- a loose",
+    "",
+    "- list",
+    "",
+    "  continued",
+    "",
+    "1. ordered",
+    "",
+    "2. loose",
+    "",
+    "> quote",
+    "",
+    "> another",
+    "",
+    "| a | b |",
+    "| - | - |",
+    "| 1 | 2 |",
+    "",
+    "Setext",
+    "======",
+    "",
+    "    indented code",
+    "",
+    "Text with a [link](#t) and https://example.com.",
+    "",
+  );
+  const runOn = md(
+    "```ts",
+    "code();",
+    "",
+    "not a boundary: inside a fence",
+    "",
+    "# nor this",
+    "```",
+    "",
+    "<!-- a comment",
+    "",
+    "that spans blank lines -->",
+    "",
+  );
+  const unclosed = md("~~~~", "unclosed to the end", "", "text");
+  const tricky = `# T\n\n${blocks}${runOn}${blocks}${runOn}${blocks}${unclosed}`;
+  const reference = md("# R", "", "See [the spec][s].", "", "[s]: https://example.com");
+  for (const text of [tricky, tricky + reference, reference + tricky]) {
+    const whole = plain(parseMarkdown(text, Infinity));
+    for (const piece of [1, 8, 64]) assert.deepEqual(plain(parseMarkdown(text, piece)), whole);
   }
 });
