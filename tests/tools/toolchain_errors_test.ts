@@ -40,6 +40,30 @@ Deno.test("unclosed fence mid-chapter: named at its opening fence, nothing misle
   assert.deepEqual(t.files, []);
 });
 
+Deno.test("unclosed fence before an illustration: the fence it took as its end is named too", () => {
+  const text = md(
+    "# A", //                                  1
+    "", //                                     2
+    "```ts {file=lib/a.ts}", //                3
+    "export const a = 1;", //                  4
+    "", //                                     5  (the closing fence is missing)
+    "For example:", //                         6
+    "", //                                     7
+    "```", //                                  8  closes the block at line 3
+    "a;", //                                   9
+    "```", //                                  10 opens a block
+    "", //                                     11
+    "```ts {file=lib/b.ts}", //                12
+    "export const b = 1;", //                  13
+    "```", //                                  14
+  );
+  assert.deepEqual(where(tangleOf({ "spec/01-a.md": text }).problems), [
+    "spec/01-a.md:10:1: unclosed code fence: the block runs on to the fence at line 12 " +
+    "(```ts {file=lib/b.ts}); close it before that; if this fence was meant to close a block, " +
+    "the block at line 3 is the one left open: it ends only at line 8",
+  ]);
+});
+
 Deno.test("unclosed fence at the end of a chapter: an error, not silently the rest of the file", () => {
   const text = md("# A", "", "```ts {file=lib/a.ts}", "export const a = 1;", "", "More prose.");
   const t = tangleOf({ "spec/01-a.md": text });

@@ -216,11 +216,18 @@ function collectBlocks(
       const start = node.position!.start;
       const unclosed = unclosedFence(node, chapter.text);
       if (unclosed) {
+        // A fence without a language is most often a closing fence that opened a block because
+        // the block before it was left open and took this block's opening fence as its end.
+        const before = chapter.blocks.at(-1);
+        const hint = !node.lang && before
+          ? `; if this fence was meant to close a block, the block at line ${before.fenceLine} ` +
+            `is the one left open: it ends only at line ${before.node.position!.end.line}`
+          : "";
         problems.push({
           path: chapter.path,
           line: start.line,
           column: start.column,
-          message: `unclosed code fence: ${unclosed}`,
+          message: `unclosed code fence: ${unclosed}${hint}`,
           fatal: true,
         });
       }
