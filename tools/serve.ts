@@ -25,7 +25,7 @@ function free(port: number): boolean {
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse) return false;
-    throw e;
+    fail(`port ${port}: ${e instanceof Error ? e.message : e}`); // e.g. below 1024 without privilege
   }
 }
 
@@ -56,5 +56,5 @@ for (let port = first; port <= last && !server; port++) {
 }
 const range = first === last ? `port ${first} is` : `ports ${first}–${last} are all`;
 if (!server) fail(`${range} busy; choose another with --port N (or PORT=N)`);
-const busy = server.url !== `http://localhost:${first}/` ? ` (port ${first} is busy)` : "";
+const busy = first !== 0 && !server.url.endsWith(`:${first}/`) ? ` (port ${first} is busy)` : "";
 console.log(`Serving ${server.url}${busy} — live reload on; Ctrl-C to stop`);
