@@ -8,6 +8,7 @@ import type { Code, Heading, Root, RootContent } from "mdast";
 import { fromMarkdown } from "mdast-util-from-markdown";
 import { gfmFromMarkdown } from "mdast-util-gfm";
 import { gfm } from "micromark-extension-gfm";
+import { EditMap } from "micromark-util-edit-map";
 import { AttrError, type BlockAttrs, hasAttrs, parseAttrs } from "./attrs.ts";
 import { HashStore, sha256 } from "./hash_store.ts";
 
@@ -17,6 +18,11 @@ export interface Problem {
   line: number;
   column: number;
   message: string;
+  /**
+   * The chapter could not be read as written (an unclosed fence, bytes that are not UTF-8):
+   * checks that need the whole spec would only report consequences of it, so they are skipped.
+   */
+  fatal?: boolean;
 }
 
 /** Formats a problem the way compilers do, so editors can jump to it. */
@@ -71,9 +77,94 @@ export function textOf(node: RootContent | Root): string {
   return "";
 }
 
-/** Parses Markdown with GitHub-flavoured extensions (tables, strikethrough, autolinks). */
-export function parseMarkdown(text: string): Root {
+/**
+ * micromark 4.0.3 applies an edit to the document's event list each time a list item or block
+ * quote closes, and `EditMap.consume` (micromark-util-edit-map 1.0.0) copies the whole list to
+ * do it — also the part before the first edit, which it then puts back unchanged. A chapter with
+ * n lists thus costs O(n²): 10 MB took 33 s and 935 MB. This `consume` makes the same list but
+ * leaves that prefix in place, so each edit costs what follows it (lists close near the end).
+ */
+EditMap.prototype.consume = function (events) {
+  this.map.sort((a, b) => a[0] - b[0]);
+  const tails = [];
+  for (let k = this.map.length - 1; k >= 0; k--) {
+    const [at, remove, add] = this.map[k];
+    tails.push(events.slice(at + remove), add);
+    events.length = at;
+  }
+  for (let k = tails.length - 1; k >= 0; k--) for (const e of tails[k]) events.push(e);
+  this.map.length = 0;
+  this.index.clear();
+  return undefined;
+};
+
+function parseWhole(text: string): Root {
   return fromMarkdown(text, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
+}
+
+/**
+ * Parses Markdown with GitHub-flavoured extensions (tables, strikethrough, autolinks).
+ *
+ * micromark holds about 100 bytes of events per character of its input until the tree is built,
+ * so a chapter is parsed in pieces of about `piece` characters whose trees are joined: memory goes
+ * with the tree, not with the events (11 MB: 1.5 GB before, 0.5 GB now). A piece ends before a line
+ * that starts at column 1 after a blank line and is not a list item: every list item and block
+ * quote has ended there, and only the piece's last block can run on past it — an unclosed fence
+ * or an HTML block — in which case the piece grows. A link or footnote definition applies to the
+ * whole document, so a text that has one is parsed whole. The tree is the same as a whole parse's
+ * (tests/tools/toolchain_errors_test.ts compares them on the real spec).
+ */
+export function parseMarkdown(text: string, piece = 16 * 1024): Root {
+  if (text.length <= piece) return parseWhole(text);
+  const root: Root = { type: "root", children: [] };
+  const boundary = /\n[ \t]*\n(?![ \t\n]|[-+*](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$))/gm;
+  const nextBoundary = (from: number) => {
+    boundary.lastIndex = from;
+    const m = boundary.exec(text);
+    return m ? m.index + m[0].length : text.length;
+  };
+  let from = 0;
+  let lines = 0; // line breaks before `from`
+  while (from < text.length) {
+    let size = piece;
+    let to = nextBoundary(from + size);
+    let tree = parseWhole(text.slice(from, to));
+    while (to < text.length && runsOn(tree, text.slice(from, to))) {
+      size *= 2;
+      to = nextBoundary(from + size);
+      tree = parseWhole(text.slice(from, to));
+    }
+    if (!shift(tree, lines, from)) return parseWhole(text);
+    root.children.push(...tree.children);
+    for (let k = from; k < to; k++) if (text.charCodeAt(k) === 10) lines++;
+    from = to;
+  }
+  const lastLine = text.slice(text.lastIndexOf("\n") + 1);
+  root.position = {
+    start: { line: 1, column: 1, offset: 0 },
+    end: { line: lines + 1, column: lastLine.length + 1, offset: text.length },
+  };
+  return root;
+}
+
+/** Whether the last block of a piece may continue past its end (an unclosed fence, HTML). */
+function runsOn(tree: Root, text: string): boolean {
+  const last = tree.children.at(-1);
+  return last?.type === "html" || (last?.type === "code" && unclosedFence(last, text) !== null);
+}
+
+/** Moves a piece's positions to where it sits; false when it holds a definition. */
+function shift(node: Root | RootContent, lines: number, offset: number): boolean {
+  if (node.type === "definition" || node.type === "footnoteDefinition") return false;
+  for (const point of [node.position?.start, node.position?.end]) {
+    if (!point) continue;
+    point.line += lines;
+    if (point.offset !== undefined) point.offset += offset;
+  }
+  if ("children" in node) {
+    for (const child of node.children) if (!shift(child, lines, offset)) return false;
+  }
+  return true;
 }
 
 /**
@@ -85,7 +176,9 @@ export function parseSpec(files: { path: string; text: string; tree?: Root }[]):
   const chapters: Chapter[] = [];
   const blocks: CodeBlock[] = [];
   const sorted = [...files].sort((a, b) => a.path.localeCompare(b.path));
-  for (const { path, text, tree: parsed } of sorted) {
+  for (const { path, text: raw, tree: parsed } of sorted) {
+    // A given tree was parsed from the text as given; `loadSpec` normalises before parsing.
+    const text = parsed ? raw : normaliseNewlines(raw);
     const name = path.replace(/^.*\//, "").replace(/\.md$/, "");
     const m = CHAPTER_NAME.exec(name);
     if (!m) {
@@ -121,6 +214,23 @@ function collectBlocks(
   const visit = (node: Root | RootContent): void => {
     if (node.type === "code") {
       const start = node.position!.start;
+      const unclosed = unclosedFence(node, chapter.text);
+      if (unclosed) {
+        // A fence without a language is most often a closing fence that opened a block because
+        // the block before it was left open and took this block's opening fence as its end.
+        const before = chapter.blocks.at(-1);
+        const hint = !node.lang && before
+          ? `; if this fence was meant to close a block, the block at line ${before.fenceLine} ` +
+            `is the one left open: it ends only at line ${before.node.position!.end.line}`
+          : "";
+        problems.push({
+          path: chapter.path,
+          line: start.line,
+          column: start.column,
+          message: `unclosed code fence: ${unclosed}${hint}`,
+          fatal: true,
+        });
+      }
       const block: CodeBlock = {
         chapter,
         index: blocks.length,
@@ -154,6 +264,87 @@ function collectBlocks(
   visit(chapter.tree);
 }
 
+/** CRLF and lone CR line endings become LF, so `lib/` is LF-only; line numbers do not change. */
+export function normaliseNewlines(text: string): string {
+  return text.includes("\r") ? text.replace(/\r\n?/g, "\n") : text;
+}
+
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+
+/**
+ * Why a fenced block is not closed where its author meant, or null. CommonMark ends an unclosed
+ * fence at the end of the document (or of its list item or block quote), so the block silently
+ * swallows the rest. Mid-chapter, the next block's closing fence closes it instead: the block then
+ * holds the next block's opening fence — a line with the same fence character, at least as long,
+ * with an info string — which no properly closed block can contain (its closing fence would end it).
+ */
+function unclosedFence(node: Code, text: string): string | null {
+  const { start, end } = node.position!;
+  if (start.offset === undefined || end.offset === undefined) return null;
+  const source = text.slice(start.offset, end.offset).split("\n");
+  const open = FENCE.exec(source[0]);
+  if (!open) return null; // indented code
+  const [char, length] = [open[1][0], open[1].length];
+  const fence = (line: string) => {
+    const m = /^[ \t>]*(`{3,}|~{3,})(.*)$/.exec(line);
+    return m && m[1][0] === char && m[1].length >= length ? m[2].trim() : null;
+  };
+  for (let k = 1; k < source.length - 1; k++) {
+    const info = fence(source[k]);
+    if (info) {
+      return `the block runs on to the fence at line ${start.line + k} (${
+        source[k].trim()
+      }); close it before that`;
+    }
+  }
+  if (source.length >= 2 && fence(source[source.length - 1]) === "") return null;
+  return end.offset >= text.trimEnd().length
+    ? "the block runs to the end of the chapter"
+    : "the block runs to the end of the list item or block quote it is in";
+}
+
+/**
+ * A chapter's text: UTF-8 (an error naming the line of the first bad byte otherwise, never
+ * U+FFFD in `lib/`), with newlines normalised.
+ */
+export function decodeChapter(
+  path: string,
+  bytes: Uint8Array,
+): { text: string } | { problem: Problem } {
+  try {
+    return { text: normaliseNewlines(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) };
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+  }
+  let lineStart = 0;
+  for (let line = 1;; line++) {
+    const nl = bytes.indexOf(0x0a, lineStart);
+    const lineEnd = nl < 0 ? bytes.length : nl;
+    const lineBytes = bytes.subarray(lineStart, lineEnd);
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(lineBytes);
+    } catch {
+      const before = new TextDecoder().decode(lineBytes).split("\uFFFD", 1)[0];
+      const bad = lineBytes[new TextEncoder().encode(before).length];
+      return {
+        problem: {
+          path,
+          line,
+          column: before.length + 1,
+          message: `not UTF-8: byte 0x${
+            bad.toString(16).padStart(2, "0")
+          }; save the chapter as UTF-8`,
+          fatal: true,
+        },
+      };
+    }
+    if (nl < 0) break;
+    lineStart = nl + 1;
+  }
+  // Invalid only across a line break cannot happen (0x0a is never inside a UTF-8 sequence).
+  throw new Error(`${path}: not UTF-8`);
+}
+
 /**
  * Reads every `spec/NN-*.md` under `root` and parses it. Parsing is most of a tangle's time, so
  * each chapter's tree is kept in `.cache/mdast/` under a hash of its text and of `deno.lock` (a
@@ -161,12 +352,13 @@ function collectBlocks(
  */
 export async function loadSpec(root: string): Promise<Spec> {
   const files: { path: string; text: string; tree?: Root }[] = [];
+  const unreadable: Problem[] = [];
   for await (const entry of Deno.readDir(`${root}/spec`)) {
     if (entry.isFile && entry.name.endsWith(".md")) {
-      files.push({
-        path: `spec/${entry.name}`,
-        text: await Deno.readTextFile(`${root}/spec/${entry.name}`),
-      });
+      const path = `spec/${entry.name}`;
+      const read = decodeChapter(path, await Deno.readFile(`${root}/${path}`));
+      if ("problem" in read) unreadable.push(read.problem);
+      else files.push({ path, text: read.text });
     }
   }
   const store = new HashStore(`${root}/.cache/mdast`);
@@ -178,5 +370,7 @@ export async function loadSpec(root: string): Promise<Spec> {
     if (!json) await store.put(key, JSON.stringify(file.tree));
   }
   await store.prune();
-  return parseSpec(files);
+  const spec = parseSpec(files);
+  spec.problems.unshift(...unreadable);
+  return spec;
 }

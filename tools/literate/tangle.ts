@@ -83,6 +83,18 @@ export function tangle(spec: Spec): Tangle {
   const fragments = new Map<string, Fragment>();
   const fileBlocks = new Map<string, CodeBlock>();
   const anonymousFiles: CodeBlock[] = [];
+  // A chapter that could not be read as written (an unclosed fence swallows the blocks after it)
+  // would only give misleading consequences here: unused fragments, cycles.
+  if (problems.some((p) => p.fatal)) {
+    return {
+      chapters: spec.chapters,
+      files: [],
+      fragments,
+      anonymousFiles,
+      references: [],
+      problems,
+    };
+  }
   const model = spec.blocks.filter((b) => b.attrs);
 
   // 1. Names and files.
