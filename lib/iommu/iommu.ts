@@ -7,11 +7,14 @@
  *
  * @module
  */
-// ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:312
+// ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:314
 import type { ErrnoError, Rc } from "../errno.ts";
-// ⟨iommu-imports⟩ spec/05-iommu-core.md:978
+// ⟨iommu-imports⟩ spec/05-iommu-core.md:1101
 import { EBUSY, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM, fail, IS_ERR } from "../errno.ts";
+import { EEXIST } from "../errno.ts";
 import { __GFP_COMP, __GFP_HIGHMEM, type gfp_t } from "../mm/gfp.ts";
+import { GFP_KERNEL } from "../mm/gfp.ts";
+import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import type { page } from "../mm/page_alloc.ts";
 import { copy_struct_from_user } from "../mm/uaccess.ts";
 
@@ -76,9 +79,11 @@ export interface iommu_domain {
   /** Bitmap of supported page sizes: bit n set means 2^n bytes. */
   pgsize_bitmap: bigint;
   geometry: iommu_domain_geometry;
+  /** The DMA layer's cookie; iommufd asks for an MSI-only one ([chapter 5](05-iommu-core.md#msi-cookie)). */
+  iova_cookie?: iommu_dma_cookie | null;
 }
 
-// ⟨iommu-domain-ops⟩ spec/01-domain-alloc-user.md:171
+// ⟨iommu-domain-ops⟩ spec/01-domain-alloc-user.md:173
 /** linux v6.12 include/linux/iommu.h struct iommu_domain_ops (members used so far) */
 export interface iommu_domain_ops {
   /** Point `dev` at this domain. EINVAL means "incompatible, try another domain". */
@@ -87,7 +92,7 @@ export interface iommu_domain_ops {
   cache_invalidate_user?: (domain: iommu_domain, array: iommu_user_data_array) => Rc;
   /** Release everything the driver allocated for the domain. */
   free?: (domain: iommu_domain) => void;
-  // ⟨iommu-domain-ops-paging⟩ spec/05-iommu-core.md:499
+  // ⟨iommu-domain-ops-paging⟩ spec/05-iommu-core.md:622
   /**
    * Map `pgcount` pages of `pgsize` bytes at `iova` to `paddr`, allocating with `gfp`. Returns the
    * result and the bytes mapped, which may be non-zero on failure (C: the `*mapped` out-parameter).
@@ -125,7 +130,7 @@ export interface iommu_domain_ops {
 export interface iommu_dirty_ops {
   /** Turn hardware dirty tracking of the domain's mappings on or off. */
   set_dirty_tracking: (domain: iommu_domain, enabled: boolean) => Rc;
-  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:815
+  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:938
   /**
    * Report the dirty IOPTEs in [iova, iova + size) into `dirty`, and clear them unless `flags` has
    * IOMMU_DIRTY_NO_CLEAR. iommufd refuses to read the dirty bits of a domain without it.
@@ -139,7 +144,7 @@ export interface iommu_dirty_ops {
   ) => Rc;
 }
 
-// ⟨iommu-user-data⟩ spec/01-domain-alloc-user.md:200
+// ⟨iommu-user-data⟩ spec/01-domain-alloc-user.md:202
 /**
  * linux v6.12 include/linux/iommu.h struct iommu_user_data: driver-specific data from userspace,
  * not yet copied. `type` is an `enum iommu_hwpt_data_type` value.
@@ -164,7 +169,7 @@ export interface iommu_user_data_array {
   entry_num: number;
 }
 
-// ⟨iommu-ops⟩ spec/01-domain-alloc-user.md:243
+// ⟨iommu-ops⟩ spec/01-domain-alloc-user.md:245
 /** linux v6.12 include/linux/iommu.h struct iommu_ops (members used so far) */
 export interface iommu_ops {
   /** Legacy allocator: any domain type, no device, no parameters. */
@@ -210,7 +215,7 @@ export interface iommu_ops {
   default_domain?: iommu_domain;
 }
 
-// ⟨iommu-device⟩ spec/01-domain-alloc-user.md:275
+// ⟨iommu-device⟩ spec/01-domain-alloc-user.md:277
 /** linux v6.12 include/linux/iommu.h struct iommu_device: one IOMMU instance. */
 export interface iommu_device {
   ops: iommu_ops;
@@ -239,7 +244,7 @@ export function dev_iommu_ops(dev: device): iommu_ops {
   if (!dev.iommu) throw new Error(`dev_iommu_ops: ${dev.name} is not behind an IOMMU`);
   return dev.iommu.iommu_dev.ops;
 }
-// ⟨iommu-file⟩ spec/05-iommu-core.md:985
+// ⟨iommu-file⟩ spec/05-iommu-core.md:1111
 // ⟨iommu-group⟩ spec/05-iommu-core.md:19
 /** linux v6.12 drivers/iommu/iommu.c struct iommu_group (the fields the model uses) */
 export class iommu_group {
@@ -357,18 +362,53 @@ export function iommu_paging_domain_alloc(dev: device): iommu_domain | ErrnoErro
 }
 
 // ⟨domain-free⟩ spec/05-iommu-core.md:215
-/** linux v6.12 drivers/iommu/iommu.c iommu_domain_free() */
+/** linux v6.12 drivers/iommu/iommu.c iommu_domain_free(): the DMA cookie goes first */
 export function iommu_domain_free(domain: iommu_domain): void {
+  iommu_put_dma_cookie(domain);
   domain.ops.free?.(domain);
 }
 
-// ⟨generic-device-group⟩ spec/05-iommu-core.md:229
+// ⟨msi-cookie-code⟩ spec/05-iommu-core.md:242
+/** linux v6.12 drivers/iommu/dma-iommu.c struct iommu_dma_cookie (an MSI cookie's fields) */
+export interface iommu_dma_cookie {
+  /** The base of the software MSI window. */
+  msi_iova: bigint;
+  /** NON-KERNEL: the memory standing for the structure. */
+  mem: SlabObject;
+}
+
+/** NON-KERNEL estimate of sizeof(struct iommu_dma_cookie), whose union holds an iova_domain. */
+const SIZEOF_IOMMU_DMA_COOKIE = 512;
+
+/** linux v6.12 drivers/iommu/dma-iommu.c iommu_get_msi_cookie() */
+export function iommu_get_msi_cookie(domain: iommu_domain, base: bigint): Rc {
+  // msi-cookie-type
+  if (domain.type !== IOMMU_DOMAIN_UNMANAGED) {
+    return fail(EINVAL, "msi-cookie-type", "an MSI cookie needs an UNMANAGED domain");
+  }
+  // msi-cookie-exists
+  if (domain.iova_cookie) return fail(EEXIST, "msi-cookie-exists", "the domain has a cookie");
+  // msi-cookie-nomem (cookie_alloc())
+  const mem = kzalloc(SIZEOF_IOMMU_DMA_COOKIE, GFP_KERNEL);
+  if (!mem) return fail(ENOMEM, "msi-cookie-nomem", "no memory for an MSI cookie");
+  domain.iova_cookie = { msi_iova: base, mem };
+  return 0;
+}
+
+/** linux v6.12 drivers/iommu/dma-iommu.c iommu_put_dma_cookie() */
+export function iommu_put_dma_cookie(domain: iommu_domain): void {
+  if (!domain.iova_cookie) return;
+  kfree(domain.iova_cookie.mem);
+  domain.iova_cookie = null;
+}
+
+// ⟨generic-device-group⟩ spec/05-iommu-core.md:284
 /** linux v6.12 drivers/iommu/iommu.c generic_device_group(): a new group for every device */
 export function generic_device_group(_dev: device): iommu_group {
   return new iommu_group();
 }
 
-// ⟨iommu-probe-device⟩ spec/05-iommu-core.md:241
+// ⟨iommu-probe-device⟩ spec/05-iommu-core.md:296
 /**
  * linux v6.12 drivers/iommu/iommu.c iommu_probe_device(), simplified: `iommu` is the instance
  * the device sits behind (firmware tells the kernel; the machine tells the model).
@@ -399,7 +439,7 @@ export function iommu_probe_device(dev: device, iommu: iommu_device): Rc {
   return __iommu_attach_device(group.domain, dev);
 }
 
-// ⟨iommu-release-device⟩ spec/05-iommu-core.md:279
+// ⟨iommu-release-device⟩ spec/05-iommu-core.md:334
 /** linux v6.12 drivers/iommu/iommu.c iommu_release_device(), simplified */
 export function iommu_release_device(dev: device): void {
   const group = dev.iommu_group;
@@ -417,7 +457,7 @@ export function iommu_release_device(dev: device): void {
   group.domain = group.blocking_domain = group.default_domain = null;
 }
 
-// ⟨iommu-group-set-domain⟩ spec/05-iommu-core.md:307
+// ⟨iommu-group-set-domain⟩ spec/05-iommu-core.md:379
 /** linux v6.12 drivers/iommu/iommu.c __iommu_attach_device() */
 function __iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   if (!domain.ops.attach_dev) {
@@ -426,25 +466,76 @@ function __iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return domain.ops.attach_dev(domain, dev);
 }
 
+/** linux v6.12 drivers/iommu/iommu.c IOMMU_SET_DOMAIN_MUST_SUCCEED */
+const IOMMU_SET_DOMAIN_MUST_SUCCEED = 1 << 0;
+
 /**
- * linux v6.12 drivers/iommu/iommu.c __iommu_group_set_domain(): move every device of `group` to
- * `new_domain`; on failure, move the ones already moved back.
+ * linux v6.12 drivers/iommu/iommu.c __iommu_device_set_domain(): attach one device; when that
+ * must succeed and fails, fall back to the blocking domain. (The `require_direct` and
+ * `attach_deferred` cases are not modelled: no model device has either.)
  */
-export function __iommu_group_set_domain(group: iommu_group, new_domain: iommu_domain): Rc {
-  if (group.domain === new_domain) return 0;
-  const old = group.domain;
-  for (const [k, dev] of group.devices.entries()) {
-    const rc = __iommu_attach_device(new_domain, dev);
-    if (rc) {
-      if (old) { for (const done of group.devices.slice(0, k)) __iommu_attach_device(old, done); }
-      return rc;
+function __iommu_device_set_domain(
+  group: iommu_group,
+  dev: device,
+  new_domain: iommu_domain,
+  flags: number,
+): Rc {
+  const ret = __iommu_attach_device(new_domain, dev);
+  if (ret) {
+    if (
+      (flags & IOMMU_SET_DOMAIN_MUST_SUCCEED) && group.blocking_domain &&
+      group.blocking_domain !== new_domain
+    ) {
+      __iommu_attach_device(group.blocking_domain, dev);
     }
+    return ret;
   }
-  group.domain = new_domain;
   return 0;
 }
 
-// ⟨iommu-attach-group⟩ spec/05-iommu-core.md:347
+/**
+ * linux v6.12 drivers/iommu/iommu.c __iommu_group_set_domain_internal(): move every device of
+ * `group` to `new_domain`; on failure, re-attach `group.domain` to every device up to and
+ * including the one that failed.
+ */
+function __iommu_group_set_domain_internal(
+  group: iommu_group,
+  new_domain: iommu_domain,
+  flags: number,
+): Rc {
+  if (group.domain === new_domain) return 0;
+  let result: Rc = 0;
+  for (const [k, dev] of group.devices.entries()) {
+    const ret = __iommu_device_set_domain(group, dev, new_domain, flags);
+    if (ret) {
+      result = ret;
+      if (flags & IOMMU_SET_DOMAIN_MUST_SUCCEED) continue;
+      // err_revert: the failed device (index k) is re-attached as well (v6.12).
+      if (group.domain) {
+        for (const gdev of group.devices.slice(0, k + 1)) {
+          const back = __iommu_device_set_domain(
+            group,
+            gdev,
+            group.domain,
+            IOMMU_SET_DOMAIN_MUST_SUCCEED,
+          );
+          // The kernel WARNs and goes on; the model, as for its other WARNs, throws.
+          if (back) throw new Error(`WARN: re-attaching the old domain failed: ${back.message}`);
+        }
+      }
+      return ret;
+    }
+  }
+  group.domain = new_domain;
+  return result;
+}
+
+/** linux v6.12 drivers/iommu/iommu.c __iommu_group_set_domain() */
+export function __iommu_group_set_domain(group: iommu_group, new_domain: iommu_domain): Rc {
+  return __iommu_group_set_domain_internal(group, new_domain, 0);
+}
+
+// ⟨iommu-attach-group⟩ spec/05-iommu-core.md:470
 /** linux v6.12 drivers/iommu/iommu.c __iommu_attach_group() */
 function __iommu_attach_group(domain: iommu_domain, group: iommu_group): Rc {
   // attach-group-busy
@@ -466,7 +557,7 @@ export function iommu_attach_group(domain: iommu_domain, group: iommu_group): Rc
   return __iommu_attach_group(domain, group);
 }
 
-// ⟨iommu-detach-group⟩ spec/05-iommu-core.md:375
+// ⟨iommu-detach-group⟩ spec/05-iommu-core.md:498
 function __iommu_group_set_core_domain(group: iommu_group): void {
   const core = group.owner ? group.blocking_domain : group.default_domain;
   const rc = core ? __iommu_group_set_domain(group, core) : 0;
@@ -478,7 +569,7 @@ export function iommu_detach_group(_domain: iommu_domain, group: iommu_group): v
   __iommu_group_set_core_domain(group);
 }
 
-// ⟨iommu-replace⟩ spec/05-iommu-core.md:394
+// ⟨iommu-replace⟩ spec/05-iommu-core.md:517
 /** linux v6.12 drivers/iommu/iommu.c iommu_group_replace_domain() */
 export function iommu_group_replace_domain(
   group: iommu_group,
@@ -488,7 +579,7 @@ export function iommu_group_replace_domain(
   return __iommu_group_set_domain(group, new_domain);
 }
 
-// ⟨iommu-claim-dma-owner⟩ spec/05-iommu-core.md:419
+// ⟨iommu-claim-dma-owner⟩ spec/05-iommu-core.md:542
 function __iommu_group_alloc_blocking_domain(group: iommu_group, dev: device): Rc {
   if (group.blocking_domain) return 0;
   const ops = dev_iommu_ops(dev);
@@ -537,7 +628,7 @@ export function iommu_device_release_dma_owner(dev: device): void {
   if (group.default_domain) __iommu_group_set_domain(group, group.default_domain);
 }
 
-// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:539
+// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:662
 const ULONG_MAX = (1n << 64n) - 1n;
 
 /** linux v6.12 include/linux/iommu.h struct iommu_iotlb_gather (range and page size) */
@@ -595,7 +686,7 @@ export function iommu_iotlb_sync(domain: iommu_domain, gather: iommu_iotlb_gathe
   iommu_iotlb_gather_init(gather);
 }
 
-// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:611
+// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:734
 /** linux v6.12 include/asm-generic/bitops/__ffs.h __ffs(): index of the lowest set bit */
 function __ffs(x: bigint): number {
   let n = 0;
@@ -644,7 +735,7 @@ export function iommu_pgsize(
   return { pgsize, count: Number(run >> BigInt(pgsize_idx)) };
 }
 
-// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:683
+// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:806
 /** linux v6.12 drivers/iommu/iommu.c __iommu_map() */
 function __iommu_map(
   domain: iommu_domain,
@@ -713,7 +804,7 @@ export function iommu_map(
   return ret;
 }
 
-// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:761
+// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:884
 /** linux v6.12 drivers/iommu/iommu.c __iommu_unmap() */
 function __iommu_unmap(
   domain: iommu_domain,
@@ -745,7 +836,7 @@ export function iommu_unmap(domain: iommu_domain, iova: bigint, size: bigint): b
   return ret;
 }
 
-// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:798
+// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:921
 /** linux v6.12 drivers/iommu/iommu.c iommu_iova_to_phys() */
 export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   if (domain.type === IOMMU_DOMAIN_IDENTITY) return Number(iova);
@@ -753,7 +844,7 @@ export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   return domain.ops.iova_to_phys!(domain, iova);
 }
 
-// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:836
+// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:959
 /** linux v6.12 include/linux/iommu.h IOMMU_DIRTY_NO_CLEAR: report dirty bits, leave them set */
 export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
 
@@ -798,7 +889,7 @@ export function iommu_dirty_bitmap_record(
   if (dirty.gather) iommu_iotlb_gather_add_range(dirty.gather, iova, length);
 }
 
-// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:903
+// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:1026
 /**
  * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user(): copy a driver's struct of
  * `ksize` bytes, of which the first `min_len` are mandatory, from `user_data` into `kdst`.
@@ -830,7 +921,7 @@ export function iommu_copy_struct_from_user(
   return copy_struct_from_user(kdst, ksize, user_data.uptr, user_data.len);
 }
 
-// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:947
+// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:1070
 /**
  * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user_array(): copy entry `index` of
  * `user_array` into `kdst`, as iommu_copy_struct_from_user() copies a single struct.

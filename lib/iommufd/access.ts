@@ -181,7 +181,7 @@ export function iommufd_access_detach(access: iommufd_access): void {
   if (rc) throw new Error(`WARN: detaching an access failed: ${rc.message}`);
 }
 
-// ⟨access-notify-unmap⟩ spec/16-access.md:1138
+// ⟨access-notify-unmap⟩ spec/16-access.md:1139
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_notify_unmap() */
 export function iommufd_access_notify_unmap(iopt: io_pagetable, iova: bigint, length: bigint) {
   for (const [, access] of xa_for_each(iopt.access_list)) {
@@ -194,7 +194,7 @@ export function iommufd_access_notify_unmap(iopt: io_pagetable, iova: bigint, le
   }
 }
 
-// ⟨access-unpin-pages⟩ spec/16-access.md:872
+// ⟨access-unpin-pages⟩ spec/16-access.md:873
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_unpin_pages() */
 export function iommufd_access_unpin_pages(
   access: iommufd_access,
@@ -209,7 +209,7 @@ export function iommufd_access_unpin_pages(
   }
 }
 
-// ⟨access-pin-pages⟩ spec/16-access.md:772
+// ⟨access-pin-pages⟩ spec/16-access.md:773
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h iopt_area_iova_to_index() */
 function iopt_area_iova_to_index(area: iopt_area, iova: bigint): number {
   return Number(iopt_area_start_byte(area, iova) / BigInt(PAGE_SIZE));
@@ -300,7 +300,7 @@ export function iommufd_access_pin_pages(
   return rc;
 }
 
-// ⟨access-rw⟩ spec/16-access.md:903
+// ⟨access-rw⟩ spec/16-access.md:904
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_rw() */
 export function iommufd_access_rw(
   access: iommufd_access,

@@ -22,6 +22,7 @@ import {
   type iommu_group,
   iommu_group_replace_domain,
 } from "../iommu/iommu.ts";
+import { iommu_get_msi_cookie } from "../iommu/iommu.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { clear_user, copy_to_user } from "../mm/uaccess.ts";
@@ -160,7 +161,20 @@ export function iommufd_device_destroy(obj: iommufd_object): void {
   iommufd_put_group(idev.igroup);
 }
 
-// ⟨iommufd-hw-pagetable-attach⟩ spec/09-devices.md:176
+// ⟨iommufd-hw-pagetable-attach⟩ spec/09-devices.md:187
+/**
+ * linux v6.12 drivers/iommu/iommufd/device.c iommufd_group_setup_msi(): the MSI cookie for the
+ * group's software MSI window (−1: none), once per domain.
+ */
+function iommufd_group_setup_msi(igroup: iommufd_group, hwpt_paging: iommufd_hwpt_paging): Rc {
+  if (igroup.sw_msi_start !== -1 && !hwpt_paging.msi_cookie) {
+    const rc = iommu_get_msi_cookie(hwpt_paging.domain!, BigInt(igroup.sw_msi_start));
+    if (rc) return rc;
+    hwpt_paging.msi_cookie = true;
+  }
+  return 0;
+}
+
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_hw_pagetable_attach() */
 export function iommufd_hw_pagetable_attach(hwpt: iommufd_hw_pagetable, idev: iommufd_device): Rc {
   const hwpt_paging = find_hwpt_paging(hwpt);
@@ -169,11 +183,20 @@ export function iommufd_hw_pagetable_attach(hwpt: iommufd_hw_pagetable, idev: io
   if (igroup.hwpt !== null && igroup.hwpt !== hwpt) {
     return fail(EINVAL, "attach-group-hwpt", "the device's group is attached to another HWPT");
   }
-  // attach-resv
+  // attach-resv (iommufd_hwpt_paging_attach())
   if (hwpt_paging) {
-    const sw_msi = iopt_table_enforce_dev_resv_regions(hwpt_paging.ioas.iopt, idev.dev);
-    if (IS_ERR(sw_msi)) return sw_msi;
-    if (sw_msi >= 0) igroup.sw_msi_start = sw_msi;
+    const sw_msi_start = { value: igroup.sw_msi_start };
+    const rc = iopt_table_enforce_dev_resv_regions(hwpt_paging.ioas.iopt, idev.dev, sw_msi_start);
+    igroup.sw_msi_start = sw_msi_start.value;
+    if (rc) return rc;
+    // attach-msi
+    if (igroup.device_list.length === 0) {
+      const rc = iommufd_group_setup_msi(igroup, hwpt_paging);
+      if (rc) {
+        iopt_remove_reserved_iova(hwpt_paging.ioas.iopt, idev.dev);
+        return rc;
+      }
+    }
   }
   // attach-core
   if (igroup.device_list.length === 0) {
@@ -204,7 +227,7 @@ export function iommufd_hw_pagetable_detach(idev: iommufd_device): iommufd_hw_pa
   return hwpt;
 }
 
-// ⟨iommufd-device-do-replace⟩ spec/09-devices.md:236
+// ⟨iommufd-device-do-replace⟩ spec/09-devices.md:284
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_group_do_replace_reserved_iova() */
 function iommufd_group_do_replace_reserved_iova(
   igroup: iommufd_group,
@@ -213,14 +236,21 @@ function iommufd_group_do_replace_reserved_iova(
   const old_hwpt_paging = find_hwpt_paging(igroup.hwpt!);
   if (!old_hwpt_paging || hwpt_paging.ioas !== old_hwpt_paging.ioas) {
     for (const cur of igroup.device_list) {
-      const rc = iopt_table_enforce_dev_resv_regions(hwpt_paging.ioas.iopt, cur.dev);
-      if (IS_ERR(rc)) {
+      const rc = iopt_table_enforce_dev_resv_regions(hwpt_paging.ioas.iopt, cur.dev, null);
+      if (rc) {
         for (const done of igroup.device_list) {
           iopt_remove_reserved_iova(hwpt_paging.ioas.iopt, done.dev);
         }
         return rc;
       }
     }
+  }
+  // replace-msi: on failure err_unresv removes the group's reservations from the new HWPT's IOAS
+  // even when that is the old one's too (the loop above was skipped) — as v6.12 does.
+  const rc = iommufd_group_setup_msi(igroup, hwpt_paging);
+  if (rc) {
+    for (const cur of igroup.device_list) iopt_remove_reserved_iova(hwpt_paging.ioas.iopt, cur.dev);
+    return rc;
   }
   return 0;
 }
@@ -235,9 +265,10 @@ function iommufd_device_do_replace(
 ): iommufd_hw_pagetable | null | ErrnoError {
   const igroup = idev.igroup;
   const hwpt_paging = find_hwpt_paging(hwpt);
-  // replace-not-attached
-  if (igroup.hwpt === null || !igroup.device_list.includes(idev)) {
-    return fail(EINVAL, "replace-not-attached", "the device is not attached");
+  // replace-not-attached (v6.12 checks the group only; the 2025 stable fix also checks
+  // that idev is on igroup.device_list)
+  if (igroup.hwpt === null) {
+    return fail(EINVAL, "replace-not-attached", "the device's group is not attached");
   }
   // replace-same
   if (hwpt === igroup.hwpt) return null;
@@ -271,7 +302,7 @@ function iommufd_device_do_replace(
   return old_hwpt;
 }
 
-// ⟨iommufd-device-auto-get-domain⟩ spec/09-devices.md:315
+// ⟨iommufd-device-auto-get-domain⟩ spec/09-devices.md:371
 type attach_fn = (
   idev: iommufd_device,
   hwpt: iommufd_hw_pagetable,
@@ -323,7 +354,7 @@ function iommufd_device_auto_get_domain(
   return destroy_hwpt;
 }
 
-// ⟨iommufd-device-change-pt⟩ spec/09-devices.md:378
+// ⟨iommufd-device-change-pt⟩ spec/09-devices.md:434
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_device_change_pt() */
 function iommufd_device_change_pt(
   idev: iommufd_device,
@@ -369,7 +400,7 @@ export function iommufd_device_detach(idev: iommufd_device): void {
   idev.users--;
 }
 
-// ⟨iommufd-get-hw-info⟩ spec/09-devices.md:448
+// ⟨iommufd-get-hw-info⟩ spec/09-devices.md:504
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_get_hw_info(): IOMMU_GET_HW_INFO */
 export function iommufd_get_hw_info(ucmd: iommufd_ucmd<iommu_hw_info>): Rc {
   const cmd = ucmd.cmd;

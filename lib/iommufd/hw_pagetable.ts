@@ -68,6 +68,8 @@ export class iommufd_hwpt_paging extends iommufd_hw_pagetable {
   nest_parent = false;
   /** On its IOAS's hwpt_list (its domain is in the IOAS). */
   listed = false;
+  /** Its domain has an MSI cookie ([chapter 9](09-devices.md#attach-msi)). */
+  msi_cookie = false;
 
   constructor(readonly ioas: iommufd_ioas) {
     super(IOMMUFD_OBJ_HWPT_PAGING);
@@ -101,7 +103,7 @@ export function iommufd_hw_pagetable_put(ictx: iommufd_ctx, hwpt: iommufd_hw_pag
   hwpt.users--;
 }
 
-// ⟨hwpt-destroy⟩ spec/10-hw-pagetables.md:82
+// ⟨hwpt-destroy⟩ spec/10-hw-pagetables.md:84
 function __iommufd_hwpt_destroy(hwpt: iommufd_hw_pagetable): void {
   if (hwpt.domain) iommu_domain_free(hwpt.domain);
 }
@@ -126,7 +128,7 @@ export function iommufd_hwpt_nested_destroy(obj: iommufd_object): void {
   hwpt_nested.parent.users--;
 }
 
-// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:140
+// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:142
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_paging_enforce_cc() */
 function iommufd_hwpt_paging_enforce_cc(hwpt_paging: iommufd_hwpt_paging): Rc {
   const domain = hwpt_paging.domain!;
@@ -223,7 +225,7 @@ function hwpt_paging_init(
   return 0;
 }
 
-// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:265
+// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:271
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_nested_alloc() */
 function iommufd_hwpt_nested_alloc(
   ictx: iommufd_ctx,
@@ -265,8 +267,14 @@ function iommufd_hwpt_nested_alloc(
     hwpt_nested.domain = domain;
     domain.owner = ops;
     // nested-alloc-type
-    if (domain.type !== IOMMU_DOMAIN_NESTED) {
-      rc = fail(EINVAL, "nested-alloc-type", "the driver returned a domain that is not NESTED");
+    if (domain.type !== IOMMU_DOMAIN_NESTED || !domain.ops.cache_invalidate_user) {
+      rc = fail(
+        EINVAL,
+        "nested-alloc-type",
+        domain.type !== IOMMU_DOMAIN_NESTED
+          ? "the driver returned a domain that is not NESTED"
+          : "the driver's nested domain has no cache_invalidate_user",
+      );
     }
   }
   if (rc) {
@@ -276,7 +284,7 @@ function iommufd_hwpt_nested_alloc(
   return hwpt_nested;
 }
 
-// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:345
+// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:357
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_alloc(): IOMMU_HWPT_ALLOC */
 export function iommufd_hwpt_alloc(ucmd: iommufd_ucmd<iommu_hwpt_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -354,7 +362,7 @@ function hwpt_alloc_on(
   return 0;
 }
 
-// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:445
+// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:457
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_invalidate() */
 export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate>): Rc {
   const cmd = ucmd.cmd;
@@ -391,7 +399,7 @@ export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate
   return rc;
 }
 
-// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:502
+// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:514
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_set_dirty_tracking() */
 export function iopt_set_dirty_tracking(
   iopt: io_pagetable,
@@ -408,7 +416,7 @@ export function iopt_set_dirty_tracking(
   return ops.set_dirty_tracking(domain, enable);
 }
 
-// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:524
+// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:536
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_set_dirty_tracking() */
 export function iommufd_hwpt_set_dirty_tracking(
   ucmd: iommufd_ucmd<iommu_hwpt_set_dirty_tracking>,

@@ -13,9 +13,11 @@ import {
   type iommu_domain,
   iommu_get_resv_regions,
   IOMMU_RESV_DIRECT_RELAXABLE,
+  IOMMU_RESV_MSI,
   IOMMU_RESV_SW_MSI,
   type iommu_resv_region,
 } from "../iommu/iommu.ts";
+import { iommufd_should_fail } from "./main.ts";
 import {
   interval_tree_insert,
   interval_tree_iter,
@@ -35,7 +37,7 @@ import {
 import { GFP_KERNEL, GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
-// ⟨io-pagetable-imports⟩ spec/13-mapping.md:1300
+// ⟨io-pagetable-imports⟩ spec/13-mapping.md:1311
 import { ENOENT, ENOSPC, EOVERFLOW, EPERM } from "../errno.ts";
 import { IOMMU_WRITE } from "../iommu/iommu.ts";
 import {
@@ -69,7 +71,7 @@ import {
 } from "../iommu/iommu.ts";
 import type { iommu_hwpt_get_dirty_bitmap } from "./uapi.ts";
 import { iova_bitmap_alloc, iova_bitmap_for_each, iova_bitmap_free } from "./iova_bitmap.ts";
-// ⟨io-pagetable-imports⟩ spec/16-access.md:1757
+// ⟨io-pagetable-imports⟩ spec/16-access.md:1787
 import { EDEADLK } from "../errno.ts";
 import { xa_alloc, XA_FLAGS_ALLOC, type xa_limit } from "../lib/xarray.ts";
 import { type iommufd_access, iommufd_access_notify_unmap } from "./access.ts";
@@ -148,31 +150,45 @@ function hex(n: bigint): string {
   return `0x${n.toString(16)}`;
 }
 
-// ⟨iopt-enforce-dev-resv⟩ spec/08-io-address-spaces.md:185
+// ⟨iopt-enforce-dev-resv⟩ spec/08-io-address-spaces.md:205
 /**
- * linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_table_enforce_dev_resv_regions():
- * returns the start of the device's software MSI window, or −1 when it has none.
+ * linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_table_enforce_dev_resv_regions(): with
+ * `sw_msi_start` (the kernel's pointer, null for none), also write the start of the device's
+ * software MSI window there (−1 stands for PHYS_ADDR_MAX, none) and check the MSI regions.
  */
 export function iopt_table_enforce_dev_resv_regions(
   iopt: io_pagetable,
   dev: device,
-): number | ErrnoError {
+  sw_msi_start: { value: number } | null,
+): Rc {
+  // enforce-resv-inject
+  if (iommufd_should_fail()) return fail(EINVAL, "enforce-resv-inject", "injected failure");
   const regions: iommu_resv_region[] = [];
   iommu_get_resv_regions(dev, regions);
-  let sw_msi_start = -1;
+  let num_hw_msi = 0, num_sw_msi = 0;
   for (const resv of regions) {
     if (resv.type === IOMMU_RESV_DIRECT_RELAXABLE) continue;
-    if (resv.type === IOMMU_RESV_SW_MSI) sw_msi_start = Number(resv.start);
+    if (sw_msi_start && resv.type === IOMMU_RESV_MSI) num_hw_msi++;
+    if (sw_msi_start && resv.type === IOMMU_RESV_SW_MSI) {
+      sw_msi_start.value = Number(resv.start);
+      num_sw_msi++;
+    }
+    // enforce-resv-reserve
     const rc = iopt_reserve_iova(iopt, resv.start, resv.start + resv.length - 1n, dev);
     if (rc) {
       iopt_remove_reserved_iova(iopt, dev);
       return rc;
     }
   }
-  return sw_msi_start;
+  // enforce-resv-msi
+  if ((num_sw_msi && num_hw_msi) || num_sw_msi > 1) {
+    iopt_remove_reserved_iova(iopt, dev);
+    return fail(EINVAL, "enforce-resv-msi", "WARN: a software MSI window with another MSI region");
+  }
+  return 0;
 }
 
-// ⟨iopt-table-add-domain⟩ spec/08-io-address-spaces.md:229
+// ⟨iopt-table-add-domain⟩ spec/08-io-address-spaces.md:263
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_table_add_domain() */
 export function iopt_table_add_domain(iopt: io_pagetable, domain: iommu_domain): Rc {
   const geometry = domain.geometry;
@@ -223,7 +239,7 @@ function lowest_pgsize(pgsize_bitmap: bigint): number {
   return Number(pgsize_bitmap & -pgsize_bitmap);
 }
 
-// ⟨iopt-fill-domain⟩ spec/08-io-address-spaces.md:285
+// ⟨iopt-fill-domain⟩ spec/08-io-address-spaces.md:319
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_check_iova_alignment() */
 function iopt_check_iova_alignment(iopt: io_pagetable, new_iova_alignment: number): Rc {
   const align = BigInt(new_iova_alignment);
@@ -235,7 +251,7 @@ function iopt_check_iova_alignment(iopt: io_pagetable, new_iova_alignment: numbe
   return 0;
 }
 
-// ⟨iopt-table-remove-domain⟩ spec/08-io-address-spaces.md:306
+// ⟨iopt-table-remove-domain⟩ spec/08-io-address-spaces.md:340
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_calculate_iova_alignment() */
 export function iopt_calculate_iova_alignment(iopt: io_pagetable): Rc {
   let new_iova_alignment = iopt.disable_large_pages ? PAGE_SIZE : 1;
@@ -268,7 +284,7 @@ export function iopt_table_remove_domain(iopt: io_pagetable, domain: iommu_domai
   if (iopt_calculate_iova_alignment(iopt)) throw new Error("WARN: alignment grew on removal");
 }
 
-// ⟨iopt-disable-large-pages⟩ spec/08-io-address-spaces.md:352
+// ⟨iopt-disable-large-pages⟩ spec/08-io-address-spaces.md:386
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_disable_large_pages() */
 export function iopt_disable_large_pages(iopt: io_pagetable): Rc {
   if (iopt.disable_large_pages) return 0;
@@ -289,7 +305,7 @@ export function iopt_enable_large_pages(iopt: io_pagetable): void {
   iopt_calculate_iova_alignment(iopt);
 }
 
-// ⟨iopt-destroy-table⟩ spec/08-io-address-spaces.md:445
+// ⟨iopt-destroy-table⟩ spec/08-io-address-spaces.md:479
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_destroy_table() */
 export function iopt_destroy_table(iopt: io_pagetable): void {
   iopt_remove_reserved_iova(iopt, null);
@@ -301,7 +317,7 @@ export function iopt_destroy_table(iopt: io_pagetable): void {
   }
 }
 
-// ⟨io-pagetable-mapping⟩ spec/13-mapping.md:1272
+// ⟨io-pagetable-mapping⟩ spec/13-mapping.md:1283
 // ⟨iopt-area⟩ spec/13-mapping.md:121
 /** NON-KERNEL estimate of sizeof(struct iopt_area): two interval nodes and its fields. */
 const SIZEOF_IOPT_AREA = 136;
@@ -322,7 +338,7 @@ export class iopt_area implements interval_tree_node {
   page_offset = 0;
   /** IOMMU_READ, IOMMU_WRITE, IOMMU_CACHE. */
   iommu_prot = 0;
-  // ⟨iopt-area-access-fields⟩ spec/16-access.md:367
+  // ⟨iopt-area-access-fields⟩ spec/16-access.md:368
   /** Pins accesses hold in this area (one per iommufd_access_pin_pages() range piece). */
   num_accesses = 0;
   /** Set by unmap while it waits for accesses to let go: new pins and reads are refused. */
@@ -691,7 +707,7 @@ export function iopt_map_user_pages(
   return rc;
 }
 
-// ⟨iopt-get-pages⟩ spec/13-mapping.md:705
+// ⟨iopt-get-pages⟩ spec/13-mapping.md:710
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_get_pages() */
 export function iopt_get_pages(
   iopt: io_pagetable,
@@ -736,7 +752,7 @@ export function iopt_get_pages(
   return 0;
 }
 
-// ⟨iopt-unmap⟩ spec/13-mapping.md:832
+// ⟨iopt-unmap⟩ spec/13-mapping.md:843
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_unmap_iova_range() */
 function iopt_unmap_iova_range(
   iopt: io_pagetable,
@@ -761,7 +777,7 @@ function iopt_unmap_iova_range(
       );
       break;
     }
-    // ⟨iopt-unmap-access⟩ spec/16-access.md:1167
+    // ⟨iopt-unmap-access⟩ spec/16-access.md:1169
     if (area.start !== start) tries = 0;
     // unmap-access
     if (area.num_accesses) {
@@ -809,7 +825,7 @@ export function iopt_unmap_all(iopt: io_pagetable, unmapped: { value: bigint } |
   return rc && rc.errno === ENOENT ? 0 : rc;
 }
 
-// ⟨iopt-set-allow-iova⟩ spec/13-mapping.md:1064
+// ⟨iopt-set-allow-iova⟩ spec/13-mapping.md:1075
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_set_allow_iova(): swap the lists */
 export function iopt_set_allow_iova(
   iopt: io_pagetable,
@@ -836,7 +852,7 @@ function swap_nodes<N extends interval_tree_node>(a: rb_root_cached<N>, b: rb_ro
   b.nodes.splice(0, b.nodes.length, ...nodes);
 }
 
-// ⟨iopt-fill-domain-fn⟩ spec/13-mapping.md:1104
+// ⟨iopt-fill-domain-fn⟩ spec/13-mapping.md:1115
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_fill_domain() */
 function iopt_fill_domain(iopt: io_pagetable, domain: iommu_domain): Rc {
   const areas = iopt.area_itree.nodes.slice();
@@ -864,7 +880,7 @@ function iopt_fill_domain(iopt: io_pagetable, domain: iommu_domain): Rc {
   return 0;
 }
 
-// ⟨iopt-unfill-domain⟩ spec/13-mapping.md:1140
+// ⟨iopt-unfill-domain⟩ spec/13-mapping.md:1151
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_unfill_domain() */
 function iopt_unfill_domain(iopt: io_pagetable, domain: iommu_domain): void {
   if (iopt.next_domain_id !== 0) {
@@ -998,7 +1014,7 @@ export function iopt_clear_dirty_data(iopt: io_pagetable, domain: iommu_domain):
   iommu_iotlb_sync(domain, gather);
   return ret;
 }
-// ⟨io-pagetable-mapping⟩ spec/16-access.md:1753
+// ⟨io-pagetable-mapping⟩ spec/16-access.md:1783
 // ⟨iopt-access-list⟩ spec/16-access.md:297
 /** linux v6.12 include/linux/xarray.h xa_limit_16b */
 const xa_limit_16b: xa_limit = { min: 0, max: 0xffff };

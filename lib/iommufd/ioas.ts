@@ -28,8 +28,9 @@ import {
 } from "./main.ts";
 import { iommufd_object, IOMMUFD_OBJ_IOAS } from "./iommufd.ts";
 import { iommu_ioas_alloc, type iommu_option, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET } from "./uapi.ts";
-// ⟨ioas-imports⟩ spec/13-mapping.md:1337
+// ⟨ioas-imports⟩ spec/13-mapping.md:1348
 import { EFAULT, EMSGSIZE, ENOMEM, EOVERFLOW } from "../errno.ts";
+import { iommufd_test_syz_conv_iova_id } from "./selftest.ts";
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE } from "../iommu/iommu.ts";
 import {
   interval_tree_for_each_span,
@@ -64,7 +65,7 @@ import {
   iommu_iova_range,
 } from "./uapi.ts";
 
-// ⟨iommufd-ioas⟩ spec/08-io-address-spaces.md:406
+// ⟨iommufd-ioas⟩ spec/08-io-address-spaces.md:440
 /** NON-KERNEL estimate of sizeof(struct iommufd_ioas): object, io_pagetable, mutex, list. */
 const SIZEOF_IOMMUFD_IOAS = 320;
 
@@ -97,7 +98,7 @@ export function iommufd_ioas_destroy(obj: iommufd_object): void {
   iopt_destroy_table(iopt);
 }
 
-// ⟨iommufd-ioas-option⟩ spec/08-io-address-spaces.md:374
+// ⟨iommufd-ioas-option⟩ spec/08-io-address-spaces.md:408
 /** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_ioas_option(): IOMMU_OPTION_HUGE_PAGES */
 export function iommufd_ioas_option(ucmd: iommufd_ucmd<iommu_option>): Rc {
   const cmd = ucmd.cmd;
@@ -120,7 +121,7 @@ export function iommufd_ioas_option(ucmd: iommufd_ucmd<iommu_option>): Rc {
   return rc;
 }
 
-// ⟨iommufd-ioas-alloc-ioctl⟩ spec/08-io-address-spaces.md:465
+// ⟨iommufd-ioas-alloc-ioctl⟩ spec/08-io-address-spaces.md:499
 /** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_ioas_alloc_ioctl(): IOMMU_IOAS_ALLOC */
 export function iommufd_ioas_alloc_ioctl(ucmd: iommufd_ucmd<iommu_ioas_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -138,7 +139,7 @@ export function iommufd_ioas_alloc_ioctl(ucmd: iommufd_ucmd<iommu_ioas_alloc>): 
   return 0;
 }
 
-// ⟨ioas-mapping-ioctls⟩ spec/13-mapping.md:1325
+// ⟨ioas-mapping-ioctls⟩ spec/13-mapping.md:1336
 // ⟨iommufd-ioas-map⟩ spec/13-mapping.md:619
 /** linux v6.12 drivers/iommu/iommufd/ioas.c conv_iommu_prot() */
 function conv_iommu_prot(map_flags: number): number {
@@ -189,10 +190,15 @@ export function iommufd_ioas_map(ucmd: iommufd_ucmd<iommu_ioas_map>): Rc {
   return rc;
 }
 
-// ⟨iommufd-ioas-copy⟩ spec/13-mapping.md:761
+// ⟨iommufd-ioas-copy⟩ spec/13-mapping.md:766
 /** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_ioas_copy(): IOMMU_IOAS_COPY */
 export function iommufd_ioas_copy(ucmd: iommufd_ucmd<iommu_ioas_copy>): Rc {
   const cmd = ucmd.cmd;
+  // copy-syz: the CONFIG_IOMMUFD_TEST build's decoding of syzkaller's src_iova (chapter 16)
+  const src_iova = { value: cmd.src_iova }, flags = { value: cmd.flags };
+  iommufd_test_syz_conv_iova_id(ucmd, cmd.src_ioas_id, src_iova, flags);
+  cmd.src_iova = src_iova.value;
+  cmd.flags = flags.value;
   // copy-flags
   if (cmd.flags & ~MAP_FLAGS) return fail(EOPNOTSUPP, "copy-flags", "unknown flags");
   // copy-overflow
@@ -232,7 +238,7 @@ export function iommufd_ioas_copy(ucmd: iommufd_ucmd<iommu_ioas_copy>): Rc {
   return rc;
 }
 
-// ⟨iommufd-ioas-unmap⟩ spec/13-mapping.md:903
+// ⟨iommufd-ioas-unmap⟩ spec/13-mapping.md:914
 /** linux v6.12 include/linux/limits.h U64_MAX */
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -259,7 +265,7 @@ export function iommufd_ioas_unmap(ucmd: iommufd_ucmd<iommu_ioas_unmap>): Rc {
   return rc;
 }
 
-// ⟨iommufd-ioas-iova-ranges⟩ spec/13-mapping.md:955
+// ⟨iommufd-ioas-iova-ranges⟩ spec/13-mapping.md:966
 /** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_ioas_iova_ranges(): IOMMU_IOAS_IOVA_RANGES */
 export function iommufd_ioas_iova_ranges(ucmd: iommufd_ucmd<iommu_ioas_iova_ranges>): Rc {
   const cmd = ucmd.cmd;
@@ -294,7 +300,7 @@ export function iommufd_ioas_iova_ranges(ucmd: iommufd_ucmd<iommu_ioas_iova_rang
   return rc;
 }
 
-// ⟨iommufd-ioas-allow-iovas⟩ spec/13-mapping.md:1014
+// ⟨iommufd-ioas-allow-iovas⟩ spec/13-mapping.md:1025
 /** NON-KERNEL estimate of sizeof(struct iopt_allowed): an interval node. */
 const SIZEOF_IOPT_ALLOWED = 48;
 

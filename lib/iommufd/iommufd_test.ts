@@ -103,8 +103,8 @@ export const iommu_test_hw_info = defineStruct("iommu_test_hw_info", {
 /** Field values of struct iommu_test_hw_info. */
 export type iommu_test_hw_info = StructValues<typeof iommu_test_hw_info>;
 
-// ⟨iommufd-test-access⟩ spec/16-access.md:1212
-// ⟨selftest-flags⟩ spec/16-access.md:1199
+// ⟨iommufd-test-access⟩ spec/16-access.md:1214
+// ⟨selftest-flags⟩ spec/16-access.md:1201
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: ACCESS_PAGES pins for writing. */
 export const MOCK_FLAGS_ACCESS_WRITE = 1 << 0;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: syzkaller's IOVA encoding (below). */

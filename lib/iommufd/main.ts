@@ -55,7 +55,7 @@ import {
 } from "./uapi.ts";
 // ⟨iommufd-main-imports⟩ spec/07-iommufd-objects.md:863
 import { iommufd_vfio_ioas } from "./vfio_compat.ts";
-// ⟨iommufd-main-imports⟩ spec/08-io-address-spaces.md:494
+// ⟨iommufd-main-imports⟩ spec/08-io-address-spaces.md:528
 import { IOPT_PAGES_ACCOUNT_MM, IOPT_PAGES_ACCOUNT_USER } from "../mm/locked_vm.ts";
 import {
   iommufd_ioas,
@@ -63,9 +63,9 @@ import {
   iommufd_ioas_destroy,
   iommufd_ioas_option,
 } from "./ioas.ts";
-// ⟨iommufd-main-imports⟩ spec/09-devices.md:507
+// ⟨iommufd-main-imports⟩ spec/09-devices.md:563
 import { iommufd_device_destroy, iommufd_get_hw_info, type iommufd_group } from "./device.ts";
-// ⟨iommufd-main-imports⟩ spec/10-hw-pagetables.md:563
+// ⟨iommufd-main-imports⟩ spec/10-hw-pagetables.md:575
 import {
   iommufd_hwpt_alloc,
   iommufd_hwpt_invalidate,
@@ -75,7 +75,7 @@ import {
 } from "./hw_pagetable.ts";
 // ⟨iommufd-main-imports⟩ spec/11-mock-driver.md:1304
 import { iommufd_selftest_destroy } from "./selftest.ts";
-// ⟨iommufd-main-imports⟩ spec/13-mapping.md:1179
+// ⟨iommufd-main-imports⟩ spec/13-mapping.md:1190
 import {
   iommufd_ioas_allow_iovas,
   iommufd_ioas_copy,
@@ -265,11 +265,11 @@ interface iommufd_object_ops {
 
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_ops[] */
 const iommufd_object_ops: Record<number, iommufd_object_ops> = {
-  // ⟨iommufd-object-ops-entries⟩ spec/08-io-address-spaces.md:486
+  // ⟨iommufd-object-ops-entries⟩ spec/08-io-address-spaces.md:520
   [IOMMUFD_OBJ_IOAS]: { destroy: iommufd_ioas_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/09-devices.md:499
+  // ⟨iommufd-object-ops-entries⟩ spec/09-devices.md:555
   [IOMMUFD_OBJ_DEVICE]: { destroy: iommufd_device_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:549
+  // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:561
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1300
@@ -336,15 +336,15 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_OPTION: iommufd_option,
   // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:859
   IOMMU_VFIO_IOAS: iommufd_vfio_ioas,
-  // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:490
+  // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:524
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
-  // ⟨iommufd-ioctl-handlers⟩ spec/09-devices.md:503
+  // ⟨iommufd-ioctl-handlers⟩ spec/09-devices.md:559
   IOMMU_GET_HW_INFO: iommufd_get_hw_info,
-  // ⟨iommufd-ioctl-handlers⟩ spec/10-hw-pagetables.md:557
+  // ⟨iommufd-ioctl-handlers⟩ spec/10-hw-pagetables.md:569
   IOMMU_HWPT_ALLOC: iommufd_hwpt_alloc,
   IOMMU_HWPT_INVALIDATE: iommufd_hwpt_invalidate,
   IOMMU_HWPT_SET_DIRTY_TRACKING: iommufd_hwpt_set_dirty_tracking,
-  // ⟨iommufd-ioctl-handlers⟩ spec/13-mapping.md:1171
+  // ⟨iommufd-ioctl-handlers⟩ spec/13-mapping.md:1182
   IOMMU_IOAS_IOVA_RANGES: iommufd_ioas_iova_ranges,
   IOMMU_IOAS_ALLOW_IOVAS: iommufd_ioas_allow_iovas,
   IOMMU_IOAS_MAP: iommufd_ioas_map,

@@ -37,7 +37,7 @@ import { kfree, kmalloc, kzalloc, type SlabObject } from "../mm/slab.ts";
 import type { task_struct } from "../mm/task.ts";
 import type { iopt_area, iopt_area_pages_node } from "./io_pagetable.ts";
 import { iommufd_should_fail } from "./main.ts";
-// ⟨pages-imports⟩ spec/16-access.md:1763
+// ⟨pages-imports⟩ spec/16-access.md:1793
 import { EPERM } from "../errno.ts";
 import { type interval_tree_node } from "../lib/interval_tree.ts";
 import { xa_erase, XA_FLAGS_ACCOUNT, xa_store, xarray } from "../lib/xarray.ts";
@@ -72,7 +72,7 @@ export class iopt_pages implements iopt_pages_account {
   readonly writable: boolean;
   /** Areas holding these pages in a domain, by their page-index range (iopt_area.pages_node). */
   readonly domains_itree = new rb_root_cached<iopt_area_pages_node>();
-  // ⟨iopt-pages-access-fields⟩ spec/16-access.md:344
+  // ⟨iopt-pages-access-fields⟩ spec/16-access.md:345
   /** Ranges pinned by accesses, by page index (iopt_pages_access). */
   readonly access_itree = new rb_root_cached<iopt_pages_access>();
   /** The PFNs of every index in access_itree, by index; its nodes are charged. */
@@ -888,7 +888,7 @@ function __iopt_area_unfill_domain(
   update_unpinned(pages);
 }
 
-// ⟨pages-access⟩ spec/16-access.md:351
+// ⟨pages-access⟩ spec/16-access.md:352
 /** NON-KERNEL estimate of sizeof(struct iopt_pages_access): an interval node and a count. */
 const SIZEOF_IOPT_PAGES_ACCESS = 56;
 
@@ -898,7 +898,7 @@ export interface iopt_pages_access extends interval_tree_node {
   /** NON-KERNEL: the charged memory standing for the structure. */
   mem: SlabObject;
 }
-// ⟨pages-access⟩ spec/16-access.md:379
+// ⟨pages-access⟩ spec/16-access.md:380
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_from_xarray() */
 function batch_from_xarray(
   batch: pfn_batch,
@@ -933,7 +933,7 @@ function batch_from_xarray_clear(
 function clear_xarray(xa: xarray<number>, start_index: number, last_index: number): void {
   for (let index = start_index; index <= last_index; index++) xa_erase(xa, index);
 }
-// ⟨pages-access⟩ spec/16-access.md:424
+// ⟨pages-access⟩ spec/16-access.md:425
 /** linux v6.12 drivers/iommu/iommufd/pages.c pages_to_xarray() */
 function pages_to_xarray(
   xa: xarray<number>,
@@ -961,7 +961,7 @@ function pages_to_xarray(
   if (rc && i) clear_xarray(xa, start_index, start_index + i - 1);
   return rc;
 }
-// ⟨pages-access⟩ spec/16-access.md:473
+// ⟨pages-access⟩ spec/16-access.md:474
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_pages_err_unpin() */
 function iopt_pages_err_unpin(
   pages: iopt_pages,
@@ -1100,7 +1100,7 @@ function iopt_pages_fill_xarray(
   pfn_reader_user_destroy(user, pages);
   return rc;
 }
-// ⟨pages-access⟩ spec/16-access.md:619
+// ⟨pages-access⟩ spec/16-access.md:620
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_pages_unpin_xarray() */
 function iopt_pages_unpin_xarray(
   batch: pfn_batch,
@@ -1141,7 +1141,7 @@ function iopt_pages_unfill_xarray(pages: iopt_pages, start_index: number, last_i
   if (batch_inited) batch_destroy(batch);
   update_unpinned(pages);
 }
-// ⟨pages-access⟩ spec/16-access.md:679
+// ⟨pages-access⟩ spec/16-access.md:680
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_pages_get_exact_access() */
 function iopt_pages_get_exact_access(
   pages: iopt_pages,
@@ -1208,7 +1208,7 @@ export function iopt_area_remove_access(
   iopt_pages_unfill_xarray(pages, start_index, last_index);
   kfree(access.mem);
 }
-// ⟨pages-access⟩ spec/16-access.md:980
+// ⟨pages-access⟩ spec/16-access.md:981
 /** linux v6.12 drivers/iommu/iommufd/pages.c copy_data_page(): the kmap_local_page() copy */
 function copy_data_page(
   pfn: number,

@@ -100,7 +100,7 @@ import {
 } from "./iommufd.ts";
 import { iommufd_get_ioas } from "./ioas.ts";
 import { iopt_reserve_iova, ULONG_MAX } from "./io_pagetable.ts";
-// ⟨selftest-imports⟩ spec/16-access.md:1777
+// ⟨selftest-imports⟩ spec/16-access.md:1807
 import { EBADE, EBADFD } from "../errno.ts";
 import { file, type file_operations, fput } from "../fs/file.ts";
 import { copy_to_user } from "../mm/uaccess.ts";
@@ -115,6 +115,8 @@ import {
   iommufd_access_unpin_pages,
 } from "./access.ts";
 import type { iommufd_access_ops } from "./iommufd.ts";
+import type { io_pagetable } from "./io_pagetable.ts";
+import type { iommufd_ucmd } from "./main.ts";
 import {
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
@@ -948,7 +950,7 @@ export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   current().machine.iommufd_test_memory_limit = limit;
   return 0;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1318
+// ⟨selftest-ops⟩ spec/16-access.md:1320
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_alloc_access() */
 function iommufd_test_alloc_access(): selftest_access | ErrnoError {
   // test-create-access-nomem
@@ -992,7 +994,7 @@ export function iommufd_test_create_access(
   staccess.access = access;
   return current().files!.fd_install(staccess.file!);
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1369
+// ⟨selftest-ops⟩ spec/16-access.md:1371
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_replace_ioas() */
 export function iommufd_test_access_replace_ioas(access_fd: number, ioas_id: number): Rc {
   const staccess = iommufd_access_get(access_fd);
@@ -1001,7 +1003,7 @@ export function iommufd_test_access_replace_ioas(access_fd: number, ioas_id: num
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1402
+// ⟨selftest-ops⟩ spec/16-access.md:1404
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_check_pages() */
 function iommufd_test_check_pages(uptr: bigint, pages: Float64Array, npages: number): Rc {
   const mm = current().mm!;
@@ -1080,7 +1082,7 @@ function access_pages(
   kfree(list);
   return result;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1490
+// ⟨selftest-ops⟩ spec/16-access.md:1492
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_item_destroy() */
 export function iommufd_test_access_item_destroy(access_fd: number, item_id: number): Rc {
   const staccess = iommufd_access_get(access_fd);
@@ -1098,7 +1100,7 @@ export function iommufd_test_access_item_destroy(access_fd: number, item_id: num
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1526
+// ⟨selftest-ops⟩ spec/16-access.md:1528
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_rw() */
 export function iommufd_test_access_rw(
   access_fd: number,
@@ -1137,20 +1139,43 @@ export function iommufd_test_access_rw(
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1574
-/** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_syz_conv_iova() */
-function iommufd_test_syz_conv_iova(access: iommufd_access, iova: bigint): bigint {
-  if (!access.ioas) return 0n;
+// ⟨selftest-ops⟩ spec/16-access.md:1581
+/** linux v6.12 drivers/iommu/iommufd/selftest.c __iommufd_test_syz_conv_iova() */
+function __iommufd_test_syz_conv_iova(iopt: io_pagetable, iova: bigint): bigint {
   let nth = Number(iova & 0xffff_ffffn);
   const offset = iova >> 32n;
-  for (const area of access.ioas.iopt.area_itree.nodes) {
+  for (const area of iopt.area_itree.nodes) {
     if (nth === 0) return area.start + offset;
     nth--;
   }
   return 0n;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1801
-// ⟨selftest-access⟩ spec/16-access.md:1216
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_syz_conv_iova() */
+function iommufd_test_syz_conv_iova(access: iommufd_access, iova: bigint): bigint {
+  if (!access.ioas) return 0n;
+  return __iommufd_test_syz_conv_iova(access.ioas.iopt, iova);
+}
+
+/**
+ * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_syz_conv_iova_id(): with
+ * `MOCK_FLAGS_ACCESS_SYZ` in `*flags`, clear it and decode `*iova` through IOAS `ioas_id`.
+ */
+export function iommufd_test_syz_conv_iova_id(
+  ucmd: iommufd_ucmd<object>,
+  ioas_id: number,
+  iova: { value: bigint },
+  flags: { value: number },
+): void {
+  if (!(flags.value & MOCK_FLAGS_ACCESS_SYZ)) return;
+  flags.value &= ~MOCK_FLAGS_ACCESS_SYZ;
+  const ioas = iommufd_get_ioas(ucmd.ictx, ioas_id);
+  if (IS_ERR(ioas)) return;
+  iova.value = __iommufd_test_syz_conv_iova(ioas.iopt, iova.value);
+  iommufd_put_object(ucmd.ictx, ioas);
+}
+// ⟨selftest-ops⟩ spec/16-access.md:1833
+// ⟨selftest-access⟩ spec/16-access.md:1218
 /** NON-KERNEL estimates of sizeof(struct selftest_access) and of struct selftest_access_item. */
 const SIZEOF_SELFTEST_ACCESS = 80;
 const SIZEOF_SELFTEST_ACCESS_ITEM = 40;
@@ -1187,7 +1212,7 @@ const selftest_access_ops_pin: iommufd_access_ops = {
 
 /** linux v6.12 drivers/iommu/iommufd/selftest.c selftest_access_ops */
 const selftest_access_ops: iommufd_access_ops = { unmap: iommufd_test_access_unmap };
-// ⟨selftest-access⟩ spec/16-access.md:1258
+// ⟨selftest-access⟩ spec/16-access.md:1260
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_unmap() */
 function iommufd_test_access_unmap(data: unknown, iova: bigint, length: bigint): void {
   const staccess = data as selftest_access;
@@ -1209,7 +1234,7 @@ function iommufd_test_staccess_release(filep: file): void {
   }
   kfree(staccess.mem);
 }
-// ⟨selftest-access⟩ spec/16-access.md:1286
+// ⟨selftest-access⟩ spec/16-access.md:1288
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_access_get(): with a file reference */
 function iommufd_access_get(fd: number): selftest_access | ErrnoError {
   // access-get-fd

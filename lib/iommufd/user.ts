@@ -34,7 +34,7 @@ import {
   iommufd_test_mock_domain_replace,
   iommufd_test_set_temp_memory_limit,
 } from "./selftest.ts";
-// ⟨user-imports⟩ spec/16-access.md:1644
+// ⟨user-imports⟩ spec/16-access.md:1674
 import {
   iommufd_test_access_item_destroy,
   iommufd_test_access_pages,
@@ -331,7 +331,7 @@ export class IommufdFd {
   option(option_id: number, op: number, val64 = 0n, object_id = 0): bigint {
     return this.call<typeof iommu_option>(IOCTL.IOMMU_OPTION, { option_id, op, object_id, val64 }).val64;
   }
-  // ⟨iommufd-fd-helpers⟩ spec/13-mapping.md:1189
+  // ⟨iommufd-fd-helpers⟩ spec/13-mapping.md:1200
   /**
    * IOMMU_IOAS_MAP of `length` bytes at `user_va` → the IOVA. With `iova` the mapping is FIXED there;
    * `flags` default to WRITEABLE | READABLE (FIXED_IOVA is added when `iova` is given).
@@ -435,7 +435,7 @@ export class IommufdFd {
     });
     return peek(this.task, data, nbytes);
   }
-  // ⟨iommufd-fd-helpers⟩ spec/16-access.md:1595
+  // ⟨iommufd-fd-helpers⟩ spec/16-access.md:1625
   /** Access descriptors created through this handle and not yet closed. */
   readonly #accessFds = new Set<number>();
 
@@ -532,7 +532,7 @@ export class IommufdFd {
   // ⟨iommufd-fd-close⟩ spec/12-userspace.md:351
   /** Close the device files, the iommufd and the scratch area. */
   close(): void {
-    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1640
+    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1670
     for (const access_fd of [...this.#accessFds]) this.testDestroyAccess(access_fd);
     for (const dev_id of [...this.#devices.keys()]) this.unbind(dev_id);
     this.task.close(this.fd);

@@ -8,6 +8,9 @@
  *
  * @module
  */
+import { ENOMEM, fail, type Rc } from "../../errno.ts";
+import { GFP_KERNEL } from "../../mm/gfp.ts";
+import { kfree, kzalloc, type SlabObject } from "../../mm/slab.ts";
 import { VTD_PAGE_SIZE } from "../../hw/vtd/pgtable.ts";
 import {
   cap_caching_mode,
@@ -26,7 +29,7 @@ import {
   type pci_dev,
 } from "./iommu.ts";
 
-// ⟨cache-tag⟩ spec/19-vtd-driver.md:863
+// ⟨cache-tag⟩ spec/19-vtd-driver.md:867
 /** linux v6.12 drivers/iommu/intel/cache.c enum cache_tag_type (without the device-TLB kinds) */
 export type cache_tag_type = "CACHE_TAG_IOTLB" | "CACHE_TAG_NESTING_IOTLB";
 
@@ -39,7 +42,12 @@ export interface cache_tag {
   pasid: number;
   /** Attachments sharing this tag. */
   users: number;
+  /** NON-KERNEL: the memory standing for the structure. */
+  mem: SlabObject;
 }
+
+/** NON-KERNEL estimate of sizeof(struct cache_tag): list node, type, ids, users, two pointers. */
+const SIZEOF_CACHE_TAG = 48;
 
 /** linux v6.12 drivers/iommu/intel/cache.c cache_tage_match() (sic): the tag of this attachment kind */
 function cache_tage_match(
@@ -52,18 +60,29 @@ function cache_tage_match(
   return tag.iommu === iommu && tag.domain_id === did && tag.pasid === pasid && tag.type === type;
 }
 
-/** linux v6.12 drivers/iommu/intel/cache.c cache_tag_assign() */
+/**
+ * linux v6.12 drivers/iommu/intel/cache.c cache_tag_assign(): the new tag is allocated first, and
+ * freed again when a matching tag only needs another user.
+ */
 function cache_tag_assign(
   domain: dmar_domain,
   did: number,
   dev: pci_dev,
   pasid: number,
   type: cache_tag_type,
-): void {
+): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
+  // intel-tag-nomem
+  const mem = kzalloc(SIZEOF_CACHE_TAG, GFP_KERNEL);
+  if (!mem) return fail(ENOMEM, "intel-tag-nomem", "no memory for a cache tag");
   const tag = domain.cache_tags.find((t) => cache_tage_match(t, iommu, did, pasid, type));
-  if (tag) tag.users++;
-  else domain.cache_tags.push({ type, iommu, dev, domain_id: did, pasid, users: 1 });
+  if (tag) {
+    tag.users++;
+    kfree(mem);
+    return 0;
+  }
+  domain.cache_tags.push({ type, iommu, dev, domain_id: did, pasid, users: 1, mem });
+  return 0;
 }
 
 /** linux v6.12 drivers/iommu/intel/cache.c cache_tag_unassign() */
@@ -76,16 +95,20 @@ function cache_tag_unassign(
 ): void {
   const iommu = dev_iommu_priv_get(dev).iommu;
   const i = domain.cache_tags.findIndex((t) => cache_tage_match(t, iommu, did, pasid, type));
-  if (i >= 0 && --domain.cache_tags[i].users === 0) domain.cache_tags.splice(i, 1);
+  if (i >= 0 && --domain.cache_tags[i].users === 0) kfree(domain.cache_tags.splice(i, 1)[0].mem);
 }
 
-/** linux v6.12 drivers/iommu/intel/cache.c cache_tag_assign_domain() */
-export function cache_tag_assign_domain(domain: dmar_domain, dev: pci_dev, pasid: number): void {
+/**
+ * linux v6.12 drivers/iommu/intel/cache.c cache_tag_assign_domain(): the domain's tag, then for a
+ * nested domain the parent's; if the second cannot be had, the first is removed again.
+ */
+export function cache_tag_assign_domain(domain: dmar_domain, dev: pci_dev, pasid: number): Rc {
   const did = domain_id_iommu(domain, dev_iommu_priv_get(dev).iommu);
-  cache_tag_assign(domain, did, dev, pasid, "CACHE_TAG_IOTLB");
-  if (domain.type === IOMMU_DOMAIN_NESTED) {
-    cache_tag_assign(domain.s2_domain!, did, dev, pasid, "CACHE_TAG_NESTING_IOTLB");
-  }
+  let ret = cache_tag_assign(domain, did, dev, pasid, "CACHE_TAG_IOTLB");
+  if (ret || domain.type !== IOMMU_DOMAIN_NESTED) return ret;
+  ret = cache_tag_assign(domain.s2_domain!, did, dev, pasid, "CACHE_TAG_NESTING_IOTLB");
+  if (ret) cache_tag_unassign(domain, did, dev, pasid, "CACHE_TAG_IOTLB");
+  return ret;
 }
 
 /** linux v6.12 drivers/iommu/intel/cache.c cache_tag_unassign_domain() */
@@ -97,7 +120,7 @@ export function cache_tag_unassign_domain(domain: dmar_domain, dev: pci_dev, pas
   }
 }
 
-// ⟨qi-flush⟩ spec/19-vtd-driver.md:947
+// ⟨qi-flush⟩ spec/19-vtd-driver.md:978
 /** linux v6.12 drivers/iommu/intel/iommu.h QI_PC_*: PASID-cache invalidation granularities */
 export const QI_PC_ALL_PASIDS = 0;
 export const QI_PC_PASID_SEL = 1;
@@ -192,7 +215,7 @@ export function qi_flush_piotlb(
   iommu.reg.invalidatePasidIotlb({ granularity: "page", did, pasid, addr, am: mask, ih });
 }
 
-// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1054
+// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1085
 /** linux v6.12 drivers/iommu/intel/iommu.h MAX_AGAW_PFN_WIDTH */
 const MAX_AGAW_PFN_WIDTH = 64 - 12;
 const ULONG_MAX = (1n << 64n) - 1n;

@@ -22,6 +22,7 @@ import {
   IS_ERR,
   type Rc,
 } from "../../errno.ts";
+import { xa_erase, xa_load, xa_store, xarray } from "../../lib/xarray.ts";
 import type { PhysMem } from "../../hw/physmem.ts";
 import { vtd_unit_enable } from "../../hw/vtd/build_context.ts";
 import {
@@ -130,6 +131,8 @@ export const IOMMU_NO_PASID = 0;
 /** linux v6.12 drivers/iommu/intel/iommu.h struct intel_iommu (the fields the model uses) */
 export class intel_iommu {
   readonly name: string;
+  /** The unit's sequence number, the N of its name "dmarN" (the index of `iommu_array`). */
+  readonly seq_id: number;
   readonly cap: bigint;
   readonly ecap: bigint;
   /** The adjusted guest address width: levels = agaw + 2 (2: 48 bits, four levels). */
@@ -149,6 +152,8 @@ export class intel_iommu {
     readonly reg: VtdUnit,
   ) {
     this.name = reg.name;
+    // The kernel names a unit after its seq_id (sprintf "dmar%d"); the model reads it back.
+    this.seq_id = Number(/^dmar(\d+)$/.exec(reg.name)?.[1] ?? 0);
     this.cap = reg.caps.cap;
     this.ecap = reg.caps.ecap;
     this.agaw = iommu_calculate_agaw(this.cap);
@@ -156,7 +161,7 @@ export class intel_iommu {
   }
 }
 
-// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:86
+// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:90
 /** linux v6.12 drivers/iommu/intel/iommu.h DEFAULT_DOMAIN_ADDRESS_WIDTH */
 const DEFAULT_DOMAIN_ADDRESS_WIDTH = 57;
 
@@ -169,7 +174,7 @@ function iommu_calculate_agaw(cap: bigint): number {
   return -1;
 }
 
-// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:110
+// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:114
 /** linux v6.12 drivers/iommu/intel/iommu.h sm_supported(): scalable mode in use */
 export function sm_supported(iommu: intel_iommu): boolean {
   return ecap_smts(iommu.ecap) === 1;
@@ -195,7 +200,7 @@ export function ecap_smpwc(e: bigint): number {
   return Number((e >> 48n) & 1n);
 }
 
-// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:147
+// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:151
 /** linux v6.12 drivers/iommu/intel/iommu.c init_dmars(), for one unit (scalable mode) */
 function intel_iommu_init_one(iommu: intel_iommu): void {
   // iommu_init_domains(): ids 0 and FLPT_DEFAULT_DID are never handed out in scalable mode.
@@ -209,7 +214,7 @@ function intel_iommu_init_one(iommu: intel_iommu): void {
   vtd_unit_enable(iommu.reg, page_to_phys(root), true);
 }
 
-// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:170
+// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:174
 /**
  * linux v6.12 include/linux/pci.h struct pci_dev (the part the model needs): a `struct device`
  * for the kernel, and (NON-KERNEL) the PCI function that issues DMA through its unit.
@@ -227,7 +232,7 @@ export function to_pci_dev(dev: device): pci_dev {
   return dev;
 }
 
-// ⟨intel-device-info⟩ spec/19-vtd-driver.md:195
+// ⟨intel-device-info⟩ spec/19-vtd-driver.md:199
 /** linux v6.12 drivers/iommu/intel/iommu.h struct device_domain_info */
 export class device_domain_info {
   /** The dmar_domain the device is attached to (paging or nested); null when blocked or identity. */
@@ -255,7 +260,7 @@ export function dev_iommu_priv_get(dev: device): device_domain_info {
   return info;
 }
 
-// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:239
+// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:243
 /** NON-KERNEL: the driver's units — the kernel walks its dmar_drhd_units list. */
 const dmar_drhd_units = new WeakMap<VtdUnit, intel_iommu>();
 
@@ -286,7 +291,7 @@ function intel_iommu_probe_device(dev: device): iommu_device | ErrnoError {
   return iommu.iommu;
 }
 
-// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:277
+// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:281
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c iommu_context_addr(): the physical address of the
  * context entry of `bus`/`devfn`, allocating its table when `alloc`; null if absent or no memory.
@@ -320,7 +325,7 @@ export function iommu_context_addr(
   return context + 16 * devfn;
 }
 
-// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:324
+// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:328
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_device_group(): one group per function */
 function intel_iommu_device_group(dev: device): iommu_group {
   return generic_device_group(dev);
@@ -356,7 +361,7 @@ function intel_iommu_get_resv_regions(_dev: device, list: iommu_resv_region[]): 
   });
 }
 
-// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:368
+// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:372
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_hw_info() */
 function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | ErrnoError {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -373,7 +378,7 @@ function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | 
   return { data, type: IOMMU_HW_INFO_TYPE_INTEL_VTD };
 }
 
-// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1171
+// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1205
 /** linux v6.12 drivers/iommu/intel/iommu.h struct dmar_domain (the fields the model uses) */
 export class dmar_domain implements iommu_domain {
   type = IOMMU_DOMAIN_UNMANAGED;
@@ -403,8 +408,8 @@ export class dmar_domain implements iommu_domain {
   pgd: page | null = null;
   /** Devices attached (device_domain_info.link). */
   readonly devices = new Set<device_domain_info>();
-  /** The domain's id on each unit it is attached through, with a count of attachments. */
-  readonly iommu_array = new Map<intel_iommu, { refcnt: number; did: number }>();
+  /** The domain's id on each unit it is attached through, with a count of attachments, by seq_id. */
+  readonly iommu_array = new xarray<iommu_domain_info>();
   /** Where its translations may be cached ([cache tags](#cache)). */
   readonly cache_tags: cache_tag[] = [];
   /** A nested domain: its parent, the guest's first-stage table and the user's configuration. */
@@ -426,7 +431,7 @@ export function to_dmar_domain(domain: iommu_domain): dmar_domain {
   return domain;
 }
 
-// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1234
+// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1268
 /** linux v6.12 drivers/iommu/intel/iommu.c iommu_superpage_capability() */
 function iommu_superpage_capability(iommu: intel_iommu, first_stage: boolean): number {
   if (first_stage) return cap_fl1gp_support(iommu.cap) ? 2 : 1;
@@ -475,39 +480,70 @@ function paging_domain_alloc(dev: device, first_stage: boolean): dmar_domain | E
   return domain;
 }
 
-// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1293
+// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1337
+/** linux v6.12 drivers/iommu/intel/iommu.h struct iommu_domain_info */
+export interface iommu_domain_info {
+  iommu: intel_iommu;
+  refcnt: number;
+  did: number;
+  /** NON-KERNEL: the memory standing for the structure. */
+  mem: SlabObject;
+}
+
+/** NON-KERNEL: sizeof(struct iommu_domain_info): a pointer, a count and an id. */
+const SIZEOF_IOMMU_DOMAIN_INFO = 16;
+
 /** linux v6.12 drivers/iommu/intel/iommu.c domain_attach_iommu() */
 export function domain_attach_iommu(domain: dmar_domain, iommu: intel_iommu): Rc {
-  const curr = domain.iommu_array.get(iommu);
+  // intel-did-nomem
+  const mem = kzalloc(SIZEOF_IOMMU_DOMAIN_INFO, GFP_KERNEL);
+  if (!mem) return fail(ENOMEM, "intel-did-nomem", "no memory for a domain-id record");
+  const curr = xa_load(domain.iommu_array, iommu.seq_id);
   if (curr) {
     curr.refcnt++;
+    kfree(mem);
     return 0;
   }
   const ndomains = cap_ndoms(iommu.cap);
   let num = 0;
   while (num < ndomains && iommu.domain_ids.has(num)) num++;
   // intel-did-nospc
-  if (num >= ndomains) return fail(ENOSPC, "intel-did-nospc", `${iommu.name}: no free domain ids`);
+  if (num >= ndomains) {
+    kfree(mem);
+    return fail(ENOSPC, "intel-did-nospc", `${iommu.name}: no free domain ids`);
+  }
   iommu.domain_ids.add(num);
-  domain.iommu_array.set(iommu, { refcnt: 1, did: num });
+  // xa_cmpxchg(NULL → info): under iommu->lock the slot is known empty, so it is a store.
+  const old = xa_store(
+    domain.iommu_array,
+    iommu.seq_id,
+    { iommu, refcnt: 1, did: num, mem },
+    GFP_ATOMIC,
+  );
+  if (IS_ERR(old)) {
+    iommu.domain_ids.delete(num);
+    kfree(mem);
+    return old;
+  }
   return 0;
 }
 
 /** linux v6.12 drivers/iommu/intel/iommu.c domain_detach_iommu() */
 export function domain_detach_iommu(domain: dmar_domain, iommu: intel_iommu): void {
-  const info = domain.iommu_array.get(iommu)!;
+  const info = xa_load(domain.iommu_array, iommu.seq_id)!;
   if (--info.refcnt === 0) {
     iommu.domain_ids.delete(info.did);
-    domain.iommu_array.delete(iommu);
+    xa_erase(domain.iommu_array, iommu.seq_id);
+    kfree(info.mem);
   }
 }
 
 /** linux v6.12 drivers/iommu/intel/iommu.h domain_id_iommu() */
 export function domain_id_iommu(domain: dmar_domain, iommu: intel_iommu): number {
-  return domain.iommu_array.get(iommu)?.did ?? 0;
+  return xa_load(domain.iommu_array, iommu.seq_id)?.did ?? 0;
 }
 
-// ⟨dma-pte⟩ spec/19-vtd-driver.md:1335
+// ⟨dma-pte⟩ spec/19-vtd-driver.md:1410
 /** linux v6.12 drivers/iommu/intel/iommu.h VTD_PAGE_MASK */
 export const VTD_PAGE_MASK = ((1n << 64n) - 1n) ^ 0xfffn;
 const SZ_4K = 1n << 12n, SZ_2M = 1n << 21n, SZ_1G = 1n << 30n;
@@ -572,7 +608,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1410
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1485
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -609,7 +645,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1474
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1549
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -774,7 +810,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1655
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1730
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -877,7 +913,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1767
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1842
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -936,7 +972,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:1839
+// ⟨block-translation⟩ spec/19-vtd-driver.md:1914
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -982,7 +1018,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:1904
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:1981
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1041,7 +1077,12 @@ function dmar_domain_attach_device(domain: dmar_domain, dev: pci_dev): Rc {
     device_block_translation(dev);
     return rc;
   }
-  cache_tag_assign_domain(domain, dev, IOMMU_NO_PASID);
+  // intel-tag-nomem: out_block_translation, as for the PASID entry
+  const ret2 = cache_tag_assign_domain(domain, dev, IOMMU_NO_PASID);
+  if (ret2) {
+    device_block_translation(dev);
+    return ret2;
+  }
   return 0;
 }
 
@@ -1054,7 +1095,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2002
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2084
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1097,7 +1138,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2050
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2132
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1115,7 +1156,7 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2075
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2157
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1145,7 +1186,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2124
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2206
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

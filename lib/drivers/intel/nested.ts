@@ -44,7 +44,7 @@ import {
 } from "./iommu.ts";
 import { intel_pasid_setup_nested } from "./pasid.ts";
 
-// ⟨nested-alloc-code⟩ spec/19-vtd-driver.md:2227
+// ⟨nested-alloc-code⟩ spec/19-vtd-driver.md:2309
 /** NON-KERNEL estimate of sizeof(struct dmar_domain), as the nested domain's allocation. */
 const SIZEOF_NESTED_DMAR_DOMAIN = 384;
 
@@ -94,7 +94,7 @@ function intel_nested_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨nested-attach-code⟩ spec/19-vtd-driver.md:2361
+// ⟨nested-attach-code⟩ spec/19-vtd-driver.md:2443
 /** linux v6.12 drivers/iommu/intel/nested.c intel_nested_attach_dev() */
 function intel_nested_attach_dev(domain: iommu_domain, dev: device): Rc {
   const pdev = to_pci_dev(dev);
@@ -110,9 +110,15 @@ function intel_nested_attach_dev(domain: iommu_domain, dev: device): Rc {
   if (ret) return ret;
   ret = domain_attach_iommu(dmar_domain, iommu);
   if (ret) return ret;
-  cache_tag_assign_domain(dmar_domain, pdev, IOMMU_NO_PASID);
+  ret = cache_tag_assign_domain(dmar_domain, pdev, IOMMU_NO_PASID);
+  if (ret) {
+    // detach_iommu
+    domain_detach_iommu(dmar_domain, iommu);
+    return ret;
+  }
   ret = intel_pasid_setup_nested(iommu, pdev, IOMMU_NO_PASID, dmar_domain);
   if (ret) {
+    // unassign_tag, detach_iommu
     cache_tag_unassign_domain(dmar_domain, pdev, IOMMU_NO_PASID);
     domain_detach_iommu(dmar_domain, iommu);
     return ret;
@@ -122,7 +128,7 @@ function intel_nested_attach_dev(domain: iommu_domain, dev: device): Rc {
   return 0;
 }
 
-// ⟨nested-invalidate-code⟩ spec/19-vtd-driver.md:2415
+// ⟨nested-invalidate-code⟩ spec/19-vtd-driver.md:2503
 const U64_MAX = (1n << 64n) - 1n;
 
 /** linux v6.12 drivers/iommu/intel/nested.c intel_nested_flush_cache() */

@@ -51,7 +51,7 @@ import {
   VTD_PAGE_MASK,
 } from "./iommu.ts";
 
-// ⟨pasid-table⟩ spec/19-vtd-driver.md:400
+// ⟨pasid-table⟩ spec/19-vtd-driver.md:404
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PDE_SHIFT: PASIDs per table, as a shift */
 const PASID_PDE_SHIFT = 6;
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_MASK */
@@ -96,7 +96,7 @@ export function intel_pasid_free_table(dev: pci_dev): void {
   info.pasid_table = null;
 }
 
-// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:452
+// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:456
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_PRESENT (directory and table entries) */
 const PASID_PTE_PRESENT = 1n;
 
@@ -117,7 +117,7 @@ export function intel_pasid_get_entry(dev: pci_dev, pasid: number): number | nul
   return Number(val & VTD_PAGE_MASK) + 64 * (pasid & PASID_PTE_MASK);
 }
 
-// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:480
+// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:484
 /** linux v6.12 drivers/iommu/intel/pasid.c context_get_sm_pds(): PDTS for the directory size */
 function context_get_sm_pds(table: pasid_table): number {
   const max_pde = table.max_pasid >> PASID_PDE_SHIFT;
@@ -156,7 +156,7 @@ export function intel_pasid_setup_sm_context(dev: pci_dev): Rc {
   return device_pasid_table_setup(dev, dev.bus, dev.devfn);
 }
 
-// ⟨pasid-setters⟩ spec/19-vtd-driver.md:543
+// ⟨pasid-setters⟩ spec/19-vtd-driver.md:547
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_ENTRY_PGTT_*: the translation types */
 export const PASID_ENTRY_PGTT_FL_ONLY = 1;
 export const PASID_ENTRY_PGTT_SL_ONLY = 2;
@@ -205,7 +205,7 @@ const pasid_get_domain_id = (e: PasidEntry) => Number(pasid_get_bits(e, 1) & 0xf
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_pte_get_pgtt() */
 const pasid_pte_get_pgtt = (e: PasidEntry) => Number((pasid_get_bits(e, 0) >> 6n) & 7n);
 
-// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:607
+// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:611
 /** linux v6.12 drivers/iommu/intel/pasid.c pasid_flush_caches() */
 function pasid_flush_caches(iommu: intel_iommu, e: PasidEntry, pasid: number, did: number): void {
   if (!cap_caching_mode(iommu.cap)) return; // iommu_flush_write_buffer(): nothing to model
@@ -230,7 +230,7 @@ function pasid_entry_for_setup(dev: pci_dev, pasid: number): PasidEntry | ErrnoE
   return e;
 }
 
-// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:639
+// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:643
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_second_level() */
 export function intel_pasid_setup_second_level(
   iommu: intel_iommu,
@@ -259,7 +259,7 @@ export function intel_pasid_setup_second_level(
   return 0;
 }
 
-// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:675
+// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:679
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_FLAG_*: options of first-level setup */
 export const PASID_FLAG_PAGE_SNOOP = 1 << 1;
 export const PASID_FLAG_FL5LP = 1 << 2;
@@ -298,7 +298,7 @@ export function intel_pasid_setup_first_level(
   return 0;
 }
 
-// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:718
+// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:722
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_pass_through() */
 export function intel_pasid_setup_pass_through(
   iommu: intel_iommu,
@@ -320,7 +320,7 @@ export function intel_pasid_setup_pass_through(
   return 0;
 }
 
-// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2305
+// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2387
 /** linux v6.12 drivers/iommu/intel/iommu.h ADDR_WIDTH_4LEVEL/5LEVEL */
 const ADDR_WIDTH_4LEVEL = 48;
 const ADDR_WIDTH_5LEVEL = 57;
@@ -375,7 +375,7 @@ export function intel_pasid_setup_nested(
   return 0;
 }
 
-// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:752
+// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:756
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_tear_down_entry() */
 export function intel_pasid_tear_down_entry(
   iommu: intel_iommu,
