@@ -220,8 +220,11 @@ Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: errors of the walk are dropped, and the 
   assert.deepEqual(get(MOCK_APERTURE_START, length), new Uint8Array(8));
   f.fd.setDirtyTracking(hwpt_id, true);
   dirty(f, hwpt_id, length, [0, 31]);
-  // A bitmap pointer that cannot be pinned: EFAULT, dropped; the bits stay set for the next read.
+  // A bitmap pointer that cannot be pinned: EFAULT, dropped inside iova_bitmap_set(); the driver
+  // has cleared the dirty bits it could not report, so the next read finds none (v6.11 on).
   assert.equal(get(MOCK_APERTURE_START, length, 0x1000n), null);
+  assert.deepEqual(get(MOCK_APERTURE_START, length), new Uint8Array(8));
+  dirty(f, hwpt_id, length, [0, 31]);
   // A range with a hole after the mapping: the mapped part is reported, the hole's EINVAL dropped.
   const bits = get(MOCK_APERTURE_START, length * 2n)!;
   assert.deepEqual([...bits.subarray(0, 4)], [1, 0, 0, 0x80]);
