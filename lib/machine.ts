@@ -81,7 +81,7 @@ export class Machine {
   >();
   /** Devices created with addDevice(), in creation order. */
   readonly devices: device[] = [];
-  // ⟨machine-fields⟩ spec/14-pinning.md:229
+  // ⟨machine-fields⟩ spec/14-pinning.md:233
   /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_memory_limit: TEMP_MEMORY_LIMIT. */
   iommufd_test_memory_limit = 65536;
   // ⟨machine-fields⟩ spec/18-vtd-unit.md:2301

@@ -45,7 +45,7 @@ import {
   iommu_hwpt_invalidate,
   type iommu_hwpt_set_dirty_tracking,
 } from "./uapi.ts";
-// ⟨hw-pagetable-imports⟩ spec/15-dirty-tracking.md:580
+// ⟨hw-pagetable-imports⟩ spec/15-dirty-tracking.md:610
 import { iopt_clear_dirty_data, iopt_read_and_clear_dirty_data } from "./io_pagetable.ts";
 import { type iommu_hwpt_get_dirty_bitmap, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR } from "./uapi.ts";
 
@@ -438,8 +438,8 @@ export function iommufd_hwpt_set_dirty_tracking(
   return rc;
 }
 
-// ⟨hw-pagetable-dirty⟩ spec/15-dirty-tracking.md:576
-// ⟨iommufd-hwpt-get-dirty-bitmap⟩ spec/15-dirty-tracking.md:461
+// ⟨hw-pagetable-dirty⟩ spec/15-dirty-tracking.md:606
+// ⟨iommufd-hwpt-get-dirty-bitmap⟩ spec/15-dirty-tracking.md:491
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_get_dirty_bitmap() */
 export function iommufd_hwpt_get_dirty_bitmap(
   ucmd: iommufd_ucmd<iommu_hwpt_get_dirty_bitmap>,

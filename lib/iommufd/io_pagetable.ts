@@ -60,7 +60,7 @@ import {
   type iopt_pages,
   iopt_put_pages,
 } from "./pages.ts";
-// ⟨io-pagetable-imports⟩ spec/15-dirty-tracking.md:563
+// ⟨io-pagetable-imports⟩ spec/15-dirty-tracking.md:593
 import { EOPNOTSUPP } from "../errno.ts";
 import {
   iommu_dirty_bitmap,
@@ -902,8 +902,8 @@ function iopt_unfill_domain(iopt: io_pagetable, domain: iommu_domain): void {
     iopt_area_unfill_domain(area, pages, domain);
   }
 }
-// ⟨io-pagetable-mapping⟩ spec/15-dirty-tracking.md:555
-// ⟨iommu-read-and-clear-dirty⟩ spec/15-dirty-tracking.md:304
+// ⟨io-pagetable-mapping⟩ spec/15-dirty-tracking.md:585
+// ⟨iommu-read-and-clear-dirty⟩ spec/15-dirty-tracking.md:335
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c __iommu_read_and_clear_dirty() */
 function __iommu_read_and_clear_dirty(
   iopt: io_pagetable,
@@ -966,7 +966,7 @@ function iommu_read_and_clear_dirty(
   return 0;
 }
 
-// ⟨iopt-read-and-clear-dirty-data⟩ spec/15-dirty-tracking.md:384
+// ⟨iopt-read-and-clear-dirty-data⟩ spec/15-dirty-tracking.md:414
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iommufd_check_iova_range() */
 function iommufd_check_iova_range(iopt: io_pagetable, cmd: iommu_hwpt_get_dirty_bitmap): Rc {
   const iommu_pgsize = BigInt(iopt.iova_alignment);
@@ -998,7 +998,7 @@ export function iopt_read_and_clear_dirty_data(
     iommu_read_and_clear_dirty(domain, iopt, flags, cmd);
 }
 
-// ⟨iopt-clear-dirty-data⟩ spec/15-dirty-tracking.md:425
+// ⟨iopt-clear-dirty-data⟩ spec/15-dirty-tracking.md:455
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_clear_dirty_data() */
 export function iopt_clear_dirty_data(iopt: io_pagetable, domain: iommu_domain): Rc {
   const ops = domain.dirty_ops!;

@@ -73,7 +73,7 @@ import {
   iommufd_hwpt_paging_destroy,
   iommufd_hwpt_set_dirty_tracking,
 } from "./hw_pagetable.ts";
-// ⟨iommufd-main-imports⟩ spec/11-mock-driver.md:1304
+// ⟨iommufd-main-imports⟩ spec/11-mock-driver.md:1328
 import { iommufd_selftest_destroy } from "./selftest.ts";
 // ⟨iommufd-main-imports⟩ spec/13-mapping.md:1190
 import {
@@ -83,7 +83,7 @@ import {
   iommufd_ioas_map,
   iommufd_ioas_unmap,
 } from "./ioas.ts";
-// ⟨iommufd-main-imports⟩ spec/15-dirty-tracking.md:589
+// ⟨iommufd-main-imports⟩ spec/15-dirty-tracking.md:619
 import { iommufd_hwpt_get_dirty_bitmap } from "./hw_pagetable.ts";
 // ⟨iommufd-main-imports⟩ spec/16-access.md:166
 import { iommufd_access_destroy_object } from "./access.ts";
@@ -272,7 +272,7 @@ const iommufd_object_ops: Record<number, iommufd_object_ops> = {
   // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:561
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1300
+  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1324
   [IOMMUFD_OBJ_SELFTEST]: { destroy: iommufd_selftest_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/16-access.md:162
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },
@@ -350,7 +350,7 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_IOAS_MAP: iommufd_ioas_map,
   IOMMU_IOAS_COPY: iommufd_ioas_copy,
   IOMMU_IOAS_UNMAP: iommufd_ioas_unmap,
-  // ⟨iommufd-ioctl-handlers⟩ spec/15-dirty-tracking.md:585
+  // ⟨iommufd-ioctl-handlers⟩ spec/15-dirty-tracking.md:615
   IOMMU_HWPT_GET_DIRTY_BITMAP: iommufd_hwpt_get_dirty_bitmap,
 };
 

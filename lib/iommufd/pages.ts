@@ -50,7 +50,7 @@ import {
   IOMMUFD_ACCESS_RW_WRITE,
 } from "./iommufd.ts";
 
-// ⟨iopt-pages-struct⟩ spec/14-pinning.md:44
+// ⟨iopt-pages-struct⟩ spec/14-pinning.md:48
 /** NON-KERNEL estimate of sizeof(struct iopt_pages): kref, mutex, counters, identity, trees. */
 const SIZEOF_IOPT_PAGES = 160;
 
@@ -96,7 +96,7 @@ export class iopt_pages implements iopt_pages_account {
   }
 }
 
-// ⟨iopt-alloc-pages⟩ spec/14-pinning.md:100
+// ⟨iopt-alloc-pages⟩ spec/14-pinning.md:104
 /** linux v6.12 include/linux/limits.h SIZE_MAX on 64-bit */
 const SIZE_MAX = (1n << 64n) - 1n;
 
@@ -138,7 +138,7 @@ function iopt_release_pages(pages: iopt_pages): void {
   kfree(pages.mem);
 }
 
-// ⟨iopt-area-index⟩ spec/14-pinning.md:159
+// ⟨iopt-area-index⟩ spec/14-pinning.md:163
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h iopt_area_index() */
 export function iopt_area_index(area: iopt_area): number {
   return Number(area.pages_node.start);
@@ -169,7 +169,7 @@ function iopt_pages_find_domain_area(pages: iopt_pages, index: number): iopt_are
   return interval_tree_iter(pages.domains_itree, i, i).next().value?.area;
 }
 
-// ⟨iommu-unmap-nofail⟩ spec/14-pinning.md:196
+// ⟨iommu-unmap-nofail⟩ spec/14-pinning.md:200
 /** linux v6.12 drivers/iommu/iommufd/pages.c iommu_unmap_nofail() */
 function iommu_unmap_nofail(domain: iommu_domain, iova: bigint, size: bigint): void {
   const ret = iommu_unmap(domain, iova, size);
@@ -191,7 +191,7 @@ function iopt_area_unmap_domain_range(
   );
 }
 
-// ⟨temp-kmalloc⟩ spec/14-pinning.md:237
+// ⟨temp-kmalloc⟩ spec/14-pinning.md:241
 /** NON-KERNEL: what temp_kmalloc() got: memory (null: the caller's backup) and its size. */
 interface temp_buffer {
   mem: SlabObject | null;
@@ -214,7 +214,7 @@ function temp_kmalloc(size: number, backup_len: number): temp_buffer | null {
   return mem ? { mem, size: PAGE_SIZE } : null;
 }
 
-// ⟨pfn-batch⟩ spec/14-pinning.md:269
+// ⟨pfn-batch⟩ spec/14-pinning.md:273
 /** linux v6.12 drivers/iommu/iommufd/pages.c BATCH_BACKUP_SIZE: u64s of stack backup */
 const BATCH_BACKUP_SIZE = 32;
 
@@ -288,13 +288,13 @@ function batch_add_pfn(batch: pfn_batch, pfn: number): boolean {
 /** linux v6.12 include/linux/limits.h U32_MAX: the longest run a batch entry holds. */
 const U32_MAX = 0xffff_ffff;
 
-// ⟨batch-from-pages⟩ spec/14-pinning.md:349
+// ⟨batch-from-pages⟩ spec/14-pinning.md:353
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_from_pages(): until the list or batch ends. */
 function batch_from_pages(batch: pfn_batch, pages: Float64Array, from: number, npages: number) {
   for (let i = from; i < from + npages; i++) if (!batch_add_pfn(batch, pages[i])) break;
 }
 
-// ⟨batch-from-domain⟩ spec/14-pinning.md:361
+// ⟨batch-from-domain⟩ spec/14-pinning.md:365
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_from_domain() */
 function batch_from_domain(
   batch: pfn_batch,
@@ -329,7 +329,7 @@ function batch_from_domain_continue(
   batch.array_size = array_size;
 }
 
-// ⟨batch-to-domain⟩ spec/14-pinning.md:405
+// ⟨batch-to-domain⟩ spec/14-pinning.md:409
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_iommu_map_small() */
 function batch_iommu_map_small(
   domain: iommu_domain,
@@ -383,7 +383,7 @@ function batch_to_domain(
   return 0;
 }
 
-// ⟨batch-unpin⟩ spec/14-pinning.md:464
+// ⟨batch-unpin⟩ spec/14-pinning.md:468
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_unpin() */
 function batch_unpin(
   batch: pfn_batch,
@@ -419,7 +419,7 @@ function iopt_pages_sub_npinned(pages: iopt_pages, npages: number): void {
   if (pages.npinned < 0) throw new Error("WARN: npinned underflow");
 }
 
-// ⟨pfn-reader-user⟩ spec/14-pinning.md:519
+// ⟨pfn-reader-user⟩ spec/14-pinning.md:523
 /** linux v6.12 drivers/iommu/iommufd/pages.c struct pfn_reader_user */
 class pfn_reader_user {
   /** The pinned pages of the current round, as PFNs (struct page ** in the kernel). */
@@ -488,7 +488,7 @@ function pfn_reader_user_pin(
   return 0;
 }
 
-// ⟨update-pinned-fns⟩ spec/14-pinning.md:607
+// ⟨update-pinned-fns⟩ spec/14-pinning.md:611
 /** linux v6.12 drivers/iommu/iommufd/pages.c do_update_pinned(), with the last_npinned update */
 function do_update_pages_pinned(pages: iopt_pages, npages: number, inc: boolean): Rc {
   const rc = do_update_pinned(pages, npages, inc);
@@ -515,7 +515,7 @@ function pfn_reader_user_update_pinned(pages: iopt_pages): Rc {
   return do_update_pages_pinned(pages, pages.npinned - pages.last_npinned, true);
 }
 
-// ⟨pfn-reader-struct⟩ spec/14-pinning.md:647
+// ⟨pfn-reader-struct⟩ spec/14-pinning.md:651
 /** linux v6.12 drivers/iommu/iommufd/pages.c struct pfn_reader */
 class pfn_reader {
   readonly batch = new pfn_batch();
@@ -543,7 +543,7 @@ class pfn_reader {
   }
 }
 
-// ⟨pfn-reader-fill⟩ spec/14-pinning.md:681
+// ⟨pfn-reader-fill⟩ spec/14-pinning.md:685
 /** linux v6.12 drivers/iommu/iommufd/pages.c pfn_reader_fill_span() */
 function pfn_reader_fill_span(pfns: pfn_reader): Rc {
   const span = pfns.span!;
@@ -600,7 +600,7 @@ function pfn_reader_next(pfns: pfn_reader): Rc {
   return 0;
 }
 
-// ⟨pfn-reader-lifetime⟩ spec/14-pinning.md:744
+// ⟨pfn-reader-lifetime⟩ spec/14-pinning.md:748
 /** linux v6.12 drivers/iommu/iommufd/pages.c pfn_reader_first(): init and read the first batch */
 function pfn_reader_first(
   pages: iopt_pages,
@@ -665,7 +665,7 @@ function pfn_reader_destroy(pfns: pfn_reader): void {
   }
 }
 
-// ⟨iopt-area-fill-domains⟩ spec/14-pinning.md:823
+// ⟨iopt-area-fill-domains⟩ spec/14-pinning.md:827
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_fill_domains() */
 export function iopt_area_fill_domains(area: iopt_area, pages: iopt_pages): Rc {
   const iopt = area.iopt!;
@@ -720,7 +720,7 @@ export function iopt_area_fill_domains(area: iopt_area, pages: iopt_pages): Rc {
   return rc;
 }
 
-// ⟨iopt-area-fill-domain⟩ spec/14-pinning.md:883
+// ⟨iopt-area-fill-domain⟩ spec/14-pinning.md:887
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_fill_domain(): map into one new domain */
 export function iopt_area_fill_domain(area: iopt_area, domain: iommu_domain): Rc {
   const pages = area.pages!;
@@ -745,7 +745,7 @@ export function iopt_area_fill_domain(area: iopt_area, domain: iommu_domain): Rc
   return rc;
 }
 
-// ⟨iopt-area-unfill-domains⟩ spec/14-pinning.md:917
+// ⟨iopt-area-unfill-domains⟩ spec/14-pinning.md:921
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_unfill_domains() */
 export function iopt_area_unfill_domains(area: iopt_area, pages: iopt_pages): void {
   const iopt = area.iopt!;
@@ -786,14 +786,15 @@ function iopt_area_unfill_partial_domain(
   }
 }
 
-// ⟨iopt-area-unfill-domain⟩ spec/14-pinning.md:968
+// ⟨iopt-area-unfill-domain⟩ spec/14-pinning.md:991
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_clear_carry(): keep the run's tail */
 function batch_clear_carry(batch: pfn_batch, keep_pfns: number): void {
   if (!keep_pfns) return batch_clear(batch);
   batch.total_pfns = keep_pfns;
   batch.pfns[0] = batch.pfns[batch.end - 1] + (batch.npfns[batch.end - 1] - keep_pfns);
   batch.npfns[0] = keep_pfns;
-  batch.end = 0;
+  // The carry is entry 0: the next PFNs go after it (end 0 before v6.5-rc4 lost it).
+  batch.end = 1;
 }
 
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_skip_carry(): drop carried PFNs */

@@ -15,6 +15,9 @@
  * 3. The errno is one the kernel's handler for that command can return, and the failure says
  *    which check produced it.
  * 4. Teardown: closing the fd brings everything back to the fixture's starting snapshot.
+ * 5. Every counter stays an integer after every call: the memory-cgroup and IOMMU-page counters,
+ *    locked_vm and pinned_vm, page pin counts, and each iopt_pages' npinned and last_npinned (a
+ *    batch read past its end once made them NaN; issue 14, finding H).
  *
  * FUZZ_SEED and FUZZ_RUNS (and FUZZ_OPS, the longest sequence) override the fixed defaults, e.g.
  * `FUZZ_RUNS=5000 FUZZ_SEED=7 deno test --allow-all --no-check tests/fuzz/`.
@@ -262,6 +265,28 @@ function observe(f: FuzzFixture) {
     vfio_ioas: ictx.vfio_ioas?.id ?? 0,
     pins,
   };
+}
+
+/** Property 5: every counter of the state is an integer (never NaN, fractional or infinite). */
+function assertIntegerCounters(f: FuzzFixture, where: string): void {
+  const { counters, pins } = observe(f);
+  for (const [name, v] of Object.entries(counters)) {
+    if (typeof v === "number") assert.ok(Number.isInteger(v), `${where}: ${name} is ${v}`);
+  }
+  pins.forEach((v, k) => assert.ok(Number.isInteger(v), `${where}: page ${k} pin count is ${v}`));
+  for (const o of objectsOf(f)) {
+    if (!(o instanceof iommufd_ioas)) continue;
+    for (const area of o.iopt.area_itree.nodes) {
+      const pages = area.pages;
+      if (!pages) continue;
+      for (const name of ["npinned", "last_npinned"] as const) {
+        assert.ok(
+          Number.isInteger(pages[name]),
+          `${where}: iopt_pages ${name} is ${pages[name]} (IOAS ${o.id})`,
+        );
+      }
+    }
+  }
 }
 
 // ---- Resolving tokens against the state ----
@@ -600,6 +625,7 @@ function runScenario(sc: Scenario, stats: Stats): void {
       }
     }
     stats.calls++;
+    assertIntegerCounters(f, where);
     if (!error) return;
     stats.failures++;
     const key = `${name} ${error.name} [${error.check}]`;

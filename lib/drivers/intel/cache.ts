@@ -215,34 +215,53 @@ export function qi_flush_piotlb(
   iommu.reg.invalidatePasidIotlb({ granularity: "page", did, pasid, addr, am: mask, ih });
 }
 
-// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1085
+// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1092
 /** linux v6.12 drivers/iommu/intel/iommu.h MAX_AGAW_PFN_WIDTH */
 const MAX_AGAW_PFN_WIDTH = 64 - 12;
-const ULONG_MAX = (1n << 64n) - 1n;
+/** unsigned long arithmetic: everything modulo 2^64. */
+const ULONG_MASK = (1n << 64n) - 1n;
+
+/** linux v6.12 arch/x86/include/asm/bitops.h fls64(): 1 + index of the highest set bit, 0 for 0 */
+function fls64(x: bigint): number {
+  return x === 0n ? 0 : x.toString(2).length;
+}
+
+/**
+ * linux v6.12 include/linux/log2.h __roundup_pow_of_two(): 1UL << fls_long(n - 1). For n 0 the
+ * shift is by 64: undefined in C, and x86-64's SHL takes its count modulo 64, which gives 1.
+ */
+function __roundup_pow_of_two(n: bigint): bigint {
+  return 1n << BigInt(fls64((n - 1n) & ULONG_MASK) % 64);
+}
 
 /**
  * linux v6.12 drivers/iommu/intel/cache.c calculate_psi_aligned_address(): the aligned start of
- * a page-selective invalidation covering [start, end], its page count and its mask (AM).
+ * a page-selective invalidation covering [start, end], its page count and its mask (AM), in the
+ * kernel's wrapping unsigned long arithmetic.
  */
 export function calculate_psi_aligned_address(
-  start: number,
-  end: number,
+  start: bigint,
+  end: bigint,
 ): { addr: number; pages: number; mask: number } {
-  const pages = Math.ceil(((start % VTD_PAGE_SIZE) + (end - start + 1)) / VTD_PAGE_SIZE);
-  let mask = Math.ceil(Math.log2(pages));
-  let aligned_pages = 2 ** mask;
-  const pfn = Math.floor(start / VTD_PAGE_SIZE);
-  if (pfn % aligned_pages) {
-    const end_pfn = pfn + pages - 1;
-    // The lowest bit at or above `mask` where pfn and end_pfn agree: above it they agree too,
-    // since end_pfn ≤ pfn + bitmask can differ from pfn above `mask` only by a carry.
-    let b = mask;
-    while (b < 64 && Math.floor(pfn / 2 ** b) % 2 !== Math.floor(end_pfn / 2 ** b) % 2) b++;
-    mask = b < 64 ? b : MAX_AGAW_PFN_WIDTH;
-    aligned_pages = 2 ** mask;
+  // aligned_nrpages(start, end - start + 1), with PAGE_SIZE 4 KiB
+  const size = (end - start + 1n) & ULONG_MASK;
+  const pages = ((((start & 0xfffn) + size + 0xfffn) & ULONG_MASK) & ~0xfffn) >> 12n;
+  let aligned_pages = __roundup_pow_of_two(pages);
+  const bitmask = aligned_pages - 1n;
+  let mask = fls64(aligned_pages) - 1; // ilog2
+  const pfn = start >> 12n;
+  if (bitmask & pfn) {
+    const end_pfn = (pfn + pages - 1n) & ULONG_MASK;
+    // Above `bitmask`, pfn and end_pfn can differ only by a carry: from the lowest bit where they
+    // agree, they agree all the way up.
+    const shared_bits = ~(pfn ^ end_pfn) & ~bitmask & ULONG_MASK;
+    mask = shared_bits ? fls64(shared_bits & -shared_bits) - 1 : MAX_AGAW_PFN_WIDTH; // __ffs
+    aligned_pages = 1n << BigInt(mask);
   }
-  const size = VTD_PAGE_SIZE * 2 ** mask;
-  return { addr: start - (start % size), pages: aligned_pages, mask };
+  // ALIGN_DOWN(start, VTD_PAGE_SIZE << mask): the alignment wraps to 0 from mask 52 on.
+  const align = (4096n << BigInt(mask)) & ULONG_MASK;
+  const addr = start & ~((align - 1n) & ULONG_MASK) & ULONG_MASK;
+  return { addr: Number(addr), pages: Number(aligned_pages), mask };
 }
 
 /** linux v6.12 drivers/iommu/intel/cache.c cache_tag_flush_range() */
@@ -252,10 +271,7 @@ export function cache_tag_flush_range(
   end: bigint,
   ih: boolean,
 ): void {
-  let addr = 0, pages = -1, mask = MAX_AGAW_PFN_WIDTH;
-  if (!(start === 0n && end === ULONG_MAX)) {
-    ({ addr, pages, mask } = calculate_psi_aligned_address(Number(start), Number(end)));
-  }
+  const { addr, pages, mask } = calculate_psi_aligned_address(start, end);
   for (const tag of domain.cache_tags) {
     const iommu = tag.iommu;
     if (domain.use_first_level) {
@@ -284,7 +300,7 @@ export function cache_tag_flush_all(domain: dmar_domain): void {
 export function cache_tag_flush_range_np(domain: dmar_domain, start: bigint, end: bigint): void {
   for (const tag of domain.cache_tags) {
     if (!cap_caching_mode(tag.iommu.cap) || domain.use_first_level) continue;
-    const { addr, mask } = calculate_psi_aligned_address(Number(start), Number(end));
+    const { addr, mask } = calculate_psi_aligned_address(start, end);
     if (!cap_pgsel_inv(tag.iommu.cap) || mask > cap_max_amask_val(tag.iommu.cap)) {
       iommu_flush_iotlb(tag.iommu, tag.domain_id, 0, 0, DMA_TLB_DSI_FLUSH);
     } else iommu_flush_iotlb(tag.iommu, tag.domain_id, addr, mask, DMA_TLB_PSI_FLUSH);

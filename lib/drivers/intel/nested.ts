@@ -44,7 +44,7 @@ import {
 } from "./iommu.ts";
 import { intel_pasid_setup_nested } from "./pasid.ts";
 
-// ⟨nested-alloc-code⟩ spec/19-vtd-driver.md:2309
+// ⟨nested-alloc-code⟩ spec/19-vtd-driver.md:2332
 /** NON-KERNEL estimate of sizeof(struct dmar_domain), as the nested domain's allocation. */
 const SIZEOF_NESTED_DMAR_DOMAIN = 384;
 
@@ -94,7 +94,7 @@ function intel_nested_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨nested-attach-code⟩ spec/19-vtd-driver.md:2443
+// ⟨nested-attach-code⟩ spec/19-vtd-driver.md:2466
 /** linux v6.12 drivers/iommu/intel/nested.c intel_nested_attach_dev() */
 function intel_nested_attach_dev(domain: iommu_domain, dev: device): Rc {
   const pdev = to_pci_dev(dev);
@@ -128,14 +128,12 @@ function intel_nested_attach_dev(domain: iommu_domain, dev: device): Rc {
   return 0;
 }
 
-// ⟨nested-invalidate-code⟩ spec/19-vtd-driver.md:2503
+// ⟨nested-invalidate-code⟩ spec/19-vtd-driver.md:2540
 const U64_MAX = (1n << 64n) - 1n;
 
-/** linux v6.12 drivers/iommu/intel/nested.c intel_nested_flush_cache() */
-function intel_nested_flush_cache(domain: dmar_domain, addr: bigint, npages: bigint, ih: boolean) {
-  if (npages === 0n) return;
-  const end = npages === U64_MAX ? U64_MAX : addr + (npages << 12n) - 1n;
-  cache_tag_flush_range(domain, addr, end, ih);
+/** linux v6.12 drivers/iommu/intel/iommu.h nrpages_to_size(): npages << VTD_PAGE_SHIFT, wrapping */
+function nrpages_to_size(npages: bigint): bigint {
+  return (npages << 12n) & U64_MAX;
 }
 
 /** linux v6.12 drivers/iommu/intel/nested.c intel_nested_cache_invalidate_user() */
@@ -176,10 +174,10 @@ function intel_nested_cache_invalidate_user(
       ret = fail(EINVAL, "intel-inv-addr", `entry ${index}: addr 0x${inv.addr.toString(16)}`);
       break;
     }
-    intel_nested_flush_cache(
+    cache_tag_flush_range(
       dmar_domain,
       inv.addr,
-      inv.npages,
+      (inv.addr + nrpages_to_size(inv.npages) - 1n) & U64_MAX,
       !!(inv.flags & IOMMU_VTD_INV_FLAGS_LEAF),
     );
     processed++;
