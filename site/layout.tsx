@@ -66,7 +66,7 @@ function Shell(props: {
               // The index holds site-absolute URLs; baseUrl keeps them right under a subpath.
               __html: `addEventListener("DOMContentLoaded", () => { if (window.PagefindUI) ` +
                 `new PagefindUI({ element: "#search", showSubResults: true, showImages: false, ` +
-                `placeholder: "Search (press /)", ` +
+                `translations: { placeholder: "Search (press /)" }, ` +
                 `baseUrl: new URL(${
                   JSON.stringify(props.base || "./")
                 }, location.href).pathname }); });`,
