@@ -16,4 +16,7 @@ Deno.test("summary: the brief keeps whole sentences that fit, and at least one",
   const text = "One memory.max sentence. Two sentences here. " + "x".repeat(300) + ".";
   assert.equal(brief(text, 60), "One memory.max sentence. Two sentences here.");
   assert.equal(brief("y".repeat(300) + ". Next.", 60), "y".repeat(300) + ".");
+  // A short first sentence takes a longer second one along.
+  const cgroup = "A budget. " + "z".repeat(80) + ". " + "w".repeat(10) + ".";
+  assert.equal(brief(cgroup, 60), "A budget. " + "z".repeat(80) + ".");
 });

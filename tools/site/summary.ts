@@ -22,11 +22,15 @@ export function sentences(text: string): string[] {
   return out;
 }
 
-/** The whole sentences of `summary` that fit in about `max` characters (at least one). */
+/**
+ * The whole sentences of `summary` that fit in about `max` characters: at least one, and a second
+ * one up to `1.6 × max` when the first is short ("A memory cgroup is a budget.").
+ */
 export function brief(summary: string, max = 240): string {
   let out = "";
   for (const s of sentences(summary)) {
-    if (out && out.length + s.length > max) break;
+    const limit = out.trim().length < max / 3 ? max * 1.6 : max;
+    if (out && out.length + s.length > limit) break;
     out += s;
   }
   return out.trim();
