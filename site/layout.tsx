@@ -67,6 +67,8 @@ function Shell(props: {
               __html: `addEventListener("DOMContentLoaded", () => { if (window.PagefindUI) ` +
                 `new PagefindUI({ element: "#search", showSubResults: true, showImages: false, ` +
                 `translations: { placeholder: "Search (press /)" }, ` +
+                // A match of a definition's name (a meta field of its record) counts most.
+                `ranking: { metaWeights: { definition: 20, title: 5 } }, ` +
                 `baseUrl: new URL(${
                   JSON.stringify(props.base || "./")
                 }, location.href).pathname }); });`,

@@ -28,7 +28,10 @@ export async function writeSearchIndex(
         language: "en",
         // Only the name in the title: pagefind searches titles too, and a chapter's title there
         // made every definition of that chapter a hit for its words.
-        meta: { title: `${d.name} (${d.kind})` },
+        // `definition` holds the bare name; the pages' search box weighs a match there above
+        // any other (`ranking.metaWeights` in site/layout.tsx), so the definition of a name
+        // comes before the pages that mention it.
+        meta: { title: `${d.name} (${d.kind})`, definition: d.name },
       });
       if (record.errors.length) throw new Error(`pagefind: ${record.errors.join("; ")}`);
     }
