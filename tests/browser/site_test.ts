@@ -23,7 +23,7 @@ const TYPES: Record<string, string> = {
 
 /** Builds the site into a temporary directory and serves it; `run` gets its URL and a browser. */
 async function withSite(
-  run: (url: string, browser: Awaited<ReturnType<typeof chromium.launch>>) => Promise<void>,
+  run: (url: string, browser: Browser, pages: string[]) => Promise<void>,
 ) {
   const outDir = await Deno.makeTempDir({ prefix: "site-browser-" });
   const built = await buildSite({ root: repo, outDir });
@@ -41,7 +41,8 @@ async function withSite(
   });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   try {
-    await run(`http://127.0.0.1:${server.addr.port}/`, browser);
+    const pages = built.pages.filter((p) => p.endsWith(".html"));
+    await run(`http://127.0.0.1:${server.addr.port}/`, browser, pages);
   } finally {
     await browser.close();
     await server.shutdown();
@@ -62,131 +63,126 @@ function errorsOf(page: Page): string[] {
   return errors;
 }
 
-Deno.test("browser: every page loads without errors or sideways scrolling at 1280 and 390 px", async () => {
-  await withSite(async (url, browser) => {
-    const index = await browser.newPage();
-    await index.goto(url);
-    const chapters = await index.locator("ol.chapters a").evaluateAll((as) =>
-      as.map((a) => a.getAttribute("href")!)
+// One build and one browser for every check: building the real site takes seconds.
+Deno.test("browser: the real site", async (t) => {
+  await withSite(async (url, browser, pages) => {
+    await t.step(
+      "every page loads without errors or sideways scrolling at 1280 and 390 px",
+      () => everyPage(url, browser, pages),
     );
-    await index.close();
-    const paths = [
-      "index.html",
-      "identifiers.html",
-      ...chapters,
-      ...chapters.slice(0, 3).map((c) => `source/${c}`),
-    ];
-    assert.ok(chapters.length >= 20, `${chapters.length} chapters`);
-    for (const width of [1280, 390]) {
-      const page = await browser.newPage({ viewport: { width, height: 800 } });
-      const errors = errorsOf(page);
-      const wide: string[] = [];
-      for (const path of paths) {
-        // Source pages are named after their chapter file: find the link on the chapter page.
-        let target = path;
-        if (path.startsWith("source/")) {
-          await page.goto(url + path.slice("source/".length));
-          target = (await page.locator("figure.block a.edit").first().getAttribute("href"))!
-            .replace(/#.*$/, "");
-        }
-        await page.goto(url + target, { waitUntil: "load" });
-        const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-        if (scrollWidth > width) wide.push(`${target}: ${scrollWidth} px`);
-      }
-      assert.deepEqual(errors, [], `errors at ${width} px`);
-      assert.deepEqual(wide, [], `pages wider than ${width} px`);
-      // The contents are open on a desktop and closed on a phone.
-      await page.goto(url + chapters[1]);
-      assert.equal(
-        await page.locator("details.toc").evaluate((d) => d.hasAttribute("open")),
-        width > 900,
-      );
-      await page.close();
+    await t.step(
+      "sidebar, scroll-spy, references pop-up, / and search",
+      (t) => navigation(url, browser, t),
+    );
+  });
+});
+
+type Browser = Awaited<ReturnType<typeof chromium.launch>>;
+
+async function everyPage(url: string, browser: Browser, paths: string[]) {
+  const chapters = paths.filter((p) => !p.includes("/") && !/^(index|identifiers)\.html$/.test(p));
+  assert.ok(chapters.length >= 20, `${chapters.length} chapters`);
+  assert.ok(paths.filter((p) => p.startsWith("source/")).length >= 20, "source pages");
+  for (const width of [1280, 390]) {
+    const page = await browser.newPage({ viewport: { width, height: 800 } });
+    const errors = errorsOf(page);
+    const wide: string[] = [];
+    for (const path of paths) {
+      await page.goto(url + path, { waitUntil: "load" });
+      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (scrollWidth > width) wide.push(`${path}: ${scrollWidth} px`);
+    }
+    assert.deepEqual(errors, [], `errors at ${width} px`);
+    assert.deepEqual(wide, [], `pages wider than ${width} px`);
+    // The contents are open on a desktop and closed on a phone.
+    await page.goto(url + chapters[1]);
+    assert.equal(
+      await page.locator("details.toc").evaluate((d) => d.hasAttribute("open")),
+      width > 900,
+    );
+    await page.close();
+  }
+}
+
+async function navigation(url: string, browser: Browser, t: Deno.TestContext) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = errorsOf(page);
+
+  await t.step("the sidebar lists every chapter and opens the current one", async () => {
+    await page.goto(`${url}vtd-page-walk.html`);
+    const book = await page.locator(".toc ol.book > li > a").count();
+    assert.ok(book >= 20, `${book} chapters in the sidebar`);
+    assert.equal(
+      await page.locator(".toc li.current > a").getAttribute("href"),
+      "vtd-page-walk.html",
+    );
+    assert.match((await page.locator(".toc .sections a").first().textContent())!, /^17\.1 /);
+    assert.match((await page.locator("article h2").first().textContent())!, /^17\.1 /);
+  });
+
+  await t.step("scroll-spy marks the section in view", async () => {
+    const ids = await page.locator("article h2[id]").evaluateAll((hs) => hs.map((h) => h.id));
+    for (const id of [ids[4], ids[1], ids.at(-1)!]) {
+      await page.locator(`[id="${id}"]`).evaluate((h) => h.scrollIntoView({ block: "start" }));
+      await page.waitForSelector(`.toc a.active[href="#${id}"]`);
+      assert.equal(await page.locator(".toc a.active").count(), 1);
     }
   });
-});
 
-Deno.test("browser: sidebar, scroll-spy, references pop-up, / and search on the real site", async (t) => {
-  await withSite(async (url, browser) => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const errors = errorsOf(page);
-
-    await t.step("the sidebar lists every chapter and opens the current one", async () => {
-      await page.goto(`${url}vtd-page-walk.html`);
-      const book = await page.locator(".toc ol.book > li > a").count();
-      assert.ok(book >= 20, `${book} chapters in the sidebar`);
-      assert.equal(
-        await page.locator(".toc li.current > a").getAttribute("href"),
-        "vtd-page-walk.html",
-      );
-      assert.match((await page.locator(".toc .sections a").first().textContent())!, /^17\.1 /);
-      assert.match((await page.locator("article h2").first().textContent())!, /^17\.1 /);
-    });
-
-    await t.step("scroll-spy marks the section in view", async () => {
-      const ids = await page.locator("article h2[id]").evaluateAll((hs) => hs.map((h) => h.id));
-      for (const id of [ids[4], ids[1], ids.at(-1)!]) {
-        await page.locator(`[id="${id}"]`).evaluate((h) => h.scrollIntoView({ block: "start" }));
-        await page.waitForSelector(`.toc a.active[href="#${id}"]`);
-        assert.equal(await page.locator(".toc a.active").count(), 1);
-      }
-    });
-
-    await t.step("a declaration's pop-up lists the blocks that use it", async () => {
-      await page.goto(`${url}iommufd-uapi.html`);
-      await page.locator('a.def[data-def="IOMMU_HWPT_ALLOC"]').click();
-      const popup = page.locator(".refs-popup");
-      await popup.waitFor();
-      const links = await popup.locator("li a").evaluateAll((as) =>
-        as.map((a) => (a as HTMLAnchorElement).href)
-      );
-      assert.ok(
-        links.some((h) => h.endsWith("/hw-pagetables.html#iommufd-hwpt-alloc")),
-        links.join("\n"),
-      );
-      await page.keyboard.press("Escape");
-      await popup.waitFor({ state: "detached" });
-    });
-
-    await t.step("/ focuses the search box", async () => {
-      await page.locator(".pagefind-ui__search-input").waitFor();
-      await page.locator("article p").first().click();
-      await page.keyboard.press("/");
-      assert.equal(
-        await page.evaluate(() =>
-          document.activeElement?.classList.contains("pagefind-ui__search-input")
-        ),
-        true,
-      );
-    });
-
-    await t.step("search: a name's definition first, numbered titles, no stray §", async () => {
-      for (
-        const [query, href] of [
-          ["IOMMU_HWPT_ALLOC", /iommufd-uapi\.html#/],
-          ["iopt_map_pages", /mapping\.html#/],
-        ] as const
-      ) {
-        const results = await search(page, `${url}index.html`, query);
-        assert.match(
-          results[0][0],
-          new RegExp(`^${query} \\(`),
-          JSON.stringify(results.slice(0, 3)),
-        );
-        assert.match(results[0][1], href);
-        assert.ok(results.every(([title]) => !title.includes("§")), JSON.stringify(results));
-      }
-      // Not a definition: every hit shown matches in its text, none only in a title (definitions
-      // used to carry their chapter's title, so each of chapter 1's was a hit), and page titles
-      // carry their chapter's number.
-      const results = await search(page, `${url}index.html`, "domain_alloc_user");
-      assert.ok(results.every(([, , marked]) => marked), JSON.stringify(results));
-      assert.match(results[0][0], /^1 The domain_alloc_user operation$/);
-    });
-    assert.deepEqual(errors, []);
-    await page.close();
+  await t.step("a declaration's pop-up lists the blocks that use it", async () => {
+    await page.goto(`${url}iommufd-uapi.html`);
+    await page.locator('a.def[data-def="IOMMU_HWPT_ALLOC"]').click();
+    const popup = page.locator(".refs-popup");
+    await popup.waitFor();
+    const links = await popup.locator("li a").evaluateAll((as) =>
+      as.map((a) => (a as HTMLAnchorElement).href)
+    );
+    assert.ok(
+      links.some((h) => h.endsWith("/hw-pagetables.html#iommufd-hwpt-alloc")),
+      links.join("\n"),
+    );
+    await page.keyboard.press("Escape");
+    await popup.waitFor({ state: "detached" });
   });
-});
+
+  await t.step("/ focuses the search box", async () => {
+    await page.locator(".pagefind-ui__search-input").waitFor();
+    await page.locator("article p").first().click();
+    await page.keyboard.press("/");
+    assert.equal(
+      await page.evaluate(() =>
+        document.activeElement?.classList.contains("pagefind-ui__search-input")
+      ),
+      true,
+    );
+  });
+
+  await t.step("search: a name's definition first, numbered titles, no stray §", async () => {
+    for (
+      const [query, href] of [
+        ["IOMMU_HWPT_ALLOC", /iommufd-uapi\.html#/],
+        ["iopt_map_pages", /mapping\.html#/],
+      ] as const
+    ) {
+      const results = await search(page, `${url}index.html`, query);
+      assert.match(
+        results[0][0],
+        new RegExp(`^${query} \\(`),
+        JSON.stringify(results.slice(0, 3)),
+      );
+      assert.match(results[0][1], href);
+      assert.ok(results.every(([title]) => !title.includes("§")), JSON.stringify(results));
+    }
+    // Not a definition: every hit shown matches in its text, none only in a title (definitions
+    // used to carry their chapter's title, so each of chapter 1's was a hit), and page titles
+    // carry their chapter's number.
+    const results = await search(page, `${url}index.html`, "domain_alloc_user");
+    assert.ok(results.every(([, , marked]) => marked), JSON.stringify(results));
+    assert.match(results[0][0], /^1 The domain_alloc_user operation$/);
+  });
+  assert.deepEqual(errors, []);
+  await page.close();
+}
 
 /**
  * Searches from a freshly loaded page (so no earlier list can be mistaken for this one's) and

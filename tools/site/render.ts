@@ -254,7 +254,7 @@ export async function renderChapter(
       else problems.push(problemAt(chapter, node, resolved.error));
     }
   });
-  linkInlineCode(tree, ctx.definitions);
+  linkInlineCode(tree, ctx.definitions, pageOf(chapter));
   const byPosition = new Map(
     chapter.blocks.map((b) => [`${b.fenceLine}:${b.fenceColumn}`, b] as const),
   );
@@ -277,7 +277,7 @@ export async function renderChapter(
  * `IOMMU_HWPT_ALLOC_NEST_PARENT` — and each such name becomes a link to its definition, unless it
  * is already inside a link.
  */
-function linkInlineCode(root: Root, definitions: Map<string, Definition>): void {
+function linkInlineCode(root: Root, definitions: Map<string, Definition>, page: string): void {
   const visit = (node: Root | RootContent) => {
     if (!("children" in node) || node.type === "link") return;
     node.children = (node.children as RootContent[]).map((child) => {
@@ -287,7 +287,9 @@ function linkInlineCode(root: Root, definitions: Map<string, Definition>): void 
       }
       const d = definitions.get(child.value.replace(/\(\)$/, ""));
       if (!d) return child;
-      return { type: "link", url: d.href, title: `${d.kind} in “${d.chapter}”`, children: [child] };
+      // On its own page a definition is just `#anchor` (printed pages show only other pages).
+      const url = d.href.startsWith(`${page}#`) ? d.href.slice(page.length) : d.href;
+      return { type: "link", url, title: `${d.kind} in “${d.chapter}”`, children: [child] };
     }) as typeof node.children;
   };
   visit(root);
