@@ -113,6 +113,10 @@ async function showReferences(anchor) {
 }
 
 document.addEventListener("click", (e) => {
+  // On a phone, following a contents link closes the contents.
+  const entry = e.target instanceof Element ? e.target.closest(".toc a") : null;
+  const toc = entry?.closest("details.toc");
+  if (toc && matchMedia("(max-width: 60rem)").matches) toc.open = false;
   const def = e.target instanceof Element ? e.target.closest("a.def") : null;
   if (def) {
     e.preventDefault();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buildSite } from "../../tools/site/build.ts";
-import { sectionNumbering } from "../../tools/site/render.ts";
+import { sectionNumbering } from "../../tools/site/sections.ts";
 import { md, tempProject, where } from "./fixture.ts";
 
 Deno.test("site: sections are numbered as ecmarkup numbers clauses", () => {

@@ -18,6 +18,7 @@ import { unified } from "unified";
 import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
 import { textOf } from "../literate/spec.ts";
 import type { CodeHighlighter } from "./highlight.ts";
+import { sectionNumber, sectionNumbering } from "./sections.ts";
 import {
   type BlockLink,
   type BlockXref,
@@ -154,34 +155,6 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
     if (x) claim(x.anchor, block.node);
   }
   return { chapter, tree, toc, anchors, summary, problems };
-}
-
-/**
- * Numbers headings as ecmarkup numbers clauses: the chapter's number on its title, then `17.1`,
- * `17.1.1`, `17.1.1.1` for levels 2 to 4 (deeper headings carry no number).
- */
-export function sectionNumbering(chapter: number): (depth: number) => string {
-  const counts = [0, 0, 0];
-  return (depth) => {
-    if (depth <= 1) return String(chapter);
-    if (depth > 4) return "";
-    counts[depth - 2]++;
-    counts.fill(0, depth - 1);
-    return [chapter, ...counts.slice(0, depth - 1)].join(".");
-  };
-}
-
-/**
- * The number at the start of a heading: a link to the heading itself (the section's permalink,
- * in place of a pilcrow), or plain text on the chapter's title.
- */
-function sectionNumber(number: string, id?: string): RootContent {
-  const properties = id ? { className: ["secnum"], href: `#${id}` } : { className: ["secnum"] };
-  return {
-    type: "emphasis",
-    children: [{ type: "text", value: number }],
-    data: { hName: id ? "a" : "span", hProperties: properties },
-  };
 }
 
 /** An mdast node that remark-rehype turns into `<span id="…"></span>`. */
