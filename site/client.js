@@ -33,9 +33,12 @@ function scrollSpy() {
   let current = null;
   const update = () => {
     const line = innerHeight * 0.25;
+    // At the foot of the page the last heading on screen counts, however low it sits.
+    const atEnd = scrollY + innerHeight >= document.documentElement.scrollHeight - 2;
+    const limit = atEnd ? innerHeight : line;
     let found = headings[0];
     for (const h of headings) {
-      if (h.getBoundingClientRect().top <= line) found = h;
+      if (h.getBoundingClientRect().top <= limit) found = h;
       else break;
     }
     const a = links.get(found.id);

@@ -127,6 +127,10 @@ async function navigation(url: string, browser: Browser, t: Deno.TestContext) {
       await page.waitForSelector(`.toc a.active[href="#${id}"]`);
       assert.equal(await page.locator(".toc a.active").count(), 1);
     }
+    // At the foot of the page, the last section is the one in view.
+    const last = await page.locator("article :is(h2, h3)[id]").last().getAttribute("id");
+    await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
+    await page.waitForSelector(`.toc a.active[href="#${last}"]`);
   });
 
   await t.step("a declaration's pop-up lists the blocks that use it", async () => {
