@@ -18,6 +18,8 @@ export interface TocItem {
   depth: number;
   id: string;
   text: string;
+  /** Section number, e.g. `17.3.1`. */
+  number: string;
 }
 
 /** A row of the identifier index. */
@@ -48,11 +50,14 @@ function Shell(props: {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="color-scheme" content="light dark" />
         <title>{props.title}</title>
+        <link rel="icon" href={`${props.base}favicon.svg`} type="image/svg+xml" />
         <link rel="stylesheet" href={`${props.base}style.css`} />
         <link rel="stylesheet" href={`${props.base}pagefind/pagefind-ui.css`} />
         <script src={`${props.base}pagefind/pagefind-ui.js`} defer />
+        <script src={`${props.base}client.js`} defer />
       </head>
       <body>
+        <a class="skip-link" href="#_text">Skip to the text</a>
         <header class="site-header">
           <a href={`${props.base}index.html`} class="site-title">{props.site.title}</a>
           <div id="search" class="site-search" />
@@ -61,6 +66,9 @@ function Shell(props: {
               // The index holds site-absolute URLs; baseUrl keeps them right under a subpath.
               __html: `addEventListener("DOMContentLoaded", () => { if (window.PagefindUI) ` +
                 `new PagefindUI({ element: "#search", showSubResults: true, showImages: false, ` +
+                `translations: { placeholder: "Search (press /)" }, ` +
+                // A match of a definition's name (a meta field of its record) counts most.
+                `ranking: { metaWeights: { definition: 20, title: 5 } }, ` +
                 `baseUrl: new URL(${
                   JSON.stringify(props.base || "./")
                 }, location.href).pathname }); });`,
@@ -77,7 +85,7 @@ function Shell(props: {
 export function IndexPage(props: { site: SiteInfo; intro: string }) {
   return (
     <Shell site={props.site} title={props.site.title} base="">
-      <main class="index">
+      <main class="index" id="_text">
         <h1>{props.site.title}</h1>
         <p class="lede">{props.intro}</p>
         <p>
@@ -99,7 +107,47 @@ export function IndexPage(props: { site: SiteInfo; intro: string }) {
   );
 }
 
-/** One chapter: table of contents, the rendered body, previous and next chapter. */
+/**
+ * The sidebar: every chapter of the book, the current one open with its numbered sections (the
+ * page's script marks the section in view). On a phone it starts closed.
+ */
+function Sidebar(props: { site: SiteInfo; chapter: ChapterLink; toc: TocItem[] }) {
+  return (
+    <details class="toc" open>
+      <summary>Contents</summary>
+      <nav aria-label="Contents">
+        <ol class="book">
+          {props.site.chapters.map((c) => (
+            <li class={c.href === props.chapter.href ? "current" : undefined}>
+              <a
+                href={c.href}
+                aria-current={c.href === props.chapter.href ? "page" : undefined}
+              >
+                <span class="number">{c.number}</span> {c.title}
+              </a>
+              {c.href === props.chapter.href && (
+                <ol class="sections">
+                  {props.toc.map((t) => (
+                    <li class={`depth-${t.depth}`}>
+                      <a href={`#${t.id}`}>
+                        <span class="number">{t.number}</span> {t.text}
+                      </a>
+                    </li>
+                  ))}
+                </ol>
+              )}
+            </li>
+          ))}
+        </ol>
+        <p class="toc-all">
+          <a href="index.html">Front page</a> · <a href="identifiers.html">Identifiers</a>
+        </p>
+      </nav>
+    </details>
+  );
+}
+
+/** One chapter: the sidebar, the rendered body, previous and next chapter. */
 export function ChapterPage(props: {
   site: SiteInfo;
   chapter: ChapterLink;
@@ -112,22 +160,15 @@ export function ChapterPage(props: {
   return (
     <Shell site={props.site} title={`${chapter.title} — ${props.site.title}`} base="">
       <div class="layout">
-        <nav class="toc" aria-label="Contents">
-          <p class="toc-chapter">
-            <span class="number">{chapter.number}</span> {chapter.title}
-          </p>
-          <ul>
-            {props.toc.map((t) => (
-              <li class={`depth-${t.depth}`}>
-                <a href={`#${t.id}`}>{t.text}</a>
-              </li>
-            ))}
-          </ul>
-          <p class="toc-all">
-            <a href="index.html">All chapters</a> · <a href="identifiers.html">Identifiers</a>
-          </p>
-        </nav>
-        <main class="chapter">
+        <Sidebar site={props.site} chapter={chapter} toc={props.toc} />
+        <script
+          dangerouslySetInnerHTML={{
+            // Before the first paint: on a narrow screen the contents start closed.
+            __html: `document.currentScript.previousElementSibling.open = ` +
+              `!matchMedia("(max-width: 60rem)").matches;`,
+          }}
+        />
+        <main class="chapter" id="_text">
           <article data-pagefind-body dangerouslySetInnerHTML={{ __html: props.body }} />
           <nav class="prev-next" aria-label="Chapters">
             {prev
@@ -158,7 +199,7 @@ export function ChapterPage(props: {
 export function IdentifiersPage(props: { site: SiteInfo; entries: IdentifierEntry[] }) {
   return (
     <Shell site={props.site} title={`Identifiers — ${props.site.title}`} base="">
-      <main class="identifiers">
+      <main class="identifiers" id="_text">
         <h1>Identifiers</h1>
         <p class="lede">
           The {props.entries.length}{" "}
@@ -188,7 +229,7 @@ export function IdentifiersPage(props: { site: SiteInfo; entries: IdentifierEntr
                   {e.usedIn.map((u, k) => (
                     <>
                       {k > 0 ? ", " : ""}
-                      <a href={u.href} title={u.chapter}>{u.text}</a>
+                      <a href={u.href}>{u.text}</a>
                     </>
                   ))}
                 </td>
@@ -205,7 +246,7 @@ export function IdentifiersPage(props: { site: SiteInfo; entries: IdentifierEntr
 export function SourcePage(props: { site: SiteInfo; path: string; lines: string[] }) {
   return (
     <Shell site={props.site} title={`${props.path} — ${props.site.title}`} base="../">
-      <main class="source">
+      <main class="source" id="_text">
         <h1>{props.path}</h1>
         <pre class="numbered">
           {props.lines.map((text, k) => (

@@ -80,20 +80,24 @@ Deno.test("browser: search finds a word of the prose, and an exported name at it
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   try {
     const page = await browser.newPage();
-    await page.goto(`${server.url}b.html`);
+    // Each query starts from a freshly loaded page: the list of an earlier query, still on screen
+    // with as many results, can no longer pass for this one's (the test was flaky under load).
     const results = async (query: string) => {
+      await page.goto(`${server.url}b.html`);
       await page.fill(".pagefind-ui__search-input", query);
-      // Wait for this query's answer, not a list still showing the previous one, and for every
-      // result's title to have loaded (pagefind fetches each result's page data after the count).
+      // Wait for this query's answer and for every result's title to have loaded (pagefind
+      // fetches each result's page data after the count).
       await page.waitForFunction((q) => {
         const message = document.querySelector(".pagefind-ui__message")?.textContent ?? "";
         const n = /^(\d+) results? for/.exec(message);
         const titles = document.querySelectorAll(
           ".pagefind-ui__result-inner > .pagefind-ui__result-title > .pagefind-ui__result-link",
         );
-        return message.includes(q) && n !== null && titles.length === Number(n[1]);
+        return message.includes(q) && n !== null && titles.length === Math.min(Number(n[1]), 5);
       }, query);
-      return await page.locator(".pagefind-ui__result-link").evaluateAll((links) =>
+      return await page.locator(
+        ".pagefind-ui__result-inner > .pagefind-ui__result-title > .pagefind-ui__result-link",
+      ).evaluateAll((links) =>
         links.map((a) => [a.textContent, (a as HTMLAnchorElement).getAttribute("href")])
       );
     };
@@ -101,7 +105,7 @@ Deno.test("browser: search finds a word of the prose, and an exported name at it
     assert.ok(quokka.length > 0, "the prose is indexed");
     assert.ok(quokka.every(([, href]) => /^\/a\.html(#|$)/.test(href!)), JSON.stringify(quokka));
     const peel = await results("peel_banana");
-    assert.match(peel[0][0]!, /^peel_banana — function in “Bananas”/);
+    assert.equal(peel[0][0], "peel_banana (function)");
     assert.match(peel[0][1]!, /b\.html#peel$/);
   } finally {
     await browser.close();

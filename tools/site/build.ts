@@ -6,18 +6,14 @@
  * @module
  */
 import { renderToString } from "preact-render-to-string";
-import {
-  type ChapterLink,
-  ChapterPage,
-  type IdentifierEntry,
-  IdentifiersPage,
-  IndexPage,
-  type SiteInfo,
-  SourcePage,
-} from "../../site/layout.tsx";
+import type { ChapterLink, IdentifierEntry, SiteInfo } from "../../site/layout.tsx";
 import { loadSpec, type Problem } from "../literate/spec.ts";
 import { tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
+import { type Layouts, loadLayouts } from "./layouts.ts";
+import { referencesOf } from "./references.ts";
+import { siteAssets } from "./assets.ts";
+import { brief } from "./summary.ts";
 import { writeSearchIndex } from "./search.ts";
 import {
   linkableDefinitions,
@@ -42,6 +38,8 @@ export interface BuildOptions {
    * `<prefix><spec path>#L<line>`. Default: the site's own numbered source pages.
    */
   editUrl?: string;
+  /** The page layouts; default: `site/layout.tsx` loaded once. */
+  layouts?: Layouts;
 }
 
 /** The outcome of a build. */
@@ -60,17 +58,6 @@ const SITE_LEDE =
   "How Linux lets userspace — iommufd, on behalf of a VMM — own IOMMU page tables, " +
   "as of Linux v6.12: prose and a model that runs. Every code block with a name is part of the " +
   "model; the tests check it against the kernel's own selftests, check order and errnos.";
-
-/** The first sentences of a chapter's first paragraph, for the chapter list. */
-function brief(summary: string): string {
-  const sentences = summary.match(/[^.!?]+[.!?]+(\s|$)/g) ?? [summary];
-  let out = "";
-  for (const s of sentences) {
-    if (out && out.length + s.length > 240) break;
-    out += s;
-  }
-  return out.trim();
-}
 
 const DOCTYPE = "<!doctype html>\n";
 
@@ -134,6 +121,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   await highlighter.save();
 
   // Lay out pages.
+  const { ChapterPage, IdentifiersPage, IndexPage, SourcePage } = options.layouts ??
+    await loadLayouts(root);
   const links: ChapterLink[] = spec.chapters.map((c) => ({
     number: String(Number(c.name.slice(0, 2))),
     title: c.title,
@@ -161,7 +150,9 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
     files.set(`source/${c.name}.md.html`, DOCTYPE + renderToString(source));
   });
-  files.set("style.css", await Deno.readTextFile(`${root}/site/style.css`));
+  for (const [path, text] of await siteAssets(root)) files.set(path, text);
+  files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
+  files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));
 
   // Write, then index for search.
   await Deno.remove(outDir, { recursive: true }).catch(() => {});

@@ -1,7 +1,8 @@
 /**
  * The development server behind `deno task serve`: serves `_site/`, watches `spec/` and `site/`,
  * re-tangles `lib/` and rebuilds the site on every save, and tells open pages to reload (or shows
- * the problems in an overlay) over server-sent events. Middlewares are shaped
+ * the problems in an overlay) over server-sent events. A saved `site/layout.tsx` is imported
+ * afresh; the stylesheet, the pages' script and other files of `site/` are copied by every build. Middlewares are shaped
  * `(request, next) => Promise<Response>`.
  *
  * @module
@@ -10,6 +11,7 @@ import { tangleLib } from "../literate/lib_dir.ts";
 import { formatProblem } from "../literate/spec.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
+import { type Layouts, loadLayouts } from "./layouts.ts";
 
 /** A request handler that may pass the request on. */
 export type Middleware = (req: Request, next: () => Promise<Response>) => Promise<Response>;
@@ -150,10 +152,32 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     } else log("check: no type errors");
   };
 
+  // The layouts, imported again whenever site/layout.tsx has a new modification time.
+  let layouts: { version: number; module: Layouts } | null = null;
+  const currentLayouts = async (): Promise<Layouts> => {
+    const stat = await Deno.stat(`${root}/site/layout.tsx`).catch(() => null);
+    const version = stat?.mtime?.getTime() ?? 0;
+    if (layouts?.version !== version) {
+      layouts = { version, module: await loadLayouts(root, version || undefined) };
+    }
+    return layouts.module;
+  };
+
   const rebuild = async () => {
     const started = performance.now();
     const tangled = await tangleLib(root, "write");
-    const built = tangled.problems.length ? null : await buildSite({ root, highlighter });
+    let built: Awaited<ReturnType<typeof buildSite>> | null = null;
+    if (tangled.problems.length === 0) {
+      try {
+        built = await buildSite({ root, highlighter, layouts: await currentLayouts() });
+      } catch (e) {
+        // A layout that does not compile or throws: show it, keep serving the last good pages.
+        const text = `site/layout.tsx: ${e instanceof Error ? e.message : String(e)}`;
+        log(text);
+        send("problems", text);
+        return;
+      }
+    }
     const problems = tangled.problems.length ? tangled.problems : built!.problems;
     if (problems.length > 0) {
       const text = problems.map(formatProblem).join("\n");

@@ -7,9 +7,13 @@
  * a cache directory, on disk (`.cache/highlight/`, one file per `deno.lock`, so a new shiki makes a
  * new file): a rebuild highlights only the blocks that changed, in `deno task serve` or not.
  *
+ * Colours are classes, not inline styles: each token colour pair (light, dark) becomes one short
+ * class, {@link CodeHighlighter.css} writes their rules, and tokens in the text colour lose their
+ * span altogether — a chapter's HTML shrinks by about a third.
+ *
  * @module
  */
-import type { Element, Root } from "hast";
+import type { Element, ElementContent, Root } from "hast";
 import { createHighlighter, type Highlighter } from "shiki";
 import { sha256 } from "../literate/hash_store.ts";
 
@@ -32,6 +36,8 @@ export class CodeHighlighter {
   #used = new Set<string>();
   #file: string | null;
   #dirty = false;
+  /** Class name → CSS declarations for light and dark, for every class handed out. */
+  #classes = new Map<string, { light: string; dark: string }>();
 
   private constructor(shiki: Highlighter, cache: Map<string, Element>, file: string | null) {
     this.#shiki = shiki;
@@ -79,7 +85,69 @@ export class CodeHighlighter {
       this.#dirty = true;
     }
     this.#used.add(key);
-    return structuredClone(pre);
+    return this.#classify(structuredClone(pre));
+  }
+
+  /**
+   * Replaces shiki's inline `style` attributes with classes: the `<pre>` keeps only its classes
+   * (the stylesheet gives it colours), a token in the default text colour becomes bare text, and
+   * every other token gets the class of its colour pair.
+   */
+  #classify(pre: Element): Element {
+    const base = parseStyle(String(pre.properties.style ?? ""));
+    const text = { light: colorOf(base.light), dark: colorOf(base.dark) };
+    pre.properties = { className: ["shiki"] };
+    const visit = (node: Element) => {
+      const out: ElementContent[] = [];
+      for (const child of node.children) {
+        if (child.type !== "element") {
+          pushText(out, child);
+          continue;
+        }
+        visit(child);
+        const style = child.properties.style;
+        if (child.tagName !== "span" || typeof style !== "string") {
+          out.push(child);
+          continue;
+        }
+        delete child.properties.style;
+        const s = parseStyle(style);
+        const plain = s.light === `color:${text.light}` && s.dark === `color:${text.dark}`;
+        if (
+          plain && child.properties.class === undefined && child.properties.className === undefined
+        ) {
+          for (const c of child.children) pushText(out, c);
+          continue;
+        }
+        const name = classOf(s);
+        const known = this.#classes.get(name);
+        if (known && (known.light !== s.light || known.dark !== s.dark)) {
+          throw new Error(`highlight: class ${name} names two styles`);
+        }
+        this.#classes.set(name, s);
+        child.properties = { className: [name] };
+        // A token of the same colour as the one before joins it: `export function` is one span.
+        const last = out.at(-1);
+        if (last?.type === "element" && last.tagName === "span" && sameClass(last, child)) {
+          for (const c of child.children) pushText(last.children, c);
+        } else out.push(child);
+      }
+      node.children = out;
+    };
+    visit(pre);
+    return pre;
+  }
+
+  /**
+   * The rules of every colour class handed out so far: light by default, dark under
+   * `prefers-color-scheme: dark` (and light again in print).
+   */
+  css(): string {
+    const rules = [...this.#classes].sort(([a], [b]) => a.localeCompare(b));
+    const light = rules.map(([name, s]) => `.shiki .${name}{${s.light}}`).join("\n");
+    const dark = rules.map(([name, s]) => `.shiki .${name}{${s.dark}}`).join("\n");
+    return `/* Token colours (github-light, github-dark), written by tools/site/highlight.ts. */\n` +
+      `${light}\n@media screen and (prefers-color-scheme: dark){\n${dark}\n}\n`;
   }
 
   /**
@@ -111,4 +179,43 @@ export class CodeHighlighter {
   get cached(): number {
     return this.#cache.size;
   }
+}
+
+/** Light and dark declarations of a shiki style: `color:#D73A49;--shiki-dark:#F97583;…`. */
+function parseStyle(style: string): { light: string; dark: string } {
+  const light: string[] = [];
+  const dark: string[] = [];
+  for (const decl of style.split(";")) {
+    const [prop, value] = decl.split(":").map((s) => s.trim());
+    if (!prop || !value) continue;
+    const m = /^--shiki-dark(-.*)?$/.exec(prop);
+    if (m) {
+      const p = m[1] ? m[1].slice(1).replace(/^bg$/, "background-color") : "color";
+      dark.push(`${p}:${value.toLowerCase()}`);
+    } else if (!prop.startsWith("--")) light.push(`${prop}:${value.toLowerCase()}`);
+  }
+  return { light: light.join(";"), dark: dark.join(";") };
+}
+
+/** A short class name for a style pair, the same in every build: `t` + a hash. */
+function classOf(s: { light: string; dark: string }): string {
+  let h = 0x811c9dc5;
+  for (const ch of `${s.light}|${s.dark}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return `t${(h % 46656).toString(36)}`;
+}
+
+/** The `color` value of declarations `a:b;color:c`. */
+function colorOf(decls: string): string {
+  return /(?:^|;)color:([^;]+)/.exec(decls)?.[1] ?? "";
+}
+
+function sameClass(a: Element, b: Element): boolean {
+  return String(a.properties.className) === String(b.properties.className);
+}
+
+/** Appends a text node, merging it with a text node just before it. */
+function pushText(out: ElementContent[], node: ElementContent): void {
+  const last = out.at(-1);
+  if (node.type === "text" && last?.type === "text") last.value += node.value;
+  else out.push(node);
 }

@@ -18,13 +18,23 @@ import { unified } from "unified";
 import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
 import { textOf } from "../literate/spec.ts";
 import type { CodeHighlighter } from "./highlight.ts";
-import { type BlockLink, type BlockXref, type Definition, pageOf, type XrefIndex } from "./xref.ts";
+import { sectionNumber, sectionNumbering } from "./sections.ts";
+import {
+  type BlockLink,
+  type BlockXref,
+  type Definition,
+  EXPORT,
+  pageOf,
+  type XrefIndex,
+} from "./xref.ts";
 
 /** An entry of a chapter's table of contents. */
 export interface TocEntry {
   depth: number;
   id: string;
   text: string;
+  /** The section number, e.g. `17.3.1`. */
+  number: string;
 }
 
 /** A chapter after the first pass: its own copy of the tree with ids assigned. */
@@ -94,6 +104,7 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
   const toc: TocEntry[] = [];
   const problems: Problem[] = [];
   let summary = "";
+  const numbers = sectionNumbering(Number(chapter.name.slice(0, 2)));
   const claim = (id: string, node: RootContent) => {
     if (anchors.has(id)) problems.push(problemAt(chapter, node, `anchor #${id} is used twice`));
     anchors.add(id);
@@ -103,8 +114,13 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
       const id = headingId(node as Heading, slugger);
       (node.data ??= {}).hProperties = { id };
       claim(id, node);
+      const number = numbers(node.depth);
       if (node.depth === 2 || node.depth === 3) {
-        toc.push({ depth: node.depth, id, text: textOf(node).trim() });
+        toc.push({ depth: node.depth, id, text: textOf(node).trim(), number });
+      }
+      if (number) {
+        const label = sectionNumber(number, node.depth === 1 ? undefined : id);
+        node.children.unshift(label as Heading["children"][number], { type: "text", value: " " });
       }
     } else if (node.type === "listItem") {
       const id = takeLeadingId(node);
@@ -199,6 +215,11 @@ export async function renderChapter(
 ): Promise<{ html: string; problems: Problem[] }> {
   const { chapter, tree } = prepared;
   const problems: Problem[] = [];
+  for (const block of chapter.blocks) {
+    if (block.lines.every((l) => l.trim() === "")) {
+      problems.push(problemAt(chapter, block.node, "empty code block (a stray fence?)"));
+    }
+  }
   walk(tree, (node) => {
     if (node.type === "link") {
       const resolved = resolveLink(node as Link, prepared, ctx);
@@ -206,7 +227,7 @@ export async function renderChapter(
       else problems.push(problemAt(chapter, node, resolved.error));
     }
   });
-  linkInlineCode(tree, ctx.definitions);
+  linkInlineCode(tree, ctx.definitions, pageOf(chapter));
   const byPosition = new Map(
     chapter.blocks.map((b) => [`${b.fenceLine}:${b.fenceColumn}`, b] as const),
   );
@@ -221,7 +242,6 @@ export async function renderChapter(
     })
     .use(rehypeStringify);
   const hast = await processor.run(tree) as HastRoot;
-  addSelfLinks(hast);
   return { html: processor.stringify(hast), problems };
 }
 
@@ -230,7 +250,7 @@ export async function renderChapter(
  * `IOMMU_HWPT_ALLOC_NEST_PARENT` — and each such name becomes a link to its definition, unless it
  * is already inside a link.
  */
-function linkInlineCode(root: Root, definitions: Map<string, Definition>): void {
+function linkInlineCode(root: Root, definitions: Map<string, Definition>, page: string): void {
   const visit = (node: Root | RootContent) => {
     if (!("children" in node) || node.type === "link") return;
     node.children = (node.children as RootContent[]).map((child) => {
@@ -240,7 +260,9 @@ function linkInlineCode(root: Root, definitions: Map<string, Definition>): void 
       }
       const d = definitions.get(child.value.replace(/\(\)$/, ""));
       if (!d) return child;
-      return { type: "link", url: d.href, title: `${d.kind} in “${d.chapter}”`, children: [child] };
+      // On its own page a definition is just `#anchor` (printed pages show only other pages).
+      const url = d.href.startsWith(`${page}#`) ? d.href.slice(page.length) : d.href;
+      return { type: "link", url, title: `${d.kind} in “${d.chapter}”`, children: [child] };
     }) as typeof node.children;
   };
   visit(root);
@@ -272,6 +294,9 @@ function resolveLink(
   return `${pageOf(other.chapter)}#${anchor}`;
 }
 
+/** Blocks longer than this many lines may break across printed pages. */
+const LONG_BLOCK = 40;
+
 function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
   const pre = ctx.highlighter.highlight(block.lines.join("\n"), block.lang);
   const x = ctx.xref.blocks.get(block);
@@ -280,7 +305,9 @@ function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
     href: ctx.editHref(block.chapter.path, block.fenceLine),
   }, [`edit: ${block.chapter.path}:${block.fenceLine}`]);
   if (!x) {
-    return h("figure", { className: ["block", "illustration"] }, [
+    const long = block.lines.length > LONG_BLOCK ? ["long"] : [];
+    unwrapLines(pre);
+    return h("figure", { className: ["block", "illustration", ...long] }, [
       h("figcaption", {}, [h("span", { className: ["label"] }, ["illustration"])]),
       pre,
       h("footer", { className: ["xref"] }, [edit]),
@@ -289,6 +316,7 @@ function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
   linkReferences(pre, block, ctx);
   linkCheckIds(pre, block, ctx);
   linkIdentifiers(pre, block, x, ctx);
+  unwrapLines(pre);
   const caption: (ElementContent | string)[] = [
     h("a", { className: ["label"], href: `#${x.anchor}` }, [
       `${x.label} ${x.continuation ? "+≡" : "≡"}`,
@@ -298,7 +326,9 @@ function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
   if (x.file && x.label !== x.file) {
     caption.push(" ", h("span", { className: ["file"] }, [x.file]));
   }
-  return h("figure", { className: ["block", "model"], id: x.anchor }, [
+  // Long blocks may break across printed pages; short ones stay whole.
+  const classes = ["block", "model", ...(block.lines.length > LONG_BLOCK ? ["long"] : [])];
+  return h("figure", { className: classes, id: x.anchor }, [
     h("figcaption", {}, caption),
     pre,
     h("footer", { className: ["xref"] }, [
@@ -308,6 +338,21 @@ function codeFigure(block: CodeBlock, ctx: RenderContext): Element {
       edit,
     ]),
   ]);
+}
+
+/**
+ * Drops the `span.line` around each line once the links are in (the newlines between them stay):
+ * a tenth of a chapter's bytes, and nothing styles them.
+ */
+function unwrapLines(pre: Element): void {
+  const code = pre.children.find((c): c is Element => c.type === "element" && c.tagName === "code");
+  if (!code) return;
+  code.children = code.children.flatMap((c) =>
+    c.type === "element" && c.tagName === "span" &&
+      String(c.properties.class ?? c.properties.className) === "line"
+      ? c.children
+      : [c]
+  );
 }
 
 /** Replaces each `<<name>>` line of a highlighted block with a link to the fragment. */
@@ -366,6 +411,12 @@ const IDENTIFIER = /[A-Za-z_$][\w$]*/g;
 function linkIdentifiers(pre: Element, block: CodeBlock, x: BlockXref, ctx: RenderContext): void {
   const href = `${pageOf(block.chapter)}#${x.anchor}`;
   const imports = importLines(block.lines);
+  // Line index → the exported name that line declares.
+  const declared = new Map<number, string>();
+  block.lines.forEach((l, k) => {
+    const m = EXPORT.exec(l);
+    if (m) declared.set(k, m[2]);
+  });
   const visit = (node: Element, line: number) => {
     if (node.tagName === "a") return;
     node.children = node.children.flatMap((child): ElementContent[] => {
@@ -378,18 +429,29 @@ function linkIdentifiers(pre: Element, block: CodeBlock, x: BlockXref, ctx: Rend
       let at = 0;
       for (const m of child.value.matchAll(IDENTIFIER)) {
         const d = ctx.definitions.get(m[0]);
-        if (!d || d.anchor === x.anchor) continue;
+        if (!d) continue;
+        if (d.anchor === x.anchor) {
+          // The declaration itself: a link to the name's row of the identifier index, which the
+          // page's script turns into a pop-up of the blocks that use it.
+          if (declared.get(line) !== d.name) continue;
+          declared.delete(line);
+          if (m.index > at) out.push({ type: "text", value: child.value.slice(at, m.index) });
+          out.push(h("a", {
+            className: ["def"],
+            href: `identifiers.html#id-${d.name}`,
+            dataDef: d.name,
+            title: "references",
+          }, [m[0]]));
+          at = m.index + m[0].length;
+          continue;
+        }
         // An import names a dependency; the index lists the blocks that use the name.
         if (!imports.has(line)) {
           if (!ctx.uses.has(d.name)) ctx.uses.set(d.name, new Map());
           ctx.uses.get(d.name)!.set(href, block.chapter.title);
         }
         if (m.index > at) out.push({ type: "text", value: child.value.slice(at, m.index) });
-        out.push(
-          h("a", { className: ["ident"], href: d.href, title: `${d.kind} in “${d.chapter}”` }, [
-            m[0],
-          ]),
-        );
+        out.push(h("a", { className: ["ident"], href: d.href }, [m[0]]));
         at = m.index + m[0].length;
       }
       if (at === 0) return [child];
@@ -412,20 +474,4 @@ function importLines(lines: string[]): Set<number> {
     if (open && /\bfrom\s+["'][^"']+["'];?\s*$|^\s*import\s+["']/.test(line)) open = false;
   });
   return out;
-}
-
-function addSelfLinks(root: HastRoot): void {
-  const visit = (node: HastRoot | Element) => {
-    for (const child of node.children) {
-      if (child.type !== "element") continue;
-      if (/^h[2-4]$/.test(child.tagName) && typeof child.properties.id === "string") {
-        child.children.push(
-          h("a", { className: ["self"], href: `#${child.properties.id}`, ariaHidden: "true" }, [
-            "§",
-          ]),
-        );
-      } else visit(child);
-    }
-  };
-  visit(root);
 }

@@ -3,7 +3,8 @@
  * chapters' text (the `data-pagefind-body` parts) into `_site/pagefind/`, and the browser searches
  * that index without a server. On top of the prose, every name the model exports gets a record of
  * its own pointing at the block that defines it, so that searching for `iopt_map_pages` lands on
- * its definition first — what a kernel developer looking up a symbol wants.
+ * its definition first — what a kernel developer looking up a symbol wants. The pages' own titles
+ * carry their section numbers (`17.3.1 …`), which the results show.
  *
  * @module
  */
@@ -25,7 +26,12 @@ export async function writeSearchIndex(
         url: d.href,
         content: `${d.name} ${d.line}`,
         language: "en",
-        meta: { title: `${d.name} — ${d.kind} in “${d.chapter}”` },
+        // Only the name in the title: pagefind searches titles too, and a chapter's title there
+        // made every definition of that chapter a hit for its words.
+        // `definition` holds the bare name; the pages' search box weighs a match there above
+        // any other (`ranking.metaWeights` in site/layout.tsx), so the definition of a name
+        // comes before the pages that mention it.
+        meta: { title: `${d.name} (${d.kind})`, definition: d.name },
       });
       if (record.errors.length) throw new Error(`pagefind: ${record.errors.join("; ")}`);
     }

@@ -121,7 +121,8 @@ export function buildXref(t: Tangle): XrefIndex {
   return { blocks, refs, anchors, definitions: definitionsOf(blocks) };
 }
 
-const EXPORT =
+/** An exported declaration: group 1 its kind, group 2 its name. */
+export const EXPORT =
   /^\s*export\s+(?:declare\s+)?(?:async\s+)?(function|const|let|class|interface|type|enum)\s+([A-Za-z_$][\w$]*)/;
 
 function definitionsOf(blocks: Map<CodeBlock, BlockXref>): Definition[] {

@@ -1,0 +1,219 @@
+/**
+ * The real site in a real browser (Debian's chromium driven by playwright-core), built once from
+ * this repository's spec: every page loads without a console error and without sideways scrolling
+ * at a desktop's 1280 px and a phone's 390 px; the sidebar follows the section in view; a
+ * declaration's pop-up lists the blocks that use it; search puts a name's definition first and
+ * shows no hit that matches only in a title.
+ * Every wait is for an event or a selector, never a fixed time, so CPU load only slows it down.
+ */
+import assert from "node:assert/strict";
+import { chromium, type Page } from "playwright-core";
+import { buildSite } from "../../tools/site/build.ts";
+
+const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
+const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+const TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  css: "text/css",
+  js: "text/javascript",
+  json: "application/json",
+  svg: "image/svg+xml",
+};
+
+/** Builds the site into a temporary directory and serves it; `run` gets its URL and a browser. */
+async function withSite(
+  run: (url: string, browser: Browser, pages: string[]) => Promise<void>,
+) {
+  const outDir = await Deno.makeTempDir({ prefix: "site-browser-" });
+  const built = await buildSite({ root: repo, outDir });
+  assert.deepEqual(built.problems, []);
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    let path = decodeURIComponent(new URL(req.url).pathname);
+    if (path.endsWith("/")) path += "index.html";
+    try {
+      const body = await Deno.readFile(`${outDir}${path}`);
+      const type = TYPES[path.slice(path.lastIndexOf(".") + 1)] ?? "application/octet-stream";
+      return new Response(body, { headers: { "content-type": type } });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    const pages = built.pages.filter((p) => p.endsWith(".html"));
+    await run(`http://127.0.0.1:${server.addr.port}/`, browser, pages);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+    await Deno.remove(outDir, { recursive: true });
+  }
+}
+
+/** Collects console errors, uncaught exceptions and failed requests of a page. */
+function errorsOf(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
+  page.on("response", (r) => {
+    if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
+  });
+  return errors;
+}
+
+// One build and one browser for every check: building the real site takes seconds.
+Deno.test("browser: the real site", async (t) => {
+  await withSite(async (url, browser, pages) => {
+    await t.step(
+      "every page loads without errors or sideways scrolling at 1280 and 390 px",
+      () => everyPage(url, browser, pages),
+    );
+    await t.step(
+      "sidebar, scroll-spy, references pop-up, / and search",
+      (t) => navigation(url, browser, t),
+    );
+  });
+});
+
+type Browser = Awaited<ReturnType<typeof chromium.launch>>;
+
+async function everyPage(url: string, browser: Browser, paths: string[]) {
+  const chapters = paths.filter((p) => !p.includes("/") && !/^(index|identifiers)\.html$/.test(p));
+  assert.ok(chapters.length >= 20, `${chapters.length} chapters`);
+  assert.ok(paths.filter((p) => p.startsWith("source/")).length >= 20, "source pages");
+  for (const width of [1280, 390]) {
+    const page = await browser.newPage({ viewport: { width, height: 800 } });
+    const errors = errorsOf(page);
+    const wide: string[] = [];
+    for (const path of paths) {
+      await page.goto(url + path, { waitUntil: "load" });
+      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (scrollWidth > width) wide.push(`${path}: ${scrollWidth} px`);
+    }
+    assert.deepEqual(errors, [], `errors at ${width} px`);
+    assert.deepEqual(wide, [], `pages wider than ${width} px`);
+    // The contents are open on a desktop and closed on a phone.
+    await page.goto(url + chapters[1]);
+    assert.equal(
+      await page.locator("details.toc").evaluate((d) => d.hasAttribute("open")),
+      width > 900,
+    );
+    await page.close();
+  }
+}
+
+async function navigation(url: string, browser: Browser, t: Deno.TestContext) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = errorsOf(page);
+
+  await t.step("the sidebar lists every chapter and opens the current one", async () => {
+    await page.goto(`${url}vtd-page-walk.html`);
+    const book = await page.locator(".toc ol.book > li > a").count();
+    assert.ok(book >= 20, `${book} chapters in the sidebar`);
+    assert.equal(
+      await page.locator(".toc li.current > a").getAttribute("href"),
+      "vtd-page-walk.html",
+    );
+    assert.match((await page.locator(".toc .sections a").first().textContent())!, /^17\.1 /);
+    assert.match((await page.locator("article h2").first().textContent())!, /^17\.1 /);
+  });
+
+  await t.step("scroll-spy marks the section in view", async () => {
+    const ids = await page.locator("article h2[id]").evaluateAll((hs) => hs.map((h) => h.id));
+    for (const id of [ids[4], ids[1], ids.at(-1)!]) {
+      await page.locator(`[id="${id}"]`).evaluate((h) => h.scrollIntoView({ block: "start" }));
+      await page.waitForSelector(`.toc a.active[href="#${id}"]`);
+      assert.equal(await page.locator(".toc a.active").count(), 1);
+    }
+    // At the foot of the page, the last section is the one in view.
+    const last = await page.locator("article :is(h2, h3)[id]").last().getAttribute("id");
+    await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
+    await page.waitForSelector(`.toc a.active[href="#${last}"]`);
+  });
+
+  await t.step("a declaration's pop-up lists the blocks that use it", async () => {
+    await page.goto(`${url}iommufd-uapi.html`);
+    await page.locator('a.def[data-def="IOMMU_HWPT_ALLOC"]').click();
+    const popup = page.locator(".refs-popup");
+    await popup.waitFor();
+    const links = await popup.locator("li a").evaluateAll((as) =>
+      as.map((a) => (a as HTMLAnchorElement).href)
+    );
+    assert.ok(
+      links.some((h) => h.endsWith("/hw-pagetables.html#iommufd-hwpt-alloc")),
+      links.join("\n"),
+    );
+    await page.keyboard.press("Escape");
+    await popup.waitFor({ state: "detached" });
+  });
+
+  await t.step("/ focuses the search box", async () => {
+    await page.locator(".pagefind-ui__search-input").waitFor();
+    await page.locator("article p").first().click();
+    await page.keyboard.press("/");
+    assert.equal(
+      await page.evaluate(() =>
+        document.activeElement?.classList.contains("pagefind-ui__search-input")
+      ),
+      true,
+    );
+  });
+
+  await t.step("search: a name's definition first, numbered titles, no stray §", async () => {
+    for (
+      const [query, href] of [
+        ["IOMMU_HWPT_ALLOC", /iommufd-uapi\.html#/],
+        ["iopt_map_pages", /mapping\.html#/],
+      ] as const
+    ) {
+      const results = await search(page, `${url}index.html`, query);
+      assert.match(
+        results[0][0],
+        new RegExp(`^${query} \\(`),
+        JSON.stringify(results.slice(0, 3)),
+      );
+      assert.match(results[0][1], href);
+      assert.ok(results.every(([title]) => !title.includes("§")), JSON.stringify(results));
+    }
+    // Not a definition: every hit shown matches in its text, none only in a title (definitions
+    // used to carry their chapter's title, so each of chapter 1's was a hit), and page titles
+    // carry their chapter's number.
+    const results = await search(page, `${url}index.html`, "domain_alloc_user");
+    assert.ok(results.every(([, , marked]) => marked), JSON.stringify(results));
+    assert.match(results[0][0], /^1 The domain_alloc_user operation$/);
+  });
+  assert.deepEqual(errors, []);
+  await page.close();
+}
+
+/**
+ * Searches from a freshly loaded page (so no earlier list can be mistaken for this one's) and
+ * returns each result's [title, href] once every result's title has loaded.
+ */
+async function search(
+  page: Page,
+  from: string,
+  query: string,
+): Promise<[string, string, boolean][]> {
+  await page.goto(from);
+  await page.fill(".pagefind-ui__search-input", query);
+  await page.waitForFunction((q) => {
+    const message = document.querySelector(".pagefind-ui__message")?.textContent ?? "";
+    const n = /^(\d+) results? for/.exec(message);
+    const titles = document.querySelectorAll(
+      ".pagefind-ui__result-inner > .pagefind-ui__result-title > .pagefind-ui__result-link",
+    );
+    return message.includes(q) && n !== null && titles.length === Math.min(Number(n[1]), 5);
+  }, query);
+  // Each result: its title, its link and whether its excerpt marks a match.
+  return await page.locator(".pagefind-ui__result").evaluateAll((rs) =>
+    rs.map((r) => {
+      const a = r.querySelector(".pagefind-ui__result-inner > .pagefind-ui__result-title > a")!;
+      // The page's excerpt, or its sections' when pagefind shows those instead.
+      const marked = r.querySelector(".pagefind-ui__result-excerpt mark") != null;
+      return [a.textContent!.trim(), a.getAttribute("href")!, marked];
+    })
+  );
+}
