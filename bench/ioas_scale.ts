@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { addIntelIommu, CAP_IPC_LOCK, Machine, MADV_HUGEPAGE, PAGE_SIZE } from "../mod.ts";
+import { addIntelIommu, CAP_IPC_LOCK, Machine, MADV_HUGEPAGE, PAGE_SIZE } from "./model.ts";
 
 const RUNS = Number(Deno.env.get("RUNS") ?? 5);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
