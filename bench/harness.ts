@@ -87,26 +87,43 @@ export function timeRuns(fn: () => void, ops: number, runs: number, minMs: numbe
   return out;
 }
 
-/** Wall time of one command in ms; throws with its output when it fails. */
+const GNU_TIME = "/usr/bin/time";
+const hasGnuTime = (() => {
+  try {
+    return Deno.statSync(GNU_TIME).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Wall time of one command in ms, and its CPU time (user + system, its descendants included) when
+ * GNU time is installed; throws with the command's output when it fails.
+ */
 export async function timeCommand(
   cmd: string,
   args: string[],
   opts: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<number> {
+): Promise<{ wall: number; cpu?: number }> {
+  const cpuFile = hasGnuTime ? await Deno.makeTempFile({ prefix: "bench-time-" }) : undefined;
+  const argv = cpuFile ? ["-f", "%U %S", "-o", cpuFile, cmd, ...args] : args;
   const t = performance.now();
-  const out = await new Deno.Command(cmd, {
-    args,
+  const out = await new Deno.Command(cpuFile ? GNU_TIME : cmd, {
+    args: argv,
     cwd: opts.cwd,
     env: opts.env,
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const ms = performance.now() - t;
+  const wall = performance.now() - t;
   if (!out.success) {
     const dec = new TextDecoder();
     throw new Error(
       `${cmd} ${args.join(" ")} failed:\n${dec.decode(out.stdout)}${dec.decode(out.stderr)}`,
     );
   }
-  return ms;
+  if (!cpuFile) return { wall };
+  const [user, sys] = (await Deno.readTextFile(cpuFile)).trim().split(/\s+/).map(Number);
+  await Deno.remove(cpuFile);
+  return { wall, cpu: (user + sys) * 1000 };
 }

@@ -37,8 +37,11 @@ export function renderSection(report: Report): string {
     `Measured by \`deno task bench\` on ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, ` +
     `${m.os}, Deno ${m.deno} (V8 ${m.v8})${m.cc ? `, C: ${m.cc}` : ""}; commit ${m.commit}, ` +
     `${String(m.date).slice(0, 10)}; load average ${m.loadavg_at_start} at the start. Medians ` +
-    `of \`runs\` runs; the machine is shared, so single figures vary by tens of percent. The ` +
-    "source of truth is [`bench/report.json`](bench/report.json).",
+    "of `runs` runs. The machine is shared: `ns` figures are CPU time per operation " +
+    "(`process.cpuUsage()`; the C walker's `CLOCK_PROCESS_CPUTIME_ID`), so time other processes " +
+    "hold the CPU does not count; `ms` figures are wall time, as a person waits, and vary more " +
+    "(`_cpu_ms`: the same in CPU time). The source of truth is " +
+    "[`bench/report.json`](bench/report.json).",
     "",
     "| figure | unit | median | min | max | runs | goal | what |",
     "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",

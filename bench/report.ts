@@ -71,6 +71,8 @@ interface IoasLine {
   runs: number;
   map_ms: IoasStat;
   unmap_ms: IoasStat;
+  map_cpu_ms: IoasStat;
+  unmap_cpu_ms: IoasStat;
   rss_mapped_mib: IoasStat;
   heap_mapped_mib: IoasStat;
   iommu_pages: IoasStat;
@@ -111,6 +113,10 @@ async function ioas(): Promise<Result[]> {
     });
     rows.push(row(`ioas_map_${n}_ms`, "ms", l.map_ms, `IOMMU_IOAS_MAP, ${what[l.scenario]}`));
     rows.push(row(`ioas_unmap_${n}_ms`, "ms", l.unmap_ms, `IOMMU_IOAS_UNMAP of the same`));
+    rows.push(row(`ioas_map_${n}_cpu_ms`, "ms", l.map_cpu_ms, "the map in process CPU time"));
+    rows.push(
+      row(`ioas_unmap_${n}_cpu_ms`, "ms", l.unmap_cpu_ms, "the unmap in process CPU time"),
+    );
     rows.push(
       row(`ioas_heap_${n}_mib`, "MiB", l.heap_mapped_mib, "JavaScript heap held while mapped"),
     );
@@ -167,8 +173,8 @@ if (only.includes("ioas")) {
 }
 if (only.includes("site")) {
   log("tangle, build, edit loop");
-  report.results.push(await tangleNoop(CONFIG.tangle.runs));
-  report.results.push(await buildWarm(CONFIG.build.runs));
+  report.results.push(...await tangleNoop(CONFIG.tangle.runs));
+  report.results.push(...await buildWarm(CONFIG.build.runs));
   report.results.push(await editReload(CONFIG.edit.runs));
 }
 log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -19,24 +19,35 @@ const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
 const env = { NO_COLOR: "1" };
 
-/** `deno task tangle` with nothing to do, `runs` times after one warm-up. */
-export async function tangleNoop(runs: number): Promise<Result> {
-  await timeCommand("deno", ["task", "tangle"], { cwd: ROOT, env });
-  const xs: number[] = [];
+/** Runs `deno task <task>` once to warm up, then `runs` times: wall time, and CPU time if known. */
+async function timeTask(
+  task: string,
+  runs: number,
+  name: string,
+  what: string,
+): Promise<Result[]> {
+  await timeCommand("deno", ["task", task], { cwd: ROOT, env });
+  const wall: number[] = [], cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
-    xs.push(await timeCommand("deno", ["task", "tangle"], { cwd: ROOT, env }));
+    const t = await timeCommand("deno", ["task", task], { cwd: ROOT, env });
+    wall.push(t.wall);
+    if (t.cpu !== undefined) cpu.push(t.cpu);
   }
-  return summarize("tangle_noop_ms", "ms", xs, "wall time of `deno task tangle`, nothing changed");
+  const rows = [summarize(`${name}_ms`, "ms", wall, `wall time of ${what}`)];
+  if (cpu.length) {
+    rows.push(summarize(`${name}_cpu_ms`, "ms", cpu, `the same in CPU time (with children)`));
+  }
+  return rows;
 }
 
-/** `deno task build`, `runs` times after one build that fills the cache. */
-export async function buildWarm(runs: number): Promise<Result> {
-  await timeCommand("deno", ["task", "build"], { cwd: ROOT, env });
-  const xs: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    xs.push(await timeCommand("deno", ["task", "build"], { cwd: ROOT, env }));
-  }
-  return summarize("site_build_warm_ms", "ms", xs, "wall time of `deno task build`, cache warm");
+/** `deno task tangle` with nothing to do. */
+export function tangleNoop(runs: number): Promise<Result[]> {
+  return timeTask("tangle", runs, "tangle_noop", "`deno task tangle`, nothing changed");
+}
+
+/** `deno task build` after a build that filled the cache. */
+export function buildWarm(runs: number): Promise<Result[]> {
+  return timeTask("build", runs, "site_build_warm", "`deno task build`, cache warm");
 }
 
 /** A copy of the files git tracks, and the build cache, in a temporary directory. */
