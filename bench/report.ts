@@ -184,7 +184,7 @@ if (only.includes("site")) {
   log("tangle, build, edit loop");
   report.results.push(...await tangleNoop(CONFIG.tangle.runs));
   report.results.push(...await buildWarm(CONFIG.build.runs));
-  report.results.push(await editReload(CONFIG.edit.runs));
+  report.results.push(...await editReload(CONFIG.edit.runs));
 }
 log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
