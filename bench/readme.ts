@@ -36,7 +36,8 @@ export function renderSection(report: Report): string {
   const lines = [
     `Measured by \`deno task bench\` on ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, ` +
     `${m.os}, Deno ${m.deno} (V8 ${m.v8})${m.cc ? `, C: ${m.cc}` : ""}; commit ${m.commit}, ` +
-    `${String(m.date).slice(0, 10)}; load average ${m.loadavg_at_start} at the start. Medians ` +
+    `${String(m.date).slice(0, 10)}; load average ${m.loadavg_at_start} at the start` +
+    `${m.loadavg_at_end ? `, ${m.loadavg_at_end} at the end` : ""}. Medians ` +
     "of `runs` runs. The machine is shared: `ns` figures are CPU time per operation " +
     "(`process.cpuUsage()`; the C walker's `CLOCK_PROCESS_CPUTIME_ID`), so time other processes " +
     "hold the CPU does not count; `ms` figures are wall time, as a person waits, and vary more " +

@@ -186,6 +186,7 @@ if (only.includes("site")) {
   report.results.push(...await buildWarm(CONFIG.build.runs));
   report.results.push(...await editReload(CONFIG.edit.runs));
 }
+report.machine.loadavg_at_end = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
 const w = Math.max(...report.results.map((r) => r.name.length));
