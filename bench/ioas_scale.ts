@@ -14,18 +14,21 @@
  *   physical memory, and reads them back with iova_to_phys, once per 4 KiB, when iommufd unmaps.
  *
  * Output: one JSON object per scenario on stdout — median, minimum and maximum of the map and unmap
- * times in ms, and of the memory the process holds above the machine before the map, while the
+ * times in ms (wall, and the process's CPU time: the machine may be shared), and of the memory the process holds above the machine before the map, while the
  * mapping exists: resident set size (Deno.memoryUsage().rss) and JavaScript heap (heapUsed), in
  * MiB, after a garbage collection when --expose-gc allows one. Also the IOMMU page-table pages the
  * domain holds (NR_IOMMU_PAGES) while mapped.
  *
  * @module
  */
-import { addIntelIommu, CAP_IPC_LOCK, Machine, MADV_HUGEPAGE, PAGE_SIZE } from "../mod.ts";
+import process from "node:process";
+import { addIntelIommu, CAP_IPC_LOCK, Machine, MADV_HUGEPAGE, PAGE_SIZE } from "./model.ts";
 
 const RUNS = Number(Deno.env.get("RUNS") ?? 5);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const MiB = 2 ** 20;
+/** Process CPU time (user + system) of a `process.cpuUsage()` difference, in ms. */
+const cpuMs = (c: { user: number; system: number }) => (c.user + c.system) / 1000;
 
 interface Scenario {
   name: string;
@@ -86,18 +89,24 @@ function run(s: Scenario) {
   gc();
   const before = Deno.memoryUsage();
   let t = performance.now();
+  let cpu = process.cpuUsage();
   const iova = fd.ioasMap({ ioas_id, user_va: ram, length: s.length });
   const map_ms = performance.now() - t;
+  const map_cpu_ms = cpuMs(process.cpuUsage(cpu));
   gc();
   const mapped = Deno.memoryUsage();
   const iommu_pages = m.pgdat.vm_stat.NR_IOMMU_PAGES;
   t = performance.now();
+  cpu = process.cpuUsage();
   fd.ioasUnmap(ioas_id, iova, s.length);
   const unmap_ms = performance.now() - t;
+  const unmap_cpu_ms = cpuMs(process.cpuUsage(cpu));
   fd.close();
   return {
     map_ms,
     unmap_ms,
+    map_cpu_ms,
+    unmap_cpu_ms,
     rss_mapped: mapped.rss - before.rss,
     heap_mapped: mapped.heapUsed - before.heapUsed,
     iommu_pages,
@@ -119,6 +128,8 @@ for (const s of scenarios) {
     runs: RUNS,
     map_ms: stat("map_ms"),
     unmap_ms: stat("unmap_ms"),
+    map_cpu_ms: stat("map_cpu_ms"),
+    unmap_cpu_ms: stat("unmap_cpu_ms"),
     rss_mapped_mib: stat("rss_mapped", MiB),
     heap_mapped_mib: stat("heap_mapped", MiB),
     iommu_pages: stat("iommu_pages"),

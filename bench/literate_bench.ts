@@ -5,6 +5,7 @@
  */
 import { parseSpec } from "../tools/literate/spec.ts";
 import { tangle } from "../tools/literate/tangle.ts";
+import { bench } from "./cases.ts";
 
 function syntheticSpec() {
   const files = [];
@@ -29,11 +30,16 @@ function syntheticSpec() {
 const files = syntheticSpec();
 const spec = parseSpec(files);
 
-Deno.bench("parse 20 chapters (32k lines of model code)", { group: "literate" }, () => {
-  parseSpec(files);
-});
+bench(
+  "literate_parse_20_chapters_ms",
+  "parse 20 chapters (32k lines of model code)",
+  "literate",
+  () => {
+    parseSpec(files);
+  },
+);
 
-Deno.bench("tangle 20 chapters (already parsed)", { group: "literate", baseline: true }, () => {
+bench("literate_tangle_20_chapters_ms", "tangle 20 chapters (already parsed)", "literate", () => {
   const t = tangle(spec);
   if (t.problems.length) throw new Error(t.problems[0].message);
 });

@@ -22,7 +22,8 @@ import {
   VtdTableArena,
   VtdTranslation,
   VtdUnit,
-} from "../mod.ts";
+} from "./model.ts";
+import { bench } from "./cases.ts";
 
 const SID = PCI_DEVID(0, PCI_DEVFN(3, 0));
 const READ: VtdRequest = { write: false };
@@ -71,17 +72,22 @@ nu.translate(SID, IOVA_N, NESTED, out);
 const inv = { granularity: "page", did: 1, addr: 0x1000 } as const;
 const ninv = { granularity: "page", did: 2, pasid: 9, addr: 0x80_8060_4000 } as const;
 
-Deno.bench("IOTLB hit, legacy second stage (0 reads)", { group: "unit" }, () => {
+bench("iotlb_hit_ns", "IOTLB hit, legacy second stage (0 reads)", "unit", () => {
   lu.translate(SID, 0x1234, READ, out);
 });
-Deno.bench("IOTLB hit, nested PASID request (0 reads)", { group: "unit" }, () => {
+bench("iotlb_hit_nested_pasid_ns", "IOTLB hit, nested PASID request (0 reads)", "unit", () => {
   nu.translate(SID, IOVA_N, NESTED, out);
 });
-Deno.bench("PSI + miss + 4-level walk + fill (4 reads)", { group: "unit" }, () => {
+bench("iotlb_psi_miss_walk_fill_ns", "PSI + miss + 4-level walk + fill (4 reads)", "unit", () => {
   lu.invalidateIotlb(inv);
   lu.translate(SID, 0x1234, READ, out);
 });
-Deno.bench("PASID PSI + miss + nested 4×4 walk + fill (24 reads)", { group: "unit" }, () => {
-  nu.invalidatePasidIotlb(ninv);
-  nu.translate(SID, IOVA_N, NESTED, out);
-});
+bench(
+  "iotlb_pasid_psi_miss_nested_fill_ns",
+  "PASID PSI + miss + nested 4×4 walk + fill (24 reads)",
+  "unit",
+  () => {
+    nu.invalidatePasidIotlb(ninv);
+    nu.translate(SID, IOVA_N, NESTED, out);
+  },
+);

@@ -17,7 +17,8 @@ import {
   VtdSecondStage,
   VtdTableArena,
   VtdWalk,
-} from "../mod.ts";
+} from "./model.ts";
+import { bench } from "./cases.ts";
 
 const mem = new PhysMem(2 ** 40);
 const arena = new VtdTableArena(0x100000);
@@ -66,16 +67,16 @@ if (vtd_walk_nested(mem, nfs, nss, iova, VTD_DMA_READ, out).reads !== 24) {
 }
 
 let i = 0;
-Deno.bench("vtd_walk_ss: 4-level second stage (4 reads)", { group: "vtd" }, () => {
+bench("vtd_walk_ss_hot_ns", "vtd_walk_ss: 4-level second stage (4 reads)", "vtd", () => {
   vtd_walk_ss(mem, ss, iova + ((i++ & 511) << 12), VTD_DMA_READ, out);
 });
-Deno.bench("vtd_walk_fs: 4-level first stage (4 reads)", { group: "vtd" }, () => {
+bench("vtd_walk_fs_hot_ns", "vtd_walk_fs: 4-level first stage (4 reads)", "vtd", () => {
   vtd_walk_fs(mem, fs, iova, VTD_DMA_READ, out);
 });
-Deno.bench("vtd_walk_nested: 4×4 (24 reads)", { group: "vtd" }, () => {
+bench("vtd_walk_nested_hot_ns", "vtd_walk_nested: 4×4 (24 reads)", "vtd", () => {
   vtd_walk_nested(mem, nfs, nss, iova, VTD_DMA_READ, out);
 });
 const traced = new VtdWalk({ trace: true });
-Deno.bench("vtd_walk_nested: 4×4 with the read trace on", { group: "vtd" }, () => {
+bench("vtd_walk_nested_traced_hot_ns", "vtd_walk_nested: 4×4 with the read trace on", "vtd", () => {
   vtd_walk_nested(mem, nfs, nss, iova, VTD_DMA_READ, traced);
 });
