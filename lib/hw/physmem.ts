@@ -194,7 +194,9 @@ export class PhysMem {
   /** Forgets frames `pfn .. pfn + count - 1`: they read as zeros again and cost nothing. */
   discard(pfn: number, count: number): void {
     if (count > this.#frames.size) {
-      for (const at of this.#frames.keys()) if (at >= pfn && at < pfn + count) this.#frames.delete(at);
+      for (const at of this.#frames.keys()) {
+        if (at >= pfn && at < pfn + count) this.#frames.delete(at);
+      }
     } else {
       for (let i = 0; i < count; i++) this.#frames.delete(pfn + i);
     }

@@ -7,15 +7,22 @@
  *
  * @module
  */
-// ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:314
-import type { ErrnoError, Rc } from "../errno.ts";
-// ⟨iommu-imports⟩ spec/05-iommu-core.md:1101
-import { EBUSY, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM, fail, IS_ERR } from "../errno.ts";
-import { EEXIST } from "../errno.ts";
-import { __GFP_COMP, __GFP_HIGHMEM, type gfp_t } from "../mm/gfp.ts";
-import { GFP_KERNEL } from "../mm/gfp.ts";
-import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
+import {
+  EBUSY,
+  EEXIST,
+  EINVAL,
+  ENODEV,
+  ENOMEM,
+  EOPNOTSUPP,
+  EPERM,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../errno.ts";
+import { __GFP_COMP, __GFP_HIGHMEM, GFP_KERNEL, type gfp_t } from "../mm/gfp.ts";
 import type { page } from "../mm/page_alloc.ts";
+import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { copy_struct_from_user } from "../mm/uaccess.ts";
 
 // ⟨iommu-domain-types⟩ spec/01-domain-alloc-user.md:82
@@ -244,7 +251,7 @@ export function dev_iommu_ops(dev: device): iommu_ops {
   if (!dev.iommu) throw new Error(`dev_iommu_ops: ${dev.name} is not behind an IOMMU`);
   return dev.iommu.iommu_dev.ops;
 }
-// ⟨iommu-file⟩ spec/05-iommu-core.md:1111
+// ⟨iommu-file⟩ spec/05-iommu-core.md:1100
 // ⟨iommu-group⟩ spec/05-iommu-core.md:19
 /** linux v6.12 drivers/iommu/iommu.c struct iommu_group (the fields the model uses) */
 export class iommu_group {

@@ -24,7 +24,6 @@ import { fput, get_file } from "../fs/file.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import { IOMMU_READ, IOMMU_WRITE } from "../iommu/iommu.ts";
 import { xa_for_each } from "../lib/xarray.ts";
-import { iommufd_get_ioas, type iommufd_ioas } from "./ioas.ts";
 import {
   type io_pagetable,
   iopt_add_access,
@@ -37,11 +36,12 @@ import {
   iopt_remove_access,
   ULONG_MAX,
 } from "./io_pagetable.ts";
+import { iommufd_get_ioas, type iommufd_ioas } from "./ioas.ts";
 import {
   type iommufd_access_ops,
   IOMMUFD_ACCESS_RW_WRITE,
-  iommufd_object,
   IOMMUFD_OBJ_ACCESS,
+  iommufd_object,
 } from "./iommufd.ts";
 import {
   _iommufd_object_alloc,
@@ -121,7 +121,7 @@ export function iommufd_access_destroy_object(obj: iommufd_object): void {
   iommufd_ctx_put(access.ictx!);
 }
 
-// ⟨access-change-ioas⟩ spec/16-access.md:193
+// ⟨access-change-ioas⟩ spec/16-access.md:188
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_change_ioas() */
 function iommufd_access_change_ioas(access: iommufd_access, new_ioas: iommufd_ioas | null): Rc {
   const iopt_access_list_id = access.iopt_access_list_id;
@@ -159,7 +159,7 @@ function iommufd_access_change_ioas_id(access: iommufd_access, id: number): Rc {
   return rc;
 }
 
-// ⟨access-attach⟩ spec/16-access.md:244
+// ⟨access-attach⟩ spec/16-access.md:239
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_attach() */
 export function iommufd_access_attach(access: iommufd_access, ioas_id: number): Rc {
   // access-attach-twice
@@ -181,7 +181,7 @@ export function iommufd_access_detach(access: iommufd_access): void {
   if (rc) throw new Error(`WARN: detaching an access failed: ${rc.message}`);
 }
 
-// ⟨access-notify-unmap⟩ spec/16-access.md:1139
+// ⟨access-notify-unmap⟩ spec/16-access.md:1134
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_notify_unmap() */
 export function iommufd_access_notify_unmap(iopt: io_pagetable, iova: bigint, length: bigint) {
   for (const [, access] of xa_for_each(iopt.access_list)) {
@@ -194,7 +194,7 @@ export function iommufd_access_notify_unmap(iopt: io_pagetable, iova: bigint, le
   }
 }
 
-// ⟨access-unpin-pages⟩ spec/16-access.md:873
+// ⟨access-unpin-pages⟩ spec/16-access.md:868
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_unpin_pages() */
 export function iommufd_access_unpin_pages(
   access: iommufd_access,
@@ -209,7 +209,7 @@ export function iommufd_access_unpin_pages(
   }
 }
 
-// ⟨access-pin-pages⟩ spec/16-access.md:773
+// ⟨access-pin-pages⟩ spec/16-access.md:768
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h iopt_area_iova_to_index() */
 function iopt_area_iova_to_index(area: iopt_area, iova: bigint): number {
   return Number(iopt_area_start_byte(area, iova) / BigInt(PAGE_SIZE));
@@ -300,7 +300,7 @@ export function iommufd_access_pin_pages(
   return rc;
 }
 
-// ⟨access-rw⟩ spec/16-access.md:904
+// ⟨access-rw⟩ spec/16-access.md:899
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_access_rw() */
 export function iommufd_access_rw(
   access: iommufd_access,

@@ -7,10 +7,20 @@
  *
  * @module
  */
-import { EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
 import {
-  type device,
+  EFAULT,
+  EINVAL,
+  ENODEV,
+  ENOMEM,
+  EOPNOTSUPP,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../errno.ts";
+import {
   dev_iommu_ops,
+  type device,
   device_iommu_capable,
   iommu_attach_group,
   IOMMU_CAP_CACHE_COHERENCY,
@@ -19,10 +29,10 @@ import {
   iommu_detach_group,
   iommu_device_claim_dma_owner,
   iommu_device_release_dma_owner,
+  iommu_get_msi_cookie,
   type iommu_group,
   iommu_group_replace_domain,
 } from "../iommu/iommu.ts";
-import { iommu_get_msi_cookie } from "../iommu/iommu.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { clear_user, copy_to_user } from "../mm/uaccess.ts";
@@ -33,8 +43,16 @@ import {
   type iommufd_hwpt_paging,
   iommufd_hwpt_paging_alloc,
 } from "./hw_pagetable.ts";
-import type { iommufd_ioas } from "./ioas.ts";
 import { iopt_remove_reserved_iova, iopt_table_enforce_dev_resv_regions } from "./io_pagetable.ts";
+import type { iommufd_ioas } from "./ioas.ts";
+import {
+  IOMMUFD_OBJ_ANY,
+  IOMMUFD_OBJ_DEVICE,
+  IOMMUFD_OBJ_HWPT_NESTED,
+  IOMMUFD_OBJ_HWPT_PAGING,
+  IOMMUFD_OBJ_IOAS,
+  iommufd_object,
+} from "./iommufd.ts";
 import {
   _iommufd_object_alloc,
   type iommufd_ctx,
@@ -46,7 +64,6 @@ import {
   type iommufd_ucmd,
   iommufd_ucmd_respond,
 } from "./main.ts";
-import { iommufd_object, IOMMUFD_OBJ_ANY, IOMMUFD_OBJ_DEVICE, IOMMUFD_OBJ_HWPT_NESTED, IOMMUFD_OBJ_HWPT_PAGING, IOMMUFD_OBJ_IOAS } from "./iommufd.ts";
 import { IOMMU_HW_CAP_DIRTY_TRACKING, iommu_hw_info, IOMMU_HW_INFO_TYPE_NONE } from "./uapi.ts";
 
 // ⟨iommufd-group⟩ spec/09-devices.md:21

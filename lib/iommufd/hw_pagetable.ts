@@ -8,7 +8,16 @@
  *
  * @module
  */
-import { EFAULT, EINVAL, ENOENT, EOPNOTSUPP, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
+import {
+  EFAULT,
+  EINVAL,
+  ENOENT,
+  EOPNOTSUPP,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../errno.ts";
 import {
   dev_iommu_ops,
   device_iommu_capable,
@@ -20,9 +29,27 @@ import {
   type iommu_user_data,
   type iommu_user_data_array,
 } from "../iommu/iommu.ts";
-import { type iommufd_device, iommufd_get_device, iommufd_hw_pagetable_attach, iommufd_hw_pagetable_detach } from "./device.ts";
+import {
+  type iommufd_device,
+  iommufd_get_device,
+  iommufd_hw_pagetable_attach,
+  iommufd_hw_pagetable_detach,
+} from "./device.ts";
+import {
+  type io_pagetable,
+  iopt_clear_dirty_data,
+  iopt_read_and_clear_dirty_data,
+  iopt_table_add_domain,
+  iopt_table_remove_domain,
+} from "./io_pagetable.ts";
 import { iommufd_ioas } from "./ioas.ts";
-import { type io_pagetable, iopt_table_add_domain, iopt_table_remove_domain } from "./io_pagetable.ts";
+import {
+  IOMMUFD_OBJ_ANY,
+  IOMMUFD_OBJ_FAULT,
+  IOMMUFD_OBJ_HWPT_NESTED,
+  IOMMUFD_OBJ_HWPT_PAGING,
+  iommufd_object,
+} from "./iommufd.ts";
 import {
   _iommufd_object_alloc,
   type iommufd_ctx,
@@ -34,7 +61,6 @@ import {
   type iommufd_ucmd,
   iommufd_ucmd_respond,
 } from "./main.ts";
-import { iommufd_object, IOMMUFD_OBJ_ANY, IOMMUFD_OBJ_FAULT, IOMMUFD_OBJ_HWPT_NESTED, IOMMUFD_OBJ_HWPT_PAGING } from "./iommufd.ts";
 import {
   iommu_hwpt_alloc,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
@@ -42,12 +68,11 @@ import {
   IOMMU_HWPT_DATA_NONE,
   IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
   IOMMU_HWPT_FAULT_ID_VALID,
+  type iommu_hwpt_get_dirty_bitmap,
+  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
   iommu_hwpt_invalidate,
   type iommu_hwpt_set_dirty_tracking,
 } from "./uapi.ts";
-// ⟨hw-pagetable-imports⟩ spec/15-dirty-tracking.md:610
-import { iopt_clear_dirty_data, iopt_read_and_clear_dirty_data } from "./io_pagetable.ts";
-import { type iommu_hwpt_get_dirty_bitmap, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR } from "./uapi.ts";
 
 // ⟨hwpt-structs⟩ spec/10-hw-pagetables.md:19
 /** NON-KERNEL estimates of the structures' sizes. */
@@ -438,7 +463,7 @@ export function iommufd_hwpt_set_dirty_tracking(
   return rc;
 }
 
-// ⟨hw-pagetable-dirty⟩ spec/15-dirty-tracking.md:606
+// ⟨hw-pagetable-dirty⟩ spec/15-dirty-tracking.md:587
 // ⟨iommufd-hwpt-get-dirty-bitmap⟩ spec/15-dirty-tracking.md:491
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_get_dirty_bitmap() */
 export function iommufd_hwpt_get_dirty_bitmap(

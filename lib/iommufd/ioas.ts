@@ -7,30 +7,18 @@
  *
  * @module
  */
-import { EINVAL, EOPNOTSUPP, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
-import type { iommufd_hwpt_paging } from "./hw_pagetable.ts";
 import {
-  io_pagetable,
-  iopt_destroy_table,
-  iopt_disable_large_pages,
-  iopt_enable_large_pages,
-  iopt_unmap_all,
-} from "./io_pagetable.ts";
-import {
-  _iommufd_object_alloc,
-  type iommufd_ctx,
-  iommufd_get_object,
-  iommufd_object_abort_and_destroy,
-  iommufd_object_finalize,
-  iommufd_put_object,
-  type iommufd_ucmd,
-  iommufd_ucmd_respond,
-} from "./main.ts";
-import { iommufd_object, IOMMUFD_OBJ_IOAS } from "./iommufd.ts";
-import { iommu_ioas_alloc, type iommu_option, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET } from "./uapi.ts";
-// ⟨ioas-imports⟩ spec/13-mapping.md:1348
-import { EFAULT, EMSGSIZE, ENOMEM, EOVERFLOW } from "../errno.ts";
-import { iommufd_test_syz_conv_iova_id } from "./selftest.ts";
+  EFAULT,
+  EINVAL,
+  EMSGSIZE,
+  ENOMEM,
+  EOPNOTSUPP,
+  EOVERFLOW,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../errno.ts";
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE } from "../iommu/iommu.ts";
 import {
   interval_tree_for_each_span,
@@ -41,20 +29,39 @@ import {
 import { GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
 import { kfree, kzalloc } from "../mm/slab.ts";
 import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
+import type { iommufd_hwpt_paging } from "./hw_pagetable.ts";
 import {
+  io_pagetable,
   IOPT_ALLOC_IOVA,
   type iopt_allowed,
+  iopt_destroy_table,
+  iopt_disable_large_pages,
+  iopt_enable_large_pages,
   iopt_free_pages_list,
   iopt_get_pages,
   iopt_map_pages,
   iopt_map_user_pages,
   type iopt_pages_list,
   iopt_set_allow_iova,
+  iopt_unmap_all,
   iopt_unmap_iova,
   ULONG_MAX,
 } from "./io_pagetable.ts";
+import { IOMMUFD_OBJ_IOAS, iommufd_object } from "./iommufd.ts";
 import {
-  iommu_ioas_allow_iovas,
+  _iommufd_object_alloc,
+  type iommufd_ctx,
+  iommufd_get_object,
+  iommufd_object_abort_and_destroy,
+  iommufd_object_finalize,
+  iommufd_put_object,
+  type iommufd_ucmd,
+  iommufd_ucmd_respond,
+} from "./main.ts";
+import { iommufd_test_syz_conv_iova_id } from "./selftest.ts";
+import {
+  iommu_ioas_alloc,
+  type iommu_ioas_allow_iovas,
   iommu_ioas_copy,
   iommu_ioas_iova_ranges,
   iommu_ioas_map,
@@ -63,6 +70,9 @@ import {
   IOMMU_IOAS_MAP_WRITEABLE,
   iommu_ioas_unmap,
   iommu_iova_range,
+  type iommu_option,
+  IOMMU_OPTION_OP_GET,
+  IOMMU_OPTION_OP_SET,
 } from "./uapi.ts";
 
 // ⟨iommufd-ioas⟩ spec/08-io-address-spaces.md:440
@@ -139,7 +149,7 @@ export function iommufd_ioas_alloc_ioctl(ucmd: iommufd_ucmd<iommu_ioas_alloc>): 
   return 0;
 }
 
-// ⟨ioas-mapping-ioctls⟩ spec/13-mapping.md:1336
+// ⟨ioas-mapping-ioctls⟩ spec/13-mapping.md:1315
 // ⟨iommufd-ioas-map⟩ spec/13-mapping.md:619
 /** linux v6.12 drivers/iommu/iommufd/ioas.c conv_iommu_prot() */
 function conv_iommu_prot(map_flags: number): number {

@@ -8,18 +8,37 @@
  *
  * @module
  */
-import { EFAULT, EINVAL, ENOMEM, EOVERFLOW, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
+import {
+  EFAULT,
+  EINVAL,
+  ENOMEM,
+  EOVERFLOW,
+  EPERM,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import { type iommu_domain, iommu_iova_to_phys, iommu_map, iommu_unmap } from "../iommu/iommu.ts";
 import {
-  interval_tree_for_each_double_span,
   type interval_tree_double_span,
+  interval_tree_for_each_double_span,
   interval_tree_insert,
   interval_tree_iter,
+  type interval_tree_node,
   interval_tree_remove,
   rb_root_cached,
 } from "../lib/interval_tree.ts";
-import { xa_empty, xa_for_each, xa_load } from "../lib/xarray.ts";
+import {
+  xa_empty,
+  xa_erase,
+  XA_FLAGS_ACCOUNT,
+  xa_for_each,
+  xa_load,
+  xa_store,
+  xarray,
+} from "../lib/xarray.ts";
 import type { user_struct } from "../mm/cred.ts";
 import { current } from "../mm/current.ts";
 import { __GFP_NORETRY, __GFP_NOWARN, GFP_KERNEL, GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
@@ -28,27 +47,26 @@ import {
   FOLL_WRITE,
   pin_user_pages_fast,
   pin_user_pages_remote,
+  unpin_user_page,
   unpin_user_page_range_dirty_lock,
   unpin_user_pages,
 } from "../mm/gup.ts";
-import { do_update_pinned, type iopt_pages_account, iopt_pages_account_init } from "../mm/locked_vm.ts";
-import { type mm_struct, mmget_not_zero, mmput } from "../mm/mm.ts";
+import {
+  do_update_pinned,
+  type iopt_pages_account,
+  iopt_pages_account_init,
+} from "../mm/locked_vm.ts";
+import { accessUser, type mm_struct, mmget_not_zero, mmput } from "../mm/mm.ts";
 import { kfree, kmalloc, kzalloc, type SlabObject } from "../mm/slab.ts";
 import type { task_struct } from "../mm/task.ts";
-import type { iopt_area, iopt_area_pages_node } from "./io_pagetable.ts";
-import { iommufd_should_fail } from "./main.ts";
-// ⟨pages-imports⟩ spec/16-access.md:1793
-import { EPERM } from "../errno.ts";
-import { type interval_tree_node } from "../lib/interval_tree.ts";
-import { xa_erase, XA_FLAGS_ACCOUNT, xa_store, xarray } from "../lib/xarray.ts";
-import { accessUser } from "../mm/mm.ts";
-import { unpin_user_page } from "../mm/gup.ts";
 import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
+import type { iopt_area, iopt_area_pages_node } from "./io_pagetable.ts";
 import {
   __IOMMUFD_ACCESS_RW_SLOW_PATH,
   IOMMUFD_ACCESS_RW_KTHREAD,
   IOMMUFD_ACCESS_RW_WRITE,
 } from "./iommufd.ts";
+import { iommufd_should_fail } from "./main.ts";
 
 // ⟨iopt-pages-struct⟩ spec/14-pinning.md:48
 /** NON-KERNEL estimate of sizeof(struct iopt_pages): kref, mutex, counters, identity, trees. */
@@ -72,7 +90,7 @@ export class iopt_pages implements iopt_pages_account {
   readonly writable: boolean;
   /** Areas holding these pages in a domain, by their page-index range (iopt_area.pages_node). */
   readonly domains_itree = new rb_root_cached<iopt_area_pages_node>();
-  // ⟨iopt-pages-access-fields⟩ spec/16-access.md:345
+  // ⟨iopt-pages-access-fields⟩ spec/16-access.md:340
   /** Ranges pinned by accesses, by page index (iopt_pages_access). */
   readonly access_itree = new rb_root_cached<iopt_pages_access>();
   /** The PFNs of every index in access_itree, by index; its nodes are charged. */
@@ -889,7 +907,7 @@ function __iopt_area_unfill_domain(
   update_unpinned(pages);
 }
 
-// ⟨pages-access⟩ spec/16-access.md:352
+// ⟨pages-access⟩ spec/16-access.md:347
 /** NON-KERNEL estimate of sizeof(struct iopt_pages_access): an interval node and a count. */
 const SIZEOF_IOPT_PAGES_ACCESS = 56;
 
@@ -899,7 +917,7 @@ export interface iopt_pages_access extends interval_tree_node {
   /** NON-KERNEL: the charged memory standing for the structure. */
   mem: SlabObject;
 }
-// ⟨pages-access⟩ spec/16-access.md:380
+// ⟨pages-access⟩ spec/16-access.md:375
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_from_xarray() */
 function batch_from_xarray(
   batch: pfn_batch,
@@ -934,7 +952,7 @@ function batch_from_xarray_clear(
 function clear_xarray(xa: xarray<number>, start_index: number, last_index: number): void {
   for (let index = start_index; index <= last_index; index++) xa_erase(xa, index);
 }
-// ⟨pages-access⟩ spec/16-access.md:425
+// ⟨pages-access⟩ spec/16-access.md:420
 /** linux v6.12 drivers/iommu/iommufd/pages.c pages_to_xarray() */
 function pages_to_xarray(
   xa: xarray<number>,
@@ -962,7 +980,7 @@ function pages_to_xarray(
   if (rc && i) clear_xarray(xa, start_index, start_index + i - 1);
   return rc;
 }
-// ⟨pages-access⟩ spec/16-access.md:474
+// ⟨pages-access⟩ spec/16-access.md:469
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_pages_err_unpin() */
 function iopt_pages_err_unpin(
   pages: iopt_pages,
@@ -1101,7 +1119,7 @@ function iopt_pages_fill_xarray(
   pfn_reader_user_destroy(user, pages);
   return rc;
 }
-// ⟨pages-access⟩ spec/16-access.md:620
+// ⟨pages-access⟩ spec/16-access.md:615
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_pages_unpin_xarray() */
 function iopt_pages_unpin_xarray(
   batch: pfn_batch,
@@ -1142,7 +1160,7 @@ function iopt_pages_unfill_xarray(pages: iopt_pages, start_index: number, last_i
   if (batch_inited) batch_destroy(batch);
   update_unpinned(pages);
 }
-// ⟨pages-access⟩ spec/16-access.md:680
+// ⟨pages-access⟩ spec/16-access.md:675
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_pages_get_exact_access() */
 function iopt_pages_get_exact_access(
   pages: iopt_pages,
@@ -1209,7 +1227,7 @@ export function iopt_area_remove_access(
   iopt_pages_unfill_xarray(pages, start_index, last_index);
   kfree(access.mem);
 }
-// ⟨pages-access⟩ spec/16-access.md:981
+// ⟨pages-access⟩ spec/16-access.md:976
 /** linux v6.12 drivers/iommu/iommufd/pages.c copy_data_page(): the kmap_local_page() copy */
 function copy_data_page(
   pfn: number,

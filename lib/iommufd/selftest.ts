@@ -9,6 +9,8 @@
  * @module
  */
 import {
+  EBADE,
+  EBADFD,
   EFAULT,
   EINVAL,
   EIO,
@@ -21,6 +23,7 @@ import {
   IS_ERR,
   type Rc,
 } from "../errno.ts";
+import { file, type file_operations, fput } from "../fs/file.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import {
   type dev_iommu,
@@ -31,15 +34,15 @@ import {
   iommu_copy_struct_from_user,
   iommu_copy_struct_from_user_array,
   type iommu_device,
-  IOMMU_DIRTY_NO_CLEAR,
   type iommu_dirty_bitmap,
   iommu_dirty_bitmap_record,
+  IOMMU_DIRTY_NO_CLEAR,
   type iommu_dirty_ops,
   type iommu_domain,
-  type iommu_domain_geometry,
-  type iommu_domain_ops,
   IOMMU_DOMAIN_BLOCKED,
+  type iommu_domain_geometry,
   IOMMU_DOMAIN_NESTED,
+  type iommu_domain_ops,
   IOMMU_DOMAIN_UNMANAGED,
   type iommu_group,
   type iommu_iotlb_gather,
@@ -55,55 +58,7 @@ import { GFP_KERNEL, GFP_KERNEL_ACCOUNT, type gfp_t } from "../mm/gfp.ts";
 import { folio_pfn_at, userPage, VM_FAULT_SIGSEGV } from "../mm/mm.ts";
 import type { page } from "../mm/page_alloc.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
-import { access_ok, copy_from_user } from "../mm/uaccess.ts";
-import {
-  IOMMU_HW_INFO_SELFTEST_REGVAL,
-  IOMMU_HW_INFO_TYPE_SELFTEST,
-  IOMMU_HWPT_DATA_SELFTEST,
-  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-  iommu_hwpt_invalidate_selftest,
-  iommu_hwpt_selftest,
-  iommu_test_hw_info,
-  IOMMU_TEST_INVALIDATE_FLAG_ALL,
-  MOCK_APERTURE_LAST,
-  MOCK_APERTURE_START,
-  MOCK_FLAGS_DEVICE_HUGE_IOVA,
-  MOCK_FLAGS_DEVICE_NO_DIRTY,
-  MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
-  MOCK_NESTED_DOMAIN_IOTLB_NUM,
-} from "./iommufd_test.ts";
-import { iommufd_should_fail } from "./main.ts";
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "./uapi.ts";
-// ⟨selftest-imports⟩ spec/11-mock-driver.md:1407
-import {
-  iommufd_device,
-  iommufd_device_attach,
-  iommufd_device_bind,
-  iommufd_device_detach,
-  iommufd_device_replace,
-  iommufd_device_unbind,
-} from "./device.ts";
-import type { iommufd_hw_pagetable } from "./hw_pagetable.ts";
-import {
-  _iommufd_object_alloc,
-  type iommufd_ctx,
-  iommufd_get_object,
-  iommufd_object_abort,
-  iommufd_object_finalize,
-  iommufd_put_object,
-} from "./main.ts";
-import {
-  IOMMUFD_OBJ_HWPT_NESTED,
-  IOMMUFD_OBJ_HWPT_PAGING,
-  IOMMUFD_OBJ_SELFTEST,
-  iommufd_object,
-} from "./iommufd.ts";
-import { iommufd_get_ioas } from "./ioas.ts";
-import { iopt_reserve_iova, ULONG_MAX } from "./io_pagetable.ts";
-// ⟨selftest-imports⟩ spec/16-access.md:1807
-import { EBADE, EBADFD } from "../errno.ts";
-import { file, type file_operations, fput } from "../fs/file.ts";
-import { copy_to_user } from "../mm/uaccess.ts";
+import { access_ok, copy_from_user, copy_to_user } from "../mm/uaccess.ts";
 import {
   type iommufd_access,
   iommufd_access_attach,
@@ -114,16 +69,56 @@ import {
   iommufd_access_rw,
   iommufd_access_unpin_pages,
 } from "./access.ts";
-import type { iommufd_access_ops } from "./iommufd.ts";
-import type { io_pagetable } from "./io_pagetable.ts";
-import type { iommufd_ucmd } from "./main.ts";
 import {
+  type iommufd_device,
+  iommufd_device_attach,
+  iommufd_device_bind,
+  iommufd_device_detach,
+  iommufd_device_replace,
+  iommufd_device_unbind,
+} from "./device.ts";
+import type { iommufd_hw_pagetable } from "./hw_pagetable.ts";
+import { type io_pagetable, iopt_reserve_iova, ULONG_MAX } from "./io_pagetable.ts";
+import { iommufd_get_ioas } from "./ioas.ts";
+import {
+  type iommufd_access_ops,
+  IOMMUFD_OBJ_HWPT_NESTED,
+  IOMMUFD_OBJ_HWPT_PAGING,
+  IOMMUFD_OBJ_SELFTEST,
+  iommufd_object,
+} from "./iommufd.ts";
+import {
+  IOMMU_HW_INFO_SELFTEST_REGVAL,
+  IOMMU_HW_INFO_TYPE_SELFTEST,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  iommu_hwpt_invalidate_selftest,
+  iommu_hwpt_selftest,
+  iommu_test_hw_info,
+  IOMMU_TEST_INVALIDATE_FLAG_ALL,
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
+  MOCK_APERTURE_LAST,
+  MOCK_APERTURE_START,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   MOCK_FLAGS_ACCESS_SYZ,
   MOCK_FLAGS_ACCESS_WRITE,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_NO_DIRTY,
+  MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
+  MOCK_NESTED_DOMAIN_IOTLB_NUM,
 } from "./iommufd_test.ts";
+import {
+  _iommufd_object_alloc,
+  type iommufd_ctx,
+  iommufd_get_object,
+  iommufd_object_abort,
+  iommufd_object_finalize,
+  iommufd_put_object,
+  iommufd_should_fail,
+  type iommufd_ucmd,
+} from "./main.ts";
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "./uapi.ts";
 
 // ⟨mock-constants⟩ spec/11-mock-driver.md:92
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: a mock domain's flag, dirty tracking is on */
@@ -376,7 +371,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:551
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:554
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -407,7 +402,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:621
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:628
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -419,7 +414,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:674
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:681
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -474,7 +469,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:739
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:746
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -486,7 +481,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:765
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:772
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -545,7 +540,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:636
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:643
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -560,15 +555,18 @@ function mock_domain_alloc_user(
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
     // mock-alloc-paging-flags
     if (flags & ~(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING)) {
-      return fail(EOPNOTSUPP, "mock-alloc-paging-flags", `unsupported flags 0x${flags.toString(16)}`);
-    }
-    // mock-alloc-paging-data
-    if (user_data || (has_dirty_flag && no_dirty_ops)) {
       return fail(
         EOPNOTSUPP,
-        "mock-alloc-paging-data",
-        user_data ? "mock paging domains take no driver data" : `${dev.name} cannot track dirty pages`,
+        "mock-alloc-paging-flags",
+        `unsupported flags 0x${flags.toString(16)}`,
       );
+    }
+    // mock-alloc-paging-data
+    if (user_data) {
+      return fail(EOPNOTSUPP, "mock-alloc-paging-data", "mock paging domains take no driver data");
+    }
+    if (has_dirty_flag && no_dirty_ops) {
+      return fail(EOPNOTSUPP, "mock-alloc-paging-data", `${dev.name} cannot track dirty pages`);
     }
     // mock-alloc-nomem
     const domain = mock_domain_alloc_paging(dev);
@@ -576,10 +574,14 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:600
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:603
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
-    return fail(EOPNOTSUPP, "mock-alloc-nested-type", "nested mock domains take selftest data only");
+    return fail(
+      EOPNOTSUPP,
+      "mock-alloc-nested-type",
+      "nested mock domains take selftest data only",
+    );
   }
   // mock-alloc-nested-parent
   if (parent.ops !== mock_domain_ops) {
@@ -597,7 +599,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:841
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:848
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -664,7 +666,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:893
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:900
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -686,7 +688,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:930
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:937
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -719,7 +721,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:991
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:998
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -774,7 +776,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1056
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1063
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -804,7 +806,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1099
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1106
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -819,7 +821,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1133
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1140
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -894,7 +896,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1220
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1227
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -917,7 +919,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1266
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1273
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -953,7 +955,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1311
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1318
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit
@@ -961,7 +963,7 @@ export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   current().machine.iommufd_test_memory_limit = limit;
   return 0;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1320
+// ⟨selftest-ops⟩ spec/16-access.md:1319
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_alloc_access() */
 function iommufd_test_alloc_access(): selftest_access | ErrnoError {
   // test-create-access-nomem
@@ -1005,7 +1007,7 @@ export function iommufd_test_create_access(
   staccess.access = access;
   return current().files!.fd_install(staccess.file!);
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1371
+// ⟨selftest-ops⟩ spec/16-access.md:1370
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_replace_ioas() */
 export function iommufd_test_access_replace_ioas(access_fd: number, ioas_id: number): Rc {
   const staccess = iommufd_access_get(access_fd);
@@ -1014,7 +1016,7 @@ export function iommufd_test_access_replace_ioas(access_fd: number, ioas_id: num
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1404
+// ⟨selftest-ops⟩ spec/16-access.md:1403
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_check_pages() */
 function iommufd_test_check_pages(uptr: bigint, pages: Float64Array, npages: number): Rc {
   const mm = current().mm!;
@@ -1093,7 +1095,7 @@ function access_pages(
   kfree(list);
   return result;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1492
+// ⟨selftest-ops⟩ spec/16-access.md:1491
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_item_destroy() */
 export function iommufd_test_access_item_destroy(access_fd: number, item_id: number): Rc {
   const staccess = iommufd_access_get(access_fd);
@@ -1111,7 +1113,7 @@ export function iommufd_test_access_item_destroy(access_fd: number, item_id: num
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1528
+// ⟨selftest-ops⟩ spec/16-access.md:1527
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_rw() */
 export function iommufd_test_access_rw(
   access_fd: number,
@@ -1150,7 +1152,7 @@ export function iommufd_test_access_rw(
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1581
+// ⟨selftest-ops⟩ spec/16-access.md:1580
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __iommufd_test_syz_conv_iova() */
 function __iommufd_test_syz_conv_iova(iopt: io_pagetable, iova: bigint): bigint {
   let nth = Number(iova & 0xffff_ffffn);
@@ -1185,8 +1187,8 @@ export function iommufd_test_syz_conv_iova_id(
   iova.value = __iommufd_test_syz_conv_iova(ioas.iopt, iova.value);
   iommufd_put_object(ucmd.ictx, ioas);
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1833
-// ⟨selftest-access⟩ spec/16-access.md:1218
+// ⟨selftest-ops⟩ spec/16-access.md:1733
+// ⟨selftest-access⟩ spec/16-access.md:1217
 /** NON-KERNEL estimates of sizeof(struct selftest_access) and of struct selftest_access_item. */
 const SIZEOF_SELFTEST_ACCESS = 80;
 const SIZEOF_SELFTEST_ACCESS_ITEM = 40;
@@ -1223,7 +1225,7 @@ const selftest_access_ops_pin: iommufd_access_ops = {
 
 /** linux v6.12 drivers/iommu/iommufd/selftest.c selftest_access_ops */
 const selftest_access_ops: iommufd_access_ops = { unmap: iommufd_test_access_unmap };
-// ⟨selftest-access⟩ spec/16-access.md:1260
+// ⟨selftest-access⟩ spec/16-access.md:1259
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_unmap() */
 function iommufd_test_access_unmap(data: unknown, iova: bigint, length: bigint): void {
   const staccess = data as selftest_access;
@@ -1245,7 +1247,7 @@ function iommufd_test_staccess_release(filep: file): void {
   }
   kfree(staccess.mem);
 }
-// ⟨selftest-access⟩ spec/16-access.md:1288
+// ⟨selftest-access⟩ spec/16-access.md:1287
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_access_get(): with a file reference */
 function iommufd_access_get(fd: number): selftest_access | ErrnoError {
   // access-get-fd

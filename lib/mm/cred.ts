@@ -11,7 +11,7 @@
 import { current } from "./current.ts";
 import type { task_struct } from "./task.ts";
 
-// ⟨cred-caps⟩ spec/03-tasks-and-user-memory.md:82
+// ⟨cred-caps⟩ spec/03-tasks-and-user-memory.md:81
 /** linux v6.12 include/uapi/linux/capability.h CAP_IPC_LOCK: lock memory beyond RLIMIT_MEMLOCK */
 export const CAP_IPC_LOCK = 14;
 /** linux v6.12 include/uapi/linux/capability.h CAP_SYS_ADMIN */
@@ -43,7 +43,7 @@ export function current_user(): user_struct {
   return current().cred.user;
 }
 
-// ⟨cred-alloc-uid⟩ spec/03-tasks-and-user-memory.md:1723
+// ⟨cred-alloc-uid⟩ spec/03-tasks-and-user-memory.md:1643
 /** linux v6.12 kernel/user.c alloc_uid(): the user_struct of `uid`, made on first use. */
 export function alloc_uid(users: Map<number, user_struct>, uid: number): user_struct {
   let user = users.get(uid);
@@ -54,7 +54,7 @@ export function alloc_uid(users: Map<number, user_struct>, uid: number): user_st
   return user;
 }
 
-// ⟨cred-rlimit⟩ spec/03-tasks-and-user-memory.md:119
+// ⟨cred-rlimit⟩ spec/03-tasks-and-user-memory.md:118
 /** linux v6.12 include/uapi/asm-generic/resource.h RLIMIT_MEMLOCK */
 export const RLIMIT_MEMLOCK = 8;
 /** linux v6.12 include/uapi/linux/resource.h RLIM_INFINITY (as an unsigned 64-bit value) */

@@ -22,7 +22,7 @@ import { current } from "./current.ts";
 import { type mm_struct, mmget_not_zero, mmput } from "./mm.ts";
 import type { task_struct } from "./task.ts";
 
-// ⟨account-locked-vm⟩ spec/03-tasks-and-user-memory.md:1061
+// ⟨account-locked-vm⟩ spec/03-tasks-and-user-memory.md:1021
 /** linux v6.12 mm/util.c __account_locked_vm(): change mm->locked_vm, checking RLIMIT_MEMLOCK. */
 export function __account_locked_vm(
   mm: mm_struct,
@@ -50,7 +50,7 @@ export function account_locked_vm(mm: mm_struct | null, pages: number, inc: bool
   return __account_locked_vm(mm, pages, inc, current(), capable(CAP_IPC_LOCK));
 }
 
-// ⟨iopt-pages-account⟩ spec/03-tasks-and-user-memory.md:1107
+// ⟨iopt-pages-account⟩ spec/03-tasks-and-user-memory.md:1067
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h IOPT_PAGES_ACCOUNT_NONE: CAP_IPC_LOCK */
 export const IOPT_PAGES_ACCOUNT_NONE = 0;
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h IOPT_PAGES_ACCOUNT_USER: user->locked_vm */

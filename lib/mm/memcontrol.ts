@@ -189,7 +189,7 @@ export class mem_cgroup {
     return this.parent.parent ? `${this.parent.path}/${this.name}` : `/${this.name}`;
   }
 
-  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1065
+  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1051
   /** NON-KERNEL: `cat <cgroup>/<file>`. */
   read(file: string): string {
     return cgroup_file(this, file).show(this);
@@ -415,7 +415,7 @@ export function mem_cgroup_scan_tasks(memcg: mem_cgroup, fn: (task: task_struct)
   for (const child of [...memcg.children]) mem_cgroup_scan_tasks(child, fn);
 }
 
-// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:675
+// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:661
 /** linux v6.12 mm/memcontrol.c obj_cgroup_charge_pages() */
 function obj_cgroup_charge_pages(objcg: obj_cgroup, gfp: gfp_t, nr_pages: number): Rc {
   const memcg = objcg.memcg;
@@ -449,7 +449,7 @@ export function __memcg_kmem_uncharge_page(page: page, order: number): void {
   obj_cgroup_uncharge_pages(objcg, 2 ** order);
 }
 
-// ⟨obj-stock⟩ spec/04-memory-cgroups.md:728
+// ⟨obj-stock⟩ spec/04-memory-cgroups.md:714
 /** linux v6.12 mm/memcontrol.c refill_obj_stock(): bytes back to the stock */
 function refill_obj_stock(objcg: obj_cgroup, nr_bytes: number, allow_uncharge: boolean): void {
   objcg.nr_charged_bytes += nr_bytes;
@@ -484,7 +484,7 @@ export function mod_objcg_state(objcg: obj_cgroup, idx: memcg_stat_item, nr: num
   mod_memcg_state(objcg.memcg, idx, nr);
 }
 
-// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:803
+// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:789
 /** linux v6.12 mm/memcontrol.c mem_cgroup_charge(): charge a new user page to `mm`'s owner */
 export function mem_cgroup_charge(folio: page, mm: mm_struct | null, gfp: gfp_t): Rc {
   const memcg = get_mem_cgroup_from_mm(mm);
@@ -504,7 +504,7 @@ export function mem_cgroup_uncharge(folio: page): void {
   css_release(memcg);
 }
 
-// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:835
+// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:821
 /** linux v6.12 mm/memcontrol.c memcg_reparent_objcgs() */
 function memcg_reparent_objcgs(memcg: mem_cgroup, parent: mem_cgroup): void {
   const objcgs = [memcg.objcg!, ...memcg.objcg_list];
@@ -529,7 +529,7 @@ function css_release(memcg: mem_cgroup): void {
   css_release(parent);
 }
 
-// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:869
+// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:855
 /** linux v6.12 kernel/cgroup/cgroup.c cgroup_procs_write(): move task `pid` into `memcg`. */
 function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   const pid = Number(buf.trim());
@@ -543,7 +543,7 @@ function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memparse⟩ spec/04-memory-cgroups.md:897
+// ⟨memparse⟩ spec/04-memory-cgroups.md:883
 /** linux v6.12 mm/page_counter.c page_counter_memparse(): a limit in pages, or EINVAL */
 function page_counter_memparse(buf: string): number | ErrnoError {
   const text = buf.trim();
@@ -561,7 +561,7 @@ function show_limit(pages: number): string {
   return pages === PAGE_COUNTER_MAX ? "max\n" : `${pages * PAGE_SIZE}\n`;
 }
 
-// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:921
+// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:907
 /** linux v6.12 mm/memcontrol.c memory_max_write() */
 function memory_max_write(memcg: mem_cgroup, buf: string): Rc {
   const max = page_counter_memparse(buf);
@@ -582,7 +582,7 @@ function memory_high_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memory-stat⟩ spec/04-memory-cgroups.md:946
+// ⟨memory-stat⟩ spec/04-memory-cgroups.md:932
 /** linux v6.12 mm/memcontrol.c memory_stats[] (the model's subset) and their units */
 const memory_stats: [string, memcg_stat_item, number][] = [
   ["anon", "NR_ANON_MAPPED", PAGE_SIZE],
@@ -623,7 +623,7 @@ function cgroup_stat_show(memcg: mem_cgroup): string {
   return `nr_descendants ${live}\nnr_dying_descendants ${dying}\n`;
 }
 
-// ⟨cftypes⟩ spec/04-memory-cgroups.md:990
+// ⟨cftypes⟩ spec/04-memory-cgroups.md:976
 /** linux v6.12 include/linux/cgroup-defs.h struct cftype (the model's shape) */
 interface cftype {
   name: string;
@@ -689,7 +689,7 @@ const cgroup_files: cftype[] = [
   },
 ];
 
-// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1080
+// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1066
 function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   const cft = cgroup_files.find((c) => c.name === name);
   if (!cft || (cft.not_on_root && mem_cgroup_is_root(memcg))) {
@@ -698,7 +698,7 @@ function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   return cft;
 }
 
-// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1097
+// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1083
 /** linux v6.12 include/linux/cgroup-defs.h struct cgroup_root: the cgroup2 hierarchy */
 export class cgroup_root {
   /** The root cgroup (root_mem_cgroup). */

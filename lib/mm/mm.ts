@@ -17,15 +17,15 @@ import {
   GFP_HIGHUSER_MOVABLE,
   GFP_KERNEL,
   GFP_PGTABLE_USER,
+  type gfp_t,
   GFP_TRANSHUGE,
   GFP_TRANSHUGE_LIGHT,
-  type gfp_t,
 } from "./gfp.ts";
 import { mem_cgroup_charge, mod_lruvec_page_state } from "./memcontrol.ts";
 import { __free_pages, alloc_pages, type page, put_page } from "./page_alloc.ts";
 import type { task_struct } from "./task.ts";
 
-// ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:176
+// ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:173
 /** linux v6.12 arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX (4-level paging) */
 export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
 /** NON-KERNEL: where top-down mmap() placement starts (the kernel randomizes it). */
@@ -113,7 +113,7 @@ export function get_mm_rss(mm: mm_struct): number {
   return mm.anon_rss;
 }
 
-// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:268
+// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:265
 /** linux v6.12 include/linux/sched/mm.h mmget_not_zero(): use `mm` if it is still alive. */
 export function mmget_not_zero(mm: mm_struct): boolean {
   if (mm.mm_users === 0) return false;
@@ -126,7 +126,7 @@ export function mmput(mm: mm_struct): void {
   if (--mm.mm_users === 0) exit_mmap(mm);
 }
 
-// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:297
+// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:294
 /** linux v6.12 mm/mmap.c do_mmap() (anonymous, private): the new mapping's address, or error. */
 export function do_mmap(mm: mm_struct, len: number, prot: number): number | ErrnoError {
   // 1.
@@ -162,7 +162,7 @@ function unmapped_area_topdown(
   return null;
 }
 
-// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:343
+// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:340
 /** linux v6.12 mm/mmap.c do_munmap() */
 export function do_munmap(mm: mm_struct, start: number, len: number): Rc {
   // 1.
@@ -232,7 +232,7 @@ function exit_mmap(mm: mm_struct): void {
   do_munmap(mm, 0, TASK_SIZE_MAX);
 }
 
-// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:434
+// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:431
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_OOM */
 export const VM_FAULT_OOM = 0x000001;
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_SIGSEGV */
@@ -292,7 +292,7 @@ export function handle_mm_fault(vma: vm_area_struct, address: number, flags: num
   return 0;
 }
 
-// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:499
+// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:496
 /**
  * NON-KERNEL: the folio behind user address `addr` — the page itself, or the huge page it is part
  * of — faulting it in for the access. Null means the zero page (a read of memory never written); a
@@ -349,7 +349,7 @@ export function accessUser(
   return { left: 0, fault: 0 };
 }
 
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:592
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:589
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_HUGEPAGE */
 export const MADV_HUGEPAGE = 14;
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_NOHUGEPAGE */
@@ -396,7 +396,7 @@ function do_huge_pmd_anonymous_page(vma: vm_area_struct, address: number): numbe
   mod_lruvec_page_state(folio, "NR_ANON_MAPPED", 2 ** HPAGE_PMD_ORDER);
   return 0;
 }
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:650
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:647
 /** linux v6.12 mm/madvise.c do_madvise(), for MADV_HUGEPAGE and MADV_NOHUGEPAGE */
 export function do_madvise(mm: mm_struct, start: number, len: number, behavior: number): Rc {
   // madvise-check-1

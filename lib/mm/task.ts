@@ -11,8 +11,9 @@
  */
 import { EBADF, EINVAL, ENOMEM, type ErrnoError, fail, IS_ERR } from "../errno.ts";
 import { type file, files_struct, fput, vfs_ioctl } from "../fs/file.ts";
+import { type IommufdFd, openIommufd } from "../iommufd/user.ts";
 import type { Machine } from "../machine.ts";
-import { type cred, RLIMIT_MEMLOCK, type rlimit, type user_struct } from "./cred.ts";
+import { type cred, type rlimit, RLIMIT_MEMLOCK, type user_struct } from "./cred.ts";
 import { currentOrNull, fatal_signal_pending, PF_EXITING, PF_KTHREAD, runAs } from "./current.ts";
 import { GFP_KERNEL } from "./gfp.ts";
 import { type mem_cgroup, mem_cgroup_handle_over_high } from "./memcontrol.ts";
@@ -29,10 +30,8 @@ import {
   VM_FAULT_SIGSEGV,
 } from "./mm.ts";
 import { access_ok } from "./uaccess.ts";
-// ⟨task-imports⟩ spec/12-userspace.md:29
-import { type IommufdFd, openIommufd } from "../iommufd/user.ts";
 
-// ⟨task-consts⟩ spec/03-tasks-and-user-memory.md:1363
+// ⟨task-consts⟩ spec/03-tasks-and-user-memory.md:1309
 /** linux v6.12 include/linux/sched.h EXIT_DEAD */
 export const EXIT_DEAD = 0x0010;
 
@@ -57,7 +56,7 @@ export interface TaskInit {
   kthread: boolean;
 }
 
-// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1649
+// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1576
 /** NON-KERNEL: what `machine.spawn()` accepts. */
 export interface SpawnOptions {
   /** The task's memory cgroup (default: the root). */
@@ -74,10 +73,10 @@ export interface SpawnOptions {
   comm?: string;
 }
 
-// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1563
+// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1511
 /** linux v6.12 include/linux/sched.h struct task_struct (the fields the model uses) */
 export class task_struct {
-  // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1325
+  // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1271
   /** The task id. */
   readonly pid: number;
   /** The command name. */
@@ -124,7 +123,7 @@ export class task_struct {
     machine.tasks.add(this);
   }
 
-  // ⟨task-entry⟩ spec/03-tasks-and-user-memory.md:1395
+  // ⟨task-entry⟩ spec/03-tasks-and-user-memory.md:1341
   /** NON-KERNEL: run `fn` as this task entering the kernel, then return to user mode. */
   syscall<T>(fn: () => T): T {
     if (this.exit_state) throw new Error(`task ${this.pid} (${this.comm}) has exited`);
@@ -141,7 +140,7 @@ export class task_struct {
     if (fatal_signal_pending(this)) this.do_exit();
   }
 
-  // ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1419
+  // ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1365
   /** The task calls mmap(NULL, length, prot, MAP_PRIVATE | MAP_ANONYMOUS); throws on error. */
   mmap(length: bigint, prot = PROT_READ | PROT_WRITE): bigint {
     return this.syscall(() => {
@@ -199,12 +198,14 @@ export class task_struct {
         throw new Error(`task ${this.pid} was killed by the OOM killer`);
       }
       if (fault) {
-        throw new Error(`task ${this.pid}: VM_FAULT_OOM; the kernel would retry this fault forever`);
+        throw new Error(
+          `task ${this.pid}: VM_FAULT_OOM; the kernel would retry this fault forever`,
+        );
       }
     });
   }
 
-  // ⟨task-files⟩ spec/03-tasks-and-user-memory.md:1486
+  // ⟨task-files⟩ spec/03-tasks-and-user-memory.md:1434
   /** NON-KERNEL shorthand for get_unused_fd_flags() + fd_install() in this task's table. */
   installFile(f: file): number {
     return this.files!.fd_install(f);
@@ -234,7 +235,7 @@ export class task_struct {
     return openIommufd(this);
   }
 
-  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1525
+  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1473
   /** The task gets SIGKILL (from kill(2) or the OOM killer). */
   kill(): void {
     this.sigkill = true;

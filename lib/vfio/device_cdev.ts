@@ -7,23 +7,40 @@
  *
  * @module
  */
-import { EBADF, EBADFD, EFAULT, EINVAL, ENOIOCTLCMD, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
+import {
+  EBADF,
+  EBADFD,
+  EFAULT,
+  EINVAL,
+  ENOIOCTLCMD,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../errno.ts";
 import { type file, type file_operations, fput } from "../fs/file.ts";
 import type { device } from "../iommu/iommu.ts";
-import { current } from "../mm/current.ts";
-import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
 import {
+  type iommufd_device,
   iommufd_device_attach,
   iommufd_device_bind,
   iommufd_device_detach,
   iommufd_device_replace,
   iommufd_device_unbind,
-  type iommufd_device,
 } from "../iommufd/device.ts";
 import { type iommufd_ctx, iommufd_fops } from "../iommufd/main.ts";
-import { _IO, defineIoctl, defineStruct, type IoctlDef, type Struct, type StructValues } from "../iommufd/uapi.ts";
+import {
+  _IO,
+  defineIoctl,
+  defineStruct,
+  type IoctlDef,
+  type Struct,
+  type StructValues,
+} from "../iommufd/uapi.ts";
+import { current } from "../mm/current.ts";
+import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
 
-// ⟨vfio-uapi⟩ spec/09-devices.md:584
+// ⟨vfio-uapi⟩ spec/09-devices.md:580
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_TYPE and VFIO_BASE */
 export const VFIO_TYPE = 0x3b;
 export const VFIO_BASE = 100;
@@ -60,7 +77,7 @@ export const vfioDeviceIoctls: readonly IoctlDef[] = [
   defineIoctl({ VFIO_DEVICE_DETACH_IOMMUFD_PT }, vfio_device_detach_iommufd_pt, "flags"),
 ];
 
-// ⟨vfio-device-file⟩ spec/09-devices.md:666
+// ⟨vfio-device-file⟩ spec/09-devices.md:662
 /** linux v6.12 include/linux/vfio.h struct vfio_device_file (the iommufd part) */
 export interface vfio_device_file {
   dev: device;

@@ -9,8 +9,6 @@
  * @module
  */
 import { ENOMEM, fail, type Rc } from "../../errno.ts";
-import { GFP_KERNEL } from "../../mm/gfp.ts";
-import { kfree, kzalloc, type SlabObject } from "../../mm/slab.ts";
 import { VTD_PAGE_SIZE } from "../../hw/vtd/pgtable.ts";
 import {
   cap_caching_mode,
@@ -21,6 +19,8 @@ import {
   DMA_TLB_PSI_FLUSH,
 } from "../../hw/vtd/regs.ts";
 import { IOMMU_DOMAIN_NESTED } from "../../iommu/iommu.ts";
+import { GFP_KERNEL } from "../../mm/gfp.ts";
+import { kfree, kzalloc, type SlabObject } from "../../mm/slab.ts";
 import {
   dev_iommu_priv_get,
   type dmar_domain,
@@ -29,7 +29,7 @@ import {
   type pci_dev,
 } from "./iommu.ts";
 
-// ⟨cache-tag⟩ spec/19-vtd-driver.md:867
+// ⟨cache-tag⟩ spec/19-vtd-driver.md:826
 /** linux v6.12 drivers/iommu/intel/cache.c enum cache_tag_type (without the device-TLB kinds) */
 export type cache_tag_type = "CACHE_TAG_IOTLB" | "CACHE_TAG_NESTING_IOTLB";
 
@@ -120,7 +120,7 @@ export function cache_tag_unassign_domain(domain: dmar_domain, dev: pci_dev, pas
   }
 }
 
-// ⟨qi-flush⟩ spec/19-vtd-driver.md:978
+// ⟨qi-flush⟩ spec/19-vtd-driver.md:937
 /** linux v6.12 drivers/iommu/intel/iommu.h QI_PC_*: PASID-cache invalidation granularities */
 export const QI_PC_ALL_PASIDS = 0;
 export const QI_PC_PASID_SEL = 1;
@@ -215,7 +215,7 @@ export function qi_flush_piotlb(
   iommu.reg.invalidatePasidIotlb({ granularity: "page", did, pasid, addr, am: mask, ih });
 }
 
-// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1092
+// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1051
 /** linux v6.12 drivers/iommu/intel/iommu.h MAX_AGAW_PFN_WIDTH */
 const MAX_AGAW_PFN_WIDTH = 64 - 12;
 /** unsigned long arithmetic: everything modulo 2^64. */

@@ -22,7 +22,6 @@ import {
   IS_ERR,
   type Rc,
 } from "../../errno.ts";
-import { xa_erase, xa_load, xa_store, xarray } from "../../lib/xarray.ts";
 import type { PhysMem } from "../../hw/physmem.ts";
 import { vtd_unit_enable } from "../../hw/vtd/build_context.ts";
 import {
@@ -53,7 +52,13 @@ import {
   ecap_slts,
   ecap_smts,
 } from "../../hw/vtd/regs.ts";
-import { PCI_DEVFN, PCI_DEVID, VtdPciDevice, VtdUnit, type VtdUnitOptions } from "../../hw/vtd/unit.ts";
+import {
+  PCI_DEVFN,
+  PCI_DEVID,
+  VtdPciDevice,
+  VtdUnit,
+  type VtdUnitOptions,
+} from "../../hw/vtd/unit.ts";
 import { iommu_alloc_page, iommu_put_pages_list } from "../../iommu/iommu-pages.ts";
 import {
   type dev_iommu,
@@ -77,8 +82,8 @@ import {
   type iommu_ops,
   iommu_probe_device,
   IOMMU_READ,
-  type iommu_resv_region,
   IOMMU_RESV_MSI,
+  type iommu_resv_region,
   type iommu_user_data,
   IOMMU_WRITE,
 } from "../../iommu/iommu.ts";
@@ -90,6 +95,7 @@ import {
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   type iommu_hwpt_vtd_s1,
 } from "../../iommufd/uapi.ts";
+import { xa_erase, xa_load, xa_store, xarray } from "../../lib/xarray.ts";
 import type { Machine } from "../../machine.ts";
 import { current } from "../../mm/current.ts";
 import { GFP_ATOMIC, GFP_KERNEL, type gfp_t } from "../../mm/gfp.ts";
@@ -378,7 +384,7 @@ function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | 
   return { data, type: IOMMU_HW_INFO_TYPE_INTEL_VTD };
 }
 
-// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1228
+// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1167
 /** linux v6.12 drivers/iommu/intel/iommu.h struct dmar_domain (the fields the model uses) */
 export class dmar_domain implements iommu_domain {
   type = IOMMU_DOMAIN_UNMANAGED;
@@ -431,7 +437,7 @@ export function to_dmar_domain(domain: iommu_domain): dmar_domain {
   return domain;
 }
 
-// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1291
+// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1230
 /** linux v6.12 drivers/iommu/intel/iommu.c iommu_superpage_capability() */
 function iommu_superpage_capability(iommu: intel_iommu, first_stage: boolean): number {
   if (first_stage) return cap_fl1gp_support(iommu.cap) ? 2 : 1;
@@ -480,7 +486,7 @@ function paging_domain_alloc(dev: device, first_stage: boolean): dmar_domain | E
   return domain;
 }
 
-// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1360
+// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1299
 /** linux v6.12 drivers/iommu/intel/iommu.h struct iommu_domain_info */
 export interface iommu_domain_info {
   iommu: intel_iommu;
@@ -543,7 +549,7 @@ export function domain_id_iommu(domain: dmar_domain, iommu: intel_iommu): number
   return xa_load(domain.iommu_array, iommu.seq_id)?.did ?? 0;
 }
 
-// ⟨dma-pte⟩ spec/19-vtd-driver.md:1433
+// ⟨dma-pte⟩ spec/19-vtd-driver.md:1372
 /** linux v6.12 drivers/iommu/intel/iommu.h VTD_PAGE_MASK */
 export const VTD_PAGE_MASK = ((1n << 64n) - 1n) ^ 0xfffn;
 const SZ_4K = 1n << 12n, SZ_2M = 1n << 21n, SZ_1G = 1n << 30n;
@@ -608,7 +614,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1508
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1447
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -645,7 +651,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1572
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1511
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -810,7 +816,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1753
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1692
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -913,7 +919,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1865
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1804
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -972,7 +978,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:1937
+// ⟨block-translation⟩ spec/19-vtd-driver.md:1876
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1018,7 +1024,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2004
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:1943
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1095,7 +1101,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2107
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2046
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1138,7 +1144,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2155
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2094
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1156,7 +1162,7 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2180
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2119
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1186,7 +1192,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2229
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2168
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

@@ -9,7 +9,16 @@
  *
  * @module
  */
-import { EBUSY, EINVAL, ENODEV, ENOMEM, type ErrnoError, fail, IS_ERR, type Rc } from "../../errno.ts";
+import {
+  EBUSY,
+  EINVAL,
+  ENODEV,
+  ENOMEM,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../../errno.ts";
 import { PAGE_SHIFT, type PhysMem } from "../../hw/physmem.ts";
 import {
   cap_caching_mode,
@@ -32,9 +41,9 @@ import { get_order, type page, page_to_phys, pfn_to_page } from "../../mm/page_a
 import {
   iommu_flush_context,
   iommu_flush_iotlb,
-  QI_PC_PASID_SEL,
   qi_flush_pasid_cache,
   qi_flush_piotlb,
+  QI_PC_PASID_SEL,
 } from "./cache.ts";
 import {
   dev_iommu_priv_get,
@@ -320,7 +329,7 @@ export function intel_pasid_setup_pass_through(
   return 0;
 }
 
-// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2410
+// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2349
 /** linux v6.12 drivers/iommu/intel/iommu.h ADDR_WIDTH_4LEVEL/5LEVEL */
 const ADDR_WIDTH_4LEVEL = 48;
 const ADDR_WIDTH_5LEVEL = 57;

@@ -11,7 +11,7 @@
  * @module
  */
 import type { PhysMem } from "../physmem.ts";
-import { VTD_FR_CONTEXT_ENTRY_INV, vtd_fault_reason_name } from "./fault.ts";
+import { vtd_fault_reason_name, VTD_FR_CONTEXT_ENTRY_INV } from "./fault.ts";
 import { VtdFirstStage, VtdSecondStage } from "./pgtable.ts";
 import type { VtdCaps } from "./regs.ts";
 

@@ -12,11 +12,11 @@
 import type { Machine } from "../../machine.ts";
 import type { PhysMem } from "../physmem.ts";
 import {
-  vtd_legacy_context_lookup,
   VTD_FR_RTADDR_INV_TTM,
   VTD_FR_SM_PASID_ENTRY_SRE,
   VTD_FR_SM_RTADDR_INV,
   VTD_KIND_PGTT,
+  vtd_legacy_context_lookup,
   vtd_pasid_lookup,
   vtd_sm_context_lookup,
   vtd_sm_context_pasid,
@@ -27,7 +27,11 @@ import {
   type VtdTranslationConfig,
   type VtdTranslationKind,
 } from "./context.ts";
-import { type VtdFaultDisposition, VtdFaultRecorder, vtd_is_qualified_fault } from "./fault_record.ts";
+import {
+  vtd_is_qualified_fault,
+  type VtdFaultDisposition,
+  VtdFaultRecorder,
+} from "./fault_record.ts";
 import { VtdIotlb, type VtdIotlbEntry } from "./iotlb.ts";
 import { vtd_hi32 } from "./pgtable.ts";
 import {
@@ -45,15 +49,15 @@ import {
   DMAR_GCMD_REG,
   DMAR_GSTS_REG,
   DMAR_RTADDR_REG,
-  VtdCaps,
   vtd_make_cap,
   vtd_make_ecap,
+  VtdCaps,
 } from "./regs.ts";
-import { type VtdAccess, vtd_walk_fs, vtd_walk_nested, vtd_walk_ss, VtdWalk } from "./walk.ts";
+import { vtd_walk_fs, vtd_walk_nested, vtd_walk_ss, type VtdAccess, VtdWalk } from "./walk.ts";
 
 const SHIFTS = [12, 21, 30];
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1701
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1678
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -69,7 +73,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1442
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1412
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -161,7 +165,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:1962
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:1948
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtd_make_cap()`). */
@@ -200,7 +204,11 @@ export class VtdUnit implements VtdLookupUnit {
 
   constructor(machine: Machine, opts: VtdUnitOptions = {}) {
     this.mem = machine.physmem;
-    this.caps = new VtdCaps(opts.cap ?? vtd_make_cap(), opts.ecap ?? vtd_make_ecap(), opts.haw ?? 48);
+    this.caps = new VtdCaps(
+      opts.cap ?? vtd_make_cap(),
+      opts.ecap ?? vtd_make_ecap(),
+      opts.haw ?? 48,
+    );
     this.iotlb = new VtdIotlb(opts.iotlbSize ?? 4096);
     this.faults = new VtdFaultRecorder(this.caps.nfr);
     this.name = opts.name ?? `dmar${machine.vtd.size}`;
@@ -218,7 +226,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1853
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1830
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -251,7 +259,8 @@ export class VtdUnit implements VtdLookupUnit {
     switch (off) {
       case DMAR_GCMD_REG:
         if (value & DMA_GCMD_SRTP) {
-          const lo = this.#regs.get(DMAR_RTADDR_REG) ?? 0, hi = this.#regs.get(DMAR_RTADDR_REG + 4) ?? 0;
+          const lo = this.#regs.get(DMAR_RTADDR_REG) ?? 0,
+            hi = this.#regs.get(DMAR_RTADDR_REG + 4) ?? 0;
           this.#rootTable = (hi & 0xfffff) * 0x1_0000_0000 + ((lo & ~0xfff) >>> 0);
           this.#rtaTtm = (lo >>> 10) & 3;
           this.#gsts |= DMA_GSTS_RTPS;
@@ -297,7 +306,9 @@ export class VtdUnit implements VtdLookupUnit {
     const v = this.readq(DMAR_CCMD_REG);
     const cirg = Number((v >> 61n) & 3n);
     if (cirg === 1) this.invalidateContextCache({ granularity: "global" });
-    if (cirg === 2) this.invalidateContextCache({ granularity: "domain", did: Number(v & 0xffffn) });
+    if (cirg === 2) {
+      this.invalidateContextCache({ granularity: "domain", did: Number(v & 0xffffn) });
+    }
     if (cirg === 3) {
       const sid = Number((v >> 16n) & 0xffffn), fm = Number((v >> 32n) & 3n);
       this.invalidateContextCache({ granularity: "device", sid, fm });
@@ -316,14 +327,20 @@ export class VtdUnit implements VtdLookupUnit {
     if (iirg === 2) this.invalidateIotlb({ granularity: "domain", did });
     if (iirg === 3) {
       const addr = Number(iva & ~0xfffn), am = Number(iva & 0x3fn);
-      this.invalidateIotlb({ granularity: "page", did, addr, am, ih: (iva & DMA_TLB_IH_NONLEAF) !== 0n });
+      this.invalidateIotlb({
+        granularity: "page",
+        did,
+        addr,
+        am,
+        ih: (iva & DMA_TLB_IH_NONLEAF) !== 0n,
+      });
     }
     const done = (v & ~(DMA_TLB_IVT | (3n << 57n))) | (BigInt(iirg) << 57n);
     this.#regs.set(iro + 8, Number(done & 0xffff_ffffn));
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1554
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1524
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -383,7 +400,7 @@ export class VtdUnit implements VtdLookupUnit {
     else if (cfg.kind === "fs") vtd_walk_fs(this.mem, cfg.fs!, iova, req, walk);
     else vtd_walk_nested(this.mem, cfg.fs!, cfg.ss!, iova, req, walk);
     out.reads += walk.reads;
-    if (out.trace !== null) for (const pa of this.#walkTrace) out.trace.push(pa);
+    if (out.trace !== null) { for (const pa of this.#walkTrace) out.trace.push(pa); }
     if (!walk.ok) return this.#report(out, walk.fault, walk.check, cfg.fpd, hi, lo);
     out.pa = walk.pa;
     out.pageSize = walk.pageSize;
@@ -405,9 +422,14 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1639
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1609
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
-  #config(sid: number, pasid: number, lk: VtdLookup, out: VtdTranslation): VtdTranslationConfig | null {
+  #config(
+    sid: number,
+    pasid: number,
+    lk: VtdLookup,
+    out: VtdTranslation,
+  ): VtdTranslationConfig | null {
     // unit-xlate-ttm
     const ttm = this.#rtaTtm;
     if (ttm >= 2 || (ttm === 1 && !this.caps.smts)) {
@@ -419,7 +441,9 @@ export class VtdUnit implements VtdLookupUnit {
     let hit = true;
     if (ctx === undefined) {
       hit = false;
-      const c = scalable ? vtd_sm_context_lookup(this, sid, lk) : vtd_legacy_context_lookup(this, sid, lk);
+      const c = scalable
+        ? vtd_sm_context_lookup(this, sid, lk)
+        : vtd_legacy_context_lookup(this, sid, lk);
       if (c === null) return null;
       this.#contextCache.set(sid, ctx = c);
     }
@@ -463,7 +487,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1754
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1731
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -554,7 +578,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2074
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2064
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -564,7 +588,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2043
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2033
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
