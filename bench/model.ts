@@ -4,4 +4,4 @@
  *
  * @module
  */
-export * from "../mod.ts";
+export * from "../lib/internal.ts";

@@ -13,13 +13,13 @@ import { PhysMem } from "./hw/physmem.ts";
 import type { VtdUnit } from "./hw/vtd/unit.ts";
 import type { device, iommu_device } from "./iommu/iommu.ts";
 import { mock_dev_create, mock_iommu_device } from "./iommufd/selftest.ts";
-import { alloc_uid, MLOCK_LIMIT, type user_struct } from "./mm/cred.ts";
-import { runAs } from "./mm/current.ts";
-import { fault_attr } from "./mm/fault-inject.ts";
+import { alloc_uid, MLOCK_LIMIT, type user_struct } from "./kernel/cred.ts";
+import { runAs } from "./kernel/current.ts";
+import { fault_attr } from "./kernel/fault-inject.ts";
+import { type SpawnOptions, task_struct } from "./kernel/task.ts";
 import { cgroup_root } from "./mm/memcontrol.ts";
 import { type fail_page_alloc_attr, pglist_data } from "./mm/page_alloc.ts";
 import type { failslab_attr } from "./mm/slab.ts";
-import { type SpawnOptions, task_struct } from "./mm/task.ts";
 
 /** NON-KERNEL: options of `new Machine()`. */
 export interface MachineOptions {

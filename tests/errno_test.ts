@@ -12,7 +12,7 @@ import {
   fail,
   IS_ERR,
   PTR_ERR,
-} from "../mod.ts";
+} from "../lib/internal.ts";
 
 Deno.test("errno: values of include/uapi/asm-generic/errno*.h and include/linux/errno.h", () => {
   assert.deepEqual(

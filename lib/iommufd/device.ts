@@ -37,6 +37,11 @@ import { GFP_KERNEL } from "../mm/gfp.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { clear_user, copy_to_user } from "../mm/uaccess.ts";
 import {
+  IOMMU_HW_CAP_DIRTY_TRACKING,
+  iommu_hw_info,
+  IOMMU_HW_INFO_TYPE_NONE,
+} from "../uapi/iommufd.ts";
+import {
   find_hwpt_paging,
   type iommufd_hw_pagetable,
   iommufd_hw_pagetable_put,
@@ -64,7 +69,6 @@ import {
   type iommufd_ucmd,
   iommufd_ucmd_respond,
 } from "./main.ts";
-import { IOMMU_HW_CAP_DIRTY_TRACKING, iommu_hw_info, IOMMU_HW_INFO_TYPE_NONE } from "./uapi.ts";
 
 // ⟨iommufd-group⟩ spec/09-devices.md:21
 /** NON-KERNEL estimate of sizeof(struct iommufd_group). */

@@ -30,6 +30,18 @@ import {
   type iommu_user_data_array,
 } from "../iommu/iommu.ts";
 import {
+  iommu_hwpt_alloc,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_NONE,
+  IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
+  IOMMU_HWPT_FAULT_ID_VALID,
+  type iommu_hwpt_get_dirty_bitmap,
+  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
+  iommu_hwpt_invalidate,
+  type iommu_hwpt_set_dirty_tracking,
+} from "../uapi/iommufd.ts";
+import {
   type iommufd_device,
   iommufd_get_device,
   iommufd_hw_pagetable_attach,
@@ -61,18 +73,6 @@ import {
   type iommufd_ucmd,
   iommufd_ucmd_respond,
 } from "./main.ts";
-import {
-  iommu_hwpt_alloc,
-  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
-  IOMMU_HWPT_ALLOC_NEST_PARENT,
-  IOMMU_HWPT_DATA_NONE,
-  IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
-  IOMMU_HWPT_FAULT_ID_VALID,
-  type iommu_hwpt_get_dirty_bitmap,
-  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
-  iommu_hwpt_invalidate,
-  type iommu_hwpt_set_dirty_tracking,
-} from "./uapi.ts";
 
 // ⟨hwpt-structs⟩ spec/10-hw-pagetables.md:19
 /** NON-KERNEL estimates of the structures' sizes. */

@@ -66,6 +66,7 @@ import { GFP_KERNEL, GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
 import { IOPT_PAGES_ACCOUNT_MM, IOPT_PAGES_ACCOUNT_USER } from "../mm/locked_vm.ts";
 import { PMD_SIZE } from "../mm/mm.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
+import type { iommu_hwpt_get_dirty_bitmap } from "../uapi/iommufd.ts";
 import { type iommufd_access, iommufd_access_notify_unmap } from "./access.ts";
 import { iova_bitmap_alloc, iova_bitmap_for_each, iova_bitmap_free } from "./iova_bitmap.ts";
 import { type iommufd_ctx, iommufd_should_fail } from "./main.ts";
@@ -80,7 +81,6 @@ import {
   type iopt_pages,
   iopt_put_pages,
 } from "./pages.ts";
-import type { iommu_hwpt_get_dirty_bitmap } from "./uapi.ts";
 
 // ⟨io-pagetable-struct⟩ spec/08-io-address-spaces.md:97
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h struct iopt_reserved */

@@ -29,6 +29,21 @@ import {
 import { GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
 import { kfree, kzalloc } from "../mm/slab.ts";
 import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
+import {
+  iommu_ioas_alloc,
+  type iommu_ioas_allow_iovas,
+  iommu_ioas_copy,
+  iommu_ioas_iova_ranges,
+  iommu_ioas_map,
+  IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
+  IOMMU_IOAS_MAP_WRITEABLE,
+  iommu_ioas_unmap,
+  iommu_iova_range,
+  type iommu_option,
+  IOMMU_OPTION_OP_GET,
+  IOMMU_OPTION_OP_SET,
+} from "../uapi/iommufd.ts";
 import type { iommufd_hwpt_paging } from "./hw_pagetable.ts";
 import {
   io_pagetable,
@@ -59,21 +74,6 @@ import {
   iommufd_ucmd_respond,
 } from "./main.ts";
 import { iommufd_test_syz_conv_iova_id } from "./selftest.ts";
-import {
-  iommu_ioas_alloc,
-  type iommu_ioas_allow_iovas,
-  iommu_ioas_copy,
-  iommu_ioas_iova_ranges,
-  iommu_ioas_map,
-  IOMMU_IOAS_MAP_FIXED_IOVA,
-  IOMMU_IOAS_MAP_READABLE,
-  IOMMU_IOAS_MAP_WRITEABLE,
-  iommu_ioas_unmap,
-  iommu_iova_range,
-  type iommu_option,
-  IOMMU_OPTION_OP_GET,
-  IOMMU_OPTION_OP_SET,
-} from "./uapi.ts";
 
 // ⟨iommufd-ioas⟩ spec/08-io-address-spaces.md:440
 /** NON-KERNEL estimate of sizeof(struct iommufd_ioas): object, io_pagetable, mutex, list. */

@@ -10,7 +10,7 @@
 import { EFAULT, EINVAL, ENOMEM, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import type { iova_bitmap } from "../iommu/iommu.ts";
-import { current } from "../mm/current.ts";
+import { current } from "../kernel/current.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
 import { FOLL_WRITE, pin_user_pages_fast, unpin_user_pages } from "../mm/gup.ts";
 import { __free_pages, alloc_pages, type page } from "../mm/page_alloc.ts";

@@ -24,6 +24,8 @@ import {
 } from "../errno.ts";
 import type { file, file_operations } from "../fs/file.ts";
 import type { iommu_group } from "../iommu/iommu.ts";
+import { CAP_SYS_RESOURCE, capable } from "../kernel/cred.ts";
+import { fault_attr, should_fail } from "../kernel/fault-inject.ts";
 import {
   xa_alloc,
   xa_empty,
@@ -37,12 +39,22 @@ import {
   XA_ZERO_ENTRY,
   xarray,
 } from "../lib/xarray.ts";
-import { CAP_SYS_RESOURCE, capable } from "../mm/cred.ts";
-import { fault_attr, should_fail } from "../mm/fault-inject.ts";
 import { GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
 import { IOPT_PAGES_ACCOUNT_MM, IOPT_PAGES_ACCOUNT_USER } from "../mm/locked_vm.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { copy_from_user, copy_struct_from_user, copy_to_user } from "../mm/uaccess.ts";
+import {
+  _IOC_NR,
+  type IoctlDef,
+  type iommu_destroy,
+  iommu_option,
+  IOMMU_OPTION_HUGE_PAGES,
+  IOMMU_OPTION_OP_GET,
+  IOMMU_OPTION_OP_SET,
+  IOMMU_OPTION_RLIMIT_MODE,
+  IOMMUFD_CMD_BASE,
+  iommufdIoctls,
+} from "../uapi/iommufd.ts";
 import { iommufd_access_destroy_object } from "./access.ts";
 import { iommufd_device_destroy, iommufd_get_hw_info, type iommufd_group } from "./device.ts";
 import {
@@ -76,18 +88,6 @@ import {
   iommufd_object_type_names,
 } from "./iommufd.ts";
 import { iommufd_selftest_destroy } from "./selftest.ts";
-import {
-  _IOC_NR,
-  type IoctlDef,
-  type iommu_destroy,
-  iommu_option,
-  IOMMU_OPTION_HUGE_PAGES,
-  IOMMU_OPTION_OP_GET,
-  IOMMU_OPTION_OP_SET,
-  IOMMU_OPTION_RLIMIT_MODE,
-  IOMMUFD_CMD_BASE,
-  iommufdIoctls,
-} from "./uapi.ts";
 import { iommufd_vfio_ioas } from "./vfio_compat.ts";
 
 // ⟨iommufd-ctx⟩ spec/07-iommufd-objects.md:28

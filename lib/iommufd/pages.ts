@@ -21,6 +21,9 @@ import {
 } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import { type iommu_domain, iommu_iova_to_phys, iommu_map, iommu_unmap } from "../iommu/iommu.ts";
+import type { user_struct } from "../kernel/cred.ts";
+import { current } from "../kernel/current.ts";
+import type { task_struct } from "../kernel/task.ts";
 import {
   type interval_tree_double_span,
   interval_tree_for_each_double_span,
@@ -39,8 +42,6 @@ import {
   xa_store,
   xarray,
 } from "../lib/xarray.ts";
-import type { user_struct } from "../mm/cred.ts";
-import { current } from "../mm/current.ts";
 import { __GFP_NORETRY, __GFP_NOWARN, GFP_KERNEL, GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
 import {
   FOLL_LONGTERM,
@@ -58,7 +59,6 @@ import {
 } from "../mm/locked_vm.ts";
 import { accessUser, type mm_struct, mmget_not_zero, mmput } from "../mm/mm.ts";
 import { kfree, kmalloc, kzalloc, type SlabObject } from "../mm/slab.ts";
-import type { task_struct } from "../mm/task.ts";
 import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
 import type { iopt_area, iopt_area_pages_node } from "./io_pagetable.ts";
 import {

@@ -52,13 +52,35 @@ import {
   type iommu_user_data,
   type iommu_user_data_array,
 } from "../iommu/iommu.ts";
+import { current } from "../kernel/current.ts";
 import { xa_empty, xa_erase, xa_load, xa_store, xarray } from "../lib/xarray.ts";
-import { current } from "../mm/current.ts";
 import { GFP_KERNEL, GFP_KERNEL_ACCOUNT, type gfp_t } from "../mm/gfp.ts";
 import { folio_pfn_at, userPage, VM_FAULT_SIGSEGV } from "../mm/mm.ts";
 import type { page } from "../mm/page_alloc.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { access_ok, copy_from_user, copy_to_user } from "../mm/uaccess.ts";
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "../uapi/iommufd.ts";
+import {
+  IOMMU_HW_INFO_SELFTEST_REGVAL,
+  IOMMU_HW_INFO_TYPE_SELFTEST,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  iommu_hwpt_invalidate_selftest,
+  iommu_hwpt_selftest,
+  iommu_test_hw_info,
+  IOMMU_TEST_INVALIDATE_FLAG_ALL,
+  MOCK_ACCESS_RW_SLOW_PATH,
+  MOCK_ACCESS_RW_WRITE,
+  MOCK_APERTURE_LAST,
+  MOCK_APERTURE_START,
+  MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+  MOCK_FLAGS_ACCESS_SYZ,
+  MOCK_FLAGS_ACCESS_WRITE,
+  MOCK_FLAGS_DEVICE_HUGE_IOVA,
+  MOCK_FLAGS_DEVICE_NO_DIRTY,
+  MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
+  MOCK_NESTED_DOMAIN_IOTLB_NUM,
+} from "../uapi/iommufd_test.ts";
 import {
   type iommufd_access,
   iommufd_access_attach,
@@ -88,27 +110,6 @@ import {
   iommufd_object,
 } from "./iommufd.ts";
 import {
-  IOMMU_HW_INFO_SELFTEST_REGVAL,
-  IOMMU_HW_INFO_TYPE_SELFTEST,
-  IOMMU_HWPT_DATA_SELFTEST,
-  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-  iommu_hwpt_invalidate_selftest,
-  iommu_hwpt_selftest,
-  iommu_test_hw_info,
-  IOMMU_TEST_INVALIDATE_FLAG_ALL,
-  MOCK_ACCESS_RW_SLOW_PATH,
-  MOCK_ACCESS_RW_WRITE,
-  MOCK_APERTURE_LAST,
-  MOCK_APERTURE_START,
-  MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
-  MOCK_FLAGS_ACCESS_SYZ,
-  MOCK_FLAGS_ACCESS_WRITE,
-  MOCK_FLAGS_DEVICE_HUGE_IOVA,
-  MOCK_FLAGS_DEVICE_NO_DIRTY,
-  MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
-  MOCK_NESTED_DOMAIN_IOTLB_NUM,
-} from "./iommufd_test.ts";
-import {
   _iommufd_object_alloc,
   type iommufd_ctx,
   iommufd_get_object,
@@ -118,7 +119,6 @@ import {
   iommufd_should_fail,
   type iommufd_ucmd,
 } from "./main.ts";
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "./uapi.ts";
 
 // ⟨mock-constants⟩ spec/11-mock-driver.md:92
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: a mock domain's flag, dirty tracking is on */

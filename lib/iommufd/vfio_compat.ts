@@ -8,14 +8,14 @@
  * @module
  */
 import { ENODEV, ENOENT, EOPNOTSUPP, fail, IS_ERR, type Rc } from "../errno.ts";
-import { iommufd_get_ioas } from "./ioas.ts";
-import { iommufd_put_object, type iommufd_ucmd, iommufd_ucmd_respond } from "./main.ts";
 import {
   iommu_vfio_ioas,
   IOMMU_VFIO_IOAS_CLEAR,
   IOMMU_VFIO_IOAS_GET,
   IOMMU_VFIO_IOAS_SET,
-} from "./uapi.ts";
+} from "../uapi/iommufd.ts";
+import { iommufd_get_ioas } from "./ioas.ts";
+import { iommufd_put_object, type iommufd_ucmd, iommufd_ucmd_respond } from "./main.ts";
 
 // ⟨iommufd-vfio-ioas⟩ spec/07-iommufd-objects.md:797
 /** linux v6.12 drivers/iommu/iommufd/vfio_compat.c iommufd_vfio_ioas(): IOMMU_VFIO_IOAS */

@@ -9,7 +9,7 @@
  */
 import { EFAULT, EINTR, ENOMEM, EOVERFLOW, type ErrnoError, fail } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
-import { current, fatal_signal_pending } from "./current.ts";
+import { current, fatal_signal_pending } from "../kernel/current.ts";
 import {
   find_vma,
   folio_pfn_at,

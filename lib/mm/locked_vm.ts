@@ -17,10 +17,10 @@ import {
   RLIMIT_MEMLOCK,
   task_rlimit,
   type user_struct,
-} from "./cred.ts";
-import { current } from "./current.ts";
+} from "../kernel/cred.ts";
+import { current } from "../kernel/current.ts";
+import type { task_struct } from "../kernel/task.ts";
 import { type mm_struct, mmget_not_zero, mmput } from "./mm.ts";
-import type { task_struct } from "./task.ts";
 
 // ⟨account-locked-vm⟩ spec/03-tasks-and-user-memory.md:1021
 /** linux v6.12 mm/util.c __account_locked_vm(): change mm->locked_vm, checking RLIMIT_MEMLOCK. */

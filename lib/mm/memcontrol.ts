@@ -24,8 +24,9 @@ import {
   type Rc,
 } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
+import { current, fatal_signal_pending, PF_EXITING, PF_KTHREAD } from "../kernel/current.ts";
+import type { task_struct } from "../kernel/task.ts";
 import type { Machine } from "../machine.ts";
-import { current, fatal_signal_pending, PF_EXITING, PF_KTHREAD } from "./current.ts";
 import {
   __GFP_HIGH,
   __GFP_NOFAIL,
@@ -44,7 +45,6 @@ import {
   type page,
   PAGE_ALLOC_COSTLY_ORDER,
 } from "./page_alloc.ts";
-import type { task_struct } from "./task.ts";
 
 // ⟨page-counter⟩ spec/04-memory-cgroups.md:37
 /** linux v6.12 include/linux/page_counter.h PAGE_COUNTER_MAX: "max" (LONG_MAX / PAGE_SIZE) */

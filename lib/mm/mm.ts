@@ -11,7 +11,8 @@
  */
 import { EINVAL, ENOMEM, type ErrnoError, fail, type Rc } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
-import { current } from "./current.ts";
+import { current } from "../kernel/current.ts";
+import type { task_struct } from "../kernel/task.ts";
 import {
   __GFP_ZERO,
   GFP_HIGHUSER_MOVABLE,
@@ -23,7 +24,6 @@ import {
 } from "./gfp.ts";
 import { mem_cgroup_charge, mod_lruvec_page_state } from "./memcontrol.ts";
 import { __free_pages, alloc_pages, type page, put_page } from "./page_alloc.ts";
-import type { task_struct } from "./task.ts";
 
 // ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:173
 /** linux v6.12 arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX (4-level paging) */

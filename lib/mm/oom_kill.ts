@@ -8,7 +8,8 @@
  * @module
  */
 import { PAGE_SIZE } from "../hw/physmem.ts";
-import { current, fatal_signal_pending, PF_EXITING, PF_KTHREAD } from "./current.ts";
+import { current, fatal_signal_pending, PF_EXITING, PF_KTHREAD } from "../kernel/current.ts";
+import type { task_struct } from "../kernel/task.ts";
 import type { gfp_t } from "./gfp.ts";
 import {
   get_mem_cgroup_from_mm,
@@ -20,7 +21,6 @@ import {
   memcg_memory_event,
 } from "./memcontrol.ts";
 import { get_mm_rss } from "./mm.ts";
-import type { task_struct } from "./task.ts";
 
 // ⟨oom-select⟩ spec/04-memory-cgroups.md:514
 /** linux v6.12 include/uapi/linux/oom.h OOM_SCORE_ADJ_MIN: never chosen by the OOM killer */

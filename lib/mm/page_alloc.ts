@@ -9,8 +9,8 @@
  * @module
  */
 import { PAGE_SIZE, type PhysMem } from "../hw/physmem.ts";
-import { current } from "./current.ts";
-import { type fault_attr, should_fail } from "./fault-inject.ts";
+import { current } from "../kernel/current.ts";
+import { type fault_attr, should_fail } from "../kernel/fault-inject.ts";
 import {
   __GFP_ACCOUNT,
   __GFP_DIRECT_RECLAIM,

@@ -10,7 +10,7 @@
  */
 import { E2BIG, EFAULT, type ErrnoError, fail, type Rc } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
-import { current } from "./current.ts";
+import { current } from "../kernel/current.ts";
 import { accessUser, TASK_SIZE_MAX } from "./mm.ts";
 
 // ⟨uaccess-copy⟩ spec/03-tasks-and-user-memory.md:734

@@ -29,6 +29,8 @@ import {
   iommufd_device_unbind,
 } from "../iommufd/device.ts";
 import { type iommufd_ctx, iommufd_fops } from "../iommufd/main.ts";
+import { current } from "../kernel/current.ts";
+import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
 import {
   _IO,
   defineIoctl,
@@ -36,9 +38,7 @@ import {
   type IoctlDef,
   type Struct,
   type StructValues,
-} from "../iommufd/uapi.ts";
-import { current } from "../mm/current.ts";
-import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
+} from "../uapi/iommufd.ts";
 
 // ⟨vfio-uapi⟩ spec/09-devices.md:580
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_TYPE and VFIO_BASE */

@@ -12,7 +12,7 @@ import {
   Machine,
   type mem_cgroup,
   type task_struct,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 /** Everything that must return to its starting value once the iommufd is closed. */
 export function snapshot(m: Machine, cg: mem_cgroup, vmm: task_struct) {

@@ -17,7 +17,7 @@ import {
   MOCK_APERTURE_START,
   PAGE_SIZE,
   xa_load,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { type IommufdFixture, snapshot, teardown } from "./fixture.ts";
 
 /** PAGE_SIZE as a bigint, as the selftest's arithmetic needs it. */

@@ -34,7 +34,7 @@ import {
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   MOCK_FLAGS_ACCESS_WRITE,
   type task_struct,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno } from "./fixture.ts";
 import {
   BUFFER_SIZE,

@@ -17,7 +17,7 @@ import {
   iommu_hwpt_selftest,
   IOMMU_TEST_IOTLB_DEFAULT,
   MOCK_APERTURE_START,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno } from "./fixture.ts";
 import {
   HUGEPAGE_SIZE,

@@ -15,7 +15,7 @@ import {
   iommu_hwpt_invalidate_selftest,
   iommu_hwpt_selftest,
   IOMMU_TEST_IOTLB_DEFAULT,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { type IommufdFixture, setupIommufd, sweepFailNth, teardown } from "./fixture.ts";
 
 /** The swept sequence; setup (opening, two IOASes) is done before fail-nth is armed. */

@@ -24,7 +24,7 @@ import {
   IOMMU_OPTION_OP_SET,
   MOCK_APERTURE_LAST,
   MOCK_APERTURE_START,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno } from "./fixture.ts";
 import {
   addReserved,

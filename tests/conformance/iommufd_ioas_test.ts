@@ -25,7 +25,7 @@ import {
   IOMMU_TEST_IOTLB_DEFAULT,
   type IommufdFd,
   MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, type IommufdFixture, setupIommufd, teardown } from "./fixture.ts";
 
 interface IoasFixture extends IommufdFixture {

@@ -18,7 +18,7 @@ import {
   MOCK_ACCESS_RW_WRITE,
   MOCK_APERTURE_START,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import {
   checkRefs,
   type IoasFixture,

@@ -7,7 +7,7 @@
  * which gives the same 2 MiB folios. (ro_unshare maps a file, which the model does not have;
  * user_copy, which needs an in-kernel access, is in iommufd_access_test.ts.)
  */
-import { EFAULT, MADV_HUGEPAGE } from "../../mod.ts";
+import { EFAULT, MADV_HUGEPAGE } from "../../lib/internal.ts";
 import { expectErrno } from "./fixture.ts";
 import {
   checkMockIova,

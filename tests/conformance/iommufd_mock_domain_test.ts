@@ -13,7 +13,7 @@ import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, type IommufdFixture, setupIommufd, teardown } from "./fixture.ts";
 
 interface MockDomainFixture extends IommufdFixture {

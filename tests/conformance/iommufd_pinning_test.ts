@@ -22,7 +22,7 @@ import {
   MOCK_PFN_START_IOVA,
   to_mock_domain,
   xa_load,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno } from "./fixture.ts";
 import {
   checkMockIova,

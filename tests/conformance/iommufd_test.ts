@@ -28,7 +28,7 @@ import {
   IOMMUFD_CMD_BASE,
   IOMMUFD_TYPE,
   iommufdIoctls,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, setupIommufd, teardown, testF } from "./fixture.ts";
 
 testF("iommufd.simple_close", () => {});

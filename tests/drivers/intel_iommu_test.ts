@@ -62,7 +62,7 @@ import {
   VTD_FR_SM_WRITE,
   VTD_FR_SS_PAGING_ENTRY_RW,
   vtd_make_ecap,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { setupIommufd, sweepFailNth, teardown } from "../conformance/fixture.ts";
 
 const MiB = 1n << 20n;

@@ -4,8 +4,8 @@
  * "iommufd: Fail replace if device has not been attached" is later than v6.12).
  */
 import assert from "node:assert/strict";
-import { dev_iommu_ops, type iommufd_hw_pagetable, xa_load } from "../../mod.ts";
-import { type iommufd_device, iommufd_device_replace } from "../../lib/iommufd/device.ts";
+import { dev_iommu_ops, type iommufd_hw_pagetable, xa_load } from "../../lib/internal.ts";
+import { type iommufd_device, iommufd_device_replace } from "../../lib/internal.ts";
 import { mockDevice, setupIommufd, teardown } from "../conformance/fixture.ts";
 import { ictxOf } from "../conformance/ioas_helpers.ts";
 

@@ -12,7 +12,7 @@ import {
   iommu_hwpt_selftest,
   IOMMU_TEST_IOTLB_DEFAULT,
   IS_ERR,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, mockDevice, setupIommufd, teardown } from "../conformance/fixture.ts";
 
 Deno.test(

@@ -11,7 +11,7 @@ import {
   IOMMU_RESV_MSI,
   type iommu_resv_region,
   IOMMU_RESV_SW_MSI,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, mockDevice, setupIommufd, teardown } from "../conformance/fixture.ts";
 
 Deno.test(

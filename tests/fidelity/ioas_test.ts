@@ -8,7 +8,7 @@ import {
   IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
   MOCK_FLAGS_ACCESS_SYZ,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { setupIommufd, teardown } from "../conformance/fixture.ts";
 
 const P = 4096n;

@@ -13,7 +13,7 @@ import {
   iommu_hwpt_vtd_s1,
   Machine,
   to_pci_dev,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const MiB = 1n << 20n;
 

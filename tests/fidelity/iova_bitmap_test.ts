@@ -5,7 +5,7 @@
  * failure; the driver clears each dirty IOPTE before reporting it.
  */
 import assert from "node:assert/strict";
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, MOCK_APERTURE_START } from "../../mod.ts";
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, MOCK_APERTURE_START } from "../../lib/internal.ts";
 import {
   type IoasFixture,
   MOCK_PAGE_SIZE,

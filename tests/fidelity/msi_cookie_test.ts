@@ -14,7 +14,7 @@ import {
   IOMMU_RESV_SW_MSI,
   type iommufd_hw_pagetable,
   xa_load,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { mockDevice, setupIommufd, teardown } from "../conformance/fixture.ts";
 import { ictxOf } from "../conformance/ioas_helpers.ts";
 

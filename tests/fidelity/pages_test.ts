@@ -13,7 +13,7 @@ import {
   type mock_iommu_domain,
   PAGE_SIZE,
   xa_load,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import {
   BUFFER_SIZE,
   domainOf,

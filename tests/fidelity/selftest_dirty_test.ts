@@ -11,7 +11,7 @@ import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   iommufd_test_dirty,
   MOCK_APERTURE_START,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import {
   ictxOf,
   type IoasFixture,

@@ -12,7 +12,7 @@ import {
   iommu_hwpt_vtd_s1,
   Machine,
   to_pci_dev,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const MiB = 1n << 20n;
 

@@ -19,7 +19,7 @@ import {
   mapped_folio,
   type task_struct,
   to_pci_dev,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const MiB = 1n << 20n;
 const U64_MAX = (1n << 64n) - 1n;

@@ -65,7 +65,7 @@ import {
   userPage,
   VM_READ,
   xa_for_each,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { snapshot } from "../conformance/fixture.ts";
 import {
   BUFFER_SIZE,

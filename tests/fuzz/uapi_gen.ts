@@ -19,7 +19,7 @@ import {
   MOCK_APERTURE_LAST,
   MOCK_APERTURE_START,
   PAGE_SIZE,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const P = BigInt(PAGE_SIZE);
 const U64_MAX = (1n << 64n) - 1n;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PAGE_SIZE, PhysMem } from "../../lib/hw/physmem.ts";
+import { PAGE_SIZE, PhysMem } from "../../lib/internal.ts";
 
 Deno.test("physmem: scalar widths are little-endian and share bytes", () => {
   const ram = new PhysMem(16 * PAGE_SIZE);

@@ -42,7 +42,7 @@ import {
   VtdTableArena,
   VtdTranslation,
   VtdUnit,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const DEVFN = PCI_DEVFN(3, 0);
 const SID = PCI_DEVID(0, DEVFN); // 0x18

@@ -5,7 +5,7 @@
  * over random second-stage tables.
  */
 import assert from "node:assert/strict";
-import { PhysMem } from "../../lib/hw/physmem.ts";
+import { PhysMem } from "../../lib/internal.ts";
 import {
   DMA_FL_PTE_ACCESS,
   DMA_FL_PTE_DIRTY,
@@ -49,7 +49,7 @@ import {
   type VtdSecondStageOptions,
   VtdTableArena,
   VtdWalk,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const IOVA_A = 0x0000_55f3_5df2_3456;
 const PA_A = 0x12_3456_7456;
@@ -695,7 +695,7 @@ Deno.test("vtd fault names, level indices, result descriptions", () => {
 
 Deno.test("vtd check ids: every id the walker reports is an anchor of its chapter", async () => {
   const md = await Deno.readTextFile(new URL("../../spec/17-vtd-page-walk.md", import.meta.url));
-  const code = await Deno.readTextFile(new URL("../../lib/hw/vtd/walk.ts", import.meta.url));
+  const code = await Deno.readTextFile(new URL("../../lib/internal.ts", import.meta.url));
   const ids = new Set(
     [...code.matchAll(/"(vtd-[a-z]+-check-[a-z]+|vtd-check-[a-z]+)"/g)].map((m) => m[1]),
   );

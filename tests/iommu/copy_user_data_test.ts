@@ -12,7 +12,7 @@ import {
   iommu_copy_struct_from_user_array,
   Machine,
   type Rc,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 /** A driver struct of 8 bytes whose first 4 are mandatory, and its data type. */
 const KSIZE = 8;

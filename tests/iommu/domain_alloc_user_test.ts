@@ -25,7 +25,7 @@ import {
   type iommu_ops,
   type iommu_user_data,
   IS_ERR,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 Deno.test("domain type bits and types have the values of include/linux/iommu.h (v6.12)", () => {
   assert.deepEqual(

@@ -24,7 +24,7 @@ import {
   iommu_paging_domain_alloc,
   iommu_probe_device,
   IS_ERR,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 /** A toy driver: paging domains, a static blocked domain, attach refused for named devices. */
 /** A toy driver; devices named in `refuse` refuse every domain, or only domains of `refuseType`. */

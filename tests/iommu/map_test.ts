@@ -40,7 +40,7 @@ import {
   IOMMU_WRITE,
   type iova_bitmap,
   type Rc,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const K2 = 2048n;
 const M1 = 1n << 20n;

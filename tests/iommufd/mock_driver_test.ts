@@ -89,7 +89,7 @@ import {
   to_mock_nested,
   xa_empty,
   xa_load,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const P = MOCK_IO_PAGE_SIZE;
 const A = MOCK_APERTURE_START;

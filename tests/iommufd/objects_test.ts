@@ -35,7 +35,7 @@ import {
   mock_dev,
   mock_ops,
   PROT_READ,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, mockDevice, testF } from "../conformance/fixture.ts";
 
 testF("object IDs: lowest free from 1, reused after destroy", ({ fd }) => {

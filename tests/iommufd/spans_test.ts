@@ -10,7 +10,7 @@ import {
   type interval_tree_node,
   rb_root_cached,
   ULONG_MAX,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 function tree(...ranges: [bigint, bigint][]): rb_root_cached {
   const root = new rb_root_cached<interval_tree_node>();

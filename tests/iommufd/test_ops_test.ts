@@ -16,7 +16,7 @@ import {
   iommufd_test_dirty,
   MOCK_APERTURE_START,
   PAGE_SIZE,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, testF } from "../conformance/fixture.ts";
 
 const P = BigInt(PAGE_SIZE);

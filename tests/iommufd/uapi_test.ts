@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { RootContent, Table } from "mdast";
 import { parseMarkdown, textOf } from "../../tools/literate/spec.ts";
-import * as model from "../../mod.ts";
+import * as model from "../../lib/internal.ts";
 import {
   _IOC_NR,
   defineStruct,
@@ -90,7 +90,7 @@ import {
   MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
   MOCK_NESTED_DOMAIN_IOTLB_NUM,
   Struct,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const SPEC = new URL("../../spec/", import.meta.url);
 

@@ -14,7 +14,7 @@ import {
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
   type vfio_device_file,
   vfio_device_fops,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 import { expectErrno, mockDevice, testF } from "../conformance/fixture.ts";
 
 testF(

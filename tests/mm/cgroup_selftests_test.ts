@@ -19,7 +19,7 @@ import {
   OOM_SCORE_ADJ_MIN,
   PAGE_SIZE,
   type task_struct,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const KB = 1024;
 const key = (cg: mem_cgroup, file: string, k: string) =>

@@ -25,7 +25,7 @@ import {
   type SlabObject,
   type task_struct,
   unpin_user_pages,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 /**
  * A driver whose ioctl does what an iommufd MAP into a domain does, in miniature: an object, an

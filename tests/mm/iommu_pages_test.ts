@@ -9,7 +9,7 @@ import {
   iommu_put_pages_list,
   Machine,
   PAGE_SIZE,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 Deno.test("iommu-pages: sec_pagetables only when charged, NR_IOMMU_PAGES always", () => {
   const m = new Machine();

@@ -10,7 +10,7 @@ import {
   IOPT_PAGES_ACCOUNT_USER,
   IS_ERR,
   Machine,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const limit = 64n * 4096n; // 64 pages
 

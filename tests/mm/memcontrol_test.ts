@@ -22,7 +22,7 @@ import {
   PAGE_SIZE,
   type SlabObject,
   try_charge_memcg,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 /** `key value` lines of memory.events / memory.stat as numbers. */
 function keyed(text: string): Record<string, number> {
@@ -269,7 +269,7 @@ Deno.test("memcg: removing a cgroup reparents its kernel charges", () => {
 
 Deno.test("memcg: a removed cgroup with pinned user pages is dying until they go", async (t) => {
   const { FOLL_LONGTERM, FOLL_WRITE, pin_user_pages_fast, unpin_user_pages } = await import(
-    "../../mod.ts"
+    "../../lib/internal.ts"
   );
   const m = new Machine();
   const parent = m.cgroups.create("/p");

@@ -16,7 +16,7 @@ import {
   page_to_phys,
   pfn_to_page,
   ZERO_SIZE_PTR,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 Deno.test("page_alloc: blocks are aligned to their order, and split from one 4 MiB block", () => {
   const m = new Machine();

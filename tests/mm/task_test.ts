@@ -21,7 +21,7 @@ import {
   pin_user_pages_remote,
   PROT_READ,
   unpin_user_pages,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const GiB = 1n << 30n;
 

@@ -20,7 +20,7 @@ import {
   unpin_user_page_range_dirty_lock,
   unpin_user_pages,
   VM_HUGEPAGE,
-} from "../../mod.ts";
+} from "../../lib/internal.ts";
 
 const M2 = BigInt(PMD_SIZE);
 const P = BigInt(PAGE_SIZE);

@@ -87,6 +87,12 @@ import {
   type iommu_user_data,
   IOMMU_WRITE,
 } from "../../iommu/iommu.ts";
+import { current } from "../../kernel/current.ts";
+import { xa_erase, xa_load, xa_store, xarray } from "../../lib/xarray.ts";
+import type { Machine } from "../../machine.ts";
+import { GFP_ATOMIC, GFP_KERNEL, type gfp_t } from "../../mm/gfp.ts";
+import { type page, page_to_phys, pfn_to_page } from "../../mm/page_alloc.ts";
+import { kfree, kzalloc, type SlabObject } from "../../mm/slab.ts";
 import {
   IOMMU_HW_INFO_TYPE_INTEL_VTD,
   iommu_hw_info_vtd,
@@ -94,13 +100,7 @@ import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   type iommu_hwpt_vtd_s1,
-} from "../../iommufd/uapi.ts";
-import { xa_erase, xa_load, xa_store, xarray } from "../../lib/xarray.ts";
-import type { Machine } from "../../machine.ts";
-import { current } from "../../mm/current.ts";
-import { GFP_ATOMIC, GFP_KERNEL, type gfp_t } from "../../mm/gfp.ts";
-import { type page, page_to_phys, pfn_to_page } from "../../mm/page_alloc.ts";
-import { kfree, kzalloc, type SlabObject } from "../../mm/slab.ts";
+} from "../../uapi/iommufd.ts";
 import {
   type cache_tag,
   cache_tag_assign_domain,

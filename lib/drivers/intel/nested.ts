@@ -20,15 +20,15 @@ import {
   type iommu_user_data,
   type iommu_user_data_array,
 } from "../../iommu/iommu.ts";
+import { GFP_KERNEL_ACCOUNT } from "../../mm/gfp.ts";
+import { kfree, kzalloc } from "../../mm/slab.ts";
 import {
   IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
   iommu_hwpt_vtd_s1,
   iommu_hwpt_vtd_s1_invalidate,
   IOMMU_VTD_INV_FLAGS_LEAF,
-} from "../../iommufd/uapi.ts";
-import { GFP_KERNEL_ACCOUNT } from "../../mm/gfp.ts";
-import { kfree, kzalloc } from "../../mm/slab.ts";
+} from "../../uapi/iommufd.ts";
 import {
   cache_tag_assign_domain,
   cache_tag_flush_range,

@@ -35,9 +35,9 @@ import {
   iommu_free_page,
   iommu_free_pages,
 } from "../../iommu/iommu-pages.ts";
-import { IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_WPE } from "../../iommufd/uapi.ts";
 import { GFP_ATOMIC, GFP_KERNEL } from "../../mm/gfp.ts";
 import { get_order, type page, page_to_phys, pfn_to_page } from "../../mm/page_alloc.ts";
+import { IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_WPE } from "../../uapi/iommufd.ts";
 import {
   iommu_flush_context,
   iommu_flush_iotlb,
