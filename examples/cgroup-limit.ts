@@ -21,12 +21,12 @@ import {
   type mem_cgroup,
   OOM_SCORE_ADJ_MIN,
   type page,
+  type Process,
   type SlabObject,
-  type task_struct,
 } from "../mod.ts";
 
 /** A toy driver: each ioctl allocates an object and a page-table page; release frees them. */
-function openToyDriver(task: task_struct): number {
+function openToyDriver(task: Process): number {
   const objects: SlabObject[] = [];
   const tables: page[] = [];
   const ioctl = (): number | ErrnoError => {
@@ -45,7 +45,9 @@ function openToyDriver(task: task_struct): number {
     tables.forEach(iommu_free_page);
     objects.forEach(kfree);
   };
-  return task.syscall(() => task.installFile(new file({ unlocked_ioctl: ioctl, release })));
+  return task.task.syscall(() =>
+    task.task.files!.fd_install(new file({ unlocked_ioctl: ioctl, release }))
+  );
 }
 
 function cat(cg: mem_cgroup, name: string): void {
@@ -70,12 +72,12 @@ function run(title: string, oomScoreAdj: number): void {
     }
     calls++;
   }
-  console.log(`${calls} calls succeeded; the VMM is ${vmm.exit_state ? "dead" : "alive"}\n`);
+  console.log(`${calls} calls succeeded; the VMM is ${vmm.task.exit_state ? "dead" : "alive"}\n`);
   cat(cg, "memory.current");
   cat(cg, "memory.events");
   cat(cg, "memory.stat");
   console.log(`machine: nr_iommu_pages ${m.pgdat.vm_stat.NR_IOMMU_PAGES}`);
-  if (!vmm.exit_state) vmm.close(fd);
+  if (!vmm.task.exit_state) vmm.close(fd);
   console.log("\nafter the file is released:");
   cat(cg, "memory.current");
 }

@@ -28,7 +28,9 @@ function show(step: string) {
   const mib = (n: number) => n < 2 ** 20 ? `${n / 1024} KiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
   console.log(step);
   console.log(
-    `  locked_vm ${vmm.cred.user.locked_vm} pages (${mib(vmm.cred.user.locked_vm * 4096)}), ` +
+    `  locked_vm ${vmm.task.cred.user.locked_vm} pages (${
+      mib(vmm.task.cred.user.locked_vm * 4096)
+    }), ` +
       `pinned_vm ${vmm.mm!.pinned_vm}; memory.current ${mib(Number(cg.read("memory.current")))}: ` +
       `anon ${mib(stat.anon)}, kernel ${mib(stat.kernel)}, sec_pagetables ${
         mib(stat.sec_pagetables)

@@ -24,7 +24,6 @@ export * from "./hw/vtd/unit.ts";
 export * from "./hw/vtd/walk.ts";
 export * from "./iommu/iommu-pages.ts";
 export * from "./iommu/iommu.ts";
-export * from "./iommufd/access.ts";
 export * from "./iommufd/device.ts";
 export * from "./iommufd/hw_pagetable.ts";
 export * from "./iommufd/io_pagetable.ts";
@@ -53,6 +52,8 @@ export * from "./mm/slab.ts";
 export * from "./mm/uaccess.ts";
 export * from "./uapi/iommufd_test.ts";
 export * from "./uapi/iommufd.ts";
+export * from "./uapi/vfio.ts";
 export * from "./user/iommufd.ts";
+export * from "./user/process.ts";
 export * from "./vfio/device_cdev.ts";
 //# sourceMappingURL=../.cache/srcmap/lib/internal.ts.map

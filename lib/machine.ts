@@ -9,9 +9,11 @@
  * @module
  */
 import { type ErrnoError, IS_ERR } from "./errno.ts";
+import type { devnode } from "./fs/file.ts";
 import { PhysMem } from "./hw/physmem.ts";
 import type { VtdUnit } from "./hw/vtd/unit.ts";
 import type { device, iommu_device } from "./iommu/iommu.ts";
+import { iommufd_fops } from "./iommufd/main.ts";
 import { mock_dev_create, mock_iommu_device } from "./iommufd/selftest.ts";
 import { alloc_uid, MLOCK_LIMIT, type user_struct } from "./kernel/cred.ts";
 import { runAs } from "./kernel/current.ts";
@@ -20,6 +22,8 @@ import { type SpawnOptions, task_struct } from "./kernel/task.ts";
 import { cgroup_root } from "./mm/memcontrol.ts";
 import { type fail_page_alloc_attr, pglist_data } from "./mm/page_alloc.ts";
 import type { failslab_attr } from "./mm/slab.ts";
+import { Process } from "./user/process.ts";
+import { vfio_device_add } from "./vfio/device_cdev.ts";
 
 /** NON-KERNEL: options of `new Machine()`. */
 export interface MachineOptions {
@@ -41,7 +45,9 @@ export class Machine {
   // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:571
   /** /sys/kernel/mm/transparent_hugepage/enabled: which VMAs get huge pages on a write fault. */
   transparent_hugepage: "always" | "madvise" | "never" = "madvise";
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1594
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1604
+  /** The device nodes under /dev (devtmpfs), by path. */
+  readonly dev = new Map<string, devnode>();
   /** Users, by uid. */
   readonly users = new Map<number, user_struct>();
   /** Live tasks. */
@@ -51,7 +57,7 @@ export class Machine {
   /** The kernel thread `machine.kernel()` runs as. */
   readonly kthreadd: task_struct;
   #nextPid = 100;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1771
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1784
   /** /sys/kernel/debug/failslab, configured for fail-nth sweeps. */
   readonly failslab: failslab_attr = {
     attr: new fault_attr("failslab"),
@@ -67,7 +73,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/11-mock-driver.md:120
   /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_ida: numbers of live mock devices */
   readonly mock_dev_ida = new Set<number>();
-  // ⟨machine-fields⟩ spec/12-userspace.md:380
+  // ⟨machine-fields⟩ spec/12-userspace.md:479
   /** The IOMMU instances by name, each with the way to create a device behind it. */
   readonly iommus = new Map<
     string,
@@ -89,7 +95,7 @@ export class Machine {
     // ⟨machine-init⟩ spec/02-physical-memory.md:965
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
-    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1606
+    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1618
     this.cgroups = new cgroup_root(this);
     this.kthreadd = new task_struct(this, {
       pid: 2,
@@ -103,14 +109,15 @@ export class Machine {
     });
     // ⟨machine-init⟩ spec/04-memory-cgroups.md:1200
     this.cgroups.memory_localevents = options.memory_localevents ?? false;
-    // ⟨machine-init⟩ spec/12-userspace.md:393
+    // ⟨machine-init⟩ spec/12-userspace.md:492
     this.iommus.set(mock_iommu_device.name, { iommu: mock_iommu_device, create: mock_dev_create });
+    this.dev.set("/dev/iommu", { fops: iommufd_fops });
   }
 
-  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1620
-  /** A new user task. */
-  spawn(options: SpawnOptions = {}): task_struct {
-    return new task_struct(this, {
+  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1632
+  /** A new user process (its task is `process.task`). */
+  spawn(options: SpawnOptions = {}): Process {
+    const task = new task_struct(this, {
       pid: this.#nextPid++,
       comm: options.comm ?? "task",
       cgroup: options.cgroup ?? this.cgroups.root,
@@ -120,13 +127,14 @@ export class Machine {
       oomScoreAdj: options.oomScoreAdj ?? 0,
       kthread: false,
     });
+    return new Process(task);
   }
 
   /** Runs `fn` as the machine's kernel thread (kernel work nobody is charged for). */
   kernel<T>(fn: () => T): T {
     return runAs(this.kthreadd, fn);
   }
-  // ⟨machine-methods⟩ spec/12-userspace.md:397
+  // ⟨machine-methods⟩ spec/12-userspace.md:497
   /**
    * NON-KERNEL: a DMA-capable device behind the IOMMU `iommu`, probed; throws on error. `flags` are
    * a mock device's MOCK_FLAGS_DEVICE_*; `bus` and `devfn` place a PCI device behind a VT-d unit.
@@ -136,6 +144,7 @@ export class Machine {
     if (!entry) throw new Error(`no IOMMU named ${options.iommu}`);
     const dev = this.kernel(() => entry.create(options.flags ?? 0, options));
     if (IS_ERR(dev)) throw dev;
+    vfio_device_add(this.dev, dev);
     this.devices.push(dev);
     return dev;
   }

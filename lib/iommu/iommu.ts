@@ -239,6 +239,11 @@ export interface dev_iommu {
 export interface device {
   /** NON-KERNEL shorthand for dev_name(). */
   name: string;
+  /**
+   * NON-KERNEL: the path of the device's VFIO character device once VFIO registered it
+   * (`/dev/vfio/devices/vfioN`, chapter 9); a VMM finds it under the device's sysfs directory.
+   */
+  cdevPath?: string;
   /** Null when the device is not behind an IOMMU. */
   iommu: dev_iommu | null;
   // ⟨device-iommu-group⟩ spec/05-iommu-core.md:39

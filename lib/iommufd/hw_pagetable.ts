@@ -48,31 +48,28 @@ import {
   iommufd_hw_pagetable_detach,
 } from "./device.ts";
 import {
-  type io_pagetable,
-  iopt_clear_dirty_data,
   iopt_read_and_clear_dirty_data,
+  iopt_set_dirty_tracking,
   iopt_table_add_domain,
   iopt_table_remove_domain,
 } from "./io_pagetable.ts";
 import { iommufd_ioas } from "./ioas.ts";
 import {
+  _iommufd_object_alloc,
+  type iommufd_ctx,
+  iommufd_get_object,
   IOMMUFD_OBJ_ANY,
   IOMMUFD_OBJ_FAULT,
   IOMMUFD_OBJ_HWPT_NESTED,
   IOMMUFD_OBJ_HWPT_PAGING,
   iommufd_object,
-} from "./iommufd.ts";
-import {
-  _iommufd_object_alloc,
-  type iommufd_ctx,
-  iommufd_get_object,
   iommufd_object_abort_and_destroy,
   iommufd_object_finalize,
   iommufd_object_remove,
   iommufd_put_object,
   type iommufd_ucmd,
   iommufd_ucmd_respond,
-} from "./main.ts";
+} from "./iommufd.ts";
 
 // ⟨hwpt-structs⟩ spec/10-hw-pagetables.md:19
 /** NON-KERNEL estimates of the structures' sizes. */
@@ -422,23 +419,6 @@ export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate
   const respond = iommufd_ucmd_respond(ucmd, iommu_hwpt_invalidate.sizeof);
   if (respond) return fail(EFAULT, "invalidate-respond", "cannot write entry_num back");
   return rc;
-}
-
-// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:514
-/** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_set_dirty_tracking() */
-export function iopt_set_dirty_tracking(
-  iopt: io_pagetable,
-  domain: iommu_domain,
-  enable: boolean,
-): Rc {
-  const ops = domain.dirty_ops;
-  // dirty-ops
-  if (!ops) return fail(EOPNOTSUPP, "dirty-ops", "the domain was allocated without dirty tracking");
-  if (enable) {
-    const rc = iopt_clear_dirty_data(iopt, domain);
-    if (rc) return rc;
-  }
-  return ops.set_dirty_tracking(domain, enable);
 }
 
 // ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:536

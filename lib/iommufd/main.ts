@@ -8,40 +8,20 @@
  * @module
  */
 import {
-  EBUSY,
   EFAULT,
   EINVAL,
-  ENOENT,
   ENOIOCTLCMD,
   ENOMEM,
   ENOTTY,
   EOPNOTSUPP,
-  EPERM,
   type ErrnoError,
   fail,
-  IS_ERR,
   type Rc,
 } from "../errno.ts";
 import type { file, file_operations } from "../fs/file.ts";
-import type { iommu_group } from "../iommu/iommu.ts";
-import { CAP_SYS_RESOURCE, capable } from "../kernel/cred.ts";
-import { fault_attr, should_fail } from "../kernel/fault-inject.ts";
-import {
-  xa_alloc,
-  xa_empty,
-  xa_erase,
-  XA_FLAGS_ACCOUNT,
-  XA_FLAGS_ALLOC1,
-  xa_for_each,
-  xa_limit_31b,
-  xa_load,
-  xa_store,
-  XA_ZERO_ENTRY,
-  xarray,
-} from "../lib/xarray.ts";
+import { xa_empty, xa_erase, xa_for_each } from "../lib/xarray.ts";
 import { GFP_KERNEL_ACCOUNT } from "../mm/gfp.ts";
-import { IOPT_PAGES_ACCOUNT_MM, IOPT_PAGES_ACCOUNT_USER } from "../mm/locked_vm.ts";
-import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
+import { kfree, kzalloc } from "../mm/slab.ts";
 import { copy_from_user, copy_struct_from_user, copy_to_user } from "../mm/uaccess.ts";
 import {
   _IOC_NR,
@@ -49,14 +29,16 @@ import {
   type iommu_destroy,
   iommu_option,
   IOMMU_OPTION_HUGE_PAGES,
-  IOMMU_OPTION_OP_GET,
-  IOMMU_OPTION_OP_SET,
   IOMMU_OPTION_RLIMIT_MODE,
   IOMMUFD_CMD_BASE,
   iommufdIoctls,
 } from "../uapi/iommufd.ts";
-import { iommufd_access_destroy_object } from "./access.ts";
-import { iommufd_device_destroy, iommufd_get_hw_info, type iommufd_group } from "./device.ts";
+import { iommufdTestIoctls } from "../uapi/iommufd_test.ts";
+import {
+  iommufd_access_destroy_object,
+  iommufd_device_destroy,
+  iommufd_get_hw_info,
+} from "./device.ts";
 import {
   iommufd_hwpt_alloc,
   iommufd_hwpt_get_dirty_bitmap,
@@ -66,7 +48,6 @@ import {
   iommufd_hwpt_set_dirty_tracking,
 } from "./hw_pagetable.ts";
 import {
-  type iommufd_ioas,
   iommufd_ioas_alloc_ioctl,
   iommufd_ioas_allow_iovas,
   iommufd_ioas_copy,
@@ -75,40 +56,24 @@ import {
   iommufd_ioas_map,
   iommufd_ioas_option,
   iommufd_ioas_unmap,
+  iommufd_option_rlimit_mode,
 } from "./ioas.ts";
 import {
+  iommufd_ctx,
   IOMMUFD_OBJ_ACCESS,
-  IOMMUFD_OBJ_ANY,
   IOMMUFD_OBJ_DEVICE,
   IOMMUFD_OBJ_HWPT_NESTED,
   IOMMUFD_OBJ_HWPT_PAGING,
   IOMMUFD_OBJ_IOAS,
   IOMMUFD_OBJ_SELFTEST,
-  type iommufd_object,
-  iommufd_object_type_names,
+  iommufd_object_ops,
+  iommufd_object_remove,
+  type iommufd_ucmd,
+  objectName,
+  SIZEOF_IOMMUFD_CTX,
 } from "./iommufd.ts";
-import { iommufd_selftest_destroy } from "./selftest.ts";
+import { iommufd_selftest_destroy, iommufd_test } from "./selftest.ts";
 import { iommufd_vfio_ioas } from "./vfio_compat.ts";
-
-// ⟨iommufd-ctx⟩ spec/07-iommufd-objects.md:28
-/** NON-KERNEL estimate of sizeof(struct iommufd_ctx) on x86-64, v6.12. */
-const SIZEOF_IOMMUFD_CTX = 176;
-
-/** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_ctx */
-export class iommufd_ctx {
-  /** The open file of /dev/iommu this context belongs to. */
-  file: file | null = null;
-  /** Every object, by ID: IDs from 1, the lowest free first, charged to the caller. */
-  readonly objects = new xarray<iommufd_object>(XA_FLAGS_ALLOC1 | XA_FLAGS_ACCOUNT);
-  /** The iommu groups whose devices are bound to this context. */
-  readonly groups = new Map<iommu_group, iommufd_group>();
-  /** How pinned pages of new mappings are accounted (IOMMU_OPTION_RLIMIT_MODE). */
-  account_mode = IOPT_PAGES_ACCOUNT_USER;
-  /** The IOAS the VFIO compatibility ioctls act on. */
-  vfio_ioas: iommufd_ioas | null = null;
-  /** NON-KERNEL: the charged memory standing for the structure. */
-  mem: SlabObject | null = null;
-}
 
 // ⟨iommufd-fops-open⟩ spec/07-iommufd-objects.md:53
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_open() */
@@ -123,149 +88,19 @@ export function iommufd_fops_open(filp: file): Rc {
 
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops */
 export const iommufd_fops: file_operations = {
+  open: iommufd_fops_open,
   release: iommufd_fops_release,
   unlocked_ioctl: iommufd_fops_ioctl,
 };
 
-// ⟨iommufd-object-alloc⟩ spec/07-iommufd-objects.md:382
-/**
- * linux v6.12 drivers/iommu/iommufd/main.c _iommufd_object_alloc(): charge `size` bytes for the
- * structure and reserve an ID. The model passes the object itself, already constructed.
- */
-export function _iommufd_object_alloc<T extends iommufd_object>(
-  ictx: iommufd_ctx,
-  obj: T,
-  size: number,
-): T | ErrnoError {
-  // object-alloc-nomem
-  obj.mem = kzalloc(size, GFP_KERNEL_ACCOUNT);
-  if (!obj.mem) {
-    return fail(ENOMEM, "object-alloc-nomem", `no memory for a ${objectName(obj)} object`);
-  }
-  // object-alloc-id
-  const id = xa_alloc(ictx.objects, XA_ZERO_ENTRY, xa_limit_31b, GFP_KERNEL_ACCOUNT);
-  if (IS_ERR(id)) {
-    kfree(obj.mem);
-    obj.mem = null;
-    return id;
-  }
-  obj.id = id;
-  return obj;
-}
-
-/** linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_finalize(): publish under its ID. */
-export function iommufd_object_finalize(ictx: iommufd_ctx, obj: iommufd_object): void {
-  xa_store(ictx.objects, obj.id, obj, GFP_KERNEL_ACCOUNT);
-}
-
-/** linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_abort(): undo the allocation. */
-export function iommufd_object_abort(ictx: iommufd_ctx, obj: iommufd_object): void {
-  xa_erase(ictx.objects, obj.id);
-  kfree(obj.mem);
-  obj.mem = null;
-}
-
-/**
- * linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_abort_and_destroy(): abort an object
- * that was initialised but not published.
- */
-export function iommufd_object_abort_and_destroy(ictx: iommufd_ctx, obj: iommufd_object): void {
-  const ops = iommufd_object_ops[obj.type];
-  (ops.abort ?? ops.destroy)(obj);
-  iommufd_object_abort(ictx, obj);
-}
-
-function objectName(obj: iommufd_object): string {
-  return iommufd_object_type_names[obj.type] ?? `type ${obj.type}`;
-}
-
-// ⟨iommufd-get-object⟩ spec/07-iommufd-objects.md:450
-/** linux v6.12 drivers/iommu/iommufd/selftest.c fail_iommufd: iommufd's own injection sites */
-export const fail_iommufd = new fault_attr("fail_iommufd");
-
-/** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_should_fail() */
-export function iommufd_should_fail(): boolean {
-  return should_fail(fail_iommufd);
-}
-
-/** linux v6.12 drivers/iommu/iommufd/main.c iommufd_get_object() */
-export function iommufd_get_object(
-  ictx: iommufd_ctx,
-  id: number,
-  type: number,
-): iommufd_object | ErrnoError {
-  // get-object-inject
-  if (iommufd_should_fail()) return fail(ENOENT, "get-object-inject", "injected failure");
-  // get-object-missing
-  const obj = xa_load(ictx.objects, id);
-  if (!obj) return fail(ENOENT, "get-object-missing", `no object has ID ${id}`);
-  if (type !== IOMMUFD_OBJ_ANY && obj.type !== type) {
-    const want = iommufd_object_type_names[type];
-    return fail(
-      ENOENT,
-      "get-object-missing",
-      `object ${id} is a ${objectName(obj)}, not a ${want}`,
-    );
-  }
-  if (obj.users === 0) return fail(ENOENT, "get-object-missing", `object ${id} is being destroyed`);
-  obj.users++;
-  obj.shortterm_users++;
-  return obj;
-}
-
-/** linux v6.12 drivers/iommu/iommufd/iommufd_private.h iommufd_put_object() */
-export function iommufd_put_object(_ictx: iommufd_ctx, obj: iommufd_object): void {
-  obj.users--;
-  obj.shortterm_users--;
-}
-
-// ⟨iommufd-object-remove⟩ spec/07-iommufd-objects.md:510
-/**
- * linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_remove(): destroy object `id` if the
- * table holds the last reference. With `to_destroy`, the caller's own reference is dropped first.
- */
-export function iommufd_object_remove(
-  ictx: iommufd_ctx,
-  to_destroy: iommufd_object | null,
-  id: number,
-): Rc {
-  const obj = xa_load(ictx.objects, id);
-  if (to_destroy) {
-    to_destroy.users--;
-    if (obj !== to_destroy) throw new Error(`iommufd: object ${id} is not the one to destroy`);
-  } else if (!obj) {
-    // destroy-missing
-    return fail(ENOENT, "destroy-missing", `no object has ID ${id}`);
-  }
-  // destroy-busy
-  if (obj.users !== 1) {
-    return fail(EBUSY, "destroy-busy", `${objectName(obj)} ${id} is still in use`);
-  }
-  // destroy-done
-  obj.users = 0;
-  xa_erase(ictx.objects, id);
-  if (ictx.vfio_ioas === obj) ictx.vfio_ioas = null;
-  obj.shortterm_users--;
-  iommufd_object_ops[obj.type].destroy(obj);
-  kfree(obj.mem);
-  obj.mem = null;
-  return 0;
-}
-
+// ⟨iommufd-destroy⟩ spec/07-iommufd-objects.md:559
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_destroy(): IOMMU_DESTROY */
 function iommufd_destroy(ucmd: iommufd_ucmd<iommu_destroy>): Rc {
   return iommufd_object_remove(ucmd.ictx, null, ucmd.cmd.id);
 }
 
-// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:553
-/** linux v6.12 drivers/iommu/iommufd/main.c struct iommufd_object_ops */
-interface iommufd_object_ops {
-  destroy: (obj: iommufd_object) => void;
-  abort?: (obj: iommufd_object) => void;
-}
-
-/** linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_ops[] */
-const iommufd_object_ops: Record<number, iommufd_object_ops> = {
+// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:585
+Object.assign(iommufd_object_ops, {
   // ⟨iommufd-object-ops-entries⟩ spec/08-io-address-spaces.md:520
   [IOMMUFD_OBJ_IOAS]: { destroy: iommufd_ioas_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/09-devices.md:555
@@ -273,13 +108,13 @@ const iommufd_object_ops: Record<number, iommufd_object_ops> = {
   // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:561
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1331
+  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1330
   [IOMMUFD_OBJ_SELFTEST]: { destroy: iommufd_selftest_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/16-access.md:162
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },
-};
+});
 
-// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:572
+// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:597
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_release() */
 function iommufd_fops_release(filp: file): void {
   const ictx = filp.private_data as iommufd_ctx;
@@ -305,37 +140,15 @@ function iommufd_fops_release(filp: file): void {
   ictx.mem = null;
 }
 
-// ⟨iommufd-ucmd⟩ spec/07-iommufd-objects.md:608
-/** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_ucmd */
-export interface iommufd_ucmd<C = Record<string, number | bigint>> {
-  ictx: iommufd_ctx;
-  /** The user pointer the ioctl was given. */
-  ubuffer: bigint;
-  /** The `size` userspace put at the start of its struct. */
-  user_size: number;
-  /** The kernel's copy of the struct, decoded; handlers write their answers into it. */
-  cmd: C;
-  /** NON-KERNEL: the command's row of the table, to encode the answer. */
-  op: IoctlDef;
-}
-
-/** linux v6.12 drivers/iommu/iommufd/iommufd_private.h iommufd_ucmd_respond() */
-export function iommufd_ucmd_respond(ucmd: iommufd_ucmd<object>, cmd_len: number): Rc {
-  const bytes = ucmd.op.struct.encode(ucmd.cmd);
-  if (copy_to_user(ucmd.ubuffer, bytes, Math.min(ucmd.user_size, cmd_len))) {
-    return fail(EFAULT, "respond-fault", "cannot write the answer back to user memory");
-  }
-  return 0;
-}
-
-// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:641
+// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:666
 type handler = (ucmd: iommufd_ucmd<never>) => Rc;
 
 /** The handlers by command name. */
 const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_DESTROY: iommufd_destroy,
   IOMMU_OPTION: iommufd_option,
-  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:840
+  IOMMU_TEST_CMD: iommufd_test,
+  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:883
   IOMMU_VFIO_IOAS: iommufd_vfio_ioas,
   // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:524
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
@@ -355,16 +168,25 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_HWPT_GET_DIRTY_BITMAP: iommufd_hwpt_get_dirty_bitmap,
 };
 
-/**
- * linux v6.12 drivers/iommu/iommufd/main.c struct iommufd_ioctl_op and iommufd_ioctl_ops[]:
- * indexed by command number − IOMMUFD_CMD_BASE.
- */
-export const iommufd_ioctl_ops = iommufdIoctls.map((def) => ({
-  ...def,
-  execute: iommufd_ioctl_handlers[def.name] ?? null,
-}));
+/** linux v6.12 drivers/iommu/iommufd/main.c struct iommufd_ioctl_op */
+interface iommufd_ioctl_op extends IoctlDef {
+  execute: handler | null;
+}
 
-// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:676
+/**
+ * linux v6.12 drivers/iommu/iommufd/main.c iommufd_ioctl_ops[]: indexed by command number −
+ * IOMMUFD_CMD_BASE, as the selftest build has it — through IOMMU_TEST_CMD (0xa0), with empty
+ * entries between the last command and it.
+ */
+export const iommufd_ioctl_ops: (iommufd_ioctl_op | undefined)[] = [];
+for (const def of [...iommufdIoctls, ...iommufdTestIoctls]) {
+  iommufd_ioctl_ops[_IOC_NR(def.ioctl_num) - IOMMUFD_CMD_BASE] = {
+    ...def,
+    execute: iommufd_ioctl_handlers[def.name] ?? null,
+  };
+}
+
+// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:713
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_ioctl() */
 function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | ErrnoError {
   const ictx = filp.private_data as iommufd_ctx;
@@ -380,9 +202,10 @@ function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | Errn
   }
   const user_size = new DataView(size.buffer).getUint32(0, true);
   const op = iommufd_ioctl_ops[nr - IOMMUFD_CMD_BASE];
-  // ioctl-num
-  if (op.ioctl_num !== cmd) {
-    return fail(ENOIOCTLCMD, "ioctl-num", `0x${cmd.toString(16)} is not ${op.name}`);
+  // ioctl-num: an empty entry has number 0
+  if (op?.ioctl_num !== cmd) {
+    const what = op ? op.name : "a command (an empty entry of the table)";
+    return fail(ENOIOCTLCMD, "ioctl-num", `0x${cmd.toString(16)} is not ${what}`);
   }
   // ioctl-min-size
   if (user_size < op.min_size) {
@@ -403,31 +226,7 @@ function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | Errn
   return op.execute(ucmd as never);
 }
 
-// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:739
-/** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_option_rlimit_mode() */
-function iommufd_option_rlimit_mode(cmd: iommu_option, ictx: iommufd_ctx): Rc {
-  // rlimit-object
-  if (cmd.object_id) return fail(EOPNOTSUPP, "rlimit-object", "RLIMIT_MODE takes no object_id");
-  // rlimit-get
-  if (cmd.op === IOMMU_OPTION_OP_GET) {
-    cmd.val64 = ictx.account_mode === IOPT_PAGES_ACCOUNT_MM ? 1n : 0n;
-    return 0;
-  }
-  if (cmd.op === IOMMU_OPTION_OP_SET) {
-    // rlimit-perm
-    if (!capable(CAP_SYS_RESOURCE)) return fail(EPERM, "rlimit-perm", "needs CAP_SYS_RESOURCE");
-    // rlimit-busy
-    if (!xa_empty(ictx.objects)) return fail(EBUSY, "rlimit-busy", "the context has objects");
-    // rlimit-value
-    if (cmd.val64 === 0n) ictx.account_mode = IOPT_PAGES_ACCOUNT_USER;
-    else if (cmd.val64 === 1n) ictx.account_mode = IOPT_PAGES_ACCOUNT_MM;
-    else return fail(EINVAL, "rlimit-value", `mode ${cmd.val64} is neither 0 nor 1`);
-    return 0;
-  }
-  // rlimit-op
-  return fail(EOPNOTSUPP, "rlimit-op", `op ${cmd.op} is neither SET nor GET`);
-}
-
+// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:806
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_option(): IOMMU_OPTION */
 function iommufd_option(ucmd: iommufd_ucmd<iommu_option>): Rc {
   const cmd = ucmd.cmd;

@@ -23,7 +23,7 @@ import {
   IS_ERR,
   type Rc,
 } from "../errno.ts";
-import { file, type file_operations, fput } from "../fs/file.ts";
+import { file, type file_operations, fput, ksys_close } from "../fs/file.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import {
   type dev_iommu,
@@ -59,7 +59,12 @@ import { folio_pfn_at, userPage, VM_FAULT_SIGSEGV } from "../mm/mm.ts";
 import type { page } from "../mm/page_alloc.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { access_ok, copy_from_user, copy_to_user } from "../mm/uaccess.ts";
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "../uapi/iommufd.ts";
+import {
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  type Struct,
+  type StructValues,
+} from "../uapi/iommufd.ts";
 import {
   IOMMU_HW_INFO_SELFTEST_REGVAL,
   IOMMU_HW_INFO_TYPE_SELFTEST,
@@ -67,8 +72,24 @@ import {
   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
   iommu_hwpt_invalidate_selftest,
   iommu_hwpt_selftest,
+  iommu_test_cmd,
+  IOMMU_TEST_CMD_UNION,
   iommu_test_hw_info,
   IOMMU_TEST_INVALIDATE_FLAG_ALL,
+  IOMMU_TEST_OP_ACCESS_PAGES,
+  IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
+  IOMMU_TEST_OP_ACCESS_RW,
+  IOMMU_TEST_OP_ADD_RESERVED,
+  IOMMU_TEST_OP_CREATE_ACCESS,
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+  IOMMU_TEST_OP_DIRTY,
+  IOMMU_TEST_OP_MD_CHECK_IOTLB,
+  IOMMU_TEST_OP_MD_CHECK_MAP,
+  IOMMU_TEST_OP_MD_CHECK_REFS,
+  IOMMU_TEST_OP_MOCK_DOMAIN,
+  IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+  IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+  IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
   MOCK_APERTURE_LAST,
@@ -80,6 +101,19 @@ import {
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
   MOCK_NESTED_DOMAIN_IOTLB_NUM,
+  test_access_pages,
+  test_access_replace_ioas,
+  test_access_rw,
+  test_add_reserved,
+  test_check_iotlb,
+  test_check_map,
+  test_check_refs,
+  test_create_access,
+  test_destroy_access_pages,
+  test_dirty,
+  test_memory_limit,
+  test_mock_domain,
+  test_mock_domain_replace,
 } from "../uapi/iommufd_test.ts";
 import {
   type iommufd_access,
@@ -90,8 +124,6 @@ import {
   iommufd_access_replace,
   iommufd_access_rw,
   iommufd_access_unpin_pages,
-} from "./access.ts";
-import {
   type iommufd_device,
   iommufd_device_attach,
   iommufd_device_bind,
@@ -103,22 +135,22 @@ import type { iommufd_hw_pagetable } from "./hw_pagetable.ts";
 import { type io_pagetable, iopt_reserve_iova, ULONG_MAX } from "./io_pagetable.ts";
 import { iommufd_get_ioas } from "./ioas.ts";
 import {
+  _iommufd_object_alloc,
   type iommufd_access_ops,
+  type iommufd_ctx,
+  iommufd_get_object,
   IOMMUFD_OBJ_HWPT_NESTED,
   IOMMUFD_OBJ_HWPT_PAGING,
   IOMMUFD_OBJ_SELFTEST,
   iommufd_object,
-} from "./iommufd.ts";
-import {
-  _iommufd_object_alloc,
-  type iommufd_ctx,
-  iommufd_get_object,
   iommufd_object_abort,
   iommufd_object_finalize,
+  iommufd_object_remove,
   iommufd_put_object,
   iommufd_should_fail,
   type iommufd_ucmd,
-} from "./main.ts";
+  iommufd_ucmd_respond,
+} from "./iommufd.ts";
 
 // ⟨mock-constants⟩ spec/11-mock-driver.md:92
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: a mock domain's flag, dirty tracking is on */
@@ -1187,7 +1219,7 @@ export function iommufd_test_syz_conv_iova_id(
   iova.value = __iommufd_test_syz_conv_iova(ioas.iopt, iova.value);
   iommufd_put_object(ucmd.ictx, ioas);
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1733
+// ⟨selftest-ops⟩ spec/16-access.md:1761
 // ⟨selftest-access⟩ spec/16-access.md:1217
 /** NON-KERNEL estimates of sizeof(struct selftest_access) and of struct selftest_access_item. */
 const SIZEOF_SELFTEST_ACCESS = 80;
@@ -1258,5 +1290,109 @@ function iommufd_access_get(fd: number): selftest_access | ErrnoError {
     return fail(EBADFD, "access-get-fd", `descriptor ${fd} is not an access`);
   }
   return filep.private_data as selftest_access;
+}
+
+// ⟨iommufd-test⟩ spec/11-mock-driver.md:1352
+/** NON-KERNEL: the member of iommu_test_cmd's union that `ucmd` carries, decoded as `member`. */
+function testArgs<S extends Struct>(ucmd: iommufd_ucmd<iommu_test_cmd>, member: S) {
+  const bytes = iommu_test_cmd.encode(ucmd.cmd);
+  return member.decode(bytes.subarray(IOMMU_TEST_CMD_UNION)) as StructValues<S>;
+}
+
+/** NON-KERNEL: write `values` into the union and copy the struct back (iommufd_ucmd_respond). */
+function testRespond<S extends Struct>(
+  ucmd: iommufd_ucmd<iommu_test_cmd>,
+  member: S,
+  values: Partial<StructValues<S>>,
+): Rc {
+  const bytes = iommu_test_cmd.encode(ucmd.cmd);
+  const args = member.decode(bytes.subarray(IOMMU_TEST_CMD_UNION));
+  bytes.set(member.encode({ ...args, ...values } as never), IOMMU_TEST_CMD_UNION);
+  ucmd.cmd = iommu_test_cmd.decode(bytes);
+  return iommufd_ucmd_respond(ucmd, iommu_test_cmd.sizeof);
+}
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(): IOMMU_TEST_CMD */
+export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
+  const { ictx, cmd } = ucmd;
+  const id = cmd.id;
+  switch (cmd.op) {
+    case IOMMU_TEST_OP_ADD_RESERVED: {
+      const a = testArgs(ucmd, test_add_reserved);
+      return iommufd_test_add_reserved(ictx, id, a.start, a.length);
+    }
+    case IOMMU_TEST_OP_MOCK_DOMAIN:
+    case IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: {
+      const flags = cmd.op === IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS
+        ? testArgs(ucmd, test_mock_domain).dev_flags
+        : 0;
+      const out = iommufd_test_mock_domain(ictx, id, flags);
+      if (IS_ERR(out)) return out;
+      const rc = testRespond(ucmd, test_mock_domain, out);
+      // test-cmd-respond: undo the published object
+      if (rc) iommufd_object_remove(ictx, null, out.out_stdev_id);
+      return rc;
+    }
+    case IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: {
+      const pt_id = iommufd_test_mock_domain_replace(
+        ictx,
+        id,
+        testArgs(ucmd, test_mock_domain_replace).pt_id,
+      );
+      if (IS_ERR(pt_id)) return pt_id;
+      return testRespond(ucmd, test_mock_domain_replace, { pt_id });
+    }
+    case IOMMU_TEST_OP_MD_CHECK_MAP: {
+      const a = testArgs(ucmd, test_check_map);
+      return iommufd_test_md_check_pa(ictx, id, a.iova, a.length, a.uptr);
+    }
+    case IOMMU_TEST_OP_MD_CHECK_REFS: {
+      const a = testArgs(ucmd, test_check_refs);
+      return iommufd_test_md_check_refs(a.uptr, a.length, a.refs);
+    }
+    case IOMMU_TEST_OP_MD_CHECK_IOTLB: {
+      const a = testArgs(ucmd, test_check_iotlb);
+      return iommufd_test_check_iotlb(ictx, id, a.id, a.iotlb);
+    }
+    // ⟨iommufd-test-access-ops⟩ spec/16-access.md:1677
+    case IOMMU_TEST_OP_CREATE_ACCESS: {
+      const fd = iommufd_test_create_access(ictx, id, testArgs(ucmd, test_create_access).flags);
+      if (IS_ERR(fd)) return fd;
+      const rc = testRespond(ucmd, test_create_access, { out_access_fd: fd });
+      // test-cmd-respond: the descriptor goes, and with it the access
+      if (rc) ksys_close(fd);
+      return rc;
+    }
+    case IOMMU_TEST_OP_ACCESS_REPLACE_IOAS:
+      return iommufd_test_access_replace_ioas(id, testArgs(ucmd, test_access_replace_ioas).ioas_id);
+    case IOMMU_TEST_OP_ACCESS_PAGES: {
+      const a = testArgs(ucmd, test_access_pages);
+      const item = iommufd_test_access_pages(id, a.iova, a.length, a.uptr, a.flags);
+      if (IS_ERR(item)) return item;
+      const rc = testRespond(ucmd, test_access_pages, { out_access_pages_id: item });
+      // test-cmd-respond: the pinned item is released
+      if (rc) iommufd_test_access_item_destroy(id, item);
+      return rc;
+    }
+    case IOMMU_TEST_OP_ACCESS_RW: {
+      const a = testArgs(ucmd, test_access_rw);
+      return iommufd_test_access_rw(id, a.iova, a.length, a.uptr, a.flags);
+    }
+    case IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: {
+      const item = testArgs(ucmd, test_destroy_access_pages).access_pages_id;
+      return iommufd_test_access_item_destroy(id, item);
+    }
+    case IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT:
+      return iommufd_test_set_temp_memory_limit(testArgs(ucmd, test_memory_limit).limit);
+    case IOMMU_TEST_OP_DIRTY: {
+      const a = testArgs(ucmd, test_dirty);
+      const count = iommufd_test_dirty(ictx, id, a.iova, a.length, a.page_size, a.uptr);
+      if (IS_ERR(count)) return count;
+      return testRespond(ucmd, test_dirty, { out_nr_dirty: BigInt(count) });
+    }
+    default:
+      // test-cmd-op
+      return fail(EOPNOTSUPP, "test-cmd-op", `no test operation ${cmd.op}`);
+  }
 }
 //# sourceMappingURL=../../.cache/srcmap/lib/iommufd/selftest.ts.map

@@ -18,7 +18,7 @@ import {
   type SlabObject,
 } from "../mm/slab.ts";
 
-// ⟨xarray-types⟩ spec/07-iommufd-objects.md:96
+// ⟨xarray-types⟩ spec/07-iommufd-objects.md:97
 /** linux v6.12 include/linux/xarray.h XA_FLAGS_ACCOUNT: charge nodes to the memory cgroup. */
 export const XA_FLAGS_ACCOUNT = 1 << 1;
 /** linux v6.12 include/linux/xarray.h XA_FLAGS_ALLOC: the xarray tracks free entries. */
@@ -43,7 +43,7 @@ const XA_CHUNK_SIZE = 1 << XA_CHUNK_SHIFT;
 /** NON-KERNEL: the radix_tree_node slab cache (576-byte objects, reclaimable). */
 const radix_tree_node_cachep = kmem_cache_create("radix_tree_node", 576, SLAB_RECLAIM_ACCOUNT);
 
-// ⟨xarray-class⟩ spec/07-iommufd-objects.md:126
+// ⟨xarray-class⟩ spec/07-iommufd-objects.md:127
 /** linux v6.12 include/linux/xarray.h struct xarray, with the node structure for accounting */
 export class xarray<T> {
   /** Present entries, including reserved ones. */
@@ -66,7 +66,7 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_CHUNK_SIZE ** level) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:156
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:157
 function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   const height = Math.max(xa.height, heightFor(index));
   const needed: number[] = [];
@@ -123,7 +123,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:218
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:219
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

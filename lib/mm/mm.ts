@@ -2,7 +2,7 @@
 // spec/03-tasks-and-user-memory.md
 /**
  * Address spaces: VMAs, anonymous memory faulted in on first touch, user page tables, mmap(),
- * munmap() and teardown.
+ * munmap() and teardown, and the memory system calls.
  *
  * linux v6.12 include/linux/mm_types.h, include/linux/mm.h, mm/mmap.c, mm/memory.c,
  * kernel/fork.c
@@ -11,7 +11,7 @@
  */
 import { EINVAL, ENOMEM, type ErrnoError, fail, type Rc } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
-import { current } from "../kernel/current.ts";
+import { current, fatal_signal_pending } from "../kernel/current.ts";
 import type { task_struct } from "../kernel/task.ts";
 import {
   __GFP_ZERO,
@@ -24,6 +24,7 @@ import {
 } from "./gfp.ts";
 import { mem_cgroup_charge, mod_lruvec_page_state } from "./memcontrol.ts";
 import { __free_pages, alloc_pages, type page, put_page } from "./page_alloc.ts";
+import { access_ok } from "./uaccess.ts";
 
 // ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:173
 /** linux v6.12 arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX (4-level paging) */
@@ -429,5 +430,57 @@ export function do_madvise(mm: mm_struct, start: number, len: number, behavior: 
     return fail(ENOMEM, "madvise-check-2", "part of the range is unmapped");
   }
   return 0;
+}
+
+// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1421
+/**
+ * linux v6.12 mm/mmap.c ksys_mmap_pgoff() for mmap(NULL, length, prot, MAP_PRIVATE |
+ * MAP_ANONYMOUS), as current: the address, or an error.
+ */
+export function ksys_mmap(length: bigint, prot: number): number | ErrnoError {
+  // mmap-check-2
+  if (length > BigInt(TASK_SIZE_MAX)) {
+    return fail(ENOMEM, "mmap-check-2", "longer than the address space");
+  }
+  return do_mmap(current().mm!, Number(length), prot);
+}
+
+/** linux v6.12 mm/madvise.c do_madvise() as the system call, as current. */
+export function ksys_madvise(addr: bigint, length: bigint, advice: number): Rc {
+  // madvise-check-1
+  if (addr + length > BigInt(TASK_SIZE_MAX)) {
+    return fail(EINVAL, "madvise-check-1", "the range leaves user space");
+  }
+  return do_madvise(current().mm!, Number(addr), Number(length), advice);
+}
+
+/** linux v6.12 mm/mmap.c vm_munmap() as the system call, as current. */
+export function ksys_munmap(addr: bigint, length: bigint): Rc {
+  return do_munmap(current().mm!, Number(addr), Number(length));
+}
+
+/**
+ * NON-KERNEL: the task's own load (`write` false) or store of `buf` at `addr`, with what the
+ * kernel does about its faults; throws when the task dies of it or the fault cannot be served.
+ */
+export function userAccess(task: task_struct, addr: bigint, buf: Uint8Array, write: boolean): void {
+  task.syscall(() => {
+    const { fault } = access_ok(addr, buf.length)
+      ? accessUser(task.mm!, Number(addr), buf, write)
+      : { fault: VM_FAULT_SIGSEGV };
+    if (fault === VM_FAULT_SIGSEGV) {
+      task.do_exit();
+      throw new Error(`task ${task.pid} killed by SIGSEGV at 0x${addr.toString(16)}`);
+    }
+    if (fault && fatal_signal_pending(task)) {
+      task.do_exit();
+      throw new Error(`task ${task.pid} was killed by the OOM killer`);
+    }
+    if (fault) {
+      throw new Error(
+        `task ${task.pid}: VM_FAULT_OOM; the kernel would retry this fault forever`,
+      );
+    }
+  });
 }
 //# sourceMappingURL=../../.cache/srcmap/lib/mm/mm.ts.map

@@ -8,9 +8,19 @@
  *
  * @module
  */
-import { _IO, defineStruct, IOMMUFD_CMD_BASE, IOMMUFD_TYPE, type StructValues } from "./iommufd.ts";
+import {
+  _IO,
+  defineIoctl,
+  defineStruct,
+  type FieldSpecs,
+  type IoctlDef,
+  IOMMUFD_CMD_BASE,
+  IOMMUFD_TYPE,
+  type Struct,
+  type StructValues,
+} from "./iommufd.ts";
 
-// ⟨iommufd-test-ops⟩ spec/06-iommufd-uapi.md:1544
+// ⟨iommufd-test-ops⟩ spec/06-iommufd-uapi.md:1546
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h IOMMU_TEST_CMD: the selftest ioctl. */
 export const IOMMU_TEST_CMD = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32);
 
@@ -45,7 +55,7 @@ export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
 /** Make a mock device raise an I/O page fault. */
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
 
-// ⟨iommufd-test-mock⟩ spec/06-iommufd-uapi.md:1586
+// ⟨iommufd-test-mock⟩ spec/06-iommufd-uapi.md:1732
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: first IOVA of a mock domain. */
 export const MOCK_APERTURE_START = 1n << 24n;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: last IOVA of a mock domain (inclusive). */
@@ -56,7 +66,7 @@ export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the mock device uses huge IO pages. */
 export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 
-// ⟨iommufd-test-hwpt⟩ spec/06-iommufd-uapi.md:1611
+// ⟨iommufd-test-hwpt⟩ spec/06-iommufd-uapi.md:1757
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: driver data type of the mock driver. */
 export const IOMMU_HWPT_DATA_SELFTEST = 0xdead;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the IOTLB value tests usually pass. */
@@ -73,7 +83,7 @@ export const iommu_hwpt_selftest = defineStruct("iommu_hwpt_selftest", {
 /** Field values of struct iommu_hwpt_selftest. */
 export type iommu_hwpt_selftest = StructValues<typeof iommu_hwpt_selftest>;
 
-// ⟨iommufd-test-invalidate⟩ spec/06-iommufd-uapi.md:1641
+// ⟨iommufd-test-invalidate⟩ spec/06-iommufd-uapi.md:1787
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: invalidation entries for the mock driver. */
 export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: a type the mock driver rejects. */
@@ -89,7 +99,7 @@ export const iommu_hwpt_invalidate_selftest = defineStruct("iommu_hwpt_invalidat
 /** Field values of struct iommu_hwpt_invalidate_selftest. */
 export type iommu_hwpt_invalidate_selftest = StructValues<typeof iommu_hwpt_invalidate_selftest>;
 
-// ⟨iommufd-test-hw-info⟩ spec/06-iommufd-uapi.md:1669
+// ⟨iommufd-test-hw-info⟩ spec/06-iommufd-uapi.md:1815
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the mock driver's hw_info type. */
 export const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the value of `test_reg`. */
@@ -115,4 +125,120 @@ export const MOCK_ACCESS_RW_WRITE = 1 << 0;
 export const MOCK_ACCESS_RW_SLOW_PATH = 1 << 2;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: CREATE_ACCESS for a driver that pins. */
 export const MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES = 1 << 0;
+
+// ⟨iommufd-test-cmd-struct⟩ spec/06-iommufd-uapi.md:1609
+/** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd (the union as words) */
+export const iommu_test_cmd = defineStruct("iommu_test_cmd", {
+  size: ["__u32", "in"],
+  op: ["__u32", "in"],
+  id: ["__u32", "in"],
+  __reserved: ["__u32", "in"],
+  union0: ["__aligned_u64", "inout", "hex"],
+  union1: ["__aligned_u64", "inout", "hex"],
+  union2: ["__aligned_u64", "inout", "hex"],
+  union3: ["__aligned_u64", "inout", "hex"],
+  union4: ["__aligned_u64", "inout", "hex"],
+  union5: ["__aligned_u64", "inout", "hex"],
+  last: ["__u32", "in"],
+});
+/** Field values of struct iommu_test_cmd. */
+export type iommu_test_cmd = StructValues<typeof iommu_test_cmd>;
+/** NON-KERNEL: where the union of struct iommu_test_cmd starts. */
+export const IOMMU_TEST_CMD_UNION = 16;
+
+/** NON-KERNEL: a member of iommu_test_cmd's union, laid out from the union's start. */
+function testMember<const F extends FieldSpecs>(name: string, fields: F): Struct<F> {
+  return defineStruct(`iommu_test_cmd.${name}`, fields);
+}
+
+/** linux v6.12 iommu_test_cmd.add_reserved */
+export const test_add_reserved = testMember("add_reserved", {
+  start: ["__aligned_u64", "in", "hex"],
+  length: ["__aligned_u64", "in", "hex"],
+});
+/** linux v6.12 iommu_test_cmd.mock_domain_flags (mock_domain is its first three fields) */
+export const test_mock_domain = testMember("mock_domain_flags", {
+  out_stdev_id: ["__u32", "out"],
+  out_hwpt_id: ["__u32", "out"],
+  out_idev_id: ["__u32", "out"],
+  dev_flags: ["__u32", "in", "hex"],
+});
+/** linux v6.12 iommu_test_cmd.mock_domain_replace */
+export const test_mock_domain_replace = testMember("mock_domain_replace", {
+  pt_id: ["__u32", "inout"],
+});
+/** linux v6.12 iommu_test_cmd.check_map */
+export const test_check_map = testMember("check_map", {
+  iova: ["__aligned_u64", "in", "hex"],
+  length: ["__aligned_u64", "in", "hex"],
+  uptr: ["__aligned_u64", "in", "hex"],
+});
+/** linux v6.12 iommu_test_cmd.check_refs */
+export const test_check_refs = testMember("check_refs", {
+  length: ["__aligned_u64", "in", "hex"],
+  uptr: ["__aligned_u64", "in", "hex"],
+  refs: ["__u32", "in"],
+});
+/** linux v6.12 iommu_test_cmd.create_access */
+export const test_create_access = testMember("create_access", {
+  out_access_fd: ["__u32", "out"],
+  flags: ["__u32", "in", "hex"],
+});
+/** linux v6.12 iommu_test_cmd.destroy_access_pages */
+export const test_destroy_access_pages = testMember("destroy_access_pages", {
+  access_pages_id: ["__u32", "in"],
+});
+/** linux v6.12 iommu_test_cmd.access_pages */
+export const test_access_pages = testMember("access_pages", {
+  flags: ["__u32", "in", "hex"],
+  out_access_pages_id: ["__u32", "out"],
+  iova: ["__aligned_u64", "in", "hex"],
+  length: ["__aligned_u64", "in", "hex"],
+  uptr: ["__aligned_u64", "in", "hex"],
+});
+/** linux v6.12 iommu_test_cmd.access_rw */
+export const test_access_rw = testMember("access_rw", {
+  iova: ["__aligned_u64", "in", "hex"],
+  length: ["__aligned_u64", "in", "hex"],
+  uptr: ["__aligned_u64", "in", "hex"],
+  flags: ["__u32", "in", "hex"],
+});
+/** linux v6.12 iommu_test_cmd.memory_limit */
+export const test_memory_limit = testMember("memory_limit", {
+  limit: ["__u32", "in"],
+});
+/** linux v6.12 iommu_test_cmd.access_replace_ioas */
+export const test_access_replace_ioas = testMember("access_replace_ioas", {
+  ioas_id: ["__u32", "in"],
+});
+/** linux v6.12 iommu_test_cmd.dirty */
+export const test_dirty = testMember("dirty", {
+  flags: ["__u32", "in", "hex"],
+  iova: ["__aligned_u64", "in", "hex"],
+  length: ["__aligned_u64", "in", "hex"],
+  page_size: ["__aligned_u64", "in", "hex"],
+  uptr: ["__aligned_u64", "in", "hex"],
+  out_nr_dirty: ["__aligned_u64", "out"],
+});
+/** linux v6.12 iommu_test_cmd.check_iotlb */
+export const test_check_iotlb = testMember("check_iotlb", {
+  id: ["__u32", "in"],
+  iotlb: ["__u32", "in", "hex"],
+});
+/** linux v6.12 iommu_test_cmd.trigger_iopf */
+export const test_trigger_iopf = testMember("trigger_iopf", {
+  dev_id: ["__u32", "in"],
+  pasid: ["__u32", "in"],
+  grpid: ["__u32", "in"],
+  perm: ["__u32", "in", "hex"],
+  addr: ["__u64", "in", "hex"],
+});
+
+/**
+ * NON-KERNEL: the selftest build's row of the command table, at 0xa0 (`_IOC_NR` − base = 0x20);
+ * the rows between the last command and it are empty.
+ */
+export const iommufdTestIoctls: readonly IoctlDef[] = [
+  defineIoctl({ IOMMU_TEST_CMD }, iommu_test_cmd, "last"),
+];
 //# sourceMappingURL=../../.cache/srcmap/lib/uapi/iommufd_test.ts.map

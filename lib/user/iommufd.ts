@@ -7,24 +7,7 @@
  * @module
  */
 import { EMSGSIZE, ErrnoError, IS_ERR, type Rc } from "../errno.ts";
-import { file } from "../fs/file.ts";
 import type { device } from "../iommu/iommu.ts";
-import { type iommufd_ctx, iommufd_fops, iommufd_fops_open } from "../iommufd/main.ts";
-import {
-  iommufd_test_access_item_destroy,
-  iommufd_test_access_pages,
-  iommufd_test_access_replace_ioas,
-  iommufd_test_access_rw,
-  iommufd_test_add_reserved,
-  iommufd_test_check_iotlb,
-  iommufd_test_create_access,
-  iommufd_test_dirty,
-  iommufd_test_md_check_pa,
-  iommufd_test_md_check_refs,
-  iommufd_test_mock_domain,
-  iommufd_test_mock_domain_replace,
-  iommufd_test_set_temp_memory_limit,
-} from "../iommufd/selftest.ts";
 import { runAs } from "../kernel/current.ts";
 import type { task_struct } from "../kernel/task.ts";
 import { find_vma, TASK_SIZE_MAX, VM_READ } from "../mm/mm.ts";
@@ -51,29 +34,50 @@ import {
   type Struct,
   type StructValues,
 } from "../uapi/iommufd.ts";
-import { MOCK_ACCESS_RW_WRITE } from "../uapi/iommufd_test.ts";
+import {
+  IOMMU_TEST_CMD,
+  iommu_test_cmd,
+  IOMMU_TEST_CMD_UNION,
+  IOMMU_TEST_OP_ACCESS_PAGES,
+  IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
+  IOMMU_TEST_OP_ACCESS_RW,
+  IOMMU_TEST_OP_ADD_RESERVED,
+  IOMMU_TEST_OP_CREATE_ACCESS,
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+  IOMMU_TEST_OP_DIRTY,
+  IOMMU_TEST_OP_MD_CHECK_IOTLB,
+  IOMMU_TEST_OP_MD_CHECK_MAP,
+  IOMMU_TEST_OP_MD_CHECK_REFS,
+  IOMMU_TEST_OP_MOCK_DOMAIN,
+  IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+  IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+  IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
+  iommufdTestIoctls,
+  MOCK_ACCESS_RW_WRITE,
+  test_access_pages,
+  test_access_replace_ioas,
+  test_access_rw,
+  test_add_reserved,
+  test_check_iotlb,
+  test_check_map,
+  test_check_refs,
+  test_create_access,
+  test_destroy_access_pages,
+  test_dirty,
+  test_memory_limit,
+  test_mock_domain,
+  test_mock_domain_replace,
+} from "../uapi/iommufd_test.ts";
 import {
   vfio_device_attach_iommufd_pt,
   vfio_device_bind_iommufd,
   vfio_device_detach_iommufd_pt,
-  type vfio_device_file,
-  vfio_device_fops,
+  vfio_device_info,
   vfioDeviceIoctls,
-} from "../vfio/device_cdev.ts";
+} from "../uapi/vfio.ts";
+import type { Process } from "./process.ts";
 
-// ⟨open-iommufd⟩ spec/12-userspace.md:29
-/** NON-KERNEL: open("/dev/iommu", O_RDWR) as `task`; throws ErrnoError on failure. */
-export function openIommufd(task: task_struct): IommufdFd {
-  const fd = task.syscall(() => {
-    const filp = new file(iommufd_fops);
-    const rc = iommufd_fops_open(filp);
-    if (rc) throw rc;
-    return task.installFile(filp);
-  });
-  return new IommufdFd(task, fd);
-}
-
-// ⟨iommufd-fd-raw⟩ spec/12-userspace.md:54
+// ⟨iommufd-fd-raw⟩ spec/12-userspace.md:132
 /**
  * NON-KERNEL: a tracer's view of user memory: bytes at `va`, or null if unreadable. The range must
  * lie in readable mappings before a buffer is made for it, so that a length no task could map
@@ -96,10 +100,10 @@ function ioctlRow(rows: readonly IoctlDef[], cmd: number): IoctlDef | undefined 
   return rows.find((r) => r.ioctl_num === cmd);
 }
 
-/** NON-KERNEL: make an ioctl on `fd` as `task`, trace it, and turn the result into 0/−errno. */
+/** NON-KERNEL: make an ioctl on `fd` in `process`, trace it, and turn the result into 0/−errno. */
 function tracedIoctl(
   handle: {
-    task: task_struct;
+    process: Process;
     trace: ((line: string) => void) | null;
     lastError: ErrnoError | null;
   },
@@ -108,7 +112,8 @@ function tracedIoctl(
   cmd: number,
   arg: bigint,
 ): number {
-  const { task, trace } = handle;
+  const { process, trace } = handle;
+  const task = process.task;
   const op = ioctlRow(rows, cmd);
   let input: Uint8Array | null = null;
   if (trace && op) {
@@ -116,7 +121,7 @@ function tracedIoctl(
     const n = size ? Math.min(new DataView(size.buffer).getUint32(0, true), op.size) : 0;
     input = size && peek(task, arg, Math.max(n, 4));
   }
-  const rc = task.ioctl(fd, cmd, arg);
+  const rc = process.ioctl(fd, cmd, arg);
   handle.lastError = IS_ERR(rc) ? rc : null;
   if (trace) {
     const result: Rc = IS_ERR(rc) ? rc : 0;
@@ -132,18 +137,22 @@ function tracedIoctl(
   return IS_ERR(rc) ? -rc.errno : rc;
 }
 
-// ⟨iommufd-ioctl-by-name⟩ spec/12-userspace.md:283
+// ⟨iommufd-ioctl-by-name⟩ spec/12-userspace.md:367
 /** NON-KERNEL: the command table by ioctl name. */
 const IOCTL = Object.fromEntries(iommufdIoctls.map((r) => [r.name, r])) as Record<string, IoctlDef>;
 
-// ⟨vfio-ioctl-by-name⟩ spec/12-userspace.md:346
+// ⟨vfio-ioctl-by-name⟩ spec/12-userspace.md:443
 /** NON-KERNEL: VFIO's device ioctls by name. */
 const VFIO = Object.fromEntries(vfioDeviceIoctls.map((r) => [r.name, r])) as Record<
   string,
   IoctlDef
 >;
 
-// ⟨iommufd-fd⟩ spec/12-userspace.md:120
+// ⟨iommufd-test-rows⟩ spec/11-mock-driver.md:1514
+/** NON-KERNEL: the rows the handle traces a test command with. */
+const TEST_ROWS = [...iommufdIoctls, ...iommufdTestIoctls];
+
+// ⟨iommufd-fd⟩ spec/12-userspace.md:199
 /** NON-KERNEL: bytes of scratch user memory a handle maps for its structs and data. */
 const SCRATCH_SIZE = 1n << 20n;
 
@@ -157,17 +166,22 @@ export class IommufdFd {
   readonly #devices = new Map<number, number>();
   #scratch = 0n;
 
-  constructor(readonly task: task_struct, readonly fd: number) {}
+  constructor(
+    /** The process that holds the descriptor. */
+    readonly process: Process,
+    /** The descriptor of /dev/iommu. */
+    readonly fd: number,
+  ) {}
 
   /** The raw system call: ioctl(fd, cmd, arg) → 0 or −errno; see `lastError`. */
   ioctl(cmd: number, arg: bigint): number {
     return tracedIoctl(this, this.fd, iommufdIoctls, cmd, arg);
   }
 
-  // ⟨iommufd-fd-call⟩ spec/12-userspace.md:156
+  // ⟨iommufd-fd-call⟩ spec/12-userspace.md:240
   /** The scratch area's address (mapped on first use). */
   scratch(): bigint {
-    if (!this.#scratch) this.#scratch = this.task.mmap(SCRATCH_SIZE);
+    if (!this.#scratch) this.#scratch = this.process.mmap(SCRATCH_SIZE);
     return this.#scratch;
   }
 
@@ -188,46 +202,68 @@ export class IommufdFd {
     const arg = this.scratch();
     const sized = op.struct.fields.some((f) => f.name === "size") ? { size: op.size } : {};
     const bytes = (op.struct as S).encode({ ...sized, ...values } as never);
-    this.task.write(arg, bytes);
+    this.process.write(arg, bytes);
     const rows = fd === this.fd ? iommufdIoctls : vfioDeviceIoctls;
     const rc = tracedIoctl(this, fd, rows, op.ioctl_num, arg);
     if (rc < 0) throw this.lastError!;
-    return (op.struct as S).decode(this.task.read(arg, op.size)) as StructValues<S>;
+    return (op.struct as S).decode(this.process.read(arg, op.size)) as StructValues<S>;
   }
 
-  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1335
+  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1434
+  /**
+   * IOMMU_TEST_CMD with operation `op` on object `id`, `values` in the union as `member` → the
+   * member as the kernel wrote it back.
+   */
+  testCmd<S extends Struct>(
+    op: number,
+    id: number,
+    member: S,
+    values: Partial<StructValues<S>> = {},
+  ): StructValues<S> {
+    const arg = this.scratch();
+    const bytes = iommu_test_cmd.encode({ size: iommu_test_cmd.sizeof, op, id });
+    bytes.set(member.encode(values as never), IOMMU_TEST_CMD_UNION);
+    this.process.write(arg, bytes);
+    const rc = tracedIoctl(this, this.fd, TEST_ROWS, IOMMU_TEST_CMD, arg);
+    if (rc < 0) throw this.lastError!;
+    const out = this.process.read(arg + BigInt(IOMMU_TEST_CMD_UNION), member.sizeof);
+    return member.decode(out) as StructValues<S>;
+  }
+
   /** The selftest's IOMMU_TEST_OP_MOCK_DOMAIN[_FLAGS] → its three IDs. */
   testMockDomain(
     pt_id: number,
     dev_flags = 0,
   ): { stdev_id: number; hwpt_id: number; idev_id: number } {
-    const out = this.#test(() => iommufd_test_mock_domain(this.#ictx(), pt_id, dev_flags));
+    const op = dev_flags ? IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS : IOMMU_TEST_OP_MOCK_DOMAIN;
+    const out = this.testCmd(op, pt_id, test_mock_domain, { dev_flags });
     return { stdev_id: out.out_stdev_id, hwpt_id: out.out_hwpt_id, idev_id: out.out_idev_id };
   }
 
   /** The selftest's IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE → the HWPT now used. */
   testMockDomainReplace(stdev_id: number, pt_id: number): number {
-    return this.#test(() => iommufd_test_mock_domain_replace(this.#ictx(), stdev_id, pt_id));
+    const op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE;
+    return this.testCmd(op, stdev_id, test_mock_domain_replace, { pt_id }).pt_id;
   }
 
   /** The selftest's IOMMU_TEST_OP_MD_CHECK_IOTLB: throws unless slot `iotlb_id` holds `iotlb`. */
   testCheckIotlb(hwpt_id: number, iotlb_id: number, iotlb: number): void {
-    this.#test(() => iommufd_test_check_iotlb(this.#ictx(), hwpt_id, iotlb_id, iotlb));
+    this.testCmd(IOMMU_TEST_OP_MD_CHECK_IOTLB, hwpt_id, test_check_iotlb, { id: iotlb_id, iotlb });
   }
 
   /** The selftest's IOMMU_TEST_OP_ADD_RESERVED: reserve `[start, start + length)` in an IOAS. */
   testAddReserved(ioas_id: number, start: bigint, length: bigint): void {
-    this.#test(() => iommufd_test_add_reserved(this.#ictx(), ioas_id, start, length));
+    this.testCmd(IOMMU_TEST_OP_ADD_RESERVED, ioas_id, test_add_reserved, { start, length });
   }
 
   /** The selftest's IOMMU_TEST_OP_MD_CHECK_MAP: throws unless the HWPT maps the IOVAs to `uptr`. */
   testMdCheckMap(hwpt_id: number, iova: bigint, length: bigint, uptr: bigint): void {
-    this.#test(() => iommufd_test_md_check_pa(this.#ictx(), hwpt_id, iova, length, uptr));
+    this.testCmd(IOMMU_TEST_OP_MD_CHECK_MAP, hwpt_id, test_check_map, { iova, length, uptr });
   }
 
   /** The selftest's IOMMU_TEST_OP_MD_CHECK_REFS: throws unless each small page has `refs` pins. */
   testMdCheckRefs(uptr: bigint, length: bigint, refs: number): void {
-    this.#test(() => iommufd_test_md_check_refs(uptr, length, refs));
+    this.testCmd(IOMMU_TEST_OP_MD_CHECK_REFS, 0, test_check_refs, { length, uptr, refs });
   }
 
   /**
@@ -242,30 +278,16 @@ export class IommufdFd {
     bitmap: Uint8Array,
   ): number {
     const uptr = this.dataArea();
-    this.task.write(uptr, bitmap);
-    return this.#test(() =>
-      iommufd_test_dirty(this.#ictx(), hwpt_id, iova, length, page_size, uptr)
-    );
+    this.process.write(uptr, bitmap);
+    const args = { iova, length, page_size, uptr };
+    return Number(this.testCmd(IOMMU_TEST_OP_DIRTY, hwpt_id, test_dirty, args).out_nr_dirty);
   }
 
   /** The selftest's IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT. */
   testSetTempMemoryLimit(limit: number): void {
-    this.#test(() => iommufd_test_set_temp_memory_limit(limit));
+    this.testCmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, 0, test_memory_limit, { limit });
   }
-
-  /** Run a test operation as the task, like an ioctl; record and throw its error. */
-  #test<T>(op: () => T | ErrnoError): T {
-    const rc = this.task.syscall(op);
-    this.lastError = IS_ERR(rc) ? rc : null;
-    if (IS_ERR(rc)) throw rc;
-    return rc;
-  }
-
-  /** The context behind this handle's descriptor. */
-  #ictx(): iommufd_ctx {
-    return this.task.files!.fdt.get(this.fd)!.private_data as iommufd_ctx;
-  }
-  // ⟨iommufd-fd-helpers⟩ spec/12-userspace.md:193
+  // ⟨iommufd-fd-helpers⟩ spec/12-userspace.md:277
   /** IOMMU_DESTROY */
   destroy(id: number): void {
     this.call(IOCTL.IOMMU_DESTROY, { id });
@@ -293,7 +315,7 @@ export class IommufdFd {
     let data_uptr = args.data_uptr ?? 0n;
     if (args.data) {
       data_uptr = this.dataArea();
-      this.task.write(data_uptr, args.data);
+      this.process.write(data_uptr, args.data);
     }
     return this.call<typeof iommu_hwpt_alloc>(IOCTL.IOMMU_HWPT_ALLOC, {
       flags: args.flags ?? 0,
@@ -314,7 +336,7 @@ export class IommufdFd {
       data_len,
       data_uptr,
     });
-    const data = data_len ? this.task.read(data_uptr, data_len) : new Uint8Array(0);
+    const data = data_len ? this.process.read(data_uptr, data_len) : new Uint8Array(0);
     return { ...out, data };
   }
 
@@ -330,7 +352,7 @@ export class IommufdFd {
   ): number {
     const len = entry_len ?? entries[0]?.length ?? 0;
     const data_uptr = entries.length ? this.dataArea() : 0n;
-    entries.forEach((e, k) => this.task.write(data_uptr + BigInt(k * len), e));
+    entries.forEach((e, k) => this.process.write(data_uptr + BigInt(k * len), e));
     return this.call<typeof iommu_hwpt_invalidate>(IOCTL.IOMMU_HWPT_INVALIDATE, {
       hwpt_id,
       data_uptr,
@@ -417,11 +439,11 @@ export class IommufdFd {
       out = ask(capacity);
     } catch (e) {
       if (!(e instanceof ErrnoError) || e.errno !== EMSGSIZE) throw e;
-      const answer = this.task.read(this.scratch(), iommu_ioas_iova_ranges.sizeof);
+      const answer = this.process.read(this.scratch(), iommu_ioas_iova_ranges.sizeof);
       out = ask(iommu_ioas_iova_ranges.decode(answer).num_iovas);
     }
     const bytes = out.num_iovas
-      ? this.task.read(this.dataArea(), out.num_iovas * size)
+      ? this.process.read(this.dataArea(), out.num_iovas * size)
       : new Uint8Array();
     const ranges = Array.from(
       { length: out.num_iovas },
@@ -434,7 +456,7 @@ export class IommufdFd {
   ioasAllowIovas(ioas_id: number, ranges: { start: bigint; last: bigint }[]): void {
     const allowed_iovas = ranges.length ? this.dataArea() : 0n;
     ranges.forEach((r, k) =>
-      this.task.write(
+      this.process.write(
         allowed_iovas + BigInt(k * iommu_iova_range.sizeof),
         iommu_iova_range.encode(r),
       )
@@ -459,7 +481,7 @@ export class IommufdFd {
     const data = args.data ?? this.dataArea();
     // The scratch area is zeroed for a bitmap that fits in it (a bad range fails before the bitmap).
     if (args.data === undefined && nbytes < SCRATCH_SIZE / 2n) {
-      this.task.write(data, new Uint8Array(nbytes));
+      this.process.write(data, new Uint8Array(nbytes));
     }
     this.call(IOCTL.IOMMU_HWPT_GET_DIRTY_BITMAP, {
       hwpt_id: args.hwpt_id,
@@ -469,7 +491,7 @@ export class IommufdFd {
       page_size: args.page_size,
       data,
     });
-    return peek(this.task, data, nbytes);
+    return peek(this.process.task, data, nbytes);
   }
   // ⟨iommufd-fd-helpers⟩ spec/16-access.md:1624
   /** Access descriptors created through this handle and not yet closed. */
@@ -477,7 +499,8 @@ export class IommufdFd {
 
   /** The selftest's IOMMU_TEST_OP_CREATE_ACCESS → the access's descriptor. */
   testCreateAccess(ioas_id: number, flags = 0): number {
-    const fd = this.#test(() => iommufd_test_create_access(this.#ictx(), ioas_id, flags));
+    const op = IOMMU_TEST_OP_CREATE_ACCESS;
+    const fd = this.testCmd(op, ioas_id, test_create_access, { flags }).out_access_fd;
     this.#accessFds.add(fd);
     return fd;
   }
@@ -485,22 +508,26 @@ export class IommufdFd {
   /** test_cmd_destroy_access(): close the access's descriptor. */
   testDestroyAccess(access_fd: number): void {
     this.#accessFds.delete(access_fd);
-    this.task.close(access_fd);
+    this.process.close(access_fd);
   }
 
   /** The selftest's IOMMU_TEST_OP_ACCESS_REPLACE_IOAS. */
   testAccessReplaceIoas(access_fd: number, ioas_id: number): void {
-    this.#test(() => iommufd_test_access_replace_ioas(access_fd, ioas_id));
+    const op = IOMMU_TEST_OP_ACCESS_REPLACE_IOAS;
+    this.testCmd(op, access_fd, test_access_replace_ioas, { ioas_id });
   }
 
   /** The selftest's IOMMU_TEST_OP_ACCESS_PAGES → the pinned range's ID (check against `uptr`). */
   testAccessPages(access_fd: number, iova: bigint, length: bigint, uptr = 0n, flags = 0): number {
-    return this.#test(() => iommufd_test_access_pages(access_fd, iova, length, uptr, flags));
+    const args = { flags, iova, length, uptr };
+    const out = this.testCmd(IOMMU_TEST_OP_ACCESS_PAGES, access_fd, test_access_pages, args);
+    return out.out_access_pages_id;
   }
 
   /** The selftest's IOMMU_TEST_OP_DESTROY_ACCESS_PAGES. */
   testDestroyAccessPages(access_fd: number, access_pages_id: number): void {
-    this.#test(() => iommufd_test_access_item_destroy(access_fd, access_pages_id));
+    const op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES;
+    this.testCmd(op, access_fd, test_destroy_access_pages, { access_pages_id });
   }
 
   /**
@@ -509,20 +536,24 @@ export class IommufdFd {
    */
   testAccessRw(access_fd: number, iova: bigint, buf: Uint8Array, flags = 0): void {
     const uptr = this.dataArea();
-    if (flags & MOCK_ACCESS_RW_WRITE) this.task.write(uptr, buf);
-    const length = BigInt(buf.length);
-    this.#test(() => iommufd_test_access_rw(access_fd, iova, length, uptr, flags));
-    if (!(flags & MOCK_ACCESS_RW_WRITE)) buf.set(this.task.read(uptr, buf.length));
+    if (flags & MOCK_ACCESS_RW_WRITE) this.process.write(uptr, buf);
+    const args = { iova, length: BigInt(buf.length), uptr, flags };
+    this.testCmd(IOMMU_TEST_OP_ACCESS_RW, access_fd, test_access_rw, args);
+    if (!(flags & MOCK_ACCESS_RW_WRITE)) buf.set(this.process.read(uptr, buf.length));
   }
 
-  // ⟨iommufd-fd-devices⟩ spec/12-userspace.md:295
+  // ⟨iommufd-fd-devices⟩ spec/12-userspace.md:379
   /** Open the device's VFIO file and VFIO_DEVICE_BIND_IOMMUFD it to this iommufd → dev_id. */
   bind(dev: device): number {
-    const vfd = this.task.syscall(() => {
-      const df: vfio_device_file = { dev, iommufd: null, idev: null, iommufd_attached: false };
-      return this.task.installFile(new file(vfio_device_fops, df));
-    });
-    this.trace?.(`openat(AT_FDCWD, "/dev/vfio/devices/${dev.name}", O_RDWR) = ${vfd}`);
+    if (!dev.cdevPath) throw new Error(`${dev.name} has no VFIO device file`);
+    let vfd: number;
+    try {
+      vfd = this.process.open(dev.cdevPath);
+    } catch (e) {
+      this.trace?.(`openat(AT_FDCWD, "${dev.cdevPath}", O_RDWR) = -1 ${(e as ErrnoError).name}`);
+      throw e;
+    }
+    this.trace?.(`openat(AT_FDCWD, "${dev.cdevPath}", O_RDWR) = ${vfd}`);
     try {
       const out = this.call<typeof vfio_device_bind_iommufd>(
         VFIO.VFIO_DEVICE_BIND_IOMMUFD,
@@ -532,9 +563,18 @@ export class IommufdFd {
       this.#devices.set(out.out_devid, vfd);
       return out.out_devid;
     } catch (e) {
-      this.task.close(vfd);
+      this.process.close(vfd);
       throw e;
     }
+  }
+
+  /** VFIO_DEVICE_GET_INFO on a bound device → flags, regions, interrupts. */
+  deviceInfo(dev_id: number): StructValues<typeof vfio_device_info> {
+    return this.call<typeof vfio_device_info>(
+      VFIO.VFIO_DEVICE_GET_INFO,
+      { argsz: vfio_device_info.sizeof },
+      this.#deviceFd(dev_id),
+    );
   }
 
   /** VFIO_DEVICE_ATTACH_IOMMUFD_PT (a replace if attached) → the HWPT now used. */
@@ -555,7 +595,7 @@ export class IommufdFd {
 
   /** Close the device's VFIO file: detach and unbind. */
   unbind(dev_id: number): void {
-    this.task.close(this.#deviceFd(dev_id));
+    this.process.close(this.#deviceFd(dev_id));
     this.#devices.delete(dev_id);
   }
 
@@ -565,14 +605,14 @@ export class IommufdFd {
     return vfd;
   }
 
-  // ⟨iommufd-fd-close⟩ spec/12-userspace.md:361
+  // ⟨iommufd-fd-close⟩ spec/12-userspace.md:458
   /** Close the device files, the iommufd and the scratch area. */
   close(): void {
-    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1669
+    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1707
     for (const access_fd of [...this.#accessFds]) this.testDestroyAccess(access_fd);
     for (const dev_id of [...this.#devices.keys()]) this.unbind(dev_id);
-    this.task.close(this.fd);
-    if (this.#scratch) this.task.munmap(this.#scratch, SCRATCH_SIZE);
+    this.process.close(this.fd);
+    if (this.#scratch) this.process.munmap(this.#scratch, SCRATCH_SIZE);
     this.#scratch = 0n;
   }
 }

@@ -18,7 +18,7 @@ import {
   IS_ERR,
   type Rc,
 } from "../errno.ts";
-import { type file, type file_operations, fput } from "../fs/file.ts";
+import { type devnode, type file, type file_operations, fput } from "../fs/file.ts";
 import type { device } from "../iommu/iommu.ts";
 import {
   type iommufd_device,
@@ -28,56 +28,27 @@ import {
   iommufd_device_replace,
   iommufd_device_unbind,
 } from "../iommufd/device.ts";
-import { type iommufd_ctx, iommufd_fops } from "../iommufd/main.ts";
+import type { iommufd_ctx } from "../iommufd/iommufd.ts";
+import { iommufd_fops } from "../iommufd/main.ts";
 import { current } from "../kernel/current.ts";
 import { copy_from_user, copy_to_user } from "../mm/uaccess.ts";
+import type { Struct, StructValues } from "../uapi/iommufd.ts";
 import {
-  _IO,
-  defineIoctl,
-  defineStruct,
-  type IoctlDef,
-  type Struct,
-  type StructValues,
-} from "../uapi/iommufd.ts";
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  vfio_device_attach_iommufd_pt,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  vfio_device_bind_iommufd,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+  vfio_device_detach_iommufd_pt,
+  VFIO_DEVICE_FLAGS_PCI,
+  VFIO_DEVICE_FLAGS_RESET,
+  VFIO_DEVICE_GET_INFO,
+  vfio_device_info,
+  VFIO_PCI_NUM_IRQS,
+  VFIO_PCI_NUM_REGIONS,
+} from "../uapi/vfio.ts";
 
-// ⟨vfio-uapi⟩ spec/09-devices.md:580
-/** linux v6.12 include/uapi/linux/vfio.h VFIO_TYPE and VFIO_BASE */
-export const VFIO_TYPE = 0x3b;
-export const VFIO_BASE = 100;
-/** linux v6.12 include/uapi/linux/vfio.h VFIO_DEVICE_BIND_IOMMUFD */
-export const VFIO_DEVICE_BIND_IOMMUFD = _IO(VFIO_TYPE, VFIO_BASE + 18);
-/** linux v6.12 include/uapi/linux/vfio.h VFIO_DEVICE_ATTACH_IOMMUFD_PT */
-export const VFIO_DEVICE_ATTACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 19);
-/** linux v6.12 include/uapi/linux/vfio.h VFIO_DEVICE_DETACH_IOMMUFD_PT */
-export const VFIO_DEVICE_DETACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 20);
-
-/** linux v6.12 include/uapi/linux/vfio.h struct vfio_device_bind_iommufd */
-export const vfio_device_bind_iommufd = defineStruct("vfio_device_bind_iommufd", {
-  argsz: ["__u32", "in"],
-  flags: ["__u32", "in", { flags: {} }],
-  iommufd: ["__s32", "in"],
-  out_devid: ["__u32", "out"],
-});
-/** linux v6.12 include/uapi/linux/vfio.h struct vfio_device_attach_iommufd_pt */
-export const vfio_device_attach_iommufd_pt = defineStruct("vfio_device_attach_iommufd_pt", {
-  argsz: ["__u32", "in"],
-  flags: ["__u32", "in", { flags: {} }],
-  pt_id: ["__u32", "inout"],
-});
-/** linux v6.12 include/uapi/linux/vfio.h struct vfio_device_detach_iommufd_pt */
-export const vfio_device_detach_iommufd_pt = defineStruct("vfio_device_detach_iommufd_pt", {
-  argsz: ["__u32", "in"],
-  flags: ["__u32", "in", { flags: {} }],
-});
-
-/** NON-KERNEL: the VFIO device ioctls as rows like iommufd's, for the trace. */
-export const vfioDeviceIoctls: readonly IoctlDef[] = [
-  defineIoctl({ VFIO_DEVICE_BIND_IOMMUFD }, vfio_device_bind_iommufd, "out_devid"),
-  defineIoctl({ VFIO_DEVICE_ATTACH_IOMMUFD_PT }, vfio_device_attach_iommufd_pt, "pt_id"),
-  defineIoctl({ VFIO_DEVICE_DETACH_IOMMUFD_PT }, vfio_device_detach_iommufd_pt, "flags"),
-];
-
-// ⟨vfio-device-file⟩ spec/09-devices.md:662
+// ⟨vfio-device-file⟩ spec/09-devices.md:655
 /** linux v6.12 include/linux/vfio.h struct vfio_device_file (the iommufd part) */
 export interface vfio_device_file {
   dev: device;
@@ -178,8 +149,12 @@ function vfio_df_unbind_iommufd(df: vfio_device_file): void {
   df.iommufd = null;
 }
 
-/** linux v6.12 drivers/vfio/vfio_main.c vfio_device_fops (the iommufd ioctls and release) */
+/**
+ * linux v6.12 drivers/vfio/vfio_main.c vfio_device_fops (open, the iommufd ioctls, GET_INFO and
+ * release)
+ */
 export const vfio_device_fops: file_operations = {
+  open: vfio_device_fops_cdev_open,
   unlocked_ioctl(filp: file, cmd: number, arg: bigint): number | ErrnoError {
     const df = filp.private_data as vfio_device_file;
     if (cmd === VFIO_DEVICE_BIND_IOMMUFD) return vfio_df_ioctl_bind_iommufd(df, arg);
@@ -187,10 +162,55 @@ export const vfio_device_fops: file_operations = {
     if (!df.idev) return fail(EINVAL, "vfio-access", "the device file is not bound");
     if (cmd === VFIO_DEVICE_ATTACH_IOMMUFD_PT) return vfio_df_ioctl_attach_pt(df, arg);
     if (cmd === VFIO_DEVICE_DETACH_IOMMUFD_PT) return vfio_df_ioctl_detach_pt(df, arg);
+    if (cmd === VFIO_DEVICE_GET_INFO) return vfio_pci_ioctl_get_info(arg);
     return fail(ENOIOCTLCMD, "ioctl-vfio", `0x${cmd.toString(16)} is not modelled for VFIO`);
   },
   release(filp: file): void {
     vfio_df_unbind_iommufd(filp.private_data as vfio_device_file);
   },
 };
+
+// ⟨vfio-cdev⟩ spec/09-devices.md:786
+/** linux v6.12 drivers/vfio/device_cdev.c vfio_device_fops_cdev_open(): an unbound device file. */
+function vfio_device_fops_cdev_open(filp: file): Rc {
+  const dev = filp.private_data as device;
+  const df: vfio_device_file = { dev, iommufd: null, idev: null, iommufd_attached: false };
+  filp.private_data = df;
+  return 0;
+}
+
+/**
+ * linux v6.12 drivers/vfio/device_cdev.c vfio_device_add() (the cdev part): register `dev`'s
+ * device file in `/dev` as vfioN and return its path.
+ */
+export function vfio_device_add(dev_nodes: Map<string, devnode>, dev: device): string {
+  let minor = 0;
+  while (dev_nodes.has(`/dev/vfio/devices/vfio${minor}`)) minor++;
+  const path = `/dev/vfio/devices/vfio${minor}`;
+  dev_nodes.set(path, { fops: vfio_device_fops, data: dev });
+  dev.cdevPath = path;
+  return path;
+}
+
+// ⟨vfio-get-info-fn⟩ spec/09-devices.md:862
+/** linux v6.12 drivers/vfio/pci/vfio_pci_core.c vfio_pci_ioctl_get_info(), for a plain function */
+function vfio_pci_ioctl_get_info(arg: bigint): Rc {
+  const minsz = vfio_device_info.offsetof("num_irqs") + 4;
+  const buf = new Uint8Array(vfio_device_info.sizeof);
+  // vfio-info-copy
+  if (copy_from_user(buf, arg, minsz)) return fail(EFAULT, "vfio-info-copy", "cannot read argsz");
+  const { argsz } = vfio_device_info.decode(buf);
+  // vfio-info-argsz
+  if (argsz < minsz) return fail(EINVAL, "vfio-info-argsz", `argsz ${argsz} below ${minsz}`);
+  const out = vfio_device_info.encode({
+    argsz,
+    flags: VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET,
+    num_regions: VFIO_PCI_NUM_REGIONS,
+    num_irqs: VFIO_PCI_NUM_IRQS,
+  });
+  const n = Math.min(argsz, vfio_device_info.sizeof);
+  // vfio-info-respond
+  if (copy_to_user(arg, out, n)) return fail(EFAULT, "vfio-info-respond", "cannot write the info");
+  return 0;
+}
 //# sourceMappingURL=../../.cache/srcmap/lib/vfio/device_cdev.ts.map

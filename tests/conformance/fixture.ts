@@ -11,11 +11,11 @@ import {
   type IommufdFd,
   Machine,
   type mem_cgroup,
-  type task_struct,
+  type Process,
 } from "../../lib/internal.ts";
 
 /** Everything that must return to its starting value once the iommufd is closed. */
-export function snapshot(m: Machine, cg: mem_cgroup, vmm: task_struct) {
+export function snapshot(m: Machine, cg: mem_cgroup, vmm: Process) {
   const stat = Object.fromEntries(
     cg.read("memory.stat").trim().split("\n").map((l) => l.split(" ")).map((
       [k, v],
@@ -28,7 +28,7 @@ export function snapshot(m: Machine, cg: mem_cgroup, vmm: task_struct) {
     slab_reclaimable: stat.slab_reclaimable,
     sec_pagetables: stat.sec_pagetables,
     nr_iommu_pages: m.pgdat.vm_stat.NR_IOMMU_PAGES,
-    "user->locked_vm": vmm.cred.user.locked_vm,
+    "user->locked_vm": vmm.task.cred.user.locked_vm,
     "mm->locked_vm": vmm.mm!.locked_vm,
     "mm->pinned_vm": vmm.mm!.pinned_vm,
     // Devices whose group is still claimed, or not back on its default domain.
@@ -43,7 +43,7 @@ export function snapshot(m: Machine, cg: mem_cgroup, vmm: task_struct) {
 export interface IommufdFixture {
   m: Machine;
   cg: mem_cgroup;
-  vmm: task_struct;
+  vmm: Process;
   fd: IommufdFd;
   before: ReturnType<typeof snapshot>;
 }
@@ -123,15 +123,15 @@ export function sweepFailNth<F extends IommufdFixture>(
   const result: SweepResult = { points: 0, sites: new Map(), absorbed: 0 };
   for (let n = 1; n < limit; n++) {
     const f = setup();
-    f.vmm.fail_nth = n;
+    f.vmm.task.fail_nth = n;
     let error: unknown = null;
     try {
       run(f);
     } catch (e) {
       error = e;
     }
-    const injected = f.vmm.fail_nth === 0;
-    f.vmm.fail_nth = 0;
+    const injected = f.vmm.task.fail_nth === 0;
+    f.vmm.task.fail_nth = 0;
     if (!injected) {
       assert.equal(error, null, "the run past the last injection point succeeds");
       teardown(f);
@@ -140,11 +140,14 @@ export function sweepFailNth<F extends IommufdFixture>(
     }
     if (error === null) result.absorbed++;
     else {
-      assert.ok(error instanceof ErrnoError, `injection ${n} (${f.vmm.injectedFault}): ${error}`);
-      assert.ok(allowed(error), `injection ${n} (${f.vmm.injectedFault}): ${error.message}`);
+      assert.ok(
+        error instanceof ErrnoError,
+        `injection ${n} (${f.vmm.task.injectedFault}): ${error}`,
+      );
+      assert.ok(allowed(error), `injection ${n} (${f.vmm.task.injectedFault}): ${error.message}`);
     }
     assert.match(f.cg.read("memory.events"), /\nmax 0\n/, "an injected failure is not a limit hit");
-    const site = f.vmm.injectedFault!;
+    const site = f.vmm.task.injectedFault!;
     result.sites.set(site, (result.sites.get(site) ?? 0) + 1);
     teardown(f);
   }

@@ -91,7 +91,7 @@ export function mockDomain(f: IommufdFixture, pt_id: number, flags = 0): MockDom
 
 /** NON-KERNEL: the iommufd context behind the fixture's descriptor. */
 export function ictxOf(f: IommufdFixture): iommufd_ctx {
-  return f.vmm.files!.fdt.get(f.fd.fd)!.private_data as iommufd_ctx;
+  return f.vmm.task.files!.fdt.get(f.fd.fd)!.private_data as iommufd_ctx;
 }
 
 /** NON-KERNEL: the domain of HWPT `hwpt_id`. */

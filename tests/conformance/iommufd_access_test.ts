@@ -33,7 +33,7 @@ import {
   MOCK_APERTURE_START,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   MOCK_FLAGS_ACCESS_WRITE,
-  type task_struct,
+  type Process,
 } from "../../lib/internal.ts";
 import { expectErrno } from "./fixture.ts";
 import {
@@ -77,7 +77,7 @@ interface Memory {
   view: (offset: number, length: number) => Uint8Array;
 }
 
-function bufferMemory(task: task_struct, buffer: bigint): Memory {
+function bufferMemory(task: Process, buffer: bigint): Memory {
   return {
     fill: (bytes) => task.write(buffer, bytes),
     view: (offset, length) => task.read(buffer + BigInt(offset), length),
@@ -213,12 +213,15 @@ testIoas("access_rw_unaligned", (f) => {
  * fork(): a child with memory of its own (the model has no MAP_SHARED across fork, so the
  * child's buffer stands for the shared one) and the iommufd descriptor, mapping its buffer.
  */
-function forkAndMap(f: Fixture): { child: task_struct; buf: bigint } {
+function forkAndMap(f: Fixture): { child: Process; buf: bigint } {
   const child = f.m.spawn({ capabilities: [], comm: "child" });
   const buf = child.mmap(BUFFER_SIZE);
   child.write(buf, new Uint8Array(Number(BUFFER_SIZE)).fill(0x5a));
-  const file = f.vmm.files!.fdt.get(f.fd.fd)!;
-  const childFd = new IommufdFd(child, child.syscall(() => child.installFile(get_file(file))));
+  const file = f.vmm.task.files!.fdt.get(f.fd.fd)!;
+  const childFd = new IommufdFd(
+    child,
+    child.task.syscall(() => child.task.files!.fd_install(get_file(file))),
+  );
   childFd.ioasMap({
     ioas_id: f.ioas_id,
     user_va: buf,
@@ -232,7 +235,7 @@ testIoas("fork_gone", (f) => {
   const access = f.fd.testCreateAccess(f.ioas_id, 0);
   // Create a mapping with a different mm
   const { child } = forkAndMap(f);
-  child.do_exit();
+  child.task.do_exit();
   if (f.stdev_id) {
     // If a domain already existed then everything was pinned within the fork, so this copies
     // from one domain to another.
@@ -257,7 +260,7 @@ testIoas("fork_present", (f) => {
   // Read pages from the remote process
   mockDomain(f, f.ioas_id);
   checkAccessRw(f.fd, access, MOCK_APERTURE_START, 0, bufferMemory(child, buf));
-  child.do_exit();
+  child.task.do_exit();
   f.fd.testDestroyAccess(access);
 });
 
@@ -312,19 +315,19 @@ Deno.test("access: pinned pages are counted once, shared with a domain, and unpi
   const iova = MOCK_APERTURE_START;
   f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: BUFFER_SIZE, iova });
   const access = f.fd.testCreateAccess(ioas_id, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES);
-  const before = f.vmm.cred.user.locked_vm;
+  const before = f.vmm.task.cred.user.locked_vm;
   const id = f.fd.testAccessPages(access, iova + 2n * P, 4n * P, f.buffer + 2n * P);
-  assert.equal(f.vmm.cred.user.locked_vm - before, 4, "an access's pin is counted");
+  assert.equal(f.vmm.task.cred.user.locked_vm - before, 4, "an access's pin is counted");
   checkRefs(f, f.buffer + 2n * P, 4n * P, 1);
   // A domain joins: its PFNs come from the xarray for the pinned pages, the rest are pinned.
   const md = mockDomain(f, ioas_id);
-  assert.equal(f.vmm.cred.user.locked_vm - before, 16, "each page once");
+  assert.equal(f.vmm.task.cred.user.locked_vm - before, 16, "each page once");
   checkRefs(f, f.buffer + 2n * P, 4n * P, 1);
   md.destroy();
-  assert.equal(f.vmm.cred.user.locked_vm - before, 4, "the access keeps its pages");
+  assert.equal(f.vmm.task.cred.user.locked_vm - before, 4, "the access keeps its pages");
   checkRefs(f, f.buffer, 2n * P, 0);
   f.fd.testDestroyAccessPages(access, id);
-  assert.equal(f.vmm.cred.user.locked_vm, before);
+  assert.equal(f.vmm.task.cred.user.locked_vm, before);
   checkRefs(f, f.buffer, BUFFER_SIZE, 0);
   f.fd.testDestroyAccess(access);
   teardownFixture(f);
@@ -455,12 +458,12 @@ Deno.test("access: a driver that never unpins makes IOAS_UNMAP fail with EDEADLO
   const iova = f.fd.ioasMap({ ioas_id, user_va: f.buffer, length: BUFFER_SIZE });
   const ictx = ictxOf(f);
   let calls = 0;
-  const access = f.vmm.syscall(() =>
+  const access = f.vmm.task.syscall(() =>
     iommufd_access_create(ictx, { needs_pin_pages: true, unmap: () => calls++ }, null)
   );
   if (access instanceof Error) throw access;
   const pages = new Float64Array(2);
-  f.vmm.syscall(() => {
+  f.vmm.task.syscall(() => {
     assert.equal(iommufd_access_attach(access, ioas_id), 0);
     assert.equal(iommufd_access_pin_pages(access, iova, 2n * P, pages, 0), 0);
   });
@@ -468,13 +471,13 @@ Deno.test("access: a driver that never unpins makes IOAS_UNMAP fail with EDEADLO
   assert.equal(e.check, "unmap-deadlock");
   assert.equal(calls, 101, "notified 101 times");
   // The area refuses new pins and reads until it is gone; unpinning still works.
-  f.vmm.syscall(() => {
+  f.vmm.task.syscall(() => {
     const rc = iommufd_access_pin_pages(access, iova, P, new Float64Array(1), 0);
     assert.equal(rc && rc.check, "pin-pages-align");
     iommufd_access_unpin_pages(access, iova, 2n * P);
   });
   assert.equal(f.fd.ioasUnmap(ioas_id, iova, BUFFER_SIZE), BUFFER_SIZE);
-  f.vmm.syscall(() => {
+  f.vmm.task.syscall(() => {
     iommufd_access_detach(access);
     iommufd_access_destroy(access);
   });

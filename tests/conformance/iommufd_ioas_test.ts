@@ -101,9 +101,9 @@ function invalidate(
   const data_uptr = nullArray ? 0n : fd.dataArea();
   reqs.forEach((r, k) => {
     const bytes = iommu_hwpt_invalidate_selftest.encode(r);
-    fd.task.write(fd.dataArea() + BigInt(k * iommu_hwpt_invalidate_selftest.sizeof), bytes);
+    fd.process.write(fd.dataArea() + BigInt(k * iommu_hwpt_invalidate_selftest.sizeof), bytes);
   });
-  fd.task.write(
+  fd.process.write(
     arg,
     iommu_hwpt_invalidate.encode({
       size: iommu_hwpt_invalidate.sizeof,
@@ -118,7 +118,7 @@ function invalidate(
   return {
     rc,
     entry_num:
-      iommu_hwpt_invalidate.decode(fd.task.read(arg, iommu_hwpt_invalidate.sizeof)).entry_num,
+      iommu_hwpt_invalidate.decode(fd.process.read(arg, iommu_hwpt_invalidate.sizeof)).entry_num,
   };
 }
 
@@ -349,7 +349,7 @@ testIoas("get_hw_info", ({ fd, device_id }) => {
     assert.equal(view.getUint32(0, true), 0, "flags");
     assert.equal(view.getUint32(4, true), IOMMU_HW_INFO_SELFTEST_REGVAL, "test_reg");
     // Larger: the kernel zeroes the trailing bytes
-    fd.task.write(fd.dataArea() + 8n, new Uint8Array(8).fill(0xaa));
+    fd.process.write(fd.dataArea() + 8n, new Uint8Array(8).fill(0xaa));
     const larger = fd.getHwInfo(device_id, 16);
     assert.deepEqual([...larger.data.subarray(8)], new Array(8).fill(0));
     assert.equal(larger.data_len, 8, "data_len is the kernel's length");

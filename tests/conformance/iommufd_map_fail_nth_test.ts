@@ -75,7 +75,12 @@ Deno.test("iommufd_fail_nth (basic, map_domain, map_two_domains): every injectio
     run: (f) => sequence(f, f.ioas[0], f.ioas[1]),
     teardown: (f) => {
       teardownFixture(f);
-      checkRefs(f, f.buffer, 16n * P, 0);
+      {
+        // teardown_iommufd(): a new descriptor asks, the old one is closed
+        const fd = f.vmm.openIommufd();
+        checkRefs({ ...f, fd }, f.buffer, 16n * P, 0);
+        fd.close();
+      }
     },
     // An injected lookup failure is ENOENT, or EINVAL where the command reports a failed lookup
     // that way (IOMMU_HWPT_ALLOC's pt_id); a failed pin is EFAULT; an allocation ENOMEM.
@@ -132,7 +137,12 @@ Deno.test("iommufd_fail_nth (access_rw, access_pin, access_pin_domain): every in
     run: (f) => accessSequence(f, f.ioas[0], f.ioas[1]),
     teardown: (f) => {
       teardownFixture(f);
-      checkRefs(f, f.buffer, 16n * P, 0);
+      {
+        // teardown_iommufd(): a new descriptor asks, the old one is closed
+        const fd = f.vmm.openIommufd();
+        checkRefs({ ...f, fd }, f.buffer, 16n * P, 0);
+        fd.close();
+      }
     },
     // As above; an injected failure while storing PFNs for an access, or in the one-page read
     // path, is EINVAL.

@@ -39,7 +39,7 @@ import {
 /** The counters a pin changes: the user's and the process's locked pages, and pinned_vm. */
 function counters(f: IoasFixture) {
   return {
-    user: f.vmm.cred.user.locked_vm,
+    user: f.vmm.task.cred.user.locked_vm,
     mm: f.vmm.mm!.locked_vm,
     pinned: f.vmm.mm!.pinned_vm,
   };
@@ -186,7 +186,7 @@ Deno.test("user accounting: two processes of one user share one RLIMIT_MEMLOCK b
   fd2.testMockDomain(ioas2);
   expectErrno(ENOMEM, () => fd2.ioasMap({ ioas_id: ioas2, user_va: buf, length: 8n * P }));
   fd2.ioasMap({ ioas_id: ioas2, user_va: buf, length: 4n * P });
-  assert.equal(f.vmm.cred.user.locked_vm, 20);
+  assert.equal(f.vmm.task.cred.user.locked_vm, 20);
   fd2.close();
   teardownFixture(f);
 });
@@ -194,14 +194,14 @@ Deno.test("user accounting: two processes of one user share one RLIMIT_MEMLOCK b
 Deno.test("fork_gone and fork_present (access-free parts): pinning another process's memory", () => {
   const f = setupFixture();
   const ioas_id = f.fd.ioasAlloc();
-  const file = f.vmm.files!.fdt.get(f.fd.fd)!;
+  const file = f.vmm.task.files!.fdt.get(f.fd.fd)!;
   // A child with its own memory maps it through the same open file.
   const child = f.m.spawn({ capabilities: [] });
   const childBuf = child.mmap(16n * P);
   child.write(childBuf, new Uint8Array(Number(16n * P)).fill(7));
-  const childFd = child.syscall(() => child.installFile(get_file(file)));
+  const childFd = child.task.syscall(() => child.task.files!.fd_install(get_file(file)));
   const map = (iova: bigint) =>
-    child.syscall(() => {
+    child.task.syscall(() => {
       const arg = child.mmap(P);
       child.write(arg, new Uint8Array([40, 0, 0, 0, 7, 0, 0, 0, ioas_id, 0, 0, 0, 0, 0, 0, 0]));
       const v = new DataView(new ArrayBuffer(24));
@@ -215,14 +215,14 @@ Deno.test("fork_gone and fork_present (access-free parts): pinning another proce
   // fork_present: the domain is filled from the child's address space, remotely.
   const md = mockDomain(f, ioas_id);
   assert.equal(child.mm!.pinned_vm, 16, "the pins are the child's");
-  assert.equal(child.cred.user.locked_vm, 16);
+  assert.equal(child.task.cred.user.locked_vm, 16);
   md.destroy();
   assert.equal(child.mm!.pinned_vm, 0);
   // fork_gone: once the child has exited, its memory cannot be pinned.
-  child.do_exit();
+  child.task.do_exit();
   expectErrno(EFAULT, () => mockDomain(f, ioas_id));
   f.fd.ioasUnmap(ioas_id, MOCK_APERTURE_START, 16n * P);
-  assert.equal(child.cred.user.locked_vm, 0);
+  assert.equal(child.task.cred.user.locked_vm, 0);
   teardownFixture(f);
 });
 

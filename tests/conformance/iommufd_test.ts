@@ -41,7 +41,7 @@ testF("iommufd.cmd_fail", ({ fd }) => {
   assert.equal(fd.lastError!.check, "ioctl-size-fault");
   // unknown ioctl
   const arg = fd.scratch();
-  fd.task.write(arg, iommu_destroy.encode({ size: iommu_destroy.sizeof, id: 0 }));
+  fd.process.write(arg, iommu_destroy.encode({ size: iommu_destroy.sizeof, id: 0 }));
   assert.equal(fd.ioctl(_IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE - 1), arg), -ENOTTY);
   assert.equal(fd.lastError!.check, "ioctl-vfio");
 });
@@ -69,18 +69,18 @@ testF("iommufd.cmd_length", ({ fd }) => {
     cmd[op.size] = 0xff;
     const setSize = (size: number) => new DataView(cmd.buffer).setUint32(0, size, true);
     setSize(op.min_size - 1);
-    fd.task.write(arg, cmd);
+    fd.process.write(arg, cmd);
     assert.equal(fd.ioctl(op.ioctl_num, arg), -EINVAL, `${name}: min_size - 1`);
     setSize(op.size + 1);
-    fd.task.write(arg, cmd);
+    fd.process.write(arg, cmd);
     assert.equal(fd.ioctl(op.ioctl_num, arg), -E2BIG, `${name}: sizeof + 1 with 0xff`);
     setSize(op.size);
     cmd[op.size] = 0xff;
-    fd.task.write(arg, cmd);
+    fd.process.write(arg, cmd);
     const rc = fd.ioctl(op.ioctl_num, arg);
     setSize(op.size + 1);
     cmd[op.size] = 0;
-    fd.task.write(arg, cmd);
+    fd.process.write(arg, cmd);
     assert.equal(fd.ioctl(op.ioctl_num, arg), rc, `${name}: sizeof + 1 with 0 behaves as sizeof`);
   }
 });
@@ -91,19 +91,19 @@ testF("iommufd.cmd_ex_fail", ({ fd }) => {
   const view = new DataView(cmd.buffer);
   view.setUint32(0, 16, true);
   // object id is invalid and command is longer
-  fd.task.write(arg, cmd);
+  fd.process.write(arg, cmd);
   assert.equal(fd.ioctl(IOMMU_DESTROY, arg), -ENOENT);
   // future area is non-zero
   view.setBigUint64(8, 1n, true);
-  fd.task.write(arg, cmd);
+  fd.process.write(arg, cmd);
   assert.equal(fd.ioctl(IOMMU_DESTROY, arg), -E2BIG);
   // original command "works"
   view.setUint32(0, 8, true);
-  fd.task.write(arg, cmd);
+  fd.process.write(arg, cmd);
   assert.equal(fd.ioctl(IOMMU_DESTROY, arg), -ENOENT);
   // short command fails
   view.setUint32(0, 7, true);
-  fd.task.write(arg, cmd);
+  fd.process.write(arg, cmd);
   assert.equal(fd.ioctl(IOMMU_DESTROY, arg), -EINVAL);
 });
 
@@ -121,11 +121,11 @@ testF("iommufd.global_options", ({ fd }) => {
 testF("iommufd.vfio_ioas", ({ fd }) => {
   const arg = fd.scratch();
   const vfio_ioas = (op: number, ioas_id = 0) => {
-    fd.task.write(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.sizeof, op, ioas_id }));
+    fd.process.write(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.sizeof, op, ioas_id }));
     const rc = fd.ioctl(IOMMU_VFIO_IOAS, arg);
     return {
       rc,
-      ioas_id: iommu_vfio_ioas.decode(fd.task.read(arg, iommu_vfio_ioas.sizeof)).ioas_id,
+      ioas_id: iommu_vfio_ioas.decode(fd.process.read(arg, iommu_vfio_ioas.sizeof)).ioas_id,
     };
   };
   // ENODEV if there is no compat ioas
@@ -161,9 +161,9 @@ Deno.test("IOMMU_OPTION copies back only val64", () => {
     op: IOMMU_OPTION_OP_GET,
     val64: 7n,
   });
-  f.fd.task.write(arg, bytes);
+  f.fd.process.write(arg, bytes);
   assert.equal(f.fd.ioctl(IOMMU_OPTION, arg), 0);
-  const after = iommu_option.decode(f.fd.task.read(arg, iommu_option.sizeof));
+  const after = iommu_option.decode(f.fd.process.read(arg, iommu_option.sizeof));
   assert.equal(after.val64, 0n);
   assert.equal(after.option_id, IOMMU_OPTION_RLIMIT_MODE);
   teardown(f);

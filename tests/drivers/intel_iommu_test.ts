@@ -54,8 +54,8 @@ import {
   MADV_HUGEPAGE,
   mapped_folio,
   PCI_DEVFN,
+  type Process,
   runAs,
-  type task_struct,
   to_dmar_domain,
   to_pci_dev,
   VTD_FR_PASID_ENTRY_P,
@@ -98,7 +98,7 @@ function pageMark(off: bigint): Uint8Array {
 }
 
 /** The host physical address of user address `va` of `task` (its page must be present). */
-function hpa(task: task_struct, va: bigint): number {
+function hpa(task: Process, va: bigint): number {
   const folio = mapped_folio(task.mm!, Number(va))!;
   return folio_pfn_at(folio, Number(va)) * 4096 + Number(va % 4096n);
 }
@@ -302,19 +302,22 @@ Deno.test("a kernel domain: first stage, charged to nobody; the same map with GF
   const dev = m.addDevice({ iommu: "dmar0" });
   const nodeIommu = () => m.pgdat.vm_stat.NR_IOMMU_PAGES;
   const n0 = nodeIommu();
-  const domain = runAs(vmm, () => iommu_paging_domain_alloc(dev));
+  const domain = runAs(vmm.task, () => iommu_paging_domain_alloc(dev));
   assert.ok(!(domain instanceof ErrnoError));
   assert.equal(to_dmar_domain(domain).use_first_level, true);
   assert.equal(domain.geometry.aperture_end, (1n << 47n) - 1n);
   assert.equal(
-    runAs(vmm, () => iommu_map(domain, 0x10_0000n, 0x8000_0000, 0x1000n, IOMMU_READ, GFP_KERNEL)),
+    runAs(
+      vmm.task,
+      () => iommu_map(domain, 0x10_0000n, 0x8000_0000, 0x1000n, IOMMU_READ, GFP_KERNEL),
+    ),
     0,
   );
   assert.equal(nodeIommu() - n0, 4, "top table and three below");
   assert.equal(stat(m, "/vm1", "sec_pagetables"), 0, "GFP_KERNEL: nobody pays");
   assert.equal(
     runAs(
-      vmm,
+      vmm.task,
       () =>
         iommu_map(
           domain,
@@ -357,7 +360,7 @@ Deno.test("map checks: page size, alignment, width, prot, and the nest parent's 
   );
   assert.ok(!(d instanceof ErrnoError));
   const ops = d.ops;
-  runAs(vmm, () => {
+  runAs(vmm.task, () => {
     rc(
       ops.map_pages!(d, 0n, 0, 1n << 13n, 1, IOMMU_READ | IOMMU_WRITE, GFP_KERNEL).ret,
       EINVAL,
@@ -384,7 +387,7 @@ Deno.test("map checks: page size, alignment, width, prot, and the nest parent's 
 });
 
 /** Writes a 64-bit little-endian value into the guest's RAM at guest physical `gpa`. */
-function guestWrite64(vmm: task_struct, ram: bigint, gpa: number, value: bigint): void {
+function guestWrite64(vmm: Process, ram: bigint, gpa: number, value: bigint): void {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, value, true);
   vmm.write(ram + BigInt(gpa), b);
@@ -394,7 +397,7 @@ function guestWrite64(vmm: task_struct, ram: bigint, gpa: number, value: bigint)
  * The guest's first stage, in guest RAM: root at GPA 0x1000, then 0x2000, 0x3000, 0x4000; maps
  * guest IOVA 0x8000_0000 to `target` (a GPA), writable.
  */
-function guestTables(vmm: task_struct, ram: bigint, target: number): void {
+function guestTables(vmm: Process, ram: bigint, target: number): void {
   const TABLE = 0x27n; // P | RW | U/S | A
   guestWrite64(vmm, ram, 0x1000 + 8 * 0, 0x2000n | TABLE); // PML4[0]
   guestWrite64(vmm, ram, 0x2000 + 8 * 2, 0x3000n | TABLE); // PDPT[2]: 0x8000_0000
@@ -436,9 +439,9 @@ function invalidate(
 ): { rc: number; entry_num: number; check?: string } {
   const len = opts.entry_len ?? 24;
   const data_uptr = fd.dataArea();
-  entries.forEach((e, k) => fd.task.write(data_uptr + BigInt(k * len), e));
+  entries.forEach((e, k) => fd.process.write(data_uptr + BigInt(k * len), e));
   const arg = fd.scratch();
-  fd.task.write(
+  fd.process.write(
     arg,
     iommu_hwpt_invalidate.encode({
       size: iommu_hwpt_invalidate.sizeof,
@@ -451,7 +454,7 @@ function invalidate(
     }),
   );
   const r = fd.ioctl(IOMMU_HWPT_INVALIDATE, arg);
-  const out = iommu_hwpt_invalidate.decode(fd.task.read(arg, iommu_hwpt_invalidate.sizeof));
+  const out = iommu_hwpt_invalidate.decode(fd.process.read(arg, iommu_hwpt_invalidate.sizeof));
   return { rc: r, entry_num: out.entry_num, check: r ? fd.lastError?.check : undefined };
 }
 

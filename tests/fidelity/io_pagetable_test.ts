@@ -24,15 +24,15 @@ Deno.test(
       const dev = mockDevice(f);
       const devId = f.fd.bind(dev);
       const hwpt = f.fd.hwptAlloc({ dev_id: devId, pt_id: ioas });
-      f.vmm.fail_nth = n;
+      f.vmm.task.fail_nth = n;
       let error: unknown = null;
       try {
         f.fd.attach(devId, hwpt);
       } catch (e) {
         error = e;
       }
-      const injected = f.vmm.fail_nth === 0;
-      f.vmm.fail_nth = 0;
+      const injected = f.vmm.task.fail_nth === 0;
+      f.vmm.task.fail_nth = 0;
       if (!injected) {
         assert.equal(error, null);
         teardown(f);

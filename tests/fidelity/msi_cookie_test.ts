@@ -65,7 +65,7 @@ Deno.test(
       const s = swMsiSession();
       try {
         const hwpt = s.f.fd.hwptAlloc({ dev_id: s.devId, pt_id: s.ioas });
-        s.f.vmm.fail_nth = n;
+        s.f.vmm.task.fail_nth = n;
         try {
           s.f.fd.attach(s.devId, hwpt);
         } catch (e) {
@@ -73,13 +73,13 @@ Deno.test(
           if (e.check === "msi-cookie-nomem") {
             reached = true;
             assert.equal(e.errno, ENOMEM);
-            s.f.vmm.fail_nth = 0;
+            s.f.vmm.task.fail_nth = 0;
             // The reservation was removed again, and a second try works.
             s.f.fd.attach(s.devId, hwpt);
           }
         }
-        const injected = s.f.vmm.fail_nth === 0;
-        s.f.vmm.fail_nth = 0;
+        const injected = s.f.vmm.task.fail_nth === 0;
+        s.f.vmm.task.fail_nth = 0;
         if (!injected) break;
       } finally {
         s.restore();
@@ -100,14 +100,14 @@ Deno.test(
         const hwpt1 = s.f.fd.hwptAlloc({ dev_id: s.devId, pt_id: s.ioas });
         const hwpt2 = s.f.fd.hwptAlloc({ dev_id: s.devId, pt_id: s.ioas });
         s.f.fd.attach(s.devId, hwpt1);
-        s.f.vmm.fail_nth = n;
+        s.f.vmm.task.fail_nth = n;
         try {
           s.f.fd.attach(s.devId, hwpt2);
         } catch (e) {
           assert.ok(e instanceof ErrnoError, String(e));
           if (e.check === "msi-cookie-nomem") {
             reached = true;
-            s.f.vmm.fail_nth = 0;
+            s.f.vmm.task.fail_nth = 0;
             // Still attached to hwpt1 on the same IOAS, but the MSI window is no longer reserved.
             assert.ok(s.dev.iommu_group!.domain === s.domainOf(hwpt1));
             const buf = s.f.vmm.mmap(4096n);
@@ -116,8 +116,8 @@ Deno.test(
             s.f.vmm.munmap(buf, 4096n);
           }
         }
-        const injected = s.f.vmm.fail_nth === 0;
-        s.f.vmm.fail_nth = 0;
+        const injected = s.f.vmm.task.fail_nth === 0;
+        s.f.vmm.task.fail_nth = 0;
         if (!injected) break;
       } finally {
         s.restore();

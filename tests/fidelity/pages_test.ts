@@ -28,7 +28,7 @@ import {
 /** The physical frame behind each page of [va, va + n pages). */
 function pfnsOf(f: IoasFixture, va: bigint, n: number): number[] {
   const pfns: number[] = [];
-  f.vmm.syscall(() => {
+  f.vmm.task.syscall(() => {
     for (let k = 0; k < n; k++) {
       const addr = Number(va + BigInt(k) * P);
       pfns.push(folio_pfn_at(mapped_folio(f.vmm.mm!, addr)!, addr));
@@ -40,7 +40,7 @@ function pfnsOf(f: IoasFixture, va: bigint, n: number): number[] {
 /** The pin count of each page of [va, va + n pages). */
 function pinsOf(f: IoasFixture, va: bigint, n: number): number[] {
   const pins: number[] = [];
-  f.vmm.syscall(() => {
+  f.vmm.task.syscall(() => {
     for (let k = 0; k < n; k++) {
       pins.push(mapped_folio(f.vmm.mm!, Number(va + BigInt(k) * P))!._pincount ?? 0);
     }

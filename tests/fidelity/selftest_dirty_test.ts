@@ -82,7 +82,7 @@ Deno.test("selftest.c iommufd_test_dirty(): a 4-page bitmap at an unreadable add
   const { hwpt_id, md, idev } = dirtyHwpt(f);
   const hole = f.vmm.mmap(P);
   f.vmm.munmap(hole, P);
-  const rc = f.vmm.syscall(() =>
+  const rc = f.vmm.task.syscall(() =>
     iommufd_test_dirty(
       ictxOf(f),
       hwpt_id,

@@ -51,7 +51,7 @@ Deno.test(
     for (let n = 1; n < 100; n++) {
       const s = session();
       let stage = "attach parent";
-      s.vmm.fail_nth = n;
+      s.vmm.task.fail_nth = n;
       let error: unknown = null;
       try {
         s.fd.attach(s.devId, s.parent);
@@ -60,8 +60,8 @@ Deno.test(
       } catch (e) {
         error = e;
       }
-      const injected = s.vmm.fail_nth === 0;
-      s.vmm.fail_nth = 0;
+      const injected = s.vmm.task.fail_nth === 0;
+      s.vmm.task.fail_nth = 0;
       if (!injected) {
         assert.equal(error, null);
         s.fd.close();
@@ -122,7 +122,7 @@ Deno.test(
       s.fd.attach(s.devId, s.parent);
       const dev1Id = s.fd.bind(dev1);
       const ids = dmar1.domain_ids.size;
-      s.vmm.fail_nth = n;
+      s.vmm.task.fail_nth = n;
       try {
         s.fd.attach(dev1Id, s.parent);
       } catch (e) {
@@ -132,8 +132,8 @@ Deno.test(
           assert.equal(dmar1.domain_ids.size, ids, "the id taken on dmar1 was given back");
         }
       }
-      const injected = s.vmm.fail_nth === 0;
-      s.vmm.fail_nth = 0;
+      const injected = s.vmm.task.fail_nth === 0;
+      s.vmm.task.fail_nth = 0;
       s.fd.close();
       if (!injected) break;
     }

@@ -17,7 +17,7 @@ import {
   iommu_hwpt_vtd_s1_invalidate,
   Machine,
   mapped_folio,
-  type task_struct,
+  type Process,
   to_pci_dev,
 } from "../../lib/internal.ts";
 
@@ -38,14 +38,14 @@ Deno.test("cache.c calculate_psi_aligned_address(): unsigned long arithmetic, no
 });
 
 /** Writes a 64-bit little-endian value into the guest's RAM at guest physical `gpa`. */
-function guestWrite64(vmm: task_struct, ram: bigint, gpa: number, value: bigint): void {
+function guestWrite64(vmm: Process, ram: bigint, gpa: number, value: bigint): void {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, value, true);
   vmm.write(ram + BigInt(gpa), b);
 }
 
 /** The guest's first stage (root at GPA 0x1000): guest IOVA page k maps GPA targets[k]. */
-function guestTables(vmm: task_struct, ram: bigint, targets: number[]): void {
+function guestTables(vmm: Process, ram: bigint, targets: number[]): void {
   const TABLE = 0x27n; // P | RW | U/S | A
   guestWrite64(vmm, ram, 0x1000, 0x2000n | TABLE); // PML4[0]
   guestWrite64(vmm, ram, 0x2000, 0x3000n | TABLE); // PDPT[0]
@@ -53,7 +53,7 @@ function guestTables(vmm: task_struct, ram: bigint, targets: number[]): void {
   targets.forEach((t, k) => guestWrite64(vmm, ram, 0x4000 + 8 * k, BigInt(t) | 0x67n)); // PT[k]
 }
 
-function hpa(task: task_struct, va: bigint): number {
+function hpa(task: Process, va: bigint): number {
   const folio = mapped_folio(task.mm!, Number(va))!;
   return folio_pfn_at(folio, Number(va)) * 4096 + Number(va % 4096n);
 }

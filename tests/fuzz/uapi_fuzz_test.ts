@@ -250,7 +250,7 @@ function observe(f: FuzzFixture) {
   });
   // Pins on the buffer's and the data area's pages.
   const pins: number[] = [];
-  f.vmm.syscall(() => {
+  f.vmm.task.syscall(() => {
     for (const [va, n] of [[f.buffer, 16n], [f.data, 2n]] as const) {
       for (let k = 0n; k < n; k++) {
         const folio = userPage(f.vmm.mm!, Number(va + k * P), false);

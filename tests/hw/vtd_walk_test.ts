@@ -695,7 +695,7 @@ Deno.test("vtd fault names, level indices, result descriptions", () => {
 
 Deno.test("vtd check ids: every id the walker reports is an anchor of its chapter", async () => {
   const md = await Deno.readTextFile(new URL("../../spec/17-vtd-page-walk.md", import.meta.url));
-  const code = await Deno.readTextFile(new URL("../../lib/internal.ts", import.meta.url));
+  const code = await Deno.readTextFile(new URL("../../lib/hw/vtd/walk.ts", import.meta.url));
   const ids = new Set(
     [...code.matchAll(/"(vtd-[a-z]+-check-[a-z]+|vtd-check-[a-z]+)"/g)].map((m) => m[1]),
   );

@@ -36,7 +36,9 @@ function expectErr(rc: Rc, errno: number, check: string): void {
 Deno.test("iommu_copy_struct_from_user: exact and shorter structs; longer, mistyped, unreadable", () => {
   const { vmm, buf } = setup();
   const copy = (type: number, uptr: bigint, len: number, kdst = new Uint8Array(KSIZE).fill(0xff)) =>
-    vmm.syscall(() => iommu_copy_struct_from_user(kdst, KSIZE, { type, uptr, len }, TYPE, MIN_LEN));
+    vmm.task.syscall(() =>
+      iommu_copy_struct_from_user(kdst, KSIZE, { type, uptr, len }, TYPE, MIN_LEN)
+    );
   // Exactly the kernel's size.
   let kdst = new Uint8Array(KSIZE);
   assert.equal(copy(TYPE, buf, 8, kdst), 0);
@@ -60,7 +62,7 @@ Deno.test("iommu_copy_struct_from_user_array: index, stride, entry length, type"
   const { vmm, buf } = setup();
   const copy = (entry_len: number, entry_num: number, index: number, type = TYPE) => {
     const kdst = new Uint8Array(KSIZE).fill(0xff);
-    const rc = vmm.syscall(() =>
+    const rc = vmm.task.syscall(() =>
       iommu_copy_struct_from_user_array(
         kdst,
         KSIZE,

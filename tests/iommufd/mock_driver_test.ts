@@ -123,7 +123,7 @@ function allocUser(
   user_data: iommu_user_data | null = null,
   dev: device = s.dev,
 ): iommu_domain | ErrnoError {
-  return s.vmm.syscall(() => mock_ops.domain_alloc_user!(dev, flags, parent, user_data));
+  return s.vmm.task.syscall(() => mock_ops.domain_alloc_user!(dev, flags, parent, user_data));
 }
 
 function paging(s: Setup, flags = 0, dev: device = s.dev): mock_iommu_domain {
@@ -146,7 +146,7 @@ function nested(s: Setup, parent: iommu_domain, iotlb = IOMMU_TEST_IOTLB_DEFAULT
 }
 
 function kernel<T>(s: Setup, fn: () => T): T {
-  return s.vmm.syscall(fn);
+  return s.vmm.task.syscall(fn);
 }
 
 Deno.test("constants: half-page IO pages, 1 MiB huge pages, the entry's fields", () => {
@@ -228,7 +228,7 @@ Deno.test("hw_info: 8 bytes of struct iommu_test_hw_info, type 0xfeedbeef; ENOME
     flags: 0,
     test_reg: IOMMU_HW_INFO_SELFTEST_REGVAL,
   });
-  s.vmm.fail_nth = 1;
+  s.vmm.task.fail_nth = 1;
   expectErr(kernel(s, () => mock_ops.hw_info!(s.dev)), ENOMEM, "mock-hw-info-nomem");
 });
 
@@ -249,7 +249,7 @@ Deno.test("domain_alloc_user, paging: the checks in v6.12 order", () => {
     "mock-alloc-paging-data",
   );
   // mock-alloc-nomem
-  s.vmm.fail_nth = 1;
+  s.vmm.task.fail_nth = 1;
   expectErr(allocUser(s, 0), ENOMEM, "mock-alloc-nomem");
   // Success: an UNMANAGED domain with the mock's aperture and page size.
   const d = paging(s, IOMMU_HWPT_ALLOC_NEST_PARENT);
@@ -298,7 +298,7 @@ Deno.test("domain_alloc_user, nested: the checks in v6.12 order; IOTLB slots fro
   expectErr(allocUser(s, 0, parent, { ...data, len: 5 }), EINVAL, "copy-user-len");
   expectErr(allocUser(s, 0, parent, { ...data, uptr: 0n }), EFAULT, "copy-struct-check-2");
   // mock-alloc-nomem (the copy does not allocate, so the first failure point is the structure).
-  s.vmm.fail_nth = 1;
+  s.vmm.task.fail_nth = 1;
   expectErr(allocUser(s, 0, parent, data), ENOMEM, "mock-alloc-nomem");
   // Success: every slot holds the user's value.
   const n = nested(s, parent, 0x1234);
@@ -408,14 +408,14 @@ Deno.test("map_pages under fault injection: ENOENT, or an xarray ENOMEM, and not
   const seen = new Set<string>();
   for (let nth = 1;; nth++) {
     const before = Number(s.cg.read("memory.current"));
-    s.vmm.fail_nth = nth;
+    s.vmm.task.fail_nth = nth;
     const rc = kernel(
       s,
       () => iommu_map(d, A, 0x100000, MOCK_HUGE_PAGE_SIZE + P, PROT, GFP_KERNEL_ACCOUNT),
     );
-    s.vmm.fail_nth = 0;
+    s.vmm.task.fail_nth = 0;
     if (rc === 0) break;
-    seen.add(`${rc.check} ${s.vmm.injectedFault}`);
+    seen.add(`${rc.check} ${s.vmm.task.injectedFault}`);
     assert.ok(xa_empty(d.pfns), `fail-nth ${nth}: ${rc.check} left entries`);
     assert.equal(d.pfns.nodes.size, 0, `fail-nth ${nth}: nodes left`);
     assert.ok(Number(s.cg.read("memory.current")) <= before + PAGE_SIZE);
@@ -685,7 +685,7 @@ Deno.test("memory: a mock domain's table is charged to the task that maps, under
   const s = setup();
   const user = paging(s);
   // No room beyond what is charged already, and nobody the OOM killer may kill.
-  s.vmm.signal.oom_score_adj = OOM_SCORE_ADJ_MIN;
+  s.vmm.task.signal.oom_score_adj = OOM_SCORE_ADJ_MIN;
   s.cg.write("memory.max", String(charge(s).current));
   const rc = kernel(s, () => iommu_map(user, A, 0x100000, 64n * P, PROT, GFP_KERNEL_ACCOUNT));
   expectErr(rc, ENOMEM, "xa-store-nomem");
@@ -698,9 +698,9 @@ Deno.test("memory: a mock domain's table is charged to the task that maps, under
 Deno.test("memory: IOMMU_HWPT_ALLOC on a mock device charges the HWPT object, not the domain", () => {
   const s = setup();
   const fd = s.vmm.openIommufd();
-  const ictx = s.vmm.files!.fdt.get(fd.fd)!.private_data as iommufd_ctx;
+  const ictx = s.vmm.task.files!.fdt.get(fd.fd)!.private_data as iommufd_ctx;
   // Bind in the kernel, as VFIO's IOMMUFD_BIND would.
-  const idev = s.vmm.syscall(() => iommufd_device_bind(ictx, s.dev));
+  const idev = s.vmm.task.syscall(() => iommufd_device_bind(ictx, s.dev));
   if (IS_ERR(idev)) throw idev;
   const ioas_id = fd.ioasAlloc();
   const before = charge(s);
@@ -723,6 +723,6 @@ Deno.test("memory: IOMMU_HWPT_ALLOC on a mock device charges the HWPT object, no
   assert.equal(after.slab_unreclaimable - before.slab_unreclaimable, iommufd_bytes);
   fd.destroy(hwpt_id);
   assert.equal(charge(s).slab_unreclaimable, before.slab_unreclaimable);
-  s.vmm.syscall(() => iommufd_device_unbind(idev));
+  s.vmm.task.syscall(() => iommufd_device_unbind(idev));
   fd.close();
 });

@@ -66,7 +66,7 @@ testF("HWPT_ALLOC: __reserved, data_type/data_len pairing, fault_id, explanation
   const { idev_id } = fd.testMockDomain(ioas);
   const arg = fd.scratch();
   const raw = (values: Partial<Record<string, number | bigint>>) => {
-    fd.task.write(
+    fd.process.write(
       arg,
       iommu_hwpt_alloc.encode({
         size: iommu_hwpt_alloc.sizeof,
@@ -98,7 +98,7 @@ testF("HWPT_ALLOC: __reserved, data_type/data_len pairing, fault_id, explanation
     pt_id: ioas,
     flags: IOMMU_HWPT_ALLOC_NEST_PARENT,
   });
-  fd.task.write(fd.dataArea(), iommu_hwpt_selftest.encode({ iotlb: 0 }));
+  fd.process.write(fd.dataArea(), iommu_hwpt_selftest.encode({ iotlb: 0 }));
   const nested = {
     pt_id: parent,
     data_type: IOMMU_HWPT_DATA_SELFTEST,
@@ -111,14 +111,14 @@ testF("HWPT_ALLOC: __reserved, data_type/data_len pairing, fault_id, explanation
   // __reserved2 is not checked in v6.12.
   assert.equal(raw({ __reserved2: 7 }), 0);
   // IDs: IOAS 1, selftest object 2, device 3, automatic HWPT 4, then this one.
-  const id = iommu_hwpt_alloc.decode(fd.task.read(arg, iommu_hwpt_alloc.sizeof)).out_hwpt_id;
+  const id = iommu_hwpt_alloc.decode(fd.process.read(arg, iommu_hwpt_alloc.sizeof)).out_hwpt_id;
   assert.equal(id, 5);
   fd.destroy(id);
 });
 
 testF("HWPT_INVALIDATE: __reserved is EOPNOTSUPP and entry_num is written back as 0", ({ fd }) => {
   const arg = fd.scratch();
-  fd.task.write(
+  fd.process.write(
     arg,
     iommu_hwpt_invalidate.encode({
       size: iommu_hwpt_invalidate.sizeof,
@@ -130,7 +130,7 @@ testF("HWPT_INVALIDATE: __reserved is EOPNOTSUPP and entry_num is written back a
   assert.equal(fd.ioctl(IOMMU_HWPT_INVALIDATE, arg), -EOPNOTSUPP);
   assert.equal(fd.lastError!.check, "invalidate-reserved");
   assert.equal(
-    iommu_hwpt_invalidate.decode(fd.task.read(arg, iommu_hwpt_invalidate.sizeof)).entry_num,
+    iommu_hwpt_invalidate.decode(fd.process.read(arg, iommu_hwpt_invalidate.sizeof)).entry_num,
     0,
   );
 });
@@ -147,11 +147,11 @@ testF("destroying a bound device's ID is EBUSY; an unknown one ENOENT", ({ fd, m
 testF("IOMMU_VFIO_IOAS: GET, SET, CLEAR, and destroy forgets the choice", ({ fd }) => {
   const arg = fd.scratch();
   const call = (op: number, ioas_id = 0) => {
-    fd.task.write(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.sizeof, op, ioas_id }));
+    fd.process.write(arg, iommu_vfio_ioas.encode({ size: iommu_vfio_ioas.sizeof, op, ioas_id }));
     const rc = fd.ioctl(IOMMU_VFIO_IOAS, arg);
     return {
       rc,
-      ioas_id: iommu_vfio_ioas.decode(fd.task.read(arg, iommu_vfio_ioas.sizeof)).ioas_id,
+      ioas_id: iommu_vfio_ioas.decode(fd.process.read(arg, iommu_vfio_ioas.sizeof)).ioas_id,
     };
   };
   assert.equal(call(IOMMU_VFIO_IOAS_GET).rc, -ENODEV);

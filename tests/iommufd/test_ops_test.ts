@@ -135,8 +135,8 @@ testF("IOMMU_TEST_OP_DIRTY: iommufd's checks before the lookup, then the mock's"
   }
   assert.equal(expectErrno(EINVAL, dirty(999, MOCK_APERTURE_START + 1n)).check, "test-dirty-args");
   assert.equal(expectErrno(EINVAL, dirty(999, undefined, 16n * M + 1n)).check, "test-dirty-args");
-  const ictx = vmm.files!.fdt.get(fd.fd)!.private_data as iommufd_ctx;
-  const nul = vmm.syscall(() =>
+  const ictx = vmm.task.files!.fdt.get(fd.fd)!.private_data as iommufd_ctx;
+  const nul = vmm.task.syscall(() =>
     iommufd_test_dirty(ictx, hwpt_id, MOCK_APERTURE_START, 16n * M, M, 0n)
   );
   assert.ok(nul instanceof ErrnoError && nul.check === "test-dirty-args", "a null bitmap pointer");

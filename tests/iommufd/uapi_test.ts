@@ -191,6 +191,52 @@ const KERNEL_LAYOUTS: Record<string, [sizeof: number, fields: string]> = {
   iommu_hwpt_invalidate_selftest: [8, "0 flags __u32, 4 iotlb_id __u32"],
   iommu_test_hw_info: [8, "0 flags __u32, 4 test_reg __u32"],
   // include/uapi/linux/vfio.h (v6.12)
+  vfio_device_info: [
+    24,
+    "0 argsz __u32, 4 flags __u32, 8 num_regions __u32, 12 num_irqs __u32, 16 cap_offset __u32, " +
+    "20 pad __u32",
+  ],
+  iommu_test_cmd: [
+    72,
+    "0 size __u32, 4 op __u32, 8 id __u32, 12 __reserved __u32, 16 union0 __aligned_u64, " +
+    "24 union1 __aligned_u64, 32 union2 __aligned_u64, 40 union3 __aligned_u64, " +
+    "48 union4 __aligned_u64, 56 union5 __aligned_u64, 64 last __u32",
+  ],
+  // The union's members, from the union's start (offset 16 of struct iommu_test_cmd).
+  "iommu_test_cmd.add_reserved": [16, "0 start __aligned_u64, 8 length __aligned_u64"],
+  "iommu_test_cmd.mock_domain_flags": [
+    16,
+    "0 out_stdev_id __u32, 4 out_hwpt_id __u32, 8 out_idev_id __u32, 12 dev_flags __u32",
+  ],
+  "iommu_test_cmd.mock_domain_replace": [4, "0 pt_id __u32"],
+  "iommu_test_cmd.check_map": [
+    24,
+    "0 iova __aligned_u64, 8 length __aligned_u64, 16 uptr __aligned_u64",
+  ],
+  "iommu_test_cmd.check_refs": [24, "0 length __aligned_u64, 8 uptr __aligned_u64, 16 refs __u32"],
+  "iommu_test_cmd.create_access": [8, "0 out_access_fd __u32, 4 flags __u32"],
+  "iommu_test_cmd.destroy_access_pages": [4, "0 access_pages_id __u32"],
+  "iommu_test_cmd.access_pages": [
+    32,
+    "0 flags __u32, 4 out_access_pages_id __u32, 8 iova __aligned_u64, 16 length __aligned_u64, " +
+    "24 uptr __aligned_u64",
+  ],
+  "iommu_test_cmd.access_rw": [
+    32,
+    "0 iova __aligned_u64, 8 length __aligned_u64, 16 uptr __aligned_u64, 24 flags __u32",
+  ],
+  "iommu_test_cmd.memory_limit": [4, "0 limit __u32"],
+  "iommu_test_cmd.access_replace_ioas": [4, "0 ioas_id __u32"],
+  "iommu_test_cmd.dirty": [
+    48,
+    "0 flags __u32, 8 iova __aligned_u64, 16 length __aligned_u64, 24 page_size __aligned_u64, " +
+    "32 uptr __aligned_u64, 40 out_nr_dirty __aligned_u64",
+  ],
+  "iommu_test_cmd.check_iotlb": [8, "0 id __u32, 4 iotlb __u32"],
+  "iommu_test_cmd.trigger_iopf": [
+    24,
+    "0 dev_id __u32, 4 pasid __u32, 8 grpid __u32, 12 perm __u32, 16 addr __u64",
+  ],
   vfio_device_bind_iommufd: [
     16,
     "0 argsz __u32, 4 flags __u32, 8 iommufd __s32, 12 out_devid __u32",
@@ -627,7 +673,9 @@ Deno.test("chapters: every layout table and the command table match the descript
     }
   }
   assert.equal(commandTables, 1);
-  assert.deepEqual(seen.sort(), [...structs.keys()].sort(), "one layout table per struct");
+  // The members of iommu_test_cmd's union ("iommu_test_cmd.dirty") are laid out by its table.
+  const tabled = [...structs.keys()].filter((name) => !name.includes("."));
+  assert.deepEqual(seen.sort(), tabled.sort(), "one layout table per struct");
 });
 
 function checkTables(nodes: RootContent[], seen: string[]): number {

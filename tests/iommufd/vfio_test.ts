@@ -27,18 +27,18 @@ testF(
       idev: null,
       iommufd_attached: false,
     };
-    const vfd = fd.task.installFile(new file(vfio_device_fops, df));
+    const vfd = fd.process.task.files!.fd_install(new file(vfio_device_fops, df));
     for (const cmd of [VFIO_DEVICE_ATTACH_IOMMUFD_PT, VFIO_DEVICE_DETACH_IOMMUFD_PT]) {
       // A NULL struct: the kernel never reads it, so this is EINVAL, not EFAULT.
-      const rc = fd.task.ioctl(vfd, cmd, 0n) as ErrnoError;
+      const rc = fd.process.ioctl(vfd, cmd, 0n) as ErrnoError;
       assert.equal(rc.errno, EINVAL);
       assert.equal(rc.check, "vfio-access");
     }
     // Bind is the one ioctl that needs no access: it reads its struct (here: faults).
-    const rc = fd.task.ioctl(vfd, VFIO_DEVICE_BIND_IOMMUFD, 0n) as ErrnoError;
+    const rc = fd.process.ioctl(vfd, VFIO_DEVICE_BIND_IOMMUFD, 0n) as ErrnoError;
     assert.equal(rc.errno, EFAULT);
     assert.equal(rc.check, "vfio-copy");
-    fd.task.close(vfd);
+    fd.process.close(vfd);
   },
 );
 

@@ -18,7 +18,7 @@ import {
   type mem_cgroup,
   OOM_SCORE_ADJ_MIN,
   PAGE_SIZE,
-  type task_struct,
+  type Process,
 } from "../../lib/internal.ts";
 
 const KB = 1024;
@@ -26,7 +26,7 @@ const key = (cg: mem_cgroup, file: string, k: string) =>
   Number(new RegExp(`^${k} (\\d+)$`, "m").exec(cg.read(file))![1]);
 
 /** alloc_anon(): a task mmap()s and touches `size` bytes; false if it died trying. */
-function alloc_anon(t: task_struct, size: number): boolean {
+function alloc_anon(t: Process, size: number): boolean {
   try {
     t.write(t.mmap(BigInt(size)), new Uint8Array(size).fill(1));
     return true;
@@ -36,10 +36,10 @@ function alloc_anon(t: task_struct, size: number): boolean {
 }
 
 /** cg_run(): a fresh task in `cg` runs `fn`; returns whether it exited normally. */
-function cg_run(m: Machine, cg: mem_cgroup, fn: (t: task_struct) => boolean): boolean {
+function cg_run(m: Machine, cg: mem_cgroup, fn: (t: Process) => boolean): boolean {
   const t = m.spawn({ cgroup: cg });
-  const ok = fn(t) && !t.exit_state;
-  if (!t.exit_state) t.kill();
+  const ok = fn(t) && !t.task.exit_state;
+  if (!t.task.exit_state) t.kill();
   return ok;
 }
 
@@ -72,13 +72,13 @@ Deno.test("test_memcg_high_sync", () => {
   cg.write("memory.max", `${140 * PAGE_SIZE}`);
   const t = m.spawn({ cgroup: cg });
   // one kernel entry charging far beyond high (the kernel test mlock()s 200M at once)
-  const objs = t.syscall(() => {
+  const objs = t.task.syscall(() => {
     const got = Array.from({ length: 120 }, () => kmalloc(4096, GFP_KERNEL_ACCOUNT)!);
     assert.ok(key(cg, "memory.events", "high") > 0, "paid synchronously, inside the kernel");
     return got;
   });
   assert.equal(key(cg, "memory.events", "max"), 0, "max untouched");
-  t.syscall(() => objs.forEach(kfree));
+  t.task.syscall(() => objs.forEach(kfree));
 });
 
 Deno.test("test_memcg_max", () => {
@@ -116,7 +116,7 @@ for (const localevents of [false, true]) {
     assert.ok(alloc_anon(c1, KB * 4) && alloc_anon(c2, KB * 4));
     assert.ok(!cg_run(m, child, (t) => alloc_anon(t, 100 * KB * 4)));
     assert.equal(child.read("cgroup.procs"), "", "every task of the group was killed");
-    assert.ok(!p.exit_state);
+    assert.ok(!p.task.exit_state);
     assert.ok(key(child, "memory.events", "oom_kill") > 0);
     const parentKills = key(parent, "memory.events", "oom_kill");
     if (localevents) assert.equal(parentKills, 0);
@@ -149,7 +149,7 @@ Deno.test("test_memcg_oom_group_score_events", () => {
   assert.ok(alloc_anon(m.spawn({ cgroup: cg }), KB * 4));
   assert.ok(!cg_run(m, cg, (t) => alloc_anon(t, 100 * KB * 4)));
   assert.equal(key(cg, "memory.events", "oom_kill"), 3, "the victim counts twice");
-  assert.ok(!safe.exit_state);
+  assert.ok(!safe.task.exit_state);
   safe.kill();
 });
 
@@ -161,7 +161,9 @@ Deno.test("test_kmem_memcg_deletion", () => {
     const child = m.cgroups.create(`/kmem_memcg_deletion_test/child_${i}`);
     const t = m.spawn({ cgroup: child });
     alloc_anon(t, 2 * PAGE_SIZE);
-    t.syscall(() => held.push(kmalloc(700, GFP_KERNEL_ACCOUNT), kmalloc(96, GFP_KERNEL_ACCOUNT)));
+    t.task.syscall(() =>
+      held.push(kmalloc(700, GFP_KERNEL_ACCOUNT), kmalloc(96, GFP_KERNEL_ACCOUNT))
+    );
     t.kill();
     m.cgroups.remove(`/kmem_memcg_deletion_test/child_${i}`);
   }
@@ -180,7 +182,7 @@ Deno.test("test_kmem_dead_cgroups", () => {
   for (let i = 0; i < 30; i++) {
     const child = m.cgroups.create(`/kmem_dead_cgroups_test/child_${i}`);
     const t = m.spawn({ cgroup: child });
-    t.syscall(() => held.push(kmalloc(4000, GFP_KERNEL_ACCOUNT)));
+    t.task.syscall(() => held.push(kmalloc(4000, GFP_KERNEL_ACCOUNT)));
     t.kill();
     m.cgroups.remove(`/kmem_dead_cgroups_test/child_${i}`);
   }

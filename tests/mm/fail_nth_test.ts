@@ -22,8 +22,8 @@ import {
   type page,
   PAGE_SIZE,
   pin_user_pages_fast,
+  type Process,
   type SlabObject,
-  type task_struct,
   unpin_user_pages,
 } from "../../lib/internal.ts";
 
@@ -32,7 +32,7 @@ import {
  * xarray-sized object, pins with locked_vm accounting, and IOMMU page-table pages. Each step can
  * fail; a failure unwinds in reverse. release() frees everything the file still holds.
  */
-function openDriver(task: task_struct): number {
+function openDriver(task: Process): number {
   interface State {
     objs: SlabObject[];
     tables: page[];
@@ -88,16 +88,18 @@ function openDriver(task: task_struct): number {
     }
     state.objs.forEach(kfree);
   };
-  return task.syscall(() => task.installFile(new file({ release, unlocked_ioctl: ioctl })));
+  return task.task.syscall(() =>
+    task.task.files!.fd_install(new file({ release, unlocked_ioctl: ioctl }))
+  );
 }
 
-function snapshot(m: Machine, cg: mem_cgroup, t: task_struct) {
+function snapshot(m: Machine, cg: mem_cgroup, t: Process) {
   return {
     current: cg.read("memory.current"),
     stat: cg.read("memory.stat"),
     vm_stat: { ...m.pgdat.vm_stat },
     pages: m.pgdat.pages.size,
-    locked_vm: t.cred.user.locked_vm,
+    locked_vm: t.task.cred.user.locked_vm,
     pinned_vm: t.mm!.pinned_vm,
   };
 }
@@ -125,17 +127,17 @@ Deno.test("fail-nth: every injection point of a multi-allocation ioctl fails cle
   for (let n = 1; n < 100; n++) {
     const { m, cg, vmm, buf, fd } = fixture();
     const base = snapshot(m, cg, vmm);
-    vmm.fail_nth = n;
+    vmm.task.fail_nth = n;
     const rc = vmm.ioctl(fd, 1, buf);
-    const injected = vmm.fail_nth === 0;
-    vmm.fail_nth = 0;
+    const injected = vmm.task.fail_nth === 0;
+    vmm.task.fail_nth = 0;
     if (!injected) {
       assert.equal(rc, 0, "the run without injection succeeds");
       assert.ok(n > 1);
       break;
     }
-    sites.push(vmm.injectedFault!);
-    assert.equal(rc, -12, `injection ${n} (${vmm.injectedFault}) fails the ioctl`);
+    sites.push(vmm.task.injectedFault!);
+    assert.equal(rc, -12, `injection ${n} (${vmm.task.injectedFault}) fails the ioctl`);
     assert.deepEqual(snapshot(m, cg, vmm), base, `nothing charged after failure ${n}`);
     assert.match(cg.read("memory.events"), /\nmax 0\n/, "an injected failure is not a limit hit");
     vmm.close(fd);
@@ -157,7 +159,7 @@ Deno.test("fail-nth: the same ioctl at every memory.max that makes it fail", () 
   const need = Number(probe.cg.read("memory.current")) - base;
   for (let max = base; max < base + need; max += PAGE_SIZE) {
     const { m, cg, vmm, buf, fd } = fixture(`${max}`);
-    vmm.signal.oom_score_adj = OOM_SCORE_ADJ_MIN; // nobody to kill: the charge fails
+    vmm.task.signal.oom_score_adj = OOM_SCORE_ADJ_MIN; // nobody to kill: the charge fails
     const before = snapshot(m, cg, vmm);
     assert.equal(vmm.ioctl(fd, 1, buf), -12, `memory.max ${max} is too small`);
     assert.deepEqual(snapshot(m, cg, vmm), before, `the failure at ${max} left no charge`);
@@ -170,7 +172,7 @@ Deno.test("fail-nth: a killed task's files are released and its memory uncharged
   const { m, cg, vmm, buf, fd } = fixture();
   assert.equal(vmm.ioctl(fd, 1, buf), 0);
   assert.ok(Number(cg.read("memory.current")) > 0);
-  const user = vmm.cred.user;
+  const user = vmm.task.cred.user;
   vmm.kill();
   assert.equal(cg.read("memory.current"), "0\n");
   assert.equal(user.locked_vm, 0);

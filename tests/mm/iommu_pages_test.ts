@@ -17,7 +17,7 @@ Deno.test("iommu-pages: sec_pagetables only when charged, NR_IOMMU_PAGES always"
   const vmm = m.spawn({ cgroup: cg });
   const stat = () =>
     Object.fromEntries(cg.read("memory.stat").trim().split("\n").map((l) => l.split(" ")));
-  const [charged, uncharged, big] = vmm.syscall(() => [
+  const [charged, uncharged, big] = vmm.task.syscall(() => [
     iommu_alloc_page(GFP_KERNEL_ACCOUNT)!,
     iommu_alloc_page(GFP_KERNEL)!,
     iommu_alloc_pages(GFP_KERNEL_ACCOUNT, 2)!,

@@ -18,11 +18,11 @@ Deno.test("locked_vm USER mode: one budget per user, the leader's RLIMIT_MEMLOCK
   const m = new Machine();
   const a = m.spawn({ uid: 1000, rlimitMemlock: limit });
   const b = m.spawn({ uid: 1000, rlimitMemlock: limit });
-  const acctA = a.syscall(iopt_pages_account_init);
-  const acctB = b.syscall(iopt_pages_account_init);
+  const acctA = a.task.syscall(iopt_pages_account_init);
+  const acctB = b.task.syscall(iopt_pages_account_init);
   assert.equal(acctA.account_mode, IOPT_PAGES_ACCOUNT_USER);
-  a.syscall(() => assert.equal(do_update_pinned(acctA, 40, true), 0));
-  b.syscall(() => {
+  a.task.syscall(() => assert.equal(do_update_pinned(acctA, 40, true), 0));
+  b.task.syscall(() => {
     const rc = do_update_pinned(acctB, 25, true);
     assert.ok(IS_ERR(rc) && rc.errno === ENOMEM, "the two processes share the uid's budget");
     assert.equal(do_update_pinned(acctB, 24, true), 0, "equality is allowed");
@@ -31,13 +31,13 @@ Deno.test("locked_vm USER mode: one budget per user, the leader's RLIMIT_MEMLOCK
   assert.equal(a.mm!.pinned_vm, 40);
   assert.equal(b.mm!.pinned_vm, 24);
   assert.equal(a.mm!.locked_vm, 0, "USER mode leaves mm->locked_vm alone");
-  a.syscall(() => do_update_pinned(acctA, 40, false));
-  b.syscall(() => do_update_pinned(acctB, 24, false));
+  a.task.syscall(() => do_update_pinned(acctA, 40, false));
+  b.task.syscall(() => do_update_pinned(acctB, 24, false));
   assert.equal(acctA.source_user.locked_vm, 0);
   assert.equal(a.mm!.pinned_vm + b.mm!.pinned_vm, 0);
   const other = m.spawn({ uid: 1001, rlimitMemlock: limit });
-  const acctO = other.syscall(iopt_pages_account_init);
-  other.syscall(() =>
+  const acctO = other.task.syscall(iopt_pages_account_init);
+  other.task.syscall(() =>
     assert.equal(do_update_pinned(acctO, 64, true), 0, "another uid, own budget")
   );
 });
@@ -46,37 +46,39 @@ Deno.test("locked_vm MM mode: per process, mm->locked_vm, ENOMEM leaves everythi
   const m = new Machine();
   const a = m.spawn({ rlimitMemlock: limit });
   const b = m.spawn({ rlimitMemlock: limit });
-  const acctA = { ...a.syscall(iopt_pages_account_init), account_mode: IOPT_PAGES_ACCOUNT_MM };
-  const acctB = { ...b.syscall(iopt_pages_account_init), account_mode: IOPT_PAGES_ACCOUNT_MM };
-  a.syscall(() => assert.equal(do_update_pinned(acctA, 64, true), 0));
-  b.syscall(() => assert.equal(do_update_pinned(acctB, 64, true), 0, "a second process, its own"));
-  a.syscall(() => {
+  const acctA = { ...a.task.syscall(iopt_pages_account_init), account_mode: IOPT_PAGES_ACCOUNT_MM };
+  const acctB = { ...b.task.syscall(iopt_pages_account_init), account_mode: IOPT_PAGES_ACCOUNT_MM };
+  a.task.syscall(() => assert.equal(do_update_pinned(acctA, 64, true), 0));
+  b.task.syscall(() =>
+    assert.equal(do_update_pinned(acctB, 64, true), 0, "a second process, its own")
+  );
+  a.task.syscall(() => {
     const rc = do_update_pinned(acctA, 1, true);
     assert.ok(IS_ERR(rc) && rc.errno === ENOMEM);
   });
   assert.deepEqual([a.mm!.locked_vm, a.mm!.pinned_vm, acctA.source_user.locked_vm], [64, 64, 0]);
-  b.syscall(() => do_update_pinned(acctA, 64, false)); // from another task: a remote mm
+  b.task.syscall(() => do_update_pinned(acctA, 64, false)); // from another task: a remote mm
   assert.deepEqual([a.mm!.locked_vm, a.mm!.pinned_vm], [0, 0]);
 });
 
 Deno.test("locked_vm NONE mode: CAP_IPC_LOCK pins without limit, pinned_vm still counts", () => {
   const m = new Machine();
   const t = m.spawn({ capabilities: [CAP_IPC_LOCK], rlimitMemlock: 0n });
-  const acct = t.syscall(iopt_pages_account_init);
+  const acct = t.task.syscall(iopt_pages_account_init);
   assert.equal(acct.account_mode, IOPT_PAGES_ACCOUNT_NONE);
-  t.syscall(() => assert.equal(do_update_pinned(acct, 100_000, true), 0));
+  t.task.syscall(() => assert.equal(do_update_pinned(acct, 100_000, true), 0));
   assert.deepEqual([acct.source_user.locked_vm, t.mm!.locked_vm, t.mm!.pinned_vm], [0, 0, 100_000]);
 });
 
 Deno.test("account_locked_vm: RLIMIT_MEMLOCK unless CAP_IPC_LOCK", () => {
   const m = new Machine();
   const t = m.spawn({ rlimitMemlock: limit });
-  t.syscall(() => {
+  t.task.syscall(() => {
     assert.equal(account_locked_vm(t.mm, 64, true), 0);
     assert.ok(IS_ERR(account_locked_vm(t.mm, 1, true)));
     assert.equal(account_locked_vm(t.mm, 64, false), 0);
     assert.equal(account_locked_vm(null, 5, true), 0);
   });
   const root = m.spawn({ capabilities: [CAP_IPC_LOCK], rlimitMemlock: 0n });
-  root.syscall(() => assert.equal(account_locked_vm(root.mm, 10, true), 0));
+  root.task.syscall(() => assert.equal(account_locked_vm(root.mm, 10, true), 0));
 });

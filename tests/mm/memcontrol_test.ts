@@ -94,7 +94,7 @@ Deno.test("memcg: max is raised on the limiting ancestor and its ancestors, not 
   const leaf = m.cgroups.create("/top/mid/leaf");
   mid.write("memory.max", `${4 * PAGE_SIZE}`);
   const t = m.spawn({ cgroup: leaf, oomScoreAdj: OOM_SCORE_ADJ_MIN });
-  const rc = t.syscall(() => try_charge_memcg(leaf, GFP_KERNEL, 5));
+  const rc = t.task.syscall(() => try_charge_memcg(leaf, GFP_KERNEL, 5));
   assert.ok(IS_ERR(rc) && rc.errno === ENOMEM && rc.check === "charge-step-9");
   assert.match(rc.reason, /memory.max of \/top\/mid reached/);
   assert.equal(events(leaf).max, 0, "the charged cgroup is below the limit");
@@ -113,7 +113,7 @@ Deno.test("memcg: the gfp flags decide the failure path", () => {
   const t = m.spawn({ cgroup: cg, oomScoreAdj: OOM_SCORE_ADJ_MIN });
   const at = (gfp: number, nr = 2) => {
     const before = events(cg);
-    const rc = t.syscall(() => try_charge_memcg(cg, gfp, nr));
+    const rc = t.task.syscall(() => try_charge_memcg(cg, gfp, nr));
     const after = events(cg);
     return { rc, max: after.max - before.max, oom: after.oom - before.oom };
   };
@@ -150,7 +150,7 @@ Deno.test("memcg: OOM picks the biggest task in the limited subtree, never -1000
   fill(huge, 40);
   cg.write("memory.max", `${current(cg) + 2 * PAGE_SIZE}`);
   const held: SlabObject[] = [];
-  const rc = small.syscall(() => {
+  const rc = small.task.syscall(() => {
     for (;;) {
       const o = kmalloc(4096, GFP_KERNEL_ACCOUNT);
       if (!o) return -1;
@@ -159,9 +159,12 @@ Deno.test("memcg: OOM picks the biggest task in the limited subtree, never -1000
     }
   });
   assert.equal(rc, 0, "the kill made room");
-  assert.ok(big.exit_state && !small.exit_state && !huge.exit_state && !outside.exit_state);
+  assert.ok(
+    big.task.exit_state && !small.task.exit_state && !huge.task.exit_state &&
+      !outside.task.exit_state,
+  );
   assert.deepEqual([events(cg).oom, events(cg).oom_kill], [1, 1]);
-  small.syscall(() => held.forEach(kfree));
+  small.task.syscall(() => held.forEach(kfree));
 });
 
 Deno.test("memcg: the allocating task can be the victim; its syscall fails with ENOMEM", () => {
@@ -170,7 +173,7 @@ Deno.test("memcg: the allocating task can be the victim; its syscall fails with 
   cg.write("memory.max", `${16 * PAGE_SIZE}`);
   const vmm = m.spawn({ cgroup: cg });
   let failed: ErrnoError | null = null;
-  vmm.syscall(() => {
+  vmm.task.syscall(() => {
     for (;;) {
       const p = alloc_pages(GFP_KERNEL_ACCOUNT, 0);
       if (!p) {
@@ -180,7 +183,7 @@ Deno.test("memcg: the allocating task can be the victim; its syscall fails with 
     }
   });
   assert.ok(failed);
-  assert.ok(vmm.exit_state, "killed on its way back to user mode");
+  assert.ok(vmm.task.exit_state, "killed on its way back to user mode");
   const e = events(cg);
   assert.deepEqual([e.max, e.oom, e.oom_kill], [18 + 17, 1, 1]);
 });
@@ -190,9 +193,9 @@ Deno.test("memcg: nobody to kill — ENOMEM with an oom event and no kill", () =
   const cg = m.cgroups.create("/vm");
   cg.write("memory.max", `${4 * PAGE_SIZE}`);
   const vmm = m.spawn({ cgroup: cg, oomScoreAdj: OOM_SCORE_ADJ_MIN });
-  const rc = vmm.syscall(() => try_charge_memcg(cg, GFP_KERNEL, 5));
+  const rc = vmm.task.syscall(() => try_charge_memcg(cg, GFP_KERNEL, 5));
   assert.ok(IS_ERR(rc) && rc.check === "charge-step-9");
-  assert.ok(!vmm.exit_state);
+  assert.ok(!vmm.task.exit_state);
   assert.deepEqual([events(cg).oom, events(cg).oom_kill], [1, 0]);
 });
 
@@ -202,7 +205,7 @@ Deno.test("memcg: memory.high never fails a charge; high is raised on return to 
   const cg = m.cgroups.create("/p/c");
   parent.write("memory.high", `${4 * PAGE_SIZE}`);
   const t = m.spawn({ cgroup: cg });
-  t.syscall(() => {
+  t.task.syscall(() => {
     for (let i = 0; i < 8; i++) assert.ok(alloc_pages(GFP_KERNEL_ACCOUNT, 0));
     assert.equal(events(parent).high, 0, "not yet: the debt is paid on the way out");
   });
@@ -214,7 +217,7 @@ Deno.test("memcg: memory.high never fails a charge; high is raised on return to 
 Deno.test("memcg: tasks in the root and kernel threads charge nothing", () => {
   const m = new Machine();
   const rootTask = m.spawn();
-  rootTask.syscall(() => assert.ok(kmalloc(100, GFP_KERNEL_ACCOUNT)));
+  rootTask.task.syscall(() => assert.ok(kmalloc(100, GFP_KERNEL_ACCOUNT)));
   m.kernel(() => assert.ok(alloc_pages(GFP_KERNEL_ACCOUNT, 0)));
   assert.equal(m.cgroups.root.memory.usage, 0);
   assert.equal(stat(m.cgroups.root).kernel, 0);
@@ -227,7 +230,7 @@ Deno.test("memcg: ownership is fixed at allocation; moving a task moves no charg
   const t = m.spawn({ cgroup: a });
   const buf = t.mmap(1n << 20n);
   t.write(buf, new Uint8Array([1]));
-  const obj = t.syscall(() => kmalloc(64, GFP_KERNEL_ACCOUNT))!;
+  const obj = t.task.syscall(() => kmalloc(64, GFP_KERNEL_ACCOUNT))!;
   const aBefore = current(a);
   b.write("cgroup.procs", `${t.pid}`);
   assert.equal(a.read("cgroup.procs"), "");
@@ -238,7 +241,7 @@ Deno.test("memcg: ownership is fixed at allocation; moving a task moves no charg
   assert.equal(current(b), PAGE_SIZE, "new pages charge the new cgroup");
   assert.equal(stat(b).anon, PAGE_SIZE);
   const other = m.spawn({ cgroup: b });
-  other.syscall(() => kfree(obj)); // freed by a task elsewhere: uncharges the owner
+  other.task.syscall(() => kfree(obj)); // freed by a task elsewhere: uncharges the owner
   assert.equal(stat(a).slab_unreclaimable, 0);
   assert.throws(() => b.write("cgroup.procs", "999999"), /no task/);
   assert.throws(() => b.write("cgroup.procs", "2"), (e) => (e as ErrnoError).errno === EINVAL);
@@ -249,7 +252,7 @@ Deno.test("memcg: removing a cgroup reparents its kernel charges", () => {
   const parent = m.cgroups.create("/p");
   const child = m.cgroups.create("/p/c");
   const t = m.spawn({ cgroup: child });
-  const objs = t.syscall(() =>
+  const objs = t.task.syscall(() =>
     Array.from({ length: 10 }, () => kmalloc(1000, GFP_KERNEL_ACCOUNT)!)
   );
   const pcur = current(parent);
@@ -277,7 +280,7 @@ Deno.test("memcg: a removed cgroup with pinned user pages is dying until they go
   const vmm = m.spawn({ cgroup: child });
   const buf = vmm.mmap(BigInt(PAGE_SIZE));
   const pages: number[] = [];
-  vmm.syscall(() => pin_user_pages_fast(buf, 1, FOLL_WRITE | FOLL_LONGTERM, pages));
+  vmm.task.syscall(() => pin_user_pages_fast(buf, 1, FOLL_WRITE | FOLL_LONGTERM, pages));
   vmm.kill();
   m.cgroups.remove("/p/c");
   assert.equal(parent.read("cgroup.stat"), "nr_descendants 0\nnr_dying_descendants 1\n");
@@ -293,7 +296,7 @@ Deno.test("memcg: slab objects cost their class + 8 bytes, paid in whole pages",
   const cg = m.cgroups.create("/s");
   const t = m.spawn({ cgroup: cg });
   const objs: SlabObject[] = [];
-  t.syscall(() => {
+  t.task.syscall(() => {
     objs.push(kmalloc(50, GFP_KERNEL_ACCOUNT)!);
     assert.equal(stat(cg).slab_unreclaimable, 72);
     assert.equal(current(cg), PAGE_SIZE, "one page charged, the rest is stock");
@@ -317,7 +320,7 @@ Deno.test("memcg: memory.max below usage OOM-kills until it fits", () => {
   a.write(a.mmap(1n << 20n), new Uint8Array(1 << 20).fill(1));
   b.write(b.mmap(1n << 20n), new Uint8Array(1 << 19).fill(1));
   cg.write("memory.max", `${1 << 20}`);
-  assert.ok(a.exit_state && !b.exit_state);
+  assert.ok(a.task.exit_state && !b.task.exit_state);
   assert.deepEqual([events(cg).oom, events(cg).oom_kill], [1, 1]);
   assert.ok(current(cg) <= 1 << 20);
 });

@@ -78,7 +78,7 @@ Deno.test("mm: a store outside every VMA kills the task with SIGSEGV", () => {
   const buf = t.mmap(1n << 20n);
   t.write(buf, new Uint8Array([1]));
   assert.throws(() => t.write(0x1000n, new Uint8Array([1])), /SIGSEGV/);
-  assert.ok(t.exit_state);
+  assert.ok(t.task.exit_state);
   assert.equal(m.pgdat.pages.size, 0, "its memory was freed");
   assert.throws(() => t.read(buf, 1), /exited/);
 });
@@ -88,7 +88,7 @@ Deno.test("uaccess: copies return the bytes not copied; kernel threads have no u
   const t = m.spawn();
   const buf = t.mmap(2n * BigInt(PAGE_SIZE));
   t.write(buf, new Uint8Array([1, 2, 3, 4]));
-  t.syscall(() => {
+  t.task.syscall(() => {
     const dst = new Uint8Array(4).fill(9);
     assert.equal(copy_from_user(dst, buf, 4), 0);
     assert.deepEqual(dst, new Uint8Array([1, 2, 3, 4]));
@@ -106,7 +106,7 @@ Deno.test("uaccess: copy_struct_from_user size rules", () => {
   const t = m.spawn();
   const buf = t.mmap(BigInt(PAGE_SIZE));
   t.write(buf, new Uint8Array([1, 2, 3, 4, 0, 0, 0, 0, 5]));
-  t.syscall(() => {
+  t.task.syscall(() => {
     const k = new Uint8Array(8).fill(9);
     assert.equal(copy_struct_from_user(k, 8, buf, 4), 0);
     assert.deepEqual(k, new Uint8Array([1, 2, 3, 4, 0, 0, 0, 0]), "new kernel fields read as zero");
@@ -124,7 +124,7 @@ Deno.test("uaccess: a tail that runs off the mapping is scanned front to back, w
   const P = BigInt(PAGE_SIZE);
   const buf = t.mmap(2n * P);
   t.munmap(buf + P, P); // one page, then a hole
-  t.syscall(() => {
+  t.task.syscall(() => {
     // A size near 4 GiB: zeros up to the hole, then the fault.
     assert.equal((check_zeroed_user(buf, 0xffffffff) as ErrnoError).errno, EFAULT);
     // A non-zero byte before the hole is found first: E2BIG's case, not EFAULT.
@@ -143,8 +143,8 @@ Deno.test("files: release runs on close, on exit and on kill; ioctl errors", () 
   const m = new Machine();
   const released: number[] = [];
   const open = (t: ReturnType<Machine["spawn"]>, id: number) =>
-    t.syscall(() =>
-      t.installFile(
+    t.task.syscall(() =>
+      t.task.files!.fd_install(
         new file({
           release: () => released.push(id),
           unlocked_ioctl: (_f, cmd) => cmd === 1 ? 42 : new ErrnoError(515, "x", "ENOIOCTLCMD"),
@@ -164,13 +164,13 @@ Deno.test("files: release runs on close, on exit and on kill; ioctl errors", () 
   assert.throws(() => a.close(fd), (e) => e instanceof ErrnoError && e.errno === EBADF);
   const b = m.spawn();
   open(b, 2);
-  b.syscall(() => b.kill());
-  assert.ok(b.exit_state, "a task that kills itself dies on its way out");
+  b.task.syscall(() => b.kill());
+  assert.ok(b.task.exit_state, "a task that kills itself dies on its way out");
   const c = m.spawn();
   open(c, 3);
   c.kill();
   assert.deepEqual(released, [1, 2, 3]);
-  assert.ok(!m.tasks.has(c));
+  assert.ok(!m.tasks.has(c.task));
 });
 
 Deno.test("gup: pinned pages outlive munmap and exit; the charge stays until unpin", () => {
@@ -179,7 +179,7 @@ Deno.test("gup: pinned pages outlive munmap and exit; the charge stays until unp
   const vmm = m.spawn({ cgroup: cg });
   const buf = vmm.mmap(8n * BigInt(PAGE_SIZE));
   const pages: number[] = [];
-  const n = vmm.syscall(() => pin_user_pages_fast(buf, 8, FOLL_WRITE | FOLL_LONGTERM, pages));
+  const n = vmm.task.syscall(() => pin_user_pages_fast(buf, 8, FOLL_WRITE | FOLL_LONGTERM, pages));
   assert.equal(n, 8);
   assert.equal(vmm.mm!.anon_rss, 8, "pinning faulted the pages in");
   vmm.munmap(buf, 8n * BigInt(PAGE_SIZE));
@@ -197,7 +197,7 @@ Deno.test("gup: errors and partial pins", () => {
   const t = m.spawn();
   const buf = t.mmap(2n * BigInt(PAGE_SIZE));
   const ro = t.mmap(BigInt(PAGE_SIZE), PROT_READ);
-  t.syscall(() => {
+  t.task.syscall(() => {
     const pages: number[] = [];
     assert.equal(pin_user_pages_fast(buf, 3, FOLL_WRITE, pages), 2, "stops at the VMA's end");
     unpin_user_pages(pages, 2);
@@ -208,7 +208,7 @@ Deno.test("gup: errors and partial pins", () => {
     assert.equal(pin_user_pages_fast(buf, 0, 0, pages), 0);
   });
   const other = m.spawn();
-  other.syscall(() => {
+  other.task.syscall(() => {
     const pages: number[] = [];
     assert.equal(pin_user_pages_remote(t.mm!, buf, 1, FOLL_WRITE, pages), 1);
     unpin_user_pages(pages, 1);

@@ -116,10 +116,10 @@ Deno.test("THP: the enabled setting, and the fallbacks to small pages", () => {
   assert.equal(t.mm!.anon_rss, 512 + 2 + 1);
   // An injected failure of the huge allocation falls back too.
   cg.write("memory.max", "max");
-  t.fail_nth = 1;
+  t.task.fail_nth = 1;
   t.write(buf + 4n * M2, new Uint8Array([1]));
-  assert.equal(t.fail_nth, 0);
-  assert.equal(t.injectedFault, "fail_page_alloc");
+  assert.equal(t.task.fail_nth, 0);
+  assert.equal(t.task.injectedFault, "fail_page_alloc");
   assert.equal(t.mm!.pmds.size, 1);
 });
 
@@ -130,7 +130,7 @@ Deno.test("gup: a PMD-mapped folio is pinned in one step, as PFNs, and unpinned 
   const buf = t.mmap(2n * M2);
   t.madvise(buf, 2n * M2, MADV_HUGEPAGE);
   const pages = new Float64Array(1024);
-  const n = t.syscall(() =>
+  const n = t.task.syscall(() =>
     pin_user_pages_fast(buf + 3n * P, 1000, FOLL_WRITE | FOLL_LONGTERM, pages)
   );
   assert.equal(n, 1000);
@@ -160,7 +160,7 @@ Deno.test("gup: unpinning more than was pinned is a bug", () => {
   const t = m.spawn();
   const buf = t.mmap(P);
   const pages: number[] = [];
-  const n = t.syscall(() => pin_user_pages_fast(buf, 1, FOLL_WRITE, pages));
+  const n = t.task.syscall(() => pin_user_pages_fast(buf, 1, FOLL_WRITE, pages));
   assert.ok(!IS_ERR(n));
   m.kernel(() => unpin_user_pages(pages, 1));
   assert.throws(() => m.kernel(() => unpin_user_pages(pages, 1)));
