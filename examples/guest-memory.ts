@@ -11,11 +11,11 @@
  * 19: 48-bit second-stage tables with 4 KiB, 2 MiB and 1 GiB pages); the selftest mock's aperture,
  * 16 MiB to 2 GiB, could not hold a guest's RAM at its guest-physical addresses.
  */
-import { addIntelIommu, Machine, MADV_HUGEPAGE, to_pci_dev } from "../mod.ts";
+import { Machine, MADV_HUGEPAGE } from "../mod.ts";
 
 const GiB = 1n << 30n;
 const m = new Machine({ memory: 16 * 2 ** 30 });
-addIntelIommu(m);
+m.addIommu({ kind: "vtd" });
 const cg = m.cgroups.create("/vm1");
 const vmm = m.spawn({ cgroup: cg, comm: "vmm", rlimitMemlock: 6n * GiB });
 
@@ -61,7 +61,7 @@ fd.ioasMap({ ioas_id, user_va: ram, length: 3n * GiB, iova: 0n });
 fd.ioasMap({ ioas_id, user_va: ram + 3n * GiB, length: 1n * GiB, iova: 4n * GiB });
 show("2. IOMMU_IOAS_MAP low RAM at 0 and high RAM at 4 GiB: no domain yet, so nothing is pinned");
 
-const pdev1 = to_pci_dev(m.addDevice({ iommu: "dmar0" }));
+const pdev1 = m.addPciDevice({ iommu: "dmar0" });
 const dev1 = fd.bind(pdev1);
 const hwpt1 = fd.attach(dev1, ioas_id);
 show(`3. attach device 1 to the IOAS: automatic HWPT ${hwpt1}; its domain pins and maps all 4 GiB`);

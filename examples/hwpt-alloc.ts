@@ -8,17 +8,7 @@
  *
  * @module
  */
-import {
-  ErrnoError,
-  IOMMU_HWPT_ALLOC_NEST_PARENT,
-  IOMMU_HWPT_DATA_SELFTEST,
-  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-  iommu_hwpt_invalidate_selftest,
-  iommu_hwpt_selftest,
-  IOMMU_TEST_INVALIDATE_FLAG_ALL,
-  IOMMU_TEST_IOTLB_DEFAULT,
-  Machine,
-} from "../mod.ts";
+import { ErrnoError, Machine, selftest, uapi } from "../mod.ts";
 
 const m = new Machine();
 const cg = m.cgroups.create("/vm1");
@@ -62,21 +52,24 @@ const devId = step("bind the device (VFIO cdev)", () => fd.bind(dev));
 const ioas = step("allocate an IO address space", () => fd.ioasAlloc());
 const parent = step(
   "allocate a nest-parent paging HWPT on it",
-  () => fd.hwptAlloc({ dev_id: devId, pt_id: ioas, flags: IOMMU_HWPT_ALLOC_NEST_PARENT }),
+  () => fd.hwptAlloc({ dev_id: devId, pt_id: ioas, flags: uapi.IOMMU_HWPT_ALLOC_NEST_PARENT }),
 );
 const nested = step("allocate a nested HWPT with the selftest's driver data", () =>
   fd.hwptAlloc({
     dev_id: devId,
     pt_id: parent,
-    data_type: IOMMU_HWPT_DATA_SELFTEST,
-    data: iommu_hwpt_selftest.encode({ iotlb: IOMMU_TEST_IOTLB_DEFAULT }),
+    data_type: selftest.IOMMU_HWPT_DATA_SELFTEST,
+    data: selftest.iommu_hwpt_selftest.encode({ iotlb: selftest.IOMMU_TEST_IOTLB_DEFAULT }),
   }));
 step("attach the device to the nested HWPT", () => fd.attach(devId, nested));
 step(
   "invalidate the guest's IOTLB entries",
   () =>
-    fd.hwptInvalidate(nested, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [
-      iommu_hwpt_invalidate_selftest.encode({ flags: IOMMU_TEST_INVALIDATE_FLAG_ALL, iotlb_id: 0 }),
+    fd.hwptInvalidate(nested, selftest.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, [
+      selftest.iommu_hwpt_invalidate_selftest.encode({
+        flags: selftest.IOMMU_TEST_INVALIDATE_FLAG_ALL,
+        iotlb_id: 0,
+      }),
     ]),
 );
 
@@ -99,12 +92,12 @@ function mistake(title: string, fn: () => unknown): void {
 }
 
 mistake(
-  "driver data of the wrong length (3 bytes instead of struct iommu_hwpt_selftest's 4)",
+  "driver data of the wrong length (3 bytes instead of struct selftest.iommu_hwpt_selftest's 4)",
   () =>
     fd.hwptAlloc({
       dev_id: devId,
       pt_id: parent,
-      data_type: IOMMU_HWPT_DATA_SELFTEST,
+      data_type: selftest.IOMMU_HWPT_DATA_SELFTEST,
       data: new Uint8Array(3),
     }),
 );
@@ -114,8 +107,8 @@ mistake(
     fd.hwptAlloc({
       dev_id: devId,
       pt_id: plain,
-      data_type: IOMMU_HWPT_DATA_SELFTEST,
-      data: iommu_hwpt_selftest.encode({ iotlb: 0 }),
+      data_type: selftest.IOMMU_HWPT_DATA_SELFTEST,
+      data: selftest.iommu_hwpt_selftest.encode({ iotlb: 0 }),
     }),
 );
 mistake("destroying the nested HWPT while the device is attached to it", () => fd.destroy(nested));

@@ -6,26 +6,14 @@
  *
  *   deno run examples/vtd-nested.ts
  */
-import {
-  addIntelIommu,
-  folio_pfn_at,
-  IOMMU_HWPT_ALLOC_NEST_PARENT,
-  IOMMU_HWPT_DATA_VTD_S1,
-  IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
-  iommu_hwpt_vtd_s1,
-  iommu_hwpt_vtd_s1_invalidate,
-  IOMMU_VTD_INV_FLAGS_LEAF,
-  Machine,
-  mapped_folio,
-  to_pci_dev,
-} from "../mod.ts";
+import { Machine, uapi } from "../mod.ts";
 
 const MiB = 1n << 20n;
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 
 // The host: a machine with one VT-d unit, dmar0, and the VT-d driver on it.
 const m = new Machine({ memory: 1 << 30 });
-const iommu = addIntelIommu(m);
+const iommu = m.addIommu({ kind: "vtd" });
 const cg = m.cgroups.create("/vm1");
 const vmm = m.spawn({ cgroup: cg, comm: "vmm" });
 const stat = (key: string) =>
@@ -40,19 +28,21 @@ const gpaWrite64 = (gpa: number, value: bigint) => {
 };
 vmm.write(ram + 0x20_0000n, new TextEncoder().encode("page A"));
 vmm.write(ram + 0x30_0000n, new TextEncoder().encode("page B"));
-const hostPA = (gpa: number) => {
-  const va = Number(ram) + gpa;
-  return folio_pfn_at(mapped_folio(vmm.mm!, va)!, va) * 4096 + (va % 4096);
-};
+// /proc/self/pagemap: the host physical address behind a guest-physical address.
+const hostPA = (gpa: number) => Number(vmm.pagemap(ram + BigInt(gpa))!);
 
 // 1. The VMM: an IOAS holding guest RAM at IOVA = GPA, a device, a nest parent over the IOAS.
 const fd = vmm.openIommufd();
 fd.trace = (line) => console.log(`  ${line}`);
 const ioas = fd.ioasAlloc();
 fd.ioasMap({ ioas_id: ioas, user_va: ram, length: 4n * MiB, iova: 0n });
-const dev = to_pci_dev(m.addDevice({ iommu: "dmar0" }));
+const dev = m.addPciDevice({ iommu: "dmar0" });
 const devId = fd.bind(dev);
-const parent = fd.hwptAlloc({ dev_id: devId, pt_id: ioas, flags: IOMMU_HWPT_ALLOC_NEST_PARENT });
+const parent = fd.hwptAlloc({
+  dev_id: devId,
+  pt_id: ioas,
+  flags: uapi.IOMMU_HWPT_ALLOC_NEST_PARENT,
+});
 console.log(`1. nest parent HWPT ${parent}: guest RAM mapped GPA → host physical`);
 
 // 2. The guest: a 4-level first-stage table in its RAM (root at GPA 0x1000), mapping its
@@ -67,8 +57,13 @@ console.log("2. the guest builds its first-stage table in guest RAM, root at GPA
 const nested = fd.hwptAlloc({
   dev_id: devId,
   pt_id: parent,
-  data_type: IOMMU_HWPT_DATA_VTD_S1,
-  data: iommu_hwpt_vtd_s1.encode({ flags: 0n, pgtbl_addr: 0x1000n, addr_width: 48, __reserved: 0 }),
+  data_type: uapi.IOMMU_HWPT_DATA_VTD_S1,
+  data: uapi.iommu_hwpt_vtd_s1.encode({
+    flags: 0n,
+    pgtbl_addr: 0x1000n,
+    addr_width: 48,
+    __reserved: 0,
+  }),
 });
 fd.attach(devId, nested);
 fd.trace = null;
@@ -92,11 +87,11 @@ console.log(`5. guest PTE → GPA 0x300000; DMA ${stale.describe()}: still "${te
 
 // 6. The guest invalidates its virtual IOMMU; the VMM passes it on with IOMMU_HWPT_INVALIDATE.
 iommu.trace = [];
-const handled = fd.hwptInvalidate(nested, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, [
-  iommu_hwpt_vtd_s1_invalidate.encode({
+const handled = fd.hwptInvalidate(nested, uapi.IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, [
+  uapi.iommu_hwpt_vtd_s1_invalidate.encode({
     addr: 0x8000_0000n,
     npages: 1n,
-    flags: IOMMU_VTD_INV_FLAGS_LEAF,
+    flags: uapi.IOMMU_VTD_INV_FLAGS_LEAF,
     __reserved: 0,
   }),
 ]);

@@ -10,38 +10,62 @@
  */
 
 // ⟨errno-values⟩ spec/00-introduction.md:95
+/** Operation not permitted: a capability is missing. */
 export const EPERM = 1;
+/** No such file or object: an ID names nothing of the right type. */
 export const ENOENT = 2;
+/** No such process. */
 export const ESRCH = 3;
+/** Interrupted system call. */
 export const EINTR = 4;
+/** I/O error. */
 export const EIO = 5;
+/** No such device or address. */
 export const ENXIO = 6;
+/** Argument list too long: a struct longer than the kernel knows, with non-zero bytes past it. */
 export const E2BIG = 7;
+/** Bad file descriptor. */
 export const EBADF = 9;
+/** Try again. */
 export const EAGAIN = 11;
+/** Out of memory: an allocation, a charge or RLIMIT_MEMLOCK failed. */
 export const ENOMEM = 12;
+/** Permission denied. */
 export const EACCES = 13;
+/** Bad address: user memory could not be read or written. */
 export const EFAULT = 14;
+/** Device or resource busy: an object still in use. */
 export const EBUSY = 16;
+/** File or object exists. */
 export const EEXIST = 17;
+/** No such device. */
 export const ENODEV = 19;
+/** Invalid argument. */
 export const EINVAL = 22;
+/** Inappropriate ioctl: not a command of this file. */
 export const ENOTTY = 25;
+/** No space left: an IOVA range or ID space is full. */
 export const ENOSPC = 28;
+/** Result out of range. */
 export const ERANGE = 34;
+/** Resource deadlock would occur (EDEADLOCK): an access that never unpins. */
 export const EDEADLK = 35;
 /** "Invalid exchange": the selftest's answer when pinned pages are not the user's. */
 export const EBADE = 52;
+/** Value too large: a count or range overflows its type. */
 export const EOVERFLOW = 75;
 /** "File descriptor in bad state": a descriptor of the wrong kind of file. */
 export const EBADFD = 77;
+/** Message too long. */
 export const EMSGSIZE = 90;
+/** Operation not supported: a flag, type or feature the kernel does not have. */
 export const EOPNOTSUPP = 95;
+/** Address already in use: an IOVA range already mapped. */
 export const EADDRINUSE = 98;
 /** Kernel-internal: "no such ioctl here"; the ioctl layer turns it into ENOTTY. */
 export const ENOIOCTLCMD = 515;
 
-// ⟨errno-names⟩ spec/00-introduction.md:131
+// ⟨errno-names⟩ spec/00-introduction.md:155
 const NAMES: Record<number, string> = {
   [EPERM]: "EPERM",
   [ENOENT]: "ENOENT",
@@ -77,7 +101,7 @@ export function errnoName(errno: number): string {
   return NAMES[errno] ?? `E${errno}`;
 }
 
-// ⟨errno-error⟩ spec/00-introduction.md:174
+// ⟨errno-error⟩ spec/00-introduction.md:198
 /**
  * NON-KERNEL: a kernel error as a value, with the check that produced it.
  * `name` is the errno's symbol, so it prints as `EINVAL: <reason> [<check>]`.
@@ -94,7 +118,7 @@ export class ErrnoError extends Error {
   }
 }
 
-// ⟨errno-helpers⟩ spec/00-introduction.md:197
+// ⟨errno-helpers⟩ spec/00-introduction.md:221
 /** Result of a kernel function returning `int`: 0 on success, else the error. */
 export type Rc = 0 | ErrnoError;
 

@@ -8,6 +8,13 @@
  *
  * @module
  */
+import {
+  addIntelIommu,
+  type intel_iommu,
+  type IntelIommuOptions,
+  type pci_dev,
+  to_pci_dev,
+} from "./drivers/intel/iommu.ts";
 import { type ErrnoError, IS_ERR } from "./errno.ts";
 import type { devnode } from "./fs/file.ts";
 import { PhysMem } from "./hw/physmem.ts";
@@ -73,7 +80,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/11-mock-driver.md:120
   /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_ida: numbers of live mock devices */
   readonly mock_dev_ida = new Set<number>();
-  // ⟨machine-fields⟩ spec/12-userspace.md:479
+  // ⟨machine-fields⟩ spec/12-userspace.md:489
   /** The IOMMU instances by name, each with the way to create a device behind it. */
   readonly iommus = new Map<
     string,
@@ -109,7 +116,7 @@ export class Machine {
     });
     // ⟨machine-init⟩ spec/04-memory-cgroups.md:1200
     this.cgroups.memory_localevents = options.memory_localevents ?? false;
-    // ⟨machine-init⟩ spec/12-userspace.md:492
+    // ⟨machine-init⟩ spec/12-userspace.md:502
     this.iommus.set(mock_iommu_device.name, { iommu: mock_iommu_device, create: mock_dev_create });
     this.dev.set("/dev/iommu", { fops: iommufd_fops });
   }
@@ -134,7 +141,7 @@ export class Machine {
   kernel<T>(fn: () => T): T {
     return runAs(this.kthreadd, fn);
   }
-  // ⟨machine-methods⟩ spec/12-userspace.md:497
+  // ⟨machine-methods⟩ spec/12-userspace.md:507
   /**
    * NON-KERNEL: a DMA-capable device behind the IOMMU `iommu`, probed; throws on error. `flags` are
    * a mock device's MOCK_FLAGS_DEVICE_*; `bus` and `devfn` place a PCI device behind a VT-d unit.
@@ -147,6 +154,19 @@ export class Machine {
     vfio_device_add(this.dev, dev);
     this.devices.push(dev);
     return dev;
+  }
+
+  /**
+   * NON-KERNEL: a new IOMMU unit of `kind` (today "vtd": an Intel VT-d remapping unit) with its
+   * driver booted on it; returns the driver's instance (`name` "dmar0", "dmar1", …).
+   */
+  addIommu(options: { kind: "vtd" } & IntelIommuOptions): intel_iommu {
+    return addIntelIommu(this, options);
+  }
+
+  /** NON-KERNEL: a PCI function behind the VT-d unit `iommu`, at `bus`/`devfn`; it DMAs with `dma()`. */
+  addPciDevice(options: { iommu: string; bus?: number; devfn?: number }): pci_dev {
+    return to_pci_dev(this.addDevice(options));
   }
 }
 //# sourceMappingURL=../.cache/srcmap/lib/machine.ts.map

@@ -77,7 +77,7 @@ import {
 } from "../uapi/vfio.ts";
 import type { Process } from "./process.ts";
 
-// ⟨iommufd-fd-raw⟩ spec/12-userspace.md:132
+// ⟨iommufd-fd-raw⟩ spec/12-userspace.md:142
 /**
  * NON-KERNEL: a tracer's view of user memory: bytes at `va`, or null if unreadable. The range must
  * lie in readable mappings before a buffer is made for it, so that a length no task could map
@@ -137,11 +137,11 @@ function tracedIoctl(
   return IS_ERR(rc) ? -rc.errno : rc;
 }
 
-// ⟨iommufd-ioctl-by-name⟩ spec/12-userspace.md:367
+// ⟨iommufd-ioctl-by-name⟩ spec/12-userspace.md:377
 /** NON-KERNEL: the command table by ioctl name. */
 const IOCTL = Object.fromEntries(iommufdIoctls.map((r) => [r.name, r])) as Record<string, IoctlDef>;
 
-// ⟨vfio-ioctl-by-name⟩ spec/12-userspace.md:443
+// ⟨vfio-ioctl-by-name⟩ spec/12-userspace.md:453
 /** NON-KERNEL: VFIO's device ioctls by name. */
 const VFIO = Object.fromEntries(vfioDeviceIoctls.map((r) => [r.name, r])) as Record<
   string,
@@ -152,7 +152,7 @@ const VFIO = Object.fromEntries(vfioDeviceIoctls.map((r) => [r.name, r])) as Rec
 /** NON-KERNEL: the rows the handle traces a test command with. */
 const TEST_ROWS = [...iommufdIoctls, ...iommufdTestIoctls];
 
-// ⟨iommufd-fd⟩ spec/12-userspace.md:199
+// ⟨iommufd-fd⟩ spec/12-userspace.md:209
 /** NON-KERNEL: bytes of scratch user memory a handle maps for its structs and data. */
 const SCRATCH_SIZE = 1n << 20n;
 
@@ -178,7 +178,7 @@ export class IommufdFd {
     return tracedIoctl(this, this.fd, iommufdIoctls, cmd, arg);
   }
 
-  // ⟨iommufd-fd-call⟩ spec/12-userspace.md:240
+  // ⟨iommufd-fd-call⟩ spec/12-userspace.md:250
   /** The scratch area's address (mapped on first use). */
   scratch(): bigint {
     if (!this.#scratch) this.#scratch = this.process.mmap(SCRATCH_SIZE);
@@ -287,7 +287,7 @@ export class IommufdFd {
   testSetTempMemoryLimit(limit: number): void {
     this.testCmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, 0, test_memory_limit, { limit });
   }
-  // ⟨iommufd-fd-helpers⟩ spec/12-userspace.md:277
+  // ⟨iommufd-fd-helpers⟩ spec/12-userspace.md:287
   /** IOMMU_DESTROY */
   destroy(id: number): void {
     this.call(IOCTL.IOMMU_DESTROY, { id });
@@ -542,7 +542,7 @@ export class IommufdFd {
     if (!(flags & MOCK_ACCESS_RW_WRITE)) buf.set(this.process.read(uptr, buf.length));
   }
 
-  // ⟨iommufd-fd-devices⟩ spec/12-userspace.md:379
+  // ⟨iommufd-fd-devices⟩ spec/12-userspace.md:389
   /** Open the device's VFIO file and VFIO_DEVICE_BIND_IOMMUFD it to this iommufd → dev_id. */
   bind(dev: device): number {
     if (!dev.cdevPath) throw new Error(`${dev.name} has no VFIO device file`);
@@ -605,7 +605,7 @@ export class IommufdFd {
     return vfd;
   }
 
-  // ⟨iommufd-fd-close⟩ spec/12-userspace.md:458
+  // ⟨iommufd-fd-close⟩ spec/12-userspace.md:468
   /** Close the device files, the iommufd and the scratch area. */
   close(): void {
     // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1707

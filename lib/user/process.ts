@@ -10,9 +10,11 @@ import { ksys_close, ksys_ioctl, ksys_open } from "../fs/file.ts";
 import type { task_struct } from "../kernel/task.ts";
 import type { mem_cgroup } from "../mm/memcontrol.ts";
 import {
+  folio_pfn_at,
   ksys_madvise,
   ksys_mmap,
   ksys_munmap,
+  mapped_folio,
   type mm_struct,
   PROT_READ,
   PROT_WRITE,
@@ -95,6 +97,16 @@ export class Process {
   /** kill -9: the process dies (at once, or on its way out of the kernel). */
   kill(): void {
     this.task.kill();
+  }
+
+  /**
+   * The physical address behind `va`, as `/proc/self/pagemap` tells a privileged process (the
+   * page's PFN, shifted, plus the offset); null when no page is mapped there yet.
+   */
+  pagemap(va: bigint): bigint | null {
+    const folio = this.task.mm && mapped_folio(this.task.mm, Number(va));
+    if (!folio) return null;
+    return BigInt(folio_pfn_at(folio, Number(va))) * 4096n + (va & 4095n);
   }
 
   /** The typed iommufd handle on an open descriptor of /dev/iommu. */
