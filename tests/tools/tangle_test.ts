@@ -217,7 +217,8 @@ Deno.test("tangleLib: writes, then --check passes; an edit to lib/ fails --check
   const root = await tempProject({ "spec/01-a.md": A, "spec/02-b.md": B });
   const written = await tangleLib(root, "write");
   assert.deepEqual(where(written.problems), []);
-  assert.deepEqual(written.changed, ["lib/a.ts"]);
+  assert.deepEqual(written.changed, ["lib/a.ts", "lib/internal.ts"], "and the index of lib/");
+  assert.match(await Deno.readTextFile(`${root}/lib/internal.ts`), /^export \* from "\.\/a\.ts";$/m);
   assert.match(
     await Deno.readTextFile(`${root}/lib/a.ts`),
     /\n\}\n\/\/# sourceMappingURL=\.\.\/\.cache\/srcmap\/lib\/a\.ts\.map\n$/,
@@ -285,7 +286,7 @@ Deno.test("tangleLib: parse trees and emit maps are cached by content; an edit r
   await tangleLib(root, "write");
   const trees = await entries("mdast");
   assert.equal(trees.length, 2, "one tree per chapter");
-  assert.equal((await entries("emit-maps")).length, 1, "one emit map per generated file");
+  assert.equal((await entries("emit-maps")).length, 2, "one emit map per generated file");
   // A cached tree gives exactly what a fresh parse gives.
   const cached = await loadSpec(root);
   const fresh = parseSpec([{ path: "spec/01-a.md", text: A }, { path: "spec/02-b.md", text: B }]);
@@ -298,7 +299,7 @@ Deno.test("tangleLib: parse trees and emit maps are cached by content; an edit r
   const after = await entries("mdast");
   assert.equal(after.length, 2, "the old tree of 02-b.md is pruned");
   assert.equal(after.filter((n) => trees.includes(n)).length, 1, "01-a.md's tree is reused");
-  assert.equal((await entries("emit-maps")).length, 1);
+  assert.equal((await entries("emit-maps")).length, 2);
   await Deno.remove(root, { recursive: true });
 });
 
