@@ -24,7 +24,6 @@ import {
 } from "../../errno.ts";
 import { xa_erase, xa_load, xa_store, xarray } from "../../lib/xarray.ts";
 import type { PhysMem } from "../../hw/physmem.ts";
-import { vtd_unit_enable } from "../../hw/vtd/build_context.ts";
 import {
   agaw_to_level,
   agaw_to_width,
@@ -116,6 +115,26 @@ import {
   PASID_FLAG_PAGE_SNOOP,
   type pasid_table,
 } from "./pasid.ts";
+import {
+  DMA_GCMD_SRTP,
+  DMA_GCMD_TE,
+  DMA_GSTS_RTPS,
+  DMA_GSTS_TES,
+  DMA_RTADDR_SMT,
+  DMA_TLB_GLOBAL_FLUSH,
+  DMAR_GCMD_REG,
+  DMAR_RTADDR_REG,
+  QI_PC_GLOBAL,
+} from "../../hw/vtd/regs.ts";
+import {
+  dmar_enable_qi,
+  iommu_flush_context,
+  iommu_flush_iotlb,
+  IOMMU_WAIT_OP,
+  type q_inval,
+  type qi_batch,
+  qi_flush_pasid_cache,
+} from "./cache.ts";
 
 // ⟨intel-iommu-struct⟩ spec/19-vtd-driver.md:41
 /** NON-KERNEL estimate of sizeof(struct dmar_domain). */
@@ -146,6 +165,10 @@ export class intel_iommu {
   /** NON-KERNEL: invalidations submitted, by kind; `trace` logs each one when it is an array. */
   readonly flushes = { context: 0, pasid_cache: 0, iotlb: 0, piotlb: 0 };
   trace: string[] | null = null;
+  /** The commands the driver keeps enabled in GCMD (TE, QIE), rewritten with every command. */
+  gcmd = 0;
+  /** The invalidation queue ([the queue](#invalidations)). */
+  qi: q_inval | null = null;
 
   constructor(
     /** The unit's registers: what the kernel reaches through `iommu->reg`. */
@@ -161,7 +184,7 @@ export class intel_iommu {
   }
 }
 
-// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:90
+// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:94
 /** linux v6.12 drivers/iommu/intel/iommu.h DEFAULT_DOMAIN_ADDRESS_WIDTH */
 const DEFAULT_DOMAIN_ADDRESS_WIDTH = 57;
 
@@ -174,7 +197,7 @@ function iommu_calculate_agaw(cap: bigint): number {
   return -1;
 }
 
-// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:114
+// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:118
 /** linux v6.12 drivers/iommu/intel/iommu.h sm_supported(): scalable mode in use */
 export function sm_supported(iommu: intel_iommu): boolean {
   return ecap_smts(iommu.ecap) === 1;
@@ -200,9 +223,41 @@ export function ecap_smpwc(e: bigint): number {
   return Number((e >> 48n) & 1n);
 }
 
-// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:151
-/** linux v6.12 drivers/iommu/intel/iommu.c init_dmars(), for one unit (scalable mode) */
+// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:160
+/** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_init_qi() (no register fallback) */
+function intel_iommu_init_qi(iommu: intel_iommu): void {
+  const rc = dmar_enable_qi(iommu);
+  if (rc) throw new Error(`${iommu.name}: queued invalidation not enabled (${rc.check})`);
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.h cap_esrtps(): SRTP flushes every cache itself */
+function cap_esrtps(c: bigint): number {
+  return Number((c >> 63n) & 1n);
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.c iommu_set_root_entry() */
+function iommu_set_root_entry(iommu: intel_iommu): void {
+  let addr = BigInt(page_to_phys(iommu.root_entry!));
+  if (sm_supported(iommu)) addr |= BigInt(DMA_RTADDR_SMT);
+  iommu.reg.writeq(DMAR_RTADDR_REG, addr);
+  iommu.reg.writel(DMAR_GCMD_REG, iommu.gcmd | DMA_GCMD_SRTP);
+  IOMMU_WAIT_OP(iommu, (sts) => (sts & DMA_GSTS_RTPS) !== 0);
+  if (cap_esrtps(iommu.cap)) return;
+  iommu_flush_context(iommu, 0, 0, "global");
+  if (sm_supported(iommu)) qi_flush_pasid_cache(iommu, 0, QI_PC_GLOBAL, 0);
+  iommu_flush_iotlb(iommu, 0, 0, 0, DMA_TLB_GLOBAL_FLUSH);
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.c iommu_enable_translation() */
+function iommu_enable_translation(iommu: intel_iommu): void {
+  iommu.gcmd = (iommu.gcmd | DMA_GCMD_TE) >>> 0;
+  iommu.reg.writel(DMAR_GCMD_REG, iommu.gcmd);
+  IOMMU_WAIT_OP(iommu, (sts) => (sts & DMA_GSTS_TES) !== 0);
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.c init_dmars() and intel_iommu_init(), for one unit */
 function intel_iommu_init_one(iommu: intel_iommu): void {
+  intel_iommu_init_qi(iommu);
   // iommu_init_domains(): ids 0 and FLPT_DEFAULT_DID are never handed out in scalable mode.
   iommu.domain_ids.add(0);
   iommu.domain_ids.add(FLPT_DEFAULT_DID);
@@ -210,11 +265,11 @@ function intel_iommu_init_one(iommu: intel_iommu): void {
   const root = iommu_alloc_page(GFP_ATOMIC);
   if (!root) throw new Error(`${iommu.name}: no memory for the root table`);
   iommu.root_entry = root;
-  // iommu_set_root_entry(), the global flushes, iommu_enable_translation()
-  vtd_unit_enable(iommu.reg, page_to_phys(root), true);
+  iommu_set_root_entry(iommu);
+  iommu_enable_translation(iommu);
 }
 
-// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:174
+// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:215
 /**
  * linux v6.12 include/linux/pci.h struct pci_dev (the part the model needs): a `struct device`
  * for the kernel, and (NON-KERNEL) the PCI function that issues DMA through its unit.
@@ -232,7 +287,7 @@ export function to_pci_dev(dev: device): pci_dev {
   return dev;
 }
 
-// ⟨intel-device-info⟩ spec/19-vtd-driver.md:199
+// ⟨intel-device-info⟩ spec/19-vtd-driver.md:240
 /** linux v6.12 drivers/iommu/intel/iommu.h struct device_domain_info */
 export class device_domain_info {
   /** The dmar_domain the device is attached to (paging or nested); null when blocked or identity. */
@@ -260,7 +315,7 @@ export function dev_iommu_priv_get(dev: device): device_domain_info {
   return info;
 }
 
-// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:243
+// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:284
 /** NON-KERNEL: the driver's units — the kernel walks its dmar_drhd_units list. */
 const dmar_drhd_units = new WeakMap<VtdUnit, intel_iommu>();
 
@@ -291,7 +346,7 @@ function intel_iommu_probe_device(dev: device): iommu_device | ErrnoError {
   return iommu.iommu;
 }
 
-// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:281
+// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:322
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c iommu_context_addr(): the physical address of the
  * context entry of `bus`/`devfn`, allocating its table when `alloc`; null if absent or no memory.
@@ -325,7 +380,7 @@ export function iommu_context_addr(
   return context + 16 * devfn;
 }
 
-// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:328
+// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:369
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_device_group(): one group per function */
 function intel_iommu_device_group(dev: device): iommu_group {
   return generic_device_group(dev);
@@ -361,7 +416,7 @@ function intel_iommu_get_resv_regions(_dev: device, list: iommu_resv_region[]): 
   });
 }
 
-// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:372
+// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:413
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_hw_info() */
 function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | ErrnoError {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -378,7 +433,7 @@ function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | 
   return { data, type: IOMMU_HW_INFO_TYPE_INTEL_VTD };
 }
 
-// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1228
+// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1672
 /** linux v6.12 drivers/iommu/intel/iommu.h struct dmar_domain (the fields the model uses) */
 export class dmar_domain implements iommu_domain {
   type = IOMMU_DOMAIN_UNMANAGED;
@@ -412,6 +467,8 @@ export class dmar_domain implements iommu_domain {
   readonly iommu_array = new xarray<iommu_domain_info>();
   /** Where its translations may be cached ([cache tags](#cache)). */
   readonly cache_tags: cache_tag[] = [];
+  /** Descriptors collected for one submission ([batches](#qi-batch)); allocated at first attach. */
+  qi_batch: qi_batch | null = null;
   /** A nested domain: its parent, the guest's first-stage table and the user's configuration. */
   s2_domain: dmar_domain | null = null;
   s1_pgtbl = 0n;
@@ -431,7 +488,7 @@ export function to_dmar_domain(domain: iommu_domain): dmar_domain {
   return domain;
 }
 
-// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1291
+// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1737
 /** linux v6.12 drivers/iommu/intel/iommu.c iommu_superpage_capability() */
 function iommu_superpage_capability(iommu: intel_iommu, first_stage: boolean): number {
   if (first_stage) return cap_fl1gp_support(iommu.cap) ? 2 : 1;
@@ -480,7 +537,7 @@ function paging_domain_alloc(dev: device, first_stage: boolean): dmar_domain | E
   return domain;
 }
 
-// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1360
+// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1806
 /** linux v6.12 drivers/iommu/intel/iommu.h struct iommu_domain_info */
 export interface iommu_domain_info {
   iommu: intel_iommu;
@@ -543,7 +600,7 @@ export function domain_id_iommu(domain: dmar_domain, iommu: intel_iommu): number
   return xa_load(domain.iommu_array, iommu.seq_id)?.did ?? 0;
 }
 
-// ⟨dma-pte⟩ spec/19-vtd-driver.md:1433
+// ⟨dma-pte⟩ spec/19-vtd-driver.md:1879
 /** linux v6.12 drivers/iommu/intel/iommu.h VTD_PAGE_MASK */
 export const VTD_PAGE_MASK = ((1n << 64n) - 1n) ^ 0xfffn;
 const SZ_4K = 1n << 12n, SZ_2M = 1n << 21n, SZ_1G = 1n << 30n;
@@ -608,7 +665,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1508
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1954
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -645,7 +702,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1572
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:2018
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -810,7 +867,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1753
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2199
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -913,7 +970,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1865
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2311
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -969,10 +1026,11 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
     iommu_put_pages_list(freelist);
   }
   if (d.devices.size) throw new Error("WARN: domain freed while devices are attached");
+  if (d.qi_batch) kfree(d.qi_batch.mem);
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:1937
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2384
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1018,7 +1076,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2004
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2451
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1095,7 +1153,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2107
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2554
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1138,7 +1196,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2155
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2602
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1156,7 +1214,7 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2180
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2627
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1186,7 +1244,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2229
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2676
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

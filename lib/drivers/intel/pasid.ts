@@ -32,7 +32,6 @@ import { get_order, type page, page_to_phys, pfn_to_page } from "../../mm/page_a
 import {
   iommu_flush_context,
   iommu_flush_iotlb,
-  QI_PC_PASID_SEL,
   qi_flush_pasid_cache,
   qi_flush_piotlb,
 } from "./cache.ts";
@@ -50,8 +49,9 @@ import {
   type pci_dev,
   VTD_PAGE_MASK,
 } from "./iommu.ts";
+import { QI_PC_PASID_SEL } from "../../hw/vtd/regs.ts";
 
-// ⟨pasid-table⟩ spec/19-vtd-driver.md:404
+// ⟨pasid-table⟩ spec/19-vtd-driver.md:445
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PDE_SHIFT: PASIDs per table, as a shift */
 const PASID_PDE_SHIFT = 6;
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_MASK */
@@ -96,7 +96,7 @@ export function intel_pasid_free_table(dev: pci_dev): void {
   info.pasid_table = null;
 }
 
-// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:456
+// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:497
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_PRESENT (directory and table entries) */
 const PASID_PTE_PRESENT = 1n;
 
@@ -117,7 +117,7 @@ export function intel_pasid_get_entry(dev: pci_dev, pasid: number): number | nul
   return Number(val & VTD_PAGE_MASK) + 64 * (pasid & PASID_PTE_MASK);
 }
 
-// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:484
+// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:525
 /** linux v6.12 drivers/iommu/intel/pasid.c context_get_sm_pds(): PDTS for the directory size */
 function context_get_sm_pds(table: pasid_table): number {
   const max_pde = table.max_pasid >> PASID_PDE_SHIFT;
@@ -156,7 +156,7 @@ export function intel_pasid_setup_sm_context(dev: pci_dev): Rc {
   return device_pasid_table_setup(dev, dev.bus, dev.devfn);
 }
 
-// ⟨pasid-setters⟩ spec/19-vtd-driver.md:547
+// ⟨pasid-setters⟩ spec/19-vtd-driver.md:588
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_ENTRY_PGTT_*: the translation types */
 export const PASID_ENTRY_PGTT_FL_ONLY = 1;
 export const PASID_ENTRY_PGTT_SL_ONLY = 2;
@@ -205,7 +205,7 @@ const pasid_get_domain_id = (e: PasidEntry) => Number(pasid_get_bits(e, 1) & 0xf
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_pte_get_pgtt() */
 const pasid_pte_get_pgtt = (e: PasidEntry) => Number((pasid_get_bits(e, 0) >> 6n) & 7n);
 
-// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:611
+// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:652
 /** linux v6.12 drivers/iommu/intel/pasid.c pasid_flush_caches() */
 function pasid_flush_caches(iommu: intel_iommu, e: PasidEntry, pasid: number, did: number): void {
   if (!cap_caching_mode(iommu.cap)) return; // iommu_flush_write_buffer(): nothing to model
@@ -230,7 +230,7 @@ function pasid_entry_for_setup(dev: pci_dev, pasid: number): PasidEntry | ErrnoE
   return e;
 }
 
-// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:643
+// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:684
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_second_level() */
 export function intel_pasid_setup_second_level(
   iommu: intel_iommu,
@@ -259,7 +259,7 @@ export function intel_pasid_setup_second_level(
   return 0;
 }
 
-// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:679
+// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:720
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_FLAG_*: options of first-level setup */
 export const PASID_FLAG_PAGE_SNOOP = 1 << 1;
 export const PASID_FLAG_FL5LP = 1 << 2;
@@ -298,7 +298,7 @@ export function intel_pasid_setup_first_level(
   return 0;
 }
 
-// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:722
+// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:763
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_pass_through() */
 export function intel_pasid_setup_pass_through(
   iommu: intel_iommu,
@@ -320,7 +320,7 @@ export function intel_pasid_setup_pass_through(
   return 0;
 }
 
-// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2410
+// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2858
 /** linux v6.12 drivers/iommu/intel/iommu.h ADDR_WIDTH_4LEVEL/5LEVEL */
 const ADDR_WIDTH_4LEVEL = 48;
 const ADDR_WIDTH_5LEVEL = 57;
@@ -375,7 +375,7 @@ export function intel_pasid_setup_nested(
   return 0;
 }
 
-// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:756
+// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:797
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_tear_down_entry() */
 export function intel_pasid_tear_down_entry(
   iommu: intel_iommu,
