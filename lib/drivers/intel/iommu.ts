@@ -115,6 +115,7 @@ import {
   PASID_FLAG_PAGE_SNOOP,
   type pasid_table,
 } from "./pasid.ts";
+import { DMA_SL_PTE_DIRTY } from "../../hw/vtd/pgtable.ts";
 import {
   DMA_GCMD_SRTP,
   DMA_GCMD_TE,
@@ -127,6 +128,11 @@ import {
   QI_PC_GLOBAL,
 } from "../../hw/vtd/regs.ts";
 import {
+  type iommu_dirty_bitmap,
+  iommu_dirty_bitmap_record,
+  IOMMU_DIRTY_NO_CLEAR,
+} from "../../iommu/iommu.ts";
+import {
   dmar_enable_qi,
   iommu_flush_context,
   iommu_flush_iotlb,
@@ -135,6 +141,7 @@ import {
   type qi_batch,
   qi_flush_pasid_cache,
 } from "./cache.ts";
+import { intel_pasid_setup_dirty_tracking } from "./pasid.ts";
 
 // ⟨intel-iommu-struct⟩ spec/19-vtd-driver.md:41
 /** NON-KERNEL estimate of sizeof(struct dmar_domain). */
@@ -197,7 +204,7 @@ function iommu_calculate_agaw(cap: bigint): number {
   return -1;
 }
 
-// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:118
+// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:117
 /** linux v6.12 drivers/iommu/intel/iommu.h sm_supported(): scalable mode in use */
 export function sm_supported(iommu: intel_iommu): boolean {
   return ecap_smts(iommu.ecap) === 1;
@@ -208,9 +215,9 @@ export function nested_supported(iommu: intel_iommu): boolean {
   return sm_supported(iommu) && ecap_nest(iommu.ecap) === 1;
 }
 
-/** linux v6.12 drivers/iommu/intel/iommu.h ssads_supported(); false: the model has no SS A/D */
-export function ssads_supported(_iommu: intel_iommu): boolean {
-  return false;
+/** linux v6.12 drivers/iommu/intel/iommu.h ssads_supported(): scalable mode and ECAP.SSADS */
+export function ssads_supported(iommu: intel_iommu): boolean {
+  return sm_supported(iommu) && ecap_slads(iommu.ecap) === 1;
 }
 
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_eafs(): extended accessed flag support (bit 34) */
@@ -223,7 +230,7 @@ export function ecap_smpwc(e: bigint): number {
   return Number((e >> 48n) & 1n);
 }
 
-// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:160
+// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:159
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_init_qi() (no register fallback) */
 function intel_iommu_init_qi(iommu: intel_iommu): void {
   const rc = dmar_enable_qi(iommu);
@@ -269,7 +276,7 @@ function intel_iommu_init_one(iommu: intel_iommu): void {
   iommu_enable_translation(iommu);
 }
 
-// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:215
+// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:214
 /**
  * linux v6.12 include/linux/pci.h struct pci_dev (the part the model needs): a `struct device`
  * for the kernel, and (NON-KERNEL) the PCI function that issues DMA through its unit.
@@ -287,7 +294,7 @@ export function to_pci_dev(dev: device): pci_dev {
   return dev;
 }
 
-// ⟨intel-device-info⟩ spec/19-vtd-driver.md:240
+// ⟨intel-device-info⟩ spec/19-vtd-driver.md:239
 /** linux v6.12 drivers/iommu/intel/iommu.h struct device_domain_info */
 export class device_domain_info {
   /** The dmar_domain the device is attached to (paging or nested); null when blocked or identity. */
@@ -315,7 +322,7 @@ export function dev_iommu_priv_get(dev: device): device_domain_info {
   return info;
 }
 
-// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:284
+// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:283
 /** NON-KERNEL: the driver's units — the kernel walks its dmar_drhd_units list. */
 const dmar_drhd_units = new WeakMap<VtdUnit, intel_iommu>();
 
@@ -346,7 +353,7 @@ function intel_iommu_probe_device(dev: device): iommu_device | ErrnoError {
   return iommu.iommu;
 }
 
-// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:322
+// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:321
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c iommu_context_addr(): the physical address of the
  * context entry of `bus`/`devfn`, allocating its table when `alloc`; null if absent or no memory.
@@ -380,7 +387,7 @@ export function iommu_context_addr(
   return context + 16 * devfn;
 }
 
-// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:369
+// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:368
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_device_group(): one group per function */
 function intel_iommu_device_group(dev: device): iommu_group {
   return generic_device_group(dev);
@@ -416,7 +423,7 @@ function intel_iommu_get_resv_regions(_dev: device, list: iommu_resv_region[]): 
   });
 }
 
-// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:413
+// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:412
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_hw_info() */
 function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | ErrnoError {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -433,7 +440,7 @@ function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | 
   return { data, type: IOMMU_HW_INFO_TYPE_INTEL_VTD };
 }
 
-// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1672
+// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1673
 /** linux v6.12 drivers/iommu/intel/iommu.h struct dmar_domain (the fields the model uses) */
 export class dmar_domain implements iommu_domain {
   type = IOMMU_DOMAIN_UNMANAGED;
@@ -488,7 +495,7 @@ export function to_dmar_domain(domain: iommu_domain): dmar_domain {
   return domain;
 }
 
-// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1737
+// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1738
 /** linux v6.12 drivers/iommu/intel/iommu.c iommu_superpage_capability() */
 function iommu_superpage_capability(iommu: intel_iommu, first_stage: boolean): number {
   if (first_stage) return cap_fl1gp_support(iommu.cap) ? 2 : 1;
@@ -537,7 +544,7 @@ function paging_domain_alloc(dev: device, first_stage: boolean): dmar_domain | E
   return domain;
 }
 
-// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1806
+// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1807
 /** linux v6.12 drivers/iommu/intel/iommu.h struct iommu_domain_info */
 export interface iommu_domain_info {
   iommu: intel_iommu;
@@ -600,7 +607,7 @@ export function domain_id_iommu(domain: dmar_domain, iommu: intel_iommu): number
   return xa_load(domain.iommu_array, iommu.seq_id)?.did ?? 0;
 }
 
-// ⟨dma-pte⟩ spec/19-vtd-driver.md:1879
+// ⟨dma-pte⟩ spec/19-vtd-driver.md:1880
 /** linux v6.12 drivers/iommu/intel/iommu.h VTD_PAGE_MASK */
 export const VTD_PAGE_MASK = ((1n << 64n) - 1n) ^ 0xfffn;
 const SZ_4K = 1n << 12n, SZ_2M = 1n << 21n, SZ_1G = 1n << 30n;
@@ -665,7 +672,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1954
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1955
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -702,7 +709,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:2018
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:2019
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -867,7 +874,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2199
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2200
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -970,7 +977,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2311
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2312
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -1030,7 +1037,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2384
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2385
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1076,7 +1083,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2451
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2452
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1153,7 +1160,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2554
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2555
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1193,10 +1200,18 @@ function intel_iommu_domain_alloc_user(
   dmar_domain.owner = intel_iommu_ops;
   dmar_domain.ops = intel_iommu_ops.default_domain_ops!;
   dmar_domain.nested_parent = nested_parent;
+  if (dirty_tracking) {
+    // intel-alloc-dirty-fs
+    if (dmar_domain.use_first_level) {
+      intel_iommu_domain_free(dmar_domain);
+      return fail(EOPNOTSUPP, "intel-alloc-dirty-fs", "dirty tracking needs a second stage");
+    }
+    dmar_domain.dirty_ops = intel_dirty_ops;
+  }
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2602
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2611
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1214,7 +1229,99 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2627
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2651
+/** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
+export function ecap_slads(e: bigint): number {
+  return Number((e >> 45n) & 1n);
+}
+
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2705
+/** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
+function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
+  let ret: Rc = 0;
+  for (const info of devices) {
+    ret = intel_pasid_setup_dirty_tracking(info.iommu, info.dev, IOMMU_NO_PASID, enable);
+    if (ret) break;
+  }
+  return ret;
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.c parent_domain_set_dirty_tracking() */
+function parent_domain_set_dirty_tracking(domain: dmar_domain, enable: boolean): Rc {
+  for (const s1_domain of domain.s1_domains) {
+    const ret = device_set_dirty_tracking(s1_domain.devices, enable);
+    if (ret) {
+      for (const s1 of domain.s1_domains) {
+        device_set_dirty_tracking(s1.devices, domain.dirty_tracking);
+      }
+      return ret;
+    }
+  }
+  return 0;
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_set_dirty_tracking() */
+function intel_iommu_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
+  const d = to_dmar_domain(domain);
+  if (d.dirty_tracking === enable) return 0;
+  let ret = device_set_dirty_tracking(d.devices, enable);
+  if (!ret && d.nested_parent) ret = parent_domain_set_dirty_tracking(d, enable);
+  if (ret) {
+    // err_unwind
+    device_set_dirty_tracking(d.devices, d.dirty_tracking);
+    return ret;
+  }
+  d.dirty_tracking = enable;
+  return 0;
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.h DMA_SL_PTE_DIRTY_BIT, dma_sl_pte_test_and_clear_dirty() */
+function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
+  const mem = domain_mem();
+  const lo = mem.read32(pte);
+  const dirty = (lo & DMA_SL_PTE_DIRTY) !== 0;
+  if (!(flags & IOMMU_DIRTY_NO_CLEAR) && dirty) mem.write32(pte, (lo & ~DMA_SL_PTE_DIRTY) >>> 0);
+  return dirty;
+}
+
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2769
+/** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
+function intel_iommu_read_and_clear_dirty(
+  domain: iommu_domain,
+  iova: bigint,
+  size: bigint,
+  flags: number,
+  dirty: iommu_dirty_bitmap,
+): Rc {
+  const d = to_dmar_domain(domain);
+  const end = iova + size - 1n;
+  // intel-dirty-off
+  if (!d.dirty_tracking && dirty.bitmap) {
+    return fail(EINVAL, "intel-dirty-off", "the domain is not tracking dirty pages");
+  }
+  do {
+    const lvl = { level: 0 };
+    const pte = pfn_to_dma_pte(d, Number(iova >> BigInt(VTD_PAGE_SHIFT)), lvl, GFP_ATOMIC);
+    // NON-KERNEL: a pfn beyond the domain leaves the level 0 (level_size(0) is a shift by −9 in
+    // C); the model steps one page.
+    const pgsize = BigInt(level_size(Math.max(lvl.level, 1)) * VTD_PAGE_SIZE);
+    if (pte === null || !dma_pte_present(dma_pte_read(domain_mem(), pte))) {
+      iova += pgsize;
+      continue;
+    }
+    if (dma_sl_pte_test_and_clear_dirty(pte, flags)) iommu_dirty_bitmap_record(dirty, iova, pgsize);
+    iova += pgsize;
+  } while (iova < end);
+  return 0;
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.c intel_dirty_ops */
+const intel_dirty_ops: iommu_dirty_ops = {
+  set_dirty_tracking: intel_iommu_set_dirty_tracking,
+  read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
+};
+
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2813
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1244,7 +1351,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2676
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2862
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-regs-offsets⟩ spec/18-vtd-unit.md:71
+// ⟨unit-regs-offsets⟩ spec/18-vtd-unit.md:72
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_VER_REG */
 export const DMAR_VER_REG = 0x0;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_CAP_REG */
@@ -106,7 +106,7 @@ export function DMA_TLB_DID(id: number): bigint {
 /** linux v6.12 drivers/iommu/intel/iommu.h DMA_TLB_IH_NONLEAF: IVA bit 6, the invalidation hint. */
 export const DMA_TLB_IH_NONLEAF = 1n << 6n;
 
-// ⟨unit-cap-decoders⟩ spec/18-vtd-unit.md:171
+// ⟨unit-cap-decoders⟩ spec/18-vtd-unit.md:172
 const field = (v: bigint, shift: number, bits: number) =>
   Number((v >> BigInt(shift)) & ((1n << BigInt(bits)) - 1n));
 
@@ -203,7 +203,7 @@ export function ecap_flts(e: bigint): number {
   return field(e, 47, 1);
 }
 
-// ⟨unit-cap-build⟩ spec/18-vtd-unit.md:273
+// ⟨unit-cap-build⟩ spec/18-vtd-unit.md:274
 /** NON-KERNEL: the CAP fields a model unit can be given. */
 export interface VtdCapFields {
   nd?: number;
@@ -244,6 +244,8 @@ export interface VtdEcapFields {
   pss?: number;
   pasid?: boolean;
   smts?: boolean;
+  /** Second-stage accessed/dirty flags (ECAP.SSADS, bit 45). Default true. */
+  ssads?: boolean;
   slts?: boolean;
   flts?: boolean;
 }
@@ -255,7 +257,7 @@ export function vtd_make_ecap(f: VtdEcapFields = {}): bigint {
   return b(f.qi, true, 1) | b(f.dt, true, 2) | b(f.pt, true, 6) | b(f.sc, false, 7) |
     (BigInt((f.iro ?? 0xf) & 0x3ff) << 8n) | b(f.nest, true, 26) | b(f.srs, true, 31) |
     (BigInt((f.pss ?? 19) & 0x1f) << 35n) | b(f.pasid, true, 40) | b(f.smts, true, 43) |
-    b(f.slts, true, 46) | b(f.flts, true, 47);
+    b(f.ssads, true, 45) | b(f.slts, true, 46) | b(f.flts, true, 47);
 }
 
 /** NON-KERNEL: CAP and ECAP decoded once, plus the platform's host address width. */
@@ -320,7 +322,7 @@ export class VtdCaps {
   }
 }
 
-// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2014
+// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2017
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQH_REG: invalidation queue head. */
 export const DMAR_IQH_REG = 0x80;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQT_REG: invalidation queue tail. */
