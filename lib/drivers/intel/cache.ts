@@ -83,7 +83,7 @@ import { __GFP_ZERO, GFP_ATOMIC } from "../../mm/gfp.ts";
 import { alloc_pages, type page, page_to_phys } from "../../mm/page_alloc.ts";
 import { kmalloc } from "../../mm/slab.ts";
 
-// ⟨cache-tag⟩ spec/19-vtd-driver.md:908
+// ⟨cache-tag⟩ spec/19-vtd-driver.md:911
 /** linux v6.12 drivers/iommu/intel/cache.c enum cache_tag_type (without the device-TLB kinds) */
 export type cache_tag_type = "CACHE_TAG_IOTLB" | "CACHE_TAG_NESTING_IOTLB";
 
@@ -179,7 +179,7 @@ export function cache_tag_unassign_domain(domain: dmar_domain, dev: pci_dev, pas
   }
 }
 
-// ⟨qi-queue⟩ spec/19-vtd-driver.md:1052
+// ⟨qi-queue⟩ spec/19-vtd-driver.md:1055
 /** linux v6.12 drivers/iommu/intel/iommu.h QI_LENGTH: descriptors in the ring */
 export const QI_LENGTH = 256;
 /** linux v6.12 drivers/iommu/intel/iommu.h enum qi_desc_status */
@@ -376,7 +376,7 @@ export function qi_submit_sync(
   }
 }
 
-// ⟨qi-flush⟩ spec/19-vtd-driver.md:1261
+// ⟨qi-flush⟩ spec/19-vtd-driver.md:1264
 /** linux v6.12 drivers/iommu/intel/iommu.h cap_read_drain() */
 function cap_read_drain(c: bigint): number {
   return Number((c >> 55n) & 1n);
@@ -523,7 +523,7 @@ export function qi_flush_piotlb(
   qi_submit_sync(iommu, [qi_desc_piotlb(iommu, did, pasid, addr, npages, ih)], 1, 0);
 }
 
-// ⟨qi-batch-code⟩ spec/19-vtd-driver.md:1419
+// ⟨qi-batch-code⟩ spec/19-vtd-driver.md:1422
 /** linux v6.12 drivers/iommu/intel/iommu.h QI_MAX_BATCHED_DESC_COUNT */
 export const QI_MAX_BATCHED_DESC_COUNT = 16;
 /** NON-KERNEL: sizeof(struct qi_batch): 16 descriptors of 32 bytes and an unsigned int. */
@@ -590,7 +590,7 @@ function qi_batch_add_piotlb(
   qi_batch_increment_index(iommu, batch);
 }
 
-// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1505
+// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1508
 /** linux v6.12 drivers/iommu/intel/iommu.h MAX_AGAW_PFN_WIDTH */
 const MAX_AGAW_PFN_WIDTH = 64 - 12;
 /** unsigned long arithmetic: everything modulo 2^64. */

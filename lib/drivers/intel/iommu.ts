@@ -123,6 +123,8 @@ import {
   DMA_GSTS_TES,
   DMA_RTADDR_SMT,
   DMA_TLB_GLOBAL_FLUSH,
+  DMAR_CAP_REG,
+  DMAR_ECAP_REG,
   DMAR_GCMD_REG,
   DMAR_RTADDR_REG,
   QI_PC_GLOBAL,
@@ -143,7 +145,7 @@ import {
 } from "./cache.ts";
 import { intel_pasid_setup_dirty_tracking } from "./pasid.ts";
 
-// ⟨intel-iommu-struct⟩ spec/19-vtd-driver.md:41
+// ⟨intel-iommu-struct⟩ spec/19-vtd-driver.md:43
 /** NON-KERNEL estimate of sizeof(struct dmar_domain). */
 const SIZEOF_DMAR_DOMAIN = 384;
 /** NON-KERNEL estimate of sizeof(struct device_domain_info). */
@@ -184,14 +186,15 @@ export class intel_iommu {
     this.name = reg.name;
     // The kernel names a unit after its seq_id (sprintf "dmar%d"); the model reads it back.
     this.seq_id = Number(/^dmar(\d+)$/.exec(reg.name)?.[1] ?? 0);
-    this.cap = reg.caps.cap;
-    this.ecap = reg.caps.ecap;
+    // alloc_iommu(): CAP and ECAP are read from the registers.
+    this.cap = reg.readq(DMAR_CAP_REG);
+    this.ecap = reg.readq(DMAR_ECAP_REG);
     this.agaw = iommu_calculate_agaw(this.cap);
     this.iommu = { ops: intel_iommu_ops, name: reg.name };
   }
 }
 
-// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:94
+// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:97
 /** linux v6.12 drivers/iommu/intel/iommu.h DEFAULT_DOMAIN_ADDRESS_WIDTH */
 const DEFAULT_DOMAIN_ADDRESS_WIDTH = 57;
 
@@ -204,7 +207,7 @@ function iommu_calculate_agaw(cap: bigint): number {
   return -1;
 }
 
-// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:117
+// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:120
 /** linux v6.12 drivers/iommu/intel/iommu.h sm_supported(): scalable mode in use */
 export function sm_supported(iommu: intel_iommu): boolean {
   return ecap_smts(iommu.ecap) === 1;
@@ -230,7 +233,7 @@ export function ecap_smpwc(e: bigint): number {
   return Number((e >> 48n) & 1n);
 }
 
-// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:159
+// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:162
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_init_qi() (no register fallback) */
 function intel_iommu_init_qi(iommu: intel_iommu): void {
   const rc = dmar_enable_qi(iommu);
@@ -276,7 +279,7 @@ function intel_iommu_init_one(iommu: intel_iommu): void {
   iommu_enable_translation(iommu);
 }
 
-// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:214
+// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:217
 /**
  * linux v6.12 include/linux/pci.h struct pci_dev (the part the model needs): a `struct device`
  * for the kernel, and (NON-KERNEL) the PCI function that issues DMA through its unit.
@@ -294,7 +297,7 @@ export function to_pci_dev(dev: device): pci_dev {
   return dev;
 }
 
-// ⟨intel-device-info⟩ spec/19-vtd-driver.md:239
+// ⟨intel-device-info⟩ spec/19-vtd-driver.md:242
 /** linux v6.12 drivers/iommu/intel/iommu.h struct device_domain_info */
 export class device_domain_info {
   /** The dmar_domain the device is attached to (paging or nested); null when blocked or identity. */
@@ -322,7 +325,7 @@ export function dev_iommu_priv_get(dev: device): device_domain_info {
   return info;
 }
 
-// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:283
+// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:286
 /** NON-KERNEL: the driver's units — the kernel walks its dmar_drhd_units list. */
 const dmar_drhd_units = new WeakMap<VtdUnit, intel_iommu>();
 
@@ -353,7 +356,7 @@ function intel_iommu_probe_device(dev: device): iommu_device | ErrnoError {
   return iommu.iommu;
 }
 
-// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:321
+// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:324
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c iommu_context_addr(): the physical address of the
  * context entry of `bus`/`devfn`, allocating its table when `alloc`; null if absent or no memory.
@@ -387,7 +390,7 @@ export function iommu_context_addr(
   return context + 16 * devfn;
 }
 
-// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:368
+// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:371
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_device_group(): one group per function */
 function intel_iommu_device_group(dev: device): iommu_group {
   return generic_device_group(dev);
@@ -423,7 +426,7 @@ function intel_iommu_get_resv_regions(_dev: device, list: iommu_resv_region[]): 
   });
 }
 
-// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:412
+// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:415
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_hw_info() */
 function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | ErrnoError {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -440,7 +443,7 @@ function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | 
   return { data, type: IOMMU_HW_INFO_TYPE_INTEL_VTD };
 }
 
-// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1673
+// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1676
 /** linux v6.12 drivers/iommu/intel/iommu.h struct dmar_domain (the fields the model uses) */
 export class dmar_domain implements iommu_domain {
   type = IOMMU_DOMAIN_UNMANAGED;
@@ -495,7 +498,7 @@ export function to_dmar_domain(domain: iommu_domain): dmar_domain {
   return domain;
 }
 
-// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1738
+// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1741
 /** linux v6.12 drivers/iommu/intel/iommu.c iommu_superpage_capability() */
 function iommu_superpage_capability(iommu: intel_iommu, first_stage: boolean): number {
   if (first_stage) return cap_fl1gp_support(iommu.cap) ? 2 : 1;
@@ -544,7 +547,7 @@ function paging_domain_alloc(dev: device, first_stage: boolean): dmar_domain | E
   return domain;
 }
 
-// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1807
+// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1810
 /** linux v6.12 drivers/iommu/intel/iommu.h struct iommu_domain_info */
 export interface iommu_domain_info {
   iommu: intel_iommu;
@@ -607,7 +610,7 @@ export function domain_id_iommu(domain: dmar_domain, iommu: intel_iommu): number
   return xa_load(domain.iommu_array, iommu.seq_id)?.did ?? 0;
 }
 
-// ⟨dma-pte⟩ spec/19-vtd-driver.md:1880
+// ⟨dma-pte⟩ spec/19-vtd-driver.md:1883
 /** linux v6.12 drivers/iommu/intel/iommu.h VTD_PAGE_MASK */
 export const VTD_PAGE_MASK = ((1n << 64n) - 1n) ^ 0xfffn;
 const SZ_4K = 1n << 12n, SZ_2M = 1n << 21n, SZ_1G = 1n << 30n;
@@ -672,7 +675,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1955
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1958
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -709,7 +712,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:2019
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:2022
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -874,7 +877,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2200
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2203
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -977,7 +980,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2312
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2315
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -1037,7 +1040,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2385
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2388
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1083,7 +1086,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2452
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2455
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1160,7 +1163,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2555
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2558
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1211,7 +1214,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2611
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2614
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1229,13 +1232,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2651
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2654
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2705
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2708
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1284,7 +1287,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2769
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2772
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1321,7 +1324,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2813
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2816
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1351,7 +1354,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2862
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2865
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

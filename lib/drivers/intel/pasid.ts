@@ -52,7 +52,7 @@ import {
 import { EOPNOTSUPP } from "../../errno.ts";
 import { QI_PC_PASID_SEL } from "../../hw/vtd/regs.ts";
 
-// ⟨pasid-table⟩ spec/19-vtd-driver.md:444
+// ⟨pasid-table⟩ spec/19-vtd-driver.md:447
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PDE_SHIFT: PASIDs per table, as a shift */
 const PASID_PDE_SHIFT = 6;
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_MASK */
@@ -97,7 +97,7 @@ export function intel_pasid_free_table(dev: pci_dev): void {
   info.pasid_table = null;
 }
 
-// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:496
+// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:499
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_PRESENT (directory and table entries) */
 const PASID_PTE_PRESENT = 1n;
 
@@ -118,7 +118,7 @@ export function intel_pasid_get_entry(dev: pci_dev, pasid: number): number | nul
   return Number(val & VTD_PAGE_MASK) + 64 * (pasid & PASID_PTE_MASK);
 }
 
-// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:524
+// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:527
 /** linux v6.12 drivers/iommu/intel/pasid.c context_get_sm_pds(): PDTS for the directory size */
 function context_get_sm_pds(table: pasid_table): number {
   const max_pde = table.max_pasid >> PASID_PDE_SHIFT;
@@ -157,7 +157,7 @@ export function intel_pasid_setup_sm_context(dev: pci_dev): Rc {
   return device_pasid_table_setup(dev, dev.bus, dev.devfn);
 }
 
-// ⟨pasid-setters⟩ spec/19-vtd-driver.md:587
+// ⟨pasid-setters⟩ spec/19-vtd-driver.md:590
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_ENTRY_PGTT_*: the translation types */
 export const PASID_ENTRY_PGTT_FL_ONLY = 1;
 export const PASID_ENTRY_PGTT_SL_ONLY = 2;
@@ -206,7 +206,7 @@ const pasid_get_domain_id = (e: PasidEntry) => Number(pasid_get_bits(e, 1) & 0xf
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_pte_get_pgtt() */
 const pasid_pte_get_pgtt = (e: PasidEntry) => Number((pasid_get_bits(e, 0) >> 6n) & 7n);
 
-// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:651
+// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:654
 /** linux v6.12 drivers/iommu/intel/pasid.c pasid_flush_caches() */
 function pasid_flush_caches(iommu: intel_iommu, e: PasidEntry, pasid: number, did: number): void {
   if (!cap_caching_mode(iommu.cap)) return; // iommu_flush_write_buffer(): nothing to model
@@ -231,7 +231,7 @@ function pasid_entry_for_setup(dev: pci_dev, pasid: number): PasidEntry | ErrnoE
   return e;
 }
 
-// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:683
+// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:686
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_second_level() */
 export function intel_pasid_setup_second_level(
   iommu: intel_iommu,
@@ -260,7 +260,7 @@ export function intel_pasid_setup_second_level(
   return 0;
 }
 
-// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:719
+// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:722
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_FLAG_*: options of first-level setup */
 export const PASID_FLAG_PAGE_SNOOP = 1 << 1;
 export const PASID_FLAG_FL5LP = 1 << 2;
@@ -299,7 +299,7 @@ export function intel_pasid_setup_first_level(
   return 0;
 }
 
-// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:762
+// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:765
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_pass_through() */
 export function intel_pasid_setup_pass_through(
   iommu: intel_iommu,
@@ -321,7 +321,7 @@ export function intel_pasid_setup_pass_through(
   return 0;
 }
 
-// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:3044
+// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:3047
 /** linux v6.12 drivers/iommu/intel/iommu.h ADDR_WIDTH_4LEVEL/5LEVEL */
 const ADDR_WIDTH_4LEVEL = 48;
 const ADDR_WIDTH_5LEVEL = 57;
@@ -376,7 +376,7 @@ export function intel_pasid_setup_nested(
   return 0;
 }
 
-// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:796
+// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:799
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_tear_down_entry() */
 export function intel_pasid_tear_down_entry(
   iommu: intel_iommu,
@@ -398,7 +398,7 @@ export function intel_pasid_tear_down_entry(
   // devtlb_invalidation_with_pasid(): no model device has ATS.
 }
 
-// ⟨pasid-setup-dirty⟩ spec/19-vtd-driver.md:2672
+// ⟨pasid-setup-dirty⟩ spec/19-vtd-driver.md:2675
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_get_ssade() */
 const pasid_get_ssade = (e: PasidEntry) => ((pasid_get_bits(e, 0) >> 9n) & 1n) === 1n;
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_clear_ssade() */
