@@ -597,7 +597,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi⟩ spec/18-vtd-unit.md:2154
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2154
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
