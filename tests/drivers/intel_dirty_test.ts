@@ -17,8 +17,12 @@ import {
   iommu_dirty_bitmap,
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
+  iommu_hwpt_vtd_s1,
   Machine,
+  type task_struct,
   to_pci_dev,
   vtd_make_ecap,
 } from "../../lib/internal.ts";
@@ -169,5 +173,67 @@ Deno.test("a dirty-tracking domain of dmar0 cannot take a device behind a unit w
   const otherId = fd.bind(other);
   const hwpt = fd.hwptAlloc({ dev_id: devId, pt_id: ioas, flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING });
   expectErrno(() => fd.attach(otherId, hwpt), EINVAL, "intel-compat-dirty");
+  fd.close();
+});
+
+/** A 64-bit little-endian value into the guest's RAM at guest physical `gpa`. */
+function guestWrite64(vmm: task_struct, ram: bigint, gpa: number, value: bigint): void {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, value, true);
+  vmm.write(ram + BigInt(gpa), b);
+}
+
+Deno.test("a dirty nest parent: SET_DIRTY_TRACKING reaches the nested domain's PASID entry, and nested writes dirty the GPA", () => {
+  const m = new Machine({ memory: 2 ** 30 });
+  addIntelIommu(m);
+  const vmm = m.spawn({ comm: "vmm", rlimitMemlock: 1n << 30n });
+  const ram = vmm.mmap(4n * MiB);
+  vmm.write(ram, new Uint8Array(Number(4n * MiB)).fill(1));
+  const fd = vmm.openIommufd();
+  const ioas = fd.ioasAlloc();
+  fd.ioasMap({ ioas_id: ioas, user_va: ram, length: 4n * MiB, iova: 0n });
+  const dev = to_pci_dev(m.addDevice({ iommu: "dmar0" }));
+  const devId = fd.bind(dev);
+  const parent = fd.hwptAlloc({
+    dev_id: devId,
+    pt_id: ioas,
+    flags: IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  });
+  // The guest's first stage at GPA 0x1000: guest IOVA page k → GPA 0x200000 + k pages, A and D
+  // already set in every entry (so the walk writes nothing into the guest's tables).
+  guestWrite64(vmm, ram, 0x1000, 0x2027n);
+  guestWrite64(vmm, ram, 0x2000, 0x3027n);
+  guestWrite64(vmm, ram, 0x3000, 0x4027n);
+  for (let k = 0; k < 3; k++) {
+    guestWrite64(vmm, ram, 0x4000 + 8 * k, BigInt(0x20_0000 + k * 4096) | 0x67n);
+  }
+  const nested = fd.hwptAlloc({
+    dev_id: devId,
+    pt_id: parent,
+    data_type: IOMMU_HWPT_DATA_VTD_S1,
+    data: iommu_hwpt_vtd_s1.encode({
+      flags: 0n,
+      pgtbl_addr: 0x1000n,
+      addr_width: 48,
+      __reserved: 0,
+    }),
+  });
+  fd.attach(devId, nested);
+  const pe = m.kernel(() => intel_pasid_get_entry(dev, 0))!;
+  assert.equal((m.physmem.read64(pe) >> 6n) & 7n, 3n, "a nested entry");
+  assert.equal((m.physmem.read64(pe) >> 9n) & 1n, 0n);
+  fd.setDirtyTracking(parent, true);
+  assert.equal((m.physmem.read64(pe) >> 9n) & 1n, 1n, "parent_domain_set_dirty_tracking()");
+  assert.ok(dev.dma(0x1000 + 8, { write: true }).ok);
+  assert.ok(dev.dma(0x2000).ok);
+  const bitmap = fd.hwptGetDirtyBitmap({
+    hwpt_id: parent,
+    iova: 0n,
+    length: 4n * MiB,
+    page_size: 4096n,
+  });
+  assert.deepEqual(dirtyPages(bitmap), [0x201], "the GPA the guest IOVA named, and only it");
+  fd.setDirtyTracking(parent, false);
+  assert.equal((m.physmem.read64(pe) >> 9n) & 1n, 0n);
   fd.close();
 });
