@@ -218,7 +218,10 @@ Deno.test("tangleLib: writes, then --check passes; an edit to lib/ fails --check
   const written = await tangleLib(root, "write");
   assert.deepEqual(where(written.problems), []);
   assert.deepEqual(written.changed, ["lib/a.ts", "lib/internal.ts"], "and the index of lib/");
-  assert.match(await Deno.readTextFile(`${root}/lib/internal.ts`), /^export \* from "\.\/a\.ts";$/m);
+  assert.match(
+    await Deno.readTextFile(`${root}/lib/internal.ts`),
+    /^export \* from "\.\/a\.ts";$/m,
+  );
   assert.match(
     await Deno.readTextFile(`${root}/lib/a.ts`),
     /\n\}\n\/\/# sourceMappingURL=\.\.\/\.cache\/srcmap\/lib\/a\.ts\.map\n$/,

@@ -14,6 +14,7 @@ import {
   EINVAL,
   ENODEV,
   ENOMEM,
+  EOPNOTSUPP,
   type ErrnoError,
   fail,
   IS_ERR,
@@ -27,6 +28,7 @@ import {
   ecap_flts,
   ecap_slts,
   ecap_srs,
+  QI_PC_PASID_SEL,
 } from "../../hw/vtd/regs.ts";
 import { PCI_DEVID } from "../../hw/vtd/unit.ts";
 import {
@@ -43,7 +45,6 @@ import {
   iommu_flush_iotlb,
   qi_flush_pasid_cache,
   qi_flush_piotlb,
-  QI_PC_PASID_SEL,
 } from "./cache.ts";
 import {
   dev_iommu_priv_get,
@@ -60,7 +61,7 @@ import {
   VTD_PAGE_MASK,
 } from "./iommu.ts";
 
-// ⟨pasid-table⟩ spec/19-vtd-driver.md:404
+// ⟨pasid-table⟩ spec/19-vtd-driver.md:447
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PDE_SHIFT: PASIDs per table, as a shift */
 const PASID_PDE_SHIFT = 6;
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_MASK */
@@ -105,7 +106,7 @@ export function intel_pasid_free_table(dev: pci_dev): void {
   info.pasid_table = null;
 }
 
-// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:456
+// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:499
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_PRESENT (directory and table entries) */
 const PASID_PTE_PRESENT = 1n;
 
@@ -126,7 +127,7 @@ export function intel_pasid_get_entry(dev: pci_dev, pasid: number): number | nul
   return Number(val & VTD_PAGE_MASK) + 64 * (pasid & PASID_PTE_MASK);
 }
 
-// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:484
+// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:527
 /** linux v6.12 drivers/iommu/intel/pasid.c context_get_sm_pds(): PDTS for the directory size */
 function context_get_sm_pds(table: pasid_table): number {
   const max_pde = table.max_pasid >> PASID_PDE_SHIFT;
@@ -165,7 +166,7 @@ export function intel_pasid_setup_sm_context(dev: pci_dev): Rc {
   return device_pasid_table_setup(dev, dev.bus, dev.devfn);
 }
 
-// ⟨pasid-setters⟩ spec/19-vtd-driver.md:547
+// ⟨pasid-setters⟩ spec/19-vtd-driver.md:590
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_ENTRY_PGTT_*: the translation types */
 export const PASID_ENTRY_PGTT_FL_ONLY = 1;
 export const PASID_ENTRY_PGTT_SL_ONLY = 2;
@@ -214,7 +215,7 @@ const pasid_get_domain_id = (e: PasidEntry) => Number(pasid_get_bits(e, 1) & 0xf
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_pte_get_pgtt() */
 const pasid_pte_get_pgtt = (e: PasidEntry) => Number((pasid_get_bits(e, 0) >> 6n) & 7n);
 
-// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:611
+// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:654
 /** linux v6.12 drivers/iommu/intel/pasid.c pasid_flush_caches() */
 function pasid_flush_caches(iommu: intel_iommu, e: PasidEntry, pasid: number, did: number): void {
   if (!cap_caching_mode(iommu.cap)) return; // iommu_flush_write_buffer(): nothing to model
@@ -239,7 +240,7 @@ function pasid_entry_for_setup(dev: pci_dev, pasid: number): PasidEntry | ErrnoE
   return e;
 }
 
-// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:643
+// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:686
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_second_level() */
 export function intel_pasid_setup_second_level(
   iommu: intel_iommu,
@@ -268,7 +269,7 @@ export function intel_pasid_setup_second_level(
   return 0;
 }
 
-// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:679
+// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:722
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_FLAG_*: options of first-level setup */
 export const PASID_FLAG_PAGE_SNOOP = 1 << 1;
 export const PASID_FLAG_FL5LP = 1 << 2;
@@ -307,7 +308,7 @@ export function intel_pasid_setup_first_level(
   return 0;
 }
 
-// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:722
+// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:765
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_pass_through() */
 export function intel_pasid_setup_pass_through(
   iommu: intel_iommu,
@@ -329,7 +330,7 @@ export function intel_pasid_setup_pass_through(
   return 0;
 }
 
-// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2349
+// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2987
 /** linux v6.12 drivers/iommu/intel/iommu.h ADDR_WIDTH_4LEVEL/5LEVEL */
 const ADDR_WIDTH_4LEVEL = 48;
 const ADDR_WIDTH_5LEVEL = 57;
@@ -384,7 +385,7 @@ export function intel_pasid_setup_nested(
   return 0;
 }
 
-// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:756
+// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:799
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_tear_down_entry() */
 export function intel_pasid_tear_down_entry(
   iommu: intel_iommu,
@@ -404,5 +405,37 @@ export function intel_pasid_tear_down_entry(
     qi_flush_piotlb(iommu, did, pasid, 0, -1, false);
   } else iommu_flush_iotlb(iommu, did, 0, 0, DMA_TLB_DSI_FLUSH);
   // devtlb_invalidation_with_pasid(): no model device has ATS.
+}
+
+// ⟨pasid-setup-dirty⟩ spec/19-vtd-driver.md:2615
+/** linux v6.12 drivers/iommu/intel/pasid.h pasid_get_ssade() */
+const pasid_get_ssade = (e: PasidEntry) => ((pasid_get_bits(e, 0) >> 9n) & 1n) === 1n;
+/** linux v6.12 drivers/iommu/intel/pasid.h pasid_clear_ssade() */
+const pasid_clear_ssade = (e: PasidEntry) => pasid_set_bits(e, 0, 1n << 9n, 0n);
+
+/** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_dirty_tracking() */
+export function intel_pasid_setup_dirty_tracking(
+  iommu: intel_iommu,
+  dev: pci_dev,
+  pasid: number,
+  enabled: boolean,
+): Rc {
+  const pe = intel_pasid_get_entry(dev, pasid);
+  // pasid-dirty-nodev
+  if (pe === null) return fail(ENODEV, "pasid-dirty-nodev", `no PASID entry ${pasid}`);
+  const e = { mem: iommu.reg.mem, pe };
+  const did = pasid_get_domain_id(e);
+  const pgtt = pasid_pte_get_pgtt(e);
+  // pasid-dirty-pgtt
+  if (pgtt !== PASID_ENTRY_PGTT_SL_ONLY && pgtt !== PASID_ENTRY_PGTT_NESTED) {
+    return fail(EOPNOTSUPP, "pasid-dirty-pgtt", `dirty tracking not supported on PGTT ${pgtt}`);
+  }
+  if (pasid_get_ssade(e) === enabled) return 0;
+  if (enabled) pasid_set_ssade(e);
+  else pasid_clear_ssade(e);
+  // pasid_cache_invalidation_with_pasid(), the domain's IOTLB, devtlb_invalidation_with_pasid()
+  qi_flush_pasid_cache(iommu, did, QI_PC_PASID_SEL, pasid);
+  iommu_flush_iotlb(iommu, did, 0, 0, DMA_TLB_DSI_FLUSH);
+  return 0;
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/drivers/intel/pasid.ts.map

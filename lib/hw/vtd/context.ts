@@ -15,7 +15,7 @@ import { vtd_fault_reason_name, VTD_FR_CONTEXT_ENTRY_INV } from "./fault.ts";
 import { VtdFirstStage, VtdSecondStage } from "./pgtable.ts";
 import type { VtdCaps } from "./regs.ts";
 
-// ⟨unit-fault-codes⟩ spec/18-vtd-unit.md:450
+// ⟨unit-fault-codes⟩ spec/18-vtd-unit.md:457
 /** QEMU VTD_FR_ROOT_ENTRY_P; Linux dmar.c legacy reason 0x01. */
 export const VTD_FR_ROOT_ENTRY_P = 0x01;
 /** QEMU VTD_FR_CONTEXT_ENTRY_P; Linux dmar.c legacy reason 0x02. */
@@ -103,7 +103,7 @@ export function vtd_unit_fault_reason_name(fr: number): string {
   return UNIT_REASONS[fr] ?? vtd_fault_reason_name(fr);
 }
 
-// ⟨unit-config⟩ spec/18-vtd-unit.md:579
+// ⟨unit-config⟩ spec/18-vtd-unit.md:586
 /** NON-KERNEL: how a configuration translates: walk kind, or pass-through. */
 export type VtdTranslationKind = "ss" | "fs" | "nested" | "pt";
 
@@ -151,7 +151,7 @@ export class VtdContextEntry {
   ) {}
 }
 
-// ⟨unit-lookup⟩ spec/18-vtd-unit.md:633
+// ⟨unit-lookup⟩ spec/18-vtd-unit.md:640
 /** NON-KERNEL: scratch for one lookup: the fault, the FPD seen, the entry reads made. */
 export class VtdLookup {
   fault = 0;
@@ -186,7 +186,7 @@ export class VtdLookup {
 const q = new Uint32Array(2);
 const q2 = new Uint32Array(2);
 
-// ⟨unit-root-lookup⟩ spec/18-vtd-unit.md:672
+// ⟨unit-root-lookup⟩ spec/18-vtd-unit.md:679
 /** NON-KERNEL: the physical memory and unit state a lookup reads. */
 export interface VtdLookupUnit {
   readonly mem: PhysMem;
@@ -230,7 +230,7 @@ function root_lookup(u: VtdLookupUnit, sid: number, scalable: boolean, lk: VtdLo
   return (half[1] & 0xfffff) * 0x1_0000_0000 + ((half[0] & ~0xfff) >>> 0);
 }
 
-// ⟨unit-legacy-context⟩ spec/18-vtd-unit.md:719
+// ⟨unit-legacy-context⟩ spec/18-vtd-unit.md:726
 /**
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), legacy mode): fetches and checks the
  * context entry of `sid`, and decodes it with its configuration. Null: `lk` holds the fault.
@@ -286,7 +286,7 @@ export function vtd_legacy_context_lookup(
   return new VtdContextEntry(false, fpd, config, 0, 0, 0, false);
 }
 
-// ⟨unit-sm-context⟩ spec/18-vtd-unit.md:842
+// ⟨unit-sm-context⟩ spec/18-vtd-unit.md:849
 /**
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), scalable mode): fetches and checks the
  * scalable-mode context entry of `sid`. Null: `lk` holds the fault.
@@ -348,7 +348,7 @@ export function vtd_sm_context_pasid(ctx: VtdContextEntry, pasid: number, lk: Vt
   return ctx.ridPasid;
 }
 
-// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:910
+// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:917
 /**
  * NON-KERNEL (hardware; QEMU vtd_get_pe_from_pasid_table() and vtd_pe_type_check()): fetches the
  * PASID directory and table entries for `pasid` under context `ctx`, checks them, and builds the

@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-regs-offsets⟩ spec/18-vtd-unit.md:71
+// ⟨unit-regs-offsets⟩ spec/18-vtd-unit.md:72
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_VER_REG */
 export const DMAR_VER_REG = 0x0;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_CAP_REG */
@@ -106,7 +106,7 @@ export function DMA_TLB_DID(id: number): bigint {
 /** linux v6.12 drivers/iommu/intel/iommu.h DMA_TLB_IH_NONLEAF: IVA bit 6, the invalidation hint. */
 export const DMA_TLB_IH_NONLEAF = 1n << 6n;
 
-// ⟨unit-cap-decoders⟩ spec/18-vtd-unit.md:171
+// ⟨unit-cap-decoders⟩ spec/18-vtd-unit.md:172
 const field = (v: bigint, shift: number, bits: number) =>
   Number((v >> BigInt(shift)) & ((1n << BigInt(bits)) - 1n));
 
@@ -203,7 +203,7 @@ export function ecap_flts(e: bigint): number {
   return field(e, 47, 1);
 }
 
-// ⟨unit-cap-build⟩ spec/18-vtd-unit.md:273
+// ⟨unit-cap-build⟩ spec/18-vtd-unit.md:274
 /** NON-KERNEL: the CAP fields a model unit can be given. */
 export interface VtdCapFields {
   nd?: number;
@@ -244,6 +244,8 @@ export interface VtdEcapFields {
   pss?: number;
   pasid?: boolean;
   smts?: boolean;
+  /** Second-stage accessed/dirty flags (ECAP.SSADS, bit 45). Default true. */
+  ssads?: boolean;
   slts?: boolean;
   flts?: boolean;
 }
@@ -255,7 +257,7 @@ export function vtd_make_ecap(f: VtdEcapFields = {}): bigint {
   return b(f.qi, true, 1) | b(f.dt, true, 2) | b(f.pt, true, 6) | b(f.sc, false, 7) |
     (BigInt((f.iro ?? 0xf) & 0x3ff) << 8n) | b(f.nest, true, 26) | b(f.srs, true, 31) |
     (BigInt((f.pss ?? 19) & 0x1f) << 35n) | b(f.pasid, true, 40) | b(f.smts, true, 43) |
-    b(f.slts, true, 46) | b(f.flts, true, 47);
+    b(f.ssads, true, 45) | b(f.slts, true, 46) | b(f.flts, true, 47);
 }
 
 /** NON-KERNEL: CAP and ECAP decoded once, plus the platform's host address width. */
@@ -270,6 +272,7 @@ export class VtdCaps {
   readonly fl1gp: boolean;
   readonly fl5lp: boolean;
   readonly didBits: number;
+  readonly qi: boolean;
   readonly dt: boolean;
   readonly pt: boolean;
   readonly sc: boolean;
@@ -294,6 +297,7 @@ export class VtdCaps {
     this.fl1gp = cap_fl1gp_support(cap) === 1;
     this.fl5lp = cap_fl5lp_support(cap) === 1;
     this.didBits = Math.log2(cap_ndoms(cap));
+    this.qi = ecap_qis(ecap) === 1;
     this.dt = ecap_dev_iotlb_support(ecap) === 1;
     this.pt = ecap_pass_through(ecap) === 1;
     this.sc = ecap_sc_support(ecap) === 1;
@@ -317,4 +321,132 @@ export class VtdCaps {
     return ~((1 << (this.haw - 32)) - 1) >>> 0;
   }
 }
+
+// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2006
+/** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQH_REG: invalidation queue head. */
+export const DMAR_IQH_REG = 0x80;
+/** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQT_REG: invalidation queue tail. */
+export const DMAR_IQT_REG = 0x88;
+/** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQ_SHIFT: IQH/IQT hold index << 4 (128-bit). */
+export const DMAR_IQ_SHIFT = 4;
+/** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQA_REG: invalidation queue address. */
+export const DMAR_IQA_REG = 0x90;
+/** linux v6.12 drivers/iommu/intel/iommu.h DMA_GCMD_QIE: enable queued invalidation. */
+export const DMA_GCMD_QIE = 1 << 26;
+/** linux v6.12 drivers/iommu/intel/iommu.h DMA_GSTS_QIES: queued invalidation is enabled. */
+export const DMA_GSTS_QIES = 1 << 26;
+/** linux v6.12 drivers/iommu/intel/iommu.h DMA_FSTS_IQE: invalidation queue error (RW1C). */
+export const DMA_FSTS_IQE = 1 << 4;
+
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_*_TYPE: descriptor types (qw0 bits 3:0). */
+export const QI_CC_TYPE = 0x1;
+export const QI_IOTLB_TYPE = 0x2;
+export const QI_DIOTLB_TYPE = 0x3;
+export const QI_IEC_TYPE = 0x4;
+export const QI_IWD_TYPE = 0x5;
+export const QI_EIOTLB_TYPE = 0x6;
+export const QI_PC_TYPE = 0x7;
+export const QI_DEIOTLB_TYPE = 0x8;
+
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IWD_STATUS_DATA(): the status the wait writes. */
+export function QI_IWD_STATUS_DATA(d: number): bigint {
+  return BigInt(d >>> 0) << 32n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IWD_STATUS_WRITE */
+export const QI_IWD_STATUS_WRITE = 1n << 5n;
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IWD_FENCE */
+export const QI_IWD_FENCE = 1n << 6n;
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IWD_PRQ_DRAIN */
+export const QI_IWD_PRQ_DRAIN = 1n << 7n;
+
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IOTLB_DID() */
+export function QI_IOTLB_DID(did: number): bigint {
+  return BigInt(did & 0xffff) << 16n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IOTLB_DR() */
+export function QI_IOTLB_DR(dr: number): bigint {
+  return BigInt(dr & 1) << 7n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IOTLB_DW() */
+export function QI_IOTLB_DW(dw: number): bigint {
+  return BigInt(dw & 1) << 6n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IOTLB_GRAN(): DMA_TLB_*_FLUSH moved to bits 5:4. */
+export function QI_IOTLB_GRAN(type: bigint): bigint {
+  return type >> 56n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IOTLB_ADDR(): the page address (VTD_PAGE_MASK). */
+export function QI_IOTLB_ADDR(addr: number): bigint {
+  return BigInt(addr) & ~0xfffn;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IOTLB_IH() */
+export function QI_IOTLB_IH(ih: number): bigint {
+  return BigInt(ih & 1) << 6n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_IOTLB_AM() */
+export function QI_IOTLB_AM(am: number): bigint {
+  return BigInt(am & 0x3f);
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_CC_FM() */
+export function QI_CC_FM(fm: number): bigint {
+  return BigInt(fm & 3) << 48n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_CC_SID() */
+export function QI_CC_SID(sid: number): bigint {
+  return BigInt(sid & 0xffff) << 32n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_CC_DID() */
+export function QI_CC_DID(did: number): bigint {
+  return BigInt(did & 0xffff) << 16n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_CC_GRAN(): DMA_CCMD_*_INVL moved to bits 5:4. */
+export function QI_CC_GRAN(type: bigint): bigint {
+  return type >> 57n;
+}
+
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_PC_PASID() */
+export function QI_PC_PASID(pasid: number): bigint {
+  return BigInt(pasid & 0xfffff) << 32n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_PC_DID() */
+export function QI_PC_DID(did: number): bigint {
+  return BigInt(did & 0xffff) << 16n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_PC_GRAN() */
+export function QI_PC_GRAN(gran: number): bigint {
+  return BigInt(gran & 3) << 4n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_PC_*: PASID-cache invalidation granularities */
+export const QI_PC_ALL_PASIDS = 0;
+export const QI_PC_PASID_SEL = 1;
+export const QI_PC_GLOBAL = 3;
+
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_EIOTLB_ADDR() */
+export function QI_EIOTLB_ADDR(addr: number): bigint {
+  return BigInt(addr) & ~0xfffn;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_EIOTLB_IH() */
+export function QI_EIOTLB_IH(ih: boolean): bigint {
+  return ih ? 1n << 6n : 0n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_EIOTLB_AM() */
+export function QI_EIOTLB_AM(am: number): bigint {
+  return BigInt(am & 0x3f);
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_EIOTLB_PASID() */
+export function QI_EIOTLB_PASID(pasid: number): bigint {
+  return BigInt(pasid & 0xfffff) << 32n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_EIOTLB_DID() */
+export function QI_EIOTLB_DID(did: number): bigint {
+  return BigInt(did & 0xffff) << 16n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_EIOTLB_GRAN() */
+export function QI_EIOTLB_GRAN(gran: number): bigint {
+  return BigInt(gran & 3) << 4n;
+}
+/** linux v6.12 drivers/iommu/intel/iommu.h QI_GRAN_*: PASID-based IOTLB granularities */
+export const QI_GRAN_NONG_PASID = 2;
+export const QI_GRAN_PSI_PASID = 3;
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/regs.ts.map

@@ -36,8 +36,11 @@ import { VtdIotlb, type VtdIotlbEntry } from "./iotlb.ts";
 import { vtd_hi32 } from "./pgtable.ts";
 import {
   DMA_CCMD_ICC,
+  DMA_FSTS_IQE,
+  DMA_GCMD_QIE,
   DMA_GCMD_SRTP,
   DMA_GCMD_TE,
+  DMA_GSTS_QIES,
   DMA_GSTS_RTPS,
   DMA_GSTS_TES,
   DMA_TLB_IH_NONLEAF,
@@ -48,7 +51,23 @@ import {
   DMAR_FSTS_REG,
   DMAR_GCMD_REG,
   DMAR_GSTS_REG,
+  DMAR_IQA_REG,
+  DMAR_IQH_REG,
+  DMAR_IQT_REG,
   DMAR_RTADDR_REG,
+  QI_CC_TYPE,
+  QI_DEIOTLB_TYPE,
+  QI_DIOTLB_TYPE,
+  QI_EIOTLB_TYPE,
+  QI_GRAN_NONG_PASID,
+  QI_GRAN_PSI_PASID,
+  QI_IOTLB_TYPE,
+  QI_IWD_STATUS_WRITE,
+  QI_IWD_TYPE,
+  QI_PC_ALL_PASIDS,
+  QI_PC_GLOBAL,
+  QI_PC_PASID_SEL,
+  QI_PC_TYPE,
   vtd_make_cap,
   vtd_make_ecap,
   VtdCaps,
@@ -57,7 +76,7 @@ import { vtd_walk_fs, vtd_walk_nested, vtd_walk_ss, type VtdAccess, VtdWalk } fr
 
 const SHIFTS = [12, 21, 30];
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1678
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1688
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -73,7 +92,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1412
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1422
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -165,7 +184,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:1948
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2252
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtd_make_cap()`). */
@@ -201,6 +220,15 @@ export class VtdUnit implements VtdLookupUnit {
   readonly #walk = new VtdWalk();
   readonly #walkTrace: number[] = [];
   readonly #halves = new Uint32Array(2);
+  /** The invalidation queue latched from IQA when QIE was set: base, entries, descriptor shift. */
+  #iqBase = 0;
+  #iqEntries = 0;
+  #iqShift = 4;
+  /** IQH as a descriptor index, and FSTS.IQE. */
+  #iqh = 0;
+  #iqe = false;
+  /** Each queued descriptor the unit executes, decoded, when this is an array. */
+  trace: string[] | null = null;
 
   constructor(machine: Machine, opts: VtdUnitOptions = {}) {
     this.mem = machine.physmem;
@@ -226,7 +254,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1830
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1840
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -243,7 +271,9 @@ export class VtdUnit implements VtdLookupUnit {
       case DMAR_GSTS_REG:
         return this.#gsts;
       case DMAR_FSTS_REG:
-        return this.faults.fsts();
+        return this.faults.fsts() | (this.#iqe ? DMA_FSTS_IQE : 0);
+      case DMAR_IQH_REG:
+        return this.#iqh << this.#iqShift;
     }
     return this.#regs.get(off) ?? 0;
   }
@@ -267,10 +297,21 @@ export class VtdUnit implements VtdLookupUnit {
         }
         this.#gsts = value & DMA_GCMD_TE ? this.#gsts | DMA_GSTS_TES : this.#gsts & ~DMA_GSTS_TES;
         this.#gsts >>>= 0;
+        if (this.caps.qi) this.#qiEnable((value & DMA_GCMD_QIE) !== 0);
         return;
       case DMAR_FSTS_REG:
         this.faults.writeFsts(value);
+        if (value & DMA_FSTS_IQE && this.#iqe) {
+          this.#iqe = false;
+          this.#qiRun();
+        }
         return;
+      case DMAR_IQT_REG:
+        this.#regs.set(off, value);
+        this.#qiRun();
+        return;
+      case DMAR_IQA_REG:
+      case DMAR_IQA_REG + 4:
       case DMAR_RTADDR_REG:
       case DMAR_RTADDR_REG + 4:
       case DMAR_CCMD_REG:
@@ -340,7 +381,7 @@ export class VtdUnit implements VtdLookupUnit {
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1524
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1534
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -422,7 +463,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1609
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1619
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
   #config(
     sid: number,
@@ -487,7 +528,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1731
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1741
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -578,7 +619,115 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2064
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2140
+  /** QIE written: latch IQA and start at 0, or stop. */
+  #qiEnable(on: boolean): void {
+    if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
+    this.#iqh = 0;
+    this.#iqe = false;
+    if (!on) {
+      this.#gsts = (this.#gsts & ~DMA_GSTS_QIES) >>> 0;
+      return;
+    }
+    const lo = this.#regs.get(DMAR_IQA_REG) ?? 0, hi = this.#regs.get(DMAR_IQA_REG + 4) ?? 0;
+    this.#iqBase = (hi & 0xfffff) * 0x1_0000_0000 + ((lo & ~0xfff) >>> 0);
+    this.#iqShift = lo & (1 << 11) ? 5 : 4;
+    this.#iqEntries = (4096 * 2 ** (lo & 7)) >> this.#iqShift;
+    this.#gsts = (this.#gsts | DMA_GSTS_QIES) >>> 0;
+    this.#qiRun();
+  }
+
+  /** Fetch and execute from IQH up to IQT; stop at an invalid descriptor with IQE. */
+  #qiRun(): void {
+    if (!(this.#gsts & DMA_GSTS_QIES) || this.#iqe) return;
+    const tail = ((this.#regs.get(DMAR_IQT_REG) ?? 0) & 0x7fff0) >>> this.#iqShift;
+    while (this.#iqh !== tail % this.#iqEntries) {
+      const at = this.#iqBase + (this.#iqh << this.#iqShift);
+      const qw0 = this.mem.read64(at), qw1 = this.mem.read64(at + 8);
+      const what = this.#qiExecute(qw0, qw1);
+      if (what === null) {
+        this.#iqe = true;
+        this.trace?.push(
+          `IQ[${this.#iqh}] invalid descriptor qw0=0x${qw0.toString(16)} qw1=0x${qw1.toString(16)}: IQE`,
+        );
+        return;
+      }
+      this.trace?.push(`IQ[${this.#iqh}] ${what}`);
+      this.#iqh = (this.#iqh + 1) % this.#iqEntries;
+    }
+  }
+
+  /** One descriptor: its effect, and its decoded text; null when it is invalid. */
+  #qiExecute(qw0: bigint, qw1: bigint): string | null {
+    const type = Number(qw0 & 0xfn) | (Number((qw0 >> 9n) & 7n) << 4);
+    const g = Number((qw0 >> 4n) & 3n), did = Number((qw0 >> 16n) & 0xffffn);
+    const pasid = Number((qw0 >> 32n) & 0xfffffn);
+    const addr = Number(qw1 & ~0xfffn), am = Number(qw1 & 0x3fn), ih = Number((qw1 >> 6n) & 1n);
+    try {
+      switch (type) {
+        case QI_CC_TYPE:
+          if (g === 1) this.invalidateContextCache({ granularity: "global" });
+          else if (g === 2) this.invalidateContextCache({ granularity: "domain", did });
+          else if (g === 3) {
+            const sid = Number((qw0 >> 32n) & 0xffffn), fm = Number((qw0 >> 48n) & 3n);
+            this.invalidateContextCache({ granularity: "device", sid, fm });
+            return `cc device sid=0x${sid.toString(16)} fm=${fm}`;
+          } else return null;
+          return g === 1 ? "cc global" : `cc domain did=${did}`;
+        case QI_IOTLB_TYPE:
+          if (g === 1) this.invalidateIotlb({ granularity: "global" });
+          else if (g === 2) this.invalidateIotlb({ granularity: "domain", did });
+          else if (g === 3) {
+            this.invalidateIotlb({ granularity: "page", did, addr, am, ih: ih === 1 });
+            return `iotlb psi did=${did} addr=0x${addr.toString(16)} am=${am} ih=${ih}`;
+          } else return null;
+          return g === 1 ? "iotlb global" : `iotlb dsi did=${did}`;
+        case QI_EIOTLB_TYPE:
+          if (g === QI_GRAN_NONG_PASID) {
+            this.invalidatePasidIotlb({ granularity: "pasid", did, pasid });
+            return `piotlb pasid did=${did} pasid=${pasid}`;
+          }
+          if (g !== QI_GRAN_PSI_PASID) return null;
+          this.invalidatePasidIotlb({ granularity: "page", did, pasid, addr, am, ih: ih === 1 });
+          return `piotlb psi did=${did} pasid=${pasid} addr=0x${addr.toString(16)} am=${am} ih=${ih}`;
+        case QI_PC_TYPE:
+          if (g === QI_PC_GLOBAL) this.invalidatePasidCache({ granularity: "global" });
+          else if (g === QI_PC_ALL_PASIDS) this.invalidatePasidCache({ granularity: "domain", did });
+          else if (g === QI_PC_PASID_SEL) {
+            this.invalidatePasidCache({ granularity: "pasid", did, pasid });
+          } else return null;
+          return g === QI_PC_GLOBAL
+            ? "pc global"
+            : g === QI_PC_ALL_PASIDS
+            ? `pc domain did=${did}`
+            : `pc pasid did=${did} pasid=${pasid}`;
+        case QI_DIOTLB_TYPE:
+        case QI_DEIOTLB_TYPE:
+          // No model device has a device-TLB (ATS): nothing is cached, nothing to remove.
+          return this.caps.dt ? `dev-iotlb sid=0x${((qw0 >> 32n) & 0xffffn).toString(16)}` : null;
+        case QI_IWD_TYPE: {
+          const data = Number(qw0 >> 32n), at = Number(qw1 & ~3n);
+          if (qw0 & QI_IWD_STATUS_WRITE) this.mem.write32(at, data);
+          return qw0 & QI_IWD_STATUS_WRITE
+            ? `wait status ${data} → 0x${at.toString(16)}`
+            : "wait (no status write)";
+        }
+      }
+    } catch (e) {
+      // The invalidation methods refuse what the unit cannot do (PSI without CAP.PSI, AM above
+      // CAP.MAMV) with a RangeError: as a descriptor, that is an invalid one.
+      if (e instanceof RangeError) return null;
+      throw e;
+    }
+    return null;
+  }
+
+  /** NON-KERNEL: the queue's state, for tests: IQH as an index, IQE, QIES. */
+  get qiState(): { head: number; iqe: boolean; enabled: boolean } {
+    return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
+  }
+
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2379
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -588,7 +737,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2033
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2348
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
