@@ -28,6 +28,8 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOTTY = 25;
 export const ENOSPC = 28;
+/** "Illegal seek": a position or size a non-seekable file cannot take. */
+export const ESPIPE = 29;
 export const ERANGE = 34;
 export const EDEADLK = 35;
 /** "Invalid exchange": the selftest's answer when pinned pages are not the user's. */
@@ -41,7 +43,7 @@ export const EADDRINUSE = 98;
 /** Kernel-internal: "no such ioctl here"; the ioctl layer turns it into ENOTTY. */
 export const ENOIOCTLCMD = 515;
 
-// ⟨errno-names⟩ spec/00-introduction.md:116
+// ⟨errno-names⟩ spec/00-introduction.md:118
 const NAMES: Record<number, string> = {
   [EPERM]: "EPERM",
   [ENOENT]: "ENOENT",
@@ -61,6 +63,7 @@ const NAMES: Record<number, string> = {
   [EINVAL]: "EINVAL",
   [ENOTTY]: "ENOTTY",
   [ENOSPC]: "ENOSPC",
+  [ESPIPE]: "ESPIPE",
   [ERANGE]: "ERANGE",
   [EDEADLK]: "EDEADLK",
   [EBADE]: "EBADE",
@@ -77,7 +80,7 @@ export function errnoName(errno: number): string {
   return NAMES[errno] ?? `E${errno}`;
 }
 
-// ⟨errno-error⟩ spec/00-introduction.md:159
+// ⟨errno-error⟩ spec/00-introduction.md:162
 /**
  * NON-KERNEL: a kernel error as a value, with the check that produced it.
  * `name` is the errno's symbol, so it prints as `EINVAL: <reason> [<check>]`.
@@ -94,7 +97,7 @@ export class ErrnoError extends Error {
   }
 }
 
-// ⟨errno-helpers⟩ spec/00-introduction.md:182
+// ⟨errno-helpers⟩ spec/00-introduction.md:185
 /** Result of a kernel function returning `int`: 0 on success, else the error. */
 export type Rc = 0 | ErrnoError;
 

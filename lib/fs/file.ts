@@ -9,6 +9,7 @@
  * @module
  */
 import { EBADF, ENOIOCTLCMD, ENOTTY, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
+import { EINVAL } from "../errno.ts";
 
 // ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1232
 /** linux v6.12 include/linux/fs.h struct file_operations (the members the model uses) */
@@ -17,6 +18,10 @@ export interface file_operations {
   release?: (file: file) => void;
   /** The ioctl handler: a non-negative result, or an error. */
   unlocked_ioctl?: (file: file, cmd: number, arg: bigint) => number | ErrnoError;
+  /** read(2): bytes written to `buf`, or an error. `ppos` is the file position. */
+  read?: (file: file, buf: bigint, count: number, ppos: number) => number | ErrnoError;
+  /** write(2): bytes consumed from `buf`, or an error. */
+  write?: (file: file, buf: bigint, count: number, ppos: number) => number | ErrnoError;
 }
 
 /** linux v6.12 include/linux/fs.h struct file */
@@ -78,5 +83,20 @@ export function vfs_ioctl(f: file, cmd: number, arg: bigint): number | ErrnoErro
     return fail(ENOTTY, rc.check, `${rc.reason} (ENOIOCTLCMD becomes ENOTTY)`);
   }
   return rc;
+}
+
+/**
+ * linux v6.12 fs/read_write.c vfs_read(), for the files the model has: no `read` → EINVAL. The
+ * model's files are not seekable (nonseekable_open), so the position is always 0.
+ */
+export function vfs_read(f: file, buf: bigint, count: number): number | ErrnoError {
+  if (!f.f_op.read) return fail(EINVAL, "read-check-2", "the file cannot be read");
+  return f.f_op.read(f, buf, count, 0);
+}
+
+/** linux v6.12 fs/read_write.c vfs_write(): no `write` → EINVAL. */
+export function vfs_write(f: file, buf: bigint, count: number): number | ErrnoError {
+  if (!f.f_op.write) return fail(EINVAL, "write-check-2", "the file cannot be written");
+  return f.f_op.write(f, buf, count, 0);
 }
 //# sourceMappingURL=../../.cache/srcmap/lib/fs/file.ts.map

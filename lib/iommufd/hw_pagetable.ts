@@ -48,6 +48,7 @@ import {
 // ⟨hw-pagetable-imports⟩ spec/15-dirty-tracking.md:610
 import { iopt_clear_dirty_data, iopt_read_and_clear_dirty_data } from "./io_pagetable.ts";
 import { type iommu_hwpt_get_dirty_bitmap, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR } from "./uapi.ts";
+import { type iommufd_fault, iommufd_fault_iopf_handler } from "./fault.ts";
 
 // ⟨hwpt-structs⟩ spec/10-hw-pagetables.md:19
 /** NON-KERNEL estimates of the structures' sizes. */
@@ -57,6 +58,8 @@ const SIZEOF_IOMMUFD_HWPT_NESTED = 64;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_hw_pagetable */
 export class iommufd_hw_pagetable extends iommufd_object {
   domain: iommu_domain | null = null;
+  /** The fault queue its I/O page faults go to (IOMMU_HWPT_FAULT_ID_VALID, v6.11). */
+  fault: iommufd_fault | null = null;
 }
 
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_hwpt_paging */
@@ -103,9 +106,10 @@ export function iommufd_hw_pagetable_put(ictx: iommufd_ctx, hwpt: iommufd_hw_pag
   hwpt.users--;
 }
 
-// ⟨hwpt-destroy⟩ spec/10-hw-pagetables.md:84
+// ⟨hwpt-destroy⟩ spec/10-hw-pagetables.md:86
 function __iommufd_hwpt_destroy(hwpt: iommufd_hw_pagetable): void {
   if (hwpt.domain) iommu_domain_free(hwpt.domain);
+  if (hwpt.fault) hwpt.fault.users--;
 }
 
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_paging_destroy() */
@@ -128,7 +132,7 @@ export function iommufd_hwpt_nested_destroy(obj: iommufd_object): void {
   hwpt_nested.parent.users--;
 }
 
-// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:142
+// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:145
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_paging_enforce_cc() */
 function iommufd_hwpt_paging_enforce_cc(hwpt_paging: iommufd_hwpt_paging): Rc {
   const domain = hwpt_paging.domain!;
@@ -225,7 +229,7 @@ function hwpt_paging_init(
   return 0;
 }
 
-// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:271
+// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:274
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_nested_alloc() */
 function iommufd_hwpt_nested_alloc(
   ictx: iommufd_ctx,
@@ -284,7 +288,7 @@ function iommufd_hwpt_nested_alloc(
   return hwpt_nested;
 }
 
-// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:357
+// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:364
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_alloc(): IOMMU_HWPT_ALLOC */
 export function iommufd_hwpt_alloc(ucmd: iommufd_ucmd<iommu_hwpt_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -348,6 +352,12 @@ function hwpt_alloc_on(
     const fault = iommufd_get_object(ucmd.ictx, cmd.fault_id, IOMMUFD_OBJ_FAULT);
     if (IS_ERR(fault)) {
       rc = fail(ENOENT, "hwpt-alloc-fault", `fault_id ${cmd.fault_id} names no fault queue`);
+    } else {
+      hwpt.fault = fault as iommufd_fault;
+      hwpt.domain!.iopf_handler = iommufd_fault_iopf_handler;
+      hwpt.domain!.fault_data = hwpt;
+      fault.users++;
+      iommufd_put_object(ucmd.ictx, fault);
     }
   }
   if (!rc) {
@@ -362,7 +372,7 @@ function hwpt_alloc_on(
   return 0;
 }
 
-// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:457
+// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:470
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_invalidate() */
 export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate>): Rc {
   const cmd = ucmd.cmd;
@@ -399,7 +409,7 @@ export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate
   return rc;
 }
 
-// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:514
+// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:527
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_set_dirty_tracking() */
 export function iopt_set_dirty_tracking(
   iopt: io_pagetable,
@@ -416,7 +426,7 @@ export function iopt_set_dirty_tracking(
   return ops.set_dirty_tracking(domain, enable);
 }
 
-// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:536
+// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:549
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_set_dirty_tracking() */
 export function iommufd_hwpt_set_dirty_tracking(
   ucmd: iommufd_ucmd<iommu_hwpt_set_dirty_tracking>,

@@ -74,7 +74,7 @@ import {
 } from "./iommufd_test.ts";
 import { iommufd_should_fail } from "./main.ts";
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "./uapi.ts";
-// ⟨selftest-imports⟩ spec/11-mock-driver.md:1407
+// ⟨selftest-imports⟩ spec/11-mock-driver.md:1408
 import {
   iommufd_device,
   iommufd_device_attach,
@@ -124,8 +124,21 @@ import {
   MOCK_FLAGS_ACCESS_SYZ,
   MOCK_FLAGS_ACCESS_WRITE,
 } from "./iommufd_test.ts";
+import { IOMMU_NO_PASID } from "../drivers/intel/iommu.ts";
+import {
+  IOMMU_DEV_FEAT_IOPF,
+  IOMMU_FAULT_PAGE_REQ,
+  IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE,
+  IOMMU_FAULT_PAGE_REQUEST_PASID_VALID,
+  type iommu_page_response,
+  iommu_report_device_fault,
+  type iopf_fault,
+  iopf_queue_add_device,
+  iopf_queue_remove_device,
+} from "../iommu/io-pgfault.ts";
+import { iommufd_get_device } from "./device.ts";
 
-// ⟨mock-constants⟩ spec/11-mock-driver.md:92
+// ⟨mock-constants⟩ spec/11-mock-driver.md:93
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: a mock domain's flag, dirty tracking is on */
 export const MOCK_DIRTY_TRACK = 1;
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: the mock IO page, half a CPU page */
@@ -144,7 +157,7 @@ export const MOCK_PFN_DIRTY_IOVA = _MOCK_PFN_START << 1n;
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: the entry is part of a huge page */
 export const MOCK_PFN_HUGE_IOVA = _MOCK_PFN_START << 2n;
 
-// ⟨mock-dev⟩ spec/11-mock-driver.md:125
+// ⟨mock-dev⟩ spec/11-mock-driver.md:126
 /** NON-KERNEL estimate of sizeof(struct mock_dev), mostly its struct device. */
 const SIZEOF_MOCK_DEV = 768;
 
@@ -172,7 +185,7 @@ export function to_mock_dev(dev: device): mock_dev {
   return dev;
 }
 
-// ⟨mock-capable⟩ spec/11-mock-driver.md:216
+// ⟨mock-capable⟩ spec/11-mock-driver.md:217
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_capable() */
 function mock_domain_capable(dev: device, cap: number): boolean {
   const mdev = to_mock_dev(dev);
@@ -186,7 +199,7 @@ function mock_domain_capable(dev: device, cap: number): boolean {
   }
 }
 
-// ⟨mock-attach⟩ spec/11-mock-driver.md:241
+// ⟨mock-attach⟩ spec/11-mock-driver.md:242
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_nop_attach() */
 function mock_domain_nop_attach(domain: iommu_domain, dev: device): Rc {
   const mdev = to_mock_dev(dev);
@@ -197,7 +210,7 @@ function mock_domain_nop_attach(domain: iommu_domain, dev: device): Rc {
   return 0;
 }
 
-// ⟨mock-blocking-domain⟩ spec/11-mock-driver.md:260
+// ⟨mock-blocking-domain⟩ spec/11-mock-driver.md:261
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_blocking_ops */
 const mock_blocking_ops: iommu_domain_ops = {
   attach_dev: mock_domain_nop_attach,
@@ -213,7 +226,7 @@ export const mock_blocking_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨mock-domain⟩ spec/11-mock-driver.md:284
+// ⟨mock-domain⟩ spec/11-mock-driver.md:285
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain): a struct iommu_domain and more. */
 const SIZEOF_MOCK_IOMMU_DOMAIN = 144;
 
@@ -248,7 +261,7 @@ export function to_mock_domain(domain: iommu_domain): mock_iommu_domain {
   return domain;
 }
 
-// ⟨mock-map-pages⟩ spec/11-mock-driver.md:358
+// ⟨mock-map-pages⟩ spec/11-mock-driver.md:359
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_map_pages() */
 function mock_domain_map_pages(
   domain: iommu_domain,
@@ -297,7 +310,7 @@ function mock_domain_map_pages(
   return { ret: 0, mapped };
 }
 
-// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:420
+// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:421
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_unmap_pages() */
 function mock_domain_unmap_pages(
   domain: iommu_domain,
@@ -333,7 +346,7 @@ function mock_domain_unmap_pages(
   return ret;
 }
 
-// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:464
+// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:465
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_iova_to_phys() */
 function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   const mock = to_mock_domain(domain);
@@ -347,7 +360,7 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   return Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE);
 }
 
-// ⟨mock-domain-free⟩ spec/11-mock-driver.md:482
+// ⟨mock-domain-free⟩ spec/11-mock-driver.md:483
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_free() */
 function mock_domain_free(domain: iommu_domain): void {
   const mock = to_mock_domain(domain);
@@ -355,7 +368,7 @@ function mock_domain_free(domain: iommu_domain): void {
   kfree(mock.mem);
 }
 
-// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:494
+// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:495
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_ops.default_domain_ops */
 const mock_domain_ops: iommu_domain_ops = {
   free: mock_domain_free,
@@ -365,7 +378,7 @@ const mock_domain_ops: iommu_domain_ops = {
   iova_to_phys: mock_domain_iova_to_phys,
 };
 
-// ⟨mock-domain-alloc-paging⟩ spec/11-mock-driver.md:326
+// ⟨mock-domain-alloc-paging⟩ spec/11-mock-driver.md:327
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_paging(): null if no memory */
 function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   const mdev = to_mock_dev(dev);
@@ -376,7 +389,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:551
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:552
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -407,7 +420,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:621
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:622
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -419,7 +432,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:674
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:675
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -474,7 +487,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:739
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:740
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -486,7 +499,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:765
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:766
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -545,7 +558,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:636
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:637
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -554,7 +567,7 @@ function mock_domain_alloc_user(
   user_data: iommu_user_data | null,
 ): iommu_domain | ErrnoError {
   if (!parent) {
-    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:523
+    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:524
     const mdev = to_mock_dev(dev);
     const has_dirty_flag = !!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
@@ -576,7 +589,7 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:600
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:601
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
     return fail(EOPNOTSUPP, "mock-alloc-nested-type", "nested mock domains take selftest data only");
@@ -597,7 +610,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:841
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:842
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -608,7 +621,7 @@ function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } |
   return { data, type: IOMMU_HW_INFO_TYPE_SELFTEST };
 }
 
-// ⟨mock-probe-device⟩ spec/11-mock-driver.md:199
+// ⟨mock-probe-device⟩ spec/11-mock-driver.md:200
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_probe_device() */
 function mock_probe_device(dev: device): iommu_device | ErrnoError {
   // mock-probe-bus
@@ -632,13 +645,18 @@ export const mock_ops: iommu_ops = {
   device_group: generic_device_group,
   probe_device: mock_probe_device,
   default_domain_ops: mock_domain_ops,
+  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1444
+  user_pasid_table: true,
+  dev_enable_feat: mock_dev_enable_feat,
+  dev_disable_feat: mock_dev_disable_feat,
+  page_response: mock_domain_page_response,
 };
 
-// ⟨mock-iommu-device⟩ spec/11-mock-driver.md:56
+// ⟨mock-iommu-device⟩ spec/11-mock-driver.md:57
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_iommu: the mock IOMMU instance */
 export const mock_iommu_device: iommu_device = { ops: mock_ops, name: "mock0" };
 
-// ⟨mock-dev-create⟩ spec/11-mock-driver.md:163
+// ⟨mock-dev-create⟩ spec/11-mock-driver.md:164
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_create(): a device behind mock0 */
 export function mock_dev_create(dev_flags: number): mock_dev | ErrnoError {
   // mock-dev-flags
@@ -664,7 +682,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:893
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:894
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -686,7 +704,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:930
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:931
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -719,7 +737,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:991
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:992
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -774,7 +792,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1056
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1057
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -804,7 +822,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1099
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1100
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -819,7 +837,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1133
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1134
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -894,7 +912,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1220
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1221
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -917,7 +935,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1266
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1267
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -953,7 +971,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1311
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1312
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit
@@ -1256,5 +1274,59 @@ function iommufd_access_get(fd: number): selftest_access | ErrnoError {
     return fail(EBADFD, "access-get-fd", `descriptor ${fd} is not an access`);
   }
   return filep.private_data as selftest_access;
+}
+
+// ⟨mock-iopf⟩ spec/11-mock-driver.md:1451
+/** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_page_response(): nothing to do */
+function mock_domain_page_response(
+  _dev: device,
+  _evt: iopf_fault,
+  _msg: iommu_page_response,
+): void {}
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_enable_feat() */
+function mock_dev_enable_feat(dev: device, feat: number): Rc {
+  if (feat !== IOMMU_DEV_FEAT_IOPF) return fail(ENODEV, "mock-feat", `feature ${feat} is not IOPF`);
+  return iopf_queue_add_device(dev);
+}
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_disable_feat() */
+function mock_dev_disable_feat(dev: device, feat: number): Rc {
+  if (feat !== IOMMU_DEV_FEAT_IOPF) return fail(ENODEV, "mock-feat", `feature ${feat} is not IOPF`);
+  iopf_queue_remove_device(dev);
+  return 0;
+}
+
+// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1484
+/** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd, member trigger_iopf */
+export interface iommu_test_cmd_trigger_iopf {
+  trigger_iopf: { dev_id: number; pasid: number; grpid: number; perm: number; addr: bigint };
+}
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_trigger_iopf() */
+export function iommufd_test_trigger_iopf(
+  ucmd: iommufd_ucmd<object>,
+  cmd: iommu_test_cmd_trigger_iopf,
+): Rc {
+  // trigger-iopf-dev
+  const idev = iommufd_get_device(ucmd, cmd.trigger_iopf.dev_id);
+  if (IS_ERR(idev)) return idev;
+  let flags = IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+  if (cmd.trigger_iopf.pasid !== IOMMU_NO_PASID) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
+  const event: iopf_fault = {
+    fault: {
+      type: IOMMU_FAULT_PAGE_REQ,
+      prm: {
+        flags,
+        addr: cmd.trigger_iopf.addr,
+        pasid: cmd.trigger_iopf.pasid,
+        grpid: cmd.trigger_iopf.grpid,
+        perm: cmd.trigger_iopf.perm,
+      },
+    },
+  };
+  iommu_report_device_fault(idev.dev, event);
+  iommufd_put_object(ucmd.ictx, idev);
+  return 0;
 }
 //# sourceMappingURL=../../.cache/srcmap/lib/iommufd/selftest.ts.map

@@ -23,7 +23,7 @@ import {
 import { type iommufd_ctx, iommufd_fops } from "../iommufd/main.ts";
 import { _IO, defineIoctl, defineStruct, type IoctlDef, type Struct, type StructValues } from "../iommufd/uapi.ts";
 
-// ⟨vfio-uapi⟩ spec/09-devices.md:584
+// ⟨vfio-uapi⟩ spec/09-devices.md:586
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_TYPE and VFIO_BASE */
 export const VFIO_TYPE = 0x3b;
 export const VFIO_BASE = 100;
@@ -60,7 +60,7 @@ export const vfioDeviceIoctls: readonly IoctlDef[] = [
   defineIoctl({ VFIO_DEVICE_DETACH_IOMMUFD_PT }, vfio_device_detach_iommufd_pt, "flags"),
 ];
 
-// ⟨vfio-device-file⟩ spec/09-devices.md:666
+// ⟨vfio-device-file⟩ spec/09-devices.md:668
 /** linux v6.12 include/linux/vfio.h struct vfio_device_file (the iommufd part) */
 export interface vfio_device_file {
   dev: device;
