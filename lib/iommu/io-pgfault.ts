@@ -10,7 +10,17 @@
  * @module
  */
 import { IOMMU_NO_PASID } from "../drivers/intel/iommu.ts";
-import { EBUSY, EINVAL, ENODEV, ENOENT, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
+import {
+  EBUSY,
+  EINVAL,
+  ENODEV,
+  ENOENT,
+  ENOMEM,
+  type ErrnoError,
+  fail,
+  IS_ERR,
+  type Rc,
+} from "../errno.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import {
@@ -24,7 +34,7 @@ import {
   iommu_group_replace_domain,
 } from "./iommu.ts";
 
-// ⟨iopf-structs⟩ spec/20-fault-queues.md:34
+// ⟨iopf-structs⟩ spec/20-fault-queues.md:38
 /** linux v6.12 include/linux/iommu.h enum iommu_fault_type: a page request */
 export const IOMMU_FAULT_PAGE_REQ = 1;
 /** linux v6.12 include/linux/iommu.h: `pasid` is valid */
@@ -93,10 +103,12 @@ export class iommu_fault_param {
   readonly partial: { fault: iopf_fault; mem: SlabObject }[] = [];
   /** Groups that are owed a response. */
   readonly faults: iopf_group[] = [];
+  /** NON-KERNEL: the charged memory standing for the C structure. */
+  mem: SlabObject | null = null;
   constructor(readonly dev: device) {}
 }
 
-// ⟨iommu-dev-feature⟩ spec/20-fault-queues.md:125
+// ⟨iommu-dev-feature⟩ spec/20-fault-queues.md:131
 /** linux v6.12 include/linux/iommu.h enum iommu_dev_features: IOMMU_DEV_FEAT_IOPF */
 export const IOMMU_DEV_FEAT_IOPF = 1;
 
@@ -114,7 +126,7 @@ export function iommu_dev_disable_feature(dev: device, feat: number): Rc {
   return fail(EBUSY, "dev-feat-none", `${dev.name}'s IOMMU driver cannot disable feature ${feat}`);
 }
 
-// ⟨attach-handle-fns⟩ spec/20-fault-queues.md:154
+// ⟨attach-handle-fns⟩ spec/20-fault-queues.md:160
 /** linux v6.12 drivers/iommu/iommu.c iommu_attach_handle_get() */
 export function iommu_attach_handle_get(
   group: iommu_group,
@@ -170,7 +182,7 @@ export function iommu_replace_group_handle(
   return 0;
 }
 
-// ⟨iommu-report-device-fault⟩ spec/20-fault-queues.md:240
+// ⟨iommu-report-device-fault⟩ spec/20-fault-queues.md:246
 /** NON-KERNEL: sizeof(struct iopf_fault) and sizeof(struct iopf_group), estimated. */
 const SIZEOF_IOPF_FAULT = 72;
 const SIZEOF_IOPF_GROUP = 136;
@@ -183,16 +195,21 @@ export function iopf_get_dev_fault_param(dev: device): iommu_fault_param | null 
   return fault_params.get(dev) ?? null;
 }
 
+/** NON-KERNEL: sizeof(struct iommu_fault_param), estimated. */
+const SIZEOF_IOMMU_FAULT_PARAM = 128;
+
 /**
  * linux v6.12 drivers/iommu/io-pgfault.c iopf_queue_add_device(): the device can now report page
- * faults. The kernel allocates the parameters with GFP_KERNEL; the model does not inject failures
- * there.
+ * faults; its parameters are allocated with GFP_KERNEL.
  */
 export function iopf_queue_add_device(dev: device): Rc {
   if (fault_params.has(dev)) {
     return fail(EBUSY, "iopf-queue-add", `${dev.name} is already on a queue`);
   }
-  fault_params.set(dev, new iommu_fault_param(dev));
+  const param = new iommu_fault_param(dev);
+  param.mem = kzalloc(SIZEOF_IOMMU_FAULT_PARAM, GFP_KERNEL);
+  if (!param.mem) return fail(ENOMEM, "iopf-queue-add-nomem", "no memory for the fault parameters");
+  fault_params.set(dev, param);
   return 0;
 }
 
@@ -213,6 +230,7 @@ export function iopf_queue_remove_device(dev: device): void {
     });
     group.pending = false;
   }
+  kfree(param.mem);
   fault_params.delete(dev);
 }
 

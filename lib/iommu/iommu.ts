@@ -223,7 +223,7 @@ export interface iommu_ops {
   blocked_domain?: iommu_domain;
   /** A fixed default domain, for drivers that have exactly one (v6.7+). */
   default_domain?: iommu_domain;
-  // ⟨iommu-ops-core⟩ spec/20-fault-queues.md:112
+  // ⟨iommu-ops-core⟩ spec/20-fault-queues.md:118
   /** linux v6.12 include/linux/iommu.h: enable a device feature (IOMMU_DEV_FEAT_IOPF, …). */
   dev_enable_feat?: (dev: device, feat: number) => Rc;
   /** linux v6.12 include/linux/iommu.h: disable a device feature. */
@@ -278,7 +278,7 @@ export class iommu_group {
   /** Who claimed DMA ownership (iommufd passes its context), and how many devices did. */
   owner: unknown = null;
   owner_cnt = 0;
-  // ⟨iommu-group-pasid-array⟩ spec/20-fault-queues.md:215
+  // ⟨iommu-group-pasid-array⟩ spec/20-fault-queues.md:221
   /** Attach handles by PASID; the whole group's is at IOMMU_NO_PASID (v6.11). */
   readonly pasid_array = new Map<number, iommu_attach_handle>();
 }

@@ -67,7 +67,7 @@ import {
 } from "./main.ts";
 import { iommu_fault_alloc, iommu_hwpt_page_response, iommu_hwpt_pgfault } from "./uapi.ts";
 
-// ⟨iommufd-fault-struct⟩ spec/20-fault-queues.md:434
+// ⟨iommufd-fault-struct⟩ spec/20-fault-queues.md:446
 /** NON-KERNEL estimate of sizeof(struct iommufd_fault). */
 const SIZEOF_IOMMUFD_FAULT = 200;
 /** NON-KERNEL estimate of sizeof(struct iommufd_attach_handle). */
@@ -93,7 +93,7 @@ export interface iommufd_attach_handle extends iommu_attach_handle {
   mem: SlabObject | null;
 }
 
-// ⟨iommufd-fault-alloc⟩ spec/20-fault-queues.md:477
+// ⟨iommufd-fault-alloc⟩ spec/20-fault-queues.md:491
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_alloc(): IOMMU_FAULT_QUEUE_ALLOC */
 export function iommufd_fault_alloc(ucmd: iommufd_ucmd<iommu_fault_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -113,7 +113,9 @@ export function iommufd_fault_alloc(ucmd: iommufd_ucmd<iommu_fault_alloc>): Rc {
   cmd.out_fault_fd = fdno;
   const rc = iommufd_ucmd_respond(ucmd, iommu_fault_alloc.sizeof);
   if (rc) {
-    // out_put_fdno, out_fput: the file's release drops its references.
+    // out_put_fdno, out_fput. DIVERGENCE: v6.12 drops the object's and the context's references
+    // again after fput(), whose release already dropped them ("iommufd: Fix out_fput in
+    // iommufd_fault_alloc()", v6.13); the model drops them once.
     fput(filep);
     iommufd_object_abort_and_destroy(ucmd.ictx, fault);
     return rc;
@@ -123,7 +125,7 @@ export function iommufd_fault_alloc(ucmd: iommufd_ucmd<iommu_fault_alloc>): Rc {
   return 0;
 }
 
-// ⟨iommufd-fault-fops-read⟩ spec/20-fault-queues.md:529
+// ⟨iommufd-fault-fops-read⟩ spec/20-fault-queues.md:548
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_compose_fault_message() */
 function iommufd_compose_fault_message(
   evt: iopf_fault,
@@ -168,6 +170,7 @@ function iommufd_fault_fops_read(
       rc = cookie;
       break;
     }
+    rc = 0;
     group.cookie = cookie;
     const idev = (group.attach_handle as iommufd_attach_handle).idev;
     for (const iopf of group.faults) {
@@ -180,13 +183,13 @@ function iommufd_fault_fops_read(
       }
       done += fault_size;
     }
+    // v6.12 takes the group off the list even when a copy failed, and goes on to the next one.
     fault.deliver.shift();
-    if (rc) break;
   }
   return done === 0 ? rc : done;
 }
 
-// ⟨iommufd-fault-fops-write⟩ spec/20-fault-queues.md:607
+// ⟨iommufd-fault-fops-write⟩ spec/20-fault-queues.md:627
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_fops_write() */
 function iommufd_fault_fops_write(
   filep: file,
@@ -231,7 +234,7 @@ function iommufd_fault_fops_write(
   return done === 0 ? rc : done;
 }
 
-// ⟨iommufd-fault-fops⟩ spec/20-fault-queues.md:660
+// ⟨iommufd-fault-fops⟩ spec/20-fault-queues.md:680
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_fops_release() */
 function iommufd_fault_fops_release(filep: file): void {
   const fault = filep.private_data as iommufd_fault;
@@ -262,7 +265,7 @@ export function iommufd_fault_destroy(obj: iommufd_object): void {
   }
 }
 
-// ⟨iommufd-fault-iopf-handler⟩ spec/20-fault-queues.md:698
+// ⟨iommufd-fault-iopf-handler⟩ spec/20-fault-queues.md:718
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_iopf_handler() */
 export function iommufd_fault_iopf_handler(group: iopf_group): Rc {
   const hwpt = group.attach_handle!.domain!.fault_data as iommufd_hw_pagetable;
@@ -270,7 +273,7 @@ export function iommufd_fault_iopf_handler(group: iopf_group): Rc {
   return 0;
 }
 
-// ⟨iommufd-fault-attach⟩ spec/20-fault-queues.md:726
+// ⟨iommufd-fault-attach⟩ spec/20-fault-queues.md:746
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_iopf_enable() */
 function iommufd_fault_iopf_enable(idev: iommufd_device): Rc {
   // fault-attach-enable
@@ -354,7 +357,7 @@ export function iommufd_fault_domain_detach_dev(
   kfree(handle.mem);
 }
 
-// ⟨iommufd-fault-replace⟩ spec/20-fault-queues.md:816
+// ⟨iommufd-fault-replace⟩ spec/20-fault-queues.md:836
 /** linux v6.12 drivers/iommu/iommufd/fault.c __fault_domain_replace_dev() */
 function __fault_domain_replace_dev(
   idev: iommufd_device,

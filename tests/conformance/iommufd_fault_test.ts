@@ -105,6 +105,13 @@ function testCmdTriggerIopf(f: IommufdFixture, device_id: number, fault_fd: numb
 testF(
   "iommufd_fault.alloc: flags → EOPNOTSUPP; an ID and a descriptor; EBUSY while the fd is open",
   (f) => {
+    // The raw call first: before chapter 20 the model answered ENOTTY here.
+    const arg = f.fd.scratch();
+    f.vmm.write(
+      arg,
+      iommu_fault_alloc.encode({ size: 16, flags: 1, out_fault_id: 0, out_fault_fd: 0 }),
+    );
+    assert.equal(f.fd.ioctl(IOMMU_FAULT_QUEUE_ALLOC, arg), -EOPNOTSUPP);
     const e = expectErrno(EOPNOTSUPP, () => f.fd.faultQueueAlloc(1));
     assert.equal(e.check, "fault-alloc-flags");
     const { fault_id, fault_fd } = f.fd.faultQueueAlloc();
@@ -433,3 +440,37 @@ Deno.test("iommufd_fail_nth: fault queue, iopf HWPT, trigger, read and answer: e
   });
   assert.ok(points > 10, `only ${points} injection points`);
 });
+
+testF(
+  "iommufd_fault.read (v6.12): a group whose copy faults is lost to the queue, answered only when IOPF goes off",
+  (f) => {
+    const { ioas_id, stdev_id, device_id, dev } = mockDomain(f);
+    const { fault_id, fault_fd } = f.fd.faultQueueAlloc();
+    const { iopf_hwpt_id } = iopfHwpt(f, device_id, ioas_id, fault_id);
+    f.fd.testMockDomainReplace(stdev_id, iopf_hwpt_id);
+    f.fd.testTriggerIopf(device_id, { grpid: 1 });
+    f.fd.testTriggerIopf(device_id, { grpid: 2 });
+    // The buffer is read-only: both groups are taken off the queue, neither is delivered.
+    const arg = f.fd.dataArea();
+    const vma = f.vmm.mm!.vmas.find((v) =>
+      v.vm_start <= Number(arg) && Number(arg) < v.vm_end
+    )! as {
+      vm_flags: number;
+    };
+    const flags = vma.vm_flags;
+    vma.vm_flags = flags & ~2; // VM_WRITE
+    const e = expectErrno(EFAULT, () => f.fd.faultRead(fault_fd, 80));
+    vma.vm_flags = flags;
+    assert.equal(e.check, "fault-read-copy");
+    assert.deepEqual(f.fd.faultRead(fault_fd, 80), []);
+    expectErrno(EINVAL, () => f.fd.faultWrite(fault_fd, [{ cookie: 1, code: 0 }]));
+    // The detach finds nothing to answer; the mock's disable (iopf_queue_remove_device) answers both.
+    const n = iopfResponses(dev).length;
+    f.fd.testMockDomainReplace(stdev_id, ioas_id);
+    assert.deepEqual(
+      iopfResponses(dev).slice(n).map((r) => [r.grpid, r.code]),
+      [[1, IOMMU_PAGE_RESP_INVALID], [2, IOMMU_PAGE_RESP_INVALID]],
+    );
+    f.fd.faultClose(fault_fd);
+  },
+);
