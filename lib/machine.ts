@@ -11,12 +11,12 @@
 // ⟨machine-imports⟩ spec/02-physical-memory.md:991
 import { PhysMem } from "./hw/physmem.ts";
 import { pglist_data } from "./mm/page_alloc.ts";
-// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1686
+// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1692
 import { alloc_uid, MLOCK_LIMIT, type user_struct } from "./mm/cred.ts";
 import { runAs } from "./mm/current.ts";
 import { cgroup_root } from "./mm/memcontrol.ts";
 import { type SpawnOptions, task_struct } from "./mm/task.ts";
-// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1871
+// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1877
 import { fault_attr } from "./mm/fault-inject.ts";
 import type { fail_page_alloc_attr } from "./mm/page_alloc.ts";
 import type { failslab_attr } from "./mm/slab.ts";
@@ -47,7 +47,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:574
   /** /sys/kernel/mm/transparent_hugepage/enabled: which VMAs get huge pages on a write fault. */
   transparent_hugepage: "always" | "madvise" | "never" = "madvise";
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1693
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1699
   /** Users, by uid. */
   readonly users = new Map<number, user_struct>();
   /** Live tasks. */
@@ -57,7 +57,7 @@ export class Machine {
   /** The kernel thread `machine.kernel()` runs as. */
   readonly kthreadd: task_struct;
   #nextPid = 100;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1877
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1883
   /** /sys/kernel/debug/failslab, configured for fail-nth sweeps. */
   readonly failslab: failslab_attr = {
     attr: new fault_attr("failslab"),
@@ -92,7 +92,7 @@ export class Machine {
     // ⟨machine-init⟩ spec/02-physical-memory.md:1008
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
-    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1705
+    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1711
     this.cgroups = new cgroup_root(this);
     this.kthreadd = new task_struct(this, {
       pid: 2,
@@ -110,7 +110,7 @@ export class Machine {
     this.iommus.set(mock_iommu_device.name, { iommu: mock_iommu_device, create: mock_dev_create });
   }
 
-  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1719
+  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1725
   /** A new user task. */
   spawn(options: SpawnOptions = {}): task_struct {
     return new task_struct(this, {

@@ -11,7 +11,7 @@
 import { EBADF, ENOIOCTLCMD, ENOTTY, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
 import { EINVAL } from "../errno.ts";
 
-// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1232
+// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1238
 /** linux v6.12 include/linux/fs.h struct file_operations (the members the model uses) */
 export interface file_operations {
   /** Called when the last reference to the file goes. */

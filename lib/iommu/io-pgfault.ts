@@ -108,7 +108,7 @@ export class iommu_fault_param {
   constructor(readonly dev: device) {}
 }
 
-// ⟨iommu-dev-feature⟩ spec/20-fault-queues.md:131
+// ⟨iommu-dev-feature⟩ spec/20-fault-queues.md:132
 /** linux v6.12 include/linux/iommu.h enum iommu_dev_features: IOMMU_DEV_FEAT_IOPF */
 export const IOMMU_DEV_FEAT_IOPF = 1;
 
@@ -126,7 +126,7 @@ export function iommu_dev_disable_feature(dev: device, feat: number): Rc {
   return fail(EBUSY, "dev-feat-none", `${dev.name}'s IOMMU driver cannot disable feature ${feat}`);
 }
 
-// ⟨attach-handle-fns⟩ spec/20-fault-queues.md:160
+// ⟨attach-handle-fns⟩ spec/20-fault-queues.md:168
 /** linux v6.12 drivers/iommu/iommu.c iommu_attach_handle_get() */
 export function iommu_attach_handle_get(
   group: iommu_group,
@@ -182,7 +182,7 @@ export function iommu_replace_group_handle(
   return 0;
 }
 
-// ⟨iommu-report-device-fault⟩ spec/20-fault-queues.md:246
+// ⟨iommu-report-device-fault⟩ spec/20-fault-queues.md:261
 /** NON-KERNEL: sizeof(struct iopf_fault) and sizeof(struct iopf_group), estimated. */
 const SIZEOF_IOPF_FAULT = 72;
 const SIZEOF_IOPF_GROUP = 136;

@@ -278,7 +278,7 @@ export class iommu_group {
   /** Who claimed DMA ownership (iommufd passes its context), and how many devices did. */
   owner: unknown = null;
   owner_cnt = 0;
-  // ⟨iommu-group-pasid-array⟩ spec/20-fault-queues.md:221
+  // ⟨iommu-group-pasid-array⟩ spec/20-fault-queues.md:236
   /** Attach handles by PASID; the whole group's is at IOMMU_NO_PASID (v6.11). */
   readonly pasid_array = new Map<number, iommu_attach_handle>();
 }

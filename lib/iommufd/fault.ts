@@ -67,7 +67,7 @@ import {
 } from "./main.ts";
 import { iommu_fault_alloc, iommu_hwpt_page_response, iommu_hwpt_pgfault } from "./uapi.ts";
 
-// ⟨iommufd-fault-struct⟩ spec/20-fault-queues.md:446
+// ⟨iommufd-fault-struct⟩ spec/20-fault-queues.md:461
 /** NON-KERNEL estimate of sizeof(struct iommufd_fault). */
 const SIZEOF_IOMMUFD_FAULT = 200;
 /** NON-KERNEL estimate of sizeof(struct iommufd_attach_handle). */
@@ -93,7 +93,7 @@ export interface iommufd_attach_handle extends iommu_attach_handle {
   mem: SlabObject | null;
 }
 
-// ⟨iommufd-fault-alloc⟩ spec/20-fault-queues.md:491
+// ⟨iommufd-fault-alloc⟩ spec/20-fault-queues.md:506
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_alloc(): IOMMU_FAULT_QUEUE_ALLOC */
 export function iommufd_fault_alloc(ucmd: iommufd_ucmd<iommu_fault_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -125,7 +125,7 @@ export function iommufd_fault_alloc(ucmd: iommufd_ucmd<iommu_fault_alloc>): Rc {
   return 0;
 }
 
-// ⟨iommufd-fault-fops-read⟩ spec/20-fault-queues.md:548
+// ⟨iommufd-fault-fops-read⟩ spec/20-fault-queues.md:563
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_compose_fault_message() */
 function iommufd_compose_fault_message(
   evt: iopf_fault,
@@ -189,7 +189,7 @@ function iommufd_fault_fops_read(
   return done === 0 ? rc : done;
 }
 
-// ⟨iommufd-fault-fops-write⟩ spec/20-fault-queues.md:627
+// ⟨iommufd-fault-fops-write⟩ spec/20-fault-queues.md:642
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_fops_write() */
 function iommufd_fault_fops_write(
   filep: file,
@@ -234,7 +234,7 @@ function iommufd_fault_fops_write(
   return done === 0 ? rc : done;
 }
 
-// ⟨iommufd-fault-fops⟩ spec/20-fault-queues.md:680
+// ⟨iommufd-fault-fops⟩ spec/20-fault-queues.md:695
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_fops_release() */
 function iommufd_fault_fops_release(filep: file): void {
   const fault = filep.private_data as iommufd_fault;
@@ -265,7 +265,7 @@ export function iommufd_fault_destroy(obj: iommufd_object): void {
   }
 }
 
-// ⟨iommufd-fault-iopf-handler⟩ spec/20-fault-queues.md:718
+// ⟨iommufd-fault-iopf-handler⟩ spec/20-fault-queues.md:733
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_iopf_handler() */
 export function iommufd_fault_iopf_handler(group: iopf_group): Rc {
   const hwpt = group.attach_handle!.domain!.fault_data as iommufd_hw_pagetable;
@@ -273,7 +273,7 @@ export function iommufd_fault_iopf_handler(group: iopf_group): Rc {
   return 0;
 }
 
-// ⟨iommufd-fault-attach⟩ spec/20-fault-queues.md:746
+// ⟨iommufd-fault-attach⟩ spec/20-fault-queues.md:762
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_iopf_enable() */
 function iommufd_fault_iopf_enable(idev: iommufd_device): Rc {
   // fault-attach-enable
@@ -357,7 +357,7 @@ export function iommufd_fault_domain_detach_dev(
   kfree(handle.mem);
 }
 
-// ⟨iommufd-fault-replace⟩ spec/20-fault-queues.md:836
+// ⟨iommufd-fault-replace⟩ spec/20-fault-queues.md:852
 /** linux v6.12 drivers/iommu/iommufd/fault.c __fault_domain_replace_dev() */
 function __fault_domain_replace_dev(
   idev: iommufd_device,

@@ -32,7 +32,7 @@ import { access_ok } from "./uaccess.ts";
 // ⟨task-imports⟩ spec/12-userspace.md:29
 import { type IommufdFd, openIommufd } from "../iommufd/user.ts";
 
-// ⟨task-consts⟩ spec/03-tasks-and-user-memory.md:1382
+// ⟨task-consts⟩ spec/03-tasks-and-user-memory.md:1388
 /** linux v6.12 include/linux/sched.h EXIT_DEAD */
 export const EXIT_DEAD = 0x0010;
 
@@ -57,7 +57,7 @@ export interface TaskInit {
   kthread: boolean;
 }
 
-// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1668
+// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1674
 /** NON-KERNEL: what `machine.spawn()` accepts. */
 export interface SpawnOptions {
   /** The task's memory cgroup (default: the root). */
@@ -74,10 +74,10 @@ export interface SpawnOptions {
   comm?: string;
 }
 
-// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1582
+// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1588
 /** linux v6.12 include/linux/sched.h struct task_struct (the fields the model uses) */
 export class task_struct {
-  // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1344
+  // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1350
   /** The task id. */
   readonly pid: number;
   /** The command name. */
@@ -124,7 +124,7 @@ export class task_struct {
     machine.tasks.add(this);
   }
 
-  // ⟨task-entry⟩ spec/03-tasks-and-user-memory.md:1414
+  // ⟨task-entry⟩ spec/03-tasks-and-user-memory.md:1420
   /** NON-KERNEL: run `fn` as this task entering the kernel, then return to user mode. */
   syscall<T>(fn: () => T): T {
     if (this.exit_state) throw new Error(`task ${this.pid} (${this.comm}) has exited`);
@@ -141,7 +141,7 @@ export class task_struct {
     if (fatal_signal_pending(this)) this.do_exit();
   }
 
-  // ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1438
+  // ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1444
   /** The task calls mmap(NULL, length, prot, MAP_PRIVATE | MAP_ANONYMOUS); throws on error. */
   mmap(length: bigint, prot = PROT_READ | PROT_WRITE): bigint {
     return this.syscall(() => {
@@ -204,7 +204,7 @@ export class task_struct {
     });
   }
 
-  // ⟨task-files⟩ spec/03-tasks-and-user-memory.md:1505
+  // ⟨task-files⟩ spec/03-tasks-and-user-memory.md:1511
   /** NON-KERNEL shorthand for get_unused_fd_flags() + fd_install() in this task's table. */
   installFile(f: file): number {
     return this.files!.fd_install(f);
@@ -234,7 +234,7 @@ export class task_struct {
     return openIommufd(this);
   }
 
-  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1544
+  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1550
   /** The task gets SIGKILL (from kill(2) or the OOM killer). */
   kill(): void {
     this.sigkill = true;
