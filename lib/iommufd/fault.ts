@@ -125,7 +125,7 @@ export function iommufd_fault_alloc(ucmd: iommufd_ucmd<iommu_fault_alloc>): Rc {
   return 0;
 }
 
-// ⟨iommufd-fault-fops-read⟩ spec/20-fault-queues.md:563
+// ⟨iommufd-fault-fops-read⟩ spec/20-fault-queues.md:562
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_compose_fault_message() */
 function iommufd_compose_fault_message(
   evt: iopf_fault,
@@ -189,7 +189,7 @@ function iommufd_fault_fops_read(
   return done === 0 ? rc : done;
 }
 
-// ⟨iommufd-fault-fops-write⟩ spec/20-fault-queues.md:642
+// ⟨iommufd-fault-fops-write⟩ spec/20-fault-queues.md:641
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_fops_write() */
 function iommufd_fault_fops_write(
   filep: file,
@@ -234,7 +234,7 @@ function iommufd_fault_fops_write(
   return done === 0 ? rc : done;
 }
 
-// ⟨iommufd-fault-fops⟩ spec/20-fault-queues.md:695
+// ⟨iommufd-fault-fops⟩ spec/20-fault-queues.md:694
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_fops_release() */
 function iommufd_fault_fops_release(filep: file): void {
   const fault = filep.private_data as iommufd_fault;
@@ -256,16 +256,16 @@ export function iommufd_fault_destroy(obj: iommufd_object): void {
     iopf_group_response(group, IOMMU_PAGE_RESP_INVALID);
     iopf_free_group(group);
   }
-  // DIVERGENCE: v6.12 neither answers nor frees the groups read and not answered (fixed in v6.13,
-  // "iommufd/fault: Destroy response and mutex in iommufd_fault_destroy()", which answers them
-  // INVALID). The model frees them without answering, so that its no-leak checks hold.
+  // DIVERGENCE: v6.12 neither answers nor frees the groups read and not answered (a later fix,
+  // "iommufd/fault: Destroy response and mutex in iommufd_fault_destroy()", answers them INVALID
+  // and frees them). The model frees them without answering, so that its no-leak checks hold.
   for (const [index, group] of xa_for_each(fault.response)) {
     xa_erase(fault.response, index);
     iopf_free_group(group);
   }
 }
 
-// ⟨iommufd-fault-iopf-handler⟩ spec/20-fault-queues.md:733
+// ⟨iommufd-fault-iopf-handler⟩ spec/20-fault-queues.md:732
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_iopf_handler() */
 export function iommufd_fault_iopf_handler(group: iopf_group): Rc {
   const hwpt = group.attach_handle!.domain!.fault_data as iommufd_hw_pagetable;
@@ -273,7 +273,7 @@ export function iommufd_fault_iopf_handler(group: iopf_group): Rc {
   return 0;
 }
 
-// ⟨iommufd-fault-attach⟩ spec/20-fault-queues.md:762
+// ⟨iommufd-fault-attach⟩ spec/20-fault-queues.md:761
 /** linux v6.12 drivers/iommu/iommufd/fault.c iommufd_fault_iopf_enable() */
 function iommufd_fault_iopf_enable(idev: iommufd_device): Rc {
   // fault-attach-enable
@@ -357,7 +357,7 @@ export function iommufd_fault_domain_detach_dev(
   kfree(handle.mem);
 }
 
-// ⟨iommufd-fault-replace⟩ spec/20-fault-queues.md:852
+// ⟨iommufd-fault-replace⟩ spec/20-fault-queues.md:851
 /** linux v6.12 drivers/iommu/iommufd/fault.c __fault_domain_replace_dev() */
 function __fault_domain_replace_dev(
   idev: iommufd_device,

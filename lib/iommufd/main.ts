@@ -278,7 +278,7 @@ const iommufd_object_ops: Record<number, iommufd_object_ops> = {
   [IOMMUFD_OBJ_SELFTEST]: { destroy: iommufd_selftest_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/16-access.md:162
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },
-  // ⟨iommufd-object-ops-entries⟩ spec/20-fault-queues.md:923
+  // ⟨iommufd-object-ops-entries⟩ spec/20-fault-queues.md:922
   [IOMMUFD_OBJ_FAULT]: { destroy: iommufd_fault_destroy },
 };
 
@@ -356,7 +356,7 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_IOAS_UNMAP: iommufd_ioas_unmap,
   // ⟨iommufd-ioctl-handlers⟩ spec/15-dirty-tracking.md:615
   IOMMU_HWPT_GET_DIRTY_BITMAP: iommufd_hwpt_get_dirty_bitmap,
-  // ⟨iommufd-ioctl-handlers⟩ spec/20-fault-queues.md:927
+  // ⟨iommufd-ioctl-handlers⟩ spec/20-fault-queues.md:926
   IOMMU_FAULT_QUEUE_ALLOC: iommufd_fault_alloc,
 };
 

@@ -505,7 +505,7 @@ export class IommufdFd {
     this.#test(() => iommufd_test_access_rw(access_fd, iova, length, uptr, flags));
     if (!(flags & MOCK_ACCESS_RW_WRITE)) buf.set(this.task.read(uptr, buf.length));
   }
-  // ⟨iommufd-fd-helpers⟩ spec/20-fault-queues.md:935
+  // ⟨iommufd-fd-helpers⟩ spec/20-fault-queues.md:934
   /** IOMMU_FAULT_QUEUE_ALLOC → the queue's object ID and descriptor. */
   faultQueueAlloc(flags = 0): { fault_id: number; fault_fd: number } {
     const out = this.call<typeof iommu_fault_alloc>(IOCTL.IOMMU_FAULT_QUEUE_ALLOC, { flags });
@@ -609,7 +609,7 @@ export class IommufdFd {
   close(): void {
     // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1670
     for (const access_fd of [...this.#accessFds]) this.testDestroyAccess(access_fd);
-    // ⟨iommufd-fd-close-files⟩ spec/20-fault-queues.md:987
+    // ⟨iommufd-fd-close-files⟩ spec/20-fault-queues.md:986
     for (const fault_fd of [...this.#faultFds]) this.faultClose(fault_fd);
     for (const dev_id of [...this.#devices.keys()]) this.unbind(dev_id);
     this.task.close(this.fd);
