@@ -46,6 +46,8 @@ export const EINVAL = 22;
 export const ENOTTY = 25;
 /** No space left: an IOVA range or ID space is full. */
 export const ENOSPC = 28;
+/** "Illegal seek": a position or size a non-seekable file cannot take. */
+export const ESPIPE = 29;
 /** Result out of range. */
 export const ERANGE = 34;
 /** Resource deadlock would occur (EDEADLOCK): an access that never unpins. */
@@ -65,7 +67,7 @@ export const EADDRINUSE = 98;
 /** Kernel-internal: "no such ioctl here"; the ioctl layer turns it into ENOTTY. */
 export const ENOIOCTLCMD = 515;
 
-// ⟨errno-names⟩ spec/00-introduction.md:178
+// ⟨errno-names⟩ spec/00-introduction.md:180
 const NAMES: Record<number, string> = {
   [EPERM]: "EPERM",
   [ENOENT]: "ENOENT",
@@ -85,6 +87,7 @@ const NAMES: Record<number, string> = {
   [EINVAL]: "EINVAL",
   [ENOTTY]: "ENOTTY",
   [ENOSPC]: "ENOSPC",
+  [ESPIPE]: "ESPIPE",
   [ERANGE]: "ERANGE",
   [EDEADLK]: "EDEADLK",
   [EBADE]: "EBADE",
@@ -101,7 +104,7 @@ export function errnoName(errno: number): string {
   return NAMES[errno] ?? `E${errno}`;
 }
 
-// ⟨errno-error⟩ spec/00-introduction.md:221
+// ⟨errno-error⟩ spec/00-introduction.md:224
 /**
  * NON-KERNEL: a kernel error as a value, with the check that produced it.
  * `name` is the errno's symbol, so it prints as `EINVAL: <reason> [<check>]`.
@@ -118,7 +121,7 @@ export class ErrnoError extends Error {
   }
 }
 
-// ⟨errno-helpers⟩ spec/00-introduction.md:244
+// ⟨errno-helpers⟩ spec/00-introduction.md:247
 /** Result of a kernel function returning `int`: 0 on success, else the error. */
 export type Rc = 0 | ErrnoError;
 

@@ -52,7 +52,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:571
   /** /sys/kernel/mm/transparent_hugepage/enabled: which VMAs get huge pages on a write fault. */
   transparent_hugepage: "always" | "madvise" | "never" = "madvise";
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1604
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1649
   /** The device nodes under /dev (devtmpfs), by path. */
   readonly dev = new Map<string, devnode>();
   /** Users, by uid. */
@@ -64,7 +64,7 @@ export class Machine {
   /** The kernel thread `machine.kernel()` runs as. */
   readonly kthreadd: task_struct;
   #nextPid = 100;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1784
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1829
   /** /sys/kernel/debug/failslab, configured for fail-nth sweeps. */
   readonly failslab: failslab_attr = {
     attr: new fault_attr("failslab"),
@@ -77,10 +77,10 @@ export class Machine {
     ignore_gfp_highmem: false,
     min_order: 0,
   };
-  // ⟨machine-fields⟩ spec/11-mock-driver.md:120
+  // ⟨machine-fields⟩ spec/11-mock-driver.md:121
   /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_ida: numbers of live mock devices */
   readonly mock_dev_ida = new Set<number>();
-  // ⟨machine-fields⟩ spec/12-userspace.md:489
+  // ⟨machine-fields⟩ spec/12-userspace.md:499
   /** The IOMMU instances by name, each with the way to create a device behind it. */
   readonly iommus = new Map<
     string,
@@ -102,7 +102,7 @@ export class Machine {
     // ⟨machine-init⟩ spec/02-physical-memory.md:965
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
-    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1618
+    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1663
     this.cgroups = new cgroup_root(this);
     this.kthreadd = new task_struct(this, {
       pid: 2,
@@ -116,12 +116,12 @@ export class Machine {
     });
     // ⟨machine-init⟩ spec/04-memory-cgroups.md:1200
     this.cgroups.memory_localevents = options.memory_localevents ?? false;
-    // ⟨machine-init⟩ spec/12-userspace.md:502
+    // ⟨machine-init⟩ spec/12-userspace.md:512
     this.iommus.set(mock_iommu_device.name, { iommu: mock_iommu_device, create: mock_dev_create });
     this.dev.set("/dev/iommu", { fops: iommufd_fops });
   }
 
-  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1632
+  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1677
   /** A new user process (its task is `process.task`). */
   spawn(options: SpawnOptions = {}): Process {
     const task = new task_struct(this, {
@@ -141,7 +141,7 @@ export class Machine {
   kernel<T>(fn: () => T): T {
     return runAs(this.kthreadd, fn);
   }
-  // ⟨machine-methods⟩ spec/12-userspace.md:507
+  // ⟨machine-methods⟩ spec/12-userspace.md:517
   /**
    * NON-KERNEL: a DMA-capable device behind the IOMMU `iommu`, probed; throws on error. `flags` are
    * a mock device's MOCK_FLAGS_DEVICE_*; `bus` and `devfn` place a PCI device behind a VT-d unit.

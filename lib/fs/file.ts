@@ -11,6 +11,7 @@
  */
 import {
   EBADF,
+  EINVAL,
   ENOENT,
   ENOIOCTLCMD,
   ENOTTY,
@@ -21,7 +22,7 @@ import {
 } from "../errno.ts";
 import { current } from "../kernel/current.ts";
 
-// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1192
+// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1198
 /** linux v6.12 include/linux/fs.h struct file_operations (the members the model uses) */
 export interface file_operations {
   /** Called when the file is opened (the inode's object is in `private_data`); 0 or an error. */
@@ -30,6 +31,10 @@ export interface file_operations {
   release?: (file: file) => void;
   /** The ioctl handler: a non-negative result, or an error. */
   unlocked_ioctl?: (file: file, cmd: number, arg: bigint) => number | ErrnoError;
+  /** read(2): bytes written to `buf`, or an error. `ppos` is the file position. */
+  read?: (file: file, buf: bigint, count: number, ppos: number) => number | ErrnoError;
+  /** write(2): bytes consumed from `buf`, or an error. */
+  write?: (file: file, buf: bigint, count: number, ppos: number) => number | ErrnoError;
 }
 
 /** linux v6.12 include/linux/fs.h struct file */
@@ -93,7 +98,22 @@ export function vfs_ioctl(f: file, cmd: number, arg: bigint): number | ErrnoErro
   return rc;
 }
 
-// ⟨file-syscalls⟩ spec/03-tasks-and-user-memory.md:1265
+/**
+ * linux v6.12 fs/read_write.c vfs_read(), for the files the model has: no `read` → EINVAL. The
+ * model's files are not seekable (nonseekable_open), so the position is always 0.
+ */
+export function vfs_read(f: file, buf: bigint, count: number): number | ErrnoError {
+  if (!f.f_op.read) return fail(EINVAL, "read-check-2", "the file cannot be read");
+  return f.f_op.read(f, buf, count, 0);
+}
+
+/** linux v6.12 fs/read_write.c vfs_write(): no `write` → EINVAL. */
+export function vfs_write(f: file, buf: bigint, count: number): number | ErrnoError {
+  if (!f.f_op.write) return fail(EINVAL, "write-check-2", "the file cannot be written");
+  return f.f_op.write(f, buf, count, 0);
+}
+
+// ⟨file-syscalls⟩ spec/03-tasks-and-user-memory.md:1290
 /** NON-KERNEL: a character device node under /dev: the driver's file operations and its object. */
 export interface devnode {
   fops: file_operations;
@@ -116,6 +136,26 @@ export function ksys_open(path: string): number | ErrnoError {
 /** linux v6.12 fs/open.c close(), as current. */
 export function ksys_close(fd: number): Rc {
   return current().files!.close_fd(fd);
+}
+
+/** linux v6.12 fs/read_write.c ksys_read(), as current. */
+export function ksys_read(fd: number, buf: bigint, count: number): number | ErrnoError {
+  const f = current().files!.fget(fd);
+  // read-check-1
+  if (!f) return fail(EBADF, "read-check-1", "no such descriptor");
+  const rc = vfs_read(f, buf, count);
+  fput(f);
+  return rc;
+}
+
+/** linux v6.12 fs/read_write.c ksys_write(), as current. */
+export function ksys_write(fd: number, buf: bigint, count: number): number | ErrnoError {
+  const f = current().files!.fget(fd);
+  // write-check-1
+  if (!f) return fail(EBADF, "write-check-1", "no such descriptor");
+  const rc = vfs_write(f, buf, count);
+  fput(f);
+  return rc;
 }
 
 /** linux v6.12 fs/ioctl.c sys_ioctl(), as current. */

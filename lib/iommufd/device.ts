@@ -29,16 +29,13 @@ import {
   dev_iommu_ops,
   type device,
   device_iommu_capable,
-  iommu_attach_group,
   IOMMU_CAP_CACHE_COHERENCY,
   IOMMU_CAP_DIRTY_TRACKING,
   IOMMU_CAP_ENFORCE_CACHE_COHERENCY,
-  iommu_detach_group,
   iommu_device_claim_dma_owner,
   iommu_device_release_dma_owner,
   iommu_get_msi_cookie,
   type iommu_group,
-  iommu_group_replace_domain,
   IOMMU_READ,
   IOMMU_WRITE,
 } from "../iommu/iommu.ts";
@@ -51,6 +48,11 @@ import {
   iommu_hw_info,
   IOMMU_HW_INFO_TYPE_NONE,
 } from "../uapi/iommufd.ts";
+import {
+  iommufd_hwpt_attach_device,
+  iommufd_hwpt_detach_device,
+  iommufd_hwpt_replace_device,
+} from "./fault.ts";
 import {
   find_hwpt_paging,
   type iommufd_hw_pagetable,
@@ -153,6 +155,8 @@ export class iommufd_device extends iommufd_object {
   igroup!: iommufd_group;
   /** Whether domains for this device must block no-snoop DMA. */
   enforce_cache_coherency = false;
+  /** Attachments that asked for I/O page faults ([chapter 20](20-fault-queues.md#fault-attach)). */
+  iopf_enabled = 0;
 
   constructor(readonly ictx: iommufd_ctx, readonly dev: device) {
     super(IOMMUFD_OBJ_DEVICE);
@@ -207,7 +211,7 @@ export function iommufd_device_destroy(obj: iommufd_object): void {
   iommufd_put_group(idev.igroup);
 }
 
-// ⟨iommufd-hw-pagetable-attach⟩ spec/09-devices.md:187
+// ⟨iommufd-hw-pagetable-attach⟩ spec/09-devices.md:189
 /**
  * linux v6.12 drivers/iommu/iommufd/device.c iommufd_group_setup_msi(): the MSI cookie for the
  * group's software MSI window (−1: none), once per domain.
@@ -246,7 +250,7 @@ export function iommufd_hw_pagetable_attach(hwpt: iommufd_hw_pagetable, idev: io
   }
   // attach-core
   if (igroup.device_list.length === 0) {
-    const rc = iommu_attach_group(hwpt.domain!, igroup.group);
+    const rc = iommufd_hwpt_attach_device(hwpt, idev);
     if (rc) {
       if (hwpt_paging) iopt_remove_reserved_iova(hwpt_paging.ioas.iopt, idev.dev);
       return rc;
@@ -265,7 +269,7 @@ export function iommufd_hw_pagetable_detach(idev: iommufd_device): iommufd_hw_pa
   const hwpt_paging = find_hwpt_paging(hwpt);
   igroup.device_list.splice(igroup.device_list.indexOf(idev), 1);
   if (igroup.device_list.length === 0) {
-    iommu_detach_group(hwpt.domain!, igroup.group);
+    iommufd_hwpt_detach_device(hwpt, idev);
     igroup.hwpt = null;
   }
   if (hwpt_paging) iopt_remove_reserved_iova(hwpt_paging.ioas.iopt, idev.dev);
@@ -273,7 +277,7 @@ export function iommufd_hw_pagetable_detach(idev: iommufd_device): iommufd_hw_pa
   return hwpt;
 }
 
-// ⟨iommufd-device-do-replace⟩ spec/09-devices.md:284
+// ⟨iommufd-device-do-replace⟩ spec/09-devices.md:286
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_group_do_replace_reserved_iova() */
 function iommufd_group_do_replace_reserved_iova(
   igroup: iommufd_group,
@@ -325,7 +329,7 @@ function iommufd_device_do_replace(
     if (rc) return rc;
   }
   // replace-core
-  const rc = iommu_group_replace_domain(igroup.group, hwpt.domain);
+  const rc = iommufd_hwpt_replace_device(idev, hwpt, old_hwpt);
   if (rc) {
     if (hwpt_paging) {
       for (const cur of igroup.device_list) {
@@ -348,7 +352,7 @@ function iommufd_device_do_replace(
   return old_hwpt;
 }
 
-// ⟨iommufd-device-auto-get-domain⟩ spec/09-devices.md:371
+// ⟨iommufd-device-auto-get-domain⟩ spec/09-devices.md:373
 type attach_fn = (
   idev: iommufd_device,
   hwpt: iommufd_hw_pagetable,
@@ -400,7 +404,7 @@ function iommufd_device_auto_get_domain(
   return destroy_hwpt;
 }
 
-// ⟨iommufd-device-change-pt⟩ spec/09-devices.md:434
+// ⟨iommufd-device-change-pt⟩ spec/09-devices.md:436
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_device_change_pt() */
 function iommufd_device_change_pt(
   idev: iommufd_device,
@@ -446,7 +450,7 @@ export function iommufd_device_detach(idev: iommufd_device): void {
   idev.users--;
 }
 
-// ⟨iommufd-get-hw-info⟩ spec/09-devices.md:504
+// ⟨iommufd-get-hw-info⟩ spec/09-devices.md:506
 /** linux v6.12 drivers/iommu/iommufd/device.c iommufd_get_hw_info(): IOMMU_GET_HW_INFO */
 export function iommufd_get_hw_info(ucmd: iommufd_ucmd<iommu_hw_info>): Rc {
   const cmd = ucmd.cmd;

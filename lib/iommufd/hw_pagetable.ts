@@ -47,6 +47,7 @@ import {
   iommufd_hw_pagetable_attach,
   iommufd_hw_pagetable_detach,
 } from "./device.ts";
+import { type iommufd_fault, iommufd_fault_iopf_handler } from "./fault.ts";
 import {
   iopt_read_and_clear_dirty_data,
   iopt_set_dirty_tracking,
@@ -79,6 +80,8 @@ const SIZEOF_IOMMUFD_HWPT_NESTED = 64;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_hw_pagetable */
 export class iommufd_hw_pagetable extends iommufd_object {
   domain: iommu_domain | null = null;
+  /** The fault queue its I/O page faults go to (IOMMU_HWPT_FAULT_ID_VALID, v6.11). */
+  fault: iommufd_fault | null = null;
 }
 
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_hwpt_paging */
@@ -125,9 +128,10 @@ export function iommufd_hw_pagetable_put(ictx: iommufd_ctx, hwpt: iommufd_hw_pag
   hwpt.users--;
 }
 
-// ⟨hwpt-destroy⟩ spec/10-hw-pagetables.md:84
+// ⟨hwpt-destroy⟩ spec/10-hw-pagetables.md:86
 function __iommufd_hwpt_destroy(hwpt: iommufd_hw_pagetable): void {
   if (hwpt.domain) iommu_domain_free(hwpt.domain);
+  if (hwpt.fault) hwpt.fault.users--;
 }
 
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_paging_destroy() */
@@ -150,7 +154,7 @@ export function iommufd_hwpt_nested_destroy(obj: iommufd_object): void {
   hwpt_nested.parent.users--;
 }
 
-// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:142
+// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:145
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_paging_enforce_cc() */
 function iommufd_hwpt_paging_enforce_cc(hwpt_paging: iommufd_hwpt_paging): Rc {
   const domain = hwpt_paging.domain!;
@@ -247,7 +251,7 @@ function hwpt_paging_init(
   return 0;
 }
 
-// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:271
+// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:274
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_nested_alloc() */
 function iommufd_hwpt_nested_alloc(
   ictx: iommufd_ctx,
@@ -306,7 +310,7 @@ function iommufd_hwpt_nested_alloc(
   return hwpt_nested;
 }
 
-// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:357
+// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:364
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_alloc(): IOMMU_HWPT_ALLOC */
 export function iommufd_hwpt_alloc(ucmd: iommufd_ucmd<iommu_hwpt_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -370,6 +374,12 @@ function hwpt_alloc_on(
     const fault = iommufd_get_object(ucmd.ictx, cmd.fault_id, IOMMUFD_OBJ_FAULT);
     if (IS_ERR(fault)) {
       rc = fail(ENOENT, "hwpt-alloc-fault", `fault_id ${cmd.fault_id} names no fault queue`);
+    } else {
+      hwpt.fault = fault as iommufd_fault;
+      hwpt.domain!.iopf_handler = iommufd_fault_iopf_handler;
+      hwpt.domain!.fault_data = hwpt;
+      fault.users++;
+      iommufd_put_object(ucmd.ictx, fault);
     }
   }
   if (!rc) {
@@ -384,7 +394,7 @@ function hwpt_alloc_on(
   return 0;
 }
 
-// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:457
+// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:470
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_invalidate() */
 export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate>): Rc {
   const cmd = ucmd.cmd;
@@ -421,7 +431,7 @@ export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate
   return rc;
 }
 
-// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:536
+// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:549
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_set_dirty_tracking() */
 export function iommufd_hwpt_set_dirty_tracking(
   ucmd: iommufd_ucmd<iommu_hwpt_set_dirty_tracking>,

@@ -26,6 +26,17 @@ import {
 import { file, type file_operations, fput, ksys_close } from "../fs/file.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
 import {
+  IOMMU_DEV_FEAT_IOPF,
+  IOMMU_FAULT_PAGE_REQ,
+  IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE,
+  IOMMU_FAULT_PAGE_REQUEST_PASID_VALID,
+  type iommu_page_response,
+  iommu_report_device_fault,
+  type iopf_fault,
+  iopf_queue_add_device,
+  iopf_queue_remove_device,
+} from "../iommu/io-pgfault.ts";
+import {
   type dev_iommu,
   type device,
   generic_device_group,
@@ -46,6 +57,7 @@ import {
   IOMMU_DOMAIN_UNMANAGED,
   type iommu_group,
   type iommu_iotlb_gather,
+  IOMMU_NO_PASID,
   type iommu_ops,
   iommu_probe_device,
   iommu_release_device,
@@ -90,6 +102,7 @@ import {
   IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
   IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
+  IOMMU_TEST_OP_TRIGGER_IOPF,
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
   MOCK_APERTURE_LAST,
@@ -114,6 +127,7 @@ import {
   test_memory_limit,
   test_mock_domain,
   test_mock_domain_replace,
+  test_trigger_iopf,
 } from "../uapi/iommufd_test.ts";
 import {
   type iommufd_access,
@@ -130,6 +144,7 @@ import {
   iommufd_device_detach,
   iommufd_device_replace,
   iommufd_device_unbind,
+  iommufd_get_device,
 } from "./device.ts";
 import type { iommufd_hw_pagetable } from "./hw_pagetable.ts";
 import { type io_pagetable, iopt_reserve_iova, ULONG_MAX } from "./io_pagetable.ts";
@@ -152,7 +167,7 @@ import {
   iommufd_ucmd_respond,
 } from "./iommufd.ts";
 
-// ⟨mock-constants⟩ spec/11-mock-driver.md:92
+// ⟨mock-constants⟩ spec/11-mock-driver.md:93
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: a mock domain's flag, dirty tracking is on */
 export const MOCK_DIRTY_TRACK = 1;
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: the mock IO page, half a CPU page */
@@ -171,7 +186,7 @@ export const MOCK_PFN_DIRTY_IOVA = _MOCK_PFN_START << 1n;
 /** linux v6.12 drivers/iommu/iommufd/selftest.c: the entry is part of a huge page */
 export const MOCK_PFN_HUGE_IOVA = _MOCK_PFN_START << 2n;
 
-// ⟨mock-dev⟩ spec/11-mock-driver.md:125
+// ⟨mock-dev⟩ spec/11-mock-driver.md:126
 /** NON-KERNEL estimate of sizeof(struct mock_dev), mostly its struct device. */
 const SIZEOF_MOCK_DEV = 768;
 
@@ -199,7 +214,7 @@ export function to_mock_dev(dev: device): mock_dev {
   return dev;
 }
 
-// ⟨mock-capable⟩ spec/11-mock-driver.md:216
+// ⟨mock-capable⟩ spec/11-mock-driver.md:217
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_capable() */
 function mock_domain_capable(dev: device, cap: number): boolean {
   const mdev = to_mock_dev(dev);
@@ -213,7 +228,7 @@ function mock_domain_capable(dev: device, cap: number): boolean {
   }
 }
 
-// ⟨mock-attach⟩ spec/11-mock-driver.md:241
+// ⟨mock-attach⟩ spec/11-mock-driver.md:242
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_nop_attach() */
 function mock_domain_nop_attach(domain: iommu_domain, dev: device): Rc {
   const mdev = to_mock_dev(dev);
@@ -224,7 +239,7 @@ function mock_domain_nop_attach(domain: iommu_domain, dev: device): Rc {
   return 0;
 }
 
-// ⟨mock-blocking-domain⟩ spec/11-mock-driver.md:260
+// ⟨mock-blocking-domain⟩ spec/11-mock-driver.md:261
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_blocking_ops */
 const mock_blocking_ops: iommu_domain_ops = {
   attach_dev: mock_domain_nop_attach,
@@ -240,7 +255,7 @@ export const mock_blocking_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨mock-domain⟩ spec/11-mock-driver.md:284
+// ⟨mock-domain⟩ spec/11-mock-driver.md:285
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain): a struct iommu_domain and more. */
 const SIZEOF_MOCK_IOMMU_DOMAIN = 144;
 
@@ -275,7 +290,7 @@ export function to_mock_domain(domain: iommu_domain): mock_iommu_domain {
   return domain;
 }
 
-// ⟨mock-map-pages⟩ spec/11-mock-driver.md:358
+// ⟨mock-map-pages⟩ spec/11-mock-driver.md:359
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_map_pages() */
 function mock_domain_map_pages(
   domain: iommu_domain,
@@ -324,7 +339,7 @@ function mock_domain_map_pages(
   return { ret: 0, mapped };
 }
 
-// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:420
+// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:421
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_unmap_pages() */
 function mock_domain_unmap_pages(
   domain: iommu_domain,
@@ -360,7 +375,7 @@ function mock_domain_unmap_pages(
   return ret;
 }
 
-// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:464
+// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:465
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_iova_to_phys() */
 function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   const mock = to_mock_domain(domain);
@@ -374,7 +389,7 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   return Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE);
 }
 
-// ⟨mock-domain-free⟩ spec/11-mock-driver.md:482
+// ⟨mock-domain-free⟩ spec/11-mock-driver.md:483
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_free() */
 function mock_domain_free(domain: iommu_domain): void {
   const mock = to_mock_domain(domain);
@@ -382,7 +397,7 @@ function mock_domain_free(domain: iommu_domain): void {
   kfree(mock.mem);
 }
 
-// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:494
+// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:495
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_ops.default_domain_ops */
 const mock_domain_ops: iommu_domain_ops = {
   free: mock_domain_free,
@@ -392,7 +407,7 @@ const mock_domain_ops: iommu_domain_ops = {
   iova_to_phys: mock_domain_iova_to_phys,
 };
 
-// ⟨mock-domain-alloc-paging⟩ spec/11-mock-driver.md:326
+// ⟨mock-domain-alloc-paging⟩ spec/11-mock-driver.md:327
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_paging(): null if no memory */
 function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   const mdev = to_mock_dev(dev);
@@ -403,7 +418,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:554
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:555
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -434,7 +449,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:628
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:629
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -446,7 +461,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:681
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:682
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -501,7 +516,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:746
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:747
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -513,7 +528,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:772
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:773
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -572,7 +587,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:643
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:644
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -581,7 +596,7 @@ function mock_domain_alloc_user(
   user_data: iommu_user_data | null,
 ): iommu_domain | ErrnoError {
   if (!parent) {
-    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:523
+    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:524
     const mdev = to_mock_dev(dev);
     const has_dirty_flag = !!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
@@ -606,7 +621,7 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:603
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:604
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
     return fail(
@@ -631,7 +646,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:848
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:849
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -642,7 +657,7 @@ function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } |
   return { data, type: IOMMU_HW_INFO_TYPE_SELFTEST };
 }
 
-// ⟨mock-probe-device⟩ spec/11-mock-driver.md:199
+// ⟨mock-probe-device⟩ spec/11-mock-driver.md:200
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_probe_device() */
 function mock_probe_device(dev: device): iommu_device | ErrnoError {
   // mock-probe-bus
@@ -666,13 +681,18 @@ export const mock_ops: iommu_ops = {
   device_group: generic_device_group,
   probe_device: mock_probe_device,
   default_domain_ops: mock_domain_ops,
+  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1530
+  user_pasid_table: true,
+  dev_enable_feat: mock_dev_enable_feat,
+  dev_disable_feat: mock_dev_disable_feat,
+  page_response: mock_domain_page_response,
 };
 
-// ⟨mock-iommu-device⟩ spec/11-mock-driver.md:56
+// ⟨mock-iommu-device⟩ spec/11-mock-driver.md:57
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_iommu: the mock IOMMU instance */
 export const mock_iommu_device: iommu_device = { ops: mock_ops, name: "mock0" };
 
-// ⟨mock-dev-create⟩ spec/11-mock-driver.md:163
+// ⟨mock-dev-create⟩ spec/11-mock-driver.md:164
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_create(): a device behind mock0 */
 export function mock_dev_create(dev_flags: number): mock_dev | ErrnoError {
   // mock-dev-flags
@@ -698,7 +718,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:900
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:901
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -720,7 +740,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:937
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:938
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -753,7 +773,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:998
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:999
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -808,7 +828,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1063
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1064
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -838,7 +858,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1106
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1107
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -853,7 +873,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1140
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1141
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -928,7 +948,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1227
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1228
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -951,7 +971,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1273
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1274
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -987,7 +1007,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1318
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1319
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit
@@ -1292,7 +1312,7 @@ function iommufd_access_get(fd: number): selftest_access | ErrnoError {
   return filep.private_data as selftest_access;
 }
 
-// ⟨iommufd-test⟩ spec/11-mock-driver.md:1352
+// ⟨iommufd-test⟩ spec/11-mock-driver.md:1353
 /** NON-KERNEL: the member of iommu_test_cmd's union that `ucmd` carries, decoded as `member`. */
 function testArgs<S extends Struct>(ucmd: iommufd_ucmd<iommu_test_cmd>, member: S) {
   const bytes = iommu_test_cmd.encode(ucmd.cmd);
@@ -1390,9 +1410,65 @@ export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
       if (IS_ERR(count)) return count;
       return testRespond(ucmd, test_dirty, { out_nr_dirty: BigInt(count) });
     }
+    case IOMMU_TEST_OP_TRIGGER_IOPF:
+      return iommufd_test_trigger_iopf(ucmd, { trigger_iopf: testArgs(ucmd, test_trigger_iopf) });
     default:
       // test-cmd-op
       return fail(EOPNOTSUPP, "test-cmd-op", `no test operation ${cmd.op}`);
   }
+}
+
+// ⟨mock-iopf⟩ spec/11-mock-driver.md:1537
+/** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_page_response(): nothing to do */
+function mock_domain_page_response(
+  _dev: device,
+  _evt: iopf_fault,
+  _msg: iommu_page_response,
+): void {}
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_enable_feat() */
+function mock_dev_enable_feat(dev: device, feat: number): Rc {
+  if (feat !== IOMMU_DEV_FEAT_IOPF) return fail(ENODEV, "mock-feat", `feature ${feat} is not IOPF`);
+  return iopf_queue_add_device(dev);
+}
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c mock_dev_disable_feat() */
+function mock_dev_disable_feat(dev: device, feat: number): Rc {
+  if (feat !== IOMMU_DEV_FEAT_IOPF) return fail(ENODEV, "mock-feat", `feature ${feat} is not IOPF`);
+  iopf_queue_remove_device(dev);
+  return 0;
+}
+
+// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1570
+/** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd, member trigger_iopf */
+export interface iommu_test_cmd_trigger_iopf {
+  trigger_iopf: { dev_id: number; pasid: number; grpid: number; perm: number; addr: bigint };
+}
+
+/** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_trigger_iopf() */
+export function iommufd_test_trigger_iopf(
+  ucmd: iommufd_ucmd<object>,
+  cmd: iommu_test_cmd_trigger_iopf,
+): Rc {
+  // trigger-iopf-dev
+  const idev = iommufd_get_device(ucmd, cmd.trigger_iopf.dev_id);
+  if (IS_ERR(idev)) return idev;
+  let flags = IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+  if (cmd.trigger_iopf.pasid !== IOMMU_NO_PASID) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
+  const event: iopf_fault = {
+    fault: {
+      type: IOMMU_FAULT_PAGE_REQ,
+      prm: {
+        flags,
+        addr: cmd.trigger_iopf.addr,
+        pasid: cmd.trigger_iopf.pasid,
+        grpid: cmd.trigger_iopf.grpid,
+        perm: cmd.trigger_iopf.perm,
+      },
+    },
+  };
+  iommu_report_device_fault(idev.dev, event);
+  iommufd_put_object(ucmd.ictx, idev);
+  return 0;
 }
 //# sourceMappingURL=../../.cache/srcmap/lib/iommufd/selftest.ts.map

@@ -17,7 +17,7 @@ import {
 import { iommufd_get_ioas } from "./ioas.ts";
 import { iommufd_put_object, type iommufd_ucmd, iommufd_ucmd_respond } from "./iommufd.ts";
 
-// ⟨iommufd-vfio-ioas⟩ spec/07-iommufd-objects.md:840
+// ⟨iommufd-vfio-ioas⟩ spec/07-iommufd-objects.md:844
 /** linux v6.12 drivers/iommu/iommufd/vfio_compat.c iommufd_vfio_ioas(): IOMMU_VFIO_IOAS */
 export function iommufd_vfio_ioas(ucmd: iommufd_ucmd<iommu_vfio_ioas>): Rc {
   const cmd = ucmd.cmd;

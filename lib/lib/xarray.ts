@@ -37,13 +37,15 @@ export interface xa_limit {
 
 /** linux v6.12 include/linux/xarray.h xa_limit_31b: IDs up to 2^31 − 1. */
 export const xa_limit_31b: xa_limit = { min: 0, max: 0x7fff_ffff };
+/** linux v6.12 include/linux/xarray.h xa_limit_32b: IDs up to 2^32 − 1. */
+export const xa_limit_32b: xa_limit = { min: 0, max: 0xffff_ffff };
 
 const XA_CHUNK_SHIFT = 6;
 const XA_CHUNK_SIZE = 1 << XA_CHUNK_SHIFT;
 /** NON-KERNEL: the radix_tree_node slab cache (576-byte objects, reclaimable). */
 const radix_tree_node_cachep = kmem_cache_create("radix_tree_node", 576, SLAB_RECLAIM_ACCOUNT);
 
-// ⟨xarray-class⟩ spec/07-iommufd-objects.md:127
+// ⟨xarray-class⟩ spec/07-iommufd-objects.md:129
 /** linux v6.12 include/linux/xarray.h struct xarray, with the node structure for accounting */
 export class xarray<T> {
   /** Present entries, including reserved ones. */
@@ -66,7 +68,7 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_CHUNK_SIZE ** level) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:157
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:159
 function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   const height = Math.max(xa.height, heightFor(index));
   const needed: number[] = [];
@@ -123,7 +125,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:219
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:221
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

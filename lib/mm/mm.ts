@@ -432,7 +432,7 @@ export function do_madvise(mm: mm_struct, start: number, len: number, behavior: 
   return 0;
 }
 
-// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1421
+// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1466
 /**
  * linux v6.12 mm/mmap.c ksys_mmap_pgoff() for mmap(NULL, length, prot, MAP_PRIVATE |
  * MAP_ANONYMOUS), as current: the address, or an error.

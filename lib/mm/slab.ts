@@ -186,7 +186,7 @@ export function ksize(x: SlabObject): number {
   return x.page ? PAGE_SIZE << x.page.order : 0;
 }
 
-// ⟨slab-should-fail⟩ spec/03-tasks-and-user-memory.md:1768
+// ⟨slab-should-fail⟩ spec/03-tasks-and-user-memory.md:1813
 /** linux v6.12 mm/failslab.c: the failslab attribute and its debugfs filter */
 export interface failslab_attr {
   attr: fault_attr;

@@ -9,7 +9,7 @@
  */
 import { _IO, defineIoctl, defineStruct, type IoctlDef } from "./iommufd.ts";
 
-// ⟨vfio-uapi⟩ spec/09-devices.md:580
+// ⟨vfio-uapi⟩ spec/09-devices.md:582
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_TYPE and VFIO_BASE */
 export const VFIO_TYPE = 0x3b;
 export const VFIO_BASE = 100;
@@ -39,7 +39,7 @@ export const vfio_device_detach_iommufd_pt = defineStruct("vfio_device_detach_io
   flags: ["__u32", "in", { flags: {} }],
 });
 
-// ⟨vfio-get-info-code⟩ spec/09-devices.md:839
+// ⟨vfio-get-info-code⟩ spec/09-devices.md:841
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_DEVICE_GET_INFO */
 export const VFIO_DEVICE_GET_INFO = _IO(VFIO_TYPE, VFIO_BASE + 7);
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_DEVICE_FLAGS_RESET: the device supports reset */
@@ -61,7 +61,7 @@ export const vfio_device_info = defineStruct("vfio_device_info", {
   pad: ["__u32", "out"],
 });
 
-// ⟨vfio-ioctl-table⟩ spec/09-devices.md:951
+// ⟨vfio-ioctl-table⟩ spec/09-devices.md:953
 /** NON-KERNEL: the VFIO device ioctls as rows like iommufd's, for the trace. */
 export const vfioDeviceIoctls: readonly IoctlDef[] = [
   defineIoctl({ VFIO_DEVICE_BIND_IOMMUFD }, vfio_device_bind_iommufd, "out_devid"),

@@ -6,7 +6,7 @@
  * @module
  */
 import { type ErrnoError, IS_ERR } from "../errno.ts";
-import { ksys_close, ksys_ioctl, ksys_open } from "../fs/file.ts";
+import { ksys_close, ksys_ioctl, ksys_open, ksys_read, ksys_write } from "../fs/file.ts";
 import type { task_struct } from "../kernel/task.ts";
 import type { mem_cgroup } from "../mm/memcontrol.ts";
 import {
@@ -86,6 +86,16 @@ export class Process {
   /** ioctl(fd, cmd, arg) → the result, or the ErrnoError (C: −1 and errno). */
   ioctl(fd: number, cmd: number, arg: bigint): number | ErrnoError {
     return this.task.syscall(() => ksys_ioctl(fd, cmd, arg));
+  }
+
+  /** read(fd, buf, count) → bytes read, or the ErrnoError (C: −1 and errno). */
+  readFd(fd: number, buf: bigint, count: number): number | ErrnoError {
+    return this.task.syscall(() => ksys_read(fd, buf, count));
+  }
+
+  /** write(fd, buf, count) → bytes written, or the ErrnoError (C: −1 and errno). */
+  writeFd(fd: number, buf: bigint, count: number): number | ErrnoError {
+    return this.task.syscall(() => ksys_write(fd, buf, count));
   }
 
   /** close(fd); throws on error. */

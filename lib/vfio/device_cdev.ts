@@ -48,7 +48,7 @@ import {
   VFIO_PCI_NUM_REGIONS,
 } from "../uapi/vfio.ts";
 
-// ⟨vfio-device-file⟩ spec/09-devices.md:655
+// ⟨vfio-device-file⟩ spec/09-devices.md:657
 /** linux v6.12 include/linux/vfio.h struct vfio_device_file (the iommufd part) */
 export interface vfio_device_file {
   dev: device;
@@ -170,7 +170,7 @@ export const vfio_device_fops: file_operations = {
   },
 };
 
-// ⟨vfio-cdev⟩ spec/09-devices.md:786
+// ⟨vfio-cdev⟩ spec/09-devices.md:788
 /** linux v6.12 drivers/vfio/device_cdev.c vfio_device_fops_cdev_open(): an unbound device file. */
 function vfio_device_fops_cdev_open(filp: file): Rc {
   const dev = filp.private_data as device;
@@ -192,7 +192,7 @@ export function vfio_device_add(dev_nodes: Map<string, devnode>, dev: device): s
   return path;
 }
 
-// ⟨vfio-get-info-fn⟩ spec/09-devices.md:862
+// ⟨vfio-get-info-fn⟩ spec/09-devices.md:864
 /** linux v6.12 drivers/vfio/pci/vfio_pci_core.c vfio_pci_ioctl_get_info(), for a plain function */
 function vfio_pci_ioctl_get_info(arg: bigint): Rc {
   const minsz = vfio_device_info.offsetof("num_irqs") + 4;

@@ -78,7 +78,7 @@ import {
   type pci_dev,
 } from "./iommu.ts";
 
-// ⟨cache-tag⟩ spec/19-vtd-driver.md:871
+// ⟨cache-tag⟩ spec/19-vtd-driver.md:869
 /** linux v6.12 drivers/iommu/intel/cache.c enum cache_tag_type (without the device-TLB kinds) */
 export type cache_tag_type = "CACHE_TAG_IOTLB" | "CACHE_TAG_NESTING_IOTLB";
 
@@ -174,7 +174,7 @@ export function cache_tag_unassign_domain(domain: dmar_domain, dev: pci_dev, pas
   }
 }
 
-// ⟨qi-queue⟩ spec/19-vtd-driver.md:1015
+// ⟨qi-queue⟩ spec/19-vtd-driver.md:1013
 /** linux v6.12 drivers/iommu/intel/iommu.h QI_LENGTH: descriptors in the ring */
 export const QI_LENGTH = 256;
 /** linux v6.12 drivers/iommu/intel/iommu.h enum qi_desc_status */
@@ -371,7 +371,7 @@ export function qi_submit_sync(
   }
 }
 
-// ⟨qi-flush⟩ spec/19-vtd-driver.md:1224
+// ⟨qi-flush⟩ spec/19-vtd-driver.md:1222
 /** linux v6.12 drivers/iommu/intel/iommu.h cap_read_drain() */
 function cap_read_drain(c: bigint): number {
   return Number((c >> 55n) & 1n);
@@ -518,7 +518,7 @@ export function qi_flush_piotlb(
   qi_submit_sync(iommu, [qi_desc_piotlb(iommu, did, pasid, addr, npages, ih)], 1, 0);
 }
 
-// ⟨qi-batch-code⟩ spec/19-vtd-driver.md:1382
+// ⟨qi-batch-code⟩ spec/19-vtd-driver.md:1380
 /** linux v6.12 drivers/iommu/intel/iommu.h QI_MAX_BATCHED_DESC_COUNT */
 export const QI_MAX_BATCHED_DESC_COUNT = 16;
 /** NON-KERNEL: sizeof(struct qi_batch): 16 descriptors of 32 bytes and an unsigned int. */
@@ -585,7 +585,7 @@ function qi_batch_add_piotlb(
   qi_batch_increment_index(iommu, batch);
 }
 
-// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1468
+// ⟨cache-flush-range⟩ spec/19-vtd-driver.md:1466
 /** linux v6.12 drivers/iommu/intel/iommu.h MAX_AGAW_PFN_WIDTH */
 const MAX_AGAW_PFN_WIDTH = 64 - 12;
 /** unsigned long arithmetic: everything modulo 2^64. */

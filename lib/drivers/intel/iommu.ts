@@ -93,6 +93,7 @@ import {
   type iommu_group,
   type iommu_iotlb_gather,
   iommu_iotlb_gather_add_page,
+  IOMMU_NO_PASID,
   type iommu_ops,
   iommu_probe_device,
   IOMMU_READ,
@@ -153,8 +154,6 @@ const SIZEOF_DEVICE_DOMAIN_INFO = 128;
 
 /** linux v6.12 drivers/iommu/intel/iommu.h FLPT_DEFAULT_DID: the domain id of pass-through */
 export const FLPT_DEFAULT_DID = 1;
-/** linux v6.12 include/linux/iommu.h IOMMU_NO_PASID: requests without PASID use PASID 0 */
-export const IOMMU_NO_PASID = 0;
 
 /** linux v6.12 drivers/iommu/intel/iommu.h struct intel_iommu (the fields the model uses) */
 export class intel_iommu {
@@ -194,7 +193,7 @@ export class intel_iommu {
   }
 }
 
-// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:97
+// ⟨intel-iommu-agaw⟩ spec/19-vtd-driver.md:95
 /** linux v6.12 drivers/iommu/intel/iommu.h DEFAULT_DOMAIN_ADDRESS_WIDTH */
 const DEFAULT_DOMAIN_ADDRESS_WIDTH = 57;
 
@@ -207,7 +206,7 @@ function iommu_calculate_agaw(cap: bigint): number {
   return -1;
 }
 
-// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:120
+// ⟨intel-iommu-gates⟩ spec/19-vtd-driver.md:118
 /** linux v6.12 drivers/iommu/intel/iommu.h sm_supported(): scalable mode in use */
 export function sm_supported(iommu: intel_iommu): boolean {
   return ecap_smts(iommu.ecap) === 1;
@@ -233,7 +232,7 @@ export function ecap_smpwc(e: bigint): number {
   return Number((e >> 48n) & 1n);
 }
 
-// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:162
+// ⟨intel-iommu-init⟩ spec/19-vtd-driver.md:160
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_init_qi() (no register fallback) */
 function intel_iommu_init_qi(iommu: intel_iommu): void {
   const rc = dmar_enable_qi(iommu);
@@ -279,7 +278,7 @@ function intel_iommu_init_one(iommu: intel_iommu): void {
   iommu_enable_translation(iommu);
 }
 
-// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:217
+// ⟨intel-pci-dev⟩ spec/19-vtd-driver.md:215
 /**
  * linux v6.12 include/linux/pci.h struct pci_dev (the part the model needs): a `struct device`
  * for the kernel, and (NON-KERNEL) the PCI function that issues DMA through its unit.
@@ -297,7 +296,7 @@ export function to_pci_dev(dev: device): pci_dev {
   return dev;
 }
 
-// ⟨intel-device-info⟩ spec/19-vtd-driver.md:242
+// ⟨intel-device-info⟩ spec/19-vtd-driver.md:240
 /** linux v6.12 drivers/iommu/intel/iommu.h struct device_domain_info */
 export class device_domain_info {
   /** The dmar_domain the device is attached to (paging or nested); null when blocked or identity. */
@@ -325,7 +324,7 @@ export function dev_iommu_priv_get(dev: device): device_domain_info {
   return info;
 }
 
-// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:286
+// ⟨intel-probe-device⟩ spec/19-vtd-driver.md:284
 /** NON-KERNEL: the driver's units — the kernel walks its dmar_drhd_units list. */
 const dmar_drhd_units = new WeakMap<VtdUnit, intel_iommu>();
 
@@ -356,7 +355,7 @@ function intel_iommu_probe_device(dev: device): iommu_device | ErrnoError {
   return iommu.iommu;
 }
 
-// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:324
+// ⟨intel-context-addr⟩ spec/19-vtd-driver.md:322
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c iommu_context_addr(): the physical address of the
  * context entry of `bus`/`devfn`, allocating its table when `alloc`; null if absent or no memory.
@@ -390,7 +389,7 @@ export function iommu_context_addr(
   return context + 16 * devfn;
 }
 
-// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:371
+// ⟨intel-device-ops⟩ spec/19-vtd-driver.md:369
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_device_group(): one group per function */
 function intel_iommu_device_group(dev: device): iommu_group {
   return generic_device_group(dev);
@@ -426,7 +425,7 @@ function intel_iommu_get_resv_regions(_dev: device, list: iommu_resv_region[]): 
   });
 }
 
-// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:415
+// ⟨intel-hw-info⟩ spec/19-vtd-driver.md:413
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_hw_info() */
 function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | ErrnoError {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -443,7 +442,7 @@ function intel_iommu_hw_info(dev: device): { data: Uint8Array; type: number } | 
   return { data, type: IOMMU_HW_INFO_TYPE_INTEL_VTD };
 }
 
-// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1616
+// ⟨dmar-domain⟩ spec/19-vtd-driver.md:1614
 /** linux v6.12 drivers/iommu/intel/iommu.h struct dmar_domain (the fields the model uses) */
 export class dmar_domain implements iommu_domain {
   type = IOMMU_DOMAIN_UNMANAGED;
@@ -498,7 +497,7 @@ export function to_dmar_domain(domain: iommu_domain): dmar_domain {
   return domain;
 }
 
-// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1681
+// ⟨paging-domain-alloc⟩ spec/19-vtd-driver.md:1679
 /** linux v6.12 drivers/iommu/intel/iommu.c iommu_superpage_capability() */
 function iommu_superpage_capability(iommu: intel_iommu, first_stage: boolean): number {
   if (first_stage) return cap_fl1gp_support(iommu.cap) ? 2 : 1;
@@ -547,7 +546,7 @@ function paging_domain_alloc(dev: device, first_stage: boolean): dmar_domain | E
   return domain;
 }
 
-// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1750
+// ⟨domain-ids-code⟩ spec/19-vtd-driver.md:1748
 /** linux v6.12 drivers/iommu/intel/iommu.h struct iommu_domain_info */
 export interface iommu_domain_info {
   iommu: intel_iommu;
@@ -610,7 +609,7 @@ export function domain_id_iommu(domain: dmar_domain, iommu: intel_iommu): number
   return xa_load(domain.iommu_array, iommu.seq_id)?.did ?? 0;
 }
 
-// ⟨dma-pte⟩ spec/19-vtd-driver.md:1823
+// ⟨dma-pte⟩ spec/19-vtd-driver.md:1821
 /** linux v6.12 drivers/iommu/intel/iommu.h VTD_PAGE_MASK */
 export const VTD_PAGE_MASK = ((1n << 64n) - 1n) ^ 0xfffn;
 const SZ_4K = 1n << 12n, SZ_2M = 1n << 21n, SZ_1G = 1n << 30n;
@@ -675,7 +674,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1898
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1896
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -712,7 +711,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1962
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1960
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -877,7 +876,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2143
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2141
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -980,7 +979,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2255
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2253
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -1040,7 +1039,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2328
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2326
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1086,7 +1085,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2395
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2393
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1163,7 +1162,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2498
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2496
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1214,7 +1213,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2554
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2552
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1232,13 +1231,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2594
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2592
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2648
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2646
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1287,7 +1286,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2712
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2710
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1324,7 +1323,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2756
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2754
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1354,7 +1353,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2805
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2803
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

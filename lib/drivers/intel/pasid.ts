@@ -37,6 +37,7 @@ import {
   iommu_free_page,
   iommu_free_pages,
 } from "../../iommu/iommu-pages.ts";
+import { IOMMU_NO_PASID } from "../../iommu/iommu.ts";
 import { GFP_ATOMIC, GFP_KERNEL } from "../../mm/gfp.ts";
 import { get_order, type page, page_to_phys, pfn_to_page } from "../../mm/page_alloc.ts";
 import { IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_WPE } from "../../uapi/iommufd.ts";
@@ -56,12 +57,11 @@ import {
   FLPT_DEFAULT_DID,
   type intel_iommu,
   iommu_context_addr,
-  IOMMU_NO_PASID,
   type pci_dev,
   VTD_PAGE_MASK,
 } from "./iommu.ts";
 
-// ⟨pasid-table⟩ spec/19-vtd-driver.md:447
+// ⟨pasid-table⟩ spec/19-vtd-driver.md:445
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PDE_SHIFT: PASIDs per table, as a shift */
 const PASID_PDE_SHIFT = 6;
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_MASK */
@@ -106,7 +106,7 @@ export function intel_pasid_free_table(dev: pci_dev): void {
   info.pasid_table = null;
 }
 
-// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:499
+// ⟨pasid-get-entry⟩ spec/19-vtd-driver.md:497
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_PTE_PRESENT (directory and table entries) */
 const PASID_PTE_PRESENT = 1n;
 
@@ -127,7 +127,7 @@ export function intel_pasid_get_entry(dev: pci_dev, pasid: number): number | nul
   return Number(val & VTD_PAGE_MASK) + 64 * (pasid & PASID_PTE_MASK);
 }
 
-// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:527
+// ⟨pasid-sm-context⟩ spec/19-vtd-driver.md:525
 /** linux v6.12 drivers/iommu/intel/pasid.c context_get_sm_pds(): PDTS for the directory size */
 function context_get_sm_pds(table: pasid_table): number {
   const max_pde = table.max_pasid >> PASID_PDE_SHIFT;
@@ -166,7 +166,7 @@ export function intel_pasid_setup_sm_context(dev: pci_dev): Rc {
   return device_pasid_table_setup(dev, dev.bus, dev.devfn);
 }
 
-// ⟨pasid-setters⟩ spec/19-vtd-driver.md:590
+// ⟨pasid-setters⟩ spec/19-vtd-driver.md:588
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_ENTRY_PGTT_*: the translation types */
 export const PASID_ENTRY_PGTT_FL_ONLY = 1;
 export const PASID_ENTRY_PGTT_SL_ONLY = 2;
@@ -215,7 +215,7 @@ const pasid_get_domain_id = (e: PasidEntry) => Number(pasid_get_bits(e, 1) & 0xf
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_pte_get_pgtt() */
 const pasid_pte_get_pgtt = (e: PasidEntry) => Number((pasid_get_bits(e, 0) >> 6n) & 7n);
 
-// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:654
+// ⟨pasid-flush-caches⟩ spec/19-vtd-driver.md:652
 /** linux v6.12 drivers/iommu/intel/pasid.c pasid_flush_caches() */
 function pasid_flush_caches(iommu: intel_iommu, e: PasidEntry, pasid: number, did: number): void {
   if (!cap_caching_mode(iommu.cap)) return; // iommu_flush_write_buffer(): nothing to model
@@ -240,7 +240,7 @@ function pasid_entry_for_setup(dev: pci_dev, pasid: number): PasidEntry | ErrnoE
   return e;
 }
 
-// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:686
+// ⟨pasid-setup-ss⟩ spec/19-vtd-driver.md:684
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_second_level() */
 export function intel_pasid_setup_second_level(
   iommu: intel_iommu,
@@ -269,7 +269,7 @@ export function intel_pasid_setup_second_level(
   return 0;
 }
 
-// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:722
+// ⟨pasid-setup-fs⟩ spec/19-vtd-driver.md:720
 /** linux v6.12 drivers/iommu/intel/pasid.h PASID_FLAG_*: options of first-level setup */
 export const PASID_FLAG_PAGE_SNOOP = 1 << 1;
 export const PASID_FLAG_FL5LP = 1 << 2;
@@ -308,7 +308,7 @@ export function intel_pasid_setup_first_level(
   return 0;
 }
 
-// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:765
+// ⟨pasid-setup-pt⟩ spec/19-vtd-driver.md:763
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_setup_pass_through() */
 export function intel_pasid_setup_pass_through(
   iommu: intel_iommu,
@@ -330,7 +330,7 @@ export function intel_pasid_setup_pass_through(
   return 0;
 }
 
-// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2987
+// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:2985
 /** linux v6.12 drivers/iommu/intel/iommu.h ADDR_WIDTH_4LEVEL/5LEVEL */
 const ADDR_WIDTH_4LEVEL = 48;
 const ADDR_WIDTH_5LEVEL = 57;
@@ -385,7 +385,7 @@ export function intel_pasid_setup_nested(
   return 0;
 }
 
-// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:799
+// ⟨pasid-tear-down⟩ spec/19-vtd-driver.md:797
 /** linux v6.12 drivers/iommu/intel/pasid.c intel_pasid_tear_down_entry() */
 export function intel_pasid_tear_down_entry(
   iommu: intel_iommu,
@@ -407,7 +407,7 @@ export function intel_pasid_tear_down_entry(
   // devtlb_invalidation_with_pasid(): no model device has ATS.
 }
 
-// ⟨pasid-setup-dirty⟩ spec/19-vtd-driver.md:2615
+// ⟨pasid-setup-dirty⟩ spec/19-vtd-driver.md:2613
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_get_ssade() */
 const pasid_get_ssade = (e: PasidEntry) => ((pasid_get_bits(e, 0) >> 9n) & 1n) === 1n;
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_clear_ssade() */
