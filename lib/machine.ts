@@ -11,12 +11,12 @@
 // ⟨machine-imports⟩ spec/02-physical-memory.md:991
 import { PhysMem } from "./hw/physmem.ts";
 import { pglist_data } from "./mm/page_alloc.ts";
-// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1667
+// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1671
 import { alloc_uid, MLOCK_LIMIT, type user_struct } from "./mm/cred.ts";
 import { runAs } from "./mm/current.ts";
 import { cgroup_root } from "./mm/memcontrol.ts";
 import { type SpawnOptions, task_struct } from "./mm/task.ts";
-// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1852
+// ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1856
 import { fault_attr } from "./mm/fault-inject.ts";
 import type { fail_page_alloc_attr } from "./mm/page_alloc.ts";
 import type { failslab_attr } from "./mm/slab.ts";
@@ -32,7 +32,7 @@ export interface MachineOptions {
   // ⟨machine-options⟩ spec/02-physical-memory.md:996
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
-  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1245
+  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1286
   /** Mount cgroup2 with memory_localevents (default off). */
   memory_localevents?: boolean;
 }
@@ -47,7 +47,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:574
   /** /sys/kernel/mm/transparent_hugepage/enabled: which VMAs get huge pages on a write fault. */
   transparent_hugepage: "always" | "madvise" | "never" = "madvise";
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1674
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1678
   /** Users, by uid. */
   readonly users = new Map<number, user_struct>();
   /** Live tasks. */
@@ -57,7 +57,7 @@ export class Machine {
   /** The kernel thread `machine.kernel()` runs as. */
   readonly kthreadd: task_struct;
   #nextPid = 100;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1858
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1862
   /** /sys/kernel/debug/failslab, configured for fail-nth sweeps. */
   readonly failslab: failslab_attr = {
     attr: new fault_attr("failslab"),
@@ -92,7 +92,7 @@ export class Machine {
     // ⟨machine-init⟩ spec/02-physical-memory.md:1008
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
-    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1686
+    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1690
     this.cgroups = new cgroup_root(this);
     this.kthreadd = new task_struct(this, {
       pid: 2,
@@ -104,13 +104,13 @@ export class Machine {
       oomScoreAdj: 0,
       kthread: true,
     });
-    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1250
+    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1291
     this.cgroups.memory_localevents = options.memory_localevents ?? false;
     // ⟨machine-init⟩ spec/12-userspace.md:380
     this.iommus.set(mock_iommu_device.name, { iommu: mock_iommu_device, create: mock_dev_create });
   }
 
-  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1700
+  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1704
   /** A new user task. */
   spawn(options: SpawnOptions = {}): task_struct {
     return new task_struct(this, {

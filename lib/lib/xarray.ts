@@ -17,6 +17,7 @@ import {
   SLAB_RECLAIM_ACCOUNT,
   type SlabObject,
 } from "../mm/slab.ts";
+import { __GFP_NOWARN, GFP_NOWAIT } from "../mm/gfp.ts";
 
 // ⟨xarray-types⟩ spec/07-iommufd-objects.md:96
 /** linux v6.12 include/linux/xarray.h XA_FLAGS_ACCOUNT: charge nodes to the memory cgroup. */
@@ -66,7 +67,7 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_CHUNK_SIZE ** level) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:156
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:165
 function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   const height = Math.max(xa.height, heightFor(index));
   const needed: number[] = [];
@@ -82,7 +83,9 @@ function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   const account = xa.flags & XA_FLAGS_ACCOUNT ? __GFP_ACCOUNT : 0;
   const allocated: [number, SlabObject][] = [];
   for (const key of needed) {
-    const mem = kmem_cache_alloc(radix_tree_node_cachep, gfp | account);
+    // xas_alloc(): non-blocking, charged only for XA_FLAGS_ACCOUNT; then __xas_nomem()'s fallback.
+    const mem = kmem_cache_alloc(radix_tree_node_cachep, GFP_NOWAIT | __GFP_NOWARN | account) ??
+      kmem_cache_alloc(radix_tree_node_cachep, gfp | account);
     if (!mem) {
       for (const [, m] of allocated) kmem_cache_free(radix_tree_node_cachep, m);
       return fail(ENOMEM, "xa-store-nomem", "no memory for an xarray node");
@@ -123,7 +126,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:218
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:229
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

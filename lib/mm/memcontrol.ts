@@ -189,7 +189,7 @@ export class mem_cgroup {
     return this.parent.parent ? `${this.parent.path}/${this.name}` : `/${this.name}`;
   }
 
-  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1065
+  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1106
   /** NON-KERNEL: `cat <cgroup>/<file>`. */
   read(file: string): string {
     return cgroup_file(this, file).show(this);
@@ -254,24 +254,54 @@ export function mod_lruvec_page_state(
   if (memcg) mod_memcg_state(memcg, idx, val);
 }
 
-// ⟨current-obj-cgroup⟩ spec/04-memory-cgroups.md:283
+// ⟨current-obj-cgroup⟩ spec/04-memory-cgroups.md:293
+/**
+ * NON-KERNEL storage of `task_struct::objcg` (the task class belongs to chapter 3): no entry is
+ * the kernel's CURRENT_OBJCG_UPDATE_FLAG (set at fork and on migration); `null` is a cached NULL.
+ */
+const task_objcg = new WeakMap<task_struct, obj_cgroup | null>();
+
+/** linux v6.12 mm/memcontrol.c current_objcg_update(): compute and cache current's objcg. */
+function current_objcg_update(): obj_cgroup | null {
+  const task = current();
+  // The update flag is dropped first: whatever follows, NULL is what stays cached.
+  task_objcg.set(task, null);
+  if (!task.mm || task.flags & PF_KTHREAD) return null;
+  let objcg: obj_cgroup | null = null;
+  for (let memcg = task.cgroup; !mem_cgroup_is_root(memcg); memcg = memcg.parent!) {
+    if (memcg.objcg) {
+      objcg = memcg.objcg;
+      break;
+    }
+  }
+  task_objcg.set(task, objcg);
+  return objcg;
+}
+
 /** linux v6.12 mm/memcontrol.c current_obj_cgroup(): the objcg `current` charges, or null. */
 export function current_obj_cgroup(): obj_cgroup | null {
   const task = current();
-  if (!task.mm || task.flags & PF_KTHREAD) return null;
-  for (let memcg = task.cgroup; !mem_cgroup_is_root(memcg); memcg = memcg.parent!) {
-    if (memcg.objcg) return memcg.objcg;
-  }
-  return null;
+  const cached = task_objcg.get(task);
+  return cached !== undefined ? cached : current_objcg_update();
 }
 
-// ⟨get-memcg-from-mm⟩ spec/04-memory-cgroups.md:299
+/** linux v6.12 mm/memcontrol.c mem_cgroup_kmem_attach(): a moved task recomputes its objcg. */
+function mem_cgroup_kmem_attach(task: task_struct): void {
+  task_objcg.delete(task);
+}
+
+/** linux v6.12 mm/memcontrol.c mem_cgroup_exit(): from cgroup_exit(), after exit_files(). */
+export function mem_cgroup_exit(task: task_struct): void {
+  task_objcg.set(task, null);
+}
+
+// ⟨get-memcg-from-mm⟩ spec/04-memory-cgroups.md:339
 /** linux v6.12 mm/memcontrol.c get_mem_cgroup_from_mm(): the owner's cgroup, or the root */
 export function get_mem_cgroup_from_mm(mm: mm_struct | null): mem_cgroup {
   return mm?.owner.cgroup ?? current().machine.cgroups.root;
 }
 
-// ⟨try-charge-memcg⟩ spec/04-memory-cgroups.md:343
+// ⟨try-charge-memcg⟩ spec/04-memory-cgroups.md:383
 /** linux v6.12 mm/internal.h MAX_RECLAIM_RETRIES */
 export const MAX_RECLAIM_RETRIES = 16;
 /** linux v6.12 include/linux/memcontrol.h MEMCG_CHARGE_BATCH */
@@ -353,7 +383,7 @@ function task_is_dying(): boolean {
   return fatal_signal_pending(task) || (task.flags & PF_EXITING) !== 0;
 }
 
-// ⟨memory-high-fns⟩ spec/04-memory-cgroups.md:438
+// ⟨memory-high-fns⟩ spec/04-memory-cgroups.md:478
 /** linux v6.12 mm/memcontrol.c try_charge_memcg() "done_restock": note a memory.high overage. */
 function done_charge(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: number): 0 {
   const task = current();
@@ -385,7 +415,7 @@ export function mem_cgroup_handle_over_high(_gfp_mask: gfp_t): void {
   }
 }
 
-// ⟨mem-cgroup-oom⟩ spec/04-memory-cgroups.md:482
+// ⟨mem-cgroup-oom⟩ spec/04-memory-cgroups.md:522
 /** linux v6.12 mm/memcontrol.c mem_cgroup_oom(): true if the OOM killer made progress. */
 function mem_cgroup_oom(memcg: mem_cgroup, mask: gfp_t, order: number): boolean {
   // 1.
@@ -403,7 +433,7 @@ function mem_cgroup_out_of_memory(memcg: mem_cgroup, gfp_mask: gfp_t, order: num
   return task_is_dying() || out_of_memory({ memcg, gfp_mask, order });
 }
 
-// ⟨memcg-oom-helpers⟩ spec/04-memory-cgroups.md:627
+// ⟨memcg-oom-helpers⟩ spec/04-memory-cgroups.md:667
 /** linux v6.12 mm/memcontrol.c mem_cgroup_get_max() (no swap) */
 export function mem_cgroup_get_max(memcg: mem_cgroup): number {
   return memcg.memory.max;
@@ -415,7 +445,7 @@ export function mem_cgroup_scan_tasks(memcg: mem_cgroup, fn: (task: task_struct)
   for (const child of [...memcg.children]) mem_cgroup_scan_tasks(child, fn);
 }
 
-// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:675
+// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:715
 /** linux v6.12 mm/memcontrol.c obj_cgroup_charge_pages() */
 function obj_cgroup_charge_pages(objcg: obj_cgroup, gfp: gfp_t, nr_pages: number): Rc {
   const memcg = objcg.memcg;
@@ -449,7 +479,7 @@ export function __memcg_kmem_uncharge_page(page: page, order: number): void {
   obj_cgroup_uncharge_pages(objcg, 2 ** order);
 }
 
-// ⟨obj-stock⟩ spec/04-memory-cgroups.md:728
+// ⟨obj-stock⟩ spec/04-memory-cgroups.md:768
 /** linux v6.12 mm/memcontrol.c refill_obj_stock(): bytes back to the stock */
 function refill_obj_stock(objcg: obj_cgroup, nr_bytes: number, allow_uncharge: boolean): void {
   objcg.nr_charged_bytes += nr_bytes;
@@ -484,7 +514,7 @@ export function mod_objcg_state(objcg: obj_cgroup, idx: memcg_stat_item, nr: num
   mod_memcg_state(objcg.memcg, idx, nr);
 }
 
-// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:803
+// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:843
 /** linux v6.12 mm/memcontrol.c mem_cgroup_charge(): charge a new user page to `mm`'s owner */
 export function mem_cgroup_charge(folio: page, mm: mm_struct | null, gfp: gfp_t): Rc {
   const memcg = get_mem_cgroup_from_mm(mm);
@@ -504,7 +534,7 @@ export function mem_cgroup_uncharge(folio: page): void {
   css_release(memcg);
 }
 
-// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:835
+// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:875
 /** linux v6.12 mm/memcontrol.c memcg_reparent_objcgs() */
 function memcg_reparent_objcgs(memcg: mem_cgroup, parent: mem_cgroup): void {
   const objcgs = [memcg.objcg!, ...memcg.objcg_list];
@@ -529,7 +559,7 @@ function css_release(memcg: mem_cgroup): void {
   css_release(parent);
 }
 
-// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:869
+// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:909
 /** linux v6.12 kernel/cgroup/cgroup.c cgroup_procs_write(): move task `pid` into `memcg`. */
 function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   const pid = Number(buf.trim());
@@ -540,10 +570,11 @@ function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   task.cgroup.tasks.delete(task);
   memcg.tasks.add(task);
   task.cgroup = memcg;
+  mem_cgroup_kmem_attach(task);
   return 0;
 }
 
-// ⟨memparse⟩ spec/04-memory-cgroups.md:897
+// ⟨memparse⟩ spec/04-memory-cgroups.md:938
 /** linux v6.12 mm/page_counter.c page_counter_memparse(): a limit in pages, or EINVAL */
 function page_counter_memparse(buf: string): number | ErrnoError {
   const text = buf.trim();
@@ -561,7 +592,7 @@ function show_limit(pages: number): string {
   return pages === PAGE_COUNTER_MAX ? "max\n" : `${pages * PAGE_SIZE}\n`;
 }
 
-// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:921
+// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:962
 /** linux v6.12 mm/memcontrol.c memory_max_write() */
 function memory_max_write(memcg: mem_cgroup, buf: string): Rc {
   const max = page_counter_memparse(buf);
@@ -582,7 +613,7 @@ function memory_high_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memory-stat⟩ spec/04-memory-cgroups.md:946
+// ⟨memory-stat⟩ spec/04-memory-cgroups.md:987
 /** linux v6.12 mm/memcontrol.c memory_stats[] (the model's subset) and their units */
 const memory_stats: [string, memcg_stat_item, number][] = [
   ["anon", "NR_ANON_MAPPED", PAGE_SIZE],
@@ -623,7 +654,7 @@ function cgroup_stat_show(memcg: mem_cgroup): string {
   return `nr_descendants ${live}\nnr_dying_descendants ${dying}\n`;
 }
 
-// ⟨cftypes⟩ spec/04-memory-cgroups.md:990
+// ⟨cftypes⟩ spec/04-memory-cgroups.md:1031
 /** linux v6.12 include/linux/cgroup-defs.h struct cftype (the model's shape) */
 interface cftype {
   name: string;
@@ -689,7 +720,7 @@ const cgroup_files: cftype[] = [
   },
 ];
 
-// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1080
+// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1121
 function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   const cft = cgroup_files.find((c) => c.name === name);
   if (!cft || (cft.not_on_root && mem_cgroup_is_root(memcg))) {
@@ -698,7 +729,7 @@ function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   return cft;
 }
 
-// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1097
+// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1138
 /** linux v6.12 include/linux/cgroup-defs.h struct cgroup_root: the cgroup2 hierarchy */
 export class cgroup_root {
   /** The root cgroup (root_mem_cgroup). */

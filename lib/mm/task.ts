@@ -31,6 +31,7 @@ import {
 import { access_ok } from "./uaccess.ts";
 // ⟨task-imports⟩ spec/12-userspace.md:29
 import { type IommufdFd, openIommufd } from "../iommufd/user.ts";
+import { mem_cgroup_exit } from "./memcontrol.ts";
 
 // ⟨task-consts⟩ spec/03-tasks-and-user-memory.md:1363
 /** linux v6.12 include/linux/sched.h EXIT_DEAD */
@@ -57,7 +58,7 @@ export interface TaskInit {
   kthread: boolean;
 }
 
-// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1649
+// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1653
 /** NON-KERNEL: what `machine.spawn()` accepts. */
 export interface SpawnOptions {
   /** The task's memory cgroup (default: the root). */
@@ -74,7 +75,7 @@ export interface SpawnOptions {
   comm?: string;
 }
 
-// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1563
+// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1567
 /** linux v6.12 include/linux/sched.h struct task_struct (the fields the model uses) */
 export class task_struct {
   // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1325
@@ -234,7 +235,7 @@ export class task_struct {
     return openIommufd(this);
   }
 
-  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1525
+  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1527
   /** The task gets SIGKILL (from kill(2) or the OOM killer). */
   kill(): void {
     this.sigkill = true;
@@ -252,6 +253,8 @@ export class task_struct {
       const files = this.files!;
       this.files = null;
       for (const fd of [...files.fdt.keys()]) files.close_fd(fd);
+      // cgroup_exit(): the cached objcg goes only now, after the files.
+      mem_cgroup_exit(this);
       this.cgroup.tasks.delete(this);
       this.machine.tasks.delete(this);
       this.exit_state = EXIT_DEAD;
