@@ -196,7 +196,7 @@ export class mem_cgroup {
     return this.parent.parent ? `${this.parent.path}/${this.name}` : `/${this.name}`;
   }
 
-  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1236
+  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1235
   /** NON-KERNEL: `cat <cgroup>/<file>`. */
   read(file: string): string {
     return cgroup_file(this, file).show(this);
@@ -636,8 +636,7 @@ function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   if (!memcg.online) return fail(ENODEV, "procs-check-1", "the cgroup was removed");
   // 2.
   const pid = kstrtoint(buf.trim(), 0);
-  if (IS_ERR(pid)) return pid;
-  if (pid < 0) return fail(EINVAL, "procs-check-2", `pid ${pid} is negative`);
+  if (IS_ERR(pid) || pid < 0) return fail(EINVAL, "procs-check-2", `"${buf.trim()}" is no pid`);
   // 3.
   const task = pid ? [...machine.tasks].find((t) => t.pid === pid) : current();
   if (!task) return fail(ESRCH, "procs-check-3", `no task ${pid}`);
@@ -652,7 +651,7 @@ function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨kstrtoint⟩ spec/04-memory-cgroups.md:1018
+// ⟨kstrtoint⟩ spec/04-memory-cgroups.md:1017
 /** linux v6.12 lib/kstrtox.c kstrtoint() */
 export function kstrtoint(s: string, base: 0 | 8 | 10 | 16): number | ErrnoError {
   let text = s;
@@ -682,7 +681,7 @@ export function kstrtoint(s: string, base: 0 | 8 | 10 | 16): number | ErrnoError
   return Number(value);
 }
 
-// ⟨memparse⟩ spec/04-memory-cgroups.md:1066
+// ⟨memparse⟩ spec/04-memory-cgroups.md:1065
 /** linux v6.12 mm/page_counter.c page_counter_memparse(): a limit in pages, or EINVAL */
 function page_counter_memparse(buf: string): number | ErrnoError {
   const text = buf.trim();
@@ -701,7 +700,7 @@ function show_limit(pages: number): string {
   return pages === PAGE_COUNTER_MAX ? "max\n" : `${pages * PAGE_SIZE}\n`;
 }
 
-// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1091
+// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1090
 /** linux v6.12 mm/memcontrol.c memory_max_write() */
 function memory_max_write(memcg: mem_cgroup, buf: string): Rc {
   const max = page_counter_memparse(buf);
@@ -722,7 +721,7 @@ function memory_high_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1116
+// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1115
 /** linux v6.12 mm/memcontrol.c memory_stats[] (the model's subset) and their units */
 const memory_stats: [string, memcg_stat_item, number][] = [
   ["anon", "NR_ANON_MAPPED", PAGE_SIZE],
@@ -763,7 +762,7 @@ function cgroup_stat_show(memcg: mem_cgroup): string {
   return `nr_descendants ${live}\nnr_dying_descendants ${dying}\n`;
 }
 
-// ⟨cftypes⟩ spec/04-memory-cgroups.md:1160
+// ⟨cftypes⟩ spec/04-memory-cgroups.md:1159
 /** linux v6.12 include/linux/cgroup-defs.h struct cftype (the model's shape) */
 interface cftype {
   name: string;
@@ -830,7 +829,7 @@ const cgroup_files: cftype[] = [
   },
 ];
 
-// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1255
+// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1254
 function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   const cft = cgroup_files.find((c) => c.name === name);
   if (!cft || (cft.not_on_root && mem_cgroup_is_root(memcg))) {
@@ -839,7 +838,7 @@ function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   return cft;
 }
 
-// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1272
+// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1271
 /** linux v6.12 include/linux/cgroup-defs.h struct cgroup_root: the cgroup2 hierarchy */
 export class cgroup_root {
   /** The root cgroup (root_mem_cgroup). */

@@ -158,7 +158,8 @@ Deno.test("kernel/cgroup/cgroup.c __cgroup_procs_write(): ENODEV first; pid 0 is
   const gone = m.cgroups.create("/gone");
   m.cgroups.remove("/gone");
   errno(() => gone.write("cgroup.procs", "not a pid"), ENODEV, "procs-check-1");
-  errno(() => a.write("cgroup.procs", "abc"), EINVAL, "kstrtoint-check-1");
+  errno(() => a.write("cgroup.procs", "abc"), EINVAL, "procs-check-2");
+  errno(() => a.write("cgroup.procs", "4294967297"), EINVAL, "procs-check-2");
   errno(() => a.write("cgroup.procs", "-1"), EINVAL, "procs-check-2");
   errno(() => a.write("cgroup.procs", "999999"), ESRCH, "procs-check-3");
   const t = m.spawn();
