@@ -71,7 +71,7 @@ import {
 } from "../iommu/iommu.ts";
 import type { iommu_hwpt_get_dirty_bitmap } from "./uapi.ts";
 import { iova_bitmap_alloc, iova_bitmap_for_each, iova_bitmap_free } from "./iova_bitmap.ts";
-// ⟨io-pagetable-imports⟩ spec/16-access.md:1787
+// ⟨io-pagetable-imports⟩ spec/16-access.md:1795
 import { EDEADLK } from "../errno.ts";
 import { xa_alloc, XA_FLAGS_ALLOC, type xa_limit } from "../lib/xarray.ts";
 import { type iommufd_access, iommufd_access_notify_unmap } from "./access.ts";
@@ -1014,7 +1014,7 @@ export function iopt_clear_dirty_data(iopt: io_pagetable, domain: iommu_domain):
   iommu_iotlb_sync(domain, gather);
   return ret;
 }
-// ⟨io-pagetable-mapping⟩ spec/16-access.md:1783
+// ⟨io-pagetable-mapping⟩ spec/16-access.md:1791
 // ⟨iopt-access-list⟩ spec/16-access.md:297
 /** linux v6.12 include/linux/xarray.h xa_limit_16b */
 const xa_limit_16b: xa_limit = { min: 0, max: 0xffff };

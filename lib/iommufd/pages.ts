@@ -37,7 +37,7 @@ import { kfree, kmalloc, kzalloc, type SlabObject } from "../mm/slab.ts";
 import type { task_struct } from "../mm/task.ts";
 import type { iopt_area, iopt_area_pages_node } from "./io_pagetable.ts";
 import { iommufd_should_fail } from "./main.ts";
-// ⟨pages-imports⟩ spec/16-access.md:1793
+// ⟨pages-imports⟩ spec/16-access.md:1801
 import { EPERM } from "../errno.ts";
 import { type interval_tree_node } from "../lib/interval_tree.ts";
 import { xa_erase, XA_FLAGS_ACCOUNT, xa_store, xarray } from "../lib/xarray.ts";

@@ -100,7 +100,7 @@ import {
 } from "./iommufd.ts";
 import { iommufd_get_ioas } from "./ioas.ts";
 import { iopt_reserve_iova, ULONG_MAX } from "./io_pagetable.ts";
-// ⟨selftest-imports⟩ spec/16-access.md:1807
+// ⟨selftest-imports⟩ spec/16-access.md:1815
 import { EBADE, EBADFD } from "../errno.ts";
 import { file, type file_operations, fput } from "../fs/file.ts";
 import { copy_to_user } from "../mm/uaccess.ts";
@@ -1111,7 +1111,7 @@ export function iommufd_test_access_item_destroy(access_fd: number, item_id: num
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1528
+// ⟨selftest-ops⟩ spec/16-access.md:1529
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_rw() */
 export function iommufd_test_access_rw(
   access_fd: number,
@@ -1150,7 +1150,7 @@ export function iommufd_test_access_rw(
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1581
+// ⟨selftest-ops⟩ spec/16-access.md:1582
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __iommufd_test_syz_conv_iova() */
 function __iommufd_test_syz_conv_iova(iopt: io_pagetable, iova: bigint): bigint {
   let nth = Number(iova & 0xffff_ffffn);
@@ -1185,7 +1185,7 @@ export function iommufd_test_syz_conv_iova_id(
   iova.value = __iommufd_test_syz_conv_iova(ioas.iopt, iova.value);
   iommufd_put_object(ucmd.ictx, ioas);
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1833
+// ⟨selftest-ops⟩ spec/16-access.md:1841
 // ⟨selftest-access⟩ spec/16-access.md:1218
 /** NON-KERNEL estimates of sizeof(struct selftest_access) and of struct selftest_access_item. */
 const SIZEOF_SELFTEST_ACCESS = 80;

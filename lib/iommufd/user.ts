@@ -34,7 +34,7 @@ import {
   iommufd_test_mock_domain_replace,
   iommufd_test_set_temp_memory_limit,
 } from "./selftest.ts";
-// ⟨user-imports⟩ spec/16-access.md:1674
+// ⟨user-imports⟩ spec/16-access.md:1675
 import {
   iommufd_test_access_item_destroy,
   iommufd_test_access_pages,
@@ -435,7 +435,7 @@ export class IommufdFd {
     });
     return peek(this.task, data, nbytes);
   }
-  // ⟨iommufd-fd-helpers⟩ spec/16-access.md:1625
+  // ⟨iommufd-fd-helpers⟩ spec/16-access.md:1626
   /** Access descriptors created through this handle and not yet closed. */
   readonly #accessFds = new Set<number>();
 
@@ -532,7 +532,7 @@ export class IommufdFd {
   // ⟨iommufd-fd-close⟩ spec/12-userspace.md:351
   /** Close the device files, the iommufd and the scratch area. */
   close(): void {
-    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1670
+    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1671
     for (const access_fd of [...this.#accessFds]) this.testDestroyAccess(access_fd);
     for (const dev_id of [...this.#devices.keys()]) this.unbind(dev_id);
     this.task.close(this.fd);

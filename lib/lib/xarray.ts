@@ -68,6 +68,11 @@ function nodeKey(level: number, index: number): number {
 }
 
 // ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:165
+/**
+ * linux v6.12 lib/xarray.c xas_create() with xas_alloc() and __xas_nomem(): the nodes a store needs.
+ * @divergence simplification On failure the model frees the nodes it allocated for the store; the
+ * kernel leaves the empty nodes it had already linked into the tree until a later store or erase.
+ */
 function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   const height = Math.max(xa.height, heightFor(index));
   const needed: number[] = [];
@@ -126,7 +131,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:229
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:234
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

@@ -196,7 +196,7 @@ export class mem_cgroup {
     return this.parent.parent ? `${this.parent.path}/${this.name}` : `/${this.name}`;
   }
 
-  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1235
+  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1251
   /** NON-KERNEL: `cat <cgroup>/<file>`. */
   read(file: string): string {
     return cgroup_file(this, file).show(this);
@@ -318,7 +318,12 @@ export const MAX_RECLAIM_RETRIES = 16;
 /** linux v6.12 include/linux/memcontrol.h MEMCG_CHARGE_BATCH */
 export const MEMCG_CHARGE_BATCH = 64;
 
-/** linux v6.12 mm/memcontrol.c try_charge_memcg(): charge `nr_pages` to `memcg`. */
+/**
+ * linux v6.12 mm/memcontrol.c try_charge_memcg(): charge `nr_pages` to `memcg`.
+ * @divergence simplification No per-CPU charge stock: the kernel charges `MEMCG_CHARGE_BATCH`
+ * pages at a time and serves later charges from the stock (`consume_stock()`,
+ * `refill_stock()`); the model charges exactly `nr_pages`, and reclaims nothing between tries.
+ */
 export function try_charge_memcg(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: number): Rc {
   let nr_retries = MAX_RECLAIM_RETRIES;
   let passed_oom = false;
@@ -394,8 +399,12 @@ function task_is_dying(): boolean {
   return fatal_signal_pending(task) || (task.flags & PF_EXITING) !== 0;
 }
 
-// ⟨memory-high-fns⟩ spec/04-memory-cgroups.md:492
-/** linux v6.12 mm/memcontrol.c try_charge_memcg() "done_restock": note a memory.high overage. */
+// ⟨memory-high-fns⟩ spec/04-memory-cgroups.md:497
+/**
+ * linux v6.12 mm/memcontrol.c try_charge_memcg() "done_restock": note a memory.high overage.
+ * @divergence simplification The debt grows by the pages charged; the kernel adds the whole
+ * batch it charged (`max(MEMCG_CHARGE_BATCH, nr_pages)`), and only when the stock was empty.
+ */
 function done_charge(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: number): 0 {
   const task = current();
   for (let m: mem_cgroup | null = memcg; m; m = m.parent) {
@@ -410,7 +419,10 @@ function done_charge(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: number): 0 {
   return 0;
 }
 
-/** linux v6.12 include/asm-generic/param.h HZ (CONFIG_HZ, a build option: the model's choice) */
+/**
+ * linux v6.12 include/asm-generic/param.h HZ.
+ * @divergence config CONFIG_HZ is a build option (100, 250, 300 or 1000); the model takes 1000.
+ */
 export const HZ = 1000;
 /** linux v6.12 include/linux/swap.h SWAP_CLUSTER_MAX */
 export const SWAP_CLUSTER_MAX = 32;
@@ -419,7 +431,11 @@ const MEMCG_MAX_HIGH_DELAY_JIFFIES = 2 * HZ;
 const MEMCG_DELAY_PRECISION_SHIFT = 20n;
 const MEMCG_DELAY_SCALING_SHIFT = 14n;
 
-/** linux v6.12 mm/memcontrol.c reclaim_high(): raise `high` on each cgroup above it; reclaim. */
+/**
+ * linux v6.12 mm/memcontrol.c reclaim_high(): raise `high` on each cgroup above it; reclaim.
+ * @divergence simplification Nothing is reclaimed: the model has no page cache, no swap and no
+ * LRU lists, so `try_to_free_mem_cgroup_pages()` would always return 0.
+ */
 function reclaim_high(memcg: mem_cgroup, _nr_pages: number, _gfp_mask: gfp_t): number {
   for (let m: mem_cgroup | null = memcg; m && !mem_cgroup_is_root(m); m = m.parent) {
     if (m.memory.usage <= m.memory.high) continue;
@@ -481,7 +497,7 @@ export function mem_cgroup_handle_over_high(gfp_mask: gfp_t): void {
   }
 }
 
-// ⟨mem-cgroup-oom⟩ spec/04-memory-cgroups.md:591
+// ⟨mem-cgroup-oom⟩ spec/04-memory-cgroups.md:607
 /** linux v6.12 mm/memcontrol.c mem_cgroup_oom(): true if the OOM killer made progress. */
 function mem_cgroup_oom(memcg: mem_cgroup, mask: gfp_t, order: number): boolean {
   // 1.
@@ -499,7 +515,7 @@ function mem_cgroup_out_of_memory(memcg: mem_cgroup, gfp_mask: gfp_t, order: num
   return task_is_dying() || out_of_memory({ memcg, gfp_mask, order });
 }
 
-// ⟨memcg-oom-helpers⟩ spec/04-memory-cgroups.md:736
+// ⟨memcg-oom-helpers⟩ spec/04-memory-cgroups.md:752
 /** linux v6.12 mm/memcontrol.c mem_cgroup_get_max() (no swap) */
 export function mem_cgroup_get_max(memcg: mem_cgroup): number {
   return memcg.memory.max;
@@ -511,7 +527,7 @@ export function mem_cgroup_scan_tasks(memcg: mem_cgroup, fn: (task: task_struct)
   for (const child of [...memcg.children]) mem_cgroup_scan_tasks(child, fn);
 }
 
-// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:784
+// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:800
 /** linux v6.12 mm/memcontrol.c obj_cgroup_charge_pages() */
 function obj_cgroup_charge_pages(objcg: obj_cgroup, gfp: gfp_t, nr_pages: number): Rc {
   const memcg = objcg.memcg;
@@ -545,7 +561,7 @@ export function __memcg_kmem_uncharge_page(page: page, order: number): void {
   obj_cgroup_uncharge_pages(objcg, 2 ** order);
 }
 
-// ⟨obj-stock⟩ spec/04-memory-cgroups.md:837
+// ⟨obj-stock⟩ spec/04-memory-cgroups.md:853
 /** linux v6.12 mm/memcontrol.c refill_obj_stock(): bytes back to the stock */
 function refill_obj_stock(objcg: obj_cgroup, nr_bytes: number, allow_uncharge: boolean): void {
   objcg.nr_charged_bytes += nr_bytes;
@@ -580,7 +596,7 @@ export function mod_objcg_state(objcg: obj_cgroup, idx: memcg_stat_item, nr: num
   mod_memcg_state(objcg.memcg, idx, nr);
 }
 
-// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:912
+// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:928
 /** linux v6.12 mm/memcontrol.c mem_cgroup_charge(): charge a new user page to `mm`'s owner */
 export function mem_cgroup_charge(folio: page, mm: mm_struct | null, gfp: gfp_t): Rc {
   const memcg = get_mem_cgroup_from_mm(mm);
@@ -600,7 +616,7 @@ export function mem_cgroup_uncharge(folio: page): void {
   css_release(memcg);
 }
 
-// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:944
+// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:960
 /** linux v6.12 mm/memcontrol.c memcg_reparent_objcgs() */
 function memcg_reparent_objcgs(memcg: mem_cgroup, parent: mem_cgroup): void {
   const objcgs = [memcg.objcg!, ...memcg.objcg_list];
@@ -625,7 +641,7 @@ function css_release(memcg: mem_cgroup): void {
   css_release(parent);
 }
 
-// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:984
+// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:1000
 /** linux v6.12 include/linux/sched.h PF_NO_SETAFFINITY: userland may not move this kthread. */
 export const PF_NO_SETAFFINITY = 0x04000000;
 
@@ -640,7 +656,7 @@ function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   // 3.
   const task = pid ? [...machine.tasks].find((t) => t.pid === pid) : current();
   if (!task) return fail(ESRCH, "procs-check-3", `no task ${pid}`);
-  // 4. (no_cgroup_migration is set on kthreadd alone: NON-KERNEL test by identity)
+  // 4. NON-KERNEL: kthreadd's no_cgroup_migration, which the task lacks, is tested by identity.
   if (task === machine.kthreadd || task.flags & PF_NO_SETAFFINITY) {
     return fail(EINVAL, "procs-check-4", `${task.comm} may not migrate`);
   }
@@ -651,7 +667,7 @@ function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨kstrtoint⟩ spec/04-memory-cgroups.md:1017
+// ⟨kstrtoint⟩ spec/04-memory-cgroups.md:1033
 /** linux v6.12 lib/kstrtox.c kstrtoint() */
 export function kstrtoint(s: string, base: 0 | 8 | 10 | 16): number | ErrnoError {
   let text = s;
@@ -681,7 +697,7 @@ export function kstrtoint(s: string, base: 0 | 8 | 10 | 16): number | ErrnoError
   return Number(value);
 }
 
-// ⟨memparse⟩ spec/04-memory-cgroups.md:1065
+// ⟨memparse⟩ spec/04-memory-cgroups.md:1081
 /** linux v6.12 mm/page_counter.c page_counter_memparse(): a limit in pages, or EINVAL */
 function page_counter_memparse(buf: string): number | ErrnoError {
   const text = buf.trim();
@@ -700,7 +716,7 @@ function show_limit(pages: number): string {
   return pages === PAGE_COUNTER_MAX ? "max\n" : `${pages * PAGE_SIZE}\n`;
 }
 
-// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1090
+// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1106
 /** linux v6.12 mm/memcontrol.c memory_max_write() */
 function memory_max_write(memcg: mem_cgroup, buf: string): Rc {
   const max = page_counter_memparse(buf);
@@ -721,7 +737,7 @@ function memory_high_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1115
+// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1131
 /** linux v6.12 mm/memcontrol.c memory_stats[] (the model's subset) and their units */
 const memory_stats: [string, memcg_stat_item, number][] = [
   ["anon", "NR_ANON_MAPPED", PAGE_SIZE],
@@ -762,7 +778,7 @@ function cgroup_stat_show(memcg: mem_cgroup): string {
   return `nr_descendants ${live}\nnr_dying_descendants ${dying}\n`;
 }
 
-// ⟨cftypes⟩ spec/04-memory-cgroups.md:1159
+// ⟨cftypes⟩ spec/04-memory-cgroups.md:1175
 /** linux v6.12 include/linux/cgroup-defs.h struct cftype (the model's shape) */
 interface cftype {
   name: string;
@@ -829,7 +845,7 @@ const cgroup_files: cftype[] = [
   },
 ];
 
-// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1254
+// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1270
 function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   const cft = cgroup_files.find((c) => c.name === name);
   if (!cft || (cft.not_on_root && mem_cgroup_is_root(memcg))) {
@@ -838,7 +854,7 @@ function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   return cft;
 }
 
-// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1271
+// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1287
 /** linux v6.12 include/linux/cgroup-defs.h struct cgroup_root: the cgroup2 hierarchy */
 export class cgroup_root {
   /** The root cgroup (root_mem_cgroup). */

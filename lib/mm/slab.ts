@@ -201,7 +201,7 @@ export function should_failslab(_s: kmem_cache, gfpflags: gfp_t): boolean {
   return should_fail(failslab.attr);
 }
 
-// ⟨slab-memcg-hooks⟩ spec/04-memory-cgroups.md:878
+// ⟨slab-memcg-hooks⟩ spec/04-memory-cgroups.md:894
 /** linux v6.12 mm/slab.h obj_full_size(): the object and its obj_cgroup pointer */
 export function obj_full_size(s: kmem_cache): number {
   return s.size + 8;
