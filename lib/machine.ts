@@ -32,7 +32,7 @@ export interface MachineOptions {
   // ⟨machine-options⟩ spec/02-physical-memory.md:996
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
-  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1437
+  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1439
   /** Mount cgroup2 with memory_localevents (default off). */
   memory_localevents?: boolean;
 }
@@ -104,7 +104,7 @@ export class Machine {
       oomScoreAdj: 0,
       kthread: true,
     });
-    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1442
+    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1444
     this.cgroups.memory_localevents = options.memory_localevents ?? false;
     // ⟨machine-init⟩ spec/12-userspace.md:380
     this.iommus.set(mock_iommu_device.name, { iommu: mock_iommu_device, create: mock_dev_create });

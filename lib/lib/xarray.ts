@@ -67,7 +67,7 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_CHUNK_SIZE ** level) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:165
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:164
 /**
  * linux v6.12 lib/xarray.c xas_create() with xas_alloc() and __xas_nomem(): the nodes a store needs.
  * @divergence simplification On failure the model frees the nodes it allocated for the store; the
@@ -131,7 +131,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:234
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:233
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

@@ -196,7 +196,7 @@ export class mem_cgroup {
     return this.parent.parent ? `${this.parent.path}/${this.name}` : `/${this.name}`;
   }
 
-  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1251
+  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1253
   /** NON-KERNEL: `cat <cgroup>/<file>`. */
   read(file: string): string {
     return cgroup_file(this, file).show(this);
@@ -706,7 +706,9 @@ function page_counter_memparse(buf: string): number | ErrnoError {
   if (!m) return fail(EINVAL, "memparse-check-1", `"${text}" is not a size`);
   const shift = 10n * BigInt(" kmgtpe".indexOf(m[2].toLowerCase() || " "));
   const digits = m[1] ?? "0";
-  const number = BigInt(digits.startsWith("0") && !digits.startsWith("0x") ? `0o${digits}` : digits);
+  const number = BigInt(
+    digits.startsWith("0") && !digits.startsWith("0x") ? `0o${digits}` : digits,
+  );
   const bytes = BigInt.asUintN(64, BigInt.asUintN(64, number) << shift);
   const pages = bytes / BigInt(PAGE_SIZE);
   return pages > BigInt(PAGE_COUNTER_MAX) ? PAGE_COUNTER_MAX : Number(pages);
@@ -716,7 +718,7 @@ function show_limit(pages: number): string {
   return pages === PAGE_COUNTER_MAX ? "max\n" : `${pages * PAGE_SIZE}\n`;
 }
 
-// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1106
+// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1108
 /** linux v6.12 mm/memcontrol.c memory_max_write() */
 function memory_max_write(memcg: mem_cgroup, buf: string): Rc {
   const max = page_counter_memparse(buf);
@@ -737,7 +739,7 @@ function memory_high_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1131
+// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1133
 /** linux v6.12 mm/memcontrol.c memory_stats[] (the model's subset) and their units */
 const memory_stats: [string, memcg_stat_item, number][] = [
   ["anon", "NR_ANON_MAPPED", PAGE_SIZE],
@@ -778,7 +780,7 @@ function cgroup_stat_show(memcg: mem_cgroup): string {
   return `nr_descendants ${live}\nnr_dying_descendants ${dying}\n`;
 }
 
-// ⟨cftypes⟩ spec/04-memory-cgroups.md:1175
+// ⟨cftypes⟩ spec/04-memory-cgroups.md:1177
 /** linux v6.12 include/linux/cgroup-defs.h struct cftype (the model's shape) */
 interface cftype {
   name: string;
@@ -845,7 +847,7 @@ const cgroup_files: cftype[] = [
   },
 ];
 
-// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1270
+// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1272
 function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   const cft = cgroup_files.find((c) => c.name === name);
   if (!cft || (cft.not_on_root && mem_cgroup_is_root(memcg))) {
@@ -854,7 +856,7 @@ function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   return cft;
 }
 
-// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1287
+// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1289
 /** linux v6.12 include/linux/cgroup-defs.h struct cgroup_root: the cgroup2 hierarchy */
 export class cgroup_root {
   /** The root cgroup (root_mem_cgroup). */
