@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨errno-values⟩ spec/00-introduction.md:80
+// ⟨errno-values⟩ spec/00-introduction.md:89
 export const EPERM = 1;
 export const ENOENT = 2;
 export const ESRCH = 3;
@@ -41,7 +41,7 @@ export const EADDRINUSE = 98;
 /** Kernel-internal: "no such ioctl here"; the ioctl layer turns it into ENOTTY. */
 export const ENOIOCTLCMD = 515;
 
-// ⟨errno-names⟩ spec/00-introduction.md:116
+// ⟨errno-names⟩ spec/00-introduction.md:125
 const NAMES: Record<number, string> = {
   [EPERM]: "EPERM",
   [ENOENT]: "ENOENT",
@@ -77,7 +77,7 @@ export function errnoName(errno: number): string {
   return NAMES[errno] ?? `E${errno}`;
 }
 
-// ⟨errno-error⟩ spec/00-introduction.md:159
+// ⟨errno-error⟩ spec/00-introduction.md:168
 /**
  * NON-KERNEL: a kernel error as a value, with the check that produced it.
  * `name` is the errno's symbol, so it prints as `EINVAL: <reason> [<check>]`.
@@ -94,7 +94,7 @@ export class ErrnoError extends Error {
   }
 }
 
-// ⟨errno-helpers⟩ spec/00-introduction.md:182
+// ⟨errno-helpers⟩ spec/00-introduction.md:191
 /** Result of a kernel function returning `int`: 0 on success, else the error. */
 export type Rc = 0 | ErrnoError;
 
