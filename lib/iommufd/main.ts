@@ -53,7 +53,7 @@ import {
   type IoctlDef,
   iommufdIoctls,
 } from "./uapi.ts";
-// ⟨iommufd-main-imports⟩ spec/07-iommufd-objects.md:878
+// ⟨iommufd-main-imports⟩ spec/07-iommufd-objects.md:1382
 import { iommufd_vfio_ioas } from "./vfio_compat.ts";
 // ⟨iommufd-main-imports⟩ spec/08-io-address-spaces.md:528
 import { IOPT_PAGES_ACCOUNT_MM, IOPT_PAGES_ACCOUNT_USER } from "../mm/locked_vm.ts";
@@ -88,6 +88,7 @@ import { iommufd_hwpt_get_dirty_bitmap } from "./hw_pagetable.ts";
 // ⟨iommufd-main-imports⟩ spec/16-access.md:166
 import { iommufd_access_destroy_object } from "./access.ts";
 import { IOMMUFD_OBJ_ACCESS } from "./iommufd.ts";
+import { iommufd_vfio_ioctl } from "./vfio_compat.ts";
 
 // ⟨iommufd-ctx⟩ spec/07-iommufd-objects.md:28
 /** NON-KERNEL estimate of sizeof(struct iommufd_ctx) on x86-64, v6.12. */
@@ -334,7 +335,7 @@ type handler = (ucmd: iommufd_ucmd<never>) => Rc;
 const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_DESTROY: iommufd_destroy,
   IOMMU_OPTION: iommufd_option,
-  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:874
+  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:1378
   IOMMU_VFIO_IOAS: iommufd_vfio_ioas,
   // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:524
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
@@ -363,14 +364,14 @@ export const iommufd_ioctl_ops = iommufdIoctls.map((def) => ({
   execute: iommufd_ioctl_handlers[def.name] ?? null,
 }));
 
-// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:701
+// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:702
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_ioctl() */
 function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | ErrnoError {
   const ictx = filp.private_data as iommufd_ctx;
   const nr = _IOC_NR(cmd);
   // ioctl-vfio
   if (nr < IOMMUFD_CMD_BASE || nr - IOMMUFD_CMD_BASE >= iommufd_ioctl_ops.length) {
-    return fail(ENOIOCTLCMD, "ioctl-vfio", `ioctl 0x${cmd.toString(16)} is not an iommufd command`);
+    return iommufd_vfio_ioctl(ictx, cmd, arg);
   }
   // ioctl-size-fault
   const size = new Uint8Array(4);
@@ -402,7 +403,7 @@ function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | Errn
   return op.execute(ucmd as never);
 }
 
-// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:764
+// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:765
 /** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_option_rlimit_mode() */
 function iommufd_option_rlimit_mode(cmd: iommu_option, ictx: iommufd_ctx): Rc {
   // rlimit-object
