@@ -642,9 +642,6 @@ function charge(s: Setup) {
   };
 }
 
-/** The charged size of a radix_tree_node: the 576-byte object and its obj_cgroup pointer. */
-const NODE = 576 + 8;
-
 Deno.test("memory: a mock user domain charges nothing of the driver's, not even its IOPTE nodes; nor does a kernel domain", () => {
   const s = setup();
   const data = selftestData(s); // user memory, charged to the cgroup like any other
