@@ -61,6 +61,7 @@ Deno.test("ledger: @divergence tags and prose markers are entries of their kind"
   assert.deepEqual(toc.map((t) => t.id), [
     "kind-non-kernel",
     "kind-simplification",
+    "kind-omitted",
     "kind-config",
   ]);
 });
