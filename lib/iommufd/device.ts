@@ -495,7 +495,7 @@ function get_hw_info(ucmd: iommufd_ucmd<iommu_hw_info>, cmd: iommu_hw_info, idev
     : 0n;
   return iommufd_ucmd_respond(ucmd, iommu_hw_info.sizeof);
 }
-// ⟨device-file⟩ spec/16-access.md:1739
+// ⟨device-file⟩ spec/16-access.md:1747
 // ⟨access-struct⟩ spec/16-access.md:75
 /** NON-KERNEL estimate of sizeof(struct iommufd_access): object, pointers, mutex, alignment. */
 const SIZEOF_IOMMUFD_ACCESS = 136;

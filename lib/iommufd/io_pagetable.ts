@@ -1025,7 +1025,7 @@ export function iopt_clear_dirty_data(iopt: io_pagetable, domain: iommu_domain):
   iommu_iotlb_sync(domain, gather);
   return ret;
 }
-// ⟨io-pagetable-mapping⟩ spec/16-access.md:1757
+// ⟨io-pagetable-mapping⟩ spec/16-access.md:1765
 // ⟨iopt-access-list⟩ spec/16-access.md:292
 /** linux v6.12 include/linux/xarray.h xa_limit_16b */
 const xa_limit_16b: xa_limit = { min: 0, max: 0xffff };

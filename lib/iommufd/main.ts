@@ -75,7 +75,7 @@ import {
   SIZEOF_IOMMUFD_CTX,
 } from "./iommufd.ts";
 import { iommufd_selftest_destroy, iommufd_test } from "./selftest.ts";
-import { iommufd_vfio_ioas } from "./vfio_compat.ts";
+import { iommufd_vfio_ioas, iommufd_vfio_ioctl } from "./vfio_compat.ts";
 
 // ⟨iommufd-fops-open⟩ spec/07-iommufd-objects.md:53
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_open() */
@@ -95,13 +95,13 @@ export const iommufd_fops: file_operations = {
   unlocked_ioctl: iommufd_fops_ioctl,
 };
 
-// ⟨iommufd-destroy⟩ spec/07-iommufd-objects.md:561
+// ⟨iommufd-destroy⟩ spec/07-iommufd-objects.md:576
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_destroy(): IOMMU_DESTROY */
 function iommufd_destroy(ucmd: iommufd_ucmd<iommu_destroy>): Rc {
   return iommufd_object_remove(ucmd.ictx, null, ucmd.cmd.id);
 }
 
-// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:587
+// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:602
 Object.assign(iommufd_object_ops, {
   // ⟨iommufd-object-ops-entries⟩ spec/08-io-address-spaces.md:520
   [IOMMUFD_OBJ_IOAS]: { destroy: iommufd_ioas_destroy },
@@ -110,7 +110,7 @@ Object.assign(iommufd_object_ops, {
   // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:574
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1331
+  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1337
   [IOMMUFD_OBJ_SELFTEST]: { destroy: iommufd_selftest_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/16-access.md:162
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },
@@ -118,7 +118,7 @@ Object.assign(iommufd_object_ops, {
   [IOMMUFD_OBJ_FAULT]: { destroy: iommufd_fault_destroy },
 });
 
-// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:599
+// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:614
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_release() */
 function iommufd_fops_release(filp: file): void {
   const ictx = filp.private_data as iommufd_ctx;
@@ -144,7 +144,7 @@ function iommufd_fops_release(filp: file): void {
   ictx.mem = null;
 }
 
-// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:670
+// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:685
 type handler = (ucmd: iommufd_ucmd<never>) => Rc;
 
 /** The handlers by command name. */
@@ -152,7 +152,7 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_DESTROY: iommufd_destroy,
   IOMMU_OPTION: iommufd_option,
   IOMMU_TEST_CMD: iommufd_test,
-  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:887
+  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:1406
   IOMMU_VFIO_IOAS: iommufd_vfio_ioas,
   // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:524
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
@@ -192,14 +192,14 @@ for (const def of [...iommufdIoctls, ...iommufdTestIoctls]) {
   };
 }
 
-// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:717
+// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:733
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_ioctl() */
 function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | ErrnoError {
   const ictx = filp.private_data as iommufd_ctx;
   const nr = _IOC_NR(cmd);
   // ioctl-vfio
   if (nr < IOMMUFD_CMD_BASE || nr - IOMMUFD_CMD_BASE >= iommufd_ioctl_ops.length) {
-    return fail(ENOIOCTLCMD, "ioctl-vfio", `ioctl 0x${cmd.toString(16)} is not an iommufd command`);
+    return iommufd_vfio_ioctl(ictx, cmd, arg);
   }
   // ioctl-size-fault
   const size = new Uint8Array(4);
@@ -232,7 +232,7 @@ function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | Errn
   return op.execute(ucmd as never);
 }
 
-// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:810
+// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:826
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_option(): IOMMU_OPTION */
 function iommufd_option(ucmd: iommufd_ucmd<iommu_option>): Rc {
   const cmd = ucmd.cmd;

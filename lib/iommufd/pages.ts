@@ -758,7 +758,7 @@ function pfn_reader_destroy(pfns: pfn_reader): void {
   }
 }
 
-// ⟨iopt-area-fill-domains⟩ spec/14-pinning.md:827
+// ⟨iopt-area-fill-domains⟩ spec/14-pinning.md:843
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_fill_domains() */
 export function iopt_area_fill_domains(area: iopt_area, pages: iopt_pages): Rc {
   const iopt = area.iopt!;
@@ -813,7 +813,7 @@ export function iopt_area_fill_domains(area: iopt_area, pages: iopt_pages): Rc {
   return rc;
 }
 
-// ⟨iopt-area-fill-domain⟩ spec/14-pinning.md:887
+// ⟨iopt-area-fill-domain⟩ spec/14-pinning.md:903
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_fill_domain(): map into one new domain */
 export function iopt_area_fill_domain(area: iopt_area, domain: iommu_domain): Rc {
   const pages = area.pages!;
@@ -838,7 +838,7 @@ export function iopt_area_fill_domain(area: iopt_area, domain: iommu_domain): Rc
   return rc;
 }
 
-// ⟨iopt-area-unfill-domains⟩ spec/14-pinning.md:921
+// ⟨iopt-area-unfill-domains⟩ spec/14-pinning.md:937
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_unfill_domains() */
 export function iopt_area_unfill_domains(area: iopt_area, pages: iopt_pages): void {
   const iopt = area.iopt!;
@@ -879,7 +879,7 @@ function iopt_area_unfill_partial_domain(
   }
 }
 
-// ⟨iopt-area-unfill-domain⟩ spec/14-pinning.md:991
+// ⟨iopt-area-unfill-domain⟩ spec/14-pinning.md:1007
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_clear_carry(): keep the run's tail */
 function batch_clear_carry(batch: pfn_batch, keep_pfns: number): void {
   if (!keep_pfns) return batch_clear(batch);

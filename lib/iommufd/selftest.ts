@@ -290,7 +290,7 @@ export function to_mock_domain(domain: iommu_domain): mock_iommu_domain {
   return domain;
 }
 
-// ⟨mock-map-pages⟩ spec/11-mock-driver.md:359
+// ⟨mock-map-pages⟩ spec/11-mock-driver.md:363
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_map_pages() */
 function mock_domain_map_pages(
   domain: iommu_domain,
@@ -339,7 +339,7 @@ function mock_domain_map_pages(
   return { ret: 0, mapped };
 }
 
-// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:421
+// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:425
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_unmap_pages() */
 function mock_domain_unmap_pages(
   domain: iommu_domain,
@@ -375,7 +375,7 @@ function mock_domain_unmap_pages(
   return ret;
 }
 
-// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:465
+// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:469
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_iova_to_phys() */
 function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   const mock = to_mock_domain(domain);
@@ -389,7 +389,7 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   return Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE);
 }
 
-// ⟨mock-domain-free⟩ spec/11-mock-driver.md:483
+// ⟨mock-domain-free⟩ spec/11-mock-driver.md:487
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_free() */
 function mock_domain_free(domain: iommu_domain): void {
   const mock = to_mock_domain(domain);
@@ -397,7 +397,7 @@ function mock_domain_free(domain: iommu_domain): void {
   kfree(mock.mem);
 }
 
-// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:495
+// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:499
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_ops.default_domain_ops */
 const mock_domain_ops: iommu_domain_ops = {
   free: mock_domain_free,
@@ -418,7 +418,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:555
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:559
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -449,7 +449,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:629
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:633
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -461,7 +461,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:682
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:686
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -516,7 +516,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:747
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:751
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -528,7 +528,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:773
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:777
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -587,7 +587,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:644
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:648
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -596,7 +596,7 @@ function mock_domain_alloc_user(
   user_data: iommu_user_data | null,
 ): iommu_domain | ErrnoError {
   if (!parent) {
-    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:524
+    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:528
     const mdev = to_mock_dev(dev);
     const has_dirty_flag = !!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
@@ -621,7 +621,7 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:604
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:608
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
     return fail(
@@ -646,7 +646,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:849
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:853
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -681,7 +681,7 @@ export const mock_ops: iommu_ops = {
   device_group: generic_device_group,
   probe_device: mock_probe_device,
   default_domain_ops: mock_domain_ops,
-  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1530
+  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1536
   user_pasid_table: true,
   dev_enable_feat: mock_dev_enable_feat,
   dev_disable_feat: mock_dev_disable_feat,
@@ -718,7 +718,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:901
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:907
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -740,7 +740,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:938
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:944
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -773,7 +773,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:999
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:1005
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -828,7 +828,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1064
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1070
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -858,7 +858,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1107
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1113
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -873,7 +873,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1141
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1147
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -948,7 +948,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1228
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1234
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -971,7 +971,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1274
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1280
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -1007,7 +1007,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1319
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1325
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit
@@ -1165,7 +1165,7 @@ export function iommufd_test_access_item_destroy(access_fd: number, item_id: num
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1527
+// ⟨selftest-ops⟩ spec/16-access.md:1528
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_access_rw() */
 export function iommufd_test_access_rw(
   access_fd: number,
@@ -1204,7 +1204,7 @@ export function iommufd_test_access_rw(
   fput(staccess.file!);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1580
+// ⟨selftest-ops⟩ spec/16-access.md:1581
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __iommufd_test_syz_conv_iova() */
 function __iommufd_test_syz_conv_iova(iopt: io_pagetable, iova: bigint): bigint {
   let nth = Number(iova & 0xffff_ffffn);
@@ -1239,7 +1239,7 @@ export function iommufd_test_syz_conv_iova_id(
   iova.value = __iommufd_test_syz_conv_iova(ioas.iopt, iova.value);
   iommufd_put_object(ucmd.ictx, ioas);
 }
-// ⟨selftest-ops⟩ spec/16-access.md:1761
+// ⟨selftest-ops⟩ spec/16-access.md:1769
 // ⟨selftest-access⟩ spec/16-access.md:1217
 /** NON-KERNEL estimates of sizeof(struct selftest_access) and of struct selftest_access_item. */
 const SIZEOF_SELFTEST_ACCESS = 80;
@@ -1312,7 +1312,7 @@ function iommufd_access_get(fd: number): selftest_access | ErrnoError {
   return filep.private_data as selftest_access;
 }
 
-// ⟨iommufd-test⟩ spec/11-mock-driver.md:1353
+// ⟨iommufd-test⟩ spec/11-mock-driver.md:1359
 /** NON-KERNEL: the member of iommu_test_cmd's union that `ucmd` carries, decoded as `member`. */
 function testArgs<S extends Struct>(ucmd: iommufd_ucmd<iommu_test_cmd>, member: S) {
   const bytes = iommu_test_cmd.encode(ucmd.cmd);
@@ -1374,7 +1374,7 @@ export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
       const a = testArgs(ucmd, test_check_iotlb);
       return iommufd_test_check_iotlb(ictx, id, a.id, a.iotlb);
     }
-    // ⟨iommufd-test-access-ops⟩ spec/16-access.md:1677
+    // ⟨iommufd-test-access-ops⟩ spec/16-access.md:1678
     case IOMMU_TEST_OP_CREATE_ACCESS: {
       const fd = iommufd_test_create_access(ictx, id, testArgs(ucmd, test_create_access).flags);
       if (IS_ERR(fd)) return fd;
@@ -1418,7 +1418,7 @@ export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
   }
 }
 
-// ⟨mock-iopf⟩ spec/11-mock-driver.md:1537
+// ⟨mock-iopf⟩ spec/11-mock-driver.md:1543
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_page_response(): nothing to do */
 function mock_domain_page_response(
   _dev: device,
@@ -1439,7 +1439,7 @@ function mock_dev_disable_feat(dev: device, feat: number): Rc {
   return 0;
 }
 
-// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1570
+// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1576
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd, member trigger_iopf */
 export interface iommu_test_cmd_trigger_iopf {
   trigger_iopf: { dev_id: number; pasid: number; grpid: number; perm: number; addr: bigint };

@@ -36,7 +36,7 @@ export function fatal_signal_pending(p: task_struct): boolean {
   return p.sigkill;
 }
 
-// ⟨current-or-null⟩ spec/03-tasks-and-user-memory.md:1560
+// ⟨current-or-null⟩ spec/03-tasks-and-user-memory.md:1564
 /** NON-KERNEL: the running task, or null outside kernel code. */
 export function currentOrNull(): task_struct | null {
   return running;

@@ -11,7 +11,7 @@
 import { files_struct } from "../fs/file.ts";
 import type { Machine } from "../machine.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
-import { type mem_cgroup, mem_cgroup_handle_over_high } from "../mm/memcontrol.ts";
+import { type mem_cgroup, mem_cgroup_exit, mem_cgroup_handle_over_high } from "../mm/memcontrol.ts";
 import { mm_struct, mmput } from "../mm/mm.ts";
 import { type cred, type rlimit, RLIMIT_MEMLOCK, type user_struct } from "./cred.ts";
 import { currentOrNull, fatal_signal_pending, PF_EXITING, PF_KTHREAD, runAs } from "./current.ts";
@@ -41,7 +41,7 @@ export interface TaskInit {
   kthread: boolean;
 }
 
-// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1631
+// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1635
 /** NON-KERNEL: what `machine.spawn()` accepts. */
 export interface SpawnOptions {
   /** The task's memory cgroup (default: the root). */
@@ -58,7 +58,7 @@ export interface SpawnOptions {
   comm?: string;
 }
 
-// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1570
+// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1574
 /** linux v6.12 include/linux/sched.h struct task_struct (the fields the model uses) */
 export class task_struct {
   // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1370
@@ -125,7 +125,7 @@ export class task_struct {
     if (fatal_signal_pending(this)) this.do_exit();
   }
 
-  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1532
+  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1534
   /** The task gets SIGKILL (from kill(2) or the OOM killer). */
   kill(): void {
     this.sigkill = true;
@@ -143,6 +143,8 @@ export class task_struct {
       const files = this.files!;
       this.files = null;
       for (const fd of [...files.fdt.keys()]) files.close_fd(fd);
+      // cgroup_exit(): the cached objcg goes only now, after the files.
+      mem_cgroup_exit(this);
       this.cgroup.tasks.delete(this);
       this.machine.tasks.delete(this);
       this.exit_state = EXIT_DEAD;

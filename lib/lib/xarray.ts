@@ -9,7 +9,7 @@
  * @module
  */
 import { EBUSY, ENOMEM, type ErrnoError, fail, IS_ERR, type Rc } from "../errno.ts";
-import { __GFP_ACCOUNT, type gfp_t } from "../mm/gfp.ts";
+import { __GFP_ACCOUNT, __GFP_NOWARN, GFP_NOWAIT, type gfp_t } from "../mm/gfp.ts";
 import {
   kmem_cache_alloc,
   kmem_cache_create,
@@ -68,7 +68,12 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_CHUNK_SIZE ** level) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:159
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:167
+/**
+ * linux v6.12 lib/xarray.c xas_create() with xas_alloc() and __xas_nomem(): the nodes a store needs.
+ * @divergence simplification On failure the model frees the nodes it allocated for the store; the
+ * kernel leaves the empty nodes it had already linked into the tree until a later store or erase.
+ */
 function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   const height = Math.max(xa.height, heightFor(index));
   const needed: number[] = [];
@@ -84,7 +89,9 @@ function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   const account = xa.flags & XA_FLAGS_ACCOUNT ? __GFP_ACCOUNT : 0;
   const allocated: [number, SlabObject][] = [];
   for (const key of needed) {
-    const mem = kmem_cache_alloc(radix_tree_node_cachep, gfp | account);
+    // xas_alloc(): non-blocking, charged only for XA_FLAGS_ACCOUNT; then __xas_nomem()'s fallback.
+    const mem = kmem_cache_alloc(radix_tree_node_cachep, GFP_NOWAIT | __GFP_NOWARN | account) ??
+      kmem_cache_alloc(radix_tree_node_cachep, gfp | account);
     if (!mem) {
       for (const [, m] of allocated) kmem_cache_free(radix_tree_node_cachep, m);
       return fail(ENOMEM, "xa-store-nomem", "no memory for an xarray node");
@@ -125,7 +132,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:221
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:236
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

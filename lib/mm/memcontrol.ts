@@ -17,6 +17,7 @@ import {
   ENODEV,
   ENOENT,
   ENOMEM,
+  ERANGE,
   type ErrnoError,
   ESRCH,
   fail,
@@ -24,7 +25,7 @@ import {
   type Rc,
 } from "../errno.ts";
 import { PAGE_SIZE } from "../hw/physmem.ts";
-import { current, fatal_signal_pending, PF_EXITING, PF_KTHREAD } from "../kernel/current.ts";
+import { current, fatal_signal_pending, PF_EXITING, PF_KTHREAD, runAs } from "../kernel/current.ts";
 import type { task_struct } from "../kernel/task.ts";
 import type { Machine } from "../machine.ts";
 import {
@@ -171,6 +172,11 @@ export class mem_cgroup {
   readonly memory_events_local = zero_events();
   /** memory.oom.group */
   oom_group = false;
+  /**
+   * NON-KERNEL: the jiffies tasks of this cgroup slept for memory.high (the kernel sleeps them in
+   * schedule_timeout_killable() and accounts the stall in memory.pressure; the model has no clock).
+   */
+  high_delay_jiffies = 0;
   /** NON-KERNEL: user pages charged here; each holds a reference that keeps a removed cgroup. */
   nr_page_refs = 0;
 
@@ -189,17 +195,21 @@ export class mem_cgroup {
     return this.parent.parent ? `${this.parent.path}/${this.name}` : `/${this.name}`;
   }
 
-  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1051
+  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1239
   /** NON-KERNEL: `cat <cgroup>/<file>`. */
   read(file: string): string {
     return cgroup_file(this, file).show(this);
   }
 
-  /** NON-KERNEL: `echo <value> > <cgroup>/<file>`; throws the error a failed write(2) returns. */
-  write(file: string, value: string): void {
+  /**
+   * NON-KERNEL: `echo <value> > <cgroup>/<file>`, by `writer` (default: a kernel thread); throws the
+   * error a failed write(2) returns.
+   */
+  write(file: string, value: string, writer?: task_struct): void {
     const cft = cgroup_file(this, file);
     if (!cft.write) throw fail(EACCES, "cgroup-file-check-2", `${file} is read-only`);
-    const rc = this.hierarchy.machine.kernel(() => cft.write!(this, value));
+    const write = () => cft.write!(this, value);
+    const rc = writer ? runAs(writer, write) : this.hierarchy.machine.kernel(write);
     if (rc) throw rc;
   }
 }
@@ -215,7 +225,7 @@ export function mem_cgroup_is_descendant(memcg: mem_cgroup, root: mem_cgroup): b
   return false;
 }
 
-// ⟨memcg-events⟩ spec/04-memory-cgroups.md:229
+// ⟨memcg-events⟩ spec/04-memory-cgroups.md:234
 /** linux v6.12 mm/memcontrol.c mod_memcg_state(): change a statistic, hierarchically. */
 export function mod_memcg_state(memcg: mem_cgroup, idx: memcg_stat_item, val: number): void {
   memcg.vmstats.state_local[idx] += val;
@@ -231,7 +241,7 @@ export function memcg_memory_event(memcg: mem_cgroup, event: memcg_memory_event)
   }
 }
 
-// ⟨page-memcg⟩ spec/04-memory-cgroups.md:251
+// ⟨page-memcg⟩ spec/04-memory-cgroups.md:256
 /** linux v6.12 include/linux/memcontrol.h PageMemcgKmem(): a kernel page charged via an objcg */
 export function PageMemcgKmem(page: page): boolean {
   return page.memcg_data instanceof obj_cgroup;
@@ -254,30 +264,65 @@ export function mod_lruvec_page_state(
   if (memcg) mod_memcg_state(memcg, idx, val);
 }
 
-// ⟨current-obj-cgroup⟩ spec/04-memory-cgroups.md:283
+// ⟨current-obj-cgroup⟩ spec/04-memory-cgroups.md:298
+/**
+ * NON-KERNEL storage of `task_struct::objcg` (the task class belongs to chapter 3): no entry is
+ * the kernel's CURRENT_OBJCG_UPDATE_FLAG (set at fork and on migration); `null` is a cached NULL.
+ */
+const task_objcg = new WeakMap<task_struct, obj_cgroup | null>();
+
+/** linux v6.12 mm/memcontrol.c current_objcg_update(): compute and cache current's objcg. */
+function current_objcg_update(): obj_cgroup | null {
+  const task = current();
+  // The update flag is dropped first: whatever follows, NULL is what stays cached.
+  task_objcg.set(task, null);
+  if (!task.mm || task.flags & PF_KTHREAD) return null;
+  let objcg: obj_cgroup | null = null;
+  for (let memcg = task.cgroup; !mem_cgroup_is_root(memcg); memcg = memcg.parent!) {
+    if (memcg.objcg) {
+      objcg = memcg.objcg;
+      break;
+    }
+  }
+  task_objcg.set(task, objcg);
+  return objcg;
+}
+
 /** linux v6.12 mm/memcontrol.c current_obj_cgroup(): the objcg `current` charges, or null. */
 export function current_obj_cgroup(): obj_cgroup | null {
   const task = current();
-  if (!task.mm || task.flags & PF_KTHREAD) return null;
-  for (let memcg = task.cgroup; !mem_cgroup_is_root(memcg); memcg = memcg.parent!) {
-    if (memcg.objcg) return memcg.objcg;
-  }
-  return null;
+  const cached = task_objcg.get(task);
+  return cached !== undefined ? cached : current_objcg_update();
 }
 
-// ⟨get-memcg-from-mm⟩ spec/04-memory-cgroups.md:299
+/** linux v6.12 mm/memcontrol.c mem_cgroup_kmem_attach(): a moved task recomputes its objcg. */
+function mem_cgroup_kmem_attach(task: task_struct): void {
+  task_objcg.delete(task);
+}
+
+/** linux v6.12 mm/memcontrol.c mem_cgroup_exit(): from cgroup_exit(), after exit_files(). */
+export function mem_cgroup_exit(task: task_struct): void {
+  task_objcg.set(task, null);
+}
+
+// ⟨get-memcg-from-mm⟩ spec/04-memory-cgroups.md:344
 /** linux v6.12 mm/memcontrol.c get_mem_cgroup_from_mm(): the owner's cgroup, or the root */
 export function get_mem_cgroup_from_mm(mm: mm_struct | null): mem_cgroup {
   return mm?.owner.cgroup ?? current().machine.cgroups.root;
 }
 
-// ⟨try-charge-memcg⟩ spec/04-memory-cgroups.md:343
+// ⟨try-charge-memcg⟩ spec/04-memory-cgroups.md:388
 /** linux v6.12 mm/internal.h MAX_RECLAIM_RETRIES */
 export const MAX_RECLAIM_RETRIES = 16;
 /** linux v6.12 include/linux/memcontrol.h MEMCG_CHARGE_BATCH */
 export const MEMCG_CHARGE_BATCH = 64;
 
-/** linux v6.12 mm/memcontrol.c try_charge_memcg(): charge `nr_pages` to `memcg`. */
+/**
+ * linux v6.12 mm/memcontrol.c try_charge_memcg(): charge `nr_pages` to `memcg`.
+ * @divergence simplification No per-CPU charge stock: the kernel charges `MEMCG_CHARGE_BATCH`
+ * pages at a time and serves later charges from the stock (`consume_stock()`,
+ * `refill_stock()`); the model charges exactly `nr_pages`, and reclaims nothing between tries.
+ */
 export function try_charge_memcg(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: number): Rc {
   let nr_retries = MAX_RECLAIM_RETRIES;
   let passed_oom = false;
@@ -353,8 +398,12 @@ function task_is_dying(): boolean {
   return fatal_signal_pending(task) || (task.flags & PF_EXITING) !== 0;
 }
 
-// ⟨memory-high-fns⟩ spec/04-memory-cgroups.md:438
-/** linux v6.12 mm/memcontrol.c try_charge_memcg() "done_restock": note a memory.high overage. */
+// ⟨memory-high-fns⟩ spec/04-memory-cgroups.md:497
+/**
+ * linux v6.12 mm/memcontrol.c try_charge_memcg() "done_restock": note a memory.high overage.
+ * @divergence simplification The debt grows by the pages charged; the kernel adds the whole
+ * batch it charged (`max(MEMCG_CHARGE_BATCH, nr_pages)`), and only when the stock was empty.
+ */
 function done_charge(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: number): 0 {
   const task = current();
   for (let m: mem_cgroup | null = memcg; m; m = m.parent) {
@@ -369,23 +418,85 @@ function done_charge(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: number): 0 {
   return 0;
 }
 
+/**
+ * linux v6.12 include/asm-generic/param.h HZ.
+ * @divergence config CONFIG_HZ is a build option (100, 250, 300 or 1000); the model takes 1000.
+ */
+export const HZ = 1000;
+/** linux v6.12 include/linux/swap.h SWAP_CLUSTER_MAX */
+export const SWAP_CLUSTER_MAX = 32;
+/** linux v6.12 mm/memcontrol.c MEMCG_MAX_HIGH_DELAY_JIFFIES */
+const MEMCG_MAX_HIGH_DELAY_JIFFIES = 2 * HZ;
+const MEMCG_DELAY_PRECISION_SHIFT = 20n;
+const MEMCG_DELAY_SCALING_SHIFT = 14n;
+
+/**
+ * linux v6.12 mm/memcontrol.c reclaim_high(): raise `high` on each cgroup above it; reclaim.
+ * @divergence simplification Nothing is reclaimed: the model has no page cache, no swap and no
+ * LRU lists, so `try_to_free_mem_cgroup_pages()` would always return 0.
+ */
+function reclaim_high(memcg: mem_cgroup, _nr_pages: number, _gfp_mask: gfp_t): number {
+  for (let m: mem_cgroup | null = memcg; m && !mem_cgroup_is_root(m); m = m.parent) {
+    if (m.memory.usage <= m.memory.high) continue;
+    memcg_memory_event(m, "MEMCG_HIGH");
+    // try_to_free_mem_cgroup_pages(): the model has no reclaimable memory.
+  }
+  return 0;
+}
+
+/** linux v6.12 mm/memcontrol.c calculate_overage(): (usage − high) / high, in 2^-20 units */
+function calculate_overage(usage: number, high: number): bigint {
+  if (usage <= high) return 0n;
+  const h = BigInt(Math.max(high, 1));
+  return (BigInt(usage) - h << MEMCG_DELAY_PRECISION_SHIFT) / h;
+}
+
+/** linux v6.12 mm/memcontrol.c mem_find_max_overage() */
+function mem_find_max_overage(memcg: mem_cgroup): bigint {
+  let max_overage = 0n;
+  for (let m: mem_cgroup | null = memcg; m && !mem_cgroup_is_root(m); m = m.parent) {
+    const overage = calculate_overage(m.memory.usage, m.memory.high);
+    if (overage > max_overage) max_overage = overage;
+  }
+  return max_overage;
+}
+
+/** linux v6.12 mm/memcontrol.c calculate_high_delay(): quadratic in the overage */
+export function calculate_high_delay(nr_pages: number, max_overage: bigint): number {
+  if (!max_overage) return 0;
+  let penalty = max_overage * max_overage * BigInt(HZ);
+  penalty >>= MEMCG_DELAY_PRECISION_SHIFT;
+  penalty >>= MEMCG_DELAY_SCALING_SHIFT;
+  return Number(BigInt.asUintN(64, penalty * BigInt(nr_pages)) / BigInt(MEMCG_CHARGE_BATCH));
+}
+
 /** linux v6.12 mm/memcontrol.c mem_cgroup_handle_over_high(): pay the memory.high debt. */
-export function mem_cgroup_handle_over_high(_gfp_mask: gfp_t): void {
+export function mem_cgroup_handle_over_high(gfp_mask: gfp_t): void {
   const task = current();
-  if (!task.memcg_nr_pages_over_high) return;
+  const nr_pages = task.memcg_nr_pages_over_high;
+  let nr_retries = MAX_RECLAIM_RETRIES;
+  let in_retry = false;
+  if (!nr_pages) return;
+  const memcg = get_mem_cgroup_from_mm(task.mm);
   task.memcg_nr_pages_over_high = 0;
-  if (task_is_dying()) return;
-  // reclaim_high(): raise `high` where usage is above it; there is nothing to reclaim.
-  for (
-    let m: mem_cgroup | null = get_mem_cgroup_from_mm(task.mm);
-    m && !mem_cgroup_is_root(m);
-    m = m.parent
-  ) {
-    if (m.memory.usage > m.memory.high) memcg_memory_event(m, "MEMCG_HIGH");
+  for (;;) {
+    if (task_is_dying()) return;
+    const nr_reclaimed = reclaim_high(memcg, in_retry ? SWAP_CLUSTER_MAX : nr_pages, gfp_mask);
+    // No swap: swap_find_max_overage() adds nothing.
+    let penalty_jiffies = calculate_high_delay(nr_pages, mem_find_max_overage(memcg));
+    penalty_jiffies = Math.min(penalty_jiffies, MEMCG_MAX_HIGH_DELAY_JIFFIES);
+    if (penalty_jiffies <= HZ / 100) return;
+    if (nr_reclaimed || nr_retries-- > 0) {
+      in_retry = true;
+      continue;
+    }
+    // schedule_timeout_killable(penalty_jiffies)
+    memcg.high_delay_jiffies += penalty_jiffies;
+    return;
   }
 }
 
-// ⟨mem-cgroup-oom⟩ spec/04-memory-cgroups.md:482
+// ⟨mem-cgroup-oom⟩ spec/04-memory-cgroups.md:607
 /** linux v6.12 mm/memcontrol.c mem_cgroup_oom(): true if the OOM killer made progress. */
 function mem_cgroup_oom(memcg: mem_cgroup, mask: gfp_t, order: number): boolean {
   // 1.
@@ -403,7 +514,7 @@ function mem_cgroup_out_of_memory(memcg: mem_cgroup, gfp_mask: gfp_t, order: num
   return task_is_dying() || out_of_memory({ memcg, gfp_mask, order });
 }
 
-// ⟨memcg-oom-helpers⟩ spec/04-memory-cgroups.md:627
+// ⟨memcg-oom-helpers⟩ spec/04-memory-cgroups.md:752
 /** linux v6.12 mm/memcontrol.c mem_cgroup_get_max() (no swap) */
 export function mem_cgroup_get_max(memcg: mem_cgroup): number {
   return memcg.memory.max;
@@ -415,7 +526,7 @@ export function mem_cgroup_scan_tasks(memcg: mem_cgroup, fn: (task: task_struct)
   for (const child of [...memcg.children]) mem_cgroup_scan_tasks(child, fn);
 }
 
-// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:661
+// ⟨kmem-page-fns⟩ spec/04-memory-cgroups.md:786
 /** linux v6.12 mm/memcontrol.c obj_cgroup_charge_pages() */
 function obj_cgroup_charge_pages(objcg: obj_cgroup, gfp: gfp_t, nr_pages: number): Rc {
   const memcg = objcg.memcg;
@@ -449,7 +560,7 @@ export function __memcg_kmem_uncharge_page(page: page, order: number): void {
   obj_cgroup_uncharge_pages(objcg, 2 ** order);
 }
 
-// ⟨obj-stock⟩ spec/04-memory-cgroups.md:714
+// ⟨obj-stock⟩ spec/04-memory-cgroups.md:839
 /** linux v6.12 mm/memcontrol.c refill_obj_stock(): bytes back to the stock */
 function refill_obj_stock(objcg: obj_cgroup, nr_bytes: number, allow_uncharge: boolean): void {
   objcg.nr_charged_bytes += nr_bytes;
@@ -484,7 +595,7 @@ export function mod_objcg_state(objcg: obj_cgroup, idx: memcg_stat_item, nr: num
   mod_memcg_state(objcg.memcg, idx, nr);
 }
 
-// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:789
+// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:914
 /** linux v6.12 mm/memcontrol.c mem_cgroup_charge(): charge a new user page to `mm`'s owner */
 export function mem_cgroup_charge(folio: page, mm: mm_struct | null, gfp: gfp_t): Rc {
   const memcg = get_mem_cgroup_from_mm(mm);
@@ -504,7 +615,7 @@ export function mem_cgroup_uncharge(folio: page): void {
   css_release(memcg);
 }
 
-// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:821
+// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:946
 /** linux v6.12 mm/memcontrol.c memcg_reparent_objcgs() */
 function memcg_reparent_objcgs(memcg: mem_cgroup, parent: mem_cgroup): void {
   const objcgs = [memcg.objcg!, ...memcg.objcg_list];
@@ -529,30 +640,75 @@ function css_release(memcg: mem_cgroup): void {
   css_release(parent);
 }
 
-// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:855
+// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:986
+/** linux v6.12 include/linux/sched.h PF_NO_SETAFFINITY: userland may not move this kthread. */
+export const PF_NO_SETAFFINITY = 0x04000000;
+
 /** linux v6.12 kernel/cgroup/cgroup.c cgroup_procs_write(): move task `pid` into `memcg`. */
 function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
-  const pid = Number(buf.trim());
-  const task = [...memcg.hierarchy.machine.tasks].find((t) => t.pid === pid);
-  if (!task) return fail(ESRCH, "procs-check-1", `no task ${buf.trim()}`);
-  if (task.flags & PF_KTHREAD) return fail(EINVAL, "procs-check-2", "kernel threads stay put");
-  if (!memcg.online) return fail(ENODEV, "procs-check-3", "the cgroup was removed");
+  const machine = memcg.hierarchy.machine;
+  // 1.
+  if (!memcg.online) return fail(ENODEV, "procs-check-1", "the cgroup was removed");
+  // 2.
+  const pid = kstrtoint(buf.trim(), 0);
+  if (IS_ERR(pid) || pid < 0) return fail(EINVAL, "procs-check-2", `"${buf.trim()}" is no pid`);
+  // 3.
+  const task = pid ? [...machine.tasks].find((t) => t.pid === pid) : current();
+  if (!task) return fail(ESRCH, "procs-check-3", `no task ${pid}`);
+  // 4. NON-KERNEL: kthreadd's no_cgroup_migration, which the task lacks, is tested by identity.
+  if (task === machine.kthreadd || task.flags & PF_NO_SETAFFINITY) {
+    return fail(EINVAL, "procs-check-4", `${task.comm} may not migrate`);
+  }
   task.cgroup.tasks.delete(task);
   memcg.tasks.add(task);
   task.cgroup = memcg;
+  mem_cgroup_kmem_attach(task);
   return 0;
 }
 
-// ⟨memparse⟩ spec/04-memory-cgroups.md:883
+// ⟨kstrtoint⟩ spec/04-memory-cgroups.md:1019
+/** linux v6.12 lib/kstrtox.c kstrtoint() */
+export function kstrtoint(s: string, base: 0 | 8 | 10 | 16): number | ErrnoError {
+  let text = s;
+  let negative = false;
+  if (text.startsWith("-")) {
+    negative = true;
+    text = text.slice(1);
+  } else if (text.startsWith("+")) text = text.slice(1);
+  let radix: number = base;
+  if (radix === 0 || radix === 16) {
+    if (/^0x[0-9a-f]/i.test(text)) {
+      radix = 16;
+      text = text.slice(2);
+    } else if (radix === 0) radix = text.startsWith("0") ? 8 : 10;
+  }
+  if (text.endsWith("\n")) text = text.slice(0, -1);
+  const digits = "0123456789abcdef".slice(0, radix);
+  if (text === "" || [...text.toLowerCase()].some((c) => !digits.includes(c))) {
+    return fail(EINVAL, "kstrtoint-check-1", `"${s}" is not an integer`);
+  }
+  let value = 0n;
+  for (const c of text.toLowerCase()) value = value * BigInt(radix) + BigInt(digits.indexOf(c));
+  if (negative) value = -value;
+  if (value > 0x7fff_ffffn || value < -0x8000_0000n) {
+    return fail(ERANGE, "kstrtoint-check-2", `"${s}" does not fit an int`);
+  }
+  return Number(value);
+}
+
+// ⟨memparse⟩ spec/04-memory-cgroups.md:1067
 /** linux v6.12 mm/page_counter.c page_counter_memparse(): a limit in pages, or EINVAL */
 function page_counter_memparse(buf: string): number | ErrnoError {
   const text = buf.trim();
   if (text === "max") return PAGE_COUNTER_MAX;
-  const m = /^(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)([kmgtpe]?)$/i.exec(text);
+  const m = /^(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)?([kmgtpe]?)$/i.exec(text);
   if (!m) return fail(EINVAL, "memparse-check-1", `"${text}" is not a size`);
   const shift = 10n * BigInt(" kmgtpe".indexOf(m[2].toLowerCase() || " "));
-  const bytes = BigInt(m[1].startsWith("0") && !m[1].startsWith("0x") ? `0o${m[1]}` : m[1]) <<
-    shift;
+  const digits = m[1] ?? "0";
+  const number = BigInt(
+    digits.startsWith("0") && !digits.startsWith("0x") ? `0o${digits}` : digits,
+  );
+  const bytes = BigInt.asUintN(64, BigInt.asUintN(64, number) << shift);
   const pages = bytes / BigInt(PAGE_SIZE);
   return pages > BigInt(PAGE_COUNTER_MAX) ? PAGE_COUNTER_MAX : Number(pages);
 }
@@ -561,7 +717,7 @@ function show_limit(pages: number): string {
   return pages === PAGE_COUNTER_MAX ? "max\n" : `${pages * PAGE_SIZE}\n`;
 }
 
-// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:907
+// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1094
 /** linux v6.12 mm/memcontrol.c memory_max_write() */
 function memory_max_write(memcg: mem_cgroup, buf: string): Rc {
   const max = page_counter_memparse(buf);
@@ -582,7 +738,7 @@ function memory_high_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memory-stat⟩ spec/04-memory-cgroups.md:932
+// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1119
 /** linux v6.12 mm/memcontrol.c memory_stats[] (the model's subset) and their units */
 const memory_stats: [string, memcg_stat_item, number][] = [
   ["anon", "NR_ANON_MAPPED", PAGE_SIZE],
@@ -623,7 +779,7 @@ function cgroup_stat_show(memcg: mem_cgroup): string {
   return `nr_descendants ${live}\nnr_dying_descendants ${dying}\n`;
 }
 
-// ⟨cftypes⟩ spec/04-memory-cgroups.md:976
+// ⟨cftypes⟩ spec/04-memory-cgroups.md:1163
 /** linux v6.12 include/linux/cgroup-defs.h struct cftype (the model's shape) */
 interface cftype {
   name: string;
@@ -679,17 +835,18 @@ const cgroup_files: cftype[] = [
     not_on_root: true,
     show: (memcg) => `${memcg.oom_group ? 1 : 0}\n`,
     write: (memcg, buf) => {
-      const value = buf.trim();
-      if (value !== "0" && value !== "1") {
+      const value = kstrtoint(buf.trim(), 0);
+      if (IS_ERR(value)) return value;
+      if (value !== 0 && value !== 1) {
         return fail(EINVAL, "oom-group-check-1", "memory.oom.group takes 0 or 1");
       }
-      memcg.oom_group = value === "1";
+      memcg.oom_group = value === 1;
       return 0;
     },
   },
 ];
 
-// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1066
+// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1258
 function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   const cft = cgroup_files.find((c) => c.name === name);
   if (!cft || (cft.not_on_root && mem_cgroup_is_root(memcg))) {
@@ -698,7 +855,7 @@ function cgroup_file(memcg: mem_cgroup, name: string): cftype {
   return cft;
 }
 
-// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1083
+// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1275
 /** linux v6.12 include/linux/cgroup-defs.h struct cgroup_root: the cgroup2 hierarchy */
 export class cgroup_root {
   /** The root cgroup (root_mem_cgroup). */

@@ -22,7 +22,7 @@ import {
 } from "./memcontrol.ts";
 import { get_mm_rss } from "./mm.ts";
 
-// ⟨oom-select⟩ spec/04-memory-cgroups.md:514
+// ⟨oom-select⟩ spec/04-memory-cgroups.md:639
 /** linux v6.12 include/uapi/linux/oom.h OOM_SCORE_ADJ_MIN: never chosen by the OOM killer */
 export const OOM_SCORE_ADJ_MIN = -1000;
 /** linux v6.12 include/uapi/linux/oom.h OOM_SCORE_ADJ_MAX */
@@ -80,7 +80,7 @@ export function out_of_memory(oc: oom_control): boolean {
   return true;
 }
 
-// ⟨oom-kill⟩ spec/04-memory-cgroups.md:584
+// ⟨oom-kill⟩ spec/04-memory-cgroups.md:709
 /** linux v6.12 mm/memcontrol.c mem_cgroup_get_oom_group(): the cgroup to kill as a whole */
 function mem_cgroup_get_oom_group(
   victim: task_struct,

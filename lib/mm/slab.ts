@@ -186,7 +186,7 @@ export function ksize(x: SlabObject): number {
   return x.page ? PAGE_SIZE << x.page.order : 0;
 }
 
-// ⟨slab-should-fail⟩ spec/03-tasks-and-user-memory.md:1813
+// ⟨slab-should-fail⟩ spec/03-tasks-and-user-memory.md:1817
 /** linux v6.12 mm/failslab.c: the failslab attribute and its debugfs filter */
 export interface failslab_attr {
   attr: fault_attr;
@@ -201,7 +201,7 @@ export function should_failslab(_s: kmem_cache, gfpflags: gfp_t): boolean {
   return should_fail(failslab.attr);
 }
 
-// ⟨slab-memcg-hooks⟩ spec/04-memory-cgroups.md:755
+// ⟨slab-memcg-hooks⟩ spec/04-memory-cgroups.md:880
 /** linux v6.12 mm/slab.h obj_full_size(): the object and its obj_cgroup pointer */
 export function obj_full_size(s: kmem_cache): number {
   return s.size + 8;

@@ -155,7 +155,7 @@ const VFIO = Object.fromEntries(vfioDeviceIoctls.map((r) => [r.name, r])) as Rec
   IoctlDef
 >;
 
-// ⟨iommufd-test-rows⟩ spec/11-mock-driver.md:1517
+// ⟨iommufd-test-rows⟩ spec/11-mock-driver.md:1523
 /** NON-KERNEL: the rows the handle traces a test command with. */
 const TEST_ROWS = [...iommufdIoctls, ...iommufdTestIoctls];
 
@@ -216,7 +216,7 @@ export class IommufdFd {
     return (op.struct as S).decode(this.process.read(arg, op.size)) as StructValues<S>;
   }
 
-  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1437
+  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1443
   /**
    * IOMMU_TEST_CMD with operation `op` on object `id`, `values` in the union as `member` → the
    * member as the kernel wrote it back.
@@ -294,7 +294,7 @@ export class IommufdFd {
   testSetTempMemoryLimit(limit: number): void {
     this.testCmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, 0, test_memory_limit, { limit });
   }
-  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1607
+  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1613
   /** The selftest's IOMMU_TEST_OP_TRIGGER_IOPF: `dev_id`'s device sends one page request. */
   testTriggerIopf(
     dev_id: number,
@@ -515,7 +515,7 @@ export class IommufdFd {
     });
     return peek(this.process.task, data, nbytes);
   }
-  // ⟨iommufd-fd-helpers⟩ spec/16-access.md:1624
+  // ⟨iommufd-fd-helpers⟩ spec/16-access.md:1625
   /** Access descriptors created through this handle and not yet closed. */
   readonly #accessFds = new Set<number>();
 
@@ -672,7 +672,7 @@ export class IommufdFd {
   // ⟨iommufd-fd-close⟩ spec/12-userspace.md:478
   /** Close the device files, the iommufd and the scratch area. */
   close(): void {
-    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1707
+    // ⟨iommufd-fd-close-files⟩ spec/16-access.md:1708
     for (const access_fd of [...this.#accessFds]) this.testDestroyAccess(access_fd);
     // ⟨iommufd-fd-close-files⟩ spec/20-fault-queues.md:980
     for (const fault_fd of [...this.#faultFds]) this.faultClose(fault_fd);

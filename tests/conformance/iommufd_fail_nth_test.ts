@@ -60,7 +60,9 @@ Deno.test("iommufd_fail_nth.basic_fail_nth.device (with nesting): every injectio
     limit: 400,
   });
   assert.ok(points > 10, `${points} injection points`);
-  assert.equal(absorbed, 0, "nothing in this sequence settles for less memory");
+  // lib/xarray.c (v6.12): a failed GFP_NOWAIT node allocation is retried by __xas_nomem() with
+  // the caller's flags, so some injections are absorbed and the call succeeds, as in the kernel.
+  assert.ok(absorbed > 0, "the xarray's retry absorbs injected node allocations");
   // Allocations and iommufd's own lookups are both swept.
   assert.ok(
     sites.get("failslab")! > 0 && sites.get("fail_iommufd")! > 0,

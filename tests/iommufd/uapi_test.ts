@@ -243,6 +243,23 @@ const KERNEL_LAYOUTS: Record<string, [sizeof: number, fields: string]> = {
   ],
   vfio_device_attach_iommufd_pt: [12, "0 argsz __u32, 4 flags __u32, 8 pt_id __u32"],
   vfio_device_detach_iommufd_pt: [8, "0 argsz __u32, 4 flags __u32"],
+  // include/uapi/linux/vfio.h (v6.12): the type1 container structs iommufd's vfio_compat.c reads.
+  vfio_iommu_type1_info: [
+    24,
+    "0 argsz __u32, 4 flags __u32, 8 iova_pgsizes __u64, 16 cap_offset __u32, 20 pad __u32",
+  ],
+  vfio_info_cap_header: [8, "0 id __u16, 2 version __u16, 4 next __u32"],
+  vfio_iommu_type1_info_cap_iova_range: [
+    16,
+    "0 id __u16, 2 version __u16, 4 next __u32, 8 nr_iovas __u32, 12 reserved __u32",
+  ],
+  vfio_iova_range: [16, "0 start __u64, 8 end __u64"],
+  vfio_iommu_type1_info_dma_avail: [12, "0 id __u16, 2 version __u16, 4 next __u32, 8 avail __u32"],
+  vfio_iommu_type1_dma_map: [
+    32,
+    "0 argsz __u32, 4 flags __u32, 8 vaddr __u64, 16 iova __u64, 24 size __u64",
+  ],
+  vfio_iommu_type1_dma_unmap: [24, "0 argsz __u32, 4 flags __u32, 8 iova __u64, 16 size __u64"],
 };
 
 Deno.test("uapi: every v6.12 struct has the kernel's sizeof, field order, offsets and types", () => {

@@ -14,6 +14,7 @@ import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
 import { siteAssets } from "./assets.ts";
 import { brief } from "./summary.ts";
+import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
 import { writeSearchIndex } from "./search.ts";
 import {
   linkableDefinitions,
@@ -150,6 +151,15 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
     files.set(`source/${c.name}.md.html`, DOCTYPE + renderToString(source));
   });
+  // The divergence ledger, laid out like a chapter (tools/site/ledger.ts).
+  const ledger = collectLedger(spec.chapters, xref);
+  if (ledger.problems.length > 0) return done(ledger.problems);
+  const { html, toc } = ledgerBody(ledger.entries);
+  const ledgerLink = { number: "", title: "Divergences", href: LEDGER_PAGE, summary: "" };
+  files.set(
+    LEDGER_PAGE,
+    DOCTYPE + renderToString(ChapterPage({ site, chapter: ledgerLink, toc, body: html })),
+  );
   for (const [path, text] of await siteAssets(root)) files.set(path, text);
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
   files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));

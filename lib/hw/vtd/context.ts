@@ -185,8 +185,9 @@ export class VtdLookup {
 /** Scratch for the 64-bit halves of the entries being decoded. */
 const q = new Uint32Array(2);
 const q2 = new Uint32Array(2);
+const q3 = new Uint32Array(2);
 
-// ⟨unit-root-lookup⟩ spec/18-vtd-unit.md:679
+// ⟨unit-root-lookup⟩ spec/18-vtd-unit.md:680
 /** NON-KERNEL: the physical memory and unit state a lookup reads. */
 export interface VtdLookupUnit {
   readonly mem: PhysMem;
@@ -230,7 +231,7 @@ function root_lookup(u: VtdLookupUnit, sid: number, scalable: boolean, lk: VtdLo
   return (half[1] & 0xfffff) * 0x1_0000_0000 + ((half[0] & ~0xfff) >>> 0);
 }
 
-// ⟨unit-legacy-context⟩ spec/18-vtd-unit.md:726
+// ⟨unit-legacy-context⟩ spec/18-vtd-unit.md:727
 /**
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), legacy mode): fetches and checks the
  * context entry of `sid`, and decodes it with its configuration. Null: `lk` holds the fault.
@@ -286,7 +287,7 @@ export function vtd_legacy_context_lookup(
   return new VtdContextEntry(false, fpd, config, 0, 0, 0, false);
 }
 
-// ⟨unit-sm-context⟩ spec/18-vtd-unit.md:849
+// ⟨unit-sm-context⟩ spec/18-vtd-unit.md:851
 /**
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), scalable mode): fetches and checks the
  * scalable-mode context entry of `sid`. Null: `lk` holds the fault.
@@ -310,6 +311,11 @@ export function vtd_sm_context_lookup(
   // unit-check-ctx-rsvd
   if ((q[0] & 0x1e0) !== 0 || (q[1] & u.caps.hawHi) !== 0 || (q2[0] & 0xffe0_0000) !== 0 || q2[1]) {
     return lk.fail(VTD_FR_SM_CONTEXT_ENTRY_RSVD, "unit-check-ctx-rsvd");
+  }
+  // unit-check-ctx-rsvd: bits 255:128, the upper half of the 256-bit entry (QEMU val[2], val[3]).
+  for (const word of [pa + 16, pa + 24]) {
+    u.mem.read64Parts(word, q3);
+    if (q3[0] || q3[1]) return lk.fail(VTD_FR_SM_CONTEXT_ENTRY_RSVD, "unit-check-ctx-rsvd");
   }
   return new VtdContextEntry(
     true,
@@ -348,7 +354,7 @@ export function vtd_sm_context_pasid(ctx: VtdContextEntry, pasid: number, lk: Vt
   return ctx.ridPasid;
 }
 
-// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:917
+// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:924
 /**
  * NON-KERNEL (hardware; QEMU vtd_get_pe_from_pasid_table() and vtd_pe_type_check()): fetches the
  * PASID directory and table entries for `pasid` under context `ctx`, checks them, and builds the

@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1243
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1250
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -36,7 +36,7 @@ function page_key(hi: number, lo: number, shift: number): number {
   return hi * 2 ** (32 - shift) + (lo >>> shift);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1271
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1278
 /** NON-KERNEL (hardware): the IOTLB, tagged by DID (+PASID), page-size aware, FIFO-evicting. */
 export class VtdIotlb {
   readonly #tags = new Map<number, Map<number, VtdIotlbEntry>[]>();
