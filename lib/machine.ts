@@ -8,7 +8,7 @@
  *
  * @module
  */
-// ⟨machine-imports⟩ spec/02-physical-memory.md:1119
+// ⟨machine-imports⟩ spec/02-physical-memory.md:1139
 import { PhysMem } from "./hw/physmem.ts";
 import { pglist_data } from "./mm/page_alloc.ts";
 // ⟨machine-imports⟩ spec/03-tasks-and-user-memory.md:1667
@@ -29,7 +29,7 @@ import type { VtdUnit } from "./hw/vtd/unit.ts";
 
 /** NON-KERNEL: options of `new Machine()`. */
 export interface MachineOptions {
-  // ⟨machine-options⟩ spec/02-physical-memory.md:1124
+  // ⟨machine-options⟩ spec/02-physical-memory.md:1144
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
   // ⟨machine-options⟩ spec/04-memory-cgroups.md:1245
@@ -39,7 +39,7 @@ export interface MachineOptions {
 
 /** NON-KERNEL: one simulated machine; its fields are what the kernel keeps in global variables. */
 export class Machine {
-  // ⟨machine-fields⟩ spec/02-physical-memory.md:1129
+  // ⟨machine-fields⟩ spec/02-physical-memory.md:1149
   /** The RAM. */
   readonly physmem: PhysMem;
   /** The memory node: page allocator and node counters. */
@@ -89,7 +89,7 @@ export class Machine {
   readonly vtd = new Map<string, VtdUnit>();
 
   constructor(options: MachineOptions = {}) {
-    // ⟨machine-init⟩ spec/02-physical-memory.md:1136
+    // ⟨machine-init⟩ spec/02-physical-memory.md:1156
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
     // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1686

@@ -20,6 +20,14 @@ export const PHYS_ADDR_BITS = 52;
 /** NON-KERNEL: chunks below this (16 TiB of physical addresses) are found by array index. */
 const NEAR_CHUNKS = 1 << 22;
 
+/**
+ * NON-KERNEL: `pa % PAGE_SIZE`, without the floating-point remainder (a libm call) that `%` costs
+ * on an address at or above 2^31; negative and other invalid addresses keep `%` (and its error).
+ */
+function page_offset(pa: number): number {
+  return pa >= 0 ? pa - Math.floor(pa / PAGE_SIZE) * PAGE_SIZE : pa % PAGE_SIZE;
+}
+
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
   throw new Error("PhysMem: the walker's typed-array reads need a little-endian host");
 }
@@ -66,7 +74,7 @@ export class PhysMem {
     return this.#count;
   }
 
-  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:122
+  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:130
   #check(pa: number, width: number): void {
     if (!(pa >= 0 && pa + width <= this.size)) {
       throw new RangeError(`physical address 0x${pa.toString(16)} (+${width}) is outside RAM`);
@@ -133,10 +141,10 @@ export class PhysMem {
 
   /** The byte offset of `pa` in the buffer, for the frame in `slot`. */
   #at(slot: number, pa: number): number {
-    return slot * PAGE_SIZE + (pa % PAGE_SIZE);
+    return slot * PAGE_SIZE + page_offset(pa);
   }
 
-  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:200
+  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:208
   /** Reads one byte. */
   read8(pa: number): number {
     const s = this.#slot(pa, 1);
@@ -145,7 +153,7 @@ export class PhysMem {
 
   /** Reads a little-endian 16-bit value. */
   read16(pa: number): number {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 2) return this.#readSplit(pa, 2);
     const s = this.#slot(pa, 2);
     return s < 0 ? 0 : this.#view.getUint16(this.#at(s, pa), true);
@@ -153,7 +161,7 @@ export class PhysMem {
 
   /** Reads a little-endian 32-bit value (unsigned). */
   read32(pa: number): number {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 4) return this.#readSplit(pa, 4);
     const s = this.#slot(pa, 4);
     return s < 0 ? 0 : this.#view.getUint32(this.#at(s, pa), true);
@@ -161,7 +169,19 @@ export class PhysMem {
 
   /** Reads a little-endian 64-bit value into `out[0]` (low half) and `out[1]` (high half). */
   read64Parts(pa: number, out: Uint32Array): void {
-    const off = pa % PAGE_SIZE;
+    if ((pa & 7) === 0 && pa >= 0 && pa + 8 <= this.size) {
+      // a page-table entry: aligned, inside RAM, so inside one frame; two words of the buffer
+      const s = this.slotAt(Math.floor(pa / 0x1_0000_0000), pa >>> 0);
+      if (s < 0) {
+        out[0] = out[1] = 0;
+      } else {
+        const at = s * 1024 + ((pa & 0xfff) >>> 2);
+        out[0] = this.words[at];
+        out[1] = this.words[at + 1];
+      }
+      return;
+    }
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 8) {
       out[0] = this.read32(pa);
       out[1] = this.read32(pa + 4);
@@ -179,7 +199,7 @@ export class PhysMem {
 
   /** Reads a little-endian 64-bit value as a bigint. */
   read64(pa: number): bigint {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 8) {
       return BigInt(this.read32(pa)) | (BigInt(this.read32(pa + 4)) << 32n);
     }
@@ -199,7 +219,7 @@ export class PhysMem {
 
   /** Writes the low 16 bits of `value`, little-endian. */
   write16(pa: number, value: number): void {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 2) return this.#writeSplit(pa, 2, value);
     let s = this.#slot(pa, 2);
     if (s < 0) {
@@ -211,7 +231,7 @@ export class PhysMem {
 
   /** Writes the low 32 bits of `value`, little-endian. */
   write32(pa: number, value: number): void {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 4) return this.#writeSplit(pa, 4, value);
     let s = this.#slot(pa, 4);
     if (s < 0) {
@@ -242,14 +262,14 @@ export class PhysMem {
     for (let i = 0; i < width; i++) this.write8(pa + i, (value >>> (8 * i)) & 0xff);
   }
 
-  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:310
+  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:330
   /** Reads `length` bytes starting at `pa`. */
   readBytes(pa: number, length: number): Uint8Array {
     this.#check(pa, length);
     const out = new Uint8Array(length);
     for (let done = 0; done < length;) {
       const at = pa + done;
-      const off = at % PAGE_SIZE;
+      const off = page_offset(at);
       const n = Math.min(PAGE_SIZE - off, length - done);
       const s = this.slotAt(Math.floor(at / 0x1_0000_0000), at >>> 0);
       if (s >= 0) {
@@ -266,7 +286,7 @@ export class PhysMem {
     this.#check(pa, bytes.length);
     for (let done = 0; done < bytes.length;) {
       const at = pa + done;
-      const off = at % PAGE_SIZE;
+      const off = page_offset(at);
       const n = Math.min(PAGE_SIZE - off, bytes.length - done);
       const chunk = bytes.subarray(done, done + n);
       let s = this.slotAt(Math.floor(at / 0x1_0000_0000), at >>> 0);
@@ -276,7 +296,7 @@ export class PhysMem {
     }
   }
 
-  // ⟨physmem-discard⟩ spec/02-physical-memory.md:352
+  // ⟨physmem-discard⟩ spec/02-physical-memory.md:372
   /** Forgets frames `pfn .. pfn + count - 1`: they read as zeros again and cost nothing. */
   discard(pfn: number, count: number): void {
     const drop = (chunk: Int32Array, i: number) => {

@@ -9,7 +9,7 @@
  */
 // ⟨iommu-imports⟩ spec/01-domain-alloc-user.md:314
 import type { ErrnoError, Rc } from "../errno.ts";
-// ⟨iommu-imports⟩ spec/05-iommu-core.md:1101
+// ⟨iommu-imports⟩ spec/05-iommu-core.md:1104
 import { EBUSY, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM, fail, IS_ERR } from "../errno.ts";
 import { EEXIST } from "../errno.ts";
 import { __GFP_COMP, __GFP_HIGHMEM, type gfp_t } from "../mm/gfp.ts";
@@ -120,8 +120,11 @@ export interface iommu_domain_ops {
   iotlb_sync?: (domain: iommu_domain, iotlb_gather: iommu_iotlb_gather) => void;
   /** Flush every IOTLB entry of the domain. */
   flush_iotlb_all?: (domain: iommu_domain) => void;
-  /** The physical address `iova` translates to. */
-  iova_to_phys?: (domain: iommu_domain, iova: bigint) => number;
+  /**
+   * The physical address `iova` translates to. NON-KERNEL: `iova` may be a number (an exact IOVA
+   * below 2^53) on the model's per-page paths, where a bigint per 4 KiB page costs most of the time.
+   */
+  iova_to_phys?: (domain: iommu_domain, iova: bigint | number) => number;
   /** Block no-snoop DMA through this domain from now on; false if the domain cannot. */
   enforce_cache_coherency?: (domain: iommu_domain) => boolean;
 }
@@ -130,7 +133,7 @@ export interface iommu_domain_ops {
 export interface iommu_dirty_ops {
   /** Turn hardware dirty tracking of the domain's mappings on or off. */
   set_dirty_tracking: (domain: iommu_domain, enabled: boolean) => Rc;
-  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:938
+  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:941
   /**
    * Report the dirty IOPTEs in [iova, iova + size) into `dirty`, and clear them unless `flags` has
    * IOMMU_DIRTY_NO_CLEAR. iommufd refuses to read the dirty bits of a domain without it.
@@ -244,7 +247,7 @@ export function dev_iommu_ops(dev: device): iommu_ops {
   if (!dev.iommu) throw new Error(`dev_iommu_ops: ${dev.name} is not behind an IOMMU`);
   return dev.iommu.iommu_dev.ops;
 }
-// ⟨iommu-file⟩ spec/05-iommu-core.md:1111
+// ⟨iommu-file⟩ spec/05-iommu-core.md:1114
 // ⟨iommu-group⟩ spec/05-iommu-core.md:19
 /** linux v6.12 drivers/iommu/iommu.c struct iommu_group (the fields the model uses) */
 export class iommu_group {
@@ -628,7 +631,7 @@ export function iommu_device_release_dma_owner(dev: device): void {
   if (group.default_domain) __iommu_group_set_domain(group, group.default_domain);
 }
 
-// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:662
+// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:665
 const ULONG_MAX = (1n << 64n) - 1n;
 
 /** linux v6.12 include/linux/iommu.h struct iommu_iotlb_gather (range and page size) */
@@ -686,7 +689,7 @@ export function iommu_iotlb_sync(domain: iommu_domain, gather: iommu_iotlb_gathe
   iommu_iotlb_gather_init(gather);
 }
 
-// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:734
+// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:737
 /** linux v6.12 include/asm-generic/bitops/__ffs.h __ffs(): index of the lowest set bit */
 function __ffs(x: bigint): number {
   let n = 0;
@@ -735,7 +738,7 @@ export function iommu_pgsize(
   return { pgsize, count: Number(run >> BigInt(pgsize_idx)) };
 }
 
-// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:806
+// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:809
 /** linux v6.12 drivers/iommu/iommu.c __iommu_map() */
 function __iommu_map(
   domain: iommu_domain,
@@ -804,7 +807,7 @@ export function iommu_map(
   return ret;
 }
 
-// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:884
+// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:887
 /** linux v6.12 drivers/iommu/iommu.c __iommu_unmap() */
 function __iommu_unmap(
   domain: iommu_domain,
@@ -836,15 +839,15 @@ export function iommu_unmap(domain: iommu_domain, iova: bigint, size: bigint): b
   return ret;
 }
 
-// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:921
+// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:924
 /** linux v6.12 drivers/iommu/iommu.c iommu_iova_to_phys() */
-export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   if (domain.type === IOMMU_DOMAIN_IDENTITY) return Number(iova);
   if (domain.type === IOMMU_DOMAIN_BLOCKED) return 0;
   return domain.ops.iova_to_phys!(domain, iova);
 }
 
-// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:959
+// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:962
 /** linux v6.12 include/linux/iommu.h IOMMU_DIRTY_NO_CLEAR: report dirty bits, leave them set */
 export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
 
@@ -889,7 +892,7 @@ export function iommu_dirty_bitmap_record(
   if (dirty.gather) iommu_iotlb_gather_add_range(dirty.gather, iova, length);
 }
 
-// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:1026
+// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:1029
 /**
  * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user(): copy a driver's struct of
  * `ksize` bytes, of which the first `min_len` are mandatory, from `user_data` into `kdst`.
@@ -921,7 +924,7 @@ export function iommu_copy_struct_from_user(
   return copy_struct_from_user(kdst, ksize, user_data.uptr, user_data.len);
 }
 
-// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:1070
+// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:1073
 /**
  * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user_array(): copy entry `index` of
  * `user_array` into `kdst`, as iommu_copy_struct_from_user() copies a single struct.

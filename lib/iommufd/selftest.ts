@@ -74,7 +74,7 @@ import {
 } from "./iommufd_test.ts";
 import { iommufd_should_fail } from "./main.ts";
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "./uapi.ts";
-// ⟨selftest-imports⟩ spec/11-mock-driver.md:1407
+// ⟨selftest-imports⟩ spec/11-mock-driver.md:1420
 import {
   iommufd_device,
   iommufd_device_attach,
@@ -334,11 +334,24 @@ function mock_domain_unmap_pages(
 }
 
 // ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:464
+/** NON-KERNEL: MOCK_IO_PAGE_SIZE as a number. */
+const MOCK_IO_PAGE_SIZE_NUM = Number(MOCK_IO_PAGE_SIZE);
+
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_iova_to_phys() */
-function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   const mock = to_mock_domain(domain);
-  if (iova % MOCK_IO_PAGE_SIZE) throw new Error("WARN: mock iova_to_phys inside an IO page");
-  const ent = xa_load(mock.pfns, Number(iova / MOCK_IO_PAGE_SIZE));
+  let index: number;
+  if (typeof iova === "number") {
+    // an exact IOVA below 2^53 (chapter 5): the same checks without a bigint
+    index = Math.floor(iova / MOCK_IO_PAGE_SIZE_NUM);
+    if (iova !== index * MOCK_IO_PAGE_SIZE_NUM) {
+      throw new Error("WARN: mock iova_to_phys inside an IO page");
+    }
+  } else {
+    if (iova % MOCK_IO_PAGE_SIZE) throw new Error("WARN: mock iova_to_phys inside an IO page");
+    index = Number(iova / MOCK_IO_PAGE_SIZE);
+  }
+  const ent = xa_load(mock.pfns, index);
   if (ent === null) {
     // WARN_ON(!ent), then the kernel carries on with an empty entry.
     mock.unmapped_reads++;
@@ -347,7 +360,7 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   return Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE);
 }
 
-// ⟨mock-domain-free⟩ spec/11-mock-driver.md:482
+// ⟨mock-domain-free⟩ spec/11-mock-driver.md:495
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_free() */
 function mock_domain_free(domain: iommu_domain): void {
   const mock = to_mock_domain(domain);
@@ -355,7 +368,7 @@ function mock_domain_free(domain: iommu_domain): void {
   kfree(mock.mem);
 }
 
-// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:494
+// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:507
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_ops.default_domain_ops */
 const mock_domain_ops: iommu_domain_ops = {
   free: mock_domain_free,
@@ -376,7 +389,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:551
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:564
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -407,7 +420,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:621
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:634
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -419,7 +432,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:674
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:687
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -474,7 +487,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:739
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:752
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -486,7 +499,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:765
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:778
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -545,7 +558,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:636
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:649
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -554,7 +567,7 @@ function mock_domain_alloc_user(
   user_data: iommu_user_data | null,
 ): iommu_domain | ErrnoError {
   if (!parent) {
-    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:523
+    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:536
     const mdev = to_mock_dev(dev);
     const has_dirty_flag = !!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
@@ -576,7 +589,7 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:600
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:613
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
     return fail(EOPNOTSUPP, "mock-alloc-nested-type", "nested mock domains take selftest data only");
@@ -597,7 +610,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:841
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:854
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -664,7 +677,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:893
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:906
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -686,7 +699,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:930
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:943
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -719,7 +732,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:991
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:1004
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -774,7 +787,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1056
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1069
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -804,7 +817,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1099
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1112
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -819,7 +832,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1133
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1146
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -894,7 +907,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1220
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1233
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -917,7 +930,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1266
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1279
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -953,7 +966,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1311
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1324
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit

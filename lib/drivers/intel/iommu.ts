@@ -556,7 +556,8 @@ function level_to_offset_bits(level: number): number {
 const LEVEL_DIV = [0, 1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36];
 /** linux v6.12 drivers/iommu/intel/iommu.c pfn_level_offset(): the entry's index at `level` */
 function pfn_level_offset(pfn: number, level: number): number {
-  return Math.floor(pfn / LEVEL_DIV[level]) % 512;
+  // `& 511` keeps the low 9 bits exactly (ToInt32 drops multiples of 2^32): no float remainder
+  return Math.floor(pfn / LEVEL_DIV[level]) & 511;
 }
 /** linux v6.12 drivers/iommu/intel/iommu.c level_size(): 4 KiB pages an entry at `level` maps */
 function level_size(level: number): number {
@@ -608,7 +609,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1508
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1509
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -645,7 +646,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1572
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1573
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -810,7 +811,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1753
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1754
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -913,12 +914,12 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1865
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1866
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_iova_to_phys() */
-function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   // Above 2^53 the number is inexact, but then its frame is beyond every AGAW and the walk stops.
   const a = Number(iova);
   iovaLevel.level = 0;
@@ -931,7 +932,9 @@ function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   if (pte === null) return 0;
   const v = dma_pte_read(domain_mem(), pte);
   if (!dma_pte_present(v)) return 0;
-  return dma_pte_addr(v) + (a % (VTD_PAGE_SIZE * LEVEL_DIV[iovaLevel.level]));
+  const size = VTD_PAGE_SIZE * LEVEL_DIV[iovaLevel.level];
+  // the offset in a leaf of at most 1 GiB from the low 32 bits, without a float remainder
+  return dma_pte_addr(v) + (size <= 2 ** 30 ? (a >>> 0) & (size - 1) : a % size);
 }
 
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_flush_iotlb_all() */
@@ -972,7 +975,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:1937
+// ⟨block-translation⟩ spec/19-vtd-driver.md:1940
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1018,7 +1021,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2004
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2007
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1095,7 +1098,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2107
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2110
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1138,7 +1141,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2155
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2158
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1156,7 +1159,7 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2180
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2183
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1186,7 +1189,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2229
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2232
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;
