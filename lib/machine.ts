@@ -24,7 +24,7 @@ import type { failslab_attr } from "./mm/slab.ts";
 import { type ErrnoError, IS_ERR } from "./errno.ts";
 import type { device, iommu_device } from "./iommu/iommu.ts";
 import { mock_dev_create, mock_iommu_device } from "./iommufd/selftest.ts";
-// ⟨machine-imports⟩ spec/18-vtd-unit.md:2306
+// ⟨machine-imports⟩ spec/18-vtd-unit.md:2312
 import type { VtdUnit } from "./hw/vtd/unit.ts";
 
 /** NON-KERNEL: options of `new Machine()`. */
@@ -84,7 +84,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/14-pinning.md:233
   /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_memory_limit: TEMP_MEMORY_LIMIT. */
   iommufd_test_memory_limit = 65536;
-  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2301
+  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2307
   /** VT-d remapping units by name (`dmar0`, …); a VtdUnit adds itself (chapter 18). */
   readonly vtd = new Map<string, VtdUnit>();
 

@@ -9,7 +9,7 @@
  */
 import type { SlabObject } from "../mm/slab.ts";
 
-// ⟨iommufd-object-types⟩ spec/07-iommufd-objects.md:322
+// ⟨iommufd-object-types⟩ spec/07-iommufd-objects.md:325
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h enum iommufd_object_type */
 export const IOMMUFD_OBJ_NONE = 0;
 export const IOMMUFD_OBJ_ANY = IOMMUFD_OBJ_NONE;

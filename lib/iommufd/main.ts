@@ -53,7 +53,7 @@ import {
   type IoctlDef,
   iommufdIoctls,
 } from "./uapi.ts";
-// ⟨iommufd-main-imports⟩ spec/07-iommufd-objects.md:863
+// ⟨iommufd-main-imports⟩ spec/07-iommufd-objects.md:866
 import { iommufd_vfio_ioas } from "./vfio_compat.ts";
 // ⟨iommufd-main-imports⟩ spec/08-io-address-spaces.md:528
 import { IOPT_PAGES_ACCOUNT_MM, IOPT_PAGES_ACCOUNT_USER } from "../mm/locked_vm.ts";
@@ -126,7 +126,7 @@ export const iommufd_fops: file_operations = {
   unlocked_ioctl: iommufd_fops_ioctl,
 };
 
-// ⟨iommufd-object-alloc⟩ spec/07-iommufd-objects.md:392
+// ⟨iommufd-object-alloc⟩ spec/07-iommufd-objects.md:395
 /**
  * linux v6.12 drivers/iommu/iommufd/main.c _iommufd_object_alloc(): charge `size` bytes for the
  * structure and reserve an ID. The model passes the object itself, already constructed.
@@ -178,7 +178,7 @@ function objectName(obj: iommufd_object): string {
   return iommufd_object_type_names[obj.type] ?? `type ${obj.type}`;
 }
 
-// ⟨iommufd-get-object⟩ spec/07-iommufd-objects.md:460
+// ⟨iommufd-get-object⟩ spec/07-iommufd-objects.md:463
 /** linux v6.12 drivers/iommu/iommufd/selftest.c fail_iommufd: iommufd's own injection sites */
 export const fail_iommufd = new fault_attr("fail_iommufd");
 
@@ -218,7 +218,7 @@ export function iommufd_put_object(_ictx: iommufd_ctx, obj: iommufd_object): voi
   obj.shortterm_users--;
 }
 
-// ⟨iommufd-object-remove⟩ spec/07-iommufd-objects.md:520
+// ⟨iommufd-object-remove⟩ spec/07-iommufd-objects.md:523
 /**
  * linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_remove(): destroy object `id` if the
  * table holds the last reference. With `to_destroy`, the caller's own reference is dropped first.
@@ -256,7 +256,7 @@ function iommufd_destroy(ucmd: iommufd_ucmd<iommu_destroy>): Rc {
   return iommufd_object_remove(ucmd.ictx, null, ucmd.cmd.id);
 }
 
-// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:563
+// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:566
 /** linux v6.12 drivers/iommu/iommufd/main.c struct iommufd_object_ops */
 interface iommufd_object_ops {
   destroy: (obj: iommufd_object) => void;
@@ -278,7 +278,7 @@ const iommufd_object_ops: Record<number, iommufd_object_ops> = {
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },
 };
 
-// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:582
+// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:585
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_release() */
 function iommufd_fops_release(filp: file): void {
   const ictx = filp.private_data as iommufd_ctx;
@@ -304,7 +304,7 @@ function iommufd_fops_release(filp: file): void {
   ictx.mem = null;
 }
 
-// ⟨iommufd-ucmd⟩ spec/07-iommufd-objects.md:618
+// ⟨iommufd-ucmd⟩ spec/07-iommufd-objects.md:621
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_ucmd */
 export interface iommufd_ucmd<C = Record<string, number | bigint>> {
   ictx: iommufd_ctx;
@@ -327,14 +327,14 @@ export function iommufd_ucmd_respond(ucmd: iommufd_ucmd<object>, cmd_len: number
   return 0;
 }
 
-// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:651
+// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:654
 type handler = (ucmd: iommufd_ucmd<never>) => Rc;
 
 /** The handlers by command name. */
 const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_DESTROY: iommufd_destroy,
   IOMMU_OPTION: iommufd_option,
-  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:859
+  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:862
   IOMMU_VFIO_IOAS: iommufd_vfio_ioas,
   // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:524
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
@@ -363,7 +363,7 @@ export const iommufd_ioctl_ops = iommufdIoctls.map((def) => ({
   execute: iommufd_ioctl_handlers[def.name] ?? null,
 }));
 
-// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:686
+// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:689
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_ioctl() */
 function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | ErrnoError {
   const ictx = filp.private_data as iommufd_ctx;
@@ -402,7 +402,7 @@ function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | Errn
   return op.execute(ucmd as never);
 }
 
-// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:749
+// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:752
 /** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_option_rlimit_mode() */
 function iommufd_option_rlimit_mode(cmd: iommu_option, ictx: iommufd_ctx): Rc {
   // rlimit-object

@@ -17,7 +17,7 @@ import {
   IOMMU_VFIO_IOAS_SET,
 } from "./uapi.ts";
 
-// ⟨iommufd-vfio-ioas⟩ spec/07-iommufd-objects.md:807
+// ⟨iommufd-vfio-ioas⟩ spec/07-iommufd-objects.md:810
 /** linux v6.12 drivers/iommu/iommufd/vfio_compat.c iommufd_vfio_ioas(): IOMMU_VFIO_IOAS */
 export function iommufd_vfio_ioas(ucmd: iommufd_ucmd<iommu_vfio_ioas>): Rc {
   const cmd = ucmd.cmd;

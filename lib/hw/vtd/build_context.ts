@@ -10,7 +10,7 @@ import type { PhysMem } from "../physmem.ts";
 import { DMA_GCMD_SRTP, DMA_GCMD_TE, DMA_RTADDR_SMT, DMAR_GCMD_REG, DMAR_RTADDR_REG } from "./regs.ts";
 import type { VtdUnit } from "./unit.ts";
 
-// ⟨unit-build-code⟩ spec/18-vtd-unit.md:2155
+// ⟨unit-build-code⟩ spec/18-vtd-unit.md:2161
 /** NON-KERNEL: writes the root entry of `bus`: legacy, or one half of a scalable one. */
 export function vtd_set_root_entry(
   mem: PhysMem,
