@@ -565,11 +565,12 @@ function level_size(level: number): number {
 }
 /** linux v6.12 drivers/iommu/intel/iommu.c first_pte_in_page() */
 function first_pte_in_page(pte: number): boolean {
-  return pte % VTD_PAGE_SIZE === 0;
+  // the low 12 bits of a table address, with an integer mask (no float remainder above 2^31)
+  return (pte & (VTD_PAGE_SIZE - 1)) === 0;
 }
 /** linux v6.12 drivers/iommu/intel/iommu.c nr_pte_to_next_page() */
 function nr_pte_to_next_page(pte: number): number {
-  return first_pte_in_page(pte) ? 512 : (VTD_PAGE_SIZE - (pte % VTD_PAGE_SIZE)) / 8;
+  return first_pte_in_page(pte) ? 512 : (VTD_PAGE_SIZE - (pte & (VTD_PAGE_SIZE - 1))) / 8;
 }
 
 /** NON-KERNEL: an entry as read from memory, low and high 32 bits. */
@@ -592,7 +593,7 @@ function dma_pte_addr(v: Uint32Array): number {
 }
 /** NON-KERNEL: writes an entry of physical address `addr` and low flag bits `bits`. */
 function dma_pte_write(mem: PhysMem, pte: number, addr: number, bits: number): void {
-  mem.write64Parts(pte, ((addr % 2 ** 32) | bits) >>> 0, Math.floor(addr / 2 ** 32));
+  mem.write64Parts(pte, ((addr >>> 0) | bits) >>> 0, Math.floor(addr / 2 ** 32));
 }
 /** linux v6.12 drivers/iommu/intel/iommu.h dma_clear_pte() */
 function dma_clear_pte(mem: PhysMem, pte: number): void {
@@ -609,7 +610,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1509
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1510
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -646,7 +647,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1573
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1574
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -811,7 +812,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1754
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:1755
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -914,7 +915,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1866
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:1867
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -975,7 +976,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:1940
+// ⟨block-translation⟩ spec/19-vtd-driver.md:1941
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1021,7 +1022,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2007
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2008
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1098,7 +1099,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2110
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2111
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1141,7 +1142,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2158
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2159
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1159,7 +1160,7 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2183
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2184
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1189,7 +1190,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2232
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2233
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

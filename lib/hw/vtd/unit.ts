@@ -366,7 +366,7 @@ export class VtdUnit implements VtdLookupUnit {
     // unit-xlate-iotlb
     const e = this.iotlb.lookup(cfg.tag, hi, lo, write);
     if (e !== null) {
-      const size = 2 ** SHIFTS[e.sizeIndex];
+      const size = 1 << SHIFTS[e.sizeIndex];
       out.pa = e.pa + ((lo & (size - 1)) >>> 0);
       out.pageSize = size;
       out.allowRead = e.read;
