@@ -73,7 +73,7 @@ import {
   iommufd_hwpt_paging_destroy,
   iommufd_hwpt_set_dirty_tracking,
 } from "./hw_pagetable.ts";
-// ⟨iommufd-main-imports⟩ spec/11-mock-driver.md:1341
+// ⟨iommufd-main-imports⟩ spec/11-mock-driver.md:1337
 import { iommufd_selftest_destroy } from "./selftest.ts";
 // ⟨iommufd-main-imports⟩ spec/13-mapping.md:1190
 import {
@@ -272,7 +272,7 @@ const iommufd_object_ops: Record<number, iommufd_object_ops> = {
   // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:561
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1337
+  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1333
   [IOMMUFD_OBJ_SELFTEST]: { destroy: iommufd_selftest_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/16-access.md:162
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },

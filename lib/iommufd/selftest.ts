@@ -74,7 +74,7 @@ import {
 } from "./iommufd_test.ts";
 import { iommufd_should_fail } from "./main.ts";
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT } from "./uapi.ts";
-// ⟨selftest-imports⟩ spec/11-mock-driver.md:1420
+// ⟨selftest-imports⟩ spec/11-mock-driver.md:1416
 import {
   iommufd_device,
   iommufd_device_attach,
@@ -261,43 +261,39 @@ function mock_domain_map_pages(
 ): { ret: Rc; mapped: bigint } {
   const mock = to_mock_domain(domain);
   let flags = MOCK_PFN_START_IOVA;
-  let start_iova = iova;
-  let pa = BigInt(paddr);
-  let mapped = 0n;
+  // NON-KERNEL: the IO page index steps as a number and the PFN by 1n, rather than dividing
+  // bigints per 2 KiB IO page; `mapped` is counted in IO pages.
+  let index = Number(iova / MOCK_IO_PAGE_SIZE);
+  const start_index = index;
+  let pfn = BigInt(paddr) / MOCK_IO_PAGE_SIZE;
+  const mapped = () => BigInt(index - start_index) * MOCK_IO_PAGE_SIZE;
   // mock-map-inject
   if (iommufd_should_fail()) {
-    return { ret: fail(ENOENT, "mock-map-inject", "injected failure"), mapped };
+    return { ret: fail(ENOENT, "mock-map-inject", "injected failure"), mapped: 0n };
   }
   if (iova % MOCK_IO_PAGE_SIZE || pgsize % MOCK_IO_PAGE_SIZE) {
     throw new Error("WARN: mock map_pages of a range that is not in IO pages");
   }
+  const per_page = Number(pgsize / MOCK_IO_PAGE_SIZE);
   for (; pgcount; pgcount--) {
-    for (let cur = 0n; cur !== pgsize; cur += MOCK_IO_PAGE_SIZE) {
-      if (pgcount === 1 && cur + MOCK_IO_PAGE_SIZE === pgsize) flags = MOCK_PFN_LAST_IOVA;
+    for (let k = 0; k < per_page; k++) {
+      if (pgcount === 1 && k === per_page - 1) flags = MOCK_PFN_LAST_IOVA;
       if (pgsize !== MOCK_IO_PAGE_SIZE) flags |= MOCK_PFN_HUGE_IOVA;
-      const old = xa_store(
-        mock.pfns,
-        Number(iova / MOCK_IO_PAGE_SIZE),
-        (pa / MOCK_IO_PAGE_SIZE) | flags,
-        gfp,
-      );
+      const old = xa_store(mock.pfns, index, pfn | flags, gfp);
       if (IS_ERR(old)) {
-        for (; start_iova !== iova; start_iova += MOCK_IO_PAGE_SIZE) {
-          xa_erase(mock.pfns, Number(start_iova / MOCK_IO_PAGE_SIZE));
-        }
-        return { ret: old, mapped };
+        for (let i = start_index; i !== index; i++) xa_erase(mock.pfns, i);
+        return { ret: old, mapped: mapped() };
       }
       if (old !== null) throw new Error("WARN: mock map_pages over a mapped IOVA");
-      iova += MOCK_IO_PAGE_SIZE;
-      pa += MOCK_IO_PAGE_SIZE;
-      mapped += MOCK_IO_PAGE_SIZE;
+      index++;
+      pfn += 1n;
       flags = 0n;
     }
   }
-  return { ret: 0, mapped };
+  return { ret: 0, mapped: mapped() };
 }
 
-// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:420
+// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:416
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_unmap_pages() */
 function mock_domain_unmap_pages(
   domain: iommu_domain,
@@ -333,7 +329,7 @@ function mock_domain_unmap_pages(
   return ret;
 }
 
-// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:464
+// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:460
 /** NON-KERNEL: MOCK_IO_PAGE_SIZE as a number. */
 const MOCK_IO_PAGE_SIZE_NUM = Number(MOCK_IO_PAGE_SIZE);
 
@@ -360,7 +356,7 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint | number): 
   return Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE);
 }
 
-// ⟨mock-domain-free⟩ spec/11-mock-driver.md:495
+// ⟨mock-domain-free⟩ spec/11-mock-driver.md:491
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_free() */
 function mock_domain_free(domain: iommu_domain): void {
   const mock = to_mock_domain(domain);
@@ -368,7 +364,7 @@ function mock_domain_free(domain: iommu_domain): void {
   kfree(mock.mem);
 }
 
-// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:507
+// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:503
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_ops.default_domain_ops */
 const mock_domain_ops: iommu_domain_ops = {
   free: mock_domain_free,
@@ -389,7 +385,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:564
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:560
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -420,7 +416,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:634
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:630
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -432,7 +428,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:687
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:683
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -487,7 +483,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:752
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:748
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -499,7 +495,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:778
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:774
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -558,7 +554,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:649
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:645
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -567,7 +563,7 @@ function mock_domain_alloc_user(
   user_data: iommu_user_data | null,
 ): iommu_domain | ErrnoError {
   if (!parent) {
-    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:536
+    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:532
     const mdev = to_mock_dev(dev);
     const has_dirty_flag = !!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
@@ -589,7 +585,7 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:613
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:609
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
     return fail(EOPNOTSUPP, "mock-alloc-nested-type", "nested mock domains take selftest data only");
@@ -610,7 +606,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:854
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:850
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -677,7 +673,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:906
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:902
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -699,7 +695,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:943
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:939
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -732,7 +728,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:1004
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:1000
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -787,7 +783,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1069
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1065
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -817,7 +813,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1112
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1108
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -832,7 +828,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1146
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1142
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -907,7 +903,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1233
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1229
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -930,7 +926,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1279
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1275
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -966,7 +962,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1324
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1320
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit

@@ -22,7 +22,7 @@ import {
   vfioDeviceIoctls,
 } from "../vfio/device_cdev.ts";
 import { iommufd_fops, iommufd_fops_open } from "./main.ts";
-// ⟨user-imports⟩ spec/11-mock-driver.md:1406
+// ⟨user-imports⟩ spec/11-mock-driver.md:1402
 import type { iommufd_ctx } from "./main.ts";
 import {
   iommufd_test_add_reserved,
@@ -196,7 +196,7 @@ export class IommufdFd {
     return (op.struct as S).decode(this.task.read(arg, op.size)) as StructValues<S>;
   }
 
-  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1345
+  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1341
   /** The selftest's IOMMU_TEST_OP_MOCK_DOMAIN[_FLAGS] → its three IDs. */
   testMockDomain(pt_id: number, dev_flags = 0): { stdev_id: number; hwpt_id: number; idev_id: number } {
     const out = this.#test(() => iommufd_test_mock_domain(this.#ictx(), pt_id, dev_flags));
