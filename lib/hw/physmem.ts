@@ -16,6 +16,22 @@ export const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** NON-KERNEL: the widest physical address the model accepts (x86-64 and Arm64: 52 bits). */
 export const PHYS_ADDR_BITS = 52;
 
+// ⟨physmem-frame-table⟩ spec/02-physical-memory.md:113
+/** NON-KERNEL: chunks below this (16 TiB of physical addresses) are found by array index. */
+const NEAR_CHUNKS = 1 << 22;
+
+/**
+ * NON-KERNEL: `pa % PAGE_SIZE`, without the floating-point remainder (a libm call) that `%` costs
+ * on an address at or above 2^31; negative and other invalid addresses keep `%` (and its error).
+ */
+function page_offset(pa: number): number {
+  return pa >= 0 ? pa - Math.floor(pa / PAGE_SIZE) * PAGE_SIZE : pa % PAGE_SIZE;
+}
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+  throw new Error("PhysMem: the walker's typed-array reads need a little-endian host");
+}
+
 // ⟨physmem-class⟩ spec/02-physical-memory.md:37
 /**
  * NON-KERNEL: the machine's RAM, from physical address 0 up to `size`, sparse. A frame is backed
@@ -25,9 +41,23 @@ export const PHYS_ADDR_BITS = 52;
 export class PhysMem {
   /** Bytes of RAM. */
   readonly size: number;
-  readonly #frames = new Map<number, DataView>();
-  #lastPfn = -1;
-  #last: DataView | undefined = undefined;
+  /**
+   * Every frame buffer, one after the other: the frame in slot `s` is words `s * 1024` to
+   * `s * 1024 + 1023`. Replaced (copied) when it grows. For the page walker's fast path; everything
+   * else goes through the methods.
+   */
+  words: Uint32Array = new Uint32Array(0);
+  /** The same buffer as a DataView (explicitly little-endian accesses) and as bytes. */
+  #view = new DataView(this.words.buffer);
+  #bytes = new Uint8Array(0);
+  /** Slots of discarded frames (zeroed), reused before new ones. */
+  readonly #free: number[] = [];
+  #slots = 0;
+  /** The frame table below 16 TiB: chunk `pa >> 22` (see below). */
+  readonly #chunks: (Int32Array | null)[] = [];
+  /** The chunks above 16 TiB, which no test's RAM reaches on a hot path. */
+  readonly #far = new Map<number, Int32Array>();
+  #count = 0;
 
   constructor(size: number) {
     if (
@@ -41,101 +71,174 @@ export class PhysMem {
 
   /** How many frames hold a buffer: what this RAM costs in JavaScript memory, in frames. */
   get backedFrames(): number {
-    return this.#frames.size;
+    return this.#count;
   }
 
-  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:81
+  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:130
   #check(pa: number, width: number): void {
     if (!(pa >= 0 && pa + width <= this.size)) {
       throw new RangeError(`physical address 0x${pa.toString(16)} (+${width}) is outside RAM`);
     }
   }
 
-  /** The frame holding `pa`, or undefined when it was never written. */
-  #frame(pa: number, width: number): DataView | undefined {
+  /**
+   * The slot of the frame holding the physical address whose 32-bit halves are `hi` and `lo`, or
+   * -1 when it has no buffer (it reads as zeros). Not range-checked: a frame outside RAM has none.
+   */
+  slotAt(hi: number, lo: number): number {
+    if (hi >= NEAR_CHUNKS >>> 10) return this.#farSlot(hi, lo);
+    const c = (hi << 10) | (lo >>> 22), chunks = this.#chunks;
+    if (c >= chunks.length) return -1;
+    const chunk = chunks[c];
+    return chunk === null ? -1 : chunk[(lo >>> 12) & 0x3ff] - 1;
+  }
+
+  #farSlot(hi: number, lo: number): number {
+    const chunk = this.#far.get(hi * 1024 + (lo >>> 22));
+    return chunk === undefined ? -1 : chunk[(lo >>> 12) & 0x3ff] - 1;
+  }
+
+  /** The chunk of `pa`, created when `create` (else undefined when it has none). */
+  #chunk(pa: number, create: boolean): Int32Array | undefined {
+    const c = Math.floor(pa / (1 << 22));
+    if (c < NEAR_CHUNKS) {
+      if (!create) return this.#chunks[c] ?? undefined;
+      while (this.#chunks.length <= c) this.#chunks.push(null);
+      return this.#chunks[c] ??= new Int32Array(1024);
+    }
+    let chunk = this.#far.get(c);
+    if (chunk === undefined && create) this.#far.set(c, chunk = new Int32Array(1024));
+    return chunk;
+  }
+
+  /** The slot of the frame holding `pa`, or -1 when it was never written. */
+  #slot(pa: number, width: number): number {
     this.#check(pa, width);
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    if (pfn !== this.#lastPfn) {
-      this.#lastPfn = pfn;
-      this.#last = this.#frames.get(pfn);
-    }
-    return this.#last;
+    return this.slotAt(Math.floor(pa / 0x1_0000_0000), pa >>> 0);
   }
 
-  /** The frame holding `pa`, given a buffer if it had none. */
-  #backed(pa: number): DataView {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    let frame = this.#frames.get(pfn);
-    if (!frame) {
-      frame = new DataView(new ArrayBuffer(PAGE_SIZE));
-      this.#frames.set(pfn, frame);
-      if (pfn === this.#lastPfn) this.#last = frame;
+  /** The slot of the frame holding `pa`, given a buffer if it had none. */
+  #backed(pa: number): number {
+    const chunk = this.#chunk(pa, true)!;
+    const i = (pa >>> 12) & 0x3ff;
+    if (chunk[i] === 0) {
+      let slot = this.#free.pop();
+      if (slot === undefined) {
+        slot = this.#slots++;
+        if (slot * PAGE_SIZE >= this.#bytes.length) {
+          const bytes = new Uint8Array(Math.max(16, 2 * this.#slots) * PAGE_SIZE);
+          bytes.set(this.#bytes);
+          this.#bytes = bytes;
+          this.words = new Uint32Array(bytes.buffer);
+          this.#view = new DataView(bytes.buffer);
+        }
+      }
+      chunk[i] = slot + 1;
+      this.#count++;
     }
-    return frame;
+    return chunk[i] - 1;
   }
 
-  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:119
+  /** The byte offset of `pa` in the buffer, for the frame in `slot`. */
+  #at(slot: number, pa: number): number {
+    return slot * PAGE_SIZE + page_offset(pa);
+  }
+
+  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:208
   /** Reads one byte. */
   read8(pa: number): number {
-    return this.#frame(pa, 1)?.getUint8(pa % PAGE_SIZE) ?? 0;
+    const s = this.#slot(pa, 1);
+    return s < 0 ? 0 : this.#view.getUint8(this.#at(s, pa));
   }
 
   /** Reads a little-endian 16-bit value. */
   read16(pa: number): number {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 2) return this.#readSplit(pa, 2);
-    return this.#frame(pa, 2)?.getUint16(off, true) ?? 0;
+    const s = this.#slot(pa, 2);
+    return s < 0 ? 0 : this.#view.getUint16(this.#at(s, pa), true);
   }
 
   /** Reads a little-endian 32-bit value (unsigned). */
   read32(pa: number): number {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 4) return this.#readSplit(pa, 4);
-    return this.#frame(pa, 4)?.getUint32(off, true) ?? 0;
+    const s = this.#slot(pa, 4);
+    return s < 0 ? 0 : this.#view.getUint32(this.#at(s, pa), true);
   }
 
   /** Reads a little-endian 64-bit value into `out[0]` (low half) and `out[1]` (high half). */
   read64Parts(pa: number, out: Uint32Array): void {
-    const off = pa % PAGE_SIZE;
+    if ((pa & 7) === 0 && pa >= 0 && pa + 8 <= this.size) {
+      // a page-table entry: aligned, inside RAM, so inside one frame; two words of the buffer
+      const s = this.slotAt(Math.floor(pa / 0x1_0000_0000), pa >>> 0);
+      if (s < 0) {
+        out[0] = out[1] = 0;
+      } else {
+        const at = s * 1024 + ((pa & 0xfff) >>> 2);
+        out[0] = this.words[at];
+        out[1] = this.words[at + 1];
+      }
+      return;
+    }
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 8) {
       out[0] = this.read32(pa);
       out[1] = this.read32(pa + 4);
       return;
     }
-    const frame = this.#frame(pa, 8);
-    out[0] = frame ? frame.getUint32(off, true) : 0;
-    out[1] = frame ? frame.getUint32(off + 4, true) : 0;
+    const s = this.#slot(pa, 8);
+    if (s < 0) {
+      out[0] = out[1] = 0;
+      return;
+    }
+    const view = this.#view, at = this.#at(s, pa);
+    out[0] = view.getUint32(at, true);
+    out[1] = view.getUint32(at + 4, true);
   }
 
   /** Reads a little-endian 64-bit value as a bigint. */
   read64(pa: number): bigint {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 8) {
       return BigInt(this.read32(pa)) | (BigInt(this.read32(pa + 4)) << 32n);
     }
-    return this.#frame(pa, 8)?.getBigUint64(off, true) ?? 0n;
+    const s = this.#slot(pa, 8);
+    return s < 0 ? 0n : this.#view.getBigUint64(this.#at(s, pa), true);
   }
 
   /** Writes one byte (the low 8 bits of `value`). */
   write8(pa: number, value: number): void {
-    const frame = this.#frame(pa, 1) ?? ((value & 0xff) === 0 ? undefined : this.#backed(pa));
-    frame?.setUint8(pa % PAGE_SIZE, value);
+    let s = this.#slot(pa, 1);
+    if (s < 0) {
+      if ((value & 0xff) === 0) return;
+      s = this.#backed(pa);
+    }
+    this.#view.setUint8(this.#at(s, pa), value);
   }
 
   /** Writes the low 16 bits of `value`, little-endian. */
   write16(pa: number, value: number): void {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 2) return this.#writeSplit(pa, 2, value);
-    const frame = this.#frame(pa, 2) ?? ((value & 0xffff) === 0 ? undefined : this.#backed(pa));
-    frame?.setUint16(off, value, true);
+    let s = this.#slot(pa, 2);
+    if (s < 0) {
+      if ((value & 0xffff) === 0) return;
+      s = this.#backed(pa);
+    }
+    this.#view.setUint16(this.#at(s, pa), value, true);
   }
 
   /** Writes the low 32 bits of `value`, little-endian. */
   write32(pa: number, value: number): void {
-    const off = pa % PAGE_SIZE;
+    const off = page_offset(pa);
     if (off > PAGE_SIZE - 4) return this.#writeSplit(pa, 4, value);
-    const frame = this.#frame(pa, 4) ?? ((value >>> 0) === 0 ? undefined : this.#backed(pa));
-    frame?.setUint32(off, value, true);
+    let s = this.#slot(pa, 4);
+    if (s < 0) {
+      if ((value >>> 0) === 0) return;
+      s = this.#backed(pa);
+    }
+    this.#view.setUint32(this.#at(s, pa), value, true);
   }
 
   /** Writes a 64-bit value given as its 32-bit halves, little-endian. */
@@ -159,17 +262,20 @@ export class PhysMem {
     for (let i = 0; i < width; i++) this.write8(pa + i, (value >>> (8 * i)) & 0xff);
   }
 
-  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:208
+  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:330
   /** Reads `length` bytes starting at `pa`. */
   readBytes(pa: number, length: number): Uint8Array {
     this.#check(pa, length);
     const out = new Uint8Array(length);
     for (let done = 0; done < length;) {
       const at = pa + done;
-      const off = at % PAGE_SIZE;
+      const off = page_offset(at);
       const n = Math.min(PAGE_SIZE - off, length - done);
-      const frame = this.#frames.get(Math.floor(at / PAGE_SIZE));
-      if (frame) out.set(new Uint8Array(frame.buffer, off, n), done);
+      const s = this.slotAt(Math.floor(at / 0x1_0000_0000), at >>> 0);
+      if (s >= 0) {
+        const from = this.#at(s, at);
+        out.set(this.#bytes.subarray(from, from + n), done);
+      }
       done += n;
     }
     return out;
@@ -180,27 +286,44 @@ export class PhysMem {
     this.#check(pa, bytes.length);
     for (let done = 0; done < bytes.length;) {
       const at = pa + done;
-      const off = at % PAGE_SIZE;
+      const off = page_offset(at);
       const n = Math.min(PAGE_SIZE - off, bytes.length - done);
       const chunk = bytes.subarray(done, done + n);
-      const frame = this.#frames.get(Math.floor(at / PAGE_SIZE)) ??
-        (chunk.some((b) => b !== 0) ? this.#backed(at) : undefined);
-      if (frame) new Uint8Array(frame.buffer, off, n).set(chunk);
+      let s = this.slotAt(Math.floor(at / 0x1_0000_0000), at >>> 0);
+      if (s < 0 && chunk.some((b) => b !== 0)) s = this.#backed(at);
+      if (s >= 0) this.#bytes.set(chunk, this.#at(s, at));
       done += n;
     }
   }
 
-  // ⟨physmem-discard⟩ spec/02-physical-memory.md:245
+  // ⟨physmem-discard⟩ spec/02-physical-memory.md:372
   /** Forgets frames `pfn .. pfn + count - 1`: they read as zeros again and cost nothing. */
   discard(pfn: number, count: number): void {
-    if (count > this.#frames.size) {
-      for (const at of this.#frames.keys()) {
-        if (at >= pfn && at < pfn + count) this.#frames.delete(at);
-      }
-    } else {
-      for (let i = 0; i < count; i++) this.#frames.delete(pfn + i);
+    const drop = (chunk: Int32Array, i: number) => {
+      const slot = chunk[i] - 1;
+      if (slot < 0) return;
+      this.#bytes.fill(0, slot * PAGE_SIZE, (slot + 1) * PAGE_SIZE);
+      this.#free.push(slot);
+      chunk[i] = 0;
+      this.#count--;
+    };
+    if (count > this.#count) {
+      const each = (chunk: Int32Array | null, c: number) => {
+        if (chunk === null) return;
+        for (let i = 0; i < 1024; i++) {
+          const at = c * 1024 + i;
+          if (chunk[i] !== 0 && at >= pfn && at < pfn + count) drop(chunk, i);
+        }
+      };
+      this.#chunks.forEach(each);
+      this.#far.forEach(each);
+      return;
     }
-    this.#lastPfn = -1;
+    for (let i = 0; i < count; i++) {
+      const pa = (pfn + i) * PAGE_SIZE;
+      const chunk = this.#chunk(pa, false);
+      if (chunk) drop(chunk, (pa >>> 12) & 0x3ff);
+    }
   }
 }
 //# sourceMappingURL=../../.cache/srcmap/lib/hw/physmem.ts.map

@@ -137,8 +137,11 @@ export interface iommu_domain_ops {
   iotlb_sync?: (domain: iommu_domain, iotlb_gather: iommu_iotlb_gather) => void;
   /** Flush every IOTLB entry of the domain. */
   flush_iotlb_all?: (domain: iommu_domain) => void;
-  /** The physical address `iova` translates to. */
-  iova_to_phys?: (domain: iommu_domain, iova: bigint) => number;
+  /**
+   * The physical address `iova` translates to. NON-KERNEL: `iova` may be a number (an exact IOVA
+   * below 2^53) on the model's per-page paths, where a bigint per 4 KiB page costs most of the time.
+   */
+  iova_to_phys?: (domain: iommu_domain, iova: bigint | number) => number;
   /** Block no-snoop DMA through this domain from now on; false if the domain cannot. */
   enforce_cache_coherency?: (domain: iommu_domain) => boolean;
 }
@@ -147,7 +150,7 @@ export interface iommu_domain_ops {
 export interface iommu_dirty_ops {
   /** Turn hardware dirty tracking of the domain's mappings on or off. */
   set_dirty_tracking: (domain: iommu_domain, enabled: boolean) => Rc;
-  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:943
+  // ⟨iommu-dirty-ops-read⟩ spec/05-iommu-core.md:946
   /**
    * Report the dirty IOPTEs in [iova, iova + size) into `dirty`, and clear them unless `flags` has
    * IOMMU_DIRTY_NO_CLEAR. iommufd refuses to read the dirty bits of a domain without it.
@@ -275,7 +278,7 @@ export function dev_iommu_ops(dev: device): iommu_ops {
   if (!dev.iommu) throw new Error(`dev_iommu_ops: ${dev.name} is not behind an IOMMU`);
   return dev.iommu.iommu_dev.ops;
 }
-// ⟨iommu-file⟩ spec/05-iommu-core.md:1112
+// ⟨iommu-file⟩ spec/05-iommu-core.md:1115
 // ⟨iommu-group⟩ spec/05-iommu-core.md:19
 /** linux v6.12 drivers/iommu/iommu.c struct iommu_group (the fields the model uses) */
 export class iommu_group {
@@ -322,7 +325,7 @@ export function device_iommu_capable(dev: device, cap: number): boolean {
   return ops.capable ? ops.capable(dev, cap) : false;
 }
 
-// ⟨iommu-no-pasid⟩ spec/05-iommu-core.md:1107
+// ⟨iommu-no-pasid⟩ spec/05-iommu-core.md:1110
 /** linux v6.12 include/linux/iommu.h IOMMU_NO_PASID: requests without PASID use PASID 0 */
 export const IOMMU_NO_PASID = 0;
 
@@ -666,7 +669,7 @@ export function iommu_device_release_dma_owner(dev: device): void {
   if (group.default_domain) __iommu_group_set_domain(group, group.default_domain);
 }
 
-// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:667
+// ⟨iommu-iotlb-gather⟩ spec/05-iommu-core.md:670
 const ULONG_MAX = (1n << 64n) - 1n;
 
 /** linux v6.12 include/linux/iommu.h struct iommu_iotlb_gather (range and page size) */
@@ -724,7 +727,7 @@ export function iommu_iotlb_sync(domain: iommu_domain, gather: iommu_iotlb_gathe
   iommu_iotlb_gather_init(gather);
 }
 
-// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:739
+// ⟨iommu-pgsize⟩ spec/05-iommu-core.md:742
 /** linux v6.12 include/asm-generic/bitops/__ffs.h __ffs(): index of the lowest set bit */
 function __ffs(x: bigint): number {
   let n = 0;
@@ -773,7 +776,7 @@ export function iommu_pgsize(
   return { pgsize, count: Number(run >> BigInt(pgsize_idx)) };
 }
 
-// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:811
+// ⟨iommu-map-fn⟩ spec/05-iommu-core.md:814
 /** linux v6.12 drivers/iommu/iommu.c __iommu_map() */
 function __iommu_map(
   domain: iommu_domain,
@@ -842,7 +845,7 @@ export function iommu_map(
   return ret;
 }
 
-// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:889
+// ⟨iommu-unmap-fn⟩ spec/05-iommu-core.md:892
 /** linux v6.12 drivers/iommu/iommu.c __iommu_unmap() */
 function __iommu_unmap(
   domain: iommu_domain,
@@ -874,15 +877,15 @@ export function iommu_unmap(domain: iommu_domain, iova: bigint, size: bigint): b
   return ret;
 }
 
-// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:926
+// ⟨iommu-iova-to-phys⟩ spec/05-iommu-core.md:929
 /** linux v6.12 drivers/iommu/iommu.c iommu_iova_to_phys() */
-export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+export function iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   if (domain.type === IOMMU_DOMAIN_IDENTITY) return Number(iova);
   if (domain.type === IOMMU_DOMAIN_BLOCKED) return 0;
   return domain.ops.iova_to_phys!(domain, iova);
 }
 
-// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:964
+// ⟨iommu-dirty-bitmap⟩ spec/05-iommu-core.md:967
 /** linux v6.12 include/linux/iommu.h IOMMU_DIRTY_NO_CLEAR: report dirty bits, leave them set */
 export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
 
@@ -927,7 +930,7 @@ export function iommu_dirty_bitmap_record(
   if (dirty.gather) iommu_iotlb_gather_add_range(dirty.gather, iova, length);
 }
 
-// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:1031
+// ⟨iommu-copy-struct⟩ spec/05-iommu-core.md:1034
 /**
  * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user(): copy a driver's struct of
  * `ksize` bytes, of which the first `min_len` are mandatory, from `user_data` into `kdst`.
@@ -959,7 +962,7 @@ export function iommu_copy_struct_from_user(
   return copy_struct_from_user(kdst, ksize, user_data.uptr, user_data.len);
 }
 
-// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:1075
+// ⟨iommu-copy-struct-array⟩ spec/05-iommu-core.md:1078
 /**
  * linux v6.12 include/linux/iommu.h iommu_copy_struct_from_user_array(): copy entry `index` of
  * `user_array` into `kdst`, as iommu_copy_struct_from_user() copies a single struct.

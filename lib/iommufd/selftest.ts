@@ -303,43 +303,39 @@ function mock_domain_map_pages(
 ): { ret: Rc; mapped: bigint } {
   const mock = to_mock_domain(domain);
   let flags = MOCK_PFN_START_IOVA;
-  let start_iova = iova;
-  let pa = BigInt(paddr);
-  let mapped = 0n;
+  // NON-KERNEL: the IO page index steps as a number and the PFN by 1n, rather than dividing
+  // bigints per 2 KiB IO page; `mapped` is counted in IO pages.
+  let index = Number(iova / MOCK_IO_PAGE_SIZE);
+  const start_index = index;
+  let pfn = BigInt(paddr) / MOCK_IO_PAGE_SIZE;
+  const mapped = () => BigInt(index - start_index) * MOCK_IO_PAGE_SIZE;
   // mock-map-inject
   if (iommufd_should_fail()) {
-    return { ret: fail(ENOENT, "mock-map-inject", "injected failure"), mapped };
+    return { ret: fail(ENOENT, "mock-map-inject", "injected failure"), mapped: 0n };
   }
   if (iova % MOCK_IO_PAGE_SIZE || pgsize % MOCK_IO_PAGE_SIZE) {
     throw new Error("WARN: mock map_pages of a range that is not in IO pages");
   }
+  const per_page = Number(pgsize / MOCK_IO_PAGE_SIZE);
   for (; pgcount; pgcount--) {
-    for (let cur = 0n; cur !== pgsize; cur += MOCK_IO_PAGE_SIZE) {
-      if (pgcount === 1 && cur + MOCK_IO_PAGE_SIZE === pgsize) flags = MOCK_PFN_LAST_IOVA;
+    for (let k = 0; k < per_page; k++) {
+      if (pgcount === 1 && k === per_page - 1) flags = MOCK_PFN_LAST_IOVA;
       if (pgsize !== MOCK_IO_PAGE_SIZE) flags |= MOCK_PFN_HUGE_IOVA;
-      const old = xa_store(
-        mock.pfns,
-        Number(iova / MOCK_IO_PAGE_SIZE),
-        (pa / MOCK_IO_PAGE_SIZE) | flags,
-        gfp,
-      );
+      const old = xa_store(mock.pfns, index, pfn | flags, gfp);
       if (IS_ERR(old)) {
-        for (; start_iova !== iova; start_iova += MOCK_IO_PAGE_SIZE) {
-          xa_erase(mock.pfns, Number(start_iova / MOCK_IO_PAGE_SIZE));
-        }
-        return { ret: old, mapped };
+        for (let i = start_index; i !== index; i++) xa_erase(mock.pfns, i);
+        return { ret: old, mapped: mapped() };
       }
       if (old !== null) throw new Error("WARN: mock map_pages over a mapped IOVA");
-      iova += MOCK_IO_PAGE_SIZE;
-      pa += MOCK_IO_PAGE_SIZE;
-      mapped += MOCK_IO_PAGE_SIZE;
+      index++;
+      pfn += 1n;
       flags = 0n;
     }
   }
-  return { ret: 0, mapped };
+  return { ret: 0, mapped: mapped() };
 }
 
-// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:425
+// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:421
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_unmap_pages() */
 function mock_domain_unmap_pages(
   domain: iommu_domain,
@@ -375,12 +371,25 @@ function mock_domain_unmap_pages(
   return ret;
 }
 
-// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:469
+// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:465
+/** NON-KERNEL: MOCK_IO_PAGE_SIZE as a number. */
+const MOCK_IO_PAGE_SIZE_NUM = Number(MOCK_IO_PAGE_SIZE);
+
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_iova_to_phys() */
-function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   const mock = to_mock_domain(domain);
-  if (iova % MOCK_IO_PAGE_SIZE) throw new Error("WARN: mock iova_to_phys inside an IO page");
-  const ent = xa_load(mock.pfns, Number(iova / MOCK_IO_PAGE_SIZE));
+  let index: number;
+  if (typeof iova === "number") {
+    // an exact IOVA below 2^53 (chapter 5): the same checks without a bigint
+    index = Math.floor(iova / MOCK_IO_PAGE_SIZE_NUM);
+    if (iova !== index * MOCK_IO_PAGE_SIZE_NUM) {
+      throw new Error("WARN: mock iova_to_phys inside an IO page");
+    }
+  } else {
+    if (iova % MOCK_IO_PAGE_SIZE) throw new Error("WARN: mock iova_to_phys inside an IO page");
+    index = Number(iova / MOCK_IO_PAGE_SIZE);
+  }
+  const ent = xa_load(mock.pfns, index);
   if (ent === null) {
     // WARN_ON(!ent), then the kernel carries on with an empty entry.
     mock.unmapped_reads++;
@@ -389,7 +398,7 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   return Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE);
 }
 
-// ⟨mock-domain-free⟩ spec/11-mock-driver.md:487
+// ⟨mock-domain-free⟩ spec/11-mock-driver.md:496
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_free() */
 function mock_domain_free(domain: iommu_domain): void {
   const mock = to_mock_domain(domain);
@@ -397,7 +406,7 @@ function mock_domain_free(domain: iommu_domain): void {
   kfree(mock.mem);
 }
 
-// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:499
+// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:508
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_ops.default_domain_ops */
 const mock_domain_ops: iommu_domain_ops = {
   free: mock_domain_free,
@@ -418,7 +427,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:559
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:568
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -449,7 +458,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:633
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:642
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -461,7 +470,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:686
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:695
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -516,7 +525,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:751
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:760
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -528,7 +537,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:777
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:786
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -587,7 +596,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:648
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:657
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -596,7 +605,7 @@ function mock_domain_alloc_user(
   user_data: iommu_user_data | null,
 ): iommu_domain | ErrnoError {
   if (!parent) {
-    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:528
+    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:537
     const mdev = to_mock_dev(dev);
     const has_dirty_flag = !!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
@@ -621,7 +630,7 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:608
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:617
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
     return fail(
@@ -646,7 +655,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:853
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:862
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -681,7 +690,7 @@ export const mock_ops: iommu_ops = {
   device_group: generic_device_group,
   probe_device: mock_probe_device,
   default_domain_ops: mock_domain_ops,
-  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1536
+  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1545
   user_pasid_table: true,
   dev_enable_feat: mock_dev_enable_feat,
   dev_disable_feat: mock_dev_disable_feat,
@@ -718,7 +727,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:907
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:916
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -740,7 +749,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:944
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:953
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -773,7 +782,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:1005
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:1014
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -828,7 +837,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1070
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1079
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -858,7 +867,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1113
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1122
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -873,7 +882,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1147
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1156
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -948,7 +957,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1234
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1243
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -971,7 +980,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1280
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1289
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -1007,7 +1016,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1325
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1334
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit
@@ -1312,7 +1321,7 @@ function iommufd_access_get(fd: number): selftest_access | ErrnoError {
   return filep.private_data as selftest_access;
 }
 
-// ⟨iommufd-test⟩ spec/11-mock-driver.md:1359
+// ⟨iommufd-test⟩ spec/11-mock-driver.md:1368
 /** NON-KERNEL: the member of iommu_test_cmd's union that `ucmd` carries, decoded as `member`. */
 function testArgs<S extends Struct>(ucmd: iommufd_ucmd<iommu_test_cmd>, member: S) {
   const bytes = iommu_test_cmd.encode(ucmd.cmd);
@@ -1418,7 +1427,7 @@ export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
   }
 }
 
-// ⟨mock-iopf⟩ spec/11-mock-driver.md:1543
+// ⟨mock-iopf⟩ spec/11-mock-driver.md:1552
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_page_response(): nothing to do */
 function mock_domain_page_response(
   _dev: device,
@@ -1439,7 +1448,7 @@ function mock_dev_disable_feat(dev: device, feat: number): Rc {
   return 0;
 }
 
-// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1576
+// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1585
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd, member trigger_iopf */
 export interface iommu_test_cmd_trigger_iopf {
   trigger_iopf: { dev_id: number; pasid: number; grpid: number; perm: number; addr: bigint };

@@ -58,17 +58,20 @@ export class xarray<T> {
   constructor(readonly flags: number = 0) {}
 }
 
+/** XA_CHUNK_SIZE ** level for levels 0–19 (far beyond any index): no pow per call. */
+const XA_LEVEL_SPAN = Array.from({ length: 20 }, (_, level) => XA_CHUNK_SIZE ** level);
+
 function heightFor(index: number): number {
   let height = 0;
-  while (index >= XA_CHUNK_SIZE ** height && index > 0) height++;
+  while (index >= XA_LEVEL_SPAN[height] && index > 0) height++;
   return height;
 }
 
 function nodeKey(level: number, index: number): number {
-  return Math.floor(index / XA_CHUNK_SIZE ** level) * 16 + level;
+  return Math.floor(index / XA_LEVEL_SPAN[level]) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:167
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:170
 /**
  * linux v6.12 lib/xarray.c xas_create() with xas_alloc() and __xas_nomem(): the nodes a store needs.
  * @divergence simplification On failure the model frees the nodes it allocated for the store; the
@@ -132,7 +135,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:236
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:239
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

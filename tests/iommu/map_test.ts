@@ -89,7 +89,7 @@ function recorder(
       flushed.push({ start: gather.start, end: gather.end });
     },
     iova_to_phys(_d, iova) {
-      return pages.get(iova)?.paddr ?? 0;
+      return pages.get(BigInt(iova))?.paddr ?? 0;
     },
   };
   if (options.syncMap) {

@@ -622,7 +622,8 @@ function level_to_offset_bits(level: number): number {
 const LEVEL_DIV = [0, 1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36];
 /** linux v6.12 drivers/iommu/intel/iommu.c pfn_level_offset(): the entry's index at `level` */
 function pfn_level_offset(pfn: number, level: number): number {
-  return Math.floor(pfn / LEVEL_DIV[level]) % 512;
+  // `& 511` keeps the low 9 bits exactly (ToInt32 drops multiples of 2^32): no float remainder
+  return Math.floor(pfn / LEVEL_DIV[level]) & 511;
 }
 /** linux v6.12 drivers/iommu/intel/iommu.c level_size(): 4 KiB pages an entry at `level` maps */
 function level_size(level: number): number {
@@ -630,11 +631,12 @@ function level_size(level: number): number {
 }
 /** linux v6.12 drivers/iommu/intel/iommu.c first_pte_in_page() */
 function first_pte_in_page(pte: number): boolean {
-  return pte % VTD_PAGE_SIZE === 0;
+  // the low 12 bits of a table address, with an integer mask (no float remainder above 2^31)
+  return (pte & (VTD_PAGE_SIZE - 1)) === 0;
 }
 /** linux v6.12 drivers/iommu/intel/iommu.c nr_pte_to_next_page() */
 function nr_pte_to_next_page(pte: number): number {
-  return first_pte_in_page(pte) ? 512 : (VTD_PAGE_SIZE - (pte % VTD_PAGE_SIZE)) / 8;
+  return first_pte_in_page(pte) ? 512 : (VTD_PAGE_SIZE - (pte & (VTD_PAGE_SIZE - 1))) / 8;
 }
 
 /** NON-KERNEL: an entry as read from memory, low and high 32 bits. */
@@ -657,7 +659,7 @@ function dma_pte_addr(v: Uint32Array): number {
 }
 /** NON-KERNEL: writes an entry of physical address `addr` and low flag bits `bits`. */
 function dma_pte_write(mem: PhysMem, pte: number, addr: number, bits: number): void {
-  mem.write64Parts(pte, ((addr % 2 ** 32) | bits) >>> 0, Math.floor(addr / 2 ** 32));
+  mem.write64Parts(pte, ((addr >>> 0) | bits) >>> 0, Math.floor(addr / 2 ** 32));
 }
 /** linux v6.12 drivers/iommu/intel/iommu.h dma_clear_pte() */
 function dma_clear_pte(mem: PhysMem, pte: number): void {
@@ -674,7 +676,7 @@ function domain_mem(): PhysMem {
   return current().machine.physmem;
 }
 
-// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1896
+// ⟨pfn-to-dma-pte-code⟩ spec/19-vtd-driver.md:1898
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c pfn_to_dma_pte(): the address of the entry mapping
  * `pfn` at `lvl.level` (0: wherever the walk ends, written back), or null.
@@ -711,7 +713,7 @@ function pfn_to_dma_pte(
   return pte;
 }
 
-// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1960
+// ⟨domain-mapping⟩ spec/19-vtd-driver.md:1962
 /** linux v6.12 drivers/iommu/intel/iommu.c hardware_largepage_caps(): the level to map at */
 function hardware_largepage_caps(
   domain: dmar_domain,
@@ -876,7 +878,7 @@ function intel_iommu_map_pages(
   return { ret, mapped: ret ? 0n : size };
 }
 
-// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2141
+// ⟨domain-unmap⟩ spec/19-vtd-driver.md:2143
 /**
  * linux v6.12 drivers/iommu/intel/iommu.c dma_pte_list_pagetables(): the table at `table`
  * (of level `level`) and every table below it, onto `freelist`.
@@ -979,12 +981,12 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2253
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2255
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_iova_to_phys() */
-function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
+function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   // Above 2^53 the number is inexact, but then its frame is beyond every AGAW and the walk stops.
   const a = Number(iova);
   iovaLevel.level = 0;
@@ -997,7 +999,9 @@ function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint): number {
   if (pte === null) return 0;
   const v = dma_pte_read(domain_mem(), pte);
   if (!dma_pte_present(v)) return 0;
-  return dma_pte_addr(v) + (a % (VTD_PAGE_SIZE * LEVEL_DIV[iovaLevel.level]));
+  const size = VTD_PAGE_SIZE * LEVEL_DIV[iovaLevel.level];
+  // the offset in a leaf of at most 1 GiB from the low 32 bits, without a float remainder
+  return dma_pte_addr(v) + (size <= 2 ** 30 ? (a >>> 0) & (size - 1) : a % size);
 }
 
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_flush_iotlb_all() */
@@ -1039,7 +1043,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2326
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2330
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1085,7 +1089,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2393
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2397
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1162,7 +1166,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2496
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2500
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1213,7 +1217,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2552
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2556
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1231,13 +1235,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2592
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2596
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2646
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2650
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1286,7 +1290,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2710
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2714
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1323,7 +1327,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2754
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2758
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1353,7 +1357,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2803
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2807
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 export interface IntelIommuOptions extends VtdUnitOptions {
   unit?: VtdUnit;

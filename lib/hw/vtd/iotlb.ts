@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1250
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1251
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -30,13 +30,18 @@ export class VtdIotlbEntry {
 }
 
 const SHIFTS = [12, 21, 30];
+/** 2^(32 − shift) for each of SHIFTS: a constant factor, not a `**` (libm pow) per lookup. */
+const KEY_SCALE = [2 ** 20, 2 ** 11, 2 ** 2];
 
-/** NON-KERNEL: the input page number of `hi`/`lo` at page shift `shift` (≤ 2^52, no bigint). */
-function page_key(hi: number, lo: number, shift: number): number {
-  return hi * 2 ** (32 - shift) + (lo >>> shift);
+/**
+ * NON-KERNEL: the input page number of `hi`/`lo` at page size index `s` (≤ 2^52, no bigint); an
+ * integer product and a shift.
+ */
+function page_key(hi: number, lo: number, s: number): number {
+  return hi * KEY_SCALE[s] + (lo >>> SHIFTS[s]);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1278
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1284
 /** NON-KERNEL (hardware): the IOTLB, tagged by DID (+PASID), page-size aware, FIFO-evicting. */
 export class VtdIotlb {
   readonly #tags = new Map<number, Map<number, VtdIotlbEntry>[]>();
@@ -54,7 +59,7 @@ export class VtdIotlb {
     const maps = this.#tags.get(tag);
     if (maps === undefined) return null;
     for (let s = 0; s < 3; s++) {
-      const e = maps[s].get(page_key(hi, lo, SHIFTS[s]));
+      const e = maps[s].get(page_key(hi, lo, s));
       if (e !== undefined) return (write ? e.write : e.read) ? e : null;
     }
     return null;
@@ -74,7 +79,7 @@ export class VtdIotlb {
     write: boolean,
   ): void {
     const sizeIndex = pageSize === 2 ** 30 ? 2 : pageSize === 2 ** 21 ? 1 : 0;
-    const key = page_key(hi, lo, SHIFTS[sizeIndex]);
+    const key = page_key(hi, lo, sizeIndex);
     let maps = this.#tags.get(tag);
     if (maps === undefined) {
       maps = [new Map(), new Map(), new Map()];
@@ -85,7 +90,7 @@ export class VtdIotlb {
     let e = this.#ring[this.#pos];
     if (e === undefined) e = this.#ring[this.#pos] = new VtdIotlbEntry();
     else if (e.live) this.#drop(e);
-    this.#pos = (this.#pos + 1) % this.capacity;
+    this.#pos = this.#pos + 1 === this.capacity ? 0 : this.#pos + 1;
     e.tag = tag;
     e.did = did;
     e.pasid = pasid;

@@ -281,13 +281,14 @@ export function vtd_walk_ss(
 ): VtdWalk {
   out.reset(iova);
   split_iova(iova, input);
+  if (out.trace === null && vtd_walk_ss_fast(mem, ss, access.write === true, out)) return out;
   if (ss_walk(mem, ss, input[1], input[0], access.write === true, out) === 0) {
     check_interrupt_range(out, ss.fr.interrupt, "ss");
   }
   return out;
 }
 
-// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1025
+// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1026
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_fspte()): translates
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
@@ -318,7 +319,7 @@ function fs_walk(
     let pa = table + 8 * vtd_level_index(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1169
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1171
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = null;
       const inner = nestedScratch.reset(pa);
@@ -397,7 +398,7 @@ function fs_walk(
   }
 }
 
-// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1126
+// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1127
 /**
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
@@ -411,13 +412,14 @@ export function vtd_walk_fs(
 ): VtdWalk {
   out.reset(iova);
   split_iova(iova, input);
+  if (out.trace === null && vtd_walk_fs_fast(mem, fs, null, access, out)) return out;
   if (fs_walk(mem, fs, null, input[1], input[0], access, out) === 0) {
     check_interrupt_range(out, VTD_FR_SM_INTERRUPT_ADDR, "fs");
   }
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1185
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1187
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -438,7 +440,7 @@ function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
   return vtd_fault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1216
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1218
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
@@ -454,6 +456,7 @@ export function vtd_walk_nested(
   if (ss.mode !== "scalable") throw new Error("nested translation needs a scalable-mode stage");
   out.reset(iova);
   split_iova(iova, input);
+  if (out.trace === null && vtd_walk_fs_fast(mem, fs, ss, access, out)) return out;
   if (fs_walk(mem, fs, ss, input[1], input[0], access, out) !== 0) return out;
   const gpa = out.pa, fsSize = out.pageSize, fsWrite = out.write;
   out.gpa = gpa;
@@ -470,5 +473,199 @@ export function vtd_walk_nested(
   out.write = out.write && fsWrite;
   check_interrupt_range(out, VTD_FR_SM_INTERRUPT_ADDR, "ss");
   return out;
+}
+
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1289
+/** Fast path results (a stage's leaf): output address halves, leaf shift and level, rights, reads. */
+let fHi = 0, fLo = 0, fShift = 0, fLevel = 0, fRights = 0, fReads = 0;
+
+/** NON-KERNEL: the page shift of a leaf at `level` (1–3), or 0 for a level the fast path leaves. */
+function fast_leaf_shift(level: number): number {
+  return level === 1 ? 12 : level === 2 ? 21 : level === 3 ? 30 : 0;
+}
+
+/** NON-KERNEL: true when the page at `hi`/`lo` of `2^shift` bytes reaches the interrupt range. */
+function fast_hits_interrupt(hi: number, lo: number, shift: number): boolean {
+  if (hi !== 0) return false;
+  const mask = (1 << shift) - 1;
+  const page = (lo & ~mask) >>> 0;
+  return page <= VTD_INTERRUPT_ADDR_LAST && page + mask >= VTD_INTERRUPT_ADDR_FIRST;
+}
+
+/**
+ * NON-KERNEL: the second-stage walk of `hi`/`lo` when it translates with no A/D update; sets the
+ * fast path results and returns true, or returns false (having changed nothing) otherwise.
+ */
+function ss_walk_fast(
+  mem: PhysMem,
+  ss: VtdSecondStage,
+  hi: number,
+  lo: number,
+  write: boolean,
+): boolean {
+  const w = ss.inputWidth;
+  if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) return false;
+  const right = write ? DMA_PTE_WRITE : DMA_PTE_READ;
+  let rights = DMA_PTE_READ | DMA_PTE_WRITE;
+  let thi = vtd_hi32(ss.root), tlo = ss.root >>> 0;
+  for (let level = ss.levels, reads = 1; level > 0; level--, reads++) {
+    const slot = mem.slotAt(thi, tlo);
+    if (slot < 0) return false;
+    const words = mem.words;
+    const at = slot * 1024 + (vtd_level_index(hi, lo, level) << 1);
+    const elo = words[at], ehi = words[at + 1];
+    if ((elo & right) === 0) return false;
+    rights &= elo;
+    const large = (elo & DMA_PTE_LARGE_PAGE) !== 0 && (ss.largeAt & (1 << level)) !== 0;
+    if (
+      large
+        ? (elo & ss.rsvdLargeLo[level]) !== 0 || (ehi & ss.rsvdLargeHi[level]) !== 0
+        : (elo & ss.rsvdLo[level]) !== 0 || (ehi & ss.rsvdHi[level]) !== 0
+    ) {
+      return false;
+    }
+    const leaf = level === 1 || large;
+    if (ss.ssade) {
+      const set = VTD_SS_PTE_ACCESSED | (leaf && write ? DMA_SL_PTE_DIRTY : 0);
+      if ((elo & set) !== set) return false;
+    }
+    if (leaf) {
+      const shift = fast_leaf_shift(level);
+      if (shift === 0) return false;
+      const mask = (1 << shift) - 1;
+      fHi = ehi & 0xfffff;
+      fLo = ((elo & ~mask) | (lo & mask)) >>> 0;
+      fShift = shift;
+      fLevel = level;
+      fRights = rights;
+      fReads = reads;
+      return true;
+    }
+    thi = ehi & 0xfffff;
+    tlo = (elo & ~0xfff) >>> 0;
+  }
+  return false;
+}
+
+/**
+ * NON-KERNEL: the first-stage walk of `hi`/`lo` (nested over `ss` when given) when it translates
+ * with no A/D update; sets the fast path results (`fRights`: the first stage's) and returns true,
+ * or returns false (having changed nothing) otherwise.
+ */
+function fs_walk_fast(
+  mem: PhysMem,
+  fs: VtdFirstStage,
+  ss: VtdSecondStage | null,
+  hi: number,
+  lo: number,
+  write: boolean,
+  user: boolean,
+): boolean {
+  const top = hi >>> (fs.inputWidth - 33);
+  if (top !== 0 && top !== (1 << (65 - fs.inputWidth)) - 1) return false;
+  const checkRw = user || fs.wpe;
+  const need = (user ? DMA_FL_PTE_US : 0) | (write && checkRw ? VTD_FS_PTE_RW : 0) |
+    DMA_FL_PTE_PRESENT;
+  let rights = VTD_FS_PTE_RW | DMA_FL_PTE_US;
+  let thi = vtd_hi32(fs.root), tlo = fs.root >>> 0;
+  let reads = 0;
+  for (let level = fs.levels; level > 0; level--) {
+    let phi = thi, plo = (tlo | (vtd_level_index(hi, lo, level) << 3)) >>> 0;
+    if (ss !== null) {
+      if (!ss_walk_fast(mem, ss, phi, plo, false)) return false;
+      reads += fReads;
+      phi = fHi;
+      plo = fLo;
+    }
+    const slot = mem.slotAt(phi, plo);
+    if (slot < 0) return false;
+    const words = mem.words;
+    const at = slot * 1024 + ((plo & 0xfff) >>> 2);
+    const elo = words[at], ehi = words[at + 1];
+    reads++;
+    if ((elo & need) !== need) return false;
+    rights &= elo;
+    const large = (elo & DMA_PTE_LARGE_PAGE) !== 0 && (fs.largeAt & (1 << level)) !== 0;
+    if (
+      large
+        ? (elo & fs.rsvdLargeLo[level]) !== 0 || (ehi & fs.rsvdLargeHi[level]) !== 0
+        : (elo & fs.rsvdLo[level]) !== 0 || (ehi & fs.rsvdHi[level]) !== 0
+    ) {
+      return false;
+    }
+    const leaf = level === 1 || large;
+    const set = DMA_FL_PTE_ACCESS | (leaf && write ? DMA_FL_PTE_DIRTY : 0);
+    if ((elo & set) !== set) return false;
+    if (leaf) {
+      const shift = fast_leaf_shift(level);
+      if (shift === 0) return false;
+      const mask = (1 << shift) - 1;
+      fHi = ehi & 0xfffff;
+      fLo = ((elo & ~mask) | (lo & mask)) >>> 0;
+      fShift = shift;
+      fLevel = level;
+      fRights = (rights & VTD_FS_PTE_RW) !== 0 || !checkRw ? DMA_PTE_WRITE : 0;
+      fReads = reads;
+      return true;
+    }
+    thi = ehi & 0xfffff;
+    tlo = (elo & ~0xfff) >>> 0;
+  }
+  return false;
+}
+
+/** NON-KERNEL: copies the fast path results into `out` (a translation; `out` was reset). */
+function fast_result(out: VtdWalk, read: boolean, write: boolean, reads: number): void {
+  out.pa = fHi * 0x1_0000_0000 + fLo;
+  out.pageSize = 1 << fShift;
+  out.level = fLevel;
+  out.read = read;
+  out.write = write;
+  out.reads = reads;
+}
+
+/** NON-KERNEL: vtd_walk_ss()'s fast path; true when `out` holds the translation. */
+function vtd_walk_ss_fast(
+  mem: PhysMem,
+  ss: VtdSecondStage,
+  write: boolean,
+  out: VtdWalk,
+): boolean {
+  if (!ss_walk_fast(mem, ss, input[1], input[0], write)) return false;
+  if (fast_hits_interrupt(fHi, fLo, fShift)) return false;
+  fast_result(out, (fRights & DMA_PTE_READ) !== 0, (fRights & DMA_PTE_WRITE) !== 0, fReads);
+  return true;
+}
+
+/** NON-KERNEL: vtd_walk_fs()'s and vtd_walk_nested()'s fast path; true when `out` translated. */
+function vtd_walk_fs_fast(
+  mem: PhysMem,
+  fs: VtdFirstStage,
+  ss: VtdSecondStage | null,
+  access: VtdAccess,
+  out: VtdWalk,
+): boolean {
+  const write = access.write === true;
+  if (!fs_walk_fast(mem, fs, ss, input[1], input[0], write, access.supervisor !== true)) {
+    return false;
+  }
+  if (ss === null) {
+    if (fast_hits_interrupt(fHi, fLo, fShift)) return false;
+    fast_result(out, true, fRights !== 0, fReads);
+    return true;
+  }
+  const gHi = fHi, gLo = fLo, fsShift = fShift, fsWrite = fRights !== 0, fsReads = fReads;
+  if (!ss_walk_fast(mem, ss, gHi, gLo, write)) return false;
+  const shift = Math.min(fShift, fsShift);
+  if (fast_hits_interrupt(fHi, fLo, shift)) return false;
+  fShift = shift;
+  fast_result(
+    out,
+    (fRights & DMA_PTE_READ) !== 0,
+    (fRights & DMA_PTE_WRITE) !== 0 && fsWrite,
+    fsReads + fReads,
+  );
+  out.gpa = gHi * 0x1_0000_0000 + gLo;
+  return true;
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/walk.ts.map
