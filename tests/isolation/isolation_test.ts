@@ -14,16 +14,17 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type iommufd_ctx, type iommufd_object, xa_for_each } from "../../lib/internal.ts";
 import {
   apply,
   assertProperty,
   checkClose,
+  checkFailure,
   checkLimits,
   checkReach,
   counters,
   type Driver,
   makeWorld,
+  objectsOf,
   snippet,
   type WOp,
   wop,
@@ -33,38 +34,6 @@ import {
 const SCALE = Number(Deno.env.get("ISOLATION_SCALE") ?? 1);
 const SEED = Number(Deno.env.get("ISOLATION_SEED") ?? 20261202);
 const DRIVERS: Driver[] = ["mock0", "dmar0"];
-
-export function objectsOf(w: World): string[] {
-  const ictx = w.vmm.files!.fdt.get(w.fd.fd)!.private_data as iommufd_ctx;
-  return [...xa_for_each(ictx.objects)].map(([, o]: [number, iommufd_object]) =>
-    `${o.id}:${o.type}:${o.users}`
-  );
-}
-
-/** What a failed call may change: the kernel's real guarantee (issue 14, item I). */
-export function checkFailure(
-  w: World,
-  name: string,
-  before: Record<string, unknown>,
-  objects: string[],
-  where: string,
-): void {
-  const after = counters(w);
-  assert.deepEqual(objectsOf(w), objects, `${where}: failed ${name} changed the object table`);
-  const tables = ["sec_pagetables", "nr_iommu_pages", "memory.current", "kernel"];
-  const strip = (c: Record<string, unknown>) =>
-    Object.fromEntries(Object.entries(c).filter(([k]) => !tables.includes(k)));
-  assert.deepEqual(strip(after), strip(before), `${where}: failed ${name} changed counters`);
-  const d = (k: string) => (after[k] as number) - (before[k] as number);
-  if (w.driver === "dmar0" && (name === "IOMMU_IOAS_MAP" || name === "IOMMU_IOAS_COPY")) {
-    // Table pages may stay: each is an IOMMU page, in sec_pagetables, charged.
-    assert.ok(d("nr_iommu_pages") >= 0, `${where}: ${name} freed IOMMU pages`);
-    assert.equal(d("sec_pagetables"), d("nr_iommu_pages") * 4096, `${where}: only table pages`);
-    assert.equal(d("memory.current"), d("sec_pagetables"), `${where}: charged beyond tables`);
-    return;
-  }
-  for (const k of tables) assert.equal(d(k), 0, `${where}: failed ${name} changed ${k}`);
-}
 
 const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
 const ops = (max: number) => fc.array(wop, { minLength: 1, maxLength: max, size: "max" });

@@ -15,6 +15,8 @@ import {
   IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
   iommu_iova_to_phys,
+  type iommufd_ctx,
+  type iommufd_object,
   type IommufdFd,
   Machine,
   mapped_folio,
@@ -24,6 +26,7 @@ import {
   PAGE_SIZE,
   type task_struct,
   to_pci_dev,
+  xa_for_each,
 } from "../../lib/internal.ts";
 
 export const P = BigInt(PAGE_SIZE);
@@ -470,4 +473,36 @@ export function assertProperty<T>(
       `after ${out.numRuns} runs and ${out.numShrinks} shrinks:\n${text}`,
   );
   throw out.errorInstance;
+}
+
+export function objectsOf(w: World): string[] {
+  const ictx = w.vmm.files!.fdt.get(w.fd.fd)!.private_data as iommufd_ctx;
+  return [...xa_for_each(ictx.objects)].map(([, o]: [number, iommufd_object]) =>
+    `${o.id}:${o.type}:${o.users}`
+  );
+}
+
+/** What a failed call may change: the kernel's real guarantee (issue 14, item I). */
+export function checkFailure(
+  w: World,
+  name: string,
+  before: Record<string, unknown>,
+  objects: string[],
+  where: string,
+): void {
+  const after = counters(w);
+  assert.deepEqual(objectsOf(w), objects, `${where}: failed ${name} changed the object table`);
+  const tables = ["sec_pagetables", "nr_iommu_pages", "memory.current", "kernel"];
+  const strip = (c: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(c).filter(([k]) => !tables.includes(k)));
+  assert.deepEqual(strip(after), strip(before), `${where}: failed ${name} changed counters`);
+  const d = (k: string) => (after[k] as number) - (before[k] as number);
+  if (w.driver === "dmar0" && (name === "IOMMU_IOAS_MAP" || name === "IOMMU_IOAS_COPY")) {
+    // Table pages may stay: each is an IOMMU page, in sec_pagetables, charged.
+    assert.ok(d("nr_iommu_pages") >= 0, `${where}: ${name} freed IOMMU pages`);
+    assert.equal(d("sec_pagetables"), d("nr_iommu_pages") * 4096, `${where}: only table pages`);
+    assert.equal(d("memory.current"), d("sec_pagetables"), `${where}: charged beyond tables`);
+    return;
+  }
+  for (const k of tables) assert.equal(d(k), 0, `${where}: failed ${name} changed ${k}`);
 }
