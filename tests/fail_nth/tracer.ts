@@ -110,7 +110,11 @@ function instrument(task: task_struct): void {
         (mode.kind === "count" || mode.kind === "tally" || (mode.kind === "memory-max" && !spent))
       ) {
         // Count a charge only when called from page_counter_try_charge().
+        // Only the caller's frame is needed: a short stack keeps this cheap.
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 2;
         const stack = new Error().stack!;
+        Error.stackTraceLimit = limit;
         if (/at page_counter_try_charge/.test(stack)) {
           const injecting = mode.kind === "memory-max" && trace.charges.length + 1 === mode.n;
           const where = mode.kind === "count" || injecting ? site() : "";
