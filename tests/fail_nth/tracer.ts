@@ -14,7 +14,7 @@
  *
  * A task's own use of fail_nth (a test that arms it itself) passes through unchanged.
  */
-import { Machine, OOM_SCORE_ADJ_MIN, type task_struct } from "../../lib/internal.ts";
+import { Machine, OOM_SCORE_ADJ_MIN, type Process } from "../../lib/internal.ts";
 
 export type Mode =
   | { kind: "off" }
@@ -34,7 +34,7 @@ export interface Trace {
   /** The site that was made to fail, if any. */
   injected: string | null;
   /** Every task spawned during the run (to be killed afterwards). */
-  tasks: task_struct[];
+  tasks: Process[];
 }
 
 let mode: Mode = { kind: "off" };
@@ -55,15 +55,15 @@ export function site(): string {
     const [, fn = "<anonymous>", file, ln] = m;
     if (SKIP_FILE.test(file) || SKIP_FN.test(fn)) continue;
     const rel = file.replace(/^.*?\/(lib|tests|examples)\//, "$1/");
-    return `${fn.replace(/^(task_struct|Object)\./, "")} (${rel}:${ln})`;
+    return `${fn.replace(/^(Process|Object)\./, "")} (${rel}:${ln})`;
   }
   return "<unknown>";
 }
 
-function instrument(task: task_struct): void {
+function instrument(task: Process): void {
   trace.tasks.push(task);
-  let own = task.fail_nth;
-  Object.defineProperty(task, "fail_nth", {
+  let own = task.task.fail_nth;
+  Object.defineProperty(task.task, "fail_nth", {
     configurable: true,
     enumerable: true,
     get() {
@@ -136,7 +136,7 @@ function instrument(task: task_struct): void {
       max = v;
     },
   });
-  if (mode.kind === "memory-max") task.signal.oom_score_adj = OOM_SCORE_ADJ_MIN;
+  if (mode.kind === "memory-max") task.task.signal.oom_score_adj = OOM_SCORE_ADJ_MIN;
 }
 
 const original = Machine.prototype.spawn;

@@ -24,7 +24,7 @@ import {
   MOCK_APERTURE_START,
   OOM_SCORE_ADJ_MIN,
   PAGE_SIZE,
-  type task_struct,
+  type Process,
   to_pci_dev,
   xa_for_each,
 } from "../../lib/internal.ts";
@@ -136,8 +136,8 @@ export interface World {
   driver: Driver;
   m: Machine;
   cg: mem_cgroup;
-  vmm: task_struct;
-  victim: task_struct;
+  vmm: Process;
+  victim: Process;
   victimFrames: Set<number>;
   fd: IommufdFd;
   ram: bigint;
@@ -159,7 +159,7 @@ export function iovaOf(w: World, k: number): bigint {
 }
 
 /** The host frame of the VMM's RAM page `k` (pinned pages do not move). */
-export function frameOf(task: task_struct, va: bigint): number {
+export function frameOf(task: Process, va: bigint): number {
   const folio = mapped_folio(task.mm!, Number(va))!;
   return folio_pfn_at(folio, Number(va));
 }
@@ -175,7 +175,7 @@ export function counters(w: World): Record<string, unknown> {
     kernel: stat.kernel,
     sec_pagetables: stat.sec_pagetables,
     nr_iommu_pages: w.m.pgdat.vm_stat.NR_IOMMU_PAGES,
-    "user->locked_vm": w.vmm.cred.user.locked_vm,
+    "user->locked_vm": w.vmm.task.cred.user.locked_vm,
     "mm->locked_vm": w.vmm.mm!.locked_vm,
     "mm->pinned_vm": w.vmm.mm!.pinned_vm,
   };
@@ -429,7 +429,7 @@ export function checkLimits(w: World, where: string): void {
   const cur = Number(w.cg.read("memory.current"));
   if (max !== "max") assert.ok(cur <= Number(max), `${where}: memory.current ${cur} > ${max}`);
   const lim = w.rlimitPages;
-  assert.ok(w.vmm.cred.user.locked_vm <= lim, `${where}: user locked_vm over RLIMIT_MEMLOCK`);
+  assert.ok(w.vmm.task.cred.user.locked_vm <= lim, `${where}: user locked_vm over RLIMIT_MEMLOCK`);
   assert.ok(w.vmm.mm!.locked_vm <= lim, `${where}: mm locked_vm over RLIMIT_MEMLOCK`);
 }
 
@@ -476,7 +476,7 @@ export function assertProperty<T>(
 }
 
 export function objectsOf(w: World): string[] {
-  const ictx = w.vmm.files!.fdt.get(w.fd.fd)!.private_data as iommufd_ctx;
+  const ictx = w.vmm.task.files!.fdt.get(w.fd.fd)!.private_data as iommufd_ctx;
   return [...xa_for_each(ictx.objects)].map(([, o]: [number, iommufd_object]) =>
     `${o.id}:${o.type}:${o.users}`
   );
