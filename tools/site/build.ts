@@ -15,6 +15,7 @@ import { referencesOf } from "./references.ts";
 import { siteAssets } from "./assets.ts";
 import { brief } from "./summary.ts";
 import { writeSearchIndex } from "./search.ts";
+import { collectFigures, drawFigures } from "./figures.ts";
 import {
   linkableDefinitions,
   prepareChapter,
@@ -103,6 +104,11 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   for (const chapter of spec.chapters) prepared.set(chapter.name, prepareChapter(chapter, xref));
   const problems = [...prepared.values()].flatMap((p) => p.problems);
 
+  // Figures: numbered, referred to, drawn by the model's figure functions.
+  const { figures, problems: figureProblems } = collectFigures(spec);
+  problems.push(...figureProblems);
+  if (figureProblems.length === 0) problems.push(...await drawFigures(root, figures));
+
   // Render bodies.
   const highlighter = options.highlighter ?? await CodeHighlighter.create(root);
   const editHref = options.editUrl
@@ -110,7 +116,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     : (path: string, line: number) => `source/${path.replace(/^spec\//, "")}.html#L${line}`;
   const definitions = linkableDefinitions(xref.definitions);
   const uses = new Map<string, Map<string, string>>();
-  const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses };
+  const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses, figures };
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
     const { html, problems: found } = await renderChapter(p, ctx);
