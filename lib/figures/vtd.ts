@@ -9,12 +9,26 @@
 import { PhysMem } from "../hw/physmem.ts";
 import {
   agaw_to_level,
+  DMA_FL_PTE_ACCESS,
+  DMA_FL_PTE_DIRTY,
+  DMA_FL_PTE_PRESENT,
+  DMA_FL_PTE_US,
+  DMA_PTE_LARGE_PAGE,
+  DMA_PTE_READ,
+  DMA_PTE_SNP,
+  DMA_PTE_WRITE,
+  DMA_SL_PTE_DIRTY,
   LEVEL_STRIDE,
+  VTD_FS_IGNORED_HI,
+  VTD_FS_PTE_RW,
   vtd_hi32,
   vtd_level_index,
   vtd_level_shift,
   VTD_PAGE_SHIFT,
   VTD_PAGE_SIZE,
+  VTD_SS_IGNORED_HI,
+  VTD_SS_PTE_ACCESSED,
+  VTD_SS_PTE_EXEC,
   VtdFirstStage,
   VtdSecondStage,
 } from "../hw/vtd/pgtable.ts";
@@ -44,7 +58,7 @@ export function vtd_iova_fields(levels: number, firstStage: boolean): IovaField[
   return fields;
 }
 
-/** NON-KERNEL: Figure 17.1, the input address split for each VT-d format. */
+/** NON-KERNEL: the figure of the input address split for each VT-d format. */
 export function iovaSplitFigure(): Figure {
   const rows = [
     { label: "second stage, AW=2: 4 levels, 48-bit input", levels: agaw_to_level(2), fs: false },
@@ -95,7 +109,168 @@ export function iovaSplitFigure(): Figure {
     desc: desc.join(" "),
   };
 }
-// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:1659
+// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:540
+/** NON-KERNEL: a row of the entry figure: which masks to draw. */
+interface EntryRow {
+  label: string;
+  fs: boolean;
+  /** The entry's level, and 0 for a table entry or the lowest address bit of a leaf. */
+  level: number;
+  leafShift: number;
+  lo: number;
+  hi: number;
+}
+
+/** NON-KERNEL: the figure of the entry formats bit by bit, from the stages' reserved masks. */
+export function entryBitsFigure(): Figure {
+  const ssLegacy = new VtdSecondStage({ root: 0, mode: "legacy" });
+  const ssSm = new VtdSecondStage({ root: 0, mode: "scalable" });
+  const fs = new VtdFirstStage({ root: 0 });
+  const rows: EntryRow[] = [
+    {
+      label: "second stage, level-4 table entry",
+      fs: false,
+      level: 4,
+      leafShift: 0,
+      lo: ssLegacy.rsvdLo[4],
+      hi: ssLegacy.rsvdHi[4],
+    },
+    {
+      label: "second stage, 4 KiB leaf (legacy mode)",
+      fs: false,
+      level: 1,
+      leafShift: vtd_level_shift(1),
+      lo: ssLegacy.rsvdLo[1],
+      hi: ssLegacy.rsvdHi[1],
+    },
+    {
+      label: "second stage, 2 MiB leaf (scalable mode)",
+      fs: false,
+      level: 2,
+      leafShift: vtd_level_shift(2),
+      lo: ssSm.rsvdLargeLo[2],
+      hi: ssSm.rsvdLargeHi[2],
+    },
+    {
+      label: "first stage, level-4 table entry",
+      fs: true,
+      level: 4,
+      leafShift: 0,
+      lo: fs.rsvdLo[4],
+      hi: fs.rsvdHi[4],
+    },
+    {
+      label: "first stage, 4 KiB leaf",
+      fs: true,
+      level: 1,
+      leafShift: vtd_level_shift(1),
+      lo: fs.rsvdLo[1],
+      hi: fs.rsvdHi[1],
+    },
+    {
+      label: "first stage, 2 MiB leaf",
+      fs: true,
+      level: 2,
+      leafShift: vtd_level_shift(2),
+      lo: fs.rsvdLargeLo[2],
+      hi: fs.rsvdLargeHi[2],
+    },
+  ];
+  const ssFlags: [number, string][] = [
+    [DMA_PTE_READ, "R"],
+    [DMA_PTE_WRITE, "W"],
+    [VTD_SS_PTE_EXEC, "X"],
+    [DMA_PTE_LARGE_PAGE, "PS"],
+    [VTD_SS_PTE_ACCESSED, "A"],
+    [DMA_SL_PTE_DIRTY, "D"],
+    [DMA_PTE_SNP, "SNP"],
+  ];
+  const fsFlags: [number, string][] = [
+    [DMA_FL_PTE_PRESENT, "P"],
+    [VTD_FS_PTE_RW, "RW"],
+    [DMA_FL_PTE_US, "US"],
+    [DMA_FL_PTE_ACCESS, "A"],
+    [DMA_FL_PTE_DIRTY, "D"],
+    [DMA_PTE_LARGE_PAGE, "PS"],
+  ];
+  // Bits 11:0 get wide cells (each is a flag or free); bits 63:12 are drawn in runs of one kind.
+  const wide = 28, narrow = 9, left = 10, rowH = 66;
+  const xOf = (b: number) =>
+    b >= 12 ? left + (63 - b) * narrow : left + 52 * narrow + (11 - b) * wide;
+  const wOf = (b: number) => b >= 12 ? narrow : wide;
+  const parts: string[] = [];
+  const desc: string[] = [];
+  rows.forEach((row, k) => {
+    const y = 8 + k * rowH;
+    parts.push(svgText(left, y + 12, row.label, { size: 13 }));
+    const kinds: string[] = [];
+    for (let b = 0; b < 64; b++) {
+      const inLo = b < 32, bitMask = inLo ? 1 << b : 1 << (b - 32);
+      const rsvd = ((inLo ? row.lo : row.hi) & bitMask) !== 0;
+      const ignoredHi = row.fs ? VTD_FS_IGNORED_HI : VTD_SS_IGNORED_HI;
+      let kind = "free";
+      if (rsvd) kind = "reserved";
+      else if (row.fs && b === 63) kind = "XD";
+      else if (!inLo && (ignoredHi & bitMask) !== 0) kind = "ignored";
+      else if (b >= 12 && b >= row.leafShift) kind = "address";
+      // Below a large leaf's frame: bit 12 is PAT in a first-stage leaf (the masks reserve the rest).
+      else if (b >= 12) kind = row.fs && b === 12 ? "PAT" : "ignored";
+      // In a level-1 entry bit 7 is not PS: PAT in a first-stage PTE, ignored in a second-stage one.
+      else if (row.level === 1 && bitMask === DMA_PTE_LARGE_PAGE) kind = row.fs ? "PAT" : "ignored";
+      else {
+        const flag = (row.fs ? fsFlags : ssFlags).find(([m]) => m === bitMask);
+        if (flag) kind = flag[1];
+      }
+      kinds.push(kind);
+    }
+    const cls = (kind: string) =>
+      kind === "reserved"
+        ? "fig-fault"
+        : kind === "address"
+        ? "fig-accent"
+        : kind === "ignored" || kind === "free"
+        ? "fig-muted"
+        : "fig-box";
+    const said: string[] = [];
+    // Runs of one kind, from bit 63 down.
+    for (let b = 63; b >= 0;) {
+      let low = b;
+      if (b >= 12) { while (low - 1 >= 12 && kinds[low - 1] === kinds[b]) low--; }
+      const x0 = xOf(b), w = xOf(low) + wOf(low) - x0;
+      parts.push(svgRect(x0, y + 20, w, 24, cls(kinds[b])));
+      const short = kinds[b] === "reserved"
+        ? "rsvd"
+        : kinds[b] === "ignored"
+        ? "ign"
+        : kinds[b] === "address"
+        ? "ADDR"
+        : kinds[b] === "free"
+        ? ""
+        : kinds[b];
+      const range = b === low ? `${b}` : `${b}:${low}`;
+      const text = b >= 12 && w > 70 ? `${short} ${range}` : short;
+      if (text && text.length * 6.5 < w + 4) {
+        parts.push(svgText(x0 + w / 2, y + 36, text, { anchor: "middle", size: 10 }));
+      }
+      if (b < 12) {
+        parts.push(
+          svgText(x0 + w / 2, y + 56, String(b), { anchor: "middle", size: 9, cls: "fig-note" }),
+        );
+      }
+      if (kinds[b] !== "free") said.push(`${range} ${kinds[b]}`);
+      b = low - 1;
+    }
+    desc.push(`${row.label}: bits ${said.join(", ")}.`);
+  });
+  return {
+    width: left * 2 + 52 * narrow + 12 * wide,
+    height: 8 + rows.length * rowH,
+    body: parts.join(""),
+    title: "Second- and first-stage entry formats, with their reserved bits",
+    desc: desc.join(" ") + " Unnamed low bits are free for software or ignored by the walker.",
+  };
+}
+// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:1832
 /** NON-KERNEL: the tables of the nested vector N1 (see the worked vectors of chapter 17). */
 export function vtd_example_n1(): { mem: PhysMem; fs: VtdFirstStage; ss: VtdSecondStage } {
   const mem = new PhysMem(2 ** 40);
@@ -219,14 +394,14 @@ function nestedGridFigure(
   };
 }
 
-/** NON-KERNEL: Figure 17.2, N1's nested walk as a grid of its reads. */
+/** NON-KERNEL: the figure of N1's nested walk as a grid of its reads. */
 export function nestedWalkFigure(): Figure {
   const { mem, fs, ss } = vtd_example_n1();
   const out = vtd_walk_nested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
   return nestedGridFigure(mem, fs, ss, out);
 }
 
-/** NON-KERNEL: Figure 17.3, N1 with guest page 3's second-stage leaf cleared: the failing read. */
+/** NON-KERNEL: the figure of N1 with guest page 3's second-stage leaf cleared: the failing read. */
 export function nestedFaultFigure(): Figure {
   const { mem, fs, ss } = vtd_example_n1();
   mem.write64(0x103000 + 8 * 3, 0n);

@@ -12,7 +12,7 @@ const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const SHOTS = `${repo}/.cache/screenshots/figures`;
-const FIGURES = ["fig-iova-split", "fig-nested-walk", "fig-nested-fault"];
+const FIGURES = ["fig-iova-split", "fig-entry-bits", "fig-nested-walk", "fig-nested-fault"];
 
 Deno.test("browser: chapter 17's figures follow the light and dark theme and fit a phone", async () => {
   const outDir = await Deno.makeTempDir({ prefix: "site-figures-" });

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  entryBitsFigure,
   iovaSplitFigure,
   nestedFaultFigure,
   nestedWalkFigure,
@@ -77,4 +78,15 @@ Deno.test("figures: the IOVA split follows the level arithmetic for each format"
     fig.desc,
     /first stage, FLPM=1: 5 levels, 57-bit canonical input: sign in bits 63:57/,
   );
+});
+
+Deno.test("figures: entry formats are drawn from the stages' reserved masks", () => {
+  const fig = entryBitsFigure();
+  // Each row's reserved bits are the masks' bits (chapter 17's tables): 0x880 for a level-4
+  // second-stage table entry, 0x1ff000 for a scalable 2 MiB leaf, 0x1fe000 for a first-stage one.
+  assert.match(fig.desc, /second stage, level-4 table entry: [^.]*11 reserved, [^.]*7 reserved/);
+  assert.match(fig.desc, /second stage, 2 MiB leaf \(scalable mode\): [^.]*20:12 reserved, 11 SNP/);
+  assert.match(fig.desc, /first stage, 2 MiB leaf: [^.]*47:21 address, 20:13 reserved, 12 PAT/);
+  // HAW 48: bits 51:48 are reserved in every row.
+  assert.equal(fig.desc.match(/51:48 reserved/g)?.length, 6);
 });

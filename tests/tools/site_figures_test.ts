@@ -99,8 +99,9 @@ Deno.test("site figures: chapter 17's pages carry its figures, numbered, caption
   const html = await Deno.readTextFile(`${outDir}/vtd-page-walk.html`);
   const expected = [
     ["fig-iova-split", "17.1"],
-    ["fig-nested-walk", "17.2"],
-    ["fig-nested-fault", "17.3"],
+    ["fig-entry-bits", "17.2"],
+    ["fig-nested-walk", "17.3"],
+    ["fig-nested-fault", "17.4"],
   ];
   for (const [id, number] of expected) {
     const at = html.indexOf(`<figure class="diagram" id="${id}">`);

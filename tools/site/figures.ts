@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { Element } from "hast";
+import type { Element, ElementContent } from "hast";
 import type { Link, Root, RootContent } from "mdast";
 import type { CodeBlock, Problem, Spec } from "../literate/spec.ts";
 import { HashStore, sha256 } from "../literate/hash_store.ts";
@@ -88,7 +88,16 @@ export class FigureSet {
               properties: { className: ["label"], href: `#${f.id}` },
               children: [{ type: "text", value: `Figure ${f.number}` }],
             },
-            { type: "text", value: ` ${f.caption}` },
+            { type: "text", value: " " },
+            // The caption is text; `name` in it becomes code.
+            ...f.caption.split("`").map((part, k): ElementContent =>
+              k % 2 === 0 ? { type: "text", value: part } : {
+                type: "element",
+                tagName: "code",
+                properties: {},
+                children: [{ type: "text", value: part }],
+              }
+            ),
           ],
         },
       ],
