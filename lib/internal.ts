@@ -10,6 +10,7 @@ export * from "./drivers/intel/nested.ts";
 export * from "./drivers/intel/pasid.ts";
 export * from "./errno.ts";
 export * from "./figures/svg.ts";
+export * from "./figures/uapi.ts";
 export * from "./figures/vtd.ts";
 export * from "./fs/file.ts";
 export * from "./hw/physmem.ts";

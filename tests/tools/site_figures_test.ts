@@ -117,5 +117,11 @@ Deno.test("site figures: chapter 17's pages carry its figures, numbered, caption
     assert.ok(html.includes(`<a href="#${id}">Figure ${number}</a>`), `${id} is referred to`);
   }
   assert.match(html, /<desc id="fig-nested-walk-desc">[^<]*after 24 reads/);
+  const uapi = await Deno.readTextFile(`${outDir}/iommufd-uapi.html`);
+  assert.match(
+    uapi,
+    /<title id="fig-hwpt-alloc-bytes-title">Figure 6\.1: struct iommu_hwpt_alloc, 48 bytes<\/title>/,
+  );
+  assert.ok(uapi.includes('<a href="#fig-hwpt-alloc-bytes">Figure 6.1</a>'));
   await Deno.remove(outDir, { recursive: true });
 });
