@@ -123,5 +123,11 @@ Deno.test("site figures: chapter 17's pages carry its figures, numbered, caption
     /<title id="fig-hwpt-alloc-bytes-title">Figure 6\.1: struct iommu_hwpt_alloc, 48 bytes<\/title>/,
   );
   assert.ok(uapi.includes('<a href="#fig-hwpt-alloc-bytes">Figure 6.1</a>'));
+  const hwpt = await Deno.readTextFile(`${outDir}/hw-pagetables.html`);
+  assert.match(
+    hwpt,
+    /<title id="fig-session-title">Figure 10\.1: The objects of an iommufd session<\/title>/,
+  );
+  assert.match(hwpt, /<marker id="fig-session-arrow"/);
   await Deno.remove(outDir, { recursive: true });
 });

@@ -2,7 +2,7 @@
  * Runs figure functions of the model in a process of their own, so the site always draws from the
  * `lib/` on disk (a running `serve` re-tangles it) and never from a module cached by an earlier
  * build. Usage: `deno run --allow-read figures_worker.ts <root> <fn>...`; prints one JSON object:
- * `{ "<fn>": { "figure": Figure } | { "error": "…" } }`.
+ * `{ "<fn>": { "figure": Figure } | { "error": "…" } }`. A figure function may return a promise.
  *
  * @module
  */
@@ -18,7 +18,7 @@ for (const name of names) {
     continue;
   }
   try {
-    const figure = fn() as Record<string, unknown>;
+    const figure = await fn() as Record<string, unknown>;
     const ok = figure && typeof figure.body === "string" && typeof figure.desc === "string" &&
       typeof figure.title === "string" && typeof figure.width === "number" &&
       typeof figure.height === "number";
