@@ -5,7 +5,6 @@
  *
  * @module
  */
-import * as elkModule from "elkjs/lib/elk.bundled.js";
 import type { ELK, ElkExtendedEdge, ElkNode } from "elkjs/lib/elk-api.js";
 import { type iommu_domain, IOMMU_DOMAIN_NESTED } from "../iommu/iommu.ts";
 import { iommufd_device } from "../iommufd/device.ts";
@@ -121,6 +120,8 @@ export async function graphFigure(
   title: string,
   markerId: string,
 ): Promise<Figure> {
+  // Loaded when a graph is drawn, so importing the model does not load the layout engine.
+  const elkModule = await import("elkjs/lib/elk.bundled.js");
   const ELKCtor = (elkModule as unknown as { default: new () => ELK }).default;
   const elk = new ELKCtor();
   const label = (n: GraphNode) => `${n.title} ${n.detail}`;
