@@ -128,7 +128,7 @@ export function iommufd_hwpt_nested_destroy(obj: iommufd_object): void {
   hwpt_nested.parent.users--;
 }
 
-// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:365
+// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:269
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_paging_enforce_cc() */
 function iommufd_hwpt_paging_enforce_cc(hwpt_paging: iommufd_hwpt_paging): Rc {
   const domain = hwpt_paging.domain!;
@@ -225,7 +225,7 @@ function hwpt_paging_init(
   return 0;
 }
 
-// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:494
+// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:398
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_nested_alloc() */
 function iommufd_hwpt_nested_alloc(
   ictx: iommufd_ctx,
@@ -284,7 +284,7 @@ function iommufd_hwpt_nested_alloc(
   return hwpt_nested;
 }
 
-// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:580
+// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:484
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_alloc(): IOMMU_HWPT_ALLOC */
 export function iommufd_hwpt_alloc(ucmd: iommufd_ucmd<iommu_hwpt_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -362,7 +362,7 @@ function hwpt_alloc_on(
   return 0;
 }
 
-// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:680
+// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:584
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_invalidate() */
 export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate>): Rc {
   const cmd = ucmd.cmd;
@@ -399,7 +399,7 @@ export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate
   return rc;
 }
 
-// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:737
+// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:641
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_set_dirty_tracking() */
 export function iopt_set_dirty_tracking(
   iopt: io_pagetable,
@@ -416,7 +416,7 @@ export function iopt_set_dirty_tracking(
   return ops.set_dirty_tracking(domain, enable);
 }
 
-// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:759
+// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:663
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_set_dirty_tracking() */
 export function iommufd_hwpt_set_dirty_tracking(
   ucmd: iommufd_ucmd<iommu_hwpt_set_dirty_tracking>,

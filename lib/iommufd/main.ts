@@ -65,7 +65,7 @@ import {
 } from "./ioas.ts";
 // ⟨iommufd-main-imports⟩ spec/09-devices.md:563
 import { iommufd_device_destroy, iommufd_get_hw_info, type iommufd_group } from "./device.ts";
-// ⟨iommufd-main-imports⟩ spec/10-hw-pagetables.md:798
+// ⟨iommufd-main-imports⟩ spec/10-hw-pagetables.md:702
 import {
   iommufd_hwpt_alloc,
   iommufd_hwpt_invalidate,
@@ -269,7 +269,7 @@ const iommufd_object_ops: Record<number, iommufd_object_ops> = {
   [IOMMUFD_OBJ_IOAS]: { destroy: iommufd_ioas_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/09-devices.md:555
   [IOMMUFD_OBJ_DEVICE]: { destroy: iommufd_device_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:784
+  // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:688
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1324
@@ -340,7 +340,7 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
   // ⟨iommufd-ioctl-handlers⟩ spec/09-devices.md:559
   IOMMU_GET_HW_INFO: iommufd_get_hw_info,
-  // ⟨iommufd-ioctl-handlers⟩ spec/10-hw-pagetables.md:792
+  // ⟨iommufd-ioctl-handlers⟩ spec/10-hw-pagetables.md:696
   IOMMU_HWPT_ALLOC: iommufd_hwpt_alloc,
   IOMMU_HWPT_INVALIDATE: iommufd_hwpt_invalidate,
   IOMMU_HWPT_SET_DIRTY_TRACKING: iommufd_hwpt_set_dirty_tracking,

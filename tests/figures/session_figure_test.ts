@@ -51,7 +51,7 @@ Deno.test("figures: the laid-out graph draws every node and edge inside its box"
     const [x, y, w, h] = m.slice(1).map(Number);
     assert.ok(x >= 0 && y >= 0 && x + w <= fig.width && y + h <= fig.height, m[0]);
   }
-  assert.match(fig.desc, /DEVICE 1 iommufd_mock0 → attached → HWPT_NESTED 4/);
+  assert.match(fig.desc, /DEVICE 1 \(iommufd_mock0\) → attached → HWPT_NESTED 4 \(/);
   // A two-node graph: the layout puts the target below its source.
   const small = await graphFigure(
     {

@@ -129,5 +129,8 @@ Deno.test("site figures: chapter 17's pages carry its figures, numbered, caption
     /<title id="fig-session-title">Figure 10\.1: The objects of an iommufd session<\/title>/,
   );
   assert.match(hwpt, /<marker id="fig-session-arrow"/);
+  const memcg = await Deno.readTextFile(`${outDir}/memory-cgroups.html`);
+  assert.match(memcg, /<title id="fig-memcg-tree-title">Figure 4\.1: [^<]+<\/title>/);
+  assert.ok(memcg.includes('<a href="#fig-memcg-tree">Figure 4.1</a>'));
   await Deno.remove(outDir, { recursive: true });
 });
