@@ -104,10 +104,11 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   for (const chapter of spec.chapters) prepared.set(chapter.name, prepareChapter(chapter, xref));
   const problems = [...prepared.values()].flatMap((p) => p.problems);
 
-  // Figures: numbered, referred to, drawn by the model's figure functions.
+  // Figures: numbered and referred to; the model draws them (in a process of its own) while the
+  // chapters render, and the SVG goes into the bodies after.
   const { figures, problems: figureProblems } = collectFigures(spec);
   problems.push(...figureProblems);
-  if (figureProblems.length === 0) problems.push(...await drawFigures(root, figures));
+  const drawing = figureProblems.length === 0 ? drawFigures(root, figures) : Promise.resolve([]);
 
   // Render bodies.
   const highlighter = options.highlighter ?? await CodeHighlighter.create(root);
@@ -123,7 +124,9 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     bodies.set(p.chapter.name, html);
     problems.push(...found);
   }
+  problems.push(...await drawing);
   if (problems.length > 0) return done(problems);
+  for (const [name, html] of bodies) bodies.set(name, figures.fill(html));
   await highlighter.save();
 
   // Lay out pages.

@@ -62,21 +62,17 @@ export class FigureSet {
     return f && `Figure ${f.number}`;
   }
 
-  /** The `<figure>` of a block: the SVG with its title and text alternative, then the caption. */
+  /**
+   * The `<figure>` of a block: a place for the SVG, then the caption. The SVG goes in with
+   * {@link FigureSet.fill} once drawn, so drawing runs while the chapters render.
+   */
   element(f: FigureBlock): Element {
-    const d = f.drawn!;
-    const svg =
-      `<svg xmlns="http://www.w3.org/2000/svg" class="fig" viewBox="0 0 ${d.width} ${d.height}" ` +
-      `width="${d.width}" height="${d.height}" role="img" ` +
-      `aria-labelledby="${f.id}-title ${f.id}-desc">` +
-      `<title id="${f.id}-title">${escapeXml(`Figure ${f.number}: ${d.title}`)}</title>` +
-      `<desc id="${f.id}-desc">${escapeXml(d.desc)}</desc>${d.body}</svg>`;
     return {
       type: "element",
       tagName: "figure",
       properties: { className: ["diagram"], id: f.id },
       children: [
-        { type: "raw", value: svg } as unknown as Element,
+        { type: "raw", value: placeholder(f.id) } as unknown as Element,
         {
           type: "element",
           tagName: "figcaption",
@@ -103,6 +99,24 @@ export class FigureSet {
       ],
     };
   }
+
+  /** Puts each drawn figure's SVG, with its title and text alternative, into rendered HTML. */
+  fill(html: string): string {
+    return html.replace(/<!--figure:([a-z][a-z0-9-]*)-->/g, (whole, id: string) => {
+      const f = this.byId.get(id);
+      const d = f?.drawn;
+      if (!f || !d) return whole;
+      return `<svg xmlns="http://www.w3.org/2000/svg" class="fig" viewBox="0 0 ${d.width} ${d.height}" ` +
+        `width="${d.width}" height="${d.height}" role="img" ` +
+        `aria-labelledby="${f.id}-title ${f.id}-desc">` +
+        `<title id="${f.id}-title">${escapeXml(`Figure ${f.number}: ${d.title}`)}</title>` +
+        `<desc id="${f.id}-desc">${escapeXml(d.desc)}</desc>${d.body}</svg>`;
+    });
+  }
+}
+
+function placeholder(id: string): string {
+  return `<!--figure:${id}-->`;
 }
 
 function escapeXml(s: string): string {

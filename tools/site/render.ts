@@ -247,7 +247,7 @@ export async function renderChapter(
           const p = node.position!.start;
           const block = byPosition.get(`${p.line}:${p.column}`)!;
           const figure = ctx.figures?.of(block);
-          if (figure?.drawn) return ctx.figures!.element(figure);
+          if (figure) return ctx.figures!.element(figure);
           return codeFigure(block, ctx);
         },
       },
