@@ -107,7 +107,7 @@ export class FigureSet {
       const d = f?.drawn;
       if (!f || !d) return whole;
       return `<svg xmlns="http://www.w3.org/2000/svg" class="fig" viewBox="0 0 ${d.width} ${d.height}" ` +
-        `width="${d.width}" height="${d.height}" role="img" ` +
+        `width="${d.width}" height="${d.height}" role="img" data-pagefind-ignore ` +
         `aria-labelledby="${f.id}-title ${f.id}-desc">` +
         `<title id="${f.id}-title">${escapeXml(`Figure ${f.number}: ${d.title}`)}</title>` +
         `<desc id="${f.id}-desc">${escapeXml(d.desc)}</desc>${d.body}</svg>`;
