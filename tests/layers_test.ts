@@ -25,6 +25,7 @@ export const LAYERS: [prefix: string, layer: string][] = [
   ["vfio/", "vfio"],
   ["user/", "user"],
   ["machine.ts", "machine"],
+  ["figures/", "figures"],
 ];
 
 const ORDER = [...new Set(LAYERS.map(([, l]) => l))];

@@ -154,7 +154,7 @@ export function iommufd_hwpt_nested_destroy(obj: iommufd_object): void {
   hwpt_nested.parent.users--;
 }
 
-// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:145
+// ⟨iommufd-hwpt-paging-alloc⟩ spec/10-hw-pagetables.md:272
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_paging_enforce_cc() */
 function iommufd_hwpt_paging_enforce_cc(hwpt_paging: iommufd_hwpt_paging): Rc {
   const domain = hwpt_paging.domain!;
@@ -251,7 +251,7 @@ function hwpt_paging_init(
   return 0;
 }
 
-// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:274
+// ⟨iommufd-hwpt-nested-alloc⟩ spec/10-hw-pagetables.md:401
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_nested_alloc() */
 function iommufd_hwpt_nested_alloc(
   ictx: iommufd_ctx,
@@ -310,7 +310,7 @@ function iommufd_hwpt_nested_alloc(
   return hwpt_nested;
 }
 
-// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:364
+// ⟨iommufd-hwpt-alloc⟩ spec/10-hw-pagetables.md:491
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_alloc(): IOMMU_HWPT_ALLOC */
 export function iommufd_hwpt_alloc(ucmd: iommufd_ucmd<iommu_hwpt_alloc>): Rc {
   const cmd = ucmd.cmd;
@@ -394,7 +394,7 @@ function hwpt_alloc_on(
   return 0;
 }
 
-// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:470
+// ⟨iommufd-hwpt-invalidate⟩ spec/10-hw-pagetables.md:597
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_invalidate() */
 export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate>): Rc {
   const cmd = ucmd.cmd;
@@ -431,7 +431,7 @@ export function iommufd_hwpt_invalidate(ucmd: iommufd_ucmd<iommu_hwpt_invalidate
   return rc;
 }
 
-// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:549
+// ⟨iommufd-hwpt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:676
 /** linux v6.12 drivers/iommu/iommufd/hw_pagetable.c iommufd_hwpt_set_dirty_tracking() */
 export function iommufd_hwpt_set_dirty_tracking(
   ucmd: iommufd_ucmd<iommu_hwpt_set_dirty_tracking>,

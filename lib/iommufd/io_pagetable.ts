@@ -1057,7 +1057,7 @@ export function iopt_remove_access(
   if (iopt_calculate_iova_alignment(iopt)) throw new Error("WARN: alignment grew on removal");
 }
 
-// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:527
+// ⟨iopt-set-dirty-tracking⟩ spec/10-hw-pagetables.md:654
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.c iopt_set_dirty_tracking() */
 export function iopt_set_dirty_tracking(
   iopt: io_pagetable,

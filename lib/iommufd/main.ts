@@ -107,7 +107,7 @@ Object.assign(iommufd_object_ops, {
   [IOMMUFD_OBJ_IOAS]: { destroy: iommufd_ioas_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/09-devices.md:557
   [IOMMUFD_OBJ_DEVICE]: { destroy: iommufd_device_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:574
+  // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:701
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1346
@@ -158,7 +158,7 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
   // ⟨iommufd-ioctl-handlers⟩ spec/09-devices.md:561
   IOMMU_GET_HW_INFO: iommufd_get_hw_info,
-  // ⟨iommufd-ioctl-handlers⟩ spec/10-hw-pagetables.md:582
+  // ⟨iommufd-ioctl-handlers⟩ spec/10-hw-pagetables.md:709
   IOMMU_HWPT_ALLOC: iommufd_hwpt_alloc,
   IOMMU_HWPT_INVALIDATE: iommufd_hwpt_invalidate,
   IOMMU_HWPT_SET_DIRTY_TRACKING: iommufd_hwpt_set_dirty_tracking,

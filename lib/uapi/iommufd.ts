@@ -427,7 +427,7 @@ export type iommu_hwpt_alloc = StructValues<typeof iommu_hwpt_alloc>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_ALLOC: allocate a HW page table. */
 export const IOMMU_HWPT_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC);
 
-// ⟨uapi-hwpt-vtd-s1-flags⟩ spec/06-iommufd-uapi.md:803
+// ⟨uapi-hwpt-vtd-s1-flags⟩ spec/06-iommufd-uapi.md:905
 /** linux v6.12 include/uapi/linux/iommufd.h: supervisor requests are allowed. */
 export const IOMMU_VTD_S1_SRE = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: extended access flag enable. */
@@ -441,7 +441,7 @@ export const iommu_hwpt_vtd_s1_flags: Names = {
   IOMMU_VTD_S1_WPE,
 };
 
-// ⟨uapi-hwpt-vtd-s1⟩ spec/06-iommufd-uapi.md:825
+// ⟨uapi-hwpt-vtd-s1⟩ spec/06-iommufd-uapi.md:927
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_vtd_s1 */
 export const iommu_hwpt_vtd_s1 = defineStruct("iommu_hwpt_vtd_s1", {
   flags: ["__aligned_u64", "in", { flags: iommu_hwpt_vtd_s1_flags }],
@@ -452,7 +452,7 @@ export const iommu_hwpt_vtd_s1 = defineStruct("iommu_hwpt_vtd_s1", {
 /** Field values of struct iommu_hwpt_vtd_s1. */
 export type iommu_hwpt_vtd_s1 = StructValues<typeof iommu_hwpt_vtd_s1>;
 
-// ⟨uapi-hw-info-enums⟩ spec/06-iommufd-uapi.md:848
+// ⟨uapi-hw-info-enums⟩ spec/06-iommufd-uapi.md:950
 /** linux v6.12 include/uapi/linux/iommufd.h: the driver reports nothing. */
 export const IOMMU_HW_INFO_TYPE_NONE = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: struct iommu_hw_info_vtd. */
@@ -465,7 +465,7 @@ export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommufd_hw_capabilities */
 export const iommufd_hw_capabilities: Names = { IOMMU_HW_CAP_DIRTY_TRACKING };
 
-// ⟨uapi-hw-info⟩ spec/06-iommufd-uapi.md:873
+// ⟨uapi-hw-info⟩ spec/06-iommufd-uapi.md:975
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hw_info */
 export const iommu_hw_info = defineStruct("iommu_hw_info", {
   size: ["__u32", "in"],
@@ -482,13 +482,13 @@ export type iommu_hw_info = StructValues<typeof iommu_hw_info>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_GET_HW_INFO: what the device's IOMMU is. */
 export const IOMMU_GET_HW_INFO = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_GET_HW_INFO);
 
-// ⟨uapi-hw-info-vtd-flags⟩ spec/06-iommufd-uapi.md:902
+// ⟨uapi-hw-info-vtd-flags⟩ spec/06-iommufd-uapi.md:1004
 /** linux v6.12 include/uapi/linux/iommufd.h: no read-only mappings in a nest-parent HWPT. */
 export const IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommu_hw_info_vtd_flags */
 export const iommu_hw_info_vtd_flags: Names = { IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 };
 
-// ⟨uapi-hw-info-vtd⟩ spec/06-iommufd-uapi.md:916
+// ⟨uapi-hw-info-vtd⟩ spec/06-iommufd-uapi.md:1018
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hw_info_vtd */
 export const iommu_hw_info_vtd = defineStruct("iommu_hw_info_vtd", {
   flags: ["__u32", "out", { flags: iommu_hw_info_vtd_flags }],
@@ -499,13 +499,13 @@ export const iommu_hw_info_vtd = defineStruct("iommu_hw_info_vtd", {
 /** Field values of struct iommu_hw_info_vtd. */
 export type iommu_hw_info_vtd = StructValues<typeof iommu_hw_info_vtd>;
 
-// ⟨uapi-set-dirty-tracking-flags⟩ spec/06-iommufd-uapi.md:937
+// ⟨uapi-set-dirty-tracking-flags⟩ spec/06-iommufd-uapi.md:1039
 /** linux v6.12 include/uapi/linux/iommufd.h: turn dirty tracking on (clear: off). */
 export const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommufd_hwpt_set_dirty_tracking_flags */
 export const iommufd_hwpt_set_dirty_tracking_flags: Names = { IOMMU_HWPT_DIRTY_TRACKING_ENABLE };
 
-// ⟨uapi-set-dirty-tracking⟩ spec/06-iommufd-uapi.md:951
+// ⟨uapi-set-dirty-tracking⟩ spec/06-iommufd-uapi.md:1053
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_set_dirty_tracking */
 export const iommu_hwpt_set_dirty_tracking = defineStruct("iommu_hwpt_set_dirty_tracking", {
   size: ["__u32", "in"],
@@ -518,13 +518,13 @@ export type iommu_hwpt_set_dirty_tracking = StructValues<typeof iommu_hwpt_set_d
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_SET_DIRTY_TRACKING: start/stop tracking. */
 export const IOMMU_HWPT_SET_DIRTY_TRACKING = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING);
 
-// ⟨uapi-get-dirty-bitmap-flags⟩ spec/06-iommufd-uapi.md:972
+// ⟨uapi-get-dirty-bitmap-flags⟩ spec/06-iommufd-uapi.md:1074
 /** linux v6.12 include/uapi/linux/iommufd.h: report without clearing the dirty bits. */
 export const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommufd_hwpt_get_dirty_bitmap_flags */
 export const iommufd_hwpt_get_dirty_bitmap_flags: Names = { IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR };
 
-// ⟨uapi-get-dirty-bitmap⟩ spec/06-iommufd-uapi.md:990
+// ⟨uapi-get-dirty-bitmap⟩ spec/06-iommufd-uapi.md:1092
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_get_dirty_bitmap */
 export const iommu_hwpt_get_dirty_bitmap = defineStruct("iommu_hwpt_get_dirty_bitmap", {
   size: ["__u32", "in"],
@@ -541,13 +541,13 @@ export type iommu_hwpt_get_dirty_bitmap = StructValues<typeof iommu_hwpt_get_dir
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_GET_DIRTY_BITMAP: harvest dirty bits. */
 export const IOMMU_HWPT_GET_DIRTY_BITMAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP);
 
-// ⟨uapi-invalidate-enums⟩ spec/06-iommufd-uapi.md:1020
+// ⟨uapi-invalidate-enums⟩ spec/06-iommufd-uapi.md:1122
 /** linux v6.12 include/uapi/linux/iommufd.h: entries are struct iommu_hwpt_vtd_s1_invalidate. */
 export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommu_hwpt_invalidate_data_type */
 export const iommu_hwpt_invalidate_data_type: Names = { IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 };
 
-// ⟨uapi-invalidate⟩ spec/06-iommufd-uapi.md:1037
+// ⟨uapi-invalidate⟩ spec/06-iommufd-uapi.md:1139
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_invalidate */
 export const iommu_hwpt_invalidate = defineStruct("iommu_hwpt_invalidate", {
   size: ["__u32", "in"],
@@ -563,13 +563,13 @@ export type iommu_hwpt_invalidate = StructValues<typeof iommu_hwpt_invalidate>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_INVALIDATE: flush a nested HWPT's caches. */
 export const IOMMU_HWPT_INVALIDATE = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_INVALIDATE);
 
-// ⟨uapi-vtd-s1-invalidate-flags⟩ spec/06-iommufd-uapi.md:1061
+// ⟨uapi-vtd-s1-invalidate-flags⟩ spec/06-iommufd-uapi.md:1163
 /** linux v6.12 include/uapi/linux/iommufd.h: only leaf entries changed. */
 export const IOMMU_VTD_INV_FLAGS_LEAF = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommu_hwpt_vtd_s1_invalidate_flags */
 export const iommu_hwpt_vtd_s1_invalidate_flags: Names = { IOMMU_VTD_INV_FLAGS_LEAF };
 
-// ⟨uapi-vtd-s1-invalidate⟩ spec/06-iommufd-uapi.md:1075
+// ⟨uapi-vtd-s1-invalidate⟩ spec/06-iommufd-uapi.md:1177
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_vtd_s1_invalidate */
 export const iommu_hwpt_vtd_s1_invalidate = defineStruct("iommu_hwpt_vtd_s1_invalidate", {
   addr: ["__aligned_u64", "in", "hex"],
@@ -580,7 +580,7 @@ export const iommu_hwpt_vtd_s1_invalidate = defineStruct("iommu_hwpt_vtd_s1_inva
 /** Field values of struct iommu_hwpt_vtd_s1_invalidate. */
 export type iommu_hwpt_vtd_s1_invalidate = StructValues<typeof iommu_hwpt_vtd_s1_invalidate>;
 
-// ⟨uapi-fault-alloc⟩ spec/06-iommufd-uapi.md:1108
+// ⟨uapi-fault-alloc⟩ spec/06-iommufd-uapi.md:1210
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_fault_alloc */
 export const iommu_fault_alloc = defineStruct("iommu_fault_alloc", {
   size: ["__u32", "in"],
@@ -593,7 +593,7 @@ export type iommu_fault_alloc = StructValues<typeof iommu_fault_alloc>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_FAULT_QUEUE_ALLOC: a fault queue and its fd. */
 export const IOMMU_FAULT_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 
-// ⟨uapi-pgfault-enums⟩ spec/06-iommufd-uapi.md:1131
+// ⟨uapi-pgfault-enums⟩ spec/06-iommufd-uapi.md:1233
 /** linux v6.12 include/uapi/linux/iommufd.h: `pasid` is valid. */
 export const IOMMU_PGFAULT_FLAGS_PASID_VALID = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: the last request of its group. */
@@ -620,7 +620,7 @@ export const iommu_hwpt_pgfault_perm: Names = {
   IOMMU_PGFAULT_PERM_PRIV,
 };
 
-// ⟨uapi-pgfault⟩ spec/06-iommufd-uapi.md:1179
+// ⟨uapi-pgfault⟩ spec/06-iommufd-uapi.md:1281
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_pgfault (64-bit layout) */
 export const iommu_hwpt_pgfault = defineStruct("iommu_hwpt_pgfault", {
   flags: ["__u32", "out", { flags: iommu_hwpt_pgfault_flags }],
@@ -635,7 +635,7 @@ export const iommu_hwpt_pgfault = defineStruct("iommu_hwpt_pgfault", {
 /** Field values of struct iommu_hwpt_pgfault. */
 export type iommu_hwpt_pgfault = StructValues<typeof iommu_hwpt_pgfault>;
 
-// ⟨uapi-page-response-code⟩ spec/06-iommufd-uapi.md:1200
+// ⟨uapi-page-response-code⟩ spec/06-iommufd-uapi.md:1302
 /** linux v6.12 include/uapi/linux/iommufd.h: the fault was resolved; the device may retry. */
 export const IOMMUFD_PAGE_RESP_SUCCESS = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: the fault cannot be resolved. */
@@ -646,7 +646,7 @@ export const iommufd_page_response_code: Names = {
   IOMMUFD_PAGE_RESP_INVALID,
 };
 
-// ⟨uapi-page-response⟩ spec/06-iommufd-uapi.md:1217
+// ⟨uapi-page-response⟩ spec/06-iommufd-uapi.md:1319
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_page_response */
 export const iommu_hwpt_page_response = defineStruct("iommu_hwpt_page_response", {
   cookie: ["__u32", "in"],
@@ -655,7 +655,7 @@ export const iommu_hwpt_page_response = defineStruct("iommu_hwpt_page_response",
 /** Field values of struct iommu_hwpt_page_response. */
 export type iommu_hwpt_page_response = StructValues<typeof iommu_hwpt_page_response>;
 
-// ⟨uapi-ioctl-table⟩ spec/06-iommufd-uapi.md:1238
+// ⟨uapi-ioctl-table⟩ spec/06-iommufd-uapi.md:1340
 /** NON-KERNEL: the uAPI half of one `iommufd_ioctl_ops[]` entry (linux v6.12 main.c IOCTL_OP). */
 export interface IoctlDef {
   /** The ioctl's name, e.g. `"IOMMU_HWPT_ALLOC"`. */
@@ -700,7 +700,7 @@ export const iommufdIoctls: readonly IoctlDef[] = [
   defineIoctl({ IOMMU_FAULT_QUEUE_ALLOC }, iommu_fault_alloc, "out_fault_fd"),
 ];
 
-// ⟨uapi-trace⟩ spec/06-iommufd-uapi.md:1296
+// ⟨uapi-trace⟩ spec/06-iommufd-uapi.md:1398
 function hex(value: number | bigint): string {
   return `0x${value.toString(16)}`;
 }
@@ -747,7 +747,7 @@ export function formatStruct(struct: Struct, bytes: Uint8Array, side: "in" | "ou
   return `{${parts.join(", ")}}`;
 }
 
-// ⟨uapi-trace-line⟩ spec/06-iommufd-uapi.md:1348
+// ⟨uapi-trace-line⟩ spec/06-iommufd-uapi.md:1450
 /**
  * NON-KERNEL: one trace line, e.g.
  * `ioctl(3, IOMMU_HWPT_ALLOC, {size=48, …} => {out_hwpt_id=3}) = 0` or

@@ -240,7 +240,8 @@ function collectBlocks(
         lines: node.value === "" ? [] : node.value.split("\n"),
         node,
       };
-      if (hasAttrs(node.meta)) {
+      // A `figure` block's attributes are the site's (tools/site/figures.ts), not the model's.
+      if (hasAttrs(node.meta) && node.lang !== "figure") {
         try {
           block.attrs = parseAttrs(node.meta);
         } catch (e) {

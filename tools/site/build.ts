@@ -16,6 +16,7 @@ import { siteAssets } from "./assets.ts";
 import { brief } from "./summary.ts";
 import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
 import { writeSearchIndex } from "./search.ts";
+import { collectFigures, drawFigures } from "./figures.ts";
 import {
   linkableDefinitions,
   prepareChapter,
@@ -104,6 +105,12 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   for (const chapter of spec.chapters) prepared.set(chapter.name, prepareChapter(chapter, xref));
   const problems = [...prepared.values()].flatMap((p) => p.problems);
 
+  // Figures: numbered and referred to; the model draws them (in a process of its own) while the
+  // chapters render, and the SVG goes into the bodies after.
+  const { figures, problems: figureProblems } = collectFigures(spec);
+  problems.push(...figureProblems);
+  const drawing = figureProblems.length === 0 ? drawFigures(root, figures) : Promise.resolve([]);
+
   // Render bodies.
   const highlighter = options.highlighter ?? await CodeHighlighter.create(root);
   const editHref = options.editUrl
@@ -111,14 +118,16 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     : (path: string, line: number) => `source/${path.replace(/^spec\//, "")}.html#L${line}`;
   const definitions = linkableDefinitions(xref.definitions);
   const uses = new Map<string, Map<string, string>>();
-  const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses };
+  const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses, figures };
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
     const { html, problems: found } = await renderChapter(p, ctx);
     bodies.set(p.chapter.name, html);
     problems.push(...found);
   }
+  problems.push(...await drawing);
   if (problems.length > 0) return done(problems);
+  for (const [name, html] of bodies) bodies.set(name, figures.fill(html));
   await highlighter.save();
 
   // Lay out pages.

@@ -18,6 +18,7 @@ import { unified } from "unified";
 import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
 import { textOf } from "../literate/spec.ts";
 import type { CodeHighlighter } from "./highlight.ts";
+import { figureId, type FigureSet } from "./figures.ts";
 import { sectionNumber, sectionNumbering } from "./sections.ts";
 import {
   type BlockLink,
@@ -60,6 +61,8 @@ export interface RenderContext {
   definitions: Map<string, Definition>;
   /** Filled while rendering: for each linked name, the blocks that use it (page#anchor → chapter). */
   uses: Map<string, Map<string, string>>;
+  /** The figures drawn by the model (tools/site/figures.ts); without it a figure block is shown as text. */
+  figures?: FigureSet;
 }
 
 /**
@@ -153,6 +156,8 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
   for (const block of chapter.blocks) {
     const x = xref.blocks.get(block);
     if (x) claim(x.anchor, block.node);
+    const figure = figureId(block);
+    if (figure) claim(figure, block.node);
   }
   return { chapter, tree, toc, anchors, summary, problems };
 }
@@ -222,6 +227,10 @@ export async function renderChapter(
   }
   walk(tree, (node) => {
     if (node.type === "link") {
+      // A link without text to a figure reads "Figure 17.2".
+      const label = (node as Link).children.length === 0 &&
+        ctx.figures?.label((node as Link).url.split("#", 2)[1] ?? "");
+      if (label) (node as Link).children = [{ type: "text", value: label }];
       const resolved = resolveLink(node as Link, prepared, ctx);
       if (typeof resolved === "string") (node as Link).url = resolved;
       else problems.push(problemAt(chapter, node, resolved.error));
@@ -236,11 +245,15 @@ export async function renderChapter(
       handlers: {
         code: (_state: unknown, node: Code) => {
           const p = node.position!.start;
-          return codeFigure(byPosition.get(`${p.line}:${p.column}`)!, ctx);
+          const block = byPosition.get(`${p.line}:${p.column}`)!;
+          const figure = ctx.figures?.of(block);
+          if (figure) return ctx.figures!.element(figure);
+          return codeFigure(block, ctx);
         },
       },
     })
-    .use(rehypeStringify);
+    // Raw nodes come only from figures' SVG (remark-rehype drops the spec's own HTML).
+    .use(rehypeStringify, { allowDangerousHtml: true });
   const hast = await processor.run(tree) as HastRoot;
   return { html: processor.stringify(hast), problems };
 }

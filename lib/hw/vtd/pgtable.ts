@@ -60,7 +60,7 @@ export function vtd_hi32(addr: number): number {
   return Math.floor(addr / 0x1_0000_0000) >>> 0;
 }
 
-// ⟨vtd-ss-bits⟩ spec/17-vtd-page-walk.md:164
+// ⟨vtd-ss-bits⟩ spec/17-vtd-page-walk.md:260
 /** linux v6.12 drivers/iommu/intel/iommu.h DMA_PTE_READ: second stage, read allowed. */
 export const DMA_PTE_READ = 1 << 0;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMA_PTE_WRITE: second stage, write allowed. */
@@ -80,7 +80,7 @@ export const DMA_PTE_SNP = 1 << 11;
 /** NON-KERNEL: bits 63 and 61:52 of a second-stage entry are ignored (high word). */
 export const VTD_SS_IGNORED_HI = 0xbff0_0000;
 
-// ⟨vtd-fs-bits⟩ spec/17-vtd-page-walk.md:223
+// ⟨vtd-fs-bits⟩ spec/17-vtd-page-walk.md:319
 /** linux v6.12 drivers/iommu/intel/iommu.h DMA_FL_PTE_PRESENT */
 export const DMA_FL_PTE_PRESENT = 1 << 0;
 /** NON-KERNEL name: first-stage R/W (bit 1); Linux writes it as DMA_PTE_WRITE. */
@@ -98,7 +98,7 @@ export const VTD_FS_PTE_XD_HI = 0x8000_0000;
 /** NON-KERNEL: bits 63:52 of a first-stage entry, ignored by QEMU (high word). */
 export const VTD_FS_IGNORED_HI = 0xfff0_0000;
 
-// ⟨vtd-stage-types⟩ spec/17-vtd-page-walk.md:254
+// ⟨vtd-stage-types⟩ spec/17-vtd-page-walk.md:350
 /** NON-KERNEL: legacy (root/context tables only) or scalable mode (PASID tables). */
 export type VtdMode = "legacy" | "scalable";
 
@@ -145,7 +145,7 @@ export interface VtdFirstStageOptions {
   order?: VtdCheckOrder;
 }
 
-// ⟨vtd-second-stage⟩ spec/17-vtd-page-walk.md:306
+// ⟨vtd-second-stage⟩ spec/17-vtd-page-walk.md:402
 /** NON-KERNEL: a second stage as the hardware walker sees it (see VtdSecondStageOptions). */
 export class VtdSecondStage {
   readonly root: number;
@@ -196,7 +196,7 @@ export class VtdSecondStage {
   }
 }
 
-// ⟨vtd-first-stage⟩ spec/17-vtd-page-walk.md:360
+// ⟨vtd-first-stage⟩ spec/17-vtd-page-walk.md:456
 /** NON-KERNEL: a first stage as the hardware walker sees it (see VtdFirstStageOptions). */
 export class VtdFirstStage {
   readonly root: number;

@@ -648,9 +648,7 @@ export class VtdUnit implements VtdLookupUnit {
       if (what === null) {
         this.#iqe = true;
         this.trace?.push(
-          `IQ[${this.#iqh}] invalid descriptor qw0=0x${qw0.toString(16)} qw1=0x${
-            qw1.toString(16)
-          }: IQE`,
+          `IQ[${this.#iqh}] invalid descriptor qw0=0x${qw0.toString(16)} qw1=0x${qw1.toString(16)}: IQE`,
         );
         return;
       }
@@ -691,14 +689,11 @@ export class VtdUnit implements VtdLookupUnit {
           }
           if (g !== QI_GRAN_PSI_PASID) return null;
           this.invalidatePasidIotlb({ granularity: "page", did, pasid, addr, am, ih: ih === 1 });
-          return `piotlb psi did=${did} pasid=${pasid} addr=0x${
-            addr.toString(16)
-          } am=${am} ih=${ih}`;
+          return `piotlb psi did=${did} pasid=${pasid} addr=0x${addr.toString(16)} am=${am} ih=${ih}`;
         case QI_PC_TYPE:
           if (g === QI_PC_GLOBAL) this.invalidatePasidCache({ granularity: "global" });
-          else if (g === QI_PC_ALL_PASIDS) {
-            this.invalidatePasidCache({ granularity: "domain", did });
-          } else if (g === QI_PC_PASID_SEL) {
+          else if (g === QI_PC_ALL_PASIDS) this.invalidatePasidCache({ granularity: "domain", did });
+          else if (g === QI_PC_PASID_SEL) {
             this.invalidatePasidCache({ granularity: "pasid", did, pasid });
           } else return null;
           return g === QI_PC_GLOBAL
