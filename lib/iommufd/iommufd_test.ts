@@ -10,7 +10,7 @@
  */
 import { _IO, defineStruct, IOMMUFD_CMD_BASE, IOMMUFD_TYPE, type StructValues } from "./uapi.ts";
 
-// ⟨iommufd-test-ops⟩ spec/06-iommufd-uapi.md:1545
+// ⟨iommufd-test-ops⟩ spec/06-iommufd-uapi.md:1556
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h IOMMU_TEST_CMD: the selftest ioctl. */
 export const IOMMU_TEST_CMD = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32);
 
@@ -45,7 +45,7 @@ export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
 /** Make a mock device raise an I/O page fault. */
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
 
-// ⟨iommufd-test-mock⟩ spec/06-iommufd-uapi.md:1587
+// ⟨iommufd-test-mock⟩ spec/06-iommufd-uapi.md:1598
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: first IOVA of a mock domain. */
 export const MOCK_APERTURE_START = 1n << 24n;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: last IOVA of a mock domain (inclusive). */
@@ -56,7 +56,7 @@ export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the mock device uses huge IO pages. */
 export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 
-// ⟨iommufd-test-hwpt⟩ spec/06-iommufd-uapi.md:1612
+// ⟨iommufd-test-hwpt⟩ spec/06-iommufd-uapi.md:1623
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: driver data type of the mock driver. */
 export const IOMMU_HWPT_DATA_SELFTEST = 0xdead;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the IOTLB value tests usually pass. */
@@ -73,7 +73,7 @@ export const iommu_hwpt_selftest = defineStruct("iommu_hwpt_selftest", {
 /** Field values of struct iommu_hwpt_selftest. */
 export type iommu_hwpt_selftest = StructValues<typeof iommu_hwpt_selftest>;
 
-// ⟨iommufd-test-invalidate⟩ spec/06-iommufd-uapi.md:1642
+// ⟨iommufd-test-invalidate⟩ spec/06-iommufd-uapi.md:1653
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: invalidation entries for the mock driver. */
 export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: a type the mock driver rejects. */
@@ -89,7 +89,7 @@ export const iommu_hwpt_invalidate_selftest = defineStruct("iommu_hwpt_invalidat
 /** Field values of struct iommu_hwpt_invalidate_selftest. */
 export type iommu_hwpt_invalidate_selftest = StructValues<typeof iommu_hwpt_invalidate_selftest>;
 
-// ⟨iommufd-test-hw-info⟩ spec/06-iommufd-uapi.md:1670
+// ⟨iommufd-test-hw-info⟩ spec/06-iommufd-uapi.md:1681
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the mock driver's hw_info type. */
 export const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the value of `test_reg`. */

@@ -13,6 +13,7 @@ import { CodeHighlighter } from "./highlight.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
 import { siteAssets } from "./assets.ts";
+import { panelFiles } from "./panels.ts";
 import { brief } from "./summary.ts";
 import { writeSearchIndex } from "./search.ts";
 import {
@@ -151,6 +152,10 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     files.set(`source/${c.name}.md.html`, DOCTYPE + renderToString(source));
   });
   for (const [path, text] of await siteAssets(root)) files.set(path, text);
+  const pageOfPrepared = (p: PreparedChapter) => pageOf(p.chapter);
+  for (const [path, text] of await panelFiles(prepared.values(), root, pageOfPrepared)) {
+    files.set(path, text);
+  }
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
   files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));
 

@@ -18,6 +18,7 @@ import { unified } from "unified";
 import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
 import { textOf } from "../literate/spec.ts";
 import type { CodeHighlighter } from "./highlight.ts";
+import { panelFigures } from "./panels.ts";
 import { sectionNumber, sectionNumbering } from "./sections.ts";
 import {
   type BlockLink,
@@ -231,16 +232,21 @@ export async function renderChapter(
   const byPosition = new Map(
     chapter.blocks.map((b) => [`${b.fenceLine}:${b.fenceColumn}`, b] as const),
   );
+  // The model's panels (tools/site/panels.ts): figures made before the synchronous handlers run.
+  const panels = await panelFigures(chapter.blocks);
+  for (const [b, error] of panels.errors) problems.push(problemAt(chapter, b.node, error));
   const processor = unified()
     .use(remarkRehype, {
       handlers: {
         code: (_state: unknown, node: Code) => {
           const p = node.position!.start;
-          return codeFigure(byPosition.get(`${p.line}:${p.column}`)!, ctx);
+          const key = `${p.line}:${p.column}`;
+          return panels.figures.get(key) ?? codeFigure(byPosition.get(key)!, ctx);
         },
       },
     })
-    .use(rehypeStringify);
+    // Raw nodes come only from panels' static figures: Markdown's own HTML is dropped above.
+    .use(rehypeStringify, { allowDangerousHtml: true });
   const hast = await processor.run(tree) as HastRoot;
   return { html: processor.stringify(hast), problems };
 }
