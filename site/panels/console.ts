@@ -15,6 +15,8 @@ const esc = (s: string) =>
 /** Where each check id of the book is explained: id → `page.html#id` (panel-checks.json). */
 type CheckIndex = Record<string, string>;
 
+type Memory = ReturnType<ReturnType<typeof openSession>["memory"]>;
+
 function checkLink(check: string, checks: CheckIndex): string {
   const href = checks[check];
   return href
@@ -64,8 +66,9 @@ export function mount(el: HTMLElement, checks: CheckIndex = {}): void {
     next.disabled = k >= SCRIPTED_STEPS.length;
     el.dataset.steps = String(k);
   };
-  const show = (title: string, out: StepOutcome) => {
-    const before = session.memory().current;
+  const show = (title: string, out: StepOutcome, before: Memory) => {
+    const after = session.memory();
+    const delta = (a: number, b: number) => (a - b >= 0 ? `+${a - b}` : `${a - b}`);
     const li = document.createElement("li");
     li.className = out.error ? "console-step failed" : "console-step";
     li.innerHTML = `<div class="console-title">${esc(title)}</div>` +
@@ -74,16 +77,23 @@ export function mount(el: HTMLElement, checks: CheckIndex = {}): void {
         ? `<div class="console-error"><code>${out.error.errno}</code> ${
           esc(out.error.reason)
         } — check ${checkLink(out.error.check, checks)}</div>`
-        : "");
-    li.dataset.current = String(before);
+        : "") +
+      `<div class="console-mem">memory.current ${after.current} (${
+        delta(after.current, before.current)
+      })${
+        STAT_KEYS.filter((key) => key in after.stat).map((key) =>
+          ` · ${key} ${delta(after.stat[key], before.stat[key] ?? 0)}`
+        ).join("")
+      }</div>`;
     log.append(li);
     li.scrollIntoView({ block: "nearest" });
   };
   next.addEventListener("click", () => {
     if (k >= SCRIPTED_STEPS.length) return;
     const title = SCRIPTED_STEPS[k].title;
+    const before = session.memory();
     const out = session.step(k++);
-    show(title, out);
+    show(title, out, before);
     state();
   });
   el.querySelector("button[name=restart]")!.addEventListener("click", () => {
@@ -96,13 +106,14 @@ export function mount(el: HTMLElement, checks: CheckIndex = {}): void {
     e.preventDefault();
     const cmd = input.value.trim();
     if (!cmd) return;
+    const before = session.memory();
     let out: StepOutcome;
     try {
       out = session.typed(cmd);
     } catch (err) {
       out = { lines: [`${(err as Error).message}`], error: null };
     }
-    show(cmd, out);
+    show(cmd, out, before);
     state();
   });
   state();

@@ -52,9 +52,9 @@ function denoTrace(id: string): number[] {
 }
 
 async function readsShown(page: Page): Promise<number[]> {
-  return (await page.locator(".panel-walk .panel-live-area .walk-reads tr[data-pa]").evaluateAll((rs) =>
-    rs.map((r) => r.getAttribute("data-pa")!)
-  )).map((h) => Number(h));
+  return (await page.locator(".panel-walk .panel-live-area .walk-reads tr[data-pa]").evaluateAll((
+    rs,
+  ) => rs.map((r) => r.getAttribute("data-pa")!))).map((h) => Number(h));
 }
 
 /** Chooses a scenario and waits until its walk is drawn. */
@@ -91,7 +91,9 @@ async function explorer(url: string, browser: Browser, width: number) {
   );
   assert.deepEqual(await readsShown(page), denoTrace("V1"));
   assert.deepEqual(await readsShown(page), [0x100558, 0x101e68, 0x102778, 0x103918]);
-  const levels = await page.locator(".panel-walk .panel-live-area .walk-reads tbody tr td:nth-child(3)")
+  const levels = await page.locator(
+    ".panel-walk .panel-live-area .walk-reads tbody tr td:nth-child(3)",
+  )
     .allTextContents();
   assert.deepEqual(levels, ["4", "3", "2", "1"]);
 
@@ -113,7 +115,10 @@ async function explorer(url: string, browser: Browser, width: number) {
   // N1: the 24 reads of the nested walk, in the grid too; Step walks them one by one.
   await choose(page, "N1");
   assert.deepEqual(await readsShown(page), denoTrace("N1"));
-  assert.equal(await page.locator(".panel-walk .panel-live-area .walk-grid td[data-step]").count(), 24);
+  assert.equal(
+    await page.locator(".panel-walk .panel-live-area .walk-grid td[data-step]").count(),
+    24,
+  );
   assert.match((await result.textContent())!, /^PA 0x80005567 /);
   await page.locator(".panel-walk button[name=step]").click();
   await page.waitForSelector(".panel-walk .panel-live-area[data-state=stepping]");
@@ -122,7 +127,9 @@ async function explorer(url: string, browser: Browser, width: number) {
     "1 / 24 reads",
   );
   assert.equal(
-    await page.locator(".panel-walk .panel-live-area .walk-grid td.current").getAttribute("data-step"),
+    await page.locator(".panel-walk .panel-live-area .walk-grid td.current").getAttribute(
+      "data-step",
+    ),
     "1",
   );
   await page.locator(".panel-walk button[name=all]").click();

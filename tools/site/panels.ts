@@ -55,7 +55,7 @@ export async function panelFigure(
     {
       type: "element",
       tagName: "link",
-      properties: { rel: "stylesheet", href: "panel.css" },
+      properties: { rel: ["stylesheet"], href: "panel.css" },
       children: [],
     },
     {

@@ -240,7 +240,7 @@ export async function renderChapter(
       handlers: {
         code: (_state: unknown, node: Code) => {
           const p = node.position!.start;
-          const key = `${p.line}:${p.column}`;
+          const key = `${p.line}:${p.column}` as const;
           return panels.figures.get(key) ?? codeFigure(byPosition.get(key)!, ctx);
         },
       },
