@@ -84,7 +84,10 @@ export class VtdWalk {
   reads = 0;
   /** When an array: the physical address of every entry read, in order. */
   trace: number[] | null;
-  /** With `trace`: the level of every entry read, negative for a second-stage entry. */
+  /**
+   * With `trace`: the level of every entry read, negative for a second-stage entry (null when a
+   * caller sets `trace` itself, as the VT-d unit does).
+   */
   levels: number[] | null;
 
   constructor(opts: { trace?: boolean } = {}) {
@@ -138,7 +141,7 @@ export class VtdWalk {
   }
 }
 
-// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:780
+// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:783
 /** NON-KERNEL: records a fault in `out` and returns its reason. */
 function vtd_fault(
   out: VtdWalk,
@@ -157,7 +160,7 @@ function vtd_fault(
 /** Scratch for `read64Parts`: the walker reads entries as two 32-bit halves. */
 const part = new Uint32Array(2);
 
-// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:844
+// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:847
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_slpte()): translates the
  * input whose halves are `hi`/`lo` through second stage `ss`. Fills `out` (adding to its read
@@ -195,7 +198,7 @@ function ss_walk(
     out.reads++;
     if (trace !== null) {
       trace.push(pa);
-      out.levels!.push(-level);
+      out.levels?.push(-level);
     }
     const elo = part[0], ehi = part[1];
     rights &= elo;
@@ -241,7 +244,7 @@ function ss_walk(
   }
 }
 
-// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:937
+// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:940
 /** VT-d spec §3.15: the interrupt address range, which a translation must not reach. */
 export const VTD_INTERRUPT_ADDR_FIRST = 0xfee0_0000;
 /** VT-d spec §3.15 */
@@ -257,7 +260,7 @@ function check_interrupt_range(out: VtdWalk, fr: number, stage: "ss" | "fs"): nu
   return 0;
 }
 
-// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:957
+// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:960
 /** NON-KERNEL: the 32-bit halves of an input address, without allocating for a number. */
 function split_iova(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -294,7 +297,7 @@ export function vtd_walk_ss(
   return out;
 }
 
-// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1035
+// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1038
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_fspte()): translates
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
@@ -325,7 +328,7 @@ function fs_walk(
     let pa = table + 8 * vtd_level_index(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1180
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1183
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
@@ -347,7 +350,7 @@ function fs_walk(
     out.reads++;
     if (trace !== null) {
       trace.push(pa);
-      out.levels!.push(level);
+      out.levels?.push(level);
     }
     const elo = part[0], ehi = part[1];
     // vtd-fs-check-present
@@ -406,7 +409,7 @@ function fs_walk(
   }
 }
 
-// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1137
+// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1140
 /**
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
@@ -426,7 +429,7 @@ export function vtd_walk_fs(
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1197
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1200
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -447,7 +450,7 @@ function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
   return vtd_fault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1228
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1231
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
