@@ -68,7 +68,13 @@ export async function panelFigure(
   return {
     type: "element",
     tagName: "figure",
-    properties: { className: ["panel", `panel-${name}`], dataPanel: name, id: `panel-${name}` },
+    properties: {
+      className: ["panel", `panel-${name}`],
+      dataPanel: name,
+      id: `panel-${name}`,
+      // Generated transcripts and tables, not prose: kept out of the search index.
+      dataPagefindIgnore: "all",
+    },
     children,
   };
 }
