@@ -73,6 +73,12 @@ export function runWalk(s: WalkScenario): WalkRun {
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 
+/** A read's class: done or still to do, and `current` for the last one shown while stepping. */
+function stepClass(k: number, shown: number, total: number): string {
+  if (k >= shown) return "todo";
+  return k === shown - 1 && shown < total ? "done current" : "done";
+}
+
 /** The bits of an entry by name, from the model's masks. */
 const SS_BITS: [string, number][] = [
   ["R", DMA_PTE_READ],
@@ -117,7 +123,7 @@ export function resultHtml(out: VtdWalk): string {
 export function readsHtml(run: WalkRun, shown = run.reads.length): string {
   const rows = run.reads.map((r, k) =>
     `<tr data-step="${k + 1}" data-pa="${hex(r.pa)}" class="${
-      k < shown ? (k === shown - 1 ? "done current" : "done") : "todo"
+      stepClass(k, shown, run.reads.length)
     }"><td>${k + 1}</td><td>${r.stage.toUpperCase()}</td><td>${r.level}</td><td><code>${
       hex(r.pa)
     }</code></td><td><code>${hex(r.value)}</code></td><td>${
@@ -146,7 +152,7 @@ export function gridHtml(run: WalkRun, s: WalkScenario, shown = run.reads.length
   let row = blank();
   run.reads.forEach((r, k) => {
     const col = r.stage === "ss" ? ssLevels - r.level : ssLevels;
-    const state = k < shown ? (k === shown - 1 ? "done current" : "done") : "todo";
+    const state = stepClass(k, shown, run.reads.length);
     const last = k === run.reads.length - 1 && !run.out.ok ? " faulted" : "";
     row[col] = `<td class="${state}${last}" data-step="${k + 1}" title="read ${
       k + 1
@@ -267,6 +273,13 @@ export function mount(el: HTMLElement): void {
   field<HTMLButtonElement>("step").addEventListener("click", () => {
     if (!run) return;
     shown = shown >= run.reads.length ? 1 : shown + 1;
+    draw();
+  });
+  // A click on a read (in the list or the grid) steps to it.
+  el.addEventListener("click", (e) => {
+    const cell = (e.target as Element).closest<HTMLElement>("[data-step]");
+    if (!run || !cell || !el.contains(cell)) return;
+    shown = Number(cell.dataset.step);
     draw();
   });
   field<HTMLButtonElement>("all").addEventListener("click", () => {

@@ -132,6 +132,17 @@ async function explorer(url: string, browser: Browser, width: number) {
     ),
     "1",
   );
+  // A click on a cell of the grid steps to that read.
+  await page.locator('.panel-walk .panel-live-area .walk-grid td[data-step="10"]').click();
+  await page.waitForFunction(() =>
+    document.querySelector(".panel-walk .walk-progress")?.textContent === "10 / 24 reads"
+  );
+  assert.equal(
+    await page.locator(".panel-walk .panel-live-area .walk-reads tr.current").getAttribute(
+      "data-pa",
+    ),
+    "0x80002010",
+  );
   await page.locator(".panel-walk button[name=all]").click();
   await page.waitForSelector(".panel-walk .panel-live-area[data-state=done]");
 
