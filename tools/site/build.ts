@@ -13,6 +13,7 @@ import { CodeHighlighter } from "./highlight.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
 import { siteAssets } from "./assets.ts";
+import { panelFiles } from "./panels.ts";
 import { brief } from "./summary.ts";
 import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
 import { writeSearchIndex } from "./search.ts";
@@ -170,6 +171,10 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     DOCTYPE + renderToString(ChapterPage({ site, chapter: ledgerLink, toc, body: html })),
   );
   for (const [path, text] of await siteAssets(root)) files.set(path, text);
+  const pageOfPrepared = (p: PreparedChapter) => pageOf(p.chapter);
+  for (const [path, text] of await panelFiles(prepared.values(), root, pageOfPrepared)) {
+    files.set(path, text);
+  }
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
   files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));
 

@@ -19,6 +19,7 @@ import type { Chapter, CodeBlock, Problem } from "../literate/spec.ts";
 import { textOf } from "../literate/spec.ts";
 import type { CodeHighlighter } from "./highlight.ts";
 import { figureId, type FigureSet } from "./figures.ts";
+import { panelFigures } from "./panels.ts";
 import { sectionNumber, sectionNumbering } from "./sections.ts";
 import {
   type BlockLink,
@@ -240,19 +241,24 @@ export async function renderChapter(
   const byPosition = new Map(
     chapter.blocks.map((b) => [`${b.fenceLine}:${b.fenceColumn}`, b] as const),
   );
+  // The model's panels (tools/site/panels.ts): figures made before the synchronous handlers run.
+  const panels = await panelFigures(chapter.blocks);
+  for (const [b, error] of panels.errors) problems.push(problemAt(chapter, b.node, error));
   const processor = unified()
     .use(remarkRehype, {
       handlers: {
         code: (_state: unknown, node: Code) => {
           const p = node.position!.start;
-          const block = byPosition.get(`${p.line}:${p.column}`)!;
-          const figure = ctx.figures?.of(block);
+          const key = `${p.line}:${p.column}` as const;
+          const block = byPosition.get(key)!;
+          const figure = block && ctx.figures?.of(block);
           if (figure) return ctx.figures!.element(figure);
-          return codeFigure(block, ctx);
+          return panels.figures.get(key) ?? codeFigure(block, ctx);
         },
       },
     })
-    // Raw nodes come only from figures' SVG (remark-rehype drops the spec's own HTML).
+    // Raw nodes come only from figures' SVG and panels' static figures (remark-rehype drops the
+    // spec's own HTML).
     .use(rehypeStringify, { allowDangerousHtml: true });
   const hast = await processor.run(tree) as HastRoot;
   return { html: processor.stringify(hast), problems };

@@ -45,7 +45,7 @@ import {
   type VtdSecondStage,
 } from "./pgtable.ts";
 
-// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:949
+// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:951
 /** NON-KERNEL: a request the walker translates. */
 export interface VtdAccess {
   /** A write (DMA from the device into memory); otherwise a read. */
@@ -84,9 +84,15 @@ export class VtdWalk {
   reads = 0;
   /** When an array: the physical address of every entry read, in order. */
   trace: number[] | null;
+  /**
+   * With `trace`: the level of every entry read, negative for a second-stage entry (null when a
+   * caller sets `trace` itself, as the VT-d unit does).
+   */
+  levels: number[] | null;
 
   constructor(opts: { trace?: boolean } = {}) {
     this.trace = opts.trace ? [] : null;
+    this.levels = opts.trace ? [] : null;
   }
 
   /** True when the walk translated. */
@@ -113,6 +119,7 @@ export class VtdWalk {
     this.iova = iova;
     this.reads = 0;
     if (this.trace !== null) this.trace.length = 0;
+    if (this.levels !== null) this.levels.length = 0;
     return this;
   }
 
@@ -134,7 +141,7 @@ export class VtdWalk {
   }
 }
 
-// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1042
+// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1051
 /** NON-KERNEL: records a fault in `out` and returns its reason. */
 function vtd_fault(
   out: VtdWalk,
@@ -153,7 +160,7 @@ function vtd_fault(
 /** Scratch for `read64Parts`: the walker reads entries as two 32-bit halves. */
 const part = new Uint32Array(2);
 
-// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1106
+// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1115
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_slpte()): translates the
  * input whose halves are `hi`/`lo` through second stage `ss`. Fills `out` (adding to its read
@@ -189,7 +196,10 @@ function ss_walk(
     }
     mem.read64Parts(pa, part);
     out.reads++;
-    if (trace !== null) trace.push(pa);
+    if (trace !== null) {
+      trace.push(pa);
+      out.levels?.push(-level);
+    }
     const elo = part[0], ehi = part[1];
     rights &= elo;
     if (!specOrder) {
@@ -234,7 +244,7 @@ function ss_walk(
   }
 }
 
-// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1196
+// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1208
 /** VT-d spec §3.15: the interrupt address range, which a translation must not reach. */
 export const VTD_INTERRUPT_ADDR_FIRST = 0xfee0_0000;
 /** VT-d spec §3.15 */
@@ -250,7 +260,7 @@ function check_interrupt_range(out: VtdWalk, fr: number, stage: "ss" | "fs"): nu
   return 0;
 }
 
-// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1216
+// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1228
 /** NON-KERNEL: the 32-bit halves of an input address, without allocating for a number. */
 function split_iova(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -288,7 +298,7 @@ export function vtd_walk_ss(
   return out;
 }
 
-// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1295
+// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1307
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_fspte()): translates
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
@@ -319,11 +329,12 @@ function fs_walk(
     let pa = table + 8 * vtd_level_index(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1440
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1455
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
-      nestedScratch.trace = null;
+      nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
       inner.trace = trace;
+      inner.levels = out.levels;
       const sfr = ss_walk(mem, ss, vtd_hi32(pa), pa >>> 0, false, inner);
       out.reads += inner.reads;
       out.gpa = pa;
@@ -340,7 +351,10 @@ function fs_walk(
     }
     mem.read64Parts(pa, part);
     out.reads++;
-    if (trace !== null) trace.push(pa);
+    if (trace !== null) {
+      trace.push(pa);
+      out.levels?.push(level);
+    }
     const elo = part[0], ehi = part[1];
     // vtd-fs-check-present
     if ((elo & DMA_FL_PTE_PRESENT) === 0) {
@@ -398,7 +412,7 @@ function fs_walk(
   }
 }
 
-// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1396
+// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1411
 /**
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
@@ -419,7 +433,7 @@ export function vtd_walk_fs(
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1456
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1472
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -440,7 +454,7 @@ function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
   return vtd_fault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1487
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1503
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
@@ -475,7 +489,7 @@ export function vtd_walk_nested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1558
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1574
 /** Fast path results (a stage's leaf): output address halves, leaf shift and level, rights, reads. */
 let fHi = 0, fLo = 0, fShift = 0, fLevel = 0, fRights = 0, fReads = 0;
 

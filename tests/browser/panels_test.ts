@@ -1,0 +1,261 @@
+/**
+ * The model running in the page (tools/site/panels.ts), in Debian's chromium driven by
+ * playwright-core: the page-walk explorer of chapter 17 gives a public vector's PA, a bad request's
+ * fault reason and check, and lists exactly the reads the walker makes — compared with the model
+ * run here in Deno; the uAPI console of chapter 6 runs the scripted session and shows its strace
+ * lines, errno links and memory.current as the model in Deno computes them. Screenshots of both
+ * panels go to `_site-artifacts/screenshots/`.
+ * Every wait is for an event or a selector, never a fixed time.
+ */
+import assert from "node:assert/strict";
+import { chromium, type Page } from "playwright-core";
+import { VTD_DMA_READ, vtd_walk_nested, vtd_walk_ss, VtdWalk } from "../../lib/internal.ts";
+import { buildSite } from "../../tools/site/build.ts";
+import { setupScenario, WALK_SCENARIOS } from "../../site/panels/walk_scenarios.ts";
+import { openSession, SCRIPTED_STEPS } from "../../site/panels/uapi_adapter.ts";
+
+const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
+const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+const SHOTS = `${repo}/_site-artifacts/screenshots`;
+const TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  css: "text/css",
+  js: "text/javascript",
+  json: "application/json",
+  svg: "image/svg+xml",
+};
+
+type Browser = Awaited<ReturnType<typeof chromium.launch>>;
+
+/** Errors of a page: console errors, exceptions, failed requests. */
+function errorsOf(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
+  page.on("response", (r) => {
+    if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
+  });
+  return errors;
+}
+
+/** The walker's trace for a scenario, run here in Deno. */
+function denoTrace(id: string): number[] {
+  const s = WALK_SCENARIOS.find((x) => x.id === id)!;
+  const { mem, ss, fs } = setupScenario(s);
+  const out = new VtdWalk({ trace: true });
+  if (s.kind === "nested") vtd_walk_nested(mem, fs!, ss!, s.iova, VTD_DMA_READ, out);
+  else vtd_walk_ss(mem, ss!, s.iova, { write: s.write }, out);
+  return out.trace!;
+}
+
+async function readsShown(page: Page): Promise<number[]> {
+  return (await page.locator(".panel-walk .panel-live-area .walk-reads tr[data-pa]").evaluateAll((
+    rs,
+  ) => rs.map((r) => r.getAttribute("data-pa")!))).map((h) => Number(h));
+}
+
+/** Chooses a scenario and waits until its walk is drawn. */
+async function choose(page: Page, id: string): Promise<void> {
+  const live = page.locator(".panel-walk .panel-live-area");
+  await live.locator("select[name=scenario]").selectOption(id);
+  await page.waitForFunction(
+    (id) => {
+      const el = document.querySelector<HTMLElement>(".panel-walk .panel-live-area")!;
+      const sel = el.querySelector<HTMLSelectElement>("select[name=scenario]")!;
+      return sel.value === id && el.dataset.state === "done";
+    },
+    id,
+  );
+}
+
+async function explorer(url: string, browser: Browser, width: number) {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  const errors = errorsOf(page);
+  await page.goto(`${url}vtd-page-walk.html`);
+  // Without scrolling to it the panel stays static: the model is not loaded with the text.
+  assert.equal(await page.locator("figure.panel-walk.panel-started").count(), 0);
+  assert.ok(
+    await page.locator(".panel-walk .panel-static .walk-grid td[data-step]").count() === 24,
+  );
+  await page.locator("figure.panel-walk").scrollIntoViewIfNeeded();
+  await page.waitForSelector("figure.panel-walk.panel-started .panel-live-area[data-state=done]");
+
+  // V1: the public vector's PA, and exactly the walker's reads, with their levels.
+  await choose(page, "V1");
+  assert.match(
+    (await page.locator(".panel-walk .walk-result").textContent())!,
+    /^PA 0x1234567456 \(4 KiB page, rw, 4 reads\)$/,
+  );
+  assert.deepEqual(await readsShown(page), denoTrace("V1"));
+  assert.deepEqual(await readsShown(page), [0x100558, 0x101e68, 0x102778, 0x103918]);
+  const levels = await page.locator(
+    ".panel-walk .panel-live-area .walk-reads tbody tr td:nth-child(3)",
+  )
+    .allTextContents();
+  assert.deepEqual(levels, ["4", "3", "2", "1"]);
+
+  // V2: a write to a read-only leaf faults 0x05, with the check linked to its step.
+  await choose(page, "V2");
+  const result = page.locator(".panel-walk .walk-result");
+  assert.match((await result.textContent())!, /^fault 0x5 VTD_FR_WRITE .* at SS level 1/);
+  assert.equal(await result.locator("a.walk-check").getAttribute("href"), "#vtd-ss-check-perm");
+  assert.ok(await page.locator('[id="vtd-ss-check-perm"]').count() === 1, "the check's step");
+
+  // An edited IOVA beyond V1's 48 bits: 0x04, nothing read.
+  await choose(page, "V1");
+  await page.locator(".panel-walk input[name=iova]").fill("0x1000000000000");
+  await page.locator(".panel-walk input[name=iova]").dispatchEvent("change");
+  await page.waitForSelector(".panel-walk .walk-result .walk-fault");
+  assert.match((await result.textContent())!, /^fault 0x4 VTD_FR_ADDR_BEYOND_MGAW /);
+  assert.deepEqual(await readsShown(page), []);
+
+  // N1: the 24 reads of the nested walk, in the grid too; Step walks them one by one.
+  await choose(page, "N1");
+  assert.deepEqual(await readsShown(page), denoTrace("N1"));
+  assert.equal(
+    await page.locator(".panel-walk .panel-live-area .walk-grid td[data-step]").count(),
+    24,
+  );
+  assert.match((await result.textContent())!, /^PA 0x80005567 /);
+  await page.locator(".panel-walk button[name=step]").click();
+  await page.waitForSelector(".panel-walk .panel-live-area[data-state=stepping]");
+  assert.equal(
+    await page.locator(".panel-walk .walk-progress").textContent(),
+    "1 / 24 reads",
+  );
+  assert.equal(
+    await page.locator(".panel-walk .panel-live-area .walk-grid td.current").getAttribute(
+      "data-step",
+    ),
+    "1",
+  );
+  // A click on a cell of the grid steps to that read.
+  await page.locator('.panel-walk .panel-live-area .walk-grid td[data-step="10"]').click();
+  await page.waitForFunction(() =>
+    document.querySelector(".panel-walk .walk-progress")?.textContent === "10 / 24 reads"
+  );
+  assert.equal(
+    await page.locator(".panel-walk .panel-live-area .walk-reads tr.current").getAttribute(
+      "data-pa",
+    ),
+    "0x80002010",
+  );
+  await page.locator(".panel-walk button[name=all]").click();
+  await page.waitForSelector(".panel-walk .panel-live-area[data-state=done]");
+
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= width, `${scrollWidth} px wide at ${width}`);
+  await page.locator("figure.panel-walk").screenshot({
+    path: `${SHOTS}/walk-explorer-${width}.png`,
+  });
+  await page.locator(".panel-walk .panel-live-area .walk-grid").screenshot({
+    path: `${SHOTS}/nested-walk-grid-${width}.png`,
+  });
+  assert.deepEqual(errors, []);
+  await page.close();
+}
+
+async function uapiConsole(url: string, browser: Browser, width: number) {
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
+  const errors = errorsOf(page);
+  await page.goto(`${url}iommufd-uapi.html`);
+  await page.locator("figure.panel-console").scrollIntoViewIfNeeded();
+  const live = page.locator("figure.panel-console.panel-started .panel-live-area");
+  await live.waitFor();
+
+  // The same session in Deno, for what memory.current should read after each step.
+  const model = openSession();
+  const steps = 8; // through the first mistake
+  for (let k = 0; k < steps; k++) {
+    model.step(k);
+    await live.locator("button[name=next]").click();
+    await page.waitForSelector(
+      `.panel-console .panel-live-area[data-steps="${k + 1}"]`,
+    );
+    assert.equal(
+      await live.locator('td[data-key="memory.current"]').textContent(),
+      String(model.memory().current),
+      `memory.current after “${SCRIPTED_STEPS[k].title}”`,
+    );
+  }
+  const strace = await live.locator(".console-strace").allTextContents();
+  assert.ok(
+    strace.includes("ioctl(3, IOMMU_IOAS_ALLOC, {size=12, flags=0} => {out_ioas_id=2}) = 0"),
+    strace.join("\n"),
+  );
+  assert.ok(
+    strace.some((l) => /^ioctl\(4, VFIO_DEVICE_ATTACH_IOMMUFD_PT, .*pt_id=4\}\) = 0$/.test(l)),
+  );
+  const failed = live.locator(".console-step.failed").last();
+  assert.match((await failed.textContent())!, /EINVAL/);
+  assert.match(
+    (await failed.locator("a.check-id").getAttribute("href"))!,
+    /^[a-z-]+\.html#copy-user-len$/,
+  );
+  assert.deepEqual(
+    await live.locator(".console-objects tbody tr td:nth-child(2)").allTextContents(),
+    ["DEVICE", "IOAS", "HWPT_PAGING", "HWPT_NESTED", "HWPT_PAGING"],
+  );
+  assert.ok(Number(await live.locator('td[data-key="memory.current"]').textContent()) > 0);
+
+  // A typed ioctl: an ID that does not exist.
+  await live.locator("input[name=cmd]").fill("IOMMU_DESTROY id=99");
+  await live.locator("input[name=cmd]").press("Enter");
+  await page.waitForSelector(".panel-console .console-step.failed >> text=destroy-missing");
+  const last = await live.locator(".console-strace").last().textContent();
+  assert.match(last!, /^ioctl\(3, IOMMU_DESTROY, \{size=8, id=99\}\) = -1 ENOENT /);
+
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= width, `${scrollWidth} px wide at ${width}`);
+  await page.locator("figure.panel-console").screenshot({
+    path: `${SHOTS}/uapi-console-${width}.png`,
+  });
+  assert.deepEqual(errors, []);
+  await page.close();
+}
+
+Deno.test("browser: the model's panels", async (t) => {
+  const outDir = await Deno.makeTempDir({ prefix: "site-panels-" });
+  const built = await buildSite({ root: repo, outDir, search: false });
+  assert.deepEqual(built.problems, []);
+  for (const f of ["panel-walk.js", "panel-console.js", "panel-loader.js", "panel-checks.json"]) {
+    assert.ok(built.pages.includes(f), f);
+  }
+  // Only pages with a panel load the model.
+  const withLoader = [];
+  for (const p of built.pages.filter((p) => p.endsWith(".html") && !p.includes("/"))) {
+    if ((await Deno.readTextFile(`${outDir}/${p}`)).includes("panel-loader.js")) withLoader.push(p);
+  }
+  assert.deepEqual(withLoader.sort(), ["iommufd-uapi.html", "vtd-page-walk.html"]);
+  await Deno.mkdir(SHOTS, { recursive: true });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    let path = decodeURIComponent(new URL(req.url).pathname);
+    if (path.endsWith("/")) path += "index.html";
+    // No search index in this build: an empty script stands for pagefind's.
+    if (path.startsWith("/pagefind/")) {
+      return new Response("", { headers: { "content-type": "text/javascript" } });
+    }
+    try {
+      const body = await Deno.readFile(`${outDir}${path}`);
+      const type = TYPES[path.slice(path.lastIndexOf(".") + 1)] ?? "application/octet-stream";
+      return new Response(body, { headers: { "content-type": type } });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const url = `http://127.0.0.1:${server.addr.port}/`;
+  try {
+    for (const width of [1280, 390]) {
+      await t.step(`page-walk explorer at ${width} px`, () => explorer(url, browser, width));
+      await t.step(`uAPI console at ${width} px`, () => uapiConsole(url, browser, width));
+    }
+  } finally {
+    await browser.close();
+    await server.shutdown();
+    await Deno.remove(outDir, { recursive: true });
+  }
+});
