@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type PtFormat, ptIndex, type PtMemory, type PtRequest } from "./format.ts";
+import { type PtDecoded, type PtFormat, ptIndex, type PtMemory, type PtRequest } from "./format.ts";
 
 /** What the hook in front of table accesses answers. */
 export type PtTableAccess =
@@ -48,6 +48,8 @@ export interface PtWalkOptions {
   reads?: bigint[];
   /** Every physical write, in order, as [pa, value]. */
   writes?: [bigint, bigint][];
+  /** Called for every entry read, after it is decoded (for traces). */
+  onEntry?(level: number, pa: bigint, entry: bigint, decoded: PtDecoded): void;
 }
 
 /** Walks `fmt` from table `root` for `va`. */
@@ -87,6 +89,7 @@ export function ptWalk(
     const entry = mem.read64(pa);
     opts.reads?.push(pa);
     const d = fmt.decode(entry, level);
+    opts.onEntry?.(level, pa, entry, d);
     if (d.kind === "fault") {
       return { ok: false, kind: "entry", level, entryAddress, tableAddress: table, why: d.why };
     }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { PtAccess, PtMemory, PtRequest } from "../pgtable/format.ts";
+import type { PtAccess, PtDecoded, PtMemory, PtRequest } from "../pgtable/format.ts";
 import { ptWalk, type PtWalkFault, type PtWalkOk } from "../pgtable/walk.ts";
 import { RISCV_ATP_BARE, RISCV_PTE_W, riscvFormat } from "./pte.ts";
 
@@ -31,6 +31,15 @@ export interface RiscvTranslateConfig {
   sum: boolean;
   /** Which GPA an implicit-access guest-page fault reports (see the text). */
   iotval2Implicit?: "entry-gpa" | "table-gpa";
+  /** Called for every entry read: which walk ("s", "g-implicit" or "g-final"), its input, the entry. */
+  trace?(
+    walk: "s" | "g-implicit" | "g-final",
+    input: bigint,
+    level: number,
+    pa: bigint,
+    entry: bigint,
+    d: PtDecoded,
+  ): void;
 }
 
 /** A translation's outcome, with the ordered reads and A/D writes. */
@@ -80,7 +89,13 @@ export function riscv_translate(
     : riscvFormat(cfg.iohgatp.mode, true);
   const sFmt = cfg.iosatp.mode === RISCV_ATP_BARE ? undefined : riscvFormat(cfg.iosatp.mode, false);
   const gWalk = (gpa: bigint, req: PtRequest): PtWalkOk | PtWalkFault | undefined =>
-    gFmt && ptWalk(gFmt, mem, cfg.iohgatp.ppn << 12n, gpa, req, { pas: cfg.pas, reads, writes });
+    gFmt && ptWalk(gFmt, mem, cfg.iohgatp.ppn << 12n, gpa, req, {
+      pas: cfg.pas,
+      reads,
+      writes,
+      onEntry: cfg.trace &&
+        ((l, pa, e, d) => cfg.trace!(req.implicit ? "g-implicit" : "g-final", gpa, l, pa, e, d)),
+    });
   const fail = (cause: number, iotval2 = 0n): RiscvTranslation => ({
     ok: false,
     cause,
@@ -101,6 +116,7 @@ export function riscv_translate(
       pas: cfg.pas,
       reads,
       writes,
+      onEntry: cfg.trace && ((l, pa, e, d) => cfg.trace!("s", iova, l, pa, e, d)),
       tableAddress: gFmt && ((entryGpa) => {
         const g = gWalk(entryGpa, {
           access: "r",

@@ -7,7 +7,7 @@
  * @module
  */
 import { type PtAccess, PtSparseMemory } from "../pgtable/format.ts";
-import { riscv_translate, type RiscvTranslation } from "./translate.ts";
+import { riscv_translate, type RiscvTranslateConfig, type RiscvTranslation } from "./translate.ts";
 
 /** One vector of the documented schema. */
 export interface RiscvVector {
@@ -55,25 +55,32 @@ export function riscvModeNumber(m: number | string): number {
   return map[name];
 }
 
-/** Runs one vector against the model; returns the disagreements (empty = pass). */
-export function riscvVectorRun(file: RiscvVectorFile, v: RiscvVector): string[] {
+/** The memory, configuration and request a vector describes (memory is a fresh copy). */
+export function riscvVectorSetup(file: RiscvVectorFile, v: RiscvVector): {
+  mem: PtSparseMemory;
+  cfg: RiscvTranslateConfig;
+  iova: bigint;
+  access: PtAccess;
+} {
   const mem = new PtSparseMemory();
   for (const [pa, val] of file.tables[v.table] ?? []) mem.write64(BigInt(pa), BigInt(val));
-  const t = riscv_translate(
-    mem,
-    {
-      iosatp: { mode: riscvModeNumber(v.iosatp.mode), ppn: BigInt(v.iosatp.ppn_hex) },
-      iohgatp: { mode: riscvModeNumber(v.iohgatp.mode), ppn: BigInt(v.iohgatp.ppn_hex) },
-      sade: v.sade,
-      gade: v.gade,
-      pas: v.pas,
-      priv: v.request.priv,
-      sum: v.request.sum,
-      iotval2Implicit: file.policy?.iotval2_implicit ?? "entry-gpa",
-    },
-    BigInt(v.request.iova_hex),
-    v.request.access,
-  );
+  const cfg: RiscvTranslateConfig = {
+    iosatp: { mode: riscvModeNumber(v.iosatp.mode), ppn: BigInt(v.iosatp.ppn_hex) },
+    iohgatp: { mode: riscvModeNumber(v.iohgatp.mode), ppn: BigInt(v.iohgatp.ppn_hex) },
+    sade: v.sade,
+    gade: v.gade,
+    pas: v.pas,
+    priv: v.request.priv,
+    sum: v.request.sum,
+    iotval2Implicit: file.policy?.iotval2_implicit ?? "entry-gpa",
+  };
+  return { mem, cfg, iova: BigInt(v.request.iova_hex), access: v.request.access };
+}
+
+/** Runs one vector against the model; returns the disagreements (empty = pass). */
+export function riscvVectorRun(file: RiscvVectorFile, v: RiscvVector): string[] {
+  const { mem, cfg, iova, access } = riscvVectorSetup(file, v);
+  const t = riscv_translate(mem, cfg, iova, access);
   const got = riscvVectorExpect(
     t,
     v.stage,
