@@ -64,7 +64,7 @@ function traceRiscv(f: unknown, id: string): string[] {
   if (t.ok) {
     out.push(
       `→ PA ${riscvHex(t.pa)} (${kb(t.size)} translation${
-        t.gpa !== iova ? `, GPA ${riscvHex(t.gpa)}` : ""
+        v.stage === "two" ? `, GPA ${riscvHex(t.gpa)}` : ""
       }, ${t.reads.length} reads)`,
     );
   } else {

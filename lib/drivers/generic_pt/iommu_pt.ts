@@ -86,7 +86,13 @@ export class PtDomain {
       const entries = this.fmt.encodeLeaf(oa, level, shift, attrs);
       const first = table + (ptIndex(this.fmt, iova, level) & ~BigInt(entries.length - 1)) * 8n;
       for (let i = 0; i < entries.length; i++) {
-        if (this.mem.read64(first + BigInt(i) * 8n) !== 0n) return -EADDRINUSE;
+        const at = first + BigInt(i) * 8n, e = this.mem.read64(at);
+        if (e === 0n) continue;
+        // an empty table left by earlier unmaps gives way to the leaf; anything else is in use
+        const d = level > 0 ? this.fmt.decode(e, level) : undefined;
+        if (d?.kind !== "table" || !this.#empty(d.next, level - 1)) return -EADDRINUSE;
+        this.#release(d.next, level - 1);
+        this.mem.write64(at, 0n);
       }
       entries.forEach((e, i) => this.mem.write64(first + BigInt(i) * 8n, e));
       const size = 1n << BigInt(shift);
@@ -94,6 +100,31 @@ export class PtDomain {
       oa += size;
     }
     return 0;
+  }
+
+  /** Whether the table at `table` (level `level`) holds no leaf anywhere below it. */
+  #empty(table: bigint, level: number): boolean {
+    for (let i = 0; i < 1 << this.fmt.indexBits(level); i++) {
+      const e = this.mem.read64(table + BigInt(i) * 8n);
+      if (e === 0n) continue;
+      const d = this.fmt.decode(e, level);
+      if (d.kind !== "table" || !this.#empty(d.next, level - 1)) return false;
+    }
+    return true;
+  }
+
+  /** Frees an (empty) table and the tables below it. */
+  #release(table: bigint, level: number): void {
+    for (let i = 0; i < 1 << this.fmt.indexBits(level); i++) {
+      const e = this.mem.read64(table + BigInt(i) * 8n);
+      if (e !== 0n && level > 0) {
+        this.#release((this.fmt.decode(e, level) as { next: bigint }).next, level - 1);
+      }
+    }
+    const pages = this.#tables.get(table) ?? 0;
+    this.tablePages -= pages;
+    this.#tables.delete(table);
+    if (pages === 1) this.#free.push(table);
   }
 
   /** The leaf holding `iova`: its level, first entry address, entry count and shift. */
