@@ -2,7 +2,7 @@
  * Traces one page walk, entry by entry, from the command line.
  *
  *   deno run examples/walk.ts                      # RISC-V worked vector R15: Sv39 over Sv39x4
- *   deno run examples/walk.ts R7                   # any worked vector by id (R1–R17)
+ *   deno run examples/walk.ts R7                   # any worked vector by id (R1–R18)
  *   deno run --allow-read examples/walk.ts ID FILE # a vector from a vector file (any producer)
  *   deno run examples/walk.ts --list               # the worked vectors
  *

@@ -102,6 +102,7 @@ export function riscvWorkedVectors(): RiscvVectorFile {
       G7,
       with_(G7, "0x205018", undefined),
       with_(with_(G7, "0x205018", "0x20000cd3"), "0x80003018", "0x1417"),
+      with_(G7, "0x205008", "0x20000457"),
     ],
     vectors: [
       v("R1", "s-4k", "s", 0, req("r"), { ok: true, pa_hex: "0xabcdef89a", size: 4096 }, s3),
@@ -185,6 +186,27 @@ export function riscvWorkedVectors(): RiscvVectorFile {
         },
         two(12),
         { sade: true },
+      ),
+      v(
+        "R18",
+        "two-implicit-d",
+        "two",
+        10,
+        req("r", "u", false, "0x40403567"),
+        {
+          ok: true,
+          pa_hex: "0x80005567",
+          size: 4096,
+          gpa_hex: "0x5567",
+          s_size: 4096,
+          g_size: 4096,
+        },
+        [...two(3), "0x205008", ...two(15).slice(3)],
+        {
+          sade: true,
+          gade: true,
+          writes: [["0x205008", "0x200004d7"]],
+        },
       ),
     ],
   };
