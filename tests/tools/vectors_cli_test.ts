@@ -23,7 +23,7 @@ Deno.test("vectors export then check round-trips, and the reference-model fixtur
   try {
     const e = await vectors("export", dir, "--seed=3");
     assert.equal(e.code, 0);
-    assert.match(e.out, /riscv-iommu: .*riscv-iommu-worked\.json \(17 vectors\)/);
+    assert.match(e.out, /riscv-iommu: .*riscv-iommu-worked\.json \(18 vectors\)/);
     const files = [...Deno.readDirSync(dir)].map((f) => `${dir}/${f.name}`).sort();
     assert.equal(files.length, 2);
     const c = await vectors("check", ...files, "tests/fixtures/riscv-ref-vectors.json");
