@@ -113,3 +113,12 @@ export {
   vtd_walk_ss,
   VtdWalk,
 } from "./lib/hw/vtd/walk.ts";
+
+// The RISC-V IOMMU's walk, and its test vectors in the reference model's form.
+
+/** A two-stage RISC-V IOMMU translation (first stage over G stage), with its reads in order. */
+export { riscv_translate } from "./lib/hw/riscv/translate.ts";
+/** The chapter's worked RISC-V vectors (R1–R18) as a vector file. */
+export { riscvWorkedVectors } from "./lib/hw/riscv/worked.ts";
+/** A vector file's memory image and request, ready for `riscv_translate`; hex formatting. */
+export { riscvHex, type RiscvVectorFile, riscvVectorSetup } from "./lib/hw/riscv/vectors.ts";

@@ -4,6 +4,8 @@
  *
  * @module
  */
+export * from "./drivers/generic_pt/iommu_pt.ts";
+export * from "./drivers/generic_pt/riscv_random.ts";
 export * from "./drivers/intel/cache.ts";
 export * from "./drivers/intel/iommu.ts";
 export * from "./drivers/intel/nested.ts";
@@ -16,7 +18,15 @@ export * from "./figures/svg.ts";
 export * from "./figures/uapi.ts";
 export * from "./figures/vtd.ts";
 export * from "./fs/file.ts";
+export * from "./hw/pgtable/format.ts";
+export * from "./hw/pgtable/walk.ts";
 export * from "./hw/physmem.ts";
+export * from "./hw/riscv/ddt.ts";
+export * from "./hw/riscv/iommu.ts";
+export * from "./hw/riscv/pte.ts";
+export * from "./hw/riscv/translate.ts";
+export * from "./hw/riscv/vectors.ts";
+export * from "./hw/riscv/worked.ts";
 export * from "./hw/vtd/build_context.ts";
 export * from "./hw/vtd/build.ts";
 export * from "./hw/vtd/context.ts";

@@ -29,6 +29,7 @@ Deno.test("examples: every file in examples/ is covered here", async () => {
     "hwpt-alloc.ts",
     "page-walk.ts",
     "vtd-nested.ts",
+    "walk.ts",
   ]);
 });
 
@@ -88,4 +89,15 @@ Deno.test("examples/vtd-nested.ts: a two-stage DMA, a stale IOTLB entry, the gue
   assert.match(out, /^6\. HWPT_INVALIDATE handled 1 entry; .*\(nested, 24 reads\): "page B"$/m);
   assert.match(out, /^7\. \/vm1 sec_pagetables 16384 bytes/m);
   assert.match(out, /^8\. after close and munmap: sec_pagetables 0, memory.current 0$/m);
+});
+
+Deno.test("examples/walk.ts: the two-stage RISC-V walk, entry by entry, 15 reads", async () => {
+  const out = await run("walk.ts");
+  assert.match(out, /^R15 \(two\): Sv39\+Sv39x4, read of 0x40403567 by user$/m);
+  assert.equal((out.match(/^ +\d+\. 0x/gm) ?? []).length, 15);
+  assert.match(
+    out,
+    /^ {2}12\. 0x80003018 +first stage 0x40403567, level 0: 0x14d7 leaf 4 KiB at 0x5000$/m,
+  );
+  assert.match(out, /^→ PA 0x80005567 \(4 KiB translation, GPA 0x5567, 15 reads\)$/m);
 });
