@@ -10,7 +10,7 @@ const ROOT = new URL("../", import.meta.url);
 Deno.test("api: mod.ts exports a small surface, the uAPI as namespaces", () => {
   const names = Object.keys(api);
   assert.ok(names.length >= 40 && names.length <= 100, `${names.length} runtime names`);
-  for (const internal of ["kzalloc", "xa_load", "iopt_map_pages", "Process", "to_pci_dev"]) {
+  for (const internal of ["kzalloc", "xa_load", "iopt_map_pages", "task_struct", "to_pci_dev"]) {
     assert.equal(internal in api, false, `${internal} is internal`);
   }
   assert.equal(typeof api.uapi.IOMMU_IOAS_ALLOC, "number");
