@@ -324,7 +324,7 @@ export function iopt_destroy_table(iopt: io_pagetable): void {
   }
 }
 
-// ⟨io-pagetable-mapping⟩ spec/13-mapping.md:1287
+// ⟨io-pagetable-mapping⟩ spec/13-mapping.md:1299
 // ⟨iopt-area⟩ spec/13-mapping.md:121
 /** NON-KERNEL estimate of sizeof(struct iopt_area): two interval nodes and its fields. */
 const SIZEOF_IOPT_AREA = 136;

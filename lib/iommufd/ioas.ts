@@ -180,7 +180,7 @@ export function iommufd_ioas_alloc_ioctl(ucmd: iommufd_ucmd<iommu_ioas_alloc>): 
   return 0;
 }
 
-// ⟨ioas-mapping-ioctls⟩ spec/13-mapping.md:1315
+// ⟨ioas-mapping-ioctls⟩ spec/13-mapping.md:1327
 // ⟨iommufd-ioas-map⟩ spec/13-mapping.md:619
 /** linux v6.12 drivers/iommu/iommufd/ioas.c conv_iommu_prot() */
 function conv_iommu_prot(map_flags: number): number {
