@@ -184,7 +184,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2265
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2270
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtd_make_cap()`). */
@@ -648,7 +648,9 @@ export class VtdUnit implements VtdLookupUnit {
       if (what === null) {
         this.#iqe = true;
         this.trace?.push(
-          `IQ[${this.#iqh}] invalid descriptor qw0=0x${qw0.toString(16)} qw1=0x${qw1.toString(16)}: IQE`,
+          `IQ[${this.#iqh}] invalid descriptor qw0=0x${qw0.toString(16)} qw1=0x${
+            qw1.toString(16)
+          }: IQE`,
         );
         return;
       }
@@ -689,11 +691,14 @@ export class VtdUnit implements VtdLookupUnit {
           }
           if (g !== QI_GRAN_PSI_PASID) return null;
           this.invalidatePasidIotlb({ granularity: "page", did, pasid, addr, am, ih: ih === 1 });
-          return `piotlb psi did=${did} pasid=${pasid} addr=0x${addr.toString(16)} am=${am} ih=${ih}`;
+          return `piotlb psi did=${did} pasid=${pasid} addr=0x${
+            addr.toString(16)
+          } am=${am} ih=${ih}`;
         case QI_PC_TYPE:
           if (g === QI_PC_GLOBAL) this.invalidatePasidCache({ granularity: "global" });
-          else if (g === QI_PC_ALL_PASIDS) this.invalidatePasidCache({ granularity: "domain", did });
-          else if (g === QI_PC_PASID_SEL) {
+          else if (g === QI_PC_ALL_PASIDS) {
+            this.invalidatePasidCache({ granularity: "domain", did });
+          } else if (g === QI_PC_PASID_SEL) {
             this.invalidatePasidCache({ granularity: "pasid", did, pasid });
           } else return null;
           return g === QI_PC_GLOBAL
@@ -727,7 +732,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2392
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2397
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -737,7 +742,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2361
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2366
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
