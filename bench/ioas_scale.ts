@@ -22,7 +22,7 @@
  * @module
  */
 import process from "node:process";
-import { addIntelIommu, CAP_IPC_LOCK, Machine, MADV_HUGEPAGE, PAGE_SIZE } from "./model.ts";
+import { CAP_IPC_LOCK, Machine, MADV_HUGEPAGE, PAGE_SIZE } from "./model.ts";
 
 const RUNS = Number(Deno.env.get("RUNS") ?? 5);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
@@ -74,7 +74,7 @@ function median(xs: number[]): number {
 
 function run(s: Scenario) {
   const m = new Machine({ memory: s.memory });
-  if (s.iommu === "dmar0") addIntelIommu(m);
+  if (s.iommu === "dmar0") m.addIommu({ kind: "vtd" });
   const vmm = m.spawn({ capabilities: [CAP_IPC_LOCK], comm: "vmm" });
   const ram = vmm.mmap(s.length);
   if (s.huge) vmm.madvise(ram, s.length, MADV_HUGEPAGE);

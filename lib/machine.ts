@@ -11,14 +11,13 @@
 import {
   addIntelIommu,
   type intel_iommu,
-  type IntelIommuOptions,
   type pci_dev,
   to_pci_dev,
 } from "./drivers/intel/iommu.ts";
 import { type ErrnoError, IS_ERR } from "./errno.ts";
 import type { devnode } from "./fs/file.ts";
 import { PhysMem } from "./hw/physmem.ts";
-import type { VtdUnit } from "./hw/vtd/unit.ts";
+import { VtdUnit, type VtdUnitOptions } from "./hw/vtd/unit.ts";
 import type { device, iommu_device } from "./iommu/iommu.ts";
 import { iommufd_fops } from "./iommufd/main.ts";
 import { mock_dev_create, mock_iommu_device } from "./iommufd/selftest.ts";
@@ -160,8 +159,8 @@ export class Machine {
    * NON-KERNEL: a new IOMMU unit of `kind` (today "vtd": an Intel VT-d remapping unit) with its
    * driver booted on it; returns the driver's instance (`name` "dmar0", "dmar1", …).
    */
-  addIommu(options: { kind: "vtd" } & IntelIommuOptions): intel_iommu {
-    return addIntelIommu(this, options);
+  addIommu(options: { kind: "vtd" } & VtdUnitOptions): intel_iommu {
+    return addIntelIommu(this, new VtdUnit(this, options));
   }
 
   /** NON-KERNEL: a PCI function behind the VT-d unit `iommu`, at `bus`/`devfn`; it DMAs with `dma()`. */

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  addIntelIommu,
   type device,
   EBUSY,
   EFAULT,
@@ -387,7 +386,7 @@ testF("iommufd_fault: a paging HWPT cannot take a fault queue in v6.12 (EOPNOTSU
 
 Deno.test("dmar0: attaching a HWPT with a fault queue fails ENODEV (no ATS/PRI, no dev_enable_feat)", () => {
   const m = new Machine();
-  addIntelIommu(m);
+  m.addIommu({ kind: "vtd" });
   const dev = m.addDevice({ iommu: "dmar0" });
   const cg = m.cgroups.create("/vmm");
   const vmm = m.spawn({ cgroup: cg, comm: "vmm" });

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  addIntelIommu,
   dev_iommu_priv_get,
   type device,
   EBUSY,
@@ -62,6 +61,7 @@ import {
   VTD_FR_SM_WRITE,
   VTD_FR_SS_PAGING_ENTRY_RW,
   vtd_make_ecap,
+  type VtdUnitOptions,
 } from "../../lib/internal.ts";
 import { setupIommufd, sweepFailNth, teardown } from "../conformance/fixture.ts";
 
@@ -103,9 +103,9 @@ function hpa(task: Process, va: bigint): number {
   return folio_pfn_at(folio, Number(va)) * 4096 + Number(va % 4096n);
 }
 
-function setup(opts: Parameters<typeof addIntelIommu>[1] = {}) {
+function setup(opts: VtdUnitOptions = {}) {
   const m = new Machine({ memory: 4 * 2 ** 30 });
-  const iommu = addIntelIommu(m, opts);
+  const iommu = m.addIommu({ kind: "vtd", ...opts });
   const cg = m.cgroups.create("/vm1");
   const vmm = m.spawn({ cgroup: cg, comm: "vmm", rlimitMemlock: 1n << 30n });
   return { m, iommu, cg, vmm };
@@ -406,7 +406,7 @@ function guestTables(vmm: Process, ram: bigint, target: number): void {
   guestWrite64(vmm, ram, 0x4000 + 8 * 0, BigInt(target) | 0x67n); // PT[0]: P RW U/S A D
 }
 
-function nestedSetup(flags = 0n, addr_width = 48, opts: Parameters<typeof addIntelIommu>[1] = {}) {
+function nestedSetup(flags = 0n, addr_width = 48, opts: VtdUnitOptions = {}) {
   const s = setup(opts);
   const ram = s.vmm.mmap(4n * MiB);
   for (let off = 0n; off < 4n * MiB; off += 4096n) s.vmm.write(ram + off, pageMark(off));
@@ -613,7 +613,7 @@ Deno.test("fail-nth over a VMM's dmar0 session: every injected failure unwinds, 
   const { points, sites } = sweepFailNth({
     setup: () => {
       const f = setupIommufd();
-      addIntelIommu(f.m);
+      f.m.addIommu({ kind: "vtd" });
       const dev = to_pci_dev(f.m.addDevice({ iommu: "dmar0" }));
       // The driver's root, context and PASID tables belong to the machine, not to the session.
       f.before.nr_iommu_pages = f.m.pgdat.vm_stat.NR_IOMMU_PAGES;

@@ -40,7 +40,7 @@ function vmmOn(units: number) {
   const m = new Machine({ memory: 2 * 2 ** 30 });
   const hw = Array.from({ length: units }, () => new VtdUnit(m));
   for (const u of hw) u.trace = [];
-  const iommus = hw.map((unit) => addIntelIommu(m, { unit }));
+  const iommus = hw.map((unit) => addIntelIommu(m, unit));
   const vmm = m.spawn({ comm: "vmm", rlimitMemlock: 1n << 30n });
   const ram = vmm.mmap(2n * MiB);
   const fd = vmm.openIommufd();

@@ -20,7 +20,6 @@
 import assert from "node:assert/strict";
 import { AssertionError } from "node:assert";
 import {
-  addIntelIommu,
   ErrnoError,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -42,7 +41,7 @@ function vmmSession(): void {
   // Setup, not swept: the machine, the VMM, its guest RAM faulted in, the device.
   const { m, vmm, ram, dev } = unswept(() => {
     const m = new Machine({ memory: 1 << 30 });
-    addIntelIommu(m);
+    m.addIommu({ kind: "vtd" });
     const cg = m.cgroups.create("/vm1");
     const vmm = m.spawn({ cgroup: cg, comm: "qemu", rlimitMemlock: 1n << 30n });
     const ram = vmm.mmap(4n * MiB);

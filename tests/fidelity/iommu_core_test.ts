@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  addIntelIommu,
   EINVAL,
   ErrnoError,
   IOMMU_DOMAIN_NESTED,
@@ -19,7 +18,7 @@ const MiB = 1n << 20n;
 
 function vtdSession(addr_width: number) {
   const m = new Machine({ memory: 1 * 2 ** 30 });
-  addIntelIommu(m);
+  m.addIommu({ kind: "vtd" });
   const vmm = m.spawn({ cgroup: m.cgroups.create("/vm1"), comm: "vmm", rlimitMemlock: 1n << 30n });
   const ram = vmm.mmap(2n * MiB);
   vmm.write(ram + 0x5000n, new Uint8Array([0xa5]));

@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  addIntelIommu,
   ErrnoError,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_DATA_VTD_S1,
@@ -18,7 +17,7 @@ const MiB = 1n << 20n;
 
 function session() {
   const m = new Machine({ memory: 1 * 2 ** 30 });
-  const iommu = addIntelIommu(m);
+  const iommu = m.addIommu({ kind: "vtd" });
   const vmm = m.spawn({ cgroup: m.cgroups.create("/vm1"), comm: "vmm", rlimitMemlock: 1n << 30n });
   const dev = to_pci_dev(m.addDevice({ iommu: "dmar0" }));
   const ram = vmm.mmap(2n * MiB);
@@ -96,7 +95,7 @@ Deno.test(
   "drivers/iommu/intel/iommu.c domain_attach_iommu(): the xa_cmpxchg of a second unit's record allocates an xarray node; on dmar0 (index 0) it does not",
   () => {
     const s = session();
-    addIntelIommu(s.m); // dmar1
+    s.m.addIommu({ kind: "vtd" }); // dmar1
     const dev1 = to_pci_dev(s.m.addDevice({ iommu: "dmar1" }));
     const reclaimable = () => s.m.pgdat.vm_stat.NR_SLAB_RECLAIMABLE_B;
     const first = reclaimable();
@@ -117,7 +116,7 @@ Deno.test(
     let injected = true;
     for (let n = 1; n < 80 && injected; n++) {
       const s = session();
-      const dmar1 = addIntelIommu(s.m);
+      const dmar1 = s.m.addIommu({ kind: "vtd" });
       const dev1 = to_pci_dev(s.m.addDevice({ iommu: "dmar1" }));
       s.fd.attach(s.devId, s.parent);
       const dev1Id = s.fd.bind(dev1);

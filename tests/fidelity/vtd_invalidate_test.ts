@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  addIntelIommu,
   calculate_psi_aligned_address,
   folio_pfn_at,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -64,7 +63,7 @@ function hpa(task: Process, va: bigint): number {
  */
 function nestedWithCachedPages() {
   const m = new Machine({ memory: 2 ** 30 });
-  const iommu = addIntelIommu(m);
+  const iommu = m.addIommu({ kind: "vtd" });
   const vmm = m.spawn({ cgroup: m.cgroups.create("/vm1"), comm: "vmm", rlimitMemlock: 1n << 30n });
   const ram = vmm.mmap(4n * MiB);
   vmm.write(ram, new Uint8Array(Number(4n * MiB)).fill(1));

@@ -10,7 +10,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  addIntelIommu,
   ENOMEM,
   ErrnoError,
   Machine,
@@ -24,7 +23,7 @@ const keyed = (text: string): Record<string, number> =>
 
 Deno.test("drivers/iommu/iommufd/pages.c iopt_area_fill_domains() + intel/iommu.c dma_pte_clear_level(): an IOAS_MAP that fails on RLIMIT_MEMLOCK leaves its second-stage table pages and nothing else; close returns them (v6.12)", () => {
   const m = new Machine({ memory: 1 * 2 ** 30 });
-  addIntelIommu(m);
+  m.addIommu({ kind: "vtd" });
   const cg = m.cgroups.create("/vm1");
   // 16 pages of RLIMIT_MEMLOCK, a 64-page map: the count fails after the domain was filled.
   const vmm = m.spawn({ cgroup: cg, comm: "vmm", rlimitMemlock: 16n * 4096n });

@@ -4,7 +4,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  addIntelIommu,
   EADDRINUSE,
   EFAULT,
   EINVAL,
@@ -70,7 +69,7 @@ testF("IOMMU_TEST_OP_MD_CHECK_MAP: checks in order; a match, a mismatch, a hole"
   vmm.munmap(hole, P);
   assert.equal(expectErrno(EFAULT, check(hwpt_id, iova, M, hole)).check, "md-check-pa-fault");
   // A paging HWPT of another driver (VT-d) is not a mock domain.
-  addIntelIommu(m);
+  m.addIommu({ kind: "vtd" });
   const pdev = m.addDevice({ iommu: "dmar0" });
   // Booting the driver and probing the device allocate the unit's root, context and PASID tables:
   // the machine's, kept after the iommufd is closed.

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  addIntelIommu,
   type device,
   ErrnoError,
   folio_pfn_at,
@@ -183,7 +182,7 @@ export function counters(w: World): Record<string, unknown> {
 
 export function makeWorld(driver: Driver, rlimitPages = 1024): World {
   const m = new Machine({ memory: 1 << 30 });
-  if (driver === "dmar0") addIntelIommu(m);
+  if (driver === "dmar0") m.addIommu({ kind: "vtd" });
   const victimCg = m.cgroups.create("/victim");
   const victim = m.spawn({ cgroup: victimCg, comm: "victim" });
   const vbuf = victim.mmap(16n * P);

@@ -63,13 +63,7 @@ import {
   ecap_smts,
   QI_PC_GLOBAL,
 } from "../../hw/vtd/regs.ts";
-import {
-  PCI_DEVFN,
-  PCI_DEVID,
-  VtdPciDevice,
-  VtdUnit,
-  type VtdUnitOptions,
-} from "../../hw/vtd/unit.ts";
+import { PCI_DEVFN, PCI_DEVID, VtdPciDevice, type VtdUnit } from "../../hw/vtd/unit.ts";
 import { iommu_alloc_page, iommu_put_pages_list } from "../../iommu/iommu-pages.ts";
 import {
   type dev_iommu,
@@ -1359,9 +1353,6 @@ export const intel_iommu_ops: iommu_ops = {
 
 // ⟨intel-machine⟩ spec/19-vtd-driver.md:2807
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
-export interface IntelIommuOptions extends VtdUnitOptions {
-  unit?: VtdUnit;
-}
 
 /** NON-KERNEL: a PCI function behind `iommu`, probed; what `machine.addDevice()` calls. */
 function intel_pci_dev_create(
@@ -1393,9 +1384,12 @@ function intel_pci_dev_create(
   return pdev;
 }
 
-/** NON-KERNEL: boot the VT-d driver on a unit of `machine` and register it as an IOMMU. */
-export function addIntelIommu(machine: Machine, options: IntelIommuOptions = {}): intel_iommu {
-  const unit = options.unit ?? new VtdUnit(machine, options);
+/**
+ * NON-KERNEL: boot the VT-d driver on `unit`, a remapping unit the machine made, and register it
+ * as an IOMMU (the kernel's DMAR table lists the units; the driver finds them, it does not make
+ * them).
+ */
+export function addIntelIommu(machine: Machine, unit: VtdUnit): intel_iommu {
   if (!ecap_smts(unit.caps.ecap)) {
     throw new Error(`${unit.name}: the model's driver supports scalable mode only`);
   }
