@@ -340,7 +340,7 @@ Deno.test(`fail-nth coverage: every conformance scenario, both ways`, () => {
     `${swept} conformance scenarios swept; ${skipped.length} larger than ${CI_POINTS} points ` +
       `left to FAIL_NTH_ALL=1${VERBOSE ? `: ${skipped.join(", ")}` : ""}`,
   );
-  assert.ok(swept > conformance.length / 2, `only ${swept} swept`);
+  assert.ok(swept >= 30, `only ${swept} swept`);
 });
 
 Deno.test("fail-nth coverage: every allocation site reached was injected", () => {
