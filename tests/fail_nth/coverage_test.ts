@@ -14,7 +14,7 @@
  * It prints, per scenario, the injection points and sites covered, and at the end the allocation
  * sites (fault-injection points and memory.max charges) that any scenario reached but no sweep
  * injected. CI sweeps every point of the session, and the first point of each distinct site of the
- * examples and of the conformance tests with at most FAIL_NTH_CI_POINTS (60) points and charges;
+ * examples and of the conformance tests with at most FAIL_NTH_CI_POINTS (130) points and charges;
  * FAIL_NTH_ALL=1 sweeps every point of every scenario (slow); FAIL_NTH_REPORT=1 prints each line.
  */
 import assert from "node:assert/strict";
@@ -148,6 +148,8 @@ function assertNoCrash(where: string, error: unknown): void {
   // A user page fault whose allocation failed: the kernel retries it (the OOM path); the model
   // stops with this message instead. Not a failure of the code under test.
   if (error instanceof Error && /VM_FAULT_OOM; the kernel would retry/.test(error.message)) return;
+  // memory.max hit: the OOM killer may pick a task of the scenario; that is the kernel's answer.
+  if (error instanceof Error && /was killed by the OOM killer/.test(error.message)) return;
   const e = error as Error;
   assert.fail(`${where}: crashed: ${e?.constructor?.name}: ${e?.message}\n${e?.stack}`);
 }
@@ -345,7 +347,7 @@ Deno.test(`fail-nth coverage: every conformance scenario, both ways`, () => {
     `${swept} conformance scenarios swept; ${skipped.length} larger than ${CI_POINTS} points ` +
       `left to FAIL_NTH_ALL=1${VERBOSE ? `: ${skipped.join(", ")}` : ""}`,
   );
-  assert.ok(swept > conformance.length / 2, `only ${swept} swept`);
+  assert.ok(swept >= 30, `only ${swept} swept`);
 });
 
 Deno.test("fail-nth coverage: every allocation site reached was injected", () => {

@@ -43,19 +43,27 @@ let injectNow = false;
 let suspended = false;
 let spent = false;
 
-const SKIP_FILE = /\/lib\/mm\/|\/lib\/iommu\/iommu-pages\.ts|\/tests\/fail_nth\//;
+// Frames are lib/ files, or spec/ chapters once `deno task tangle` has written source maps: skip
+// the allocators' files and chapters (lib/mm/ is chapters 02-04), and allocators by name.
+const SKIP_FILE =
+  /\/lib\/mm\/|\/lib\/iommu\/iommu-pages\.ts|\/tests\/fail_nth\/|\/spec\/0[234]-[^/]*\.md$/;
+const ALLOCATOR =
+  /^(kmem_cache_alloc|k[mvz]alloc\w*|kcalloc|krealloc|\w*alloc_pages?\w*|folio_alloc\w*|iommu_alloc_pages?\w*|page_counter_try_charge|\w*charge\w*)$/;
 const SKIP_FN = /should_fail|^(Object\.)?(get|set) |^Proxy\./;
 
 /** The allocation site of the current stack: `function (lib/file.ts:line)`. */
 export function site(): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 60;
   const stack = new Error().stack!.split("\n").slice(1);
+  Error.stackTraceLimit = limit;
   for (const line of stack) {
     const m = line.match(/at (?:(.+?) \()?(?:file:\/\/)?([^()]+?):(\d+):\d+\)?$/);
     if (!m) continue;
     const [, fn = "<anonymous>", file, ln] = m;
-    if (SKIP_FILE.test(file) || SKIP_FN.test(fn)) continue;
-    const rel = file.replace(/^.*?\/(lib|tests|examples)\//, "$1/");
-    return `${fn.replace(/^(Process|Object)\./, "")} (${rel}:${ln})`;
+    if (SKIP_FILE.test(file) || SKIP_FN.test(fn) || ALLOCATOR.test(fn)) continue;
+    const rel = file.replace(/^.*?\/(lib|tests|examples|spec)\//, "$1/");
+    return `${fn.replace(/^(Process|task_struct|Object)\./, "")} (${rel}:${ln})`;
   }
   return "<unknown>";
 }
