@@ -690,7 +690,7 @@ export const mock_ops: iommu_ops = {
   device_group: generic_device_group,
   probe_device: mock_probe_device,
   default_domain_ops: mock_domain_ops,
-  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1545
+  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1546
   user_pasid_table: true,
   dev_enable_feat: mock_dev_enable_feat,
   dev_disable_feat: mock_dev_disable_feat,
@@ -782,7 +782,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:1014
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:1015
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -837,7 +837,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1079
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1080
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -867,7 +867,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1122
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1123
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -882,7 +882,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1156
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1157
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -957,7 +957,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1243
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1244
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -980,7 +980,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1289
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1290
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -1016,7 +1016,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1334
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1335
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit
@@ -1321,7 +1321,7 @@ function iommufd_access_get(fd: number): selftest_access | ErrnoError {
   return filep.private_data as selftest_access;
 }
 
-// ⟨iommufd-test⟩ spec/11-mock-driver.md:1368
+// ⟨iommufd-test⟩ spec/11-mock-driver.md:1369
 /** NON-KERNEL: the member of iommu_test_cmd's union that `ucmd` carries, decoded as `member`. */
 function testArgs<S extends Struct>(ucmd: iommufd_ucmd<iommu_test_cmd>, member: S) {
   const bytes = iommu_test_cmd.encode(ucmd.cmd);
@@ -1427,7 +1427,7 @@ export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
   }
 }
 
-// ⟨mock-iopf⟩ spec/11-mock-driver.md:1552
+// ⟨mock-iopf⟩ spec/11-mock-driver.md:1553
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_page_response(): nothing to do */
 function mock_domain_page_response(
   _dev: device,
@@ -1448,7 +1448,7 @@ function mock_dev_disable_feat(dev: device, feat: number): Rc {
   return 0;
 }
 
-// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1585
+// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1586
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd, member trigger_iopf */
 export interface iommu_test_cmd_trigger_iopf {
   trigger_iopf: { dev_id: number; pasid: number; grpid: number; perm: number; addr: bigint };
