@@ -92,6 +92,10 @@ export function IndexPage(props: { site: SiteInfo; intro: string }) {
           <a href="identifiers.html">Identifier index</a>: every name the model exports, where it is
           defined and where it is used.
         </p>
+        <p>
+          <a href="divergences.html">Divergences from Linux v6.12</a>: every place the model departs
+          from the kernel, collected from the chapters.
+        </p>
         <ol class="chapters">
           {props.site.chapters.map((c) => (
             <li>
@@ -140,7 +144,8 @@ function Sidebar(props: { site: SiteInfo; chapter: ChapterLink; toc: TocItem[] }
           ))}
         </ol>
         <p class="toc-all">
-          <a href="index.html">Front page</a> · <a href="identifiers.html">Identifiers</a>
+          <a href="index.html">Front page</a> · <a href="identifiers.html">Identifiers</a> ·{" "}
+          <a href="divergences.html">Divergences</a>
         </p>
       </nav>
     </details>
