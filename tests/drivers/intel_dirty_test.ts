@@ -21,10 +21,10 @@ import {
   IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
   iommu_hwpt_vtd_s1,
   Machine,
-  type Process,
   to_pci_dev,
   vtd_make_ecap,
 } from "../../lib/internal.ts";
+import { guestWrite64 } from "./guest_memory.ts";
 
 const MiB = 1n << 20n;
 const IOVA = 0x1000_0000;
@@ -174,13 +174,6 @@ Deno.test("a dirty-tracking domain of dmar0 cannot take a device behind a unit w
   expectErrno(() => fd.attach(otherId, hwpt), EINVAL, "intel-compat-dirty");
   fd.close();
 });
-
-/** A 64-bit little-endian value into the guest's RAM at guest physical `gpa`. */
-function guestWrite64(vmm: Process, ram: bigint, gpa: number, value: bigint): void {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, value, true);
-  vmm.write(ram + BigInt(gpa), b);
-}
 
 Deno.test("a dirty nest parent: SET_DIRTY_TRACKING reaches the nested domain's PASID entry, and nested writes dirty the GPA", () => {
   const m = new Machine({ memory: 2 ** 30 });

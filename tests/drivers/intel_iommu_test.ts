@@ -16,7 +16,6 @@ import {
   ENOMEM,
   EOPNOTSUPP,
   ErrnoError,
-  folio_pfn_at,
   GFP_KERNEL,
   GFP_KERNEL_ACCOUNT,
   intel_iommu_ops,
@@ -51,7 +50,6 @@ import {
   type IommufdFd,
   Machine,
   MADV_HUGEPAGE,
-  mapped_folio,
   PCI_DEVFN,
   type Process,
   runAs,
@@ -64,6 +62,7 @@ import {
   type VtdUnitOptions,
 } from "../../lib/internal.ts";
 import { setupIommufd, sweepFailNth, teardown } from "../conformance/fixture.ts";
+import { guestWrite64, hpa } from "./guest_memory.ts";
 
 const MiB = 1n << 20n;
 
@@ -95,12 +94,6 @@ function stat(m: Machine, path: string, key: string): number {
 function pageMark(off: bigint): Uint8Array {
   const n = Number(off >> 12n);
   return new Uint8Array([n & 0xff, n >> 8]);
-}
-
-/** The host physical address of user address `va` of `task` (its page must be present). */
-function hpa(task: Process, va: bigint): number {
-  const folio = mapped_folio(task.mm!, Number(va))!;
-  return folio_pfn_at(folio, Number(va)) * 4096 + Number(va % 4096n);
 }
 
 function setup(opts: VtdUnitOptions = {}) {
@@ -386,13 +379,6 @@ Deno.test("map checks: page size, alignment, width, prot, and the nest parent's 
     iommu_domain_free(d);
   });
 });
-
-/** Writes a 64-bit little-endian value into the guest's RAM at guest physical `gpa`. */
-function guestWrite64(vmm: Process, ram: bigint, gpa: number, value: bigint): void {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, value, true);
-  vmm.write(ram + BigInt(gpa), b);
-}
 
 /**
  * The guest's first stage, in guest RAM: root at GPA 0x1000, then 0x2000, 0x3000, 0x4000; maps

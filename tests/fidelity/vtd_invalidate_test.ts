@@ -8,17 +8,16 @@
 import assert from "node:assert/strict";
 import {
   calculate_psi_aligned_address,
-  folio_pfn_at,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
   iommu_hwpt_vtd_s1,
   iommu_hwpt_vtd_s1_invalidate,
   Machine,
-  mapped_folio,
   type Process,
   to_pci_dev,
 } from "../../lib/internal.ts";
+import { guestWrite64, hpa } from "../drivers/guest_memory.ts";
 
 const MiB = 1n << 20n;
 const U64_MAX = (1n << 64n) - 1n;
@@ -36,13 +35,6 @@ Deno.test("cache.c calculate_psi_aligned_address(): unsigned long arithmetic, no
   assert.deepEqual(psi(0n, (1n << 64n) - 4097n), { addr: 0, pages: 2 ** 52, mask: 52 });
 });
 
-/** Writes a 64-bit little-endian value into the guest's RAM at guest physical `gpa`. */
-function guestWrite64(vmm: Process, ram: bigint, gpa: number, value: bigint): void {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, value, true);
-  vmm.write(ram + BigInt(gpa), b);
-}
-
 /** The guest's first stage (root at GPA 0x1000): guest IOVA page k maps GPA targets[k]. */
 function guestTables(vmm: Process, ram: bigint, targets: number[]): void {
   const TABLE = 0x27n; // P | RW | U/S | A
@@ -50,11 +42,6 @@ function guestTables(vmm: Process, ram: bigint, targets: number[]): void {
   guestWrite64(vmm, ram, 0x2000, 0x3000n | TABLE); // PDPT[0]
   guestWrite64(vmm, ram, 0x3000, 0x4000n | TABLE); // PD[0]
   targets.forEach((t, k) => guestWrite64(vmm, ram, 0x4000 + 8 * k, BigInt(t) | 0x67n)); // PT[k]
-}
-
-function hpa(task: Process, va: bigint): number {
-  const folio = mapped_folio(task.mm!, Number(va))!;
-  return folio_pfn_at(folio, Number(va)) * 4096 + Number(va % 4096n);
 }
 
 /**
