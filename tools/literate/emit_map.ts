@@ -24,6 +24,8 @@ import type { TangledFile } from "./tangle.ts";
 const EMIT_STORE = ".cache/emit-maps";
 const MAP_DIR = ".cache/srcmap";
 const ENTRY = ".cache/emit-entry.ts";
+/** What the entry prints once every module it imports is loaded. */
+const LOADED = "emit-maps: loaded";
 
 /** The last line of a generated file: where its composed map is. */
 export function mapComment(path: string): string {
@@ -67,13 +69,14 @@ async function inspectEmit(root: string, urls: string[]): Promise<Map<string, st
   await Deno.mkdir(`${root}/.cache`, { recursive: true });
   await Deno.writeTextFile(
     `${root}/${ENTRY}`,
-    urls.map((u) => `import ${JSON.stringify(u)};`).join("\n") + "\n",
+    [...urls.map((u) => `import ${JSON.stringify(u)};`), `console.log("${LOADED}");`].join("\n") +
+      "\n",
   );
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--inspect-wait=127.0.0.1:0", "--allow-read", "--allow-env", ENTRY],
     cwd: root,
     stdin: "null",
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).spawn();
   const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
@@ -89,43 +92,68 @@ async function inspectEmit(root: string, urls: string[]): Promise<Map<string, st
     await child.status;
     return found;
   }
-  // The child is stopped once every wanted script was seen, or when the socket fails, or when the
-  // child says it has finished (it would wait for the debugger to leave) or exits.
-  let finish = () => {};
-  const finished = new Promise<void>((resolve) => (finish = resolve));
-  child.status.then(finish);
+  // The child is stopped once every wanted script was seen, or once it has loaded everything (a
+  // line on its stdout, then a round trip on the socket, which delivers events in order), or when
+  // the socket fails or the child exits. Its stderr says when it has finished too, but that line
+  // can overtake the socket's last events, so it is not used.
+  let done = (_why: string) => {};
+  const finished = new Promise<string>((resolve) => (done = resolve));
+  const finish = (why: string) => () => done(why);
+  child.status.then(finish("exit"));
   const drain = (async () => {
-    for (let r = await stderr.read(); !r.done; r = await stderr.read()) {
-      if (r.value.includes("Waiting for inspector to disconnect")) finish();
-    }
+    while (!(await stderr.read()).done) { /* the child's messages are not needed */ }
   })();
   const socket = new WebSocket(ws);
-  socket.onclose = finish;
-  socket.onerror = finish;
+  // Once the entry has printed that everything is loaded, one request round trip settles it: the
+  // session delivers events in order, so every scriptParsed came before the answer.
+  const PING = 1_000_000;
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const loaded = (async () => {
+    let out = "";
+    for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
+      out += r.value;
+      if (out.includes(LOADED) && socket.readyState === WebSocket.OPEN) {
+        socket.send(
+          JSON.stringify({ id: PING, method: "Runtime.evaluate", params: { expression: "0" } }),
+        );
+        out = "";
+      }
+    }
+  })();
+  socket.onclose = finish("close");
+  socket.onerror = finish("error");
   let running = false;
   socket.onmessage = (e) => {
     const msg = JSON.parse(e.data);
+    if (msg.id === PING) done("loaded");
+    if (msg.id === ENABLE) {
+      enabled = true;
+      send("Runtime.runIfWaitingForDebugger");
+    }
     if (msg.method !== "Debugger.scriptParsed") return;
     running ||= msg.params.url.startsWith("file:");
     if (!wanted.has(msg.params.url)) return;
     const json = decodeDataUrl(msg.params.sourceMapURL ?? "");
     if (json) found.set(msg.params.url, json);
-    if (found.size === wanted.size) finish();
+    if (found.size === wanted.size) done("all");
   };
-  // The child may not be waiting yet when the first request to run arrives, so it is repeated
-  // until scripts load; a child that never gets going is given up on (the maps are a comfort,
-  // not a product).
-  let id = 0;
+  // The child runs only once the debugger is enabled (scripts parsed before would go unreported).
+  // It may not be waiting yet when the first request to run arrives, so that is repeated until
+  // scripts load; a child that never gets going is given up on (the maps are a comfort, not a
+  // product).
+  const ENABLE = 1;
+  let enabled = false;
+  let id = ENABLE;
   const send = (method: string) => socket.send(JSON.stringify({ id: ++id, method }));
   const nudge = setInterval(() => {
-    if (!running && socket.readyState === WebSocket.OPEN) send("Runtime.runIfWaitingForDebugger");
+    if (enabled && !running) send("Runtime.runIfWaitingForDebugger");
   }, 250);
-  const giveUp = setTimeout(finish, 60_000);
-  socket.onopen = () => {
-    send("Debugger.enable");
-    send("Runtime.runIfWaitingForDebugger");
-  };
-  await finished;
+  const giveUp = setTimeout(finish("timeout"), 60_000);
+  socket.onopen = () => socket.send(JSON.stringify({ id: ENABLE, method: "Debugger.enable" }));
+  const why = await finished;
+  if (Deno.env.get("EMIT_MAP_DEBUG")) {
+    console.error(`emit maps: ${found.size}/${wanted.size} (${why})`);
+  }
   clearInterval(nudge);
   clearTimeout(giveUp);
   socket.close();
@@ -134,6 +162,7 @@ async function inspectEmit(root: string, urls: string[]): Promise<Map<string, st
   } catch { /* it has exited */ }
   await child.status;
   await drain;
+  await loaded;
   return found;
 }
 
@@ -154,7 +183,13 @@ async function denoEmitMaps(root: string, files: TangledFile[]): Promise<Map<str
     else missing.push({ file, hash, url: `file://${real}/${file.path}` });
   }
   if (missing.length > 0) {
-    const emitted = await inspectEmit(root, missing.map((m) => m.url));
+    // Deno starts the child as soon as the debugger connects, so now and then the modules load
+    // before the debugger is enabled and go unreported: those are asked for again.
+    const emitted = new Map<string, string>();
+    for (let attempt = 0; attempt < 3 && emitted.size < missing.length; attempt++) {
+      const urls = missing.map((m) => m.url).filter((u) => !emitted.has(u));
+      for (const [url, json] of await inspectEmit(root, urls)) emitted.set(url, json);
+    }
     for (const { file, hash, url } of missing) {
       const json = emitted.get(url);
       if (!json) continue;
