@@ -30,6 +30,7 @@ import {
   PCI_DEVFN,
   PCI_DEVID,
   vtd_make_cap,
+  vtd_make_ecap,
   vtd_set_context_entry,
   vtd_set_pasid_dir_entry,
   vtd_set_pasid_entry,
@@ -528,7 +529,8 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     ],
   ];
   for (const [what, setup, fr, check] of cases) {
-    const s = scalable();
+    // ECAP.RPS: requests without PASID use the context entry's RID_PASID (case 0x48).
+    const s = scalable({ ecap: vtd_make_ecap({ rps: true }) });
     const [sid, pasid] = setup(s);
     const t = s.unit.translate(sid, 0x5000, { pasid });
     assert.equal(t.fault, fr, `${what}: ${t.describe()}`);
@@ -577,8 +579,14 @@ Deno.test("scalable: PASID tags, PASID-based vs IOTLB invalidation, PASID-cache 
   assert.equal(u.translate(SID, 0x1234).pa, 0x8000_1234); // RID_PASID 0
   assert.equal(u.translate(SID, 0x1234, { pasid: 5 }).iotlbHit, false); // same DID, other PASID
   assert.equal(u.translate(SID, 0x1234, { pasid: 5 }).iotlbHit, true);
-  // PASID-based invalidation leaves second-stage-only entries alone; IOTLB DSI removes both.
-  assert.equal(u.invalidatePasidIotlb({ granularity: "pasid", did: 1, pasid: 5 }), 0);
+  // Page-selective PASID-based invalidation leaves second-stage-only entries alone; the
+  // PASID-selective one removes them (VT-d 4.1 §6.5.2.4, Table 21); IOTLB DSI removes every PASID's.
+  assert.equal(
+    u.invalidatePasidIotlb({ granularity: "page", did: 1, pasid: 5, addr: 0x1000 }),
+    0,
+  );
+  assert.equal(u.invalidatePasidIotlb({ granularity: "pasid", did: 1, pasid: 5 }), 1);
+  assert.equal(u.translate(SID, 0x1234, { pasid: 5 }).iotlbHit, false);
   assert.equal(u.invalidateIotlb({ granularity: "domain", did: 1 }), 2);
   // The PASID entry of PASID 5 moves to DID 4: the cached one is used until a PASID-cache flush.
   vtd_set_pasid_entry(s.mem, PASID_TABLE, 5, { pgtt: 4, did: 4 });

@@ -12,10 +12,10 @@
  */
 import type { PhysMem } from "../physmem.ts";
 import { vtd_fault_reason_name, VTD_FR_CONTEXT_ENTRY_INV } from "./fault.ts";
-import { VtdFirstStage, VtdSecondStage } from "./pgtable.ts";
+import { type VtdCheckOrder, VtdFirstStage, VtdSecondStage } from "./pgtable.ts";
 import type { VtdCaps } from "./regs.ts";
 
-// ⟨unit-fault-codes⟩ spec/18-vtd-unit.md:457
+// ⟨unit-fault-codes⟩ spec/18-vtd-unit.md:477
 /** QEMU VTD_FR_ROOT_ENTRY_P; Linux dmar.c legacy reason 0x01. */
 export const VTD_FR_ROOT_ENTRY_P = 0x01;
 /** QEMU VTD_FR_CONTEXT_ENTRY_P; Linux dmar.c legacy reason 0x02. */
@@ -103,7 +103,7 @@ export function vtd_unit_fault_reason_name(fr: number): string {
   return UNIT_REASONS[fr] ?? vtd_fault_reason_name(fr);
 }
 
-// ⟨unit-config⟩ spec/18-vtd-unit.md:586
+// ⟨unit-config⟩ spec/18-vtd-unit.md:606
 /** NON-KERNEL: how a configuration translates: walk kind, or pass-through. */
 export type VtdTranslationKind = "ss" | "fs" | "nested" | "pt";
 
@@ -151,7 +151,7 @@ export class VtdContextEntry {
   ) {}
 }
 
-// ⟨unit-lookup⟩ spec/18-vtd-unit.md:640
+// ⟨unit-lookup⟩ spec/18-vtd-unit.md:660
 /** NON-KERNEL: scratch for one lookup: the fault, the FPD seen, the entry reads made. */
 export class VtdLookup {
   fault = 0;
@@ -187,13 +187,15 @@ const q = new Uint32Array(2);
 const q2 = new Uint32Array(2);
 const q3 = new Uint32Array(2);
 
-// ⟨unit-root-lookup⟩ spec/18-vtd-unit.md:680
+// ⟨unit-root-lookup⟩ spec/18-vtd-unit.md:700
 /** NON-KERNEL: the physical memory and unit state a lookup reads. */
 export interface VtdLookupUnit {
   readonly mem: PhysMem;
   readonly caps: VtdCaps;
   /** The root table address latched by SRTP. */
   readonly rootTable: number;
+  /** The order of the PASID-entry checks, and QEMU's RID_PASID check (see lookupOrder). */
+  readonly lookupOrder: VtdCheckOrder;
 }
 
 /**
@@ -231,7 +233,7 @@ function root_lookup(u: VtdLookupUnit, sid: number, scalable: boolean, lk: VtdLo
   return (half[1] & 0xfffff) * 0x1_0000_0000 + ((half[0] & ~0xfff) >>> 0);
 }
 
-// ⟨unit-legacy-context⟩ spec/18-vtd-unit.md:727
+// ⟨unit-legacy-context⟩ spec/18-vtd-unit.md:749
 /**
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), legacy mode): fetches and checks the
  * context entry of `sid`, and decodes it with its configuration. Null: `lk` holds the fault.
@@ -287,7 +289,7 @@ export function vtd_legacy_context_lookup(
   return new VtdContextEntry(false, fpd, config, 0, 0, 0, false);
 }
 
-// ⟨unit-sm-context⟩ spec/18-vtd-unit.md:851
+// ⟨unit-sm-context⟩ spec/18-vtd-unit.md:901
 /**
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), scalable mode): fetches and checks the
  * scalable-mode context entry of `sid`. Null: `lk` holds the fault.
@@ -317,15 +319,26 @@ export function vtd_sm_context_lookup(
     u.mem.read64Parts(word, q3);
     if (q3[0] || q3[1]) return lk.fail(VTD_FR_SM_CONTEXT_ENTRY_RSVD, "unit-check-ctx-rsvd");
   }
-  return new VtdContextEntry(
+  const ctx = new VtdContextEntry(
     true,
     (q[0] & 2) !== 0,
     null,
     (q[1] & 0xfffff) * 0x1_0000_0000 + ((q[0] & ~0xfff) >>> 0),
     2 ** (((q[0] >>> 9) & 7) + 7),
-    q2[0] & 0xfffff,
+    // Without ECAP.RPS the RID_PASID field is ignored: requests without PASID use PASID 0.
+    u.caps.rps ? q2[0] & 0xfffff : 0,
     (q[0] & 8) !== 0,
   );
+  // unit-lookup-order: QEMU checks the PASID entry of RID_PASID on every context load
+  // (vtd_ce_rid2pasid_check()), judged by the context entry's FPD alone.
+  if (u.lookupOrder === "qemu") {
+    const fpd = lk.fpd;
+    const rid = vtd_sm_context_pasid(ctx, -1, lk);
+    const ok = rid >= 0 && vtd_pasid_lookup(u, ctx, rid, lk) !== null;
+    lk.fpd = fpd;
+    if (!ok) return null;
+  }
+  return ctx;
 }
 
 /**
@@ -354,7 +367,7 @@ export function vtd_sm_context_pasid(ctx: VtdContextEntry, pasid: number, lk: Vt
   return ctx.ridPasid;
 }
 
-// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:924
+// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:985
 /**
  * NON-KERNEL (hardware; QEMU vtd_get_pe_from_pasid_table() and vtd_pe_type_check()): fetches the
  * PASID directory and table entries for `pasid` under context `ctx`, checks them, and builds the
@@ -391,22 +404,24 @@ export function vtd_pasid_lookup(
   mem.read64Parts(pa + 16, q);
   const v2lo = q[0], v2hi = q[1];
   lk.fpd ||= (v0lo & 2) !== 0;
-  // unit-check-pte-present
-  if ((v0lo & 1) === 0) return lk.fail(VTD_FR_PASID_ENTRY_P, "unit-check-pte-present");
   const pgtt = (v0lo >>> 6) & 7, aw = (v0lo >>> 2) & 7, flpm = (v2lo >>> 2) & 3;
   const usesSs = pgtt === 2 || pgtt === 3;
+  const invalid = pgtt === 0 || pgtt > 4 || (pgtt === 1 && !caps.flts) ||
+    (pgtt === 2 && !caps.slts) || (pgtt === 3 && !caps.nest) || (pgtt === 4 && !caps.pt) ||
+    (usesSs && !caps.awSupported(aw)) ||
+    ((pgtt === 1 || pgtt === 3) && (flpm > 1 || (flpm === 1 && !caps.fl5lp)));
+  // unit-lookup-order: QEMU (vtd_get_pe_in_pasid_leaf_table()) judges PGTT and level first.
+  if (invalid && u.lookupOrder === "qemu") {
+    return lk.fail(VTD_FR_PASID_TABLE_ENTRY_INV, "unit-check-pte-inv");
+  }
+  // unit-check-pte-present
+  if ((v0lo & 1) === 0) return lk.fail(VTD_FR_PASID_ENTRY_P, "unit-check-pte-present");
   // unit-check-pte-rsvd
   if ((usesSs && (v0hi & caps.hawHi) !== 0) || (pgtt === 1 && (v2hi & caps.hawHi) !== 0)) {
     return lk.fail(VTD_FR_PASID_ENTRY_RSVD, "unit-check-pte-rsvd");
   }
   // unit-check-pte-inv
-  if (
-    pgtt === 0 || pgtt > 4 || (pgtt === 1 && !caps.flts) || (pgtt === 2 && !caps.slts) ||
-    (pgtt === 3 && !caps.nest) || (pgtt === 4 && !caps.pt) || (usesSs && !caps.awSupported(aw)) ||
-    ((pgtt === 1 || pgtt === 3) && (flpm > 1 || (flpm === 1 && !caps.fl5lp)))
-  ) {
-    return lk.fail(VTD_FR_PASID_TABLE_ENTRY_INV, "unit-check-pte-inv");
-  }
+  if (invalid) return lk.fail(VTD_FR_PASID_TABLE_ENTRY_INV, "unit-check-pte-inv");
   const ss = usesSs
     ? new VtdSecondStage({
       root: (v0hi & 0xfffff) * 0x1_0000_0000 + ((v0lo & ~0xfff) >>> 0),

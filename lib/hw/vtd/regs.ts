@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-regs-offsets⟩ spec/18-vtd-unit.md:72
+// ⟨unit-regs-offsets⟩ spec/18-vtd-unit.md:84
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_VER_REG */
 export const DMAR_VER_REG = 0x0;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_CAP_REG */
@@ -106,7 +106,7 @@ export function DMA_TLB_DID(id: number): bigint {
 /** linux v6.12 drivers/iommu/intel/iommu.h DMA_TLB_IH_NONLEAF: IVA bit 6, the invalidation hint. */
 export const DMA_TLB_IH_NONLEAF = 1n << 6n;
 
-// ⟨unit-cap-decoders⟩ spec/18-vtd-unit.md:172
+// ⟨unit-cap-decoders⟩ spec/18-vtd-unit.md:184
 const field = (v: bigint, shift: number, bits: number) =>
   Number((v >> BigInt(shift)) & ((1n << BigInt(bits)) - 1n));
 
@@ -202,8 +202,12 @@ export function ecap_slts(e: bigint): number {
 export function ecap_flts(e: bigint): number {
   return field(e, 47, 1);
 }
+/** linux v6.12 drivers/iommu/intel/iommu.h ecap_rps(): RID_PASID support. */
+export function ecap_rps(e: bigint): number {
+  return field(e, 49, 1);
+}
 
-// ⟨unit-cap-build⟩ spec/18-vtd-unit.md:274
+// ⟨unit-cap-build⟩ spec/18-vtd-unit.md:290
 /** NON-KERNEL: the CAP fields a model unit can be given. */
 export interface VtdCapFields {
   nd?: number;
@@ -248,6 +252,8 @@ export interface VtdEcapFields {
   ssads?: boolean;
   slts?: boolean;
   flts?: boolean;
+  /** RID_PASID support (ECAP.RPS, bit 49): requests without PASID use RID_PASID. Default false. */
+  rps?: boolean;
 }
 
 /** NON-KERNEL: an ECAP register value. Defaults: scalable mode with every translation type. */
@@ -257,7 +263,7 @@ export function vtd_make_ecap(f: VtdEcapFields = {}): bigint {
   return b(f.qi, true, 1) | b(f.dt, true, 2) | b(f.pt, true, 6) | b(f.sc, false, 7) |
     (BigInt((f.iro ?? 0xf) & 0x3ff) << 8n) | b(f.nest, true, 26) | b(f.srs, true, 31) |
     (BigInt((f.pss ?? 19) & 0x1f) << 35n) | b(f.pasid, true, 40) | b(f.smts, true, 43) |
-    b(f.ssads, true, 45) | b(f.slts, true, 46) | b(f.flts, true, 47);
+    b(f.ssads, true, 45) | b(f.slts, true, 46) | b(f.flts, true, 47) | b(f.rps, false, 49);
 }
 
 /** NON-KERNEL: CAP and ECAP decoded once, plus the platform's host address width. */
@@ -284,6 +290,7 @@ export class VtdCaps {
   readonly smts: boolean;
   readonly slts: boolean;
   readonly flts: boolean;
+  readonly rps: boolean;
 
   constructor(readonly cap: bigint, readonly ecap: bigint, readonly haw: number) {
     if (!(haw > 32 && haw <= 52)) throw new RangeError(`HAW ${haw} is not 33..52`);
@@ -309,6 +316,7 @@ export class VtdCaps {
     this.smts = ecap_smts(ecap) === 1;
     this.slts = ecap_slts(ecap) === 1;
     this.flts = ecap_flts(ecap) === 1;
+    this.rps = ecap_rps(ecap) === 1;
   }
 
   /** True when AW `aw` may be programmed (CAP.SAGAW bit `aw`). */
@@ -322,7 +330,7 @@ export class VtdCaps {
   }
 }
 
-// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2019
+// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2088
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQH_REG: invalidation queue head. */
 export const DMAR_IQH_REG = 0x80;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQT_REG: invalidation queue tail. */

@@ -33,7 +33,7 @@ import {
   VtdFaultRecorder,
 } from "./fault_record.ts";
 import { VtdIotlb, type VtdIotlbEntry } from "./iotlb.ts";
-import { vtd_hi32 } from "./pgtable.ts";
+import { vtd_hi32, type VtdCheckOrder } from "./pgtable.ts";
 import {
   DMA_CCMD_ICC,
   DMA_FSTS_IQE,
@@ -76,7 +76,7 @@ import { vtd_walk_fs, vtd_walk_nested, vtd_walk_ss, type VtdAccess, VtdWalk } fr
 
 const SHIFTS = [12, 21, 30];
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1701
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1764
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -92,7 +92,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1435
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1498
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -184,7 +184,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2270
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2339
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtd_make_cap()`). */
@@ -197,6 +197,13 @@ export interface VtdUnitOptions {
   name?: string;
   /** IOTLB entries (default 4096). */
   iotlbSize?: number;
+  /**
+   * The order of the lookup's checks (see "The check order of a PASID entry"): "spec", the
+   * default, or "qemu" — PGTT and level before present, and the RID_PASID entry checked on every
+   * scalable context load (QEMU vtd_get_pe_in_pasid_leaf_table(), vtd_ce_rid2pasid_check()).
+   * The walks keep their stage's own order.
+   */
+  lookupOrder?: VtdCheckOrder;
 }
 
 /** NON-KERNEL (hardware): an Intel VT-d remapping unit (a DRHD) attached to a machine. */
@@ -206,6 +213,8 @@ export class VtdUnit implements VtdLookupUnit {
   readonly caps: VtdCaps;
   readonly iotlb: VtdIotlb;
   readonly faults: VtdFaultRecorder;
+  /** The lookup's check order (VtdUnitOptions.lookupOrder). */
+  readonly lookupOrder: VtdCheckOrder;
   /** Devices added with addDevice(), by source id. */
   readonly devices = new Map<number, VtdPciDevice>();
   /** Counters for tests and benchmarks. */
@@ -239,6 +248,7 @@ export class VtdUnit implements VtdLookupUnit {
     );
     this.iotlb = new VtdIotlb(opts.iotlbSize ?? 4096);
     this.faults = new VtdFaultRecorder(this.caps.nfr);
+    this.lookupOrder = opts.lookupOrder ?? "spec";
     this.name = opts.name ?? `dmar${machine.vtd.size}`;
     if (machine.vtd.has(this.name)) throw new Error(`a VT-d unit named ${this.name} exists`);
     machine.vtd.set(this.name, this);
@@ -254,7 +264,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1853
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1922
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -381,7 +391,7 @@ export class VtdUnit implements VtdLookupUnit {
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1547
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1610
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -463,7 +473,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1632
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1695
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
   #config(
     sid: number,
@@ -528,7 +538,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1754
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1817
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -601,7 +611,11 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(fs) + this.iotlb.invalidate(ss, first, count);
   }
 
-  /** NON-KERNEL: PASID-based IOTLB invalidation (QI type 6): first-stage and nested entries only. */
+  /**
+   * NON-KERNEL: PASID-based IOTLB invalidation (QI type 6). PASID-selective: every entry of the DID
+   * and PASID, whatever its PGTT; page-selective: first-stage and nested entries only (VT-d 4.1
+   * §6.5.2.4, Table 21; QEMU vtd_hash_remove_by_pasid(), vtd_hash_remove_by_page_piotlb()).
+   */
   invalidatePasidIotlb(
     g: { granularity: "pasid"; did: number; pasid: number } | {
       granularity: "page";
@@ -612,14 +626,16 @@ export class VtdUnit implements VtdLookupUnit {
       ih?: boolean;
     },
   ): number {
+    if (g.granularity === "pasid") {
+      return this.iotlb.invalidate((e) => e.did === g.did && e.pasid === g.pasid);
+    }
     const match = (e: VtdIotlbEntry) =>
       e.did === g.did && e.pasid === g.pasid && (e.pgtt === 1 || e.pgtt === 3);
-    if (g.granularity === "pasid") return this.iotlb.invalidate(match);
     const [first, count] = this.#psiRange(g.addr, g.am ?? 0);
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2153
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2222
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
@@ -732,7 +748,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2397
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2476
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -742,7 +758,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2366
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2445
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
