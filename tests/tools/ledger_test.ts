@@ -55,6 +55,9 @@ Deno.test("ledger: @divergence tags and prose markers are entries of their kind"
   const kvzalloc = entries.find((e) => e.href === "access.html#div-no-kvzalloc-fallback");
   assert.equal(kvzalloc?.kind, "simplification");
   assert.match(kvzalloc!.text, /vmalloc/);
+  const piotlb = entries.find((e) => e.href.endsWith("#div-vtd-piotlb-pasid-selective"));
+  assert.equal(piotlb?.kind, "inferred");
+  assert.match(piotlb!.text, /table 21/);
   const { html, toc } = ledgerBody(entries);
   assert.ok(html.includes('href="access.html#div-no-kvzalloc-fallback"'));
   assert.ok(html.includes("<code>task_objcg</code>"));
@@ -62,6 +65,7 @@ Deno.test("ledger: @divergence tags and prose markers are entries of their kind"
     "kind-non-kernel",
     "kind-simplification",
     "kind-omitted",
+    "kind-inferred",
     "kind-config",
   ]);
 });

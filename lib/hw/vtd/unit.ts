@@ -184,7 +184,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2339
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2365
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtd_make_cap()`). */
@@ -264,7 +264,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1922
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1948
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -538,7 +538,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1817
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1843
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -635,7 +635,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2222
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2248
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
@@ -748,7 +748,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2476
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2502
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -758,7 +758,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2445
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2471
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
