@@ -122,7 +122,7 @@ export class VtdTranslationConfig {
   constructor(
     readonly kind: VtdTranslationKind,
     readonly did: number,
-    /** The PASID whose entry this is (a request's own, or RID_PASID); -1 in legacy mode. */
+    /** The PASID whose entry this is (a request's own, RID_PASID or 0); -1 in legacy mode. */
     readonly pasid: number,
     /** FPD of the entries that led here (context, and in scalable mode PASID dir and entry). */
     readonly fpd: boolean,
