@@ -292,7 +292,9 @@ export function vtd_legacy_context_lookup(
 // ⟨unit-sm-context⟩ spec/18-vtd-unit.md:901
 /**
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), scalable mode): fetches and checks the
- * scalable-mode context entry of `sid`. Null: `lk` holds the fault.
+ * scalable-mode context entry of `sid`. Null: `lk` holds the fault. With `lookupOrder` "qemu" it
+ * also checks the PASID entry that requests without PASID use, as QEMU's vtd_ce_rid2pasid_check()
+ * does; the specification's order (the default) leaves that to those requests.
  */
 export function vtd_sm_context_lookup(
   u: VtdLookupUnit,
@@ -367,11 +369,13 @@ export function vtd_sm_context_pasid(ctx: VtdContextEntry, pasid: number, lk: Vt
   return ctx.ridPasid;
 }
 
-// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:985
+// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:987
 /**
  * NON-KERNEL (hardware; QEMU vtd_get_pe_from_pasid_table() and vtd_pe_type_check()): fetches the
  * PASID directory and table entries for `pasid` under context `ctx`, checks them, and builds the
- * configuration. Null: `lk` holds the fault.
+ * configuration. Null: `lk` holds the fault. The PASID entry's checks run in the specification's
+ * order (present, reserved, valid) unless `lookupOrder` is "qemu" (valid first, as QEMU's
+ * vtd_get_pe_in_pasid_leaf_table()).
  */
 export function vtd_pasid_lookup(
   u: VtdLookupUnit,

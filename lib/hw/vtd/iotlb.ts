@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1314
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1318
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -41,7 +41,7 @@ function page_key(hi: number, lo: number, s: number): number {
   return hi * KEY_SCALE[s] + (lo >>> SHIFTS[s]);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1347
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1351
 /** NON-KERNEL (hardware): the IOTLB, tagged by DID (+PASID), page-size aware, FIFO-evicting. */
 export class VtdIotlb {
   readonly #tags = new Map<number, Map<number, VtdIotlbEntry>[]>();
