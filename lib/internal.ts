@@ -38,6 +38,7 @@ export * from "./hw/vtd/iotlb.ts";
 export * from "./hw/vtd/pgtable.ts";
 export * from "./hw/vtd/regs.ts";
 export * from "./hw/vtd/unit.ts";
+export * from "./hw/vtd/vectors.ts";
 export * from "./hw/vtd/walk_generic.ts";
 export * from "./hw/vtd/walk.ts";
 export * from "./iommu/io-pgfault.ts";
