@@ -226,3 +226,30 @@ Deno.test("vtd generic walker on VT-d formats ≡ vtd_walk_*: SS, FS and nested 
   assert.ok(seen.ok > 500, `${seen.ok} translations`);
   assert.ok(seen.faults.size >= 15, [...seen.faults].join(", "));
 });
+
+Deno.test("vtd generic walker ≡ vtd_walk_*: a root beyond RAM (the top fetch codes) and RAM's last page", () => {
+  const names = new Set<string>();
+  for (const mode of ["legacy", "scalable"] as const) {
+    for (const root of [RAM, RAM - PAGE]) {
+      const a = new PhysMem(RAM), b = new PhysMem(RAM);
+      const ss = new VtdSecondStage({ root, mode, aw: 2, mgaw: 48 });
+      for (const mem of [a, b]) if (root < RAM) mem.write64(root + 8 * 0xab, BigInt(RAM) | 3n);
+      const own = vtd_walk_ss(a, ss, 0x55f3_5df2_3456, {}, new VtdWalk({ trace: true }));
+      const gen = vtdGenericWalkSs(b, ss, 0x55f3_5df2_3456, {}, new VtdWalk({ trace: true }));
+      assert.deepEqual(fields(gen), fields(own));
+      names.add(own.faultName);
+    }
+  }
+  const fs = new VtdFirstStage({ root: RAM });
+  const own = vtd_walk_fs(new PhysMem(RAM), fs, 0x1000, {}, new VtdWalk({ trace: true }));
+  const gen = vtdGenericWalkFs(new PhysMem(RAM), fs, 0x1000, {}, new VtdWalk({ trace: true }));
+  assert.deepEqual(fields(gen), fields(own));
+  names.add(own.faultName);
+  assert.deepEqual([...names].sort(), [
+    "VTD_FR_CONTEXT_ENTRY_INV",
+    "VTD_FR_PAGING_ENTRY_INV",
+    "VTD_FR_PASID_ENTRY_FSPTPTR_INV",
+    "VTD_FR_PASID_ENTRY_SSPTPTR_INV",
+    "VTD_FR_SS_PAGING_ENTRY_INV",
+  ]);
+});
