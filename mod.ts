@@ -122,3 +122,5 @@ export { riscv_translate } from "./lib/hw/riscv/translate.ts";
 export { riscvWorkedVectors } from "./lib/hw/riscv/worked.ts";
 /** A vector file's memory image and request, ready for `riscv_translate`; hex formatting. */
 export { riscvHex, type RiscvVectorFile, riscvVectorSetup } from "./lib/hw/riscv/vectors.ts";
+/** Chapter 17's worked VT-d walks (V1–V9, F1–F6, N1) as a vector file of the documented schema. */
+export { type VtdVectorFile, vtdWorkedVectors } from "./lib/hw/vtd/vectors.ts";

@@ -1,25 +1,36 @@
 /**
- * Traces one page walk, entry by entry, from the command line.
+ * Traces one page walk, entry by entry, from the command line, in any format the model has.
  *
  *   deno run examples/walk.ts                      # RISC-V worked vector R15: Sv39 over Sv39x4
- *   deno run examples/walk.ts R7                   # any worked vector by id (R1–R18)
+ *   deno run examples/walk.ts R7                   # any worked vector by id: R1–R18 (RISC-V),
+ *   deno run examples/walk.ts N1                   #   V1–V9, F1–F6, F5b, N1 (VT-d)
  *   deno run --allow-read examples/walk.ts ID FILE # a vector from a vector file (any producer)
  *   deno run examples/walk.ts --list               # the worked vectors
  *
  * Formats are looked up in TRACERS by the file's `format` field; a new format adds a tracer.
- * The schema and the worked vectors are in spec/21-riscv-iommu.md.
+ * The schemas and the worked vectors are in spec/21-riscv-iommu.md and spec/17-vtd-page-walk.md.
  */
 import {
+  PhysMem,
   riscv_translate,
   riscvHex,
   type RiscvVectorFile,
   riscvVectorSetup,
   riscvWorkedVectors,
+  vtd_walk_fs,
+  vtd_walk_nested,
+  vtd_walk_ss,
+  VtdFirstStage,
+  VtdSecondStage,
+  type VtdVectorFile,
+  VtdWalk,
+  vtdWorkedVectors,
 } from "../mod.ts";
 
 type Tracer = (file: unknown, id: string) => string[];
 
-const kb = (n: bigint) => (n >= 1n << 20n ? `${n >> 20n} MiB` : `${n >> 10n} KiB`);
+const kb = (n: bigint) =>
+  n >= 1n << 30n ? `${n >> 30n} GiB` : n >= 1n << 20n ? `${n >> 20n} MiB` : `${n >> 10n} KiB`;
 
 /** Traces RISC-V vectors: every entry read, labelled by walk and level, then the outcome. */
 function traceRiscv(f: unknown, id: string): string[] {
@@ -77,17 +88,83 @@ function traceRiscv(f: unknown, id: string): string[] {
   return out;
 }
 
+/** RAM that remembers the value of every entry the VT-d walker reads, in order. */
+class RecordingMem extends PhysMem {
+  readonly values: bigint[] = [];
+  override read64Parts(pa: number, out: Uint32Array): void {
+    super.read64Parts(pa, out);
+    this.values.push((BigInt(out[1]) << 32n) | BigInt(out[0]));
+  }
+}
+
+/** Traces VT-d vectors: every entry read, by stage and level, decoded; A/D writes; the outcome. */
+function traceVtd(f: unknown, id: string): string[] {
+  const file = f as VtdVectorFile;
+  const v = file.vectors.find((x) => x.id === id);
+  if (!v) throw new Error(`no vector ${id}; try --list`);
+  const mem = new RecordingMem(Number(BigInt(file.config.ram_hex)));
+  for (const [pa, val] of file.tables[v.table]) mem.write64(Number(BigInt(pa)), BigInt(val));
+  const root = (o: { root_hex: string }) => ({ ...o, root: Number(BigInt(o.root_hex)) });
+  const ss = v.ss && new VtdSecondStage(root(v.ss));
+  const fs = v.fs && new VtdFirstStage(root(v.fs));
+  const iova = BigInt(v.request.iova_hex);
+  const access = { write: v.request.write, supervisor: v.request.supervisor };
+  const w = new VtdWalk({ trace: true });
+  if (v.walk === "ss") vtd_walk_ss(mem, ss!, iova, access, w);
+  else if (v.walk === "fs") vtd_walk_fs(mem, fs!, iova, access, w);
+  else vtd_walk_nested(mem, fs!, ss!, iova, access, w);
+  const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+  const out = [
+    `${v.id} (${v.cat}): VT-d ${
+      v.walk === "nested" ? "nested (FS over SS)" : v.walk.toUpperCase()
+    }${ss ? `, second stage ${ss.levels}-level ${ss.mode}` : ""}${
+      fs ? `, first stage ${fs.levels}-level` : ""
+    }, ${access.supervisor ? "supervisor" : "user"} ${access.write ? "write" : "read"} of ${
+      hex(iova)
+    }`,
+  ];
+  w.trace!.forEach((pa, k) => {
+    const level = w.levels![k], value = mem.values[k];
+    const stage = level < 0 ? "second stage" : "first stage";
+    const lo = Number(value & 0xfffn);
+    const leafy = (lo & 0x80) !== 0 ? " PS" : "";
+    out.push(
+      `  ${String(k + 1).padStart(2)}. ${hex(pa).padEnd(12)} ${stage}, level ${Math.abs(level)}: ${
+        hex(value)
+      } (addr ${hex(value & 0x000f_ffff_ffff_f000n)}, flags ${hex(lo)}${leafy})`,
+    );
+  });
+  const before = new Map(file.tables[v.table].map(([a, b]) => [Number(BigInt(a)), BigInt(b)]));
+  for (const pa of new Set(w.trace!)) {
+    const now = mem.read64(pa);
+    if (now !== (before.get(pa) ?? 0n)) out.push(`  A/D write ${hex(pa)} ← ${hex(now)}`);
+  }
+  out.push(`→ ${w.describe()}`);
+  return out;
+}
+
 /** Every format that can be traced, by vector-file `format`. */
-const TRACERS: Record<string, Tracer> = { "riscv-iommu": traceRiscv };
+const TRACERS: Record<string, Tracer> = { "riscv-iommu": traceRiscv, vtd: traceVtd };
+
+/** The worked vector files, searched in this order for an id given without a file. */
+const WORKED: { format?: string; vectors: { id: string }[] }[] = [
+  riscvWorkedVectors(),
+  vtdWorkedVectors(),
+];
 
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 if (Deno.args.includes("--list")) {
   for (const v of riscvWorkedVectors().vectors) {
     console.log(`${v.id.padEnd(4)} ${v.cat.padEnd(14)} ${v.mode}`);
   }
+  for (const v of vtdWorkedVectors().vectors) {
+    console.log(`${v.id.padEnd(4)} ${"vtd".padEnd(14)} ${v.tags?.[0] ?? v.walk}`);
+  }
 } else {
   const [id = "R15", path] = args;
-  const file = path ? JSON.parse(await Deno.readTextFile(path)) : riscvWorkedVectors();
+  const file = path
+    ? JSON.parse(await Deno.readTextFile(path))
+    : WORKED.find((f) => f.vectors.some((v) => v.id === id)) ?? WORKED[0];
   const tracer = TRACERS[file.format ?? "riscv-iommu"];
   if (!tracer) throw new Error(`no tracer for format ${file.format}`);
   console.log(tracer(file, id).join("\n"));

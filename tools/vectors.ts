@@ -1,17 +1,22 @@
 /**
  * `deno task vectors export [DIR]` writes JSON page-walk vectors for every format that has a
- * runner (today: riscv-iommu) into DIR (default `vectors-out/`): the worked vectors and seeded
+ * runner (riscv-iommu, vtd) into DIR (default `vectors-out/`): the worked vectors and seeded
  * random tables. `deno task vectors check FILE…` runs files against the model, prints each
  * disagreement and ends with `vectors: N passed, M failed` (exit 1 when M > 0).
  *
- * The schema is documented in spec/21-riscv-iommu.md#riscv-vectors. A file without a `format`
- * field is a RISC-V file (the reference-model form).
+ * The schemas are documented in spec/21-riscv-iommu.md#riscv-vectors and
+ * spec/17-vtd-page-walk.md#vtd-vectors-json. A file without a `format` field is a RISC-V file (the
+ * reference-model form).
  */
 import {
   riscvRandomVectors,
   riscvVectorCheck,
   type RiscvVectorFile,
   riscvWorkedVectors,
+  vtdRandomVectors,
+  vtdVectorCheck,
+  type VtdVectorFile,
+  vtdWorkedVectors,
 } from "../lib/internal.ts";
 
 /** A format's vector runner: what export writes and how check runs a file. */
@@ -29,6 +34,13 @@ export const VECTOR_FORMATS: Record<string, VectorFormat> = {
       [`riscv-iommu-random-${seed}.json`]: riscvRandomVectors(seed),
     }),
     check: (file) => riscvVectorCheck(file as RiscvVectorFile),
+  },
+  vtd: {
+    export: (seed) => ({
+      "vtd-worked.json": vtdWorkedVectors(),
+      [`vtd-random-${seed}.json`]: vtdRandomVectors(seed),
+    }),
+    check: (file) => vtdVectorCheck(file as VtdVectorFile),
   },
 };
 

@@ -1,77 +1,21 @@
 /**
- * The page-walk explorer of spec/17-vtd-page-walk.md: the model's own walker
- * (`vtd_walk_ss`, `vtd_walk_fs`, `vtd_walk_nested`), bundled for the browser. Choose a worked
- * vector, edit its IOVA, access and entries, and step through the reads the walker made — each with
- * its stage, level, address and the entry it read, decoded — to the translation or the fault, with
- * the check that faulted linked to its step in the chapter. A nested walk is also drawn as its
- * two-dimensional grid: a row per first-stage level, a column per second-stage level.
+ * The page-walk explorer: every page-table format the model has, walked by the model in the page.
+ * Choose a format (the registry of walk_formats.ts: VT-d's second stage, first stage and nested
+ * walks; RISC-V's Sv39/48/57, their x4 G stages and two-stage walks; a new architecture adds one
+ * entry) and one of its worked vectors, edit the address, the request and the entries, and step
+ * through the reads the walker made — each with its stage, level, address and the entry it read,
+ * decoded — to the translation or the fault, with the check that faulted linked to its step. A
+ * two-dimensional walk (VT-d nested, RISC-V two-stage) is also drawn as its grid: a row per
+ * outer-stage level, a column per inner-stage level.
  *
- * Nothing here walks a table: the reads come from the walker's `trace` and `levels`, the values from
- * a PhysMem that records what the walker read.
+ * Nothing here walks a table: the families run the model's walkers and report their traces.
  *
  * @module
  */
-import {
-  DMA_FL_PTE_ACCESS,
-  DMA_FL_PTE_DIRTY,
-  DMA_FL_PTE_PRESENT,
-  DMA_FL_PTE_US,
-  DMA_PTE_LARGE_PAGE,
-  DMA_PTE_READ,
-  DMA_PTE_SNP,
-  DMA_PTE_WRITE,
-  DMA_SL_PTE_DIRTY,
-  PhysMem,
-  vtd_fault_reason_text,
-  VTD_FS_PTE_RW,
-  VTD_SS_PTE_ACCESSED,
-  VTD_SS_PTE_EXEC,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
-  VtdWalk,
-} from "../../lib/internal.ts";
-import { setupScenario, WALK_SCENARIOS, type WalkScenario } from "./walk_scenarios.ts";
+import { WALK_FAMILIES } from "./walk_formats.ts";
+import { esc, hex, type WalkCase, type WalkFamily, type WalkRun } from "./walk_types.ts";
 
-/** RAM that remembers every 64-bit entry the walker reads, in order. */
-class RecordingMem extends PhysMem {
-  readonly values: bigint[] = [];
-  override read64Parts(pa: number, out: Uint32Array): void {
-    super.read64Parts(pa, out);
-    this.values.push((BigInt(out[1]) << 32n) | BigInt(out[0]));
-  }
-}
-
-/** One entry the walker read. */
-export interface WalkRead {
-  stage: "ss" | "fs";
-  level: number;
-  pa: number;
-  value: bigint;
-}
-
-/** A scenario walked: the walker's result and its reads. */
-export interface WalkRun {
-  out: VtdWalk;
-  reads: WalkRead[];
-}
-
-/** Walks a scenario with the model's walker, tracing. */
-export function runWalk(s: WalkScenario): WalkRun {
-  const { mem, ss, fs } = setupScenario(s, (size) => new RecordingMem(size));
-  const access = { write: s.write, supervisor: s.supervisor };
-  const out = new VtdWalk({ trace: true });
-  if (s.kind === "ss") vtd_walk_ss(mem, ss!, s.iova, access, out);
-  else if (s.kind === "fs") vtd_walk_fs(mem, fs!, s.iova, access, out);
-  else vtd_walk_nested(mem, fs!, ss!, s.iova, access, out);
-  const reads = out.trace!.map((pa, k) => {
-    const level = out.levels![k];
-    return { stage: level < 0 ? "ss" : "fs", level: Math.abs(level), pa, value: mem.values[k] };
-  }) as WalkRead[];
-  return { out, reads };
-}
-
-const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+export type { WalkRead, WalkRun } from "./walk_types.ts";
 
 /** A read's class: done or still to do, and `current` for the last one shown while stepping. */
 function stepClass(k: number, shown: number, total: number): string {
@@ -79,56 +23,14 @@ function stepClass(k: number, shown: number, total: number): string {
   return k === shown - 1 && shown < total ? "done current" : "done";
 }
 
-/** The bits of an entry by name, from the model's masks. */
-const SS_BITS: [string, number][] = [
-  ["R", DMA_PTE_READ],
-  ["W", DMA_PTE_WRITE],
-  ["X", VTD_SS_PTE_EXEC],
-  ["PS", DMA_PTE_LARGE_PAGE],
-  ["A", VTD_SS_PTE_ACCESSED],
-  ["D", DMA_SL_PTE_DIRTY],
-  ["SNP", DMA_PTE_SNP],
-];
-const FS_BITS: [string, number][] = [
-  ["P", DMA_FL_PTE_PRESENT],
-  ["R/W", VTD_FS_PTE_RW],
-  ["U/S", DMA_FL_PTE_US],
-  ["A", DMA_FL_PTE_ACCESS],
-  ["D", DMA_FL_PTE_DIRTY],
-  ["PS", DMA_PTE_LARGE_PAGE],
-];
-
-/** An entry in words: its address field and the flags set. */
-export function decodeEntry(stage: "ss" | "fs", value: bigint): string {
-  const lo = Number(value & 0xffff_ffffn);
-  const bits = (stage === "ss" ? SS_BITS : FS_BITS).filter(([, m]) => (lo & m) !== 0);
-  const flags = bits.map(([n]) => n);
-  if (stage === "fs" && value >> 63n) flags.push("XD");
-  const addr = value & 0x000f_ffff_ffff_f000n;
-  return `addr ${hex(addr)}${flags.length ? " · " + flags.join(" ") : " · no flags"}`;
-}
-
-const esc = (s: string) =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-
-/** The result line: a translation, or the fault with its check linked to the chapter's step. */
-export function resultHtml(out: VtdWalk): string {
-  if (out.ok) return `<span class="walk-ok">${esc(out.describe())}</span>`;
-  return `<span class="walk-fault">fault ${hex(out.fault)} <code>${out.faultName}</code> (${
-    esc(vtd_fault_reason_text(out.fault))
-  }) at ${out.stage.toUpperCase()} level ${out.level}, check <a class="walk-check" href="#${out.check}">${out.check}</a></span>`;
-}
-
 /** The list of reads, the first `shown` of them marked as done. */
 export function readsHtml(run: WalkRun, shown = run.reads.length): string {
   const rows = run.reads.map((r, k) =>
     `<tr data-step="${k + 1}" data-pa="${hex(r.pa)}" class="${
       stepClass(k, shown, run.reads.length)
-    }"><td>${k + 1}</td><td>${r.stage.toUpperCase()}</td><td>${r.level}</td><td><code>${
+    }"><td>${k + 1}</td><td>${esc(r.stage)}</td><td>${r.level}</td><td><code>${
       hex(r.pa)
-    }</code></td><td><code>${hex(r.value)}</code></td><td>${
-      esc(decodeEntry(r.stage, r.value))
-    }</td></tr>`
+    }</code></td><td><code>${hex(r.value)}</code></td><td>${esc(r.decoded)}</td></tr>`
   );
   return `<table class="walk-reads"><thead><tr><th>#</th><th>stage</th><th>level</th>` +
     `<th>address</th><th>entry</th><th>decoded</th></tr></thead><tbody>${
@@ -137,76 +39,83 @@ export function readsHtml(run: WalkRun, shown = run.reads.length): string {
 }
 
 /**
- * A nested walk as a grid: a row per first-stage level (and one for the final GPA), a column per
- * second-stage level and one for the first-stage entry itself; each cell is one read.
+ * A two-dimensional walk as a grid: a row per outer-stage level (and one for the final GPA), a
+ * column per inner-stage level and one for the outer entry itself; each cell is one read.
  */
-export function gridHtml(run: WalkRun, s: WalkScenario, shown = run.reads.length): string {
-  if (s.kind !== "nested") return "";
-  const ssLevels = run.reads.filter((r) => r.stage === "ss").reduce(
-    (m, r) => Math.max(m, r.level),
-    4,
-  );
-  const fsLevels = s.fs?.flpm ? 5 : 4;
+export function gridHtml(run: WalkRun, shown = run.reads.length): string {
+  const g = run.grid;
+  if (!g) return "";
+  const cols = g.innerLevels.length;
   const rows: string[][] = [];
-  const blank = () => Array.from({ length: ssLevels + 1 }, () => "<td></td>");
+  const blank = () => Array.from({ length: cols + 1 }, () => "<td></td>");
   let row = blank();
   run.reads.forEach((r, k) => {
-    const col = r.stage === "ss" ? ssLevels - r.level : ssLevels;
+    const col = r.inner ? g.innerLevels.indexOf(r.level) : cols;
     const state = stepClass(k, shown, run.reads.length);
-    const last = k === run.reads.length - 1 && !run.out.ok ? " faulted" : "";
-    row[col] = `<td class="${state}${last}" data-step="${k + 1}" title="read ${
+    const last = k === run.reads.length - 1 && !run.ok ? " faulted" : "";
+    row[col < 0 ? cols : col] = `<td class="${state}${last}" data-step="${k + 1}" title="read ${
       k + 1
-    }: ${r.stage.toUpperCase()} level ${r.level}"><code>${hex(r.pa)}</code></td>`;
-    if (r.stage === "fs") {
+    }: ${esc(r.stage)} level ${r.level}"><code>${hex(r.pa)}</code></td>`;
+    if (!r.inner) {
       rows.push(row);
       row = blank();
     }
   });
   if (row.some((c) => c !== "<td></td>")) rows.push(row);
-  const head = Array.from({ length: ssLevels }, (_, i) => `<th>SS L${ssLevels - i}</th>`).join("");
+  const head = g.innerLevels.map((l) => `<th>${esc(g.inner)} L${l}</th>`).join("");
   const body = rows.map((cells, i) =>
-    `<tr><th>${i < fsLevels ? `FS L${fsLevels - i}` : "final GPA"}</th>${cells.join("")}</tr>`
+    `<tr><th>${
+      i < g.outerLevels.length ? `${esc(g.outer)} L${g.outerLevels[i]}` : esc(g.finalRow)
+    }</th>${cells.join("")}</tr>`
   ).join("");
-  return `<table class="walk-grid" aria-label="The nested walk's reads: a row per first-stage level, a column per second-stage level"><thead><tr><th></th>${head}<th>FS entry</th></tr></thead><tbody>${body}</tbody></table>`;
+  return `<table class="walk-grid" aria-label="The walk's reads: a row per ${
+    esc(g.outer)
+  } level, a column per ${esc(g.inner)} level"><thead><tr><th></th>${head}<th>${
+    esc(g.outer)
+  } entry</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
-/** What the page shows without JavaScript: N1's reads, grid and result, computed at build time. */
+/** The family registered as `id`. */
+function family(id: string): WalkFamily {
+  const f = WALK_FAMILIES.find((x) => x.id === id);
+  if (!f) throw new Error(`no walk format family "${id}"`);
+  return f;
+}
+
+/** What the page shows without JavaScript: VT-d N1's reads, grid and result, computed at build time. */
 export function staticHtml(): string {
-  const s = WALK_SCENARIOS.find((x) => x.id === "N1")!;
-  const run = runWalk(s);
-  return `<p class="walk-static-note">${esc(s.title)}, IOVA <code>${hex(s.iova)}</code>: ` +
-    `${resultHtml(run.out)}</p>${gridHtml(run, s)}${readsHtml(run)}`;
+  const vtd = family("vtd");
+  const c = vtd.cases().find((x) => x.id === "N1")!;
+  const run = vtd.run(c);
+  return `<p class="walk-static-note">${esc(c.title)}, IOVA <code>${hex(c.iova)}</code>: ` +
+    `${run.resultHtml}</p>${gridHtml(run)}${readsHtml(run)}`;
 }
 
-function parseEntries(text: string): [number, bigint][] {
-  const out: [number, bigint][] = [];
+function parseEntries(text: string): [bigint, bigint][] {
+  const out: [bigint, bigint][] = [];
   for (const line of text.split("\n")) {
     const t = line.replace(/#.*/, "").trim();
     if (!t) continue;
     const m = /^(0x[0-9a-f_]+|\d+)\s*[=:\s]\s*(0x[0-9a-f_]+|\d+)$/i.exec(t);
     if (!m) throw new Error(`not "address value": ${line}`);
-    out.push([Number(BigInt(m[1].replace(/_/g, ""))), BigInt(m[2].replace(/_/g, ""))]);
+    out.push([BigInt(m[1].replace(/_/g, "")), BigInt(m[2].replace(/_/g, ""))]);
   }
   return out;
 }
 
-const ACCESS = [
-  ["read", false, false],
-  ["write", true, false],
-  ["supervisor read", false, true],
-  ["supervisor write", true, true],
-] as const;
+const options = (xs: readonly { value: string; label: string }[]) =>
+  xs.map((x) => `<option value="${esc(x.value)}">${esc(x.label)}</option>`).join("");
 
 /** Turns the panel's element into the explorer. */
 export function mount(el: HTMLElement): void {
-  const options = WALK_SCENARIOS.map((s) => `<option value="${s.id}">${esc(s.title)}</option>`);
   el.innerHTML = `<form class="walk-form" onsubmit="return false">
-  <label>Scenario <select name="scenario">${options.join("")}</select></label>
-  <label>IOVA <input name="iova" spellcheck="false" autocomplete="off"></label>
-  <label>Access <select name="access">${
-    ACCESS.map(([n], i) => `<option value="${i}">${n}</option>`).join("")
+  <label>Format <select name="format">${
+    options(WALK_FAMILIES.map((f) => ({ value: f.id, label: f.label })))
   }</select></label>
-  <label class="walk-mode">Second stage <select name="mode"><option>legacy</option><option>scalable</option></select></label>
+  <label>Scenario <select name="scenario"></select></label>
+  <label>IOVA <input name="iova" spellcheck="false" autocomplete="off"></label>
+  <label>Access <select name="access"></select></label>
+  <label class="walk-mode"><span class="walk-option-label"></span> <select name="mode"></select></label>
   <label class="walk-entries">Entries (address value, one a line)<textarea name="entries" rows="6" spellcheck="false"></textarea></label>
   <div class="walk-buttons"><button type="button" name="step">Step</button> <button type="button" name="all">Show all reads</button> <span class="walk-progress" aria-live="polite"></span></div>
 </form>
@@ -215,45 +124,56 @@ export function mount(el: HTMLElement): void {
 <div class="walk-reads-wrap"></div>`;
   const form = el.querySelector("form")!;
   const field = <T extends Element>(n: string) => form.elements.namedItem(n) as unknown as T;
+  const format = field<HTMLSelectElement>("format");
   const scenario = field<HTMLSelectElement>("scenario");
   const iova = field<HTMLInputElement>("iova");
   const access = field<HTMLSelectElement>("access");
   const mode = field<HTMLSelectElement>("mode");
   const entries = field<HTMLTextAreaElement>("entries");
+  const modeLabel = el.querySelector<HTMLElement>(".walk-mode")!;
+  let fam: WalkFamily = WALK_FAMILIES[0];
+  let cases: readonly WalkCase[] = [];
   let run: WalkRun | null = null;
-  let current: WalkScenario = WALK_SCENARIOS[0];
   let shown = 0;
 
-  const load = (s: WalkScenario) => {
-    iova.value = hex(s.iova);
-    access.value = String(ACCESS.findIndex(([, w, sup]) => w === s.write && sup === s.supervisor));
-    mode.value = s.ss?.mode ?? "legacy";
-    mode.disabled = !s.ss;
-    entries.value = s.entries.map(([pa, v]) => `${hex(pa)} ${hex(v)}`).join("\n");
+  const useFamily = (f: WalkFamily) => {
+    fam = f;
+    format.value = f.id;
+    cases = f.cases();
+    scenario.innerHTML = options(cases.map((c) => ({ value: c.id, label: c.title })));
+    access.innerHTML = options(f.accesses.map((a, i) => ({ value: String(i), label: a })));
+    modeLabel.hidden = !f.option;
+    modeLabel.querySelector(".walk-option-label")!.textContent = f.option?.label ?? "";
+    mode.innerHTML = options((f.option?.values ?? []).map((v) => ({ value: v, label: v })));
+  };
+  const load = (c: WalkCase) => {
+    scenario.value = c.id;
+    iova.value = hex(c.iova);
+    access.value = String(c.access);
+    mode.disabled = c.option === undefined;
+    if (c.option !== undefined) mode.value = c.option;
+    entries.value = c.entries.map(([pa, v]) => `${hex(pa)} ${hex(v)}`).join("\n");
   };
   const draw = () => {
     const result = el.querySelector(".walk-result")!;
     if (!run) return;
     const total = run.reads.length;
-    result.innerHTML = shown >= total ? resultHtml(run.out) : `read ${shown} of ${total}…`;
+    result.innerHTML = shown >= total ? run.resultHtml : `read ${shown} of ${total}…`;
     el.querySelector(".walk-progress")!.textContent = `${shown} / ${total} reads`;
-    el.querySelector(".walk-grid-wrap")!.innerHTML = gridHtml(run, current, shown);
+    el.querySelector(".walk-grid-wrap")!.innerHTML = gridHtml(run, shown);
     el.querySelector(".walk-reads-wrap")!.innerHTML = readsHtml(run, shown);
     el.dataset.state = shown >= total ? "done" : "stepping";
   };
   const walk = () => {
-    const base = WALK_SCENARIOS.find((s) => s.id === scenario.value)!;
-    const [, write, supervisor] = ACCESS[Number(access.value)];
+    const base = cases.find((c) => c.id === scenario.value)!;
     try {
-      current = {
+      run = fam.run({
         ...base,
         iova: BigInt(iova.value.trim().replace(/_/g, "")),
-        write,
-        supervisor,
-        ss: base.ss ? { ...base.ss, mode: mode.value as "legacy" | "scalable" } : undefined,
+        access: Number(access.value),
+        option: base.option === undefined ? undefined : mode.value,
         entries: parseEntries(entries.value),
-      };
-      run = runWalk(current);
+      });
     } catch (e) {
       run = null;
       el.querySelector(".walk-result")!.innerHTML = `<span class="walk-error">${
@@ -265,8 +185,13 @@ export function mount(el: HTMLElement): void {
     shown = run.reads.length;
     draw();
   };
+  format.addEventListener("change", () => {
+    useFamily(family(format.value));
+    load(cases[0]);
+    walk();
+  });
   scenario.addEventListener("change", () => {
-    load(WALK_SCENARIOS.find((s) => s.id === scenario.value)!);
+    load(cases.find((c) => c.id === scenario.value)!);
     walk();
   });
   for (const input of [iova, access, mode, entries]) input.addEventListener("change", walk);
@@ -287,9 +212,9 @@ export function mount(el: HTMLElement): void {
     shown = run.reads.length;
     draw();
   });
+  useFamily(family(el.dataset.format ?? "vtd"));
   const initial = el.dataset.scenario ?? "N1";
-  scenario.value = initial;
-  load(WALK_SCENARIOS.find((s) => s.id === initial) ?? WALK_SCENARIOS[0]);
+  load(cases.find((c) => c.id === initial) ?? cases[0]);
   walk();
   el.classList.add("panel-live");
 }

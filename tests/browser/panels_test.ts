@@ -1,7 +1,8 @@
 /**
  * The model running in the page (tools/site/panels.ts), in Debian's chromium driven by
  * playwright-core: the page-walk explorer of chapter 17 gives a public vector's PA, a bad request's
- * fault reason and check, and lists exactly the reads the walker makes — compared with the model
+ * fault reason and check, and lists exactly the reads the walker makes, for VT-d and (through its
+ * format selector) for RISC-V's two-stage walk — compared with the model
  * run here in Deno; the uAPI console of chapter 6 runs the scripted session and shows its strace
  * lines, errno links and memory.current as the model in Deno computes them. Screenshots of both
  * panels go to `_site-artifacts/screenshots/`.
@@ -9,9 +10,18 @@
  */
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
-import { VTD_DMA_READ, vtd_walk_nested, vtd_walk_ss, VtdWalk } from "../../lib/internal.ts";
+import {
+  riscv_translate,
+  riscvVectorSetup,
+  riscvWorkedVectors,
+  VTD_DMA_READ,
+  vtd_walk_nested,
+  vtd_walk_ss,
+  VtdWalk,
+} from "../../lib/internal.ts";
 import { buildSite } from "../../tools/site/build.ts";
 import { setupScenario, WALK_SCENARIOS } from "../../site/panels/walk_scenarios.ts";
+import { WALK_FAMILIES } from "../../site/panels/walk_formats.ts";
 import { openSession, SCRIPTED_STEPS } from "../../site/panels/uapi_adapter.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
@@ -49,6 +59,13 @@ function denoTrace(id: string): number[] {
   if (s.kind === "nested") vtd_walk_nested(mem, fs!, ss!, s.iova, VTD_DMA_READ, out);
   else vtd_walk_ss(mem, ss!, s.iova, { write: s.write }, out);
   return out.trace!;
+}
+
+/** A RISC-V worked vector run here in Deno: its reads and outcome. */
+function riscvModel(id: string) {
+  const file = riscvWorkedVectors();
+  const { mem, cfg, iova, access } = riscvVectorSetup(file, file.vectors.find((v) => v.id === id)!);
+  return riscv_translate(mem, cfg, iova, access);
 }
 
 async function readsShown(page: Page): Promise<number[]> {
@@ -153,6 +170,51 @@ async function explorer(url: string, browser: Browser, width: number) {
   });
   await page.locator(".panel-walk .panel-live-area .walk-grid").screenshot({
     path: `${SHOTS}/nested-walk-grid-${width}.png`,
+  });
+
+  // The format selector offers every family of the registry; RISC-V's R15 (Sv39 over Sv39x4)
+  // shows exactly the model's reads, its grid and its result.
+  assert.deepEqual(
+    await page.locator(".panel-walk select[name=format] option").evaluateAll((os) =>
+      os.map((o) => (o as HTMLOptionElement).value)
+    ),
+    WALK_FAMILIES.map((f) => f.id),
+  );
+  await page.locator(".panel-walk select[name=format]").selectOption("riscv");
+  await page.waitForFunction(() =>
+    document.querySelector<HTMLSelectElement>(".panel-walk select[name=scenario]")?.value === "R1"
+  );
+  assert.equal(await page.locator(".panel-walk .walk-mode").isHidden(), true);
+  await choose(page, "R15");
+  const r15 = riscvModel("R15");
+  assert.ok(r15.ok);
+  assert.deepEqual(await readsShown(page), r15.reads.map(Number));
+  assert.equal(
+    (await result.textContent())!,
+    `PA 0x${r15.pa.toString(16)} (4 KiB translation, GPA 0x${r15.gpa.toString(16)}, 15 reads)`,
+  );
+  assert.equal(
+    await page.locator(".panel-walk .panel-live-area .walk-grid td[data-step]").count(),
+    15,
+  );
+  assert.deepEqual(
+    await page.locator(".panel-walk .panel-live-area .walk-reads tbody tr td:nth-child(2)")
+      .allTextContents(),
+    ["G", "G", "G", "VS", "G", "G", "G", "VS", "G", "G", "G", "VS", "G", "G", "G"],
+  );
+  // R16: the G stage cannot map the table GPA 0x3000: a guest-page fault with iotval2.
+  await choose(page, "R16");
+  const r16 = riscvModel("R16");
+  assert.ok(!r16.ok);
+  assert.match(
+    (await result.textContent())!,
+    new RegExp(
+      `^fault: cause ${r16.cause} READ_GUEST_PAGE_FAULT, iotval2 0x${r16.iotval2.toString(16)}, `,
+    ),
+  );
+  assert.deepEqual(await readsShown(page), r16.reads.map(Number));
+  await page.locator("figure.panel-walk").screenshot({
+    path: `${SHOTS}/walk-explorer-riscv-${width}.png`,
   });
   assert.deepEqual(errors, []);
   await page.close();

@@ -51,8 +51,8 @@ export interface PtRequest {
 
 /** The decoded meaning of one entry at one level. */
 export type PtDecoded =
-  | { kind: "table"; next: bigint }
-  | { kind: "leaf"; oa: bigint; sizeShift: number }
+  | { kind: "table"; next: bigint; perm?: number }
+  | { kind: "leaf"; oa: bigint; sizeShift: number; perm?: number }
   | { kind: "fault"; why: string };
 
 /** The attributes a leaf carries, in a format-neutral spelling (Linux IOMMU_READ/WRITE/...). */
@@ -79,16 +79,26 @@ export interface PtFormat {
   tableBytes(level: number): number;
   /** Whether `va` is a legal input (canonical, or zero-extended). */
   inputOk(va: bigint): boolean;
-  decode(entry: bigint, level: number): PtDecoded;
+  /**
+   * What `entry` means at `level`. With `req`, a format whose per-entry checks depend on the request
+   * (VT-d in QEMU's order) makes them here, at every level; a table writer decodes without one.
+   * A `perm` in the answer is what the entry grants everything below it (hierarchical formats).
+   */
+  decode(entry: bigint, level: number, req?: PtRequest): PtDecoded;
   /** Log2 of every leaf size possible at `level` (e.g. 12 and 16 for RISC-V level 0 with Svnapot). */
   leafShifts(level: number): number[];
   encodeTable(next: bigint): bigint;
   /** The `count` entries a leaf of 2^sizeShift at `level` is written as (contiguous leaves > 1). */
   encodeLeaf(oa: bigint, level: number, sizeShift: number, attrs: PtAttrs): bigint[];
   attrs(entry: bigint): PtAttrs;
-  permits(entry: bigint, req: PtRequest): boolean;
+  /** Whether the leaf `entry` allows `req`; `perm`: the AND of every decoded `perm` on the way. */
+  permits(entry: bigint, req: PtRequest, perm?: number): boolean;
   /** The entry with A/D set as hardware would, or undefined when no update is needed. */
   adUpdated(entry: bigint, req: PtRequest): bigint | undefined;
+  /** Optional: the same for a table entry (VT-d sets A in every entry it walks). */
+  tableAdUpdated?(entry: bigint, level: number, req: PtRequest): bigint | undefined;
+  /** Optional: hardware writes A/D back plainly, with no compare-and-swap re-read (QEMU's VT-d). */
+  readonly adPlainWrite?: boolean;
 }
 
 /** Index of `va` at `level` in format `fmt`. */

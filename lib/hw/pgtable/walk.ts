@@ -22,6 +22,8 @@ export interface PtWalkOk {
   level: number;
   entry: bigint;
   entryPa: bigint;
+  /** The AND of every `perm` decoded on the way (-1 when the format has none). */
+  perm: number;
 }
 
 /** Why a walk stopped. */
@@ -36,6 +38,8 @@ export interface PtWalkFault {
   /** The hook's fault, for kind "nested". */
   nested?: unknown;
   why?: string;
+  /** For kind "perm": the AND of every `perm` decoded on the way. */
+  perm?: number;
 }
 
 /** Options of one walk. */
@@ -64,6 +68,7 @@ export function ptWalk(
   if (!fmt.inputOk(va)) return { ok: false, kind: "input", level: fmt.levels - 1 };
   const limit = opts.pas === undefined ? undefined : 1n << BigInt(opts.pas);
   let table = root;
+  let perm = -1;
   for (let level = fmt.levels - 1; level >= 0; level--) {
     const entryAddress = table + ptIndex(fmt, va, level) * 8n;
     let pa = entryAddress;
@@ -88,11 +93,12 @@ export function ptWalk(
     }
     const entry = mem.read64(pa);
     opts.reads?.push(pa);
-    const d = fmt.decode(entry, level);
+    const d = fmt.decode(entry, level, req);
     opts.onEntry?.(level, pa, entry, d);
     if (d.kind === "fault") {
       return { ok: false, kind: "entry", level, entryAddress, tableAddress: table, why: d.why };
     }
+    if (d.perm !== undefined) perm &= d.perm;
     if (d.kind === "table") {
       if (level === 0) {
         return {
@@ -104,29 +110,57 @@ export function ptWalk(
           why: "table at level 0",
         };
       }
+      const up = fmt.tableAdUpdated?.(entry, level, req);
+      const bad = up === undefined
+        ? undefined
+        : ptAdWrite(fmt, mem, pa, entry, up, writable, req, opts);
+      if (bad) return { ok: false, kind: bad, level, entryAddress, tableAddress: table };
       table = d.next;
       continue;
     }
-    if (!fmt.permits(entry, req)) {
-      return { ok: false, kind: "perm", level, entryAddress, tableAddress: table };
+    if (!fmt.permits(entry, req, perm)) {
+      return { ok: false, kind: "perm", level, entryAddress, tableAddress: table, perm };
     }
     const updated = fmt.adUpdated(entry, req);
-    if (updated !== undefined) {
-      if (!req.adUpdate) return { ok: false, kind: "ad", level, entryAddress, tableAddress: table };
-      if (!writable) {
-        return { ok: false, kind: "ad-write", level, entryAddress, tableAddress: table };
-      }
-      // The update is an atomic read-modify-write: read again, write if unchanged.
-      const again = mem.read64(pa);
-      opts.reads?.push(pa);
-      if (again === entry) {
-        mem.write64(pa, updated);
-        opts.writes?.push([pa, updated]);
-      }
-    }
+    const bad = updated === undefined
+      ? undefined
+      : ptAdWrite(fmt, mem, pa, entry, updated, writable, req, opts);
+    if (bad) return { ok: false, kind: bad, level, entryAddress, tableAddress: table };
     const mask = (1n << BigInt(d.sizeShift)) - 1n;
-    return { ok: true, oa: d.oa | (va & mask), sizeShift: d.sizeShift, level, entry, entryPa: pa };
+    return {
+      ok: true,
+      oa: d.oa | (va & mask),
+      sizeShift: d.sizeShift,
+      level,
+      entry,
+      entryPa: pa,
+      perm,
+    };
   }
   return { ok: false, kind: "entry", level: 0, why: "no leaf" };
+}
+
+/** Writes an A/D update of the entry at `pa`; returns the fault kind when it may not. */
+function ptAdWrite(
+  fmt: PtFormat,
+  mem: PtMemory,
+  pa: bigint,
+  entry: bigint,
+  updated: bigint,
+  writable: boolean,
+  req: PtRequest,
+  opts: PtWalkOptions,
+): "ad" | "ad-write" | undefined {
+  if (!req.adUpdate) return "ad";
+  if (!writable) return "ad-write";
+  if (!fmt.adPlainWrite) {
+    // The update is an atomic read-modify-write: read again, write if unchanged.
+    const again = mem.read64(pa);
+    opts.reads?.push(pa);
+    if (again !== entry) return undefined;
+  }
+  mem.write64(pa, updated);
+  opts.writes?.push([pa, updated]);
+  return undefined;
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/pgtable/walk.ts.map

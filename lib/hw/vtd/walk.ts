@@ -143,7 +143,7 @@ export class VtdWalk {
 
 // ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1051
 /** NON-KERNEL: records a fault in `out` and returns its reason. */
-function vtd_fault(
+export function vtd_fault(
   out: VtdWalk,
   fr: number,
   check: string,
@@ -251,7 +251,7 @@ export const VTD_INTERRUPT_ADDR_FIRST = 0xfee0_0000;
 export const VTD_INTERRUPT_ADDR_LAST = 0xfeef_ffff;
 
 /** NON-KERNEL: the final check of every walk; returns 0 or the fault reason. */
-function check_interrupt_range(out: VtdWalk, fr: number, stage: "ss" | "fs"): number {
+export function check_interrupt_range(out: VtdWalk, fr: number, stage: "ss" | "fs"): number {
   const page = out.pa - (out.pa % out.pageSize);
   // vtd-check-interrupt
   if (page <= VTD_INTERRUPT_ADDR_LAST && page + out.pageSize - 1 >= VTD_INTERRUPT_ADDR_FIRST) {
@@ -262,7 +262,7 @@ function check_interrupt_range(out: VtdWalk, fr: number, stage: "ss" | "fs"): nu
 
 // ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1228
 /** NON-KERNEL: the 32-bit halves of an input address, without allocating for a number. */
-function split_iova(iova: number | bigint, halves: Uint32Array): void {
+export function split_iova(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
     if (!(Number.isSafeInteger(iova) && iova >= 0)) {
       throw new RangeError(`IOVA ${iova} is not a non-negative safe integer; pass a bigint`);
@@ -438,7 +438,7 @@ export function vtd_walk_fs(
 const nestedScratch = new VtdWalk();
 
 /** NON-KERNEL: reports the fault of a table fetch's second-stage walk under its nested code. */
-function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
+export function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
   let fr = inner.fault;
   let check = inner.check;
   if (check === "vtd-ss-check-range") {
