@@ -4,6 +4,7 @@
  *
  * @module
  */
+export * from "./drivers/arm/io_pgtable_arm.ts";
 export * from "./drivers/generic_pt/iommu_pt.ts";
 export * from "./drivers/generic_pt/riscv_random.ts";
 export * from "./drivers/intel/cache.ts";
@@ -18,6 +19,8 @@ export * from "./figures/svg.ts";
 export * from "./figures/uapi.ts";
 export * from "./figures/vtd.ts";
 export * from "./fs/file.ts";
+export * from "./hw/arm/smmu.ts";
+export * from "./hw/pgtable/arm_lpae.ts";
 export * from "./hw/pgtable/format.ts";
 export * from "./hw/pgtable/walk.ts";
 export * from "./hw/physmem.ts";
