@@ -20,6 +20,8 @@ export * from "./figures/uapi.ts";
 export * from "./figures/vtd.ts";
 export * from "./fs/file.ts";
 export * from "./hw/arm/smmu.ts";
+export * from "./hw/arm/vectors.ts";
+export * from "./hw/arm/worked.ts";
 export * from "./hw/pgtable/arm_lpae.ts";
 export * from "./hw/pgtable/format.ts";
 export * from "./hw/pgtable/walk.ts";
