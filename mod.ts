@@ -122,3 +122,12 @@ export { riscv_translate } from "./lib/hw/riscv/translate.ts";
 export { riscvWorkedVectors } from "./lib/hw/riscv/worked.ts";
 /** A vector file's memory image and request, ready for `riscv_translate`; hex formatting. */
 export { riscvHex, type RiscvVectorFile, riscvVectorSetup } from "./lib/hw/riscv/vectors.ts";
+
+// The Arm SMMUv3's LPAE walk (stage 1, stage 2, nested), and its test vectors.
+
+/** An SMMUv3 translation (stage 1, stage 2 or nested) with its reads in order, or its event. */
+export { smmuTranslate } from "./lib/hw/arm/smmu.ts";
+/** The chapter's worked SMMUv3 vectors (A, G, S2 and N series) as a vector file. */
+export { armWorkedVectors } from "./lib/hw/arm/worked.ts";
+/** An SMMUv3 vector file's memory image, stream configuration and request, for `smmuTranslate`. */
+export { type ArmVectorFile, armVectorSetup } from "./lib/hw/arm/vectors.ts";

@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./drivers/arm/io_pgtable_arm.ts";
+export * from "./drivers/arm/smmu_random.ts";
 export * from "./drivers/generic_pt/iommu_pt.ts";
 export * from "./drivers/generic_pt/riscv_random.ts";
 export * from "./drivers/intel/cache.ts";

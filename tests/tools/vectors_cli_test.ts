@@ -25,7 +25,7 @@ Deno.test("vectors export then check round-trips, and the reference-model fixtur
     assert.equal(e.code, 0);
     assert.match(e.out, /riscv-iommu: .*riscv-iommu-worked\.json \(18 vectors\)/);
     const files = [...Deno.readDirSync(dir)].map((f) => `${dir}/${f.name}`).sort();
-    assert.equal(files.length, 2);
+    assert.equal(files.filter((f) => f.includes("/riscv-iommu-")).length, 2);
     const c = await vectors("check", ...files, "tests/fixtures/riscv-ref-vectors.json");
     assert.equal(c.code, 0);
     assert.match(c.out, /^vectors: \d+ passed, 0 failed\n$/);
