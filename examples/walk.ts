@@ -11,8 +11,8 @@
  * The schemas and the worked vectors are in spec/21-riscv-iommu.md and spec/22-arm-smmuv3.md.
  */
 import {
-  armVectorSetup,
   type ArmVectorFile,
+  armVectorSetup,
   armWorkedVectors,
   riscv_translate,
   riscvHex,

@@ -13,6 +13,7 @@ export * from "./drivers/intel/iommu.ts";
 export * from "./drivers/intel/nested.ts";
 export * from "./drivers/intel/pasid.ts";
 export * from "./errno.ts";
+export * from "./figures/arm.ts";
 export * from "./figures/graph.ts";
 export * from "./figures/memcg.ts";
 export * from "./figures/session.ts";

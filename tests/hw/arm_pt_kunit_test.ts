@@ -54,8 +54,7 @@ for (const fmt of FORMATS) {
     signExtended: false,
     pgsizes,
     // stage 1 cannot refuse reads; stage 2 has no user/privileged split; a leaf grants something
-    attrsValid: (a) =>
-      fmt.stage === 1 ? a.read : a.user && (a.read || a.write),
+    attrsValid: (a) => fmt.stage === 1 ? a.read : a.user && (a.read || a.write),
     memTypes: fmt.stage === 1 ? [0, 1, 2] : [0x1, 0x5, 0xf],
     splitShifts: [pgsizes[0], pgsizes[1]],
     randomShifts: [pgsizes[0], pgsizes[0], pgsizes[1]],

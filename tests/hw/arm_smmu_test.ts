@@ -28,10 +28,10 @@ import {
   EVT_ID_PERMISSION_FAULT,
   EVT_ID_TRANSLATION_FAULT,
   free_io_pgtable_ops,
+  type io_pgtable_cfg,
   IOMMU_CACHE,
   IOMMU_READ,
   IOMMU_WRITE,
-  type io_pgtable_cfg,
   type PtMemory,
   PtSparseMemory,
   SMMU_CLASS_IN,
@@ -87,7 +87,10 @@ Deno.test("SMMU event record: ID, SID, RnW, S2, CLASS and IPA at the arm-smmu-v3
 Deno.test("LPAE descriptors: type 01 where no block may be, address size, AF with and without HA", () => {
   const s1 = armLpaeFormat({ stage: 1, granule: 4096, ias: 48, oas: 40 });
   assert.equal(s1.levels, 4);
-  assert.match((s1.decode(0x1000_0001n | ARM_LPAE_PTE_AF, 0) as { why: string }).why, /^translation: block/);
+  assert.match(
+    (s1.decode(0x1000_0001n | ARM_LPAE_PTE_AF, 0) as { why: string }).why,
+    /^translation: block/,
+  );
   assert.match((s1.decode(0x4000_0001n, 3) as { why: string }).why, /^translation: block/, "L0");
   assert.deepEqual(s1.decode(0x4000_0401n, 2), { kind: "leaf", oa: 0x4000_0000n, sizeShift: 30 });
   assert.deepEqual(s1.decode(0x4000_0403n, 2), { kind: "table", next: 0x4000_0000n });
@@ -148,17 +151,30 @@ function nestedPair(s2ias: number) {
     oas: 48,
     coherent_walk: true,
   };
-  const s2 = alloc_io_pgtable_ops("ARM_64_LPAE_S2", c2, null, new ArmLpaeTableAllocator(mem, 0x1_0000_0000n))!;
+  const s2 = alloc_io_pgtable_ops(
+    "ARM_64_LPAE_S2",
+    c2,
+    null,
+    new ArmLpaeTableAllocator(mem, 0x1_0000_0000n),
+  )!;
   // IPA [0, 2 MiB) → PA 0x40000000 + IPA, in 4 KiB pages
   for (let p = 0n; p < 512n; p++) {
-    assert.equal(s2.map_pages(p << 12n, 0x4000_0000n + (p << 12n), 0x1000n, 1, IOMMU_READ | IOMMU_WRITE).ret, 0);
+    assert.equal(
+      s2.map_pages(p << 12n, 0x4000_0000n + (p << 12n), 0x1000n, 1, IOMMU_READ | IOMMU_WRITE).ret,
+      0,
+    );
   }
   const view: PtMemory = {
     read64: (ipa) => mem.read64(ipa + 0x4000_0000n),
     write64: (ipa, v) => mem.write64(ipa + 0x4000_0000n, v),
   };
   const c1: io_pgtable_cfg = { ...c2, ias: 48, oas: 40 };
-  const s1 = alloc_io_pgtable_ops("ARM_64_LPAE_S1", c1, null, new ArmLpaeTableAllocator(view, 0x10_0000n))!;
+  const s1 = alloc_io_pgtable_ops(
+    "ARM_64_LPAE_S1",
+    c1,
+    null,
+    new ArmLpaeTableAllocator(view, 0x10_0000n),
+  )!;
   assert.equal(s1.map_pages(0x7f_1234_5000n, 0x1000n, 0x1000n, 1, IOMMU_READ | IOMMU_CACHE).ret, 0);
   return { mem, s1, s2, stream: { s1: armLpaeCdOf(c1), s2: armLpaeSteOf(c2) } };
 }
@@ -197,9 +213,18 @@ Deno.test("nested: a stage-2 hole under a stage-1 table is S2=1 CLASS=TT with th
 Deno.test("io-pgtable-arm v6.12: unmapping 4 KiB of a 1 GiB block splits it twice; the hardware agrees", () => {
   const mem = new PtSparseMemory();
   const alloc = new ArmLpaeTableAllocator(mem);
-  const cfg: io_pgtable_cfg = { quirks: 0, pgsize_bitmap: 0x4020_1000n, ias: 48, oas: 48, coherent_walk: true };
+  const cfg: io_pgtable_cfg = {
+    quirks: 0,
+    pgsize_bitmap: 0x4020_1000n,
+    ias: 48,
+    oas: 48,
+    coherent_walk: true,
+  };
   const ops = alloc_io_pgtable_ops("ARM_64_LPAE_S1", cfg, null, alloc)!;
-  assert.equal(ops.map_pages(1n << 30n, 0x80_0000_0000n, 1n << 30n, 1, IOMMU_READ | IOMMU_WRITE).ret, 0);
+  assert.equal(
+    ops.map_pages(1n << 30n, 0x80_0000_0000n, 1n << 30n, 1, IOMMU_READ | IOMMU_WRITE).ret,
+    0,
+  );
   const before = alloc.pages;
   assert.equal(ops.unmap_pages((1n << 30n) + 0x20_3000n, 0x1000n, 1), 0x1000n);
   assert.equal(alloc.pages, before + 2, "a table of 2 MiB blocks and a table of pages");
@@ -221,7 +246,13 @@ Deno.test("io-pgtable-arm v6.12: unmapping 4 KiB of a 1 GiB block splits it twic
 
 Deno.test("io-pgtable-arm v6.12: a block mapped over a table replaces whatever the table mapped", () => {
   const alloc = new ArmLpaeTableAllocator(new PtSparseMemory());
-  const cfg: io_pgtable_cfg = { quirks: 0, pgsize_bitmap: 0x4020_1000n, ias: 40, oas: 40, coherent_walk: true };
+  const cfg: io_pgtable_cfg = {
+    quirks: 0,
+    pgsize_bitmap: 0x4020_1000n,
+    ias: 40,
+    oas: 40,
+    coherent_walk: true,
+  };
   const ops = alloc_io_pgtable_ops("ARM_64_LPAE_S2", cfg, null, alloc)!;
   assert.equal(ops.map_pages(0x20_0000n, 0x9000_0000n, 0x1000n, 4, IOMMU_READ).ret, 0);
   assert.equal(ops.iova_to_phys(0x20_3000n), 0x9000_3000n);
@@ -235,8 +266,19 @@ Deno.test("io-pgtable-arm v6.12: a block mapped over a table replaces whatever t
 });
 
 Deno.test("io-pgtable-arm v6.12 map_pages: pgsize, then range, then protection", () => {
-  const cfg: io_pgtable_cfg = { quirks: 0, pgsize_bitmap: 0x4020_1000n, ias: 32, oas: 36, coherent_walk: true };
-  const ops = alloc_io_pgtable_ops("ARM_64_LPAE_S1", cfg, null, new ArmLpaeTableAllocator(new PtSparseMemory()))!;
+  const cfg: io_pgtable_cfg = {
+    quirks: 0,
+    pgsize_bitmap: 0x4020_1000n,
+    ias: 32,
+    oas: 36,
+    coherent_walk: true,
+  };
+  const ops = alloc_io_pgtable_ops(
+    "ARM_64_LPAE_S1",
+    cfg,
+    null,
+    new ArmLpaeTableAllocator(new PtSparseMemory()),
+  )!;
   assert.equal(ops.start_level, 1);
   assert.equal(ops.map_pages(1n << 32n, 0n, 0x2000n, 1, 0).ret, -EINVAL, "pgsize first");
   assert.equal(ops.map_pages(1n << 32n, 0n, 0x1000n, 1, 0).ret, -ERANGE, "then the IOVA");

@@ -55,7 +55,11 @@ export interface PtKunitOptions {
 const TEST_OA = 0x74a71445deadbeefn;
 const RW: PtAttrs = { read: true, write: true, exec: false, user: true, memType: 0 };
 const kib = (shift: number) =>
-  shift >= 30 ? `${1 << (shift - 30)} GiB` : shift >= 20 ? `${1 << (shift - 20)} MiB` : `${1 << (shift - 10)} KiB`;
+  shift >= 30
+    ? `${1 << (shift - 30)} GiB`
+    : shift >= 20
+    ? `${1 << (shift - 20)} MiB`
+    : `${1 << (shift - 10)} KiB`;
 
 /** Registers the generic_pt KUnit suites for `fmt`. */
 export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
@@ -181,21 +185,24 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
   });
 
   const [smallS, bigS] = o.splitShifts ?? [12, 21];
-  Deno.test(`${fmt.name} test_unmap_split: unmapping the first ${kib(smallS)} of a ${
-    kib(bigS)
-  } leaf removes the whole leaf only`, () => {
-    withDomain((d) => {
-      const base = 0x4000_0000n, big = 1n << BigInt(bigS), small = 1n << BigInt(smallS);
-      assert.equal(d.map_pages(base, 0x8000_0000n, 2n * big, RW), 0);
-      assert.deepEqual([...d.countLeaves()], [[bigS, 2]]);
-      assert.equal(d.unmap_pages(base, small), big);
-      assert.equal(d.iova_to_phys(base + small), 0n);
-      assert.equal(d.iova_to_phys(base + big), 0x8000_0000n + big, "the next leaf is untouched");
-      // a range that starts inside a leaf unmaps nothing
-      assert.equal(d.unmap_pages(base + big + small, small), 0n);
-      assert.equal(d.unmap_pages(base + big, big), big);
-    });
-  });
+  Deno.test(
+    `${fmt.name} test_unmap_split: unmapping the first ${kib(smallS)} of a ${
+      kib(bigS)
+    } leaf removes the whole leaf only`,
+    () => {
+      withDomain((d) => {
+        const base = 0x4000_0000n, big = 1n << BigInt(bigS), small = 1n << BigInt(smallS);
+        assert.equal(d.map_pages(base, 0x8000_0000n, 2n * big, RW), 0);
+        assert.deepEqual([...d.countLeaves()], [[bigS, 2]]);
+        assert.equal(d.unmap_pages(base, small), big);
+        assert.equal(d.iova_to_phys(base + small), 0n);
+        assert.equal(d.iova_to_phys(base + big), 0x8000_0000n + big, "the next leaf is untouched");
+        // a range that starts inside a leaf unmaps nothing
+        assert.equal(d.unmap_pages(base + big + small, small), 0n);
+        assert.equal(d.unmap_pages(base + big, big), big);
+      });
+    },
+  );
 
   Deno.test(`${fmt.name} test_random_map: 1000 random maps and unmaps against a reference`, () => {
     withDomain((d) => {
@@ -271,31 +278,36 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
   });
 
   const has2M1G = o.pgsizes.includes(21) && o.pgsizes.includes(30);
-  Deno.test(`${fmt.name} test_mixed: [0x3fe400000, 0x4c0600000) maps as exactly ${
-    has2M1G ? "14×2M + 3×1G + 3×2M" : "the brute-force reference's leaves"
-  }`, () => {
-    withDomain((d) => {
-      const start = 0x3fe400000n, end = 0x4c0600000n;
-      assert.equal(d.map_pages(start, start, end - start, RW), 0);
-      // the brute-force reference: the largest size that is aligned and fits, leaf after leaf
-      const want = new Map<number, number>();
-      for (let a = start; a < end;) {
-        const s = Math.max(
-          ...o.pgsizes.filter((s) => a % (1n << BigInt(s)) === 0n && a + (1n << BigInt(s)) <= end),
-        );
-        want.set(s, (want.get(s) ?? 0) + 1);
-        a += 1n << BigInt(s);
-      }
-      if (has2M1G) {
-        assert.deepEqual(want, new Map([[21, 17], [30, 3]]), "14×2M + 3×1G + 3×2M");
-      }
-      assert.deepEqual(new Map([...d.countLeaves()]), want);
-      for (let a = start; a < end; a += 0x20_0000n) {
-        assert.equal(d.iova_to_phys(a), a);
-        assert.equal(d.iova_to_phys(a + 0x1f_f123n), a + 0x1f_f123n);
-      }
-      assert.equal(d.iova_to_phys(end), 0n);
-      assert.equal(d.unmap_pages(start, end - start), end - start);
-    });
-  });
+  Deno.test(
+    `${fmt.name} test_mixed: [0x3fe400000, 0x4c0600000) maps as exactly ${
+      has2M1G ? "14×2M + 3×1G + 3×2M" : "the brute-force reference's leaves"
+    }`,
+    () => {
+      withDomain((d) => {
+        const start = 0x3fe400000n, end = 0x4c0600000n;
+        assert.equal(d.map_pages(start, start, end - start, RW), 0);
+        // the brute-force reference: the largest size that is aligned and fits, leaf after leaf
+        const want = new Map<number, number>();
+        for (let a = start; a < end;) {
+          const s = Math.max(
+            ...o.pgsizes.filter((s) =>
+              a % (1n << BigInt(s)) === 0n && a + (1n << BigInt(s)) <= end
+            ),
+          );
+          want.set(s, (want.get(s) ?? 0) + 1);
+          a += 1n << BigInt(s);
+        }
+        if (has2M1G) {
+          assert.deepEqual(want, new Map([[21, 17], [30, 3]]), "14×2M + 3×1G + 3×2M");
+        }
+        assert.deepEqual(new Map([...d.countLeaves()]), want);
+        for (let a = start; a < end; a += 0x20_0000n) {
+          assert.equal(d.iova_to_phys(a), a);
+          assert.equal(d.iova_to_phys(a + 0x1f_f123n), a + 0x1f_f123n);
+        }
+        assert.equal(d.iova_to_phys(end), 0n);
+        assert.equal(d.unmap_pages(start, end - start), end - start);
+      });
+    },
+  );
 }

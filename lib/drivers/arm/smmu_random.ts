@@ -57,11 +57,7 @@ const ARM_RANDOM_SETUPS: ArmRandomSetup[] = [
 
 /** The page sizes io-pgtable-arm offers for a granule. */
 function armPgsizes(granule: number): bigint {
-  return granule === 4096
-    ? 0x4020_1000n
-    : granule === 16384
-    ? 0x0200_4000n
-    : 0x2001_0000n;
+  return granule === 4096 ? 0x4020_1000n : granule === 16384 ? 0x0200_4000n : 0x2001_0000n;
 }
 
 /** Seeded random vectors for every setup, `perTable` requests each. */
@@ -107,7 +103,12 @@ export function armRandomVectors(seed: number, perTable = 24): ArmVectorFile {
     if (s.stages === "nested") {
       // stage 2: IPA [0, 4 GiB) → PA 4 GiB + IPA in 1 GiB blocks; tables from 12 GiB
       const c2 = cfgOf(40, s.oas);
-      const s2 = alloc_io_pgtable_ops("ARM_64_LPAE_S2", c2, null, new ArmLpaeTableAllocator(mem, 3n * GIB4))!;
+      const s2 = alloc_io_pgtable_ops(
+        "ARM_64_LPAE_S2",
+        c2,
+        null,
+        new ArmLpaeTableAllocator(mem, 3n * GIB4),
+      )!;
       for (let g = 0n; g < 4n; g++) {
         s2.map_pages(g << 30n, GIB4 + (g << 30n), 1n << 30n, 1, IOMMU_READ | IOMMU_WRITE);
       }
@@ -116,12 +117,23 @@ export function armRandomVectors(seed: number, perTable = 24): ArmVectorFile {
         write64: (ipa, v) => mem.write64(ipa + GIB4, v),
       };
       const c1 = cfgOf(s.ias, 40);
-      const s1 = alloc_io_pgtable_ops("ARM_64_LPAE_S1", c1, null, new ArmLpaeTableAllocator(view, 0x8000_0000n))!;
+      const s1 = alloc_io_pgtable_ops(
+        "ARM_64_LPAE_S1",
+        c1,
+        null,
+        new ArmLpaeTableAllocator(view, 0x8000_0000n),
+      )!;
       fill(s1, 34, 32, 14);
       fill(s1, 34, 36, 2); // outputs beyond the stage-2 mapping
       const c = armLpaeCdOf(c1), t = armLpaeSteOf(c2);
       cd.push({ ttb0_hex: armHex(c.ttb0), t0sz: c.t0sz, tg0: c.tg0, ips: c.ips });
-      ste.push({ s2ttb_hex: armHex(t.s2ttb), s2t0sz: t.s2t0sz, s2sl0: t.s2sl0, s2tg: t.s2tg, s2ps: t.s2ps });
+      ste.push({
+        s2ttb_hex: armHex(t.s2ttb),
+        s2t0sz: t.s2t0sz,
+        s2sl0: t.s2sl0,
+        s2tg: t.s2tg,
+        s2ps: t.s2ps,
+      });
       damageFrom = GIB4 + 0x8000_0000n;
       if (s.s2Hit) {
         // the block holding IPA 2 GiB (the stage-1 tables) loses AF or its read permission
@@ -138,7 +150,13 @@ export function armRandomVectors(seed: number, perTable = 24): ArmVectorFile {
         cd.push({ ttb0_hex: armHex(x.ttb0), t0sz: x.t0sz, tg0: x.tg0, ips: x.ips });
       } else {
         const x = armLpaeSteOf(c);
-        ste.push({ s2ttb_hex: armHex(x.s2ttb), s2t0sz: x.s2t0sz, s2sl0: x.s2sl0, s2tg: x.s2tg, s2ps: x.s2ps });
+        ste.push({
+          s2ttb_hex: armHex(x.s2ttb),
+          s2t0sz: x.s2t0sz,
+          s2sl0: x.s2sl0,
+          s2tg: x.s2tg,
+          s2ps: x.s2ps,
+        });
       }
       damageTo = 0x8000_0000n + (1n << 30n);
     }
@@ -160,9 +178,11 @@ export function armRandomVectors(seed: number, perTable = 24): ArmVectorFile {
         : e | ARM_LPAE_PTE_AP_RDONLY;
       mem.write64(a, hit);
     }
-    file.tables.push([...mem.words].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((
-      [k, v],
-    ) => [armHex(k), armHex(v)]));
+    file.tables.push(
+      [...mem.words].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map((
+        [k, v],
+      ) => [armHex(k), armHex(v)]),
+    );
     const table = file.tables.length - 1;
     ias = s.stages === "nested" ? s.ias : s.ias;
     for (let i = 0; i < perTable; i++) {
@@ -177,7 +197,11 @@ export function armRandomVectors(seed: number, perTable = 24): ArmVectorFile {
         cat: s.name,
         stages: s.stages,
         table,
-        request: { iova_hex: armHex(iova), access: pick(["r", "r", "w", "x"]), priv: pick(["u", "u", "s"]) },
+        request: {
+          iova_hex: armHex(iova),
+          access: pick(["r", "r", "w", "x"]),
+          priv: pick(["u", "u", "s"]),
+        },
         tags: ha ? ["ha"] : [],
       };
       if (cd.length) v.cd = { ...cd[0]!, ha };

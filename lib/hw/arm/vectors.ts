@@ -80,7 +80,10 @@ export function armVectorSetup(file: ArmVectorFile, v: ArmVector): {
 }
 
 /** The `expect` object the model produces for a translation. */
-export function armVectorExpect(t: SmmuTranslation, stages: ArmVector["stages"]): ArmVector["expect"] {
+export function armVectorExpect(
+  t: SmmuTranslation,
+  stages: ArmVector["stages"],
+): ArmVector["expect"] {
   if (!t.ok) {
     const e = t.event;
     const out: ArmVector["expect"] = { ok: false, event: e.id, s2: e.s2, class: e.class };
@@ -141,9 +144,15 @@ export function armVectorMake(
   mem: PtSparseMemory,
   v: Omit<ArmVector, "expect" | "reads" | "writes">,
 ): ArmVector {
-  const t = smmuTranslate(mem.clone(), armVectorStream(v as ArmVector), BigInt(v.request.iova_hex), v.request.access, {
-    priv: v.request.priv,
-  });
+  const t = smmuTranslate(
+    mem.clone(),
+    armVectorStream(v as ArmVector),
+    BigInt(v.request.iova_hex),
+    v.request.access,
+    {
+      priv: v.request.priv,
+    },
+  );
   const out: ArmVector = { ...v, expect: armVectorExpect(t, v.stages), reads: t.reads.map(armHex) };
   if (t.writes.length) out.writes = t.writes.map(([a, b]) => [armHex(a), armHex(b)]);
   return out;
