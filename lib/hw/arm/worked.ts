@@ -277,6 +277,26 @@ export function armWorkedVectors(): ArmVectorFile {
     expect: fault(0x13, false, 2),
     reads: N_READS.slice(0, 20),
   });
+  // stage 1 with HA: the AF update is a write through stage 2, which must allow it
+  add(nestedTable([[0x8000_4020, 0x5b47n], [0x103020, 0x8000_477fn]]), {
+    id: "N6",
+    cat: "nested-s2-on-s1-af-update",
+    ...N,
+    cd: { ...CD_NEST, ha: true },
+    request: rq(IOVA_N, "r"),
+    expect: fault(0x13, true, 1, "0x4000"),
+    reads: N_READS.slice(0, 20),
+  });
+  add(nestedTable([[0x8000_4020, 0x5b47n]]), {
+    id: "N7",
+    cat: "nested-s1-af-update",
+    ...N,
+    cd: { ...CD_NEST, ha: true },
+    request: rq(IOVA_N, "r"),
+    expect: { ok: true, pa_hex: "0x80005567", size: 4096, ipa_hex: "0x5567" },
+    reads: [...N_READS.slice(0, 20), "0x80004020", ...N_READS.slice(20)],
+    writes: [["0x80004020", "0x5f47"]],
+  });
   return {
     source: "iommu-user-domains model (spec/22-arm-smmuv3.md), hand-derived",
     generator: "armWorkedVectors()",
