@@ -337,17 +337,17 @@ export class arm_lpae_io_pgtable {
     iommu_prot: number,
   ): { ret: number; mapped: bigint } {
     const mapped = { bytes: 0n };
-    // 1. {#lpae-map-pgsize}
+    // lpae-map-pgsize
     if (!pgsize || (pgsize & this.cfg.pgsize_bitmap) !== pgsize) {
       this.#warn("bad pgsize");
       return { ret: -EINVAL, mapped: 0n };
     }
-    // 2. {#lpae-map-range}
+    // lpae-map-range
     if (iova >> BigInt(this.cfg.ias) !== 0n || paddr >> BigInt(this.cfg.oas) !== 0n) {
       this.#warn("iova or paddr out of range");
       return { ret: -ERANGE, mapped: 0n };
     }
-    // 3. {#lpae-map-prot}
+    // lpae-map-prot
     if (!(iommu_prot & (IOMMU_READ | IOMMU_WRITE))) return { ret: -EINVAL, mapped: 0n };
     const prot = this.arm_lpae_prot_to_pte(iommu_prot);
     const ret = this.#map(iova, paddr, pgsize, pgcount, prot, this.start_level, this.pgd, mapped);
