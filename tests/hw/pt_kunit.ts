@@ -50,6 +50,10 @@ export interface PtKunitOptions {
   randomWindowBits?: number;
   /** A new writer for a format; default a PtDomain in a fresh sparse memory. */
   newWriter?(fmt: PtFormat): PtKunitWriter;
+  /** Register only these tests (by their KUnit name, e.g. "test_mixed"); default all. */
+  only?: string[];
+  /** Appended to the format's name in the test names (e.g. " via io-pgtable-arm"). */
+  label?: string;
 }
 
 const TEST_OA = 0x74a71445deadbeefn;
@@ -63,6 +67,11 @@ const kib = (shift: number) =>
 
 /** Registers the generic_pt KUnit suites for `fmt`. */
 export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
+  const name = `${fmt.name}${o.label ?? ""}`;
+  const test = (title: string, fn: () => void) => {
+    const kunit = title.split(":")[0];
+    if (!o.only || o.only.includes(kunit)) Deno.test(`${name} ${title}`, fn);
+  };
   const newWriter = o.newWriter ?? ((f: PtFormat) => new PtDomain(f, new PtSparseMemory()));
   /** Runs `body` on a fresh writer and checks the leak rule afterwards. */
   const withDomain = (body: (d: PtKunitWriter) => void) => {
@@ -70,13 +79,13 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
     assert.ok(d.tablePages >= 1);
     body(d);
     d.free();
-    assert.equal(d.tablePages, 0, `${fmt.name}: table pages leaked`);
+    assert.equal(d.tablePages, 0, `${name}: table pages leaked`);
   };
   const maxOa = (1n << BigInt(fmt.maxOaBits)) - 1n;
   const oaBits = Math.min(50, fmt.maxOaBits);
   const smallest = o.pgsizes[0];
 
-  Deno.test(`${fmt.name} test_table_radix: levels decode contiguous, non-overlapping bits covering the input`, () => {
+  test(`test_table_radix: levels decode contiguous, non-overlapping bits covering the input`, () => {
     let next = smallest;
     for (let l = 0; l < fmt.levels; l++) {
       assert.equal(fmt.indexShift(l), next, `level ${l} starts where level ${l - 1} ended`);
@@ -89,7 +98,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
     assert.equal(fmt.inputOk((1n << BigInt(fmt.inputBits)) - 1n), !o.signExtended);
   });
 
-  Deno.test(`${fmt.name} test_entry_oa: every leaf size with test_oa, 0 and the max OA decodes back; clear empties`, () => {
+  test(`test_entry_oa: every leaf size with test_oa, 0 and the max OA decodes back; clear empties`, () => {
     for (let l = 0; l < fmt.levels; l++) {
       for (const shift of fmt.leafShifts(l)) {
         const size = 1n << BigInt(shift);
@@ -112,7 +121,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
     }
   });
 
-  Deno.test(`${fmt.name} test_attr_from_entry: entry → attrs → entry is the identity for every protection`, () => {
+  test(`test_attr_from_entry: entry → attrs → entry is the identity for every protection`, () => {
     let n = 0;
     for (let bits = 0; bits < 16; bits++) {
       for (const memType of o.memTypes) {
@@ -138,7 +147,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
     assert.ok(n > 0);
   });
 
-  Deno.test(`${fmt.name} test_best_pgsize: the selector agrees with a brute-force reference`, () => {
+  test(`test_best_pgsize: the selector agrees with a brute-force reference`, () => {
     const shifts = o.pgsizes;
     const rnd = riscvPrng(42);
     const ctz = (v: bigint) => {
@@ -163,7 +172,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
     }
   });
 
-  Deno.test(`${fmt.name} test_map_simple: one page of every size maps, translates, counts once, unmaps`, () => {
+  test(`test_map_simple: one page of every size maps, translates, counts once, unmaps`, () => {
     withDomain((d) => {
       assert.deepEqual(d.pgsizeShifts, o.pgsizes);
       for (const shift of d.pgsizeShifts) {
@@ -185,8 +194,8 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
   });
 
   const [smallS, bigS] = o.splitShifts ?? [12, 21];
-  Deno.test(
-    `${fmt.name} test_unmap_split: unmapping the first ${kib(smallS)} of a ${
+  test(
+    `test_unmap_split: unmapping the first ${kib(smallS)} of a ${
       kib(bigS)
     } leaf removes the whole leaf only`,
     () => {
@@ -204,7 +213,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
     },
   );
 
-  Deno.test(`${fmt.name} test_random_map: 1000 random maps and unmaps against a reference`, () => {
+  test(`test_random_map: 1000 random maps and unmaps against a reference`, () => {
     withDomain((d) => {
       const rnd = riscvPrng(7);
       const window = 1n << BigInt(o.randomWindowBits ?? 28);
@@ -255,7 +264,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
     });
   });
 
-  Deno.test(`${fmt.name} test_pgsize_boundary: 0xfef80000..0xfef9ffff → 0x208b95d000 in 4 KiB leaves`, () => {
+  test(`test_pgsize_boundary: 0xfef80000..0xfef9ffff → 0x208b95d000 in 4 KiB leaves`, () => {
     withDomain((d) => {
       const rc = d.map_pages(0xfef80000n, 0x208b95d000n, 0x20000n, RW);
       if (smallest > 12 || fmt.maxOaBits < 38) {
@@ -278,8 +287,8 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
   });
 
   const has2M1G = o.pgsizes.includes(21) && o.pgsizes.includes(30);
-  Deno.test(
-    `${fmt.name} test_mixed: [0x3fe400000, 0x4c0600000) maps as exactly ${
+  test(
+    `test_mixed: [0x3fe400000, 0x4c0600000) maps as exactly ${
       has2M1G ? "14×2M + 3×1G + 3×2M" : "the brute-force reference's leaves"
     }`,
     () => {
