@@ -105,7 +105,7 @@ Deno.test("LPAE descriptors: type 01 where no block may be, address size, AF wit
   assert.equal(k16.tableBytes(k16.levels - 1), 16, "a 2-entry level-0 table");
 });
 
-Deno.test("LPAE permissions: stage-1 AP and XN with the implicit PXN; stage-2 S2AP and XN", () => {
+Deno.test("LPAE permissions: stage-1 AP, execute-only, the implicit PXN; stage-2 S2AP and XN", () => {
   const s1 = armLpaeFormat({ stage: 1, granule: 4096, ias: 48, oas: 48 });
   const leaf = 0x5000_0403n;
   const can = (e: bigint, access: "r" | "w" | "x", priv: "u" | "s") =>
@@ -117,6 +117,8 @@ Deno.test("LPAE permissions: stage-1 AP and XN with the implicit PXN; stage-2 S2
   assert.equal(can(leaf | ARM_LPAE_PTE_AP_UNPRIV, "x", "s"), false, "EL0-writable is PXN");
   assert.equal(can(leaf | ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_AP_RDONLY, "x", "s"), true);
   assert.equal(can(leaf | ARM_LPAE_PTE_AP_UNPRIV | ARM_LPAE_PTE_XN, "x", "u"), false);
+  assert.equal(can(leaf, "x", "u"), true, "AP[1]=0 with UXN=0: execute-only for EL0");
+  assert.equal(can(leaf, "r", "u"), false);
   const s2 = armLpaeFormat({ stage: 2, granule: 4096, ias: 40, oas: 40, startLevel: 1 });
   const r = 0x5000_0403n | ARM_LPAE_PTE_HAP_READ;
   assert.equal(s2.permits(r, { access: "r" }), true);
@@ -124,6 +126,7 @@ Deno.test("LPAE permissions: stage-1 AP and XN with the implicit PXN; stage-2 S2
   assert.equal(s2.permits(r, { access: "x" }), true);
   assert.equal(s2.permits(r | ARM_LPAE_PTE_XN, { access: "x" }), false);
   assert.equal(s2.permits(0x5000_0403n, { access: "r" }), false);
+  assert.equal(s2.permits(0x5000_0403n, { access: "x" }), true, "XN alone decides a fetch");
 });
 
 Deno.test("STE S2SL0 decodes to the start level per granule; impossible combinations are refused", () => {

@@ -195,18 +195,17 @@ export function armLpaeFormat(p: ArmLpaeParams): ArmLpaeFormat {
     permits(e, req) {
       if (p.stage === 2) {
         if (req.access === "w") return has(e, ARM_LPAE_PTE_HAP_WRITE);
-        if (!has(e, ARM_LPAE_PTE_HAP_READ)) return false;
-        return req.access !== "x" || !has(e, LPAE_UXN);
+        if (req.access === "x") return !has(e, LPAE_UXN);
+        return has(e, ARM_LPAE_PTE_HAP_READ);
       }
       const unpriv = (req.priv ?? "u") === "u";
       const el0 = has(e, ARM_LPAE_PTE_AP_UNPRIV), ro = has(e, ARM_LPAE_PTE_AP_RDONLY);
-      if (unpriv && !el0) return false;
-      if (req.access === "w") return !ro;
       if (req.access === "x") {
         if (unpriv) return !has(e, LPAE_UXN);
         return !has(e, LPAE_PXN) && !(el0 && !ro);
       }
-      return true;
+      if (unpriv && !el0) return false;
+      return req.access !== "w" || !ro;
     },
     adUpdated: (e) => (has(e, ARM_LPAE_PTE_AF) ? undefined : e | ARM_LPAE_PTE_AF),
   };
