@@ -44,7 +44,7 @@ import {
 
 Deno.test("arm worked vectors pass with their events, read order and AF writes", () => {
   const file = armWorkedVectors();
-  assert.equal(file.vectors.length, 27);
+  assert.equal(file.vectors.length, 28);
   for (const v of file.vectors) assert.deepEqual(armVectorRun(file, v), [], v.id);
   const n1 = file.vectors.find((v) => v.id === "N1")!;
   assert.equal(n1.reads.length, 24, "4-level S1 over 4-level S2: n(m+1)+m = 24 reads");

@@ -236,6 +236,15 @@ export function armWorkedVectors(): ArmVectorFile {
     expect: fault(0x10, true, 2, "0x10000000000"),
     reads: [],
   });
+  add(s2t(0x100_0000_03ffn), {
+    id: "S2f",
+    cat: "s2-address-size",
+    ...S2,
+    request: rq("0x123456789a", "r"),
+    expect: fault(0x11, true, 2, "0x1234567000"),
+    reads: ["0x500240", "0x502d10", "0x503b38"],
+    tags: ["af-clear-too", "qemu-smmu-reports-f-access"],
+  });
   const N = { stages: "nested" as const, cd: CD_NEST, ste: STE_NEST };
   add(nestedTable(), {
     id: "N1",
