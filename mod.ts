@@ -124,3 +124,12 @@ export { riscvWorkedVectors } from "./lib/hw/riscv/worked.ts";
 export { riscvHex, type RiscvVectorFile, riscvVectorSetup } from "./lib/hw/riscv/vectors.ts";
 /** Chapter 17's worked VT-d walks (V1–V9, F1–F6, N1) as a vector file of the documented schema. */
 export { type VtdVectorFile, vtdWorkedVectors } from "./lib/hw/vtd/vectors.ts";
+
+// The Arm SMMUv3's LPAE walk (stage 1, stage 2, nested), and its test vectors.
+
+/** An SMMUv3 translation (stage 1, stage 2 or nested) with its reads in order, or its event. */
+export { smmuTranslate } from "./lib/hw/arm/smmu.ts";
+/** The chapter's worked SMMUv3 vectors (A, G, S2 and N series) as a vector file. */
+export { armWorkedVectors } from "./lib/hw/arm/worked.ts";
+/** An SMMUv3 vector file's memory image, stream configuration and request, for `smmuTranslate`. */
+export { type ArmVectorFile, armVectorSetup } from "./lib/hw/arm/vectors.ts";

@@ -3,20 +3,27 @@
  *
  *   deno run examples/walk.ts                      # RISC-V worked vector R15: Sv39 over Sv39x4
  *   deno run examples/walk.ts R7                   # any worked vector by id: R1–R18 (RISC-V),
- *   deno run examples/walk.ts N1                   #   V1–V9, F1–F6, F5b, N1 (VT-d)
+ *   deno run examples/walk.ts V1                   #   V1–V9, F1–F6, F5b, N1 (VT-d),
+ *   deno run examples/walk.ts arm:N1               #   A…, G…, S2…, N… (Arm SMMUv3); an id two
+ *                                                  #   formats share takes a prefix: vtd:N1, arm:N1
  *   deno run --allow-read examples/walk.ts ID FILE # a vector from a vector file (any producer)
  *   deno run examples/walk.ts --list               # the worked vectors
  *
  * Formats are looked up in TRACERS by the file's `format` field; a new format adds a tracer.
- * The schemas and the worked vectors are in spec/21-riscv-iommu.md and spec/17-vtd-page-walk.md.
+ * The schemas and the worked vectors are in spec/21-riscv-iommu.md, spec/17-vtd-page-walk.md and
+ * spec/22-arm-smmuv3.md.
  */
 import {
+  type ArmVectorFile,
+  armVectorSetup,
+  armWorkedVectors,
   PhysMem,
   riscv_translate,
   riscvHex,
   type RiscvVectorFile,
   riscvVectorSetup,
   riscvWorkedVectors,
+  smmuTranslate,
   vtd_walk_fs,
   vtd_walk_nested,
   vtd_walk_ss,
@@ -143,14 +150,83 @@ function traceVtd(f: unknown, id: string): string[] {
   return out;
 }
 
-/** Every format that can be traced, by vector-file `format`. */
-const TRACERS: Record<string, Tracer> = { "riscv-iommu": traceRiscv, vtd: traceVtd };
+/** Traces Arm SMMUv3 vectors: every descriptor read, by walk and Arm level, then PA or event. */
+function traceArm(f: unknown, id: string): string[] {
+  const file = f as ArmVectorFile;
+  const v = file.vectors.find((x) => x.id === id);
+  if (!v) throw new Error(`no vector ${id}; try --list`);
+  const { mem, cfg, iova, access, priv } = armVectorSetup(file, v);
+  const out = [
+    `${v.id} (${v.cat}): ${v.stages}, ${
+      access === "r" ? "read" : access === "w" ? "write" : "instruction fetch"
+    } of ${riscvHex(iova)}, ${priv === "u" ? "unprivileged" : "privileged"}`,
+  ];
+  let n = 0;
+  const t = smmuTranslate(mem, cfg, iova, access, {
+    priv,
+    trace(walk, input, level, pa, entry, d) {
+      const what = d.kind === "table"
+        ? `table → ${riscvHex(d.next)}`
+        : d.kind === "leaf"
+        ? `leaf ${kb(1n << BigInt(d.sizeShift))} at ${riscvHex(d.oa)}`
+        : `fault (${d.why})`;
+      const label = walk === "s1"
+        ? "stage 1"
+        : walk === "s2-table"
+        ? "stage 2 for table IPA"
+        : "stage 2 for final IPA";
+      out.push(
+        `  ${String(++n).padStart(2)}. ${riscvHex(pa).padEnd(12)} ${label} ${
+          riscvHex(input)
+        }, level ${level}: ${riscvHex(entry)} ${what}`,
+      );
+    },
+  });
+  for (const [pa, val] of t.writes) out.push(`  AF write ${riscvHex(pa)} ← ${riscvHex(val)}`);
+  if (t.ok) {
+    out.push(
+      `→ PA ${riscvHex(t.pa)} (${kb(t.size)} translation${
+        v.stages === "nested" ? `, IPA ${riscvHex(t.ipa)}` : ""
+      }, ${t.reads.length} reads)`,
+    );
+  } else {
+    const e = t.event;
+    out.push(
+      `→ event 0x${e.id.toString(16)}, S2=${e.s2 ? 1 : 0}, CLASS=${["CD", "TT", "IN"][e.class]}${
+        e.s2 && e.ipa !== undefined ? `, IPA ${riscvHex(e.ipa)}` : ""
+      } (${t.reads.length} reads)`,
+    );
+  }
+  return out;
+}
 
-/** The worked vector files, searched in this order for an id given without a file. */
-const WORKED: { format?: string; vectors: { id: string }[] }[] = [
-  riscvWorkedVectors(),
-  vtdWorkedVectors(),
-];
+/** Every format that can be traced, by vector-file `format`. */
+const TRACERS: Record<string, Tracer> = {
+  "riscv-iommu": traceRiscv,
+  vtd: traceVtd,
+  "arm-smmuv3": traceArm,
+};
+
+/** The worked vector files, by the prefix that picks one when an id is in more than one. */
+const WORKED: Record<string, { format?: string; vectors: { id: string }[] }> = {
+  riscv: riscvWorkedVectors(),
+  vtd: vtdWorkedVectors(),
+  arm: armWorkedVectors(),
+};
+
+/** The worked file that holds `ref` (`ID` or `PREFIX:ID`), and the bare id. */
+function findWorked(ref: string): [{ format?: string; vectors: { id: string }[] }, string] {
+  const [prefix, id] = ref.includes(":") ? ref.split(":", 2) : [undefined, ref];
+  const holders = Object.entries(WORKED).filter(([p, f]) =>
+    (prefix === undefined || p === prefix) && f.vectors.some((v) => v.id === id)
+  );
+  if (holders.length === 0) throw new Error(`no worked vector ${ref}; try --list`);
+  if (holders.length > 1) {
+    const names = holders.map(([p]) => `${p}:${id}`).join(" or ");
+    throw new Error(`${id} is a worked vector of ${holders.length} formats: say ${names}`);
+  }
+  return [holders[0][1], id];
+}
 
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 if (Deno.args.includes("--list")) {
@@ -160,11 +236,12 @@ if (Deno.args.includes("--list")) {
   for (const v of vtdWorkedVectors().vectors) {
     console.log(`${v.id.padEnd(4)} ${"vtd".padEnd(14)} ${v.tags?.[0] ?? v.walk}`);
   }
+  for (const v of armWorkedVectors().vectors) {
+    console.log(`${v.id.padEnd(4)} ${v.cat.padEnd(14)} arm-smmuv3 ${v.stages}`);
+  }
 } else {
-  const [id = "R15", path] = args;
-  const file = path
-    ? JSON.parse(await Deno.readTextFile(path))
-    : WORKED.find((f) => f.vectors.some((v) => v.id === id)) ?? WORKED[0];
+  const [ref = "R15", path] = args;
+  const [file, id] = path ? [JSON.parse(await Deno.readTextFile(path)), ref] : findWorked(ref);
   const tracer = TRACERS[file.format ?? "riscv-iommu"];
   if (!tracer) throw new Error(`no tracer for format ${file.format}`);
   console.log(tracer(file, id).join("\n"));

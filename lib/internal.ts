@@ -4,6 +4,8 @@
  *
  * @module
  */
+export * from "./drivers/arm/io_pgtable_arm.ts";
+export * from "./drivers/arm/smmu_random.ts";
 export * from "./drivers/generic_pt/iommu_pt.ts";
 export * from "./drivers/generic_pt/riscv_random.ts";
 export * from "./drivers/intel/cache.ts";
@@ -11,6 +13,7 @@ export * from "./drivers/intel/iommu.ts";
 export * from "./drivers/intel/nested.ts";
 export * from "./drivers/intel/pasid.ts";
 export * from "./errno.ts";
+export * from "./figures/arm.ts";
 export * from "./figures/graph.ts";
 export * from "./figures/memcg.ts";
 export * from "./figures/session.ts";
@@ -18,6 +21,10 @@ export * from "./figures/svg.ts";
 export * from "./figures/uapi.ts";
 export * from "./figures/vtd.ts";
 export * from "./fs/file.ts";
+export * from "./hw/arm/smmu.ts";
+export * from "./hw/arm/vectors.ts";
+export * from "./hw/arm/worked.ts";
+export * from "./hw/pgtable/arm_lpae.ts";
 export * from "./hw/pgtable/format.ts";
 export * from "./hw/pgtable/vtd.ts";
 export * from "./hw/pgtable/walk.ts";

@@ -16,6 +16,9 @@ Deno.test("api: mod.ts exports a small surface, the uAPI as namespaces", () => {
   assert.equal(typeof api.uapi.IOMMU_IOAS_ALLOC, "number");
   assert.equal(api.vfio.vfio_device_info.sizeof, 24);
   assert.equal(api.selftest.iommu_test_cmd.sizeof, 72);
+  const readme = Deno.readTextFileSync(new URL("README.md", ROOT));
+  const said = readme.match(/\(mod\.ts\) \((\d+) runtime names/)?.[1];
+  assert.equal(Number(said), names.length, "the README's count of mod.ts's runtime names");
 });
 
 Deno.test("api: every example imports the model from mod.ts only", async () => {

@@ -20,8 +20,8 @@ async function walk(...args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-Deno.test("examples/walk.ts N1: the nested VT-d walk, 24 reads, to HPA 0x80005567", async () => {
-  const out = await walk("N1");
+Deno.test("examples/walk.ts vtd:N1: the nested VT-d walk, 24 reads, to HPA 0x80005567", async () => {
+  const out = await walk("vtd:N1");
   assert.match(out, /^N1 \(worked\): VT-d nested \(FS over SS\), second stage 4-level scalable/m);
   assert.equal((out.match(/^ +\d+\. 0x/gm) ?? []).length, 24);
   assert.match(out, /^ {3}5\. 0x80001008 +first stage, level 4: 0x2027 /m);

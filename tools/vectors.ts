@@ -1,14 +1,19 @@
 /**
  * `deno task vectors export [DIR]` writes JSON page-walk vectors for every format that has a
- * runner (riscv-iommu, vtd) into DIR (default `vectors-out/`): the worked vectors and seeded
+ * runner (riscv-iommu, vtd, arm-smmuv3) into DIR (default `vectors-out/`): the worked vectors and seeded
  * random tables. `deno task vectors check FILE…` runs files against the model, prints each
  * disagreement and ends with `vectors: N passed, M failed` (exit 1 when M > 0).
  *
  * The schemas are documented in spec/21-riscv-iommu.md#riscv-vectors and
- * spec/17-vtd-page-walk.md#vtd-vectors-json. A file without a `format` field is a RISC-V file (the
+ * spec/17-vtd-page-walk.md#vtd-vectors-json and spec/22-arm-smmuv3.md#arm-vectors. A file without a
+ * `format` field is a RISC-V file (the
  * reference-model form).
  */
 import {
+  armRandomVectors,
+  armVectorCheck,
+  type ArmVectorFile,
+  armWorkedVectors,
   riscvRandomVectors,
   riscvVectorCheck,
   type RiscvVectorFile,
@@ -41,6 +46,13 @@ export const VECTOR_FORMATS: Record<string, VectorFormat> = {
       [`vtd-random-${seed}.json`]: vtdRandomVectors(seed),
     }),
     check: (file) => vtdVectorCheck(file as VtdVectorFile),
+  },
+  "arm-smmuv3": {
+    export: (seed) => ({
+      "arm-smmuv3-worked.json": armWorkedVectors(),
+      [`arm-smmuv3-random-${seed}.json`]: armRandomVectors(seed),
+    }),
+    check: (file) => armVectorCheck(file as ArmVectorFile),
   },
 };
 

@@ -43,7 +43,8 @@ export class PtDomain {
     const at = reuse ?? ((this.#next + bytes - 1n) / bytes) * bytes;
     if (reuse === undefined) this.#next = at + bytes;
     for (let o = 0n; o < bytes; o += 8n) this.mem.write64(at + o, 0n);
-    const pages = Number(bytes / 4096n);
+    // a table smaller than a page (an LPAE root of a few entries) still takes one page
+    const pages = Math.max(1, Number((bytes + 4095n) / 4096n));
     this.tablePages += pages;
     this.#tables.set(at, pages);
     return at;
