@@ -11,9 +11,12 @@
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
 import {
+  armVectorSetup,
+  armWorkedVectors,
   riscv_translate,
   riscvVectorSetup,
   riscvWorkedVectors,
+  smmuTranslate,
   VTD_DMA_READ,
   vtd_walk_nested,
   vtd_walk_ss,
@@ -66,6 +69,14 @@ function riscvModel(id: string) {
   const file = riscvWorkedVectors();
   const { mem, cfg, iova, access } = riscvVectorSetup(file, file.vectors.find((v) => v.id === id)!);
   return riscv_translate(mem, cfg, iova, access);
+}
+
+/** An Arm SMMUv3 worked vector run here in Deno: its reads and outcome. */
+function armModel(id: string) {
+  const file = armWorkedVectors();
+  const v = file.vectors.find((x) => x.id === id)!;
+  const { mem, cfg, iova, access, priv } = armVectorSetup(file, v);
+  return smmuTranslate(mem, cfg, iova, access, { priv });
 }
 
 async function readsShown(page: Page): Promise<number[]> {
@@ -216,6 +227,33 @@ async function explorer(url: string, browser: Browser, width: number) {
   await page.locator("figure.panel-walk").screenshot({
     path: `${SHOTS}/walk-explorer-riscv-${width}.png`,
   });
+
+  // Arm SMMUv3: N1, stage 1 over stage 2, shows the model's 24 reads in its grid; A6, a stage-1
+  // fault, shows the event the model reports.
+  await page.locator(".panel-walk select[name=format]").selectOption("arm");
+  await page.waitForFunction(() =>
+    document.querySelector<HTMLSelectElement>(".panel-walk select[name=scenario]")?.value === "A1"
+  );
+  await choose(page, "N1");
+  const n1 = armModel("N1");
+  assert.ok(n1.ok);
+  assert.deepEqual(await readsShown(page), n1.reads.map(Number));
+  assert.equal(
+    (await result.textContent())!,
+    `PA 0x${n1.pa.toString(16)} (4 KiB translation, IPA 0x${n1.ipa.toString(16)}, 24 reads)`,
+  );
+  assert.equal(
+    await page.locator(".panel-walk .panel-live-area .walk-grid td[data-step]").count(),
+    24,
+  );
+  await choose(page, "A6");
+  const a6 = armModel("A6");
+  assert.ok(!a6.ok);
+  assert.match(
+    (await result.textContent())!,
+    new RegExp(`^event 0x${a6.event.id.toString(16)} F_[A-Z_]+, S2=0, CLASS=IN, `),
+  );
+  assert.deepEqual(await readsShown(page), a6.reads.map(Number));
   assert.deepEqual(errors, []);
   await page.close();
 }
