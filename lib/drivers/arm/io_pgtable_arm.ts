@@ -477,7 +477,10 @@ export class arm_lpae_io_pgtable {
   }
 }
 
-/** arm_64_lpae_alloc_pgtable_s1() / _s2() behind alloc_io_pgtable_ops(); null on refusal. */
+/**
+ * Linux alloc_io_pgtable_ops() (drivers/iommu/io-pgtable.c): arm_64_lpae_alloc_pgtable_s1() / _s2()
+ * behind it; null on refusal.
+ */
 export function alloc_io_pgtable_ops(
   fmt: io_pgtable_fmt,
   cfg: io_pgtable_cfg,
@@ -519,7 +522,7 @@ export function alloc_io_pgtable_ops(
   return data;
 }
 
-/** free_io_pgtable_ops(): flush everything, then free every table page. */
+/** Linux free_io_pgtable_ops() (drivers/iommu/io-pgtable.c): flush everything, free every table. */
 export function free_io_pgtable_ops(ops: arm_lpae_io_pgtable): void {
   ops.cfg.tlb?.tlb_flush_all(ops.cookie);
   ops.free();
