@@ -110,7 +110,7 @@ Object.assign(iommufd_object_ops, {
   // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:701
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1347
+  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1354
   [IOMMUFD_OBJ_SELFTEST]: { destroy: iommufd_selftest_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/16-access.md:162
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },
