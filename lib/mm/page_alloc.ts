@@ -129,7 +129,7 @@ export class pglist_data {
 function expand(pgdat: pglist_data, pfn: number, low: number, high: number): void {
   while (high > low) {
     high--;
-    pgdat.free_area[high].add(pfn + 2 ** high);
+    pgdat.free_area[high].add(pfn + (1 << high));
   }
 }
 
@@ -164,10 +164,13 @@ function rmqueue(pgdat: pglist_data, order: number): number | null {
 }
 
 // ⟨buddy-free⟩ spec/02-physical-memory.md:711
-/** linux v6.12 mm/internal.h __find_buddy_pfn() (bit arithmetic without 32-bit overflow) */
+/**
+ * linux v6.12 mm/internal.h __find_buddy_pfn(): `pfn ^ (1 << order)`, without 32-bit overflow:
+ * `&` sees the low 32 bits of the frame number, which hold bit `order` (at most 10).
+ */
 function __find_buddy_pfn(pfn: number, order: number): number {
-  const size = 2 ** order;
-  return Math.floor(pfn / size) % 2 === 0 ? pfn + size : pfn - size;
+  const size = 1 << order;
+  return (pfn & size) === 0 ? pfn + size : pfn - size;
 }
 
 /** linux v6.12 mm/page_alloc.c __free_one_page(): free a block, merging it with free buddies. */
@@ -181,7 +184,7 @@ function __free_one_page(pgdat: pglist_data, pfn: number, order: number): void {
   pgdat.free_area[order].add(pfn);
 }
 
-// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:748
+// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:751
 /** linux v6.12 include/linux/gfp.h alloc_pages(): a block of 2^order pages, or null. */
 export function alloc_pages(gfp: gfp_t, order: number): page | null {
   if (order < 0 || order > MAX_PAGE_ORDER) return null;
@@ -193,7 +196,7 @@ export function alloc_pages(gfp: gfp_t, order: number): page | null {
   if (pfn === null) return null;
   const head = new page(pgdat, pfn, order);
   pgdat.pages.set(pfn, head);
-  mod_node_page_state(pgdat, "NR_FREE_PAGES", -(2 ** order));
+  mod_node_page_state(pgdat, "NR_FREE_PAGES", -(1 << order));
   // 3. Charge the memory cgroup.
   if (gfp & __GFP_ACCOUNT && __memcg_kmem_charge_page(head, gfp, order)) {
     __free_pages(head, order);
@@ -202,7 +205,7 @@ export function alloc_pages(gfp: gfp_t, order: number): page | null {
   return head;
 }
 
-// ⟨free-pages-fn⟩ spec/02-physical-memory.md:776
+// ⟨free-pages-fn⟩ spec/02-physical-memory.md:779
 /** linux v6.12 include/linux/mm.h get_page(): take a reference. */
 export function get_page(page: page): void {
   page._refcount++;
@@ -218,9 +221,9 @@ export function put_page(page: page): void {
   else if (page.memcg_data) mem_cgroup_uncharge(page);
   const pgdat = page.pgdat;
   pgdat.pages.delete(page.pfn);
-  pgdat.physmem.discard(page.pfn, 2 ** page.order);
+  pgdat.physmem.discard(page.pfn, 1 << page.order);
   __free_one_page(pgdat, page.pfn, page.order);
-  mod_node_page_state(pgdat, "NR_FREE_PAGES", 2 ** page.order);
+  mod_node_page_state(pgdat, "NR_FREE_PAGES", 1 << page.order);
 }
 
 /** linux v6.12 mm/page_alloc.c __free_pages(): drop the allocation's reference. */
@@ -242,7 +245,8 @@ export function pfn_to_page(pfn: number): page | undefined {
 export function page_folio(pfn: number): page {
   const pages = current().machine.pgdat.pages;
   for (let order = 0; order <= MAX_PAGE_ORDER; order++) {
-    const head = pages.get(pfn - (pfn % 2 ** order));
+    // the frame number aligned down to 2^order (the mask sees the low 32 bits, which hold it)
+    const head = pages.get(pfn - (pfn & ((1 << order) - 1)));
     if (head && head.order >= order) return head;
   }
   throw new Error(`page_folio: pfn ${pfn} is not part of an allocated block`);
@@ -255,7 +259,7 @@ export function get_order(size: number): number {
   return order;
 }
 
-// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1797
+// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1910
 /** linux v6.12 mm/fail_page_alloc.c: the fail_page_alloc attribute and its debugfs filters */
 export interface fail_page_alloc_attr {
   attr: fault_attr;
