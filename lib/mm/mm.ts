@@ -152,16 +152,22 @@ export class pte_map implements Iterable<[number, page]> {
 
   /** The entries in the order they were made; one deleted before it is reached is skipped. */
   *entries(): Generator<[number, page]> {
-    const all: { made: number; vpn: number }[] = [];
+    const made: number[] = [], vpns: number[] = [];
+    let sorted = true;
     for (const [index, table] of this.#tables) {
       for (let i = 0; i < 512; i++) {
-        if (table.slots[i] !== undefined) all.push({ made: table.made[i], vpn: index * 512 + i });
+        if (table.slots[i] === undefined) continue;
+        if (made.length && table.made[i] < made[made.length - 1]) sorted = false;
+        made.push(table.made[i]);
+        vpns.push(index * 512 + i);
       }
     }
-    all.sort((x, y) => x.made - y.made);
-    for (const { vpn } of all) {
-      const folio = this.get(vpn);
-      if (folio !== undefined) yield [vpn, folio];
+    // Usually made in address order already (a range faulted in from its start).
+    const order = vpns.map((_, k) => k);
+    if (!sorted) order.sort((x, y) => made[x] - made[y]);
+    for (const k of order) {
+      const folio = this.get(vpns[k]);
+      if (folio !== undefined) yield [vpns[k], folio];
     }
   }
 
@@ -224,7 +230,7 @@ export function get_mm_rss(mm: mm_struct): number {
   return mm.anon_rss;
 }
 
-// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:375
+// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:381
 /** linux v6.12 include/linux/sched/mm.h mmget_not_zero(): use `mm` if it is still alive. */
 export function mmget_not_zero(mm: mm_struct): boolean {
   if (mm.mm_users === 0) return false;
@@ -237,7 +243,7 @@ export function mmput(mm: mm_struct): void {
   if (--mm.mm_users === 0) exit_mmap(mm);
 }
 
-// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:404
+// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:410
 /** linux v6.12 mm/mmap.c do_mmap() (anonymous, private): the new mapping's address, or error. */
 export function do_mmap(mm: mm_struct, len: number, prot: number): number | ErrnoError {
   // 1.
@@ -273,7 +279,7 @@ function unmapped_area_topdown(
   return null;
 }
 
-// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:450
+// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:456
 /** linux v6.12 mm/mmap.c do_munmap() */
 export function do_munmap(mm: mm_struct, start: number, len: number): Rc {
   // 1.
@@ -343,7 +349,7 @@ function exit_mmap(mm: mm_struct): void {
   do_munmap(mm, 0, TASK_SIZE_MAX);
 }
 
-// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:541
+// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:547
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_OOM */
 export const VM_FAULT_OOM = 0x000001;
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_SIGSEGV */
@@ -405,7 +411,7 @@ export function handle_mm_fault(vma: vm_area_struct, address: number, flags: num
   return 0;
 }
 
-// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:608
+// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:614
 /**
  * NON-KERNEL: the folio behind user address `addr` — the page itself, or the huge page it is part
  * of — faulting it in for the access. Null means the zero page (a read of memory never written); a
@@ -463,7 +469,7 @@ export function accessUser(
   return { left: 0, fault: 0 };
 }
 
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:702
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:708
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_HUGEPAGE */
 export const MADV_HUGEPAGE = 14;
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_NOHUGEPAGE */
@@ -510,7 +516,7 @@ function do_huge_pmd_anonymous_page(vma: vm_area_struct, address: number): numbe
   mod_lruvec_page_state(folio, "NR_ANON_MAPPED", 2 ** HPAGE_PMD_ORDER);
   return 0;
 }
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:760
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:766
 /** linux v6.12 mm/madvise.c do_madvise(), for MADV_HUGEPAGE and MADV_NOHUGEPAGE */
 export function do_madvise(mm: mm_struct, start: number, len: number, behavior: number): Rc {
   // madvise-check-1
@@ -545,7 +551,7 @@ export function do_madvise(mm: mm_struct, start: number, len: number, behavior: 
   return 0;
 }
 
-// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1579
+// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1585
 /**
  * linux v6.12 mm/mmap.c ksys_mmap_pgoff() for mmap(NULL, length, prot, MAP_PRIVATE |
  * MAP_ANONYMOUS), as current: the address, or an error.

@@ -88,13 +88,84 @@ export const MAX_PAGE_ORDER = 10;
 /** linux v6.12 include/linux/mmzone.h PAGE_ALLOC_COSTLY_ORDER: larger requests are "costly". */
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
 
+/**
+ * NON-KERNEL: the head `page`s of allocated blocks by PFN — the part of the kernel's memmap the
+ * model keeps — in arrays of 1024 (4 MiB of frames), found by the PFN's upper bits, the array found
+ * last remembered. A GiB of user memory is a quarter of a million pages; a `Map` by PFN would make
+ * each lookup a hash into a table of that size, scattered over memory.
+ */
+export class memmap {
+  #chunks = new Map<number, { slots: (page | undefined)[]; count: number }>();
+  #size = 0;
+  #lastIndex = -1;
+  #last: { slots: (page | undefined)[]; count: number } | undefined = undefined;
+
+  #chunk(pfn: number): { slots: (page | undefined)[]; count: number } | undefined {
+    const c = Math.floor(pfn / 1024);
+    if (c !== this.#lastIndex) {
+      this.#last = this.#chunks.get(c);
+      this.#lastIndex = c;
+    }
+    return this.#last;
+  }
+
+  /** Allocated blocks. */
+  get size(): number {
+    return this.#size;
+  }
+
+  get(pfn: number): page | undefined {
+    if (!Number.isSafeInteger(pfn) || pfn < 0) return undefined;
+    return this.#chunk(pfn)?.slots[pfn & 1023];
+  }
+
+  has(pfn: number): boolean {
+    return this.get(pfn) !== undefined;
+  }
+
+  set(pfn: number, head: page): this {
+    if (!Number.isSafeInteger(pfn) || pfn < 0) throw new RangeError(`memmap: pfn ${pfn}`);
+    let chunk = this.#chunk(pfn);
+    if (!chunk) {
+      chunk = { slots: new Array(1024).fill(undefined), count: 0 };
+      this.#chunks.set(Math.floor(pfn / 1024), chunk);
+      this.#last = chunk;
+    }
+    if (chunk.slots[pfn & 1023] === undefined) {
+      chunk.count++;
+      this.#size++;
+    }
+    chunk.slots[pfn & 1023] = head;
+    return this;
+  }
+
+  delete(pfn: number): boolean {
+    const chunk = this.get(pfn) === undefined ? undefined : this.#chunk(pfn)!;
+    if (!chunk) return false;
+    chunk.slots[pfn & 1023] = undefined;
+    this.#size--;
+    if (--chunk.count === 0) {
+      this.#chunks.delete(this.#lastIndex);
+      this.#last = undefined;
+    }
+    return true;
+  }
+
+  /** The allocated blocks, by ascending PFN. */
+  *values(): Generator<page> {
+    for (const c of [...this.#chunks.keys()].sort((a, b) => a - b)) {
+      for (const head of this.#chunks.get(c)?.slots ?? []) if (head) yield head;
+    }
+  }
+}
+
 /** linux v6.12 include/linux/mmzone.h struct pglist_data: the one memory node (and its zone). */
 export class pglist_data {
   readonly physmem: PhysMem;
   /** linux struct zone free_area[]: head PFNs of the free blocks of each order. */
   readonly free_area: Set<number>[] = [];
   /** NON-KERNEL: the allocated blocks, by head PFN (the kernel's memmap covers every frame). */
-  readonly pages = new Map<number, page>();
+  readonly pages = new memmap();
   /** linux pglist_data vm_stat[]: the node's counters. */
   readonly vm_stat: Record<node_stat_item, number>;
   /** NON-KERNEL: the first frame not yet given to the free lists (see deferred_grow_zone()). */
@@ -124,7 +195,7 @@ export class pglist_data {
   }
 }
 
-// ⟨buddy-alloc⟩ spec/02-physical-memory.md:662
+// ⟨buddy-alloc⟩ spec/02-physical-memory.md:733
 /** linux v6.12 mm/page_alloc.c expand(): split a block of order `high` down to order `low`. */
 function expand(pgdat: pglist_data, pfn: number, low: number, high: number): void {
   while (high > low) {
@@ -146,7 +217,7 @@ function __rmqueue_smallest(pgdat: pglist_data, order: number): number | null {
   return null;
 }
 
-// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:690
+// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:761
 /** linux v6.12 mm/mm_init.c deferred_grow_zone(): release one more MAX_PAGE_ORDER block. */
 function deferred_grow_zone(pgdat: pglist_data): boolean {
   if (pgdat.first_deferred_pfn >= pgdat.end_pfn) return false;
@@ -163,7 +234,7 @@ function rmqueue(pgdat: pglist_data, order: number): number | null {
   }
 }
 
-// ⟨buddy-free⟩ spec/02-physical-memory.md:711
+// ⟨buddy-free⟩ spec/02-physical-memory.md:782
 /**
  * linux v6.12 mm/internal.h __find_buddy_pfn(): `pfn ^ (1 << order)`, without 32-bit overflow:
  * `&` sees the low 32 bits of the frame number, which hold bit `order` (at most 10).
@@ -184,7 +255,7 @@ function __free_one_page(pgdat: pglist_data, pfn: number, order: number): void {
   pgdat.free_area[order].add(pfn);
 }
 
-// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:751
+// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:822
 /** linux v6.12 include/linux/gfp.h alloc_pages(): a block of 2^order pages, or null. */
 export function alloc_pages(gfp: gfp_t, order: number): page | null {
   if (order < 0 || order > MAX_PAGE_ORDER) return null;
@@ -205,7 +276,7 @@ export function alloc_pages(gfp: gfp_t, order: number): page | null {
   return head;
 }
 
-// ⟨free-pages-fn⟩ spec/02-physical-memory.md:779
+// ⟨free-pages-fn⟩ spec/02-physical-memory.md:850
 /** linux v6.12 include/linux/mm.h get_page(): take a reference. */
 export function get_page(page: page): void {
   page._refcount++;
@@ -259,7 +330,7 @@ export function get_order(size: number): number {
   return order;
 }
 
-// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1910
+// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1916
 /** linux v6.12 mm/fail_page_alloc.c: the fail_page_alloc attribute and its debugfs filters */
 export interface fail_page_alloc_attr {
   attr: fault_attr;
