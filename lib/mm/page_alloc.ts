@@ -88,20 +88,25 @@ export const MAX_PAGE_ORDER = 10;
 /** linux v6.12 include/linux/mmzone.h PAGE_ALLOC_COSTLY_ORDER: larger requests are "costly". */
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
 
+/** NON-KERNEL: 512 frames of a `memmap`: one block's head covering them all, or the heads in them. */
+type memmap_chunk = page | { slots: (page | undefined)[]; count: number };
+
 /**
  * NON-KERNEL: the head `page`s of allocated blocks by PFN — the part of the kernel's memmap the
- * model keeps — in arrays of 1024 (4 MiB of frames), found by the PFN's upper bits, the array found
- * last remembered. A GiB of user memory is a quarter of a million pages; a `Map` by PFN would make
- * each lookup a hash into a table of that size, scattered over memory.
+ * model keeps — by 2 MiB of frames (the PFN divided by 512), the chunk found last remembered. A
+ * chunk that a block of order 9 or more starts is that block's `page` alone; any other chunk is an
+ * array of its 512 heads. A GiB of small user pages is a quarter of a million heads in 512 arrays,
+ * and 64 GiB of huge pages 32768 chunks of one head each; a `Map` by PFN would make every lookup a
+ * hash into a table of that size, scattered over memory.
  */
 export class memmap {
-  #chunks = new Map<number, { slots: (page | undefined)[]; count: number }>();
+  #chunks = new Map<number, memmap_chunk>();
   #size = 0;
   #lastIndex = -1;
-  #last: { slots: (page | undefined)[]; count: number } | undefined = undefined;
+  #last: memmap_chunk | undefined = undefined;
 
-  #chunk(pfn: number): { slots: (page | undefined)[]; count: number } | undefined {
-    const c = Math.floor(pfn / 1024);
+  #chunk(pfn: number): memmap_chunk | undefined {
+    const c = Math.floor(pfn / 512);
     if (c !== this.#lastIndex) {
       this.#last = this.#chunks.get(c);
       this.#lastIndex = c;
@@ -116,7 +121,10 @@ export class memmap {
 
   get(pfn: number): page | undefined {
     if (!Number.isSafeInteger(pfn) || pfn < 0) return undefined;
-    return this.#chunk(pfn)?.slots[pfn & 1023];
+    const chunk = this.#chunk(pfn);
+    if (chunk === undefined) return undefined;
+    if (chunk instanceof page) return (pfn & 511) === 0 ? chunk : undefined;
+    return chunk.slots[pfn & 511];
   }
 
   has(pfn: number): boolean {
@@ -126,36 +134,40 @@ export class memmap {
   set(pfn: number, head: page): this {
     if (!Number.isSafeInteger(pfn) || pfn < 0) throw new RangeError(`memmap: pfn ${pfn}`);
     let chunk = this.#chunk(pfn);
-    if (!chunk) {
-      chunk = { slots: new Array(1024).fill(undefined), count: 0 };
-      this.#chunks.set(Math.floor(pfn / 1024), chunk);
-      this.#last = chunk;
+    const c = Math.floor(pfn / 512);
+    if (chunk === undefined && (pfn & 511) === 0 && head.order >= 9) {
+      this.#chunks.set(c, this.#last = head);
+      this.#size++;
+      return this;
     }
-    if (chunk.slots[pfn & 1023] === undefined) {
+    if (chunk instanceof page) {
+      // a block's own chunk that now holds another head too: an array of them
+      const slots = new Array(512).fill(undefined);
+      slots[0] = chunk;
+      this.#chunks.set(c, this.#last = chunk = { slots, count: 1 });
+    }
+    if (chunk === undefined) {
+      this.#chunks.set(c, this.#last = chunk = { slots: new Array(512).fill(undefined), count: 0 });
+    }
+    if (chunk.slots[pfn & 511] === undefined) {
       chunk.count++;
       this.#size++;
     }
-    chunk.slots[pfn & 1023] = head;
+    chunk.slots[pfn & 511] = head;
     return this;
   }
 
   delete(pfn: number): boolean {
-    const chunk = this.get(pfn) === undefined ? undefined : this.#chunk(pfn)!;
-    if (!chunk) return false;
-    chunk.slots[pfn & 1023] = undefined;
+    if (this.get(pfn) === undefined) return false;
+    const chunk = this.#chunk(pfn)!;
     this.#size--;
-    if (--chunk.count === 0) {
-      this.#chunks.delete(this.#lastIndex);
-      this.#last = undefined;
+    if (!(chunk instanceof page)) {
+      chunk.slots[pfn & 511] = undefined;
+      if (--chunk.count !== 0) return true;
     }
+    this.#chunks.delete(this.#lastIndex);
+    this.#last = undefined;
     return true;
-  }
-
-  /** The allocated blocks, by ascending PFN. */
-  *values(): Generator<page> {
-    for (const c of [...this.#chunks.keys()].sort((a, b) => a - b)) {
-      for (const head of this.#chunks.get(c)?.slots ?? []) if (head) yield head;
-    }
   }
 }
 
@@ -195,7 +207,7 @@ export class pglist_data {
   }
 }
 
-// ⟨buddy-alloc⟩ spec/02-physical-memory.md:733
+// ⟨buddy-alloc⟩ spec/02-physical-memory.md:745
 /** linux v6.12 mm/page_alloc.c expand(): split a block of order `high` down to order `low`. */
 function expand(pgdat: pglist_data, pfn: number, low: number, high: number): void {
   while (high > low) {
@@ -217,7 +229,7 @@ function __rmqueue_smallest(pgdat: pglist_data, order: number): number | null {
   return null;
 }
 
-// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:761
+// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:773
 /** linux v6.12 mm/mm_init.c deferred_grow_zone(): release one more MAX_PAGE_ORDER block. */
 function deferred_grow_zone(pgdat: pglist_data): boolean {
   if (pgdat.first_deferred_pfn >= pgdat.end_pfn) return false;
@@ -234,7 +246,7 @@ function rmqueue(pgdat: pglist_data, order: number): number | null {
   }
 }
 
-// ⟨buddy-free⟩ spec/02-physical-memory.md:782
+// ⟨buddy-free⟩ spec/02-physical-memory.md:794
 /**
  * linux v6.12 mm/internal.h __find_buddy_pfn(): `pfn ^ (1 << order)`, without 32-bit overflow:
  * `&` sees the low 32 bits of the frame number, which hold bit `order` (at most 10).
@@ -255,7 +267,7 @@ function __free_one_page(pgdat: pglist_data, pfn: number, order: number): void {
   pgdat.free_area[order].add(pfn);
 }
 
-// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:822
+// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:834
 /** linux v6.12 include/linux/gfp.h alloc_pages(): a block of 2^order pages, or null. */
 export function alloc_pages(gfp: gfp_t, order: number): page | null {
   if (order < 0 || order > MAX_PAGE_ORDER) return null;
@@ -276,7 +288,7 @@ export function alloc_pages(gfp: gfp_t, order: number): page | null {
   return head;
 }
 
-// ⟨free-pages-fn⟩ spec/02-physical-memory.md:850
+// ⟨free-pages-fn⟩ spec/02-physical-memory.md:862
 /** linux v6.12 include/linux/mm.h get_page(): take a reference. */
 export function get_page(page: page): void {
   page._refcount++;
