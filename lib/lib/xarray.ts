@@ -48,7 +48,8 @@ const radix_tree_node_cachep = kmem_cache_create("radix_tree_node", 576, SLAB_RE
 // ⟨xarray-class⟩ spec/07-iommufd-objects.md:133
 /**
  * NON-KERNEL: an xarray's entries by index, in arrays of XA_CHUNK_SIZE slots (the slots of its
- * bottom nodes); the Map-like part of the interface the xarray functions use.
+ * bottom nodes); the Map-like part of the interface the xarray functions use. Unlike a `Map`'s, its
+ * iteration is by index, as the kernel's xa_for_each().
  */
 export class xa_entries<T> {
   #chunks = new Map<number, { slots: (T | undefined)[]; count: number }>();
@@ -106,6 +107,11 @@ export class xa_entries<T> {
     return true;
   }
 
+  /** The entries present (reserved ones too), by ascending index: an xarray's own order. */
+  *[Symbol.iterator](): Generator<[number, T]> {
+    for (const index of this.keys()) yield [index, this.get(index)!];
+  }
+
   /** The indexes present, in ascending order. */
   keys(): number[] {
     const out: number[] = [];
@@ -144,7 +150,7 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_LEVEL_SPAN[level]) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:247
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:253
 /**
  * linux v6.12 lib/xarray.c xas_create() with xas_alloc() and __xas_nomem(): the nodes a store needs.
  * @divergence simplification On failure the model frees the nodes it allocated for the store; the
@@ -217,7 +223,7 @@ function shrink(xa: xarray<unknown>, index: number): void {
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:325
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:331
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);

@@ -26,7 +26,7 @@ import {
 } from "./mm.ts";
 import { type page, page_folio, put_page } from "./page_alloc.ts";
 
-// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:984
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:990
 /** linux v6.12 include/linux/mm_types.h FOLL_WRITE: the pages will be written */
 export const FOLL_WRITE = 1 << 0;
 /** linux v6.12 include/linux/mm_types.h FOLL_LONGTERM: the pin may last indefinitely */
@@ -105,7 +105,7 @@ export function pin_user_pages_remote(
 ): number | ErrnoError {
   return __get_user_pages(mm, start, nr_pages, gup_flags, pages);
 }
-// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:1069
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:1075
 /** linux v6.12 mm/gup.c gup_put_folio(): drop `refs` pins of `folio`. */
 function gup_put_folio(folio: page, refs: number): void {
   if (folio._pincount < refs) {

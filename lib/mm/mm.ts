@@ -26,7 +26,7 @@ import { mem_cgroup_charge, mod_lruvec_page_state } from "./memcontrol.ts";
 import { __free_pages, alloc_pages, type page, put_page } from "./page_alloc.ts";
 import { access_ok } from "./uaccess.ts";
 
-// ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:173
+// ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:179
 /** linux v6.12 arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX (4-level paging) */
 export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
 /** NON-KERNEL: where top-down mmap() placement starts (the kernel randomizes it). */
@@ -230,7 +230,7 @@ export function get_mm_rss(mm: mm_struct): number {
   return mm.anon_rss;
 }
 
-// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:381
+// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:387
 /** linux v6.12 include/linux/sched/mm.h mmget_not_zero(): use `mm` if it is still alive. */
 export function mmget_not_zero(mm: mm_struct): boolean {
   if (mm.mm_users === 0) return false;
@@ -243,7 +243,7 @@ export function mmput(mm: mm_struct): void {
   if (--mm.mm_users === 0) exit_mmap(mm);
 }
 
-// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:410
+// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:416
 /** linux v6.12 mm/mmap.c do_mmap() (anonymous, private): the new mapping's address, or error. */
 export function do_mmap(mm: mm_struct, len: number, prot: number): number | ErrnoError {
   // 1.
@@ -279,7 +279,7 @@ function unmapped_area_topdown(
   return null;
 }
 
-// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:456
+// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:462
 /** linux v6.12 mm/mmap.c do_munmap() */
 export function do_munmap(mm: mm_struct, start: number, len: number): Rc {
   // 1.
@@ -349,7 +349,7 @@ function exit_mmap(mm: mm_struct): void {
   do_munmap(mm, 0, TASK_SIZE_MAX);
 }
 
-// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:547
+// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:553
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_OOM */
 export const VM_FAULT_OOM = 0x000001;
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_SIGSEGV */
@@ -411,7 +411,7 @@ export function handle_mm_fault(vma: vm_area_struct, address: number, flags: num
   return 0;
 }
 
-// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:614
+// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:620
 /**
  * NON-KERNEL: the folio behind user address `addr` — the page itself, or the huge page it is part
  * of — faulting it in for the access. Null means the zero page (a read of memory never written); a
@@ -469,7 +469,7 @@ export function accessUser(
   return { left: 0, fault: 0 };
 }
 
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:708
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:714
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_HUGEPAGE */
 export const MADV_HUGEPAGE = 14;
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_NOHUGEPAGE */
@@ -516,7 +516,7 @@ function do_huge_pmd_anonymous_page(vma: vm_area_struct, address: number): numbe
   mod_lruvec_page_state(folio, "NR_ANON_MAPPED", 2 ** HPAGE_PMD_ORDER);
   return 0;
 }
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:766
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:772
 /** linux v6.12 mm/madvise.c do_madvise(), for MADV_HUGEPAGE and MADV_NOHUGEPAGE */
 export function do_madvise(mm: mm_struct, start: number, len: number, behavior: number): Rc {
   // madvise-check-1
@@ -551,7 +551,7 @@ export function do_madvise(mm: mm_struct, start: number, len: number, behavior: 
   return 0;
 }
 
-// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1585
+// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1591
 /**
  * linux v6.12 mm/mmap.c ksys_mmap_pgoff() for mmap(NULL, length, prot, MAP_PRIVATE |
  * MAP_ANONYMOUS), as current: the address, or an error.
