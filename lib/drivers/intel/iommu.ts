@@ -1063,7 +1063,7 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
   const hi = (a / 2 ** 32) | 0, lo = a | 0;
   const mem = pgd.pgdat.physmem, words = mem.words;
   // RAM's end in halves: a table at or beyond it is left to the checked read, which throws
-  const endHi = Math.floor(mem.size / 2 ** 32), endLo = mem.size % 2 ** 32;
+  const endHi = Math.floor(mem.size / 2 ** 32), endLo = mem.size - endHi * 2 ** 32;
   let level = agaw_to_level(domain.agaw);
   // the table's address, as page_to_phys() and dma_pte_addr() give it, in halves
   let thi = (pgd.pfn / 2 ** 20) | 0, tlo = pgd.pfn << VTD_PAGE_SHIFT;
