@@ -984,8 +984,8 @@ function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): 
   // Above 2^53 the number is inexact, but then its frame is beyond every AGAW and the walk stops.
   const a = Number(iova);
   // NON-KERNEL: the fast path below answers what it can (-1: not for it); the same reads.
-  if (intelDriverFastPath.iova_to_phys) {
-    const phys = iovaToPhysFast(to_dmar_domain(domain), a);
+  if (intelDriverFastPath.iova_to_phys && domain instanceof dmar_domain) {
+    const phys = iovaToPhysFast(domain, a);
     if (phys !== -1) return phys;
   }
   iovaLevel.level = 0;
