@@ -1060,54 +1060,34 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
   if (pgd === null || !(a >= 0 && a < AGAW_ADDR_LIMIT[domain.agaw]) || a !== Math.floor(a)) {
     return -1;
   }
-  const hi = (a / 2 ** 32) | 0, lo = a | 0;
-  const mem = pgd.pgdat.physmem, words = mem.words;
-  // RAM's end in halves: a table at or beyond it is left to the checked read, which throws
-  const endHi = Math.floor(mem.size / 2 ** 32), endLo = mem.size - endHi * 2 ** 32;
+  const hi = (a / 2 ** 32) | 0, lo = a | 0, mem = pgd.pgdat.physmem;
+  const endHi = Math.floor(mem.size / 2 ** 32);
   let level = agaw_to_level(domain.agaw);
   // the table's address, as page_to_phys() and dma_pte_addr() give it, in halves
   let thi = (pgd.pfn / 2 ** 20) | 0, tlo = pgd.pfn << VTD_PAGE_SHIFT;
   for (;;) {
-    if (thi > endHi || (thi === endHi && tlo >>> 0 >= endLo)) return -1;
-    // pfn_level_offset(): IOVA bits 12 + 9·(level − 1) to 20 + 9·(level − 1)
-    let index: number;
-    switch (level) {
-      case 1:
-        index = (lo >>> 12) & 511;
-        break;
-      case 2:
-        index = (lo >>> 21) & 511;
-        break;
-      case 3:
-        index = ((lo >>> 30) | (hi << 2)) & 511;
-        break;
-      case 4:
-        index = (hi >>> 7) & 511;
-        break;
-      default:
-        index = (hi >>> 16) & 511;
-    }
-    const slot = mem.slotAt(thi, tlo >>> 0);
-    let v0 = 0, v1 = 0;
-    if (slot >= 0) {
-      const at = slot * 1024 + 2 * index;
-      v0 = words[at] | 0;
-      v1 = words[at + 1] | 0;
-    }
-    // dma_pte_present()
+    // a table at or beyond RAM's end is left to the checked read, which throws
+    if (thi >= endHi && (thi > endHi || tlo >>> 0 >= mem.size - endHi * 2 ** 32)) return -1;
+    // pfn_level_offset(): IOVA bits 12 + 9·(level − 1) and up, from the halves
+    const shift = 3 + LEVEL_STRIDE * level;
+    const index = (shift < 32 ? (lo >>> shift) | (hi << (32 - shift)) : hi >>> (shift - 32)) & 511;
+    const slot = mem.slotAt(thi, tlo);
+    const at = slot * 1024 + 2 * index;
+    // dma_pte_present() (a frame without a buffer reads as zeros)
+    const v0 = slot < 0 ? 0 : mem.words[at] | 0;
     if ((v0 & 3) === 0) return 0;
+    const v1 = mem.words[at + 1] & 0xfffff;
     // dma_pte_superpage(), or the last level: the leaf
     if ((v0 & DMA_PTE_LARGE_PAGE) !== 0 || level === 1) {
-      if (level > 3) return -1;
-      return (v1 & 0xfffff) * 2 ** 32 + ((v0 & ~0xfff) >>> 0) + (lo & LEAF_OFFSET_MASK[level]);
+      return level > 3 ? -1 : v1 * 2 ** 32 + ((v0 & ~0xfff) >>> 0) + (lo & LEAF_OFFSET_MASK[level]);
     }
-    thi = v1 & 0xfffff;
+    thi = v1;
     tlo = v0 & ~0xfff;
     level--;
   }
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2419
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2399
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1153,7 +1133,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2486
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2466
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1230,7 +1210,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2589
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2569
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1281,7 +1261,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2645
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2625
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1299,13 +1279,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2685
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2665
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2739
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2719
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1354,7 +1334,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2803
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2783
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1391,7 +1371,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2847
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2827
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1421,7 +1401,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2898
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2878
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 
 /** NON-KERNEL: a PCI function behind `iommu`, probed; what `machine.addDevice()` calls. */
