@@ -133,6 +133,9 @@ export class xarray<T> {
   height = 0;
   /** Node key → [slots in use, the slab object standing for the node]. */
   readonly nodes = new Map<number, [count: number, mem: SlabObject]>();
+  /** NON-KERNEL: the bottom node found last, and its key (-1: none), for runs of stores. */
+  leafKey = -1;
+  leaf: [count: number, mem: SlabObject] | undefined = undefined;
 
   constructor(readonly flags: number = 0) {}
 }
@@ -150,7 +153,7 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_LEVEL_SPAN[level]) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:253
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:256
 /**
  * linux v6.12 lib/xarray.c xas_create() with xas_alloc() and __xas_nomem(): the nodes a store needs.
  * @divergence simplification On failure the model frees the nodes it allocated for the store; the
@@ -159,9 +162,12 @@ function nodeKey(level: number, index: number): number {
 function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
   // The bottom node of `index` exists, and so its path: the entry only fills one of its slots.
   if (xa.height > 0 && index < XA_LEVEL_SPAN[xa.height]) {
-    const leaf = xa.nodes.get(nodeKey(1, index));
+    const key = nodeKey(1, index);
+    const leaf = key === xa.leafKey ? xa.leaf : xa.nodes.get(key);
     if (leaf) {
       leaf[0]++;
+      xa.leafKey = key;
+      xa.leaf = leaf;
       return 0;
     }
   }
@@ -205,10 +211,14 @@ function shrink(xa: xarray<unknown>, index: number): void {
   // The entry's slot empties; a node left with no slot in use goes, emptying its parent's slot.
   for (let level = 1; level <= xa.height; level++) {
     const key = nodeKey(level, index);
-    const node = xa.nodes.get(key)!;
+    const node = key === xa.leafKey ? xa.leaf! : xa.nodes.get(key)!;
     if (--node[0] !== 0) break;
     kmem_cache_free(radix_tree_node_cachep, node[1]);
     xa.nodes.delete(key);
+    if (key === xa.leafKey) {
+      xa.leafKey = -1;
+      xa.leaf = undefined;
+    }
   }
   // The root goes while only its slot 0 is in use (or it is gone).
   while (xa.height > 0) {
@@ -218,12 +228,16 @@ function shrink(xa: xarray<unknown>, index: number): void {
       if (root[0] !== 1 || !slot0) break;
       kmem_cache_free(radix_tree_node_cachep, root[1]);
       xa.nodes.delete(nodeKey(xa.height, 0));
+      if (nodeKey(xa.height, 0) === xa.leafKey) {
+        xa.leafKey = -1;
+        xa.leaf = undefined;
+      }
     }
     xa.height--;
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:331
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:345
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);
