@@ -33,7 +33,7 @@ import { vfio_device_add } from "./vfio/device_cdev.ts";
 
 /** NON-KERNEL: options of `new Machine()`. */
 export interface MachineOptions {
-  // ⟨machine-options⟩ spec/02-physical-memory.md:1099
+  // ⟨machine-options⟩ spec/02-physical-memory.md:1193
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
   // ⟨machine-options⟩ spec/04-memory-cgroups.md:1389
@@ -43,15 +43,15 @@ export interface MachineOptions {
 
 /** NON-KERNEL: one simulated machine; its fields are what the kernel keeps in global variables. */
 export class Machine {
-  // ⟨machine-fields⟩ spec/02-physical-memory.md:1104
+  // ⟨machine-fields⟩ spec/02-physical-memory.md:1198
   /** The RAM. */
   readonly physmem: PhysMem;
   /** The memory node: page allocator and node counters. */
   readonly pgdat: pglist_data;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:571
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:696
   /** /sys/kernel/mm/transparent_hugepage/enabled: which VMAs get huge pages on a write fault. */
   transparent_hugepage: "always" | "madvise" | "never" = "madvise";
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1653
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1778
   /** The device nodes under /dev (devtmpfs), by path. */
   readonly dev = new Map<string, devnode>();
   /** Users, by uid. */
@@ -63,7 +63,7 @@ export class Machine {
   /** The kernel thread `machine.kernel()` runs as. */
   readonly kthreadd: task_struct;
   #nextPid = 100;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1833
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1958
   /** /sys/kernel/debug/failslab, configured for fail-nth sweeps. */
   readonly failslab: failslab_attr = {
     attr: new fault_attr("failslab"),
@@ -98,10 +98,10 @@ export class Machine {
   readonly vtd = new Map<string, VtdUnit>();
 
   constructor(options: MachineOptions = {}) {
-    // ⟨machine-init⟩ spec/02-physical-memory.md:1111
+    // ⟨machine-init⟩ spec/02-physical-memory.md:1205
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
-    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1667
+    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1792
     this.cgroups = new cgroup_root(this);
     this.kthreadd = new task_struct(this, {
       pid: 2,
@@ -120,7 +120,7 @@ export class Machine {
     this.dev.set("/dev/iommu", { fops: iommufd_fops });
   }
 
-  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1681
+  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1806
   /** A new user process (its task is `process.task`). */
   spawn(options: SpawnOptions = {}): Process {
     const task = new task_struct(this, {

@@ -22,7 +22,7 @@ import {
 } from "../errno.ts";
 import { current } from "../kernel/current.ts";
 
-// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1198
+// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1323
 /** linux v6.12 include/linux/fs.h struct file_operations (the members the model uses) */
 export interface file_operations {
   /** Called when the file is opened (the inode's object is in `private_data`); 0 or an error. */
@@ -113,7 +113,7 @@ export function vfs_write(f: file, buf: bigint, count: number): number | ErrnoEr
   return f.f_op.write(f, buf, count, 0);
 }
 
-// ⟨file-syscalls⟩ spec/03-tasks-and-user-memory.md:1290
+// ⟨file-syscalls⟩ spec/03-tasks-and-user-memory.md:1415
 /** NON-KERNEL: a character device node under /dev: the driver's file operations and its object. */
 export interface devnode {
   fops: file_operations;

@@ -137,7 +137,7 @@ export function iommufd_ioas_option(ucmd: iommufd_ucmd<iommu_option>): Rc {
   return rc;
 }
 
-// ⟨iommufd-option-rlimit-mode⟩ spec/07-iommufd-objects.md:800
+// ⟨iommufd-option-rlimit-mode⟩ spec/07-iommufd-objects.md:906
 /** linux v6.12 drivers/iommu/iommufd/ioas.c iommufd_option_rlimit_mode() */
 export function iommufd_option_rlimit_mode(cmd: iommu_option, ictx: iommufd_ctx): Rc {
   // rlimit-object

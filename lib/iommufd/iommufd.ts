@@ -32,7 +32,7 @@ import type { iommufd_group } from "./device.ts";
 import type { iommufd_ioas } from "./ioas.ts";
 import { IOPT_PAGES_ACCOUNT_USER } from "./pages.ts";
 
-// ⟨iommufd-object-types⟩ spec/07-iommufd-objects.md:334
+// ⟨iommufd-object-types⟩ spec/07-iommufd-objects.md:440
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h enum iommufd_object_type */
 export const IOMMUFD_OBJ_NONE = 0;
 export const IOMMUFD_OBJ_ANY = IOMMUFD_OBJ_NONE;
@@ -107,7 +107,7 @@ export class iommufd_ctx {
   mem: SlabObject | null = null;
 }
 
-// ⟨iommufd-object-alloc⟩ spec/07-iommufd-objects.md:417
+// ⟨iommufd-object-alloc⟩ spec/07-iommufd-objects.md:523
 /**
  * linux v6.12 drivers/iommu/iommufd/main.c _iommufd_object_alloc(): charge `size` bytes for the
  * structure and reserve an ID. The model passes the object itself, already constructed.
@@ -159,7 +159,7 @@ export function objectName(obj: iommufd_object): string {
   return iommufd_object_type_names[obj.type] ?? `type ${obj.type}`;
 }
 
-// ⟨iommufd-get-object⟩ spec/07-iommufd-objects.md:485
+// ⟨iommufd-get-object⟩ spec/07-iommufd-objects.md:591
 /** linux v6.12 drivers/iommu/iommufd/selftest.c fail_iommufd: iommufd's own injection sites */
 export const fail_iommufd = new fault_attr("fail_iommufd");
 
@@ -199,7 +199,7 @@ export function iommufd_put_object(_ictx: iommufd_ctx, obj: iommufd_object): voi
   obj.shortterm_users--;
 }
 
-// ⟨iommufd-object-remove⟩ spec/07-iommufd-objects.md:545
+// ⟨iommufd-object-remove⟩ spec/07-iommufd-objects.md:651
 /**
  * linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_remove(): destroy object `id` if the
  * table holds the last reference. With `to_destroy`, the caller's own reference is dropped first.
@@ -232,7 +232,7 @@ export function iommufd_object_remove(
   return 0;
 }
 
-// ⟨iommufd-object-ops-decl⟩ spec/07-iommufd-objects.md:594
+// ⟨iommufd-object-ops-decl⟩ spec/07-iommufd-objects.md:700
 /** linux v6.12 drivers/iommu/iommufd/main.c struct iommufd_object_ops */
 export interface iommufd_object_ops {
   destroy: (obj: iommufd_object) => void;
@@ -242,7 +242,7 @@ export interface iommufd_object_ops {
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_object_ops[], by type (filled by main.ts) */
 export const iommufd_object_ops: Record<number, iommufd_object_ops> = {};
 
-// ⟨iommufd-ucmd⟩ spec/07-iommufd-objects.md:653
+// ⟨iommufd-ucmd⟩ spec/07-iommufd-objects.md:759
 /** linux v6.12 drivers/iommu/iommufd/iommufd_private.h struct iommufd_ucmd */
 export interface iommufd_ucmd<C = Record<string, number | bigint>> {
   ictx: iommufd_ctx;

@@ -95,13 +95,13 @@ export const iommufd_fops: file_operations = {
   unlocked_ioctl: iommufd_fops_ioctl,
 };
 
-// ⟨iommufd-destroy⟩ spec/07-iommufd-objects.md:579
+// ⟨iommufd-destroy⟩ spec/07-iommufd-objects.md:685
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_destroy(): IOMMU_DESTROY */
 function iommufd_destroy(ucmd: iommufd_ucmd<iommu_destroy>): Rc {
   return iommufd_object_remove(ucmd.ictx, null, ucmd.cmd.id);
 }
 
-// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:605
+// ⟨iommufd-object-ops⟩ spec/07-iommufd-objects.md:711
 Object.assign(iommufd_object_ops, {
   // ⟨iommufd-object-ops-entries⟩ spec/08-io-address-spaces.md:520
   [IOMMUFD_OBJ_IOAS]: { destroy: iommufd_ioas_destroy },
@@ -110,7 +110,7 @@ Object.assign(iommufd_object_ops, {
   // ⟨iommufd-object-ops-entries⟩ spec/10-hw-pagetables.md:701
   [IOMMUFD_OBJ_HWPT_PAGING]: { destroy: iommufd_hwpt_paging_destroy },
   [IOMMUFD_OBJ_HWPT_NESTED]: { destroy: iommufd_hwpt_nested_destroy },
-  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1347
+  // ⟨iommufd-object-ops-entries⟩ spec/11-mock-driver.md:1354
   [IOMMUFD_OBJ_SELFTEST]: { destroy: iommufd_selftest_destroy },
   // ⟨iommufd-object-ops-entries⟩ spec/16-access.md:162
   [IOMMUFD_OBJ_ACCESS]: { destroy: iommufd_access_destroy_object },
@@ -118,7 +118,7 @@ Object.assign(iommufd_object_ops, {
   [IOMMUFD_OBJ_FAULT]: { destroy: iommufd_fault_destroy },
 });
 
-// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:617
+// ⟨iommufd-fops-release⟩ spec/07-iommufd-objects.md:723
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_release() */
 function iommufd_fops_release(filp: file): void {
   const ictx = filp.private_data as iommufd_ctx;
@@ -144,7 +144,7 @@ function iommufd_fops_release(filp: file): void {
   ictx.mem = null;
 }
 
-// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:688
+// ⟨iommufd-ioctl-ops⟩ spec/07-iommufd-objects.md:794
 type handler = (ucmd: iommufd_ucmd<never>) => Rc;
 
 /** The handlers by command name. */
@@ -152,7 +152,7 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_DESTROY: iommufd_destroy,
   IOMMU_OPTION: iommufd_option,
   IOMMU_TEST_CMD: iommufd_test,
-  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:1409
+  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:1515
   IOMMU_VFIO_IOAS: iommufd_vfio_ioas,
   // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:524
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,
@@ -192,7 +192,7 @@ for (const def of [...iommufdIoctls, ...iommufdTestIoctls]) {
   };
 }
 
-// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:736
+// ⟨iommufd-fops-ioctl⟩ spec/07-iommufd-objects.md:842
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_fops_ioctl() */
 function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | ErrnoError {
   const ictx = filp.private_data as iommufd_ctx;
@@ -232,7 +232,7 @@ function iommufd_fops_ioctl(filp: file, cmd: number, arg: bigint): number | Errn
   return op.execute(ucmd as never);
 }
 
-// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:829
+// ⟨iommufd-option⟩ spec/07-iommufd-objects.md:935
 /** linux v6.12 drivers/iommu/iommufd/main.c iommufd_option(): IOMMU_OPTION */
 function iommufd_option(ucmd: iommufd_ucmd<iommu_option>): Rc {
   const cmd = ucmd.cmd;

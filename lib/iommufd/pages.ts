@@ -71,7 +71,7 @@ import {
   iommufd_should_fail,
 } from "./iommufd.ts";
 
-// ⟨iopt-pages-account⟩ spec/03-tasks-and-user-memory.md:1069
+// ⟨iopt-pages-account⟩ spec/03-tasks-and-user-memory.md:1194
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h IOPT_PAGES_ACCOUNT_NONE: CAP_IPC_LOCK */
 export const IOPT_PAGES_ACCOUNT_NONE = 0;
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h IOPT_PAGES_ACCOUNT_USER: user->locked_vm */

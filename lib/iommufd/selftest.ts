@@ -291,6 +291,9 @@ export function to_mock_domain(domain: iommu_domain): mock_iommu_domain {
 }
 
 // ⟨mock-map-pages⟩ spec/11-mock-driver.md:363
+/** NON-KERNEL: MOCK_IO_PAGE_SIZE as a number. */
+const MOCK_IO_PAGE_SIZE_NUM = Number(MOCK_IO_PAGE_SIZE);
+
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_map_pages() */
 function mock_domain_map_pages(
   domain: iommu_domain,
@@ -303,11 +306,12 @@ function mock_domain_map_pages(
 ): { ret: Rc; mapped: bigint } {
   const mock = to_mock_domain(domain);
   let flags = MOCK_PFN_START_IOVA;
-  // NON-KERNEL: the IO page index steps as a number and the PFN by 1n, rather than dividing
-  // bigints per 2 KiB IO page; `mapped` is counted in IO pages.
+  // NON-KERNEL: the IO page index and the PFN step as numbers (both below 2^53), rather than
+  // dividing and adding bigints per 2 KiB IO page; an entry becomes a bigint only when stored, and
+  // `mapped` is counted in IO pages.
   let index = Number(iova / MOCK_IO_PAGE_SIZE);
   const start_index = index;
-  let pfn = BigInt(paddr) / MOCK_IO_PAGE_SIZE;
+  let pfn = Math.floor(paddr / MOCK_IO_PAGE_SIZE_NUM);
   const mapped = () => BigInt(index - start_index) * MOCK_IO_PAGE_SIZE;
   // mock-map-inject
   if (iommufd_should_fail()) {
@@ -317,25 +321,27 @@ function mock_domain_map_pages(
     throw new Error("WARN: mock map_pages of a range that is not in IO pages");
   }
   const per_page = Number(pgsize / MOCK_IO_PAGE_SIZE);
+  const huge = pgsize !== MOCK_IO_PAGE_SIZE;
   for (; pgcount; pgcount--) {
     for (let k = 0; k < per_page; k++) {
       if (pgcount === 1 && k === per_page - 1) flags = MOCK_PFN_LAST_IOVA;
-      if (pgsize !== MOCK_IO_PAGE_SIZE) flags |= MOCK_PFN_HUGE_IOVA;
-      const old = xa_store(mock.pfns, index, pfn | flags, gfp);
+      if (huge) flags |= MOCK_PFN_HUGE_IOVA;
+      const ent = flags ? BigInt(pfn) | flags : BigInt(pfn);
+      const old = xa_store(mock.pfns, index, ent, gfp);
       if (IS_ERR(old)) {
         for (let i = start_index; i !== index; i++) xa_erase(mock.pfns, i);
         return { ret: old, mapped: mapped() };
       }
       if (old !== null) throw new Error("WARN: mock map_pages over a mapped IOVA");
       index++;
-      pfn += 1n;
+      pfn++;
       flags = 0n;
     }
   }
   return { ret: 0, mapped: mapped() };
 }
 
-// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:421
+// ⟨mock-unmap-pages⟩ spec/11-mock-driver.md:427
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_unmap_pages() */
 function mock_domain_unmap_pages(
   domain: iommu_domain,
@@ -347,34 +353,35 @@ function mock_domain_unmap_pages(
   const mock = to_mock_domain(domain);
   const check_markers = !(domain.pgsize_bitmap & MOCK_HUGE_PAGE_SIZE);
   let first = true;
-  let ret = 0n;
+  let ios = 0;
   if (iova % MOCK_IO_PAGE_SIZE || pgsize % MOCK_IO_PAGE_SIZE) {
     throw new Error("WARN: mock unmap_pages of a range that is not in IO pages");
   }
+  // NON-KERNEL: the IO page index steps as a number; `ret` is counted in IO pages.
+  let index = Number(iova / MOCK_IO_PAGE_SIZE);
+  const per_page = Number(pgsize / MOCK_IO_PAGE_SIZE);
   for (; pgcount; pgcount--) {
-    for (let cur = 0n; cur !== pgsize; cur += MOCK_IO_PAGE_SIZE) {
-      const ent = xa_erase(mock.pfns, Number(iova / MOCK_IO_PAGE_SIZE));
+    for (let k = 0; k < per_page; k++) {
+      const ent = xa_erase(mock.pfns, index);
       if (check_markers) {
         if (first && ent !== null && !(ent & MOCK_PFN_START_IOVA)) {
           throw new Error("WARN: mock unmap starts inside a mapping");
         }
         first = false;
-        const last = pgcount === 1 && cur + MOCK_IO_PAGE_SIZE === pgsize;
+        const last = pgcount === 1 && k === per_page - 1;
         if (last && ent !== null && !(ent & MOCK_PFN_LAST_IOVA)) {
           throw new Error("WARN: mock unmap ends inside a mapping");
         }
       }
-      iova += MOCK_IO_PAGE_SIZE;
-      ret += MOCK_IO_PAGE_SIZE;
+      index++;
+      ios++;
     }
   }
+  const ret = BigInt(ios) * MOCK_IO_PAGE_SIZE;
   return ret;
 }
 
-// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:465
-/** NON-KERNEL: MOCK_IO_PAGE_SIZE as a number. */
-const MOCK_IO_PAGE_SIZE_NUM = Number(MOCK_IO_PAGE_SIZE);
-
+// ⟨mock-iova-to-phys⟩ spec/11-mock-driver.md:475
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_iova_to_phys() */
 function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   const mock = to_mock_domain(domain);
@@ -395,10 +402,10 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint | number): 
     mock.unmapped_reads++;
     return 0;
   }
-  return Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE);
+  return Number(ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE_NUM;
 }
 
-// ⟨mock-domain-free⟩ spec/11-mock-driver.md:496
+// ⟨mock-domain-free⟩ spec/11-mock-driver.md:503
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_free() */
 function mock_domain_free(domain: iommu_domain): void {
   const mock = to_mock_domain(domain);
@@ -406,7 +413,7 @@ function mock_domain_free(domain: iommu_domain): void {
   kfree(mock.mem);
 }
 
-// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:508
+// ⟨mock-domain-ops⟩ spec/11-mock-driver.md:515
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_ops.default_domain_ops */
 const mock_domain_ops: iommu_domain_ops = {
   free: mock_domain_free,
@@ -427,7 +434,7 @@ function mock_domain_alloc_paging(dev: device): mock_iommu_domain | null {
   return new mock_iommu_domain(mock_domain_ops, pgsize_bitmap, mem);
 }
 
-// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:568
+// ⟨mock-domain-nested⟩ spec/11-mock-driver.md:575
 /** NON-KERNEL estimate of sizeof(struct mock_iommu_domain_nested). */
 const SIZEOF_MOCK_IOMMU_DOMAIN_NESTED = 144;
 
@@ -458,7 +465,7 @@ export function to_mock_nested(domain: iommu_domain): mock_iommu_domain_nested {
   return domain;
 }
 
-// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:642
+// ⟨mock-alloc-nested-fn⟩ spec/11-mock-driver.md:649
 /** linux v6.12 drivers/iommu/iommufd/selftest.c __mock_domain_alloc_nested() */
 function __mock_domain_alloc_nested(
   mock_parent: mock_iommu_domain,
@@ -470,7 +477,7 @@ function __mock_domain_alloc_nested(
   return new mock_iommu_domain_nested(mock_parent, user_cfg.iotlb, mem);
 }
 
-// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:695
+// ⟨mock-cache-invalidate-user⟩ spec/11-mock-driver.md:702
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_cache_invalidate_user() */
 function mock_domain_cache_invalidate_user(
   domain: iommu_domain,
@@ -525,7 +532,7 @@ const domain_nested_ops: iommu_domain_ops = {
   cache_invalidate_user: mock_domain_cache_invalidate_user,
 };
 
-// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:760
+// ⟨mock-set-dirty-tracking⟩ spec/11-mock-driver.md:767
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_set_dirty_tracking() */
 function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): Rc {
   const mock = to_mock_domain(domain);
@@ -537,7 +544,7 @@ function mock_domain_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
   return 0;
 }
 
-// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:786
+// ⟨mock-read-and-clear-dirty⟩ spec/11-mock-driver.md:793
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_test_and_clear_dirty() */
 function mock_test_and_clear_dirty(
   mock: mock_iommu_domain,
@@ -596,7 +603,7 @@ const mock_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: mock_domain_read_and_clear_dirty,
 };
 
-// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:657
+// ⟨mock-domain-alloc-user⟩ spec/11-mock-driver.md:664
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_alloc_user() */
 function mock_domain_alloc_user(
   dev: device,
@@ -605,7 +612,7 @@ function mock_domain_alloc_user(
   user_data: iommu_user_data | null,
 ): iommu_domain | ErrnoError {
   if (!parent) {
-    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:537
+    // ⟨mock-alloc-user-paging⟩ spec/11-mock-driver.md:544
     const mdev = to_mock_dev(dev);
     const has_dirty_flag = !!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     const no_dirty_ops = !!(mdev.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
@@ -630,7 +637,7 @@ function mock_domain_alloc_user(
     if (has_dirty_flag) domain.dirty_ops = mock_dirty_ops;
     return domain;
   }
-  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:617
+  // ⟨mock-alloc-user-nested⟩ spec/11-mock-driver.md:624
   // mock-alloc-nested-type
   if (user_data?.type !== IOMMU_HWPT_DATA_SELFTEST || flags) {
     return fail(
@@ -655,7 +662,7 @@ function mock_domain_alloc_user(
   return __mock_domain_alloc_nested(to_mock_domain(parent), iommu_hwpt_selftest.decode(user_cfg));
 }
 
-// ⟨mock-hw-info⟩ spec/11-mock-driver.md:862
+// ⟨mock-hw-info⟩ spec/11-mock-driver.md:869
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_hw_info() */
 function mock_domain_hw_info(_dev: device): { data: Uint8Array; type: number } | ErrnoError {
   // mock-hw-info-nomem
@@ -690,7 +697,7 @@ export const mock_ops: iommu_ops = {
   device_group: generic_device_group,
   probe_device: mock_probe_device,
   default_domain_ops: mock_domain_ops,
-  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1546
+  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1553
   user_pasid_table: true,
   dev_enable_feat: mock_dev_enable_feat,
   dev_disable_feat: mock_dev_disable_feat,
@@ -727,7 +734,7 @@ export function mock_dev_destroy(mdev: mock_dev): void {
   kfree(mdev.mem);
 }
 
-// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:916
+// ⟨mock-md-check-iotlb⟩ spec/11-mock-driver.md:923
 /**
  * linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_iotlb(), after the HWPT
  * lookup: slot `iotlb_id` of a mock nested domain holds `iotlb`.
@@ -749,7 +756,7 @@ export function iommufd_test_md_check_iotlb(
   return 0;
 }
 
-// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:953
+// ⟨mock-test-dirty⟩ spec/11-mock-driver.md:960
 /**
  * NON-KERNEL: the part of iommufd_test_dirty() (linux v6.12 drivers/iommu/iommufd/selftest.c)
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
@@ -782,7 +789,7 @@ export function mock_test_dirty(
   return count;
 }
 
-// ⟨selftest-obj⟩ spec/11-mock-driver.md:1015
+// ⟨selftest-obj⟩ spec/11-mock-driver.md:1022
 /** NON-KERNEL estimate of sizeof(struct selftest_obj). */
 const SIZEOF_SELFTEST_OBJ = 64;
 
@@ -837,7 +844,7 @@ export function iommufd_test_mock_domain(
   return { out_stdev_id: sobj.id, out_hwpt_id: pt.value, out_idev_id: (idev as iommufd_device).id };
 }
 
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1080
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1087
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_mock_domain_replace() */
 export function iommufd_test_mock_domain_replace(
   ictx: iommufd_ctx,
@@ -867,7 +874,7 @@ export function iommufd_test_check_iotlb(
   iommufd_put_object(ictx, obj);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1123
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1130
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_add_reserved() */
 export function iommufd_test_add_reserved(
   ictx: iommufd_ctx,
@@ -882,7 +889,7 @@ export function iommufd_test_add_reserved(
   iommufd_put_object(ictx, ioas);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1157
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1164
 /** linux v6.12 drivers/iommu/iommufd/selftest.c get_md_pagetable(): a mock paging domain by ID */
 function get_md_pagetable(
   ictx: iommufd_ctx,
@@ -957,7 +964,7 @@ export function iommufd_test_md_check_pa(
   iommufd_put_object(ictx, found.hwpt);
   return rc;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1244
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1251
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_md_check_refs() */
 export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: number): Rc {
   const P = BigInt(PAGE_SIZE);
@@ -980,7 +987,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
   }
   return 0;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1290
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1297
 /** BITS_PER_LONG and sizeof(unsigned long) on the 64-bit kernels the model stands for. */
 const BITS_PER_LONG = 64;
 const SIZEOF_LONG = 8;
@@ -1016,7 +1023,7 @@ export function iommufd_test_dirty(
   iommufd_put_object(ictx, found.hwpt);
   return count;
 }
-// ⟨selftest-ops⟩ spec/11-mock-driver.md:1335
+// ⟨selftest-ops⟩ spec/11-mock-driver.md:1342
 /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test(), IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT */
 export function iommufd_test_set_temp_memory_limit(limit: number): Rc {
   // test-memory-limit
@@ -1321,7 +1328,7 @@ function iommufd_access_get(fd: number): selftest_access | ErrnoError {
   return filep.private_data as selftest_access;
 }
 
-// ⟨iommufd-test⟩ spec/11-mock-driver.md:1369
+// ⟨iommufd-test⟩ spec/11-mock-driver.md:1376
 /** NON-KERNEL: the member of iommu_test_cmd's union that `ucmd` carries, decoded as `member`. */
 function testArgs<S extends Struct>(ucmd: iommufd_ucmd<iommu_test_cmd>, member: S) {
   const bytes = iommu_test_cmd.encode(ucmd.cmd);
@@ -1427,7 +1434,7 @@ export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
   }
 }
 
-// ⟨mock-iopf⟩ spec/11-mock-driver.md:1553
+// ⟨mock-iopf⟩ spec/11-mock-driver.md:1560
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_page_response(): nothing to do */
 function mock_domain_page_response(
   _dev: device,
@@ -1448,7 +1455,7 @@ function mock_dev_disable_feat(dev: device, feat: number): Rc {
   return 0;
 }
 
-// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1586
+// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1593
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd, member trigger_iopf */
 export interface iommu_test_cmd_trigger_iopf {
   trigger_iopf: { dev_id: number; pasid: number; grpid: number; perm: number; addr: bigint };

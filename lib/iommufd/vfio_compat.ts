@@ -49,7 +49,7 @@ import {
   iommufd_ucmd_respond,
 } from "./iommufd.ts";
 
-// ⟨iommufd-vfio-ioas⟩ spec/07-iommufd-objects.md:863
+// ⟨iommufd-vfio-ioas⟩ spec/07-iommufd-objects.md:969
 /** linux v6.12 drivers/iommu/iommufd/vfio_compat.c iommufd_vfio_ioas(): IOMMU_VFIO_IOAS */
 export function iommufd_vfio_ioas(ucmd: iommufd_ucmd<iommu_vfio_ioas>): Rc {
   const cmd = ucmd.cmd;
@@ -79,7 +79,7 @@ export function iommufd_vfio_ioas(ucmd: iommufd_ucmd<iommu_vfio_ioas>): Rc {
   return fail(EOPNOTSUPP, "vfio-ioas-op", `op ${cmd.op} is not GET, SET or CLEAR`);
 }
 
-// ⟨vfio-compat-uapi⟩ spec/07-iommufd-objects.md:1012
+// ⟨vfio-compat-uapi⟩ spec/07-iommufd-objects.md:1118
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_API_VERSION */
 export const VFIO_API_VERSION = 0;
 /** linux v6.12 include/uapi/linux/vfio.h: the container ioctls, _IO(VFIO_TYPE, VFIO_BASE + n) */
@@ -196,7 +196,7 @@ export const VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1;
 /** linux v6.12 include/uapi/linux/vfio.h VFIO_DMA_UNMAP_FLAG_VADDR */
 export const VFIO_DMA_UNMAP_FLAG_VADDR = 1 << 2;
 
-// ⟨vfio-compat-ioctls⟩ spec/07-iommufd-objects.md:1130
+// ⟨vfio-compat-ioctls⟩ spec/07-iommufd-objects.md:1236
 /**
  * linux v6.12 drivers/iommu/iommufd/vfio_compat.c get_compat_ioas(): the compatibility IOAS with
  * a reference (iommufd_lock_obj()), or ENODEV.

@@ -45,15 +45,97 @@ const XA_CHUNK_SIZE = 1 << XA_CHUNK_SHIFT;
 /** NON-KERNEL: the radix_tree_node slab cache (576-byte objects, reclaimable). */
 const radix_tree_node_cachep = kmem_cache_create("radix_tree_node", 576, SLAB_RECLAIM_ACCOUNT);
 
-// ⟨xarray-class⟩ spec/07-iommufd-objects.md:129
+// ⟨xarray-class⟩ spec/07-iommufd-objects.md:133
+/**
+ * NON-KERNEL: an xarray's entries by index, in arrays of XA_CHUNK_SIZE slots (the slots of its
+ * bottom nodes); the Map-like part of the interface the xarray functions use. Unlike a `Map`'s, its
+ * iteration is by index, as the kernel's xa_for_each().
+ */
+export class xa_entries<T> {
+  #chunks = new Map<number, { slots: (T | undefined)[]; count: number }>();
+  #size = 0;
+  #lastIndex = -1;
+  #last: { slots: (T | undefined)[]; count: number } | undefined = undefined;
+
+  #chunk(index: number): { slots: (T | undefined)[]; count: number } | undefined {
+    const c = Math.floor(index / XA_CHUNK_SIZE);
+    if (c !== this.#lastIndex) {
+      this.#last = this.#chunks.get(c);
+      this.#lastIndex = c;
+    }
+    return this.#last;
+  }
+
+  /** Entries present (including reserved ones). */
+  get size(): number {
+    return this.#size;
+  }
+
+  get(index: number): T | undefined {
+    if (!Number.isSafeInteger(index) || index < 0) return undefined;
+    return this.#chunk(index)?.slots[index & (XA_CHUNK_SIZE - 1)];
+  }
+
+  has(index: number): boolean {
+    return this.get(index) !== undefined;
+  }
+
+  set(index: number, entry: T): void {
+    if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`xarray index ${index}`);
+    let chunk = this.#chunk(index);
+    if (!chunk) {
+      chunk = { slots: new Array(XA_CHUNK_SIZE).fill(undefined), count: 0 };
+      this.#chunks.set(Math.floor(index / XA_CHUNK_SIZE), chunk);
+      this.#last = chunk;
+    }
+    if (chunk.slots[index & (XA_CHUNK_SIZE - 1)] === undefined) {
+      chunk.count++;
+      this.#size++;
+    }
+    chunk.slots[index & (XA_CHUNK_SIZE - 1)] = entry;
+  }
+
+  delete(index: number): boolean {
+    const chunk = this.get(index) === undefined ? undefined : this.#chunk(index)!;
+    if (!chunk) return false;
+    chunk.slots[index & (XA_CHUNK_SIZE - 1)] = undefined;
+    this.#size--;
+    if (--chunk.count === 0) {
+      this.#chunks.delete(this.#lastIndex);
+      this.#last = undefined;
+    }
+    return true;
+  }
+
+  /** The entries present (reserved ones too), by ascending index: an xarray's own order. */
+  *[Symbol.iterator](): Generator<[number, T]> {
+    for (const index of this.keys()) yield [index, this.get(index)!];
+  }
+
+  /** The indexes present, in ascending order. */
+  keys(): number[] {
+    const out: number[] = [];
+    for (const c of [...this.#chunks.keys()].sort((a, b) => a - b)) {
+      const slots = this.#chunks.get(c)!.slots;
+      for (let i = 0; i < XA_CHUNK_SIZE; i++) {
+        if (slots[i] !== undefined) out.push(c * XA_CHUNK_SIZE + i);
+      }
+    }
+    return out;
+  }
+}
+
 /** linux v6.12 include/linux/xarray.h struct xarray, with the node structure for accounting */
 export class xarray<T> {
   /** Present entries, including reserved ones. */
-  readonly entries = new Map<number, T | typeof XA_ZERO_ENTRY>();
+  readonly entries = new xa_entries<T | typeof XA_ZERO_ENTRY>();
   /** Levels of nodes above the entries; 0 when empty or when only index 0 is used. */
   height = 0;
-  /** Node key → [entries beneath, the slab object standing for the node]. */
+  /** Node key → [slots in use, the slab object standing for the node]. */
   readonly nodes = new Map<number, [count: number, mem: SlabObject]>();
+  /** NON-KERNEL: the bottom node found last, and its key (-1: none), for runs of stores. */
+  leafKey = -1;
+  leaf: [count: number, mem: SlabObject] | undefined = undefined;
 
   constructor(readonly flags: number = 0) {}
 }
@@ -71,13 +153,24 @@ function nodeKey(level: number, index: number): number {
   return Math.floor(index / XA_LEVEL_SPAN[level]) * 16 + level;
 }
 
-// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:170
+// ⟨xarray-nodes⟩ spec/07-iommufd-objects.md:256
 /**
  * linux v6.12 lib/xarray.c xas_create() with xas_alloc() and __xas_nomem(): the nodes a store needs.
  * @divergence simplification On failure the model frees the nodes it allocated for the store; the
  * kernel leaves the empty nodes it had already linked into the tree until a later store or erase.
  */
 function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
+  // The bottom node of `index` exists, and so its path: the entry only fills one of its slots.
+  if (xa.height > 0 && index < XA_LEVEL_SPAN[xa.height]) {
+    const key = nodeKey(1, index);
+    const leaf = key === xa.leafKey ? xa.leaf : xa.nodes.get(key);
+    if (leaf) {
+      leaf[0]++;
+      xa.leafKey = key;
+      xa.leaf = leaf;
+      return 0;
+    }
+  }
   const height = Math.max(xa.height, heightFor(index));
   const needed: number[] = [];
   for (let level = 1; level <= height; level++) {
@@ -102,40 +195,49 @@ function grow(xa: xarray<unknown>, index: number, gfp: gfp_t): Rc {
     allocated.push([key, mem]);
   }
   for (const [key, mem] of allocated) xa.nodes.set(key, [0, mem]);
-  // Existing entries move under the new roots.
-  for (let level = xa.height + 1; level <= height; level++) {
-    const root = xa.nodes.get(nodeKey(level, 0));
-    if (root) root[0] += xa.entries.size;
+  // Each new node below the top fills a slot of its parent; the old top of the tree (its root
+  // node, or the entry at index 0) fills slot 0 of the first new root; the entry fills its slot.
+  for (const [key] of allocated) {
+    const level = key % 16, first = (key - level) / 16;
+    if (level < height) xa.nodes.get(nodeKey(level + 1, first * XA_LEVEL_SPAN[level]))![0]++;
   }
+  if (height > xa.height && xa.entries.size > 0) xa.nodes.get(nodeKey(xa.height + 1, 0))![0]++;
   xa.height = height;
-  for (let level = 1; level <= height; level++) xa.nodes.get(nodeKey(level, index))![0]++;
+  if (height > 0) xa.nodes.get(nodeKey(1, index))![0]++;
   return 0;
 }
 
 function shrink(xa: xarray<unknown>, index: number): void {
+  // The entry's slot empties; a node left with no slot in use goes, emptying its parent's slot.
   for (let level = 1; level <= xa.height; level++) {
     const key = nodeKey(level, index);
-    const node = xa.nodes.get(key)!;
-    if (--node[0] === 0) {
-      kmem_cache_free(radix_tree_node_cachep, node[1]);
-      xa.nodes.delete(key);
+    const node = key === xa.leafKey ? xa.leaf! : xa.nodes.get(key)!;
+    if (--node[0] !== 0) break;
+    kmem_cache_free(radix_tree_node_cachep, node[1]);
+    xa.nodes.delete(key);
+    if (key === xa.leafKey) {
+      xa.leafKey = -1;
+      xa.leaf = undefined;
     }
   }
+  // The root goes while only its slot 0 is in use (or it is gone).
   while (xa.height > 0) {
     const root = xa.nodes.get(nodeKey(xa.height, 0));
-    const below = xa.height === 1
-      ? (xa.entries.size === 1 && xa.entries.has(0) ? 1 : 0)
-      : xa.nodes.get(nodeKey(xa.height - 1, 0))?.[0] ?? 0;
-    if (root && below !== xa.entries.size) break;
     if (root) {
+      const slot0 = xa.height === 1 ? xa.entries.has(0) : xa.nodes.has(nodeKey(xa.height - 1, 0));
+      if (root[0] !== 1 || !slot0) break;
       kmem_cache_free(radix_tree_node_cachep, root[1]);
       xa.nodes.delete(nodeKey(xa.height, 0));
+      if (nodeKey(xa.height, 0) === xa.leafKey) {
+        xa.leafKey = -1;
+        xa.leaf = undefined;
+      }
     }
     xa.height--;
   }
 }
 
-// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:239
+// ⟨xarray-ops⟩ spec/07-iommufd-objects.md:345
 /** linux v6.12 lib/xarray.c xa_load() */
 export function xa_load<T>(xa: xarray<T>, index: number): T | null {
   const entry = xa.entries.get(index);
@@ -188,7 +290,7 @@ export function xa_empty(xa: xarray<unknown>): boolean {
 
 /** linux v6.12 include/linux/xarray.h xa_for_each(): present, published entries by index. */
 export function* xa_for_each<T>(xa: xarray<T>): Generator<[number, T]> {
-  for (const index of [...xa.entries.keys()].sort((a, b) => a - b)) {
+  for (const index of xa.entries.keys()) {
     const entry = xa.entries.get(index);
     if (entry !== undefined && entry !== XA_ZERO_ENTRY) yield [index, entry];
   }

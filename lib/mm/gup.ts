@@ -26,7 +26,7 @@ import {
 } from "./mm.ts";
 import { type page, page_folio, put_page } from "./page_alloc.ts";
 
-// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:865
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:990
 /** linux v6.12 include/linux/mm_types.h FOLL_WRITE: the pages will be written */
 export const FOLL_WRITE = 1 << 0;
 /** linux v6.12 include/linux/mm_types.h FOLL_LONGTERM: the pin may last indefinitely */
@@ -105,7 +105,7 @@ export function pin_user_pages_remote(
 ): number | ErrnoError {
   return __get_user_pages(mm, start, nr_pages, gup_flags, pages);
 }
-// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:950
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:1075
 /** linux v6.12 mm/gup.c gup_put_folio(): drop `refs` pins of `folio`. */
 function gup_put_folio(folio: page, refs: number): void {
   if (folio._pincount < refs) {
@@ -125,7 +125,7 @@ export function unpin_user_page(pfn: number): void {
 export function unpin_user_pages(pages: page_list, npages: number): void {
   for (let i = 0; i < npages;) {
     const folio = page_folio(pages[i]);
-    const last = folio.pfn + 2 ** folio.order;
+    const last = folio.pfn + (1 << folio.order);
     let j = i + 1;
     while (j < npages && pages[j] >= folio.pfn && pages[j] < last) j++;
     gup_put_folio(folio, j - i);
@@ -141,7 +141,7 @@ export function unpin_user_page_range_dirty_lock(
 ): void {
   while (npages) {
     const folio = page_folio(pfn);
-    const nr = Math.min(npages, folio.pfn + 2 ** folio.order - pfn);
+    const nr = Math.min(npages, folio.pfn + (1 << folio.order) - pfn);
     gup_put_folio(folio, nr);
     pfn += nr;
     npages -= nr;

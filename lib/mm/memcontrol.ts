@@ -547,7 +547,7 @@ function obj_cgroup_uncharge_pages(objcg: obj_cgroup, nr_pages: number): void {
 export function __memcg_kmem_charge_page(page: page, gfp: gfp_t, order: number): Rc {
   const objcg = current_obj_cgroup();
   if (!objcg) return 0;
-  const rc = obj_cgroup_charge_pages(objcg, gfp, 2 ** order);
+  const rc = obj_cgroup_charge_pages(objcg, gfp, 1 << order);
   if (rc) return rc;
   page.memcg_data = objcg;
   return 0;
@@ -557,7 +557,7 @@ export function __memcg_kmem_charge_page(page: page, gfp: gfp_t, order: number):
 export function __memcg_kmem_uncharge_page(page: page, order: number): void {
   const objcg = page.memcg_data as obj_cgroup;
   page.memcg_data = null;
-  obj_cgroup_uncharge_pages(objcg, 2 ** order);
+  obj_cgroup_uncharge_pages(objcg, 1 << order);
 }
 
 // ⟨obj-stock⟩ spec/04-memory-cgroups.md:839
@@ -599,7 +599,7 @@ export function mod_objcg_state(objcg: obj_cgroup, idx: memcg_stat_item, nr: num
 /** linux v6.12 mm/memcontrol.c mem_cgroup_charge(): charge a new user page to `mm`'s owner */
 export function mem_cgroup_charge(folio: page, mm: mm_struct | null, gfp: gfp_t): Rc {
   const memcg = get_mem_cgroup_from_mm(mm);
-  const rc = try_charge(memcg, gfp, 2 ** folio.order);
+  const rc = try_charge(memcg, gfp, 1 << folio.order);
   if (rc) return rc;
   folio.memcg_data = memcg;
   memcg.nr_page_refs++;
@@ -610,7 +610,7 @@ export function mem_cgroup_charge(folio: page, mm: mm_struct | null, gfp: gfp_t)
 export function mem_cgroup_uncharge(folio: page): void {
   const memcg = folio.memcg_data as mem_cgroup;
   folio.memcg_data = null;
-  if (!mem_cgroup_is_root(memcg)) page_counter_uncharge(memcg.memory, 2 ** folio.order);
+  if (!mem_cgroup_is_root(memcg)) page_counter_uncharge(memcg.memory, 1 << folio.order);
   memcg.nr_page_refs--;
   css_release(memcg);
 }

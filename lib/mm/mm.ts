@@ -10,7 +10,7 @@
  * @module
  */
 import { EINVAL, ENOMEM, type ErrnoError, fail, type Rc } from "../errno.ts";
-import { PAGE_SIZE } from "../hw/physmem.ts";
+import { PAGE_SHIFT, PAGE_SIZE } from "../hw/physmem.ts";
 import { current, fatal_signal_pending } from "../kernel/current.ts";
 import type { task_struct } from "../kernel/task.ts";
 import {
@@ -26,7 +26,7 @@ import { mem_cgroup_charge, mod_lruvec_page_state } from "./memcontrol.ts";
 import { __free_pages, alloc_pages, type page, put_page } from "./page_alloc.ts";
 import { access_ok } from "./uaccess.ts";
 
-// ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:173
+// ⟨mm-struct⟩ spec/03-tasks-and-user-memory.md:179
 /** linux v6.12 arch/x86/include/asm/page_64_types.h TASK_SIZE_MAX (4-level paging) */
 export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
 /** NON-KERNEL: where top-down mmap() placement starts (the kernel randomizes it). */
@@ -68,6 +68,122 @@ const PGTABLE_LEVELS = [
   { name: "pte", shift: 21 },
 ] as const;
 
+/** NON-KERNEL: one PTE table of a `pte_map`: its 512 entries, their order of making, a count. */
+interface pte_table {
+  readonly slots: (page | undefined)[];
+  readonly made: Float64Array;
+  count: number;
+}
+
+/**
+ * NON-KERNEL: the PTEs of an address space, a map from virtual page number to folio, kept as the
+ * kernel keeps them: by PTE table (the page number divided by 512), each table an array of its 512
+ * entries. A `Map` by page number would hash numbers up to 2^35 — beyond V8's small integers, and
+ * scattered over memory: a lookup in a map of a GiB of small pages costs a cache miss or two, where
+ * the next entry of a table costs nothing. Lookups remember the table found last. Iteration visits
+ * the entries in the order they were made, as a `Map`'s does (an entry made during an iteration
+ * is not visited by it).
+ */
+export class pte_map implements Iterable<[number, page]> {
+  #tables = new Map<number, pte_table>();
+  #size = 0;
+  #made = 0;
+  #lastIndex = -1;
+  #last: pte_table | undefined = undefined;
+
+  #table(vpn: number): pte_table | undefined {
+    const index = Math.floor(vpn / 512);
+    if (index !== this.#lastIndex) {
+      this.#last = this.#tables.get(index);
+      this.#lastIndex = index;
+    }
+    return this.#last;
+  }
+
+  /** Entries (pages mapped by a PTE). */
+  get size(): number {
+    return this.#size;
+  }
+
+  get(vpn: number): page | undefined {
+    if (!Number.isSafeInteger(vpn) || vpn < 0) return undefined;
+    return this.#table(vpn)?.slots[vpn & 511];
+  }
+
+  has(vpn: number): boolean {
+    return this.get(vpn) !== undefined;
+  }
+
+  set(vpn: number, folio: page): this {
+    if (!Number.isSafeInteger(vpn) || vpn < 0) throw new RangeError(`pte_map: page ${vpn}`);
+    let table = this.#table(vpn);
+    if (!table) {
+      table = { slots: new Array(512).fill(undefined), made: new Float64Array(512), count: 0 };
+      this.#tables.set(Math.floor(vpn / 512), table);
+      this.#last = table;
+    }
+    if (table.slots[vpn & 511] === undefined) {
+      table.count++;
+      this.#size++;
+      table.made[vpn & 511] = this.#made++;
+    }
+    table.slots[vpn & 511] = folio;
+    return this;
+  }
+
+  delete(vpn: number): boolean {
+    const table = this.get(vpn) === undefined ? undefined : this.#table(vpn)!;
+    if (!table) return false;
+    table.slots[vpn & 511] = undefined;
+    this.#size--;
+    if (--table.count === 0) {
+      this.#tables.delete(this.#lastIndex);
+      this.#last = undefined;
+    }
+    return true;
+  }
+
+  clear(): void {
+    this.#tables.clear();
+    this.#size = 0;
+    this.#lastIndex = -1;
+    this.#last = undefined;
+  }
+
+  /** The entries in the order they were made; one deleted before it is reached is skipped. */
+  *entries(): Generator<[number, page]> {
+    const made: number[] = [], vpns: number[] = [];
+    let sorted = true;
+    for (const [index, table] of this.#tables) {
+      for (let i = 0; i < 512; i++) {
+        if (table.slots[i] === undefined) continue;
+        if (made.length && table.made[i] < made[made.length - 1]) sorted = false;
+        made.push(table.made[i]);
+        vpns.push(index * 512 + i);
+      }
+    }
+    // Usually made in address order already (a range faulted in from its start).
+    const order = vpns.map((_, k) => k);
+    if (!sorted) order.sort((x, y) => made[x] - made[y]);
+    for (const k of order) {
+      const folio = this.get(vpns[k]);
+      if (folio !== undefined) yield [vpns[k], folio];
+    }
+  }
+
+  *keys(): Generator<number> {
+    for (const [vpn] of this.entries()) yield vpn;
+  }
+
+  *values(): Generator<page> {
+    for (const [, folio] of this.entries()) yield folio;
+  }
+
+  [Symbol.iterator](): Generator<[number, page]> {
+    return this.entries();
+  }
+}
+
 /** linux v6.12 include/linux/mm_types.h struct mm_struct (the fields the model uses) */
 export class mm_struct {
   /** linux mm->owner (CONFIG_MEMCG): the task whose memory cgroup pays for user pages. */
@@ -77,7 +193,7 @@ export class mm_struct {
   /** VMAs, sorted by address. */
   readonly vmas: vm_area_struct[] = [];
   /** NON-KERNEL: present translations, by virtual page number (the PTEs): each page's folio. */
-  readonly ptes = new Map<number, page>();
+  readonly ptes = new pte_map();
   /** NON-KERNEL: transparent huge pages mapped by a PMD entry, by 2 MiB index (addr / PMD_SIZE). */
   readonly pmds = new Map<number, page>();
   /** NON-KERNEL: allocated page-table pages per level (PUD, PMD, PTE), by table index. */
@@ -114,7 +230,7 @@ export function get_mm_rss(mm: mm_struct): number {
   return mm.anon_rss;
 }
 
-// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:265
+// ⟨mm-users⟩ spec/03-tasks-and-user-memory.md:387
 /** linux v6.12 include/linux/sched/mm.h mmget_not_zero(): use `mm` if it is still alive. */
 export function mmget_not_zero(mm: mm_struct): boolean {
   if (mm.mm_users === 0) return false;
@@ -127,7 +243,7 @@ export function mmput(mm: mm_struct): void {
   if (--mm.mm_users === 0) exit_mmap(mm);
 }
 
-// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:294
+// ⟨mmap-fn⟩ spec/03-tasks-and-user-memory.md:416
 /** linux v6.12 mm/mmap.c do_mmap() (anonymous, private): the new mapping's address, or error. */
 export function do_mmap(mm: mm_struct, len: number, prot: number): number | ErrnoError {
   // 1.
@@ -163,7 +279,7 @@ function unmapped_area_topdown(
   return null;
 }
 
-// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:340
+// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:462
 /** linux v6.12 mm/mmap.c do_munmap() */
 export function do_munmap(mm: mm_struct, start: number, len: number): Rc {
   // 1.
@@ -233,7 +349,7 @@ function exit_mmap(mm: mm_struct): void {
   do_munmap(mm, 0, TASK_SIZE_MAX);
 }
 
-// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:431
+// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:553
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_OOM */
 export const VM_FAULT_OOM = 0x000001;
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_SIGSEGV */
@@ -247,13 +363,15 @@ export const FAULT_FLAG_WRITE = 0x1;
 const PUD_LEVEL = 0;
 const PMD_LEVEL = 1;
 const PTE_LEVEL = 2;
+/** NON-KERNEL: the bytes of address one table of each level maps (no `**` per fault). */
+const PGTABLE_SPAN = PGTABLE_LEVELS.map((level) => 2 ** level.shift);
 
 /**
  * linux v6.12 include/linux/mm.h pud_alloc(), pmd_alloc(), pte_alloc(): make sure the table of
  * `level` that maps `address` exists; false when it cannot be allocated.
  */
 function pgtable_alloc(mm: mm_struct, address: number, level: number): boolean {
-  const index = Math.floor(address / 2 ** PGTABLE_LEVELS[level].shift);
+  const index = Math.floor(address / PGTABLE_SPAN[level]);
   if (mm.pgtables[level].has(index)) return true;
   const table = alloc_pages(GFP_PGTABLE_USER, 0);
   if (!table) return false;
@@ -293,7 +411,7 @@ export function handle_mm_fault(vma: vm_area_struct, address: number, flags: num
   return 0;
 }
 
-// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:496
+// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:620
 /**
  * NON-KERNEL: the folio behind user address `addr` — the page itself, or the huge page it is part
  * of — faulting it in for the access. Null means the zero page (a read of memory never written); a
@@ -320,7 +438,8 @@ export function mapped_folio(mm: mm_struct, addr: number): page | undefined {
  * 2 MiB-aligned address, so a page's index in the folio is its index in the 2 MiB.
  */
 export function folio_pfn_at(folio: page, addr: number): number {
-  return folio.pfn + (Math.floor(addr / PAGE_SIZE) % (1 << folio.order));
+  // bits 12 and up of the address, from its low 32 bits (an order is at most 10): no float `%`
+  return folio.pfn + ((addr >>> PAGE_SHIFT) & ((1 << folio.order) - 1));
 }
 
 /**
@@ -350,7 +469,7 @@ export function accessUser(
   return { left: 0, fault: 0 };
 }
 
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:589
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:714
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_HUGEPAGE */
 export const MADV_HUGEPAGE = 14;
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_NOHUGEPAGE */
@@ -397,7 +516,7 @@ function do_huge_pmd_anonymous_page(vma: vm_area_struct, address: number): numbe
   mod_lruvec_page_state(folio, "NR_ANON_MAPPED", 2 ** HPAGE_PMD_ORDER);
   return 0;
 }
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:647
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:772
 /** linux v6.12 mm/madvise.c do_madvise(), for MADV_HUGEPAGE and MADV_NOHUGEPAGE */
 export function do_madvise(mm: mm_struct, start: number, len: number, behavior: number): Rc {
   // madvise-check-1
@@ -432,7 +551,7 @@ export function do_madvise(mm: mm_struct, start: number, len: number, behavior: 
   return 0;
 }
 
-// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1466
+// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1591
 /**
  * linux v6.12 mm/mmap.c ksys_mmap_pgoff() for mmap(NULL, length, prot, MAP_PRIVATE |
  * MAP_ANONYMOUS), as current: the address, or an error.

@@ -82,11 +82,94 @@ export function mod_node_page_state(pgdat: pglist_data, item: node_stat_item, de
   pgdat.vm_stat[item] += delta;
 }
 
-// ⟨pglist-data⟩ spec/02-physical-memory.md:613
+// ⟨pglist-data⟩ spec/02-physical-memory.md:620
 /** linux v6.12 include/linux/mmzone.h MAX_PAGE_ORDER: the largest buddy block is 2^10 pages. */
 export const MAX_PAGE_ORDER = 10;
 /** linux v6.12 include/linux/mmzone.h PAGE_ALLOC_COSTLY_ORDER: larger requests are "costly". */
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
+
+/** NON-KERNEL: 512 frames of a `memmap`: one block's head covering them all, or the heads in them. */
+type memmap_chunk = page | { slots: (page | undefined)[]; count: number };
+
+/**
+ * NON-KERNEL: the head `page`s of allocated blocks by PFN — the part of the kernel's memmap the
+ * model keeps — by 2 MiB of frames (the PFN divided by 512), the chunk found last remembered. A
+ * chunk that a block of order 9 or more starts is that block's `page` alone; any other chunk is an
+ * array of its 512 heads. A GiB of small user pages is a quarter of a million heads in 512 arrays,
+ * and 64 GiB of huge pages 32768 chunks of one head each; a `Map` by PFN would make every lookup a
+ * hash into a table of that size, scattered over memory.
+ */
+export class memmap {
+  #chunks = new Map<number, memmap_chunk>();
+  #size = 0;
+  #lastIndex = -1;
+  #last: memmap_chunk | undefined = undefined;
+
+  #chunk(pfn: number): memmap_chunk | undefined {
+    const c = Math.floor(pfn / 512);
+    if (c !== this.#lastIndex) {
+      this.#last = this.#chunks.get(c);
+      this.#lastIndex = c;
+    }
+    return this.#last;
+  }
+
+  /** Allocated blocks. */
+  get size(): number {
+    return this.#size;
+  }
+
+  get(pfn: number): page | undefined {
+    if (!Number.isSafeInteger(pfn) || pfn < 0) return undefined;
+    const chunk = this.#chunk(pfn);
+    if (chunk === undefined) return undefined;
+    if (chunk instanceof page) return (pfn & 511) === 0 ? chunk : undefined;
+    return chunk.slots[pfn & 511];
+  }
+
+  has(pfn: number): boolean {
+    return this.get(pfn) !== undefined;
+  }
+
+  set(pfn: number, head: page): this {
+    if (!Number.isSafeInteger(pfn) || pfn < 0) throw new RangeError(`memmap: pfn ${pfn}`);
+    let chunk = this.#chunk(pfn);
+    const c = Math.floor(pfn / 512);
+    if (chunk === undefined && (pfn & 511) === 0 && head.order >= 9) {
+      this.#chunks.set(c, this.#last = head);
+      this.#size++;
+      return this;
+    }
+    if (chunk instanceof page) {
+      // a block's own chunk that now holds another head too: an array of them
+      const slots = new Array(512).fill(undefined);
+      slots[0] = chunk;
+      this.#chunks.set(c, this.#last = chunk = { slots, count: 1 });
+    }
+    if (chunk === undefined) {
+      this.#chunks.set(c, this.#last = chunk = { slots: new Array(512).fill(undefined), count: 0 });
+    }
+    if (chunk.slots[pfn & 511] === undefined) {
+      chunk.count++;
+      this.#size++;
+    }
+    chunk.slots[pfn & 511] = head;
+    return this;
+  }
+
+  delete(pfn: number): boolean {
+    if (this.get(pfn) === undefined) return false;
+    const chunk = this.#chunk(pfn)!;
+    this.#size--;
+    if (!(chunk instanceof page)) {
+      chunk.slots[pfn & 511] = undefined;
+      if (--chunk.count !== 0) return true;
+    }
+    this.#chunks.delete(this.#lastIndex);
+    this.#last = undefined;
+    return true;
+  }
+}
 
 /** linux v6.12 include/linux/mmzone.h struct pglist_data: the one memory node (and its zone). */
 export class pglist_data {
@@ -94,7 +177,7 @@ export class pglist_data {
   /** linux struct zone free_area[]: head PFNs of the free blocks of each order. */
   readonly free_area: Set<number>[] = [];
   /** NON-KERNEL: the allocated blocks, by head PFN (the kernel's memmap covers every frame). */
-  readonly pages = new Map<number, page>();
+  readonly pages = new memmap();
   /** linux pglist_data vm_stat[]: the node's counters. */
   readonly vm_stat: Record<node_stat_item, number>;
   /** NON-KERNEL: the first frame not yet given to the free lists (see deferred_grow_zone()). */
@@ -124,12 +207,12 @@ export class pglist_data {
   }
 }
 
-// ⟨buddy-alloc⟩ spec/02-physical-memory.md:662
+// ⟨buddy-alloc⟩ spec/02-physical-memory.md:752
 /** linux v6.12 mm/page_alloc.c expand(): split a block of order `high` down to order `low`. */
 function expand(pgdat: pglist_data, pfn: number, low: number, high: number): void {
   while (high > low) {
     high--;
-    pgdat.free_area[high].add(pfn + 2 ** high);
+    pgdat.free_area[high].add(pfn + (1 << high));
   }
 }
 
@@ -146,7 +229,7 @@ function __rmqueue_smallest(pgdat: pglist_data, order: number): number | null {
   return null;
 }
 
-// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:690
+// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:780
 /** linux v6.12 mm/mm_init.c deferred_grow_zone(): release one more MAX_PAGE_ORDER block. */
 function deferred_grow_zone(pgdat: pglist_data): boolean {
   if (pgdat.first_deferred_pfn >= pgdat.end_pfn) return false;
@@ -163,11 +246,14 @@ function rmqueue(pgdat: pglist_data, order: number): number | null {
   }
 }
 
-// ⟨buddy-free⟩ spec/02-physical-memory.md:711
-/** linux v6.12 mm/internal.h __find_buddy_pfn() (bit arithmetic without 32-bit overflow) */
+// ⟨buddy-free⟩ spec/02-physical-memory.md:801
+/**
+ * linux v6.12 mm/internal.h __find_buddy_pfn(): `pfn ^ (1 << order)`, without 32-bit overflow:
+ * `&` sees the low 32 bits of the frame number, which hold bit `order` (at most 10).
+ */
 function __find_buddy_pfn(pfn: number, order: number): number {
-  const size = 2 ** order;
-  return Math.floor(pfn / size) % 2 === 0 ? pfn + size : pfn - size;
+  const size = 1 << order;
+  return (pfn & size) === 0 ? pfn + size : pfn - size;
 }
 
 /** linux v6.12 mm/page_alloc.c __free_one_page(): free a block, merging it with free buddies. */
@@ -181,7 +267,7 @@ function __free_one_page(pgdat: pglist_data, pfn: number, order: number): void {
   pgdat.free_area[order].add(pfn);
 }
 
-// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:748
+// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:841
 /** linux v6.12 include/linux/gfp.h alloc_pages(): a block of 2^order pages, or null. */
 export function alloc_pages(gfp: gfp_t, order: number): page | null {
   if (order < 0 || order > MAX_PAGE_ORDER) return null;
@@ -193,7 +279,7 @@ export function alloc_pages(gfp: gfp_t, order: number): page | null {
   if (pfn === null) return null;
   const head = new page(pgdat, pfn, order);
   pgdat.pages.set(pfn, head);
-  mod_node_page_state(pgdat, "NR_FREE_PAGES", -(2 ** order));
+  mod_node_page_state(pgdat, "NR_FREE_PAGES", -(1 << order));
   // 3. Charge the memory cgroup.
   if (gfp & __GFP_ACCOUNT && __memcg_kmem_charge_page(head, gfp, order)) {
     __free_pages(head, order);
@@ -202,7 +288,7 @@ export function alloc_pages(gfp: gfp_t, order: number): page | null {
   return head;
 }
 
-// ⟨free-pages-fn⟩ spec/02-physical-memory.md:776
+// ⟨free-pages-fn⟩ spec/02-physical-memory.md:869
 /** linux v6.12 include/linux/mm.h get_page(): take a reference. */
 export function get_page(page: page): void {
   page._refcount++;
@@ -218,9 +304,9 @@ export function put_page(page: page): void {
   else if (page.memcg_data) mem_cgroup_uncharge(page);
   const pgdat = page.pgdat;
   pgdat.pages.delete(page.pfn);
-  pgdat.physmem.discard(page.pfn, 2 ** page.order);
+  pgdat.physmem.discard(page.pfn, 1 << page.order);
   __free_one_page(pgdat, page.pfn, page.order);
-  mod_node_page_state(pgdat, "NR_FREE_PAGES", 2 ** page.order);
+  mod_node_page_state(pgdat, "NR_FREE_PAGES", 1 << page.order);
 }
 
 /** linux v6.12 mm/page_alloc.c __free_pages(): drop the allocation's reference. */
@@ -242,7 +328,8 @@ export function pfn_to_page(pfn: number): page | undefined {
 export function page_folio(pfn: number): page {
   const pages = current().machine.pgdat.pages;
   for (let order = 0; order <= MAX_PAGE_ORDER; order++) {
-    const head = pages.get(pfn - (pfn % 2 ** order));
+    // the frame number aligned down to 2^order (the mask sees the low 32 bits, which hold it)
+    const head = pages.get(pfn - (pfn & ((1 << order) - 1)));
     if (head && head.order >= order) return head;
   }
   throw new Error(`page_folio: pfn ${pfn} is not part of an allocated block`);
@@ -255,7 +342,7 @@ export function get_order(size: number): number {
   return order;
 }
 
-// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1797
+// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1922
 /** linux v6.12 mm/fail_page_alloc.c: the fail_page_alloc attribute and its debugfs filters */
 export interface fail_page_alloc_attr {
   attr: fault_attr;

@@ -13,7 +13,7 @@ import { PAGE_SIZE } from "../hw/physmem.ts";
 import { current } from "../kernel/current.ts";
 import { accessUser, TASK_SIZE_MAX } from "./mm.ts";
 
-// ⟨uaccess-copy⟩ spec/03-tasks-and-user-memory.md:736
+// ⟨uaccess-copy⟩ spec/03-tasks-and-user-memory.md:861
 /** linux v6.12 include/asm-generic/access_ok.h access_ok(): the range lies in user space. */
 export function access_ok(addr: bigint, size: number): boolean {
   return addr >= 0n && addr + BigInt(size) <= BigInt(TASK_SIZE_MAX);
@@ -48,7 +48,7 @@ export function clear_user(to: bigint, n: number): number {
   return 0;
 }
 
-// ⟨uaccess-struct⟩ spec/03-tasks-and-user-memory.md:780
+// ⟨uaccess-struct⟩ spec/03-tasks-and-user-memory.md:905
 /**
  * linux v6.12 lib/usercopy.c check_zeroed_user(): 1 if all zero, 0 if not, or EFAULT. It reads in
  * pieces, front to back, so a non-zero byte before an unreadable one is E2BIG's case, and a size

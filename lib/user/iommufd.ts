@@ -161,7 +161,7 @@ const VFIO = Object.fromEntries(vfioDeviceIoctls.map((r) => [r.name, r])) as Rec
   IoctlDef
 >;
 
-// ⟨iommufd-test-rows⟩ spec/11-mock-driver.md:1533
+// ⟨iommufd-test-rows⟩ spec/11-mock-driver.md:1540
 /** NON-KERNEL: the rows the handle traces a test command with. */
 const TEST_ROWS = [...iommufdIoctls, ...iommufdTestIoctls];
 
@@ -222,7 +222,7 @@ export class IommufdFd {
     return (op.struct as S).decode(this.process.read(arg, op.size)) as StructValues<S>;
   }
 
-  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1453
+  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1460
   /**
    * IOMMU_TEST_CMD with operation `op` on object `id`, `values` in the union as `member` → the
    * member as the kernel wrote it back.
@@ -300,7 +300,7 @@ export class IommufdFd {
   testSetTempMemoryLimit(limit: number): void {
     this.testCmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, 0, test_memory_limit, { limit });
   }
-  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1623
+  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1630
   /** The selftest's IOMMU_TEST_OP_TRIGGER_IOPF: `dev_id`'s device sends one page request. */
   testTriggerIopf(
     dev_id: number,
