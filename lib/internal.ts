@@ -6,6 +6,7 @@
  */
 export * from "./drivers/arm/io_pgtable_arm.ts";
 export * from "./drivers/arm/smmu_random.ts";
+export * from "./drivers/generic_pt/amd_random.ts";
 export * from "./drivers/generic_pt/iommu_pt.ts";
 export * from "./drivers/generic_pt/riscv_random.ts";
 export * from "./drivers/intel/cache.ts";
@@ -21,9 +22,13 @@ export * from "./figures/svg.ts";
 export * from "./figures/uapi.ts";
 export * from "./figures/vtd.ts";
 export * from "./fs/file.ts";
+export * from "./hw/amd/translate.ts";
+export * from "./hw/amd/vectors.ts";
+export * from "./hw/amd/worked.ts";
 export * from "./hw/arm/smmu.ts";
 export * from "./hw/arm/vectors.ts";
 export * from "./hw/arm/worked.ts";
+export * from "./hw/pgtable/amd_v1.ts";
 export * from "./hw/pgtable/arm_lpae.ts";
 export * from "./hw/pgtable/format.ts";
 export * from "./hw/pgtable/vtd.ts";
