@@ -137,9 +137,10 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
           const shift = fmt.leafShifts(l)[0];
           if (shift === undefined) continue;
           const oa = 1n << BigInt(Math.max(shift, 30));
-          const [e] = fmt.encodeLeaf(oa, l, shift, attrs);
+          // (a level's smallest leaf is one entry, except where a size is missing: AMD's 512 GiB)
+          const entries = fmt.encodeLeaf(oa, l, shift, attrs), e = entries[0];
           assert.deepEqual(fmt.attrs(e), attrs);
-          assert.deepEqual(fmt.encodeLeaf(oa, l, shift, fmt.attrs(e)), [e]);
+          assert.deepEqual(fmt.encodeLeaf(oa, l, shift, fmt.attrs(e)), entries);
           n++;
         }
       }
