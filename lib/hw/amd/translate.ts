@@ -2,8 +2,8 @@
 // spec/23-amd-iommu-v1.md
 /**
  * The AMD IOMMU's host translation of one DMA: the DTE's mode, root and IR/IW, the v1 walk, and
- * the event a failure logs. NON-KERNEL (hardware model); AMD IOMMU specification rev 3.x §2.2.2,
- * §2.2.3, §2.5. Event type names are Linux's (drivers/iommu/amd/amd_iommu_types.h, v6.12).
+ * the event a failure logs. NON-KERNEL (hardware model); AMD IOMMU specification rev 3.x §2.2.3
+ * and its device table entry and event log. Event type names are Linux's (drivers/iommu/amd/amd_iommu_types.h, v6.12).
  *
  * @module
  */
@@ -67,7 +67,7 @@ export function amdV1Translate(
     event: { type, address: iova, flags: type === EVENT_TYPE_IO_FAULT ? flags | rw : 0, why },
     reads,
   });
-  // amd-dte-mode: 7 is reserved; 0 translates nothing
+  // DTE mode 7 is reserved; mode 0 translates nothing
   if (!Number.isInteger(dte.mode) || dte.mode < 0 || dte.mode >= PAGE_MODE_7_LEVEL) {
     return fault(EVENT_TYPE_ILL_DEV, 0, `DTE mode ${dte.mode} is reserved`);
   }

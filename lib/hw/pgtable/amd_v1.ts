@@ -131,18 +131,17 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
     indexBits,
     tableBytes: (l) => 8 << indexBits(l),
     inputOk: (va) => va >= 0n && va >> BigInt(inputBits) === 0n,
-    // ⟨amd-v1-decode⟩ spec/23-amd-iommu-v1.md:222
+    // ⟨amd-v1-decode⟩ spec/23-amd-iommu-v1.md:223
     decode(e, l, req) {
-      // amd-v1-present
       if ((e & IOMMU_PTE_PR) === 0n) return { kind: "fault", why: "not present" };
       const nl = PM_PTE_LEVEL(e), addr = e & PM_ADDR_MASK;
       const perm = req ? { perm: permOf(e) } : {};
       if (nl === PAGE_MODE_NONE || nl === PAGE_MODE_7_LEVEL) {
-        // amd-v1-top-leaf: Table 15, the top level of a 6-level table holds no translation
+        // Table 15: the top level of a 6-level table holds no translation
         if (l === 5) return { kind: "fault", why: "a page at the top level of mode 6" };
         let sizeShift = amdV1LevelShift(l);
         if (nl === PAGE_MODE_7_LEVEL) {
-          // amd-v1-size: the page size is in the address; it must be one of this level's
+          // the page size is in the address; it must be one of this level's
           const s = amdV1PageShift(addr);
           if (s <= sizeShift || s > sizeShift + 8 || s > 52) {
             return { kind: "fault", why: `next level 7: a 2^${s} page is not a size of level ${l}` };
@@ -151,7 +150,7 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
         }
         return { kind: "leaf", oa: addr & ~((1n << BigInt(sizeShift)) - 1n), sizeShift, ...perm };
       }
-      // amd-v1-next-level: a pointer must point down
+      // a pointer must point down
       if (nl - 1 >= l) return { kind: "fault", why: `next level ${nl} at level ${l + 1}` };
       return { kind: "table", next: addr, ...perm, ...(nl - 1 < l - 1 ? { level: nl - 1 } : {}) };
     },
