@@ -3,7 +3,8 @@
 /**
  * The AMD IOMMU's host translation of one DMA: the DTE's mode, root and IR/IW, the v1 walk, and
  * the event a failure logs. NON-KERNEL (hardware model); AMD IOMMU specification rev 3.x §2.2.3
- * and its device table entry and event log. Event type names are Linux's (drivers/iommu/amd/amd_iommu_types.h, v6.12).
+ * and its device table entry and event log. Event type names are Linux's
+ * (drivers/iommu/amd/amd_iommu_types.h, v6.12).
  *
  * @module
  */
