@@ -14,6 +14,7 @@ export * from "./drivers/intel/iommu.ts";
 export * from "./drivers/intel/nested.ts";
 export * from "./drivers/intel/pasid.ts";
 export * from "./errno.ts";
+export * from "./figures/amd.ts";
 export * from "./figures/arm.ts";
 export * from "./figures/graph.ts";
 export * from "./figures/memcg.ts";

@@ -108,7 +108,7 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
   const indexBits = (l: number) => (l === 5 ? 7 : 9);
   const dtePerm = (p.ir ?? true ? AMD_V1_PERM_IR : 0) | (p.iw ?? true ? AMD_V1_PERM_IW : 0);
   const permOf = (e: bigint) => Number((e >> 61n) & 3n);
-  // ⟨amd-v1-leaf-shifts⟩ spec/23-amd-iommu-v1.md:281
+  // ⟨amd-v1-leaf-shifts⟩ spec/23-amd-iommu-v1.md:360
   // generic_pt amdv1pt_possible_sizes: every power of two from the level's own size up to one
   // below the next level's, at most 2^51, but no 512 GiB page (a hardware erratum Linux avoids);
   // the top level of mode 6 holds none
@@ -156,7 +156,7 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
       return { kind: "table", next: addr, ...perm, ...(nl - 1 < l - 1 ? { level: nl - 1 } : {}) };
     },
     leafShifts,
-    // ⟨amd-v1-encode⟩ spec/23-amd-iommu-v1.md:302
+    // ⟨amd-v1-encode⟩ spec/23-amd-iommu-v1.md:381
     encodeTable(next, level) {
       if (level === undefined) throw new RangeError("AMD v1: a pointer needs the level it sits at");
       return PM_LEVEL_PDE(level, next);
