@@ -133,3 +133,12 @@ export { smmuTranslate } from "./lib/hw/arm/smmu.ts";
 export { armWorkedVectors } from "./lib/hw/arm/worked.ts";
 /** An SMMUv3 vector file's memory image, stream configuration and request, for `smmuTranslate`. */
 export { type ArmVectorFile, armVectorSetup } from "./lib/hw/arm/vectors.ts";
+
+// The AMD IOMMU's v1 host page table: its walk from a DTE, and its test vectors.
+
+/** An AMD IOMMU v1 host translation from a DTE's mode, root and IR/IW: reads in order, or the event. */
+export { amdV1Translate } from "./lib/hw/amd/translate.ts";
+/** Chapter 23's worked AMD v1 vectors (M1–M13) as a vector file. */
+export { amdWorkedVectors } from "./lib/hw/amd/worked.ts";
+/** An AMD v1 vector file's memory image, DTE and request, ready for `amdV1Translate`. */
+export { type AmdVectorFile, amdVectorSetup } from "./lib/hw/amd/vectors.ts";

@@ -4,16 +4,21 @@
  *   deno run examples/walk.ts                      # RISC-V worked vector R15: Sv39 over Sv39x4
  *   deno run examples/walk.ts R7                   # any worked vector by id: R1–R18 (RISC-V),
  *   deno run examples/walk.ts V1                   #   V1–V9, F1–F6, F5b, N1 (VT-d),
- *   deno run examples/walk.ts arm:N1               #   A…, G…, S2…, N… (Arm SMMUv3); an id two
- *                                                  #   formats share takes a prefix: vtd:N1, arm:N1
+ *   deno run examples/walk.ts arm:N1               #   A…, G…, S2…, N… (Arm SMMUv3), M1–M13
+ *                                                  #   (AMD v1); an id two formats share takes a
+ *                                                  #   prefix: vtd:N1, arm:N1, amd:M2
  *   deno run --allow-read examples/walk.ts ID FILE # a vector from a vector file (any producer)
  *   deno run examples/walk.ts --list               # the worked vectors
  *
  * Formats are looked up in TRACERS by the file's `format` field; a new format adds a tracer.
- * The schemas and the worked vectors are in spec/21-riscv-iommu.md, spec/17-vtd-page-walk.md and
- * spec/22-arm-smmuv3.md.
+ * The schemas and the worked vectors are in spec/21-riscv-iommu.md, spec/17-vtd-page-walk.md,
+ * spec/22-arm-smmuv3.md and spec/23-amd-iommu-v1.md.
  */
 import {
+  amdV1Translate,
+  type AmdVectorFile,
+  amdVectorSetup,
+  amdWorkedVectors,
   type ArmVectorFile,
   armVectorSetup,
   armWorkedVectors,
@@ -200,11 +205,57 @@ function traceArm(f: unknown, id: string): string[] {
   return out;
 }
 
+/**
+ * Traces AMD v1 vectors: every entry read, by the model's level (0 = the 4 KiB table, hardware
+ * level 1; NextLevel n names the model's level n − 1), then the PA or the event.
+ */
+function traceAmd(f: unknown, id: string): string[] {
+  const file = f as AmdVectorFile;
+  const v = file.vectors.find((x) => x.id === id);
+  if (!v) throw new Error(`no vector ${id}; try --list`);
+  const { mem, dte, iova, access } = amdVectorSetup(file, v);
+  const out = [
+    `${v.id} (${v.cat}): AMD v1, DTE mode ${dte.mode}, root ${riscvHex(dte.root)}${
+      dte.ir && dte.iw ? "" : `, DTE IR=${+dte.ir} IW=${+dte.iw}`
+    }, ${access === "w" ? "write" : "read"} of ${riscvHex(iova)}`,
+  ];
+  let n = 0;
+  const t = amdV1Translate(mem, dte, iova, access, {
+    trace(level, pa, entry, d) {
+      const what = d.kind === "table"
+        ? `table → ${riscvHex(d.next)}${
+          d.level === undefined ? "" : ` (skips to level ${d.level})`
+        }`
+        : d.kind === "leaf"
+        ? `page ${kb(1n << BigInt(d.sizeShift))} at ${riscvHex(d.oa)}`
+        : `fault (${d.why})`;
+      const nl = Number((entry >> 9n) & 7n), ir = (entry >> 61n) & 1n, iw = (entry >> 62n) & 1n;
+      out.push(
+        `  ${String(++n).padStart(2)}. ${riscvHex(pa).padEnd(12)} level ${level}: ${
+          riscvHex(entry)
+        } NextLevel ${nl} IR=${ir} IW=${iw} ${what}`,
+      );
+    },
+  });
+  if (t.ok) out.push(`→ PA ${riscvHex(t.pa)} (${kb(t.size)} translation, ${t.reads.length} reads)`);
+  else {
+    const e = t.event;
+    const names = e.type === 1 ? "ILLEGAL_DEV_TABLE_ENTRY" : "IO_PAGE_FAULT";
+    out.push(
+      `→ ${names} (type ${e.type}), flags 0x${
+        e.flags.toString(16).padStart(3, "0")
+      }: ${e.why} (${t.reads.length} reads)`,
+    );
+  }
+  return out;
+}
+
 /** Every format that can be traced, by vector-file `format`. */
 const TRACERS: Record<string, Tracer> = {
   "riscv-iommu": traceRiscv,
   vtd: traceVtd,
   "arm-smmuv3": traceArm,
+  "amd-v1": traceAmd,
 };
 
 /** The worked vector files, by the prefix that picks one when an id is in more than one. */
@@ -212,6 +263,7 @@ const WORKED: Record<string, { format?: string; vectors: { id: string }[] }> = {
   riscv: riscvWorkedVectors(),
   vtd: vtdWorkedVectors(),
   arm: armWorkedVectors(),
+  amd: amdWorkedVectors(),
 };
 
 /** The worked file that holds `ref` (`ID` or `PREFIX:ID`), and the bare id. */
@@ -238,6 +290,9 @@ if (Deno.args.includes("--list")) {
   }
   for (const v of armWorkedVectors().vectors) {
     console.log(`${v.id.padEnd(4)} ${v.cat.padEnd(14)} arm-smmuv3 ${v.stages}`);
+  }
+  for (const v of amdWorkedVectors().vectors) {
+    console.log(`${v.id.padEnd(4)} ${v.cat.padEnd(14)} amd-v1 mode ${v.dte.mode}`);
   }
 } else {
   const [ref = "R15", path] = args;

@@ -1,15 +1,20 @@
 /**
  * `deno task vectors export [DIR]` writes JSON page-walk vectors for every format that has a
- * runner (riscv-iommu, vtd, arm-smmuv3) into DIR (default `vectors-out/`): the worked vectors and seeded
+ * runner (riscv-iommu, vtd, arm-smmuv3, amd-v1) into DIR (default `vectors-out/`): the worked vectors and seeded
  * random tables. `deno task vectors check FILE…` runs files against the model, prints each
  * disagreement and ends with `vectors: N passed, M failed` (exit 1 when M > 0).
  *
  * The schemas are documented in spec/21-riscv-iommu.md#riscv-vectors and
- * spec/17-vtd-page-walk.md#vtd-vectors-json and spec/22-arm-smmuv3.md#arm-vectors. A file without a
+ * spec/17-vtd-page-walk.md#vtd-vectors-json, spec/22-arm-smmuv3.md#arm-vectors and
+ * spec/23-amd-iommu-v1.md#amd-vectors. A file without a
  * `format` field is a RISC-V file (the
  * reference-model form).
  */
 import {
+  amdRandomVectors,
+  amdVectorCheck,
+  type AmdVectorFile,
+  amdWorkedVectors,
   armRandomVectors,
   armVectorCheck,
   type ArmVectorFile,
@@ -53,6 +58,13 @@ export const VECTOR_FORMATS: Record<string, VectorFormat> = {
       [`arm-smmuv3-random-${seed}.json`]: armRandomVectors(seed),
     }),
     check: (file) => armVectorCheck(file as ArmVectorFile),
+  },
+  "amd-v1": {
+    export: (seed) => ({
+      "amd-v1-worked.json": amdWorkedVectors(),
+      [`amd-v1-random-${seed}.json`]: amdRandomVectors(seed),
+    }),
+    check: (file) => amdVectorCheck(file as AmdVectorFile),
   },
 };
 

@@ -9,10 +9,12 @@ import type { WalkFamily } from "./walk_types.ts";
 import { vtdWalkFamily } from "./walk_vtd.ts";
 import { riscvWalkFamily } from "./walk_riscv.ts";
 import { armWalkFamily } from "./walk_arm.ts";
+import { amdWalkFamily } from "./walk_amd.ts";
 
 /** The registry. */
 export const WALK_FAMILIES: readonly WalkFamily[] = [
   vtdWalkFamily,
   riscvWalkFamily,
   armWalkFamily,
+  amdWalkFamily,
 ];

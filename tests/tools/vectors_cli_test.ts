@@ -26,7 +26,11 @@ Deno.test("vectors export then check round-trips, and the reference-model fixtur
     assert.match(e.out, /riscv-iommu: .*riscv-iommu-worked\.json \(18 vectors\)/);
     const files = [...Deno.readDirSync(dir)].map((f) => `${dir}/${f.name}`).sort();
     assert.equal(files.filter((f) => f.includes("/riscv-iommu-")).length, 2);
-    assert.equal(files.length, 6, "riscv-iommu, vtd and arm-smmuv3: worked and random each");
+    assert.equal(
+      files.length,
+      8,
+      "riscv-iommu, vtd, arm-smmuv3 and amd-v1: worked and random each",
+    );
     const c = await vectors("check", ...files, "tests/fixtures/riscv-ref-vectors.json");
     assert.equal(c.code, 0);
     assert.match(c.out, /^vectors: \d+ passed, 0 failed\n$/);

@@ -76,7 +76,7 @@ export class PtDomain {
         const e = this.mem.read64(at);
         if (e === 0n) {
           const t = this.#alloc(l - 1);
-          this.mem.write64(at, this.fmt.encodeTable(t));
+          this.mem.write64(at, this.fmt.encodeTable(t, l));
           table = t;
         } else {
           const d = this.fmt.decode(e, l);

@@ -51,7 +51,13 @@ export interface PtRequest {
 
 /** The decoded meaning of one entry at one level. */
 export type PtDecoded =
-  | { kind: "table"; next: bigint; perm?: number }
+  | {
+    kind: "table";
+    next: bigint;
+    perm?: number;
+    /** Optional: the level of the table `next` points to, when it is not `level − 1` (AMD v1). */
+    level?: number;
+  }
   | { kind: "leaf"; oa: bigint; sizeShift: number; perm?: number }
   | { kind: "fault"; why: string };
 
@@ -87,7 +93,8 @@ export interface PtFormat {
   decode(entry: bigint, level: number, req?: PtRequest): PtDecoded;
   /** Log2 of every leaf size possible at `level` (e.g. 12 and 16 for RISC-V level 0 with Svnapot). */
   leafShifts(level: number): number[];
-  encodeTable(next: bigint): bigint;
+  /** A pointer to table `next`, to be held at `level` (optional: only AMD v1 encodes the level). */
+  encodeTable(next: bigint, level?: number): bigint;
   /** The `count` entries a leaf of 2^sizeShift at `level` is written as (contiguous leaves > 1). */
   encodeLeaf(oa: bigint, level: number, sizeShift: number, attrs: PtAttrs): bigint[];
   attrs(entry: bigint): PtAttrs;

@@ -115,6 +115,16 @@ export function ptWalk(
         ? undefined
         : ptAdWrite(fmt, mem, pa, entry, up, writable, req, opts);
       if (bad) return { ok: false, kind: bad, level, entryAddress, tableAddress: table };
+      if (d.level !== undefined && d.level < level - 1) {
+        // a level skip: the index bits of every skipped level must be zero
+        for (let s = level - 1; s > d.level; s--) {
+          if (ptIndex(fmt, va, s) !== 0n) {
+            const why = `skipped level ${s}: index not zero`;
+            return { ok: false, kind: "entry", level, entryAddress, tableAddress: table, why };
+          }
+        }
+        level = d.level + 1;
+      }
       table = d.next;
       continue;
     }
