@@ -18,6 +18,8 @@ import { brief } from "./summary.ts";
 import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
 import { writeSearchIndex } from "./search.ts";
 import { collectFigures, drawFigures } from "./figures.ts";
+import { IDENTIFIER_RANGES, identifierPage, identifierPages } from "./identifiers.ts";
+import { type ChapterPart, linkAcrossParts, Relocations, splitBody } from "./pages.ts";
 import {
   linkableDefinitions,
   prepareChapter,
@@ -64,6 +66,11 @@ const SITE_LEDE =
 
 const DOCTYPE = "<!doctype html>\n";
 
+/** A chapter's title without an `{#id}` of its own. */
+function cleanTitle(title: string): string {
+  return title.replace(/\s*\{#[\w-]+\}\s*$/, "");
+}
+
 /** The identifier index: each linked name, where it is defined, and the blocks that use it. */
 function identifierEntries(
   definitions: Map<string, Definition>,
@@ -75,11 +82,12 @@ function identifierEntries(
       name: d.name,
       kind: d.kind,
       href: d.href,
-      chapter: d.chapter,
+      chapter: cleanTitle(d.chapter),
+      details: identifierPage(d.name),
       usedIn: [...(uses.get(d.name) ?? new Map()).entries()].map(([href, chapter]) => ({
         href,
         text: href.slice(href.indexOf("#") + 1),
-        chapter,
+        chapter: cleanTitle(chapter),
       })),
     }));
 }
@@ -131,33 +139,75 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   for (const [name, html] of bodies) bodies.set(name, figures.fill(html));
   await highlighter.save();
 
+  // Long chapters on several pages (tools/site/pages.ts).
+  const relocations = new Relocations();
+  const partsOf = new Map<string, ChapterPart[]>();
+  for (const p of prepared.values()) {
+    const { parts, error } = splitBody(
+      pageOf(p.chapter),
+      bodies.get(p.chapter.name)!,
+      p.pageStarts,
+    );
+    if (error) problems.push({ path: p.chapter.path, line: 1, column: 1, message: error });
+    partsOf.set(p.chapter.name, parts);
+    relocations.add(parts);
+  }
+  if (problems.length > 0) return done(problems);
+
   // Lay out pages.
-  const { ChapterPage, IdentifiersPage, IndexPage, SourcePage } = options.layouts ??
-    await loadLayouts(root);
+  const { ChapterPage, IdentifierIndexPage, IdentifiersPage, IndexPage, SourcePage } =
+    options.layouts ?? await loadLayouts(root);
   const links: ChapterLink[] = spec.chapters.map((c) => ({
     number: String(Number(c.name.slice(0, 2))),
-    title: c.title,
+    title: cleanTitle(c.title),
     href: pageOf(c),
     summary: brief(prepared.get(c.name)!.summary),
   }));
   const site: SiteInfo = { title: SITE_TITLE, chapters: links };
   const files = new Map<string, string>();
   files.set("index.html", DOCTYPE + renderToString(IndexPage({ site, intro: SITE_LEDE })));
+  const entries = identifierEntries(definitions, uses);
+  const ranges = IDENTIFIER_RANGES;
   files.set(
     "identifiers.html",
-    DOCTYPE +
-      renderToString(IdentifiersPage({ site, entries: identifierEntries(definitions, uses) })),
+    DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
   );
-  spec.chapters.forEach((c, k) => {
+  for (const { range, entries: some } of identifierPages(entries)) {
+    files.set(
+      range.href,
+      DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
+    );
+  }
+  // Reading order over every page: a split chapter's pages follow each other.
+  const sequence = spec.chapters.flatMap((c, k) =>
+    partsOf.get(c.name)!.map((part, n) => ({ chapter: c, link: links[k], part, n }))
+  );
+  sequence.forEach(({ chapter: c, link, part, n }, k) => {
+    const parts = partsOf.get(c.name)!;
+    const pageLink = (j: number): ChapterLink | undefined => {
+      const s = sequence[j];
+      if (!s) return undefined;
+      return s.n === 0
+        ? s.link
+        : { ...s.link, title: `${s.link.title} (continued)`, href: s.part.href };
+    };
+    // The sidebar lists every section of the chapter; those on another of its pages link there.
+    const toc = prepared.get(c.name)!.toc.map((t) => {
+      const on = parts.find((q) => q.ids.has(t.id))!;
+      return on === part ? t : { ...t, href: `${on.href}#${t.id}` };
+    });
     const page = ChapterPage({
       site,
-      chapter: links[k],
-      toc: prepared.get(c.name)!.toc,
-      body: bodies.get(c.name)!,
-      prev: links[k - 1],
-      next: links[k + 1],
+      chapter: link,
+      toc,
+      body: parts.length > 1 ? linkAcrossParts(part, parts) : part.html,
+      prev: pageLink(k - 1),
+      next: pageLink(k + 1),
+      continues: n > 0 ? link : undefined,
+      moved: n === 0 ? relocations.movedFrom(part.href) : undefined,
     });
-    files.set(pageOf(c), DOCTYPE + renderToString(page));
+    files.set(part.href, DOCTYPE + renderToString(page));
+    if (n > 0) return;
     const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
     files.set(`source/${c.name}.md.html`, DOCTYPE + renderToString(source));
   });
@@ -178,10 +228,14 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
   files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));
 
+  // Links written as `chapter.html#id` go to the page of a split chapter that holds #id.
+  for (const [path, text] of files) files.set(path, relocations.rewrite(text));
+  const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
+
   // Write, then index for search.
   await Deno.remove(outDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(`${outDir}/source`, { recursive: true });
   for (const [path, text] of files) await Deno.writeTextFile(`${outDir}/${path}`, text);
-  if (options.search ?? true) await writeSearchIndex(outDir, xref.definitions);
+  if (options.search ?? true) await writeSearchIndex(outDir, searchDefinitions);
   return done([], [...files.keys()]);
 }
