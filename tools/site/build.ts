@@ -10,13 +10,14 @@ import type { ChapterLink, IdentifierEntry, SiteInfo } from "../../site/layout.t
 import { loadSpec, type Problem } from "../literate/spec.ts";
 import { tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
+import { RenderCache } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
 import { siteAssets } from "./assets.ts";
 import { panelFiles } from "./panels.ts";
 import { brief } from "./summary.ts";
 import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
-import { writeSearchIndex } from "./search.ts";
+import { searchIndex } from "./search.ts";
 import { collectFigures, drawFigures } from "./figures.ts";
 import { IDENTIFIER_RANGES, identifierPage, identifierPages } from "./identifiers.ts";
 import { type ChapterPart, linkAcrossParts, Relocations, splitBody } from "./pages.ts";
@@ -34,8 +35,17 @@ export interface BuildOptions {
   root: string;
   /** Output directory; default `<root>/_site`. */
   outDir?: string;
-  /** Index the pages for search (pagefind); default true. */
-  search?: boolean;
+  /**
+   * Index the pages for search (pagefind); default true. `"background"`: return once the pages
+   * are written, with the indexing still running ({@link BuildResult.search}).
+   */
+  search?: boolean | "background";
+  /**
+   * What an earlier build into `outDir` wrote (path → text), kept by the caller: the build then
+   * writes only the files that changed and removes the ones no longer made, instead of emptying
+   * `outDir`, and updates the map.
+   */
+  written?: Map<string, string>;
   /** Reuse a highlighter (and its cache) across builds, as `deno task serve` does. */
   highlighter?: CodeHighlighter;
   /**
@@ -45,11 +55,17 @@ export interface BuildOptions {
   editUrl?: string;
   /** The page layouts; default: `site/layout.tsx` loaded once. */
   layouts?: Layouts;
+  /** Rendered chapters to reuse, as `deno task serve` keeps them; default: `.cache/site/`. */
+  renderCache?: RenderCache;
 }
 
 /** The outcome of a build. */
 export interface BuildResult {
   problems: Problem[];
+  /** Chapters rendered afresh (the others came from the render cache). */
+  rendered?: number;
+  /** With `search: "background"`: the search index being written. */
+  search?: Promise<void>;
   /** Paths written, relative to the output directory. */
   pages: string[];
   ms: number;
@@ -92,14 +108,44 @@ function identifierEntries(
     }));
 }
 
+/**
+ * Writes the site's files. Without `written`, `outDir` is emptied first; with it, only changed
+ * files are written and files of the earlier build that are no longer made are removed (the search
+ * index stays until a new one replaces it).
+ */
+async function writeSite(
+  outDir: string,
+  files: Map<string, string>,
+  written?: Map<string, string>,
+): Promise<void> {
+  if (!written || written.size === 0) {
+    await Deno.remove(outDir, { recursive: true }).catch(() => {});
+  }
+  const dirs = new Set([...files.keys()].map((p) => `${outDir}/${p}`.replace(/\/[^/]*$/, "")));
+  for (const d of dirs) await Deno.mkdir(d, { recursive: true });
+  for (const [path, text] of files) {
+    if (written?.get(path) === text) continue;
+    await Deno.writeTextFile(`${outDir}/${path}`, text);
+    written?.set(path, text);
+  }
+  for (const path of [...written?.keys() ?? []]) {
+    if (files.has(path)) continue;
+    await Deno.remove(`${outDir}/${path}`).catch(() => {});
+    written!.delete(path);
+  }
+}
+
 /** Builds the whole site. */
 export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
   const { root } = options;
   const outDir = options.outDir ?? `${root}/_site`;
-  const done = (problems: Problem[], pages: string[] = []) => ({
+  let rendered = 0;
+  const done = (problems: Problem[], pages: string[] = [], search?: Promise<void>) => ({
     problems,
     pages,
+    rendered,
+    search,
     ms: performance.now() - started,
   });
 
@@ -128,16 +174,41 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const definitions = linkableDefinitions(xref.definitions);
   const uses = new Map<string, Map<string, string>>();
   const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses, figures };
+  // Only chapters whose inputs changed are rendered (tools/site/render_cache.ts).
+  const cache = options.renderCache ?? new RenderCache(`${root}/.cache/site`);
+  cache.begin();
+  const used = new Set<string>();
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
-    const { html, problems: found } = await renderChapter(p, ctx);
-    bodies.set(p.chapter.name, html);
-    problems.push(...found);
+    const key = await cache.key(p, ctx, root);
+    used.add(key);
+    let entry = await cache.get(key);
+    if (entry) highlighter.addClasses(entry.classes);
+    else {
+      await highlighter.ready();
+      const own = new Map<string, Map<string, string>>();
+      const { html, problems: found } = await renderChapter(p, { ...ctx, uses: own });
+      problems.push(...found);
+      entry = {
+        html,
+        uses: [...own].map(([name, blocks]) => [name, [...blocks]]),
+        classes: highlighter.classesIn(html),
+      };
+      if (found.length === 0) await cache.put(key, entry);
+      rendered++;
+    }
+    bodies.set(p.chapter.name, entry.html);
+    for (const [name, blocks] of entry.uses) {
+      if (!uses.has(name)) uses.set(name, new Map());
+      for (const [href, title] of blocks) uses.get(name)!.set(href, title);
+    }
   }
   problems.push(...await drawing);
   if (problems.length > 0) return done(problems);
   for (const [name, html] of bodies) bodies.set(name, figures.fill(html));
-  await highlighter.save();
+  // The highlight cache forgets unused blocks only when every chapter was highlighted.
+  await highlighter.save(rendered === prepared.size);
+  await cache.prune(used);
 
   // Long chapters on several pages (tools/site/pages.ts).
   const relocations = new Relocations();
@@ -232,10 +303,12 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   for (const [path, text] of files) files.set(path, relocations.rewrite(text));
   const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
 
-  // Write, then index for search.
-  await Deno.remove(outDir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(`${outDir}/source`, { recursive: true });
-  for (const [path, text] of files) await Deno.writeTextFile(`${outDir}/${path}`, text);
-  if (options.search ?? true) await writeSearchIndex(outDir, searchDefinitions);
+  // Write (only what changed, when the caller keeps what it wrote), then index for search.
+  await writeSite(outDir, files, options.written);
+  const search = options.search ?? true;
+  if (search === false) return done([], [...files.keys()]);
+  const indexing = searchIndex(root, outDir, files, searchDefinitions);
+  if (search === "background") return done([], [...files.keys()], indexing);
+  await indexing;
   return done([], [...files.keys()]);
 }

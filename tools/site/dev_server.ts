@@ -1,7 +1,10 @@
 /**
  * The development server behind `deno task serve`: serves `_site/`, watches `spec/` and `site/`,
- * re-tangles `lib/` and rebuilds the site on every save, and tells open pages to reload (or shows
- * the problems in an overlay) over server-sent events. A saved `site/layout.tsx` is imported
+ * re-tangles `lib/` and rebuilds the site on every save — re-rendering only the chapters whose text
+ * or referenced definitions changed (tools/site/render_cache.ts) and writing only the files that
+ * changed — and tells open pages to reload (or shows the problems in an overlay) over server-sent
+ * events; the search index follows in the background, and a `search` event says when it is in
+ * place. A saved `site/layout.tsx` is imported
  * afresh; the stylesheet, the pages' script and other files of `site/` are copied by every build. Middlewares are shaped
  * `(request, next) => Promise<Response>`.
  *
@@ -11,6 +14,7 @@ import { tangleLib } from "../literate/lib_dir.ts";
 import { formatProblem } from "../literate/spec.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
+import { RenderCache } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 
 /** A request handler that may pass the request on. */
@@ -48,6 +52,7 @@ source.addEventListener("open", () => document.documentElement.dataset.liveReloa
 source.addEventListener("reload", () => location.reload());
 source.addEventListener("problems", (e) => overlay(JSON.parse(e.data)));
 source.addEventListener("ok", () => overlay(""));
+source.addEventListener("search", () => document.documentElement.dataset.searchIndex = "ready");
 `;
 
 const TYPES: Record<string, string> = {
@@ -60,7 +65,10 @@ const TYPES: Record<string, string> = {
 };
 
 /** Pages get the reload client; `/_live/*` serves it and the event stream. */
-function liveReload(clients: Set<ReadableStreamDefaultController<Uint8Array>>): Middleware {
+function liveReload(
+  clients: Set<ReadableStreamDefaultController<Uint8Array>>,
+  searchReady: () => boolean,
+): Middleware {
   return async (req, next) => {
     const { pathname } = new URL(req.url);
     if (pathname === "/_live/client.js") {
@@ -73,6 +81,9 @@ function liveReload(clients: Set<ReadableStreamDefaultController<Uint8Array>>): 
           self = controller;
           clients.add(controller);
           controller.enqueue(new TextEncoder().encode(": connected\n\n"));
+          if (searchReady()) {
+            controller.enqueue(new TextEncoder().encode('event: search\ndata: "ready"\n\n'));
+          }
         },
         cancel() {
           clients.delete(self);
@@ -126,6 +137,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const log = options.log ?? console.log;
   const clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const highlighter = await CodeHighlighter.create(root);
+  // Kept across rebuilds: a save re-renders only the chapters it changed, rewrites only the files
+  // that changed, and the search index follows in the background.
+  const renderCache = new RenderCache(`${root}/.cache/site`);
+  const written = new Map<string, string>();
+  let indexing: Promise<void> = Promise.resolve();
+  /** Whether the search index matches the pages served (a page that connects is told). */
+  let searchReady = false;
   const send = (event: string, data: unknown) => {
     const bytes = new TextEncoder().encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     for (const c of clients) {
@@ -163,13 +181,34 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     return layouts.module;
   };
 
-  const rebuild = async () => {
+  let first = true;
+  // One rebuild at a time: saves during a rebuild are picked up by the next one.
+  let running: Promise<void> = Promise.resolve();
+  let queued: Promise<void> | null = null;
+  const rebuild = (): Promise<void> => {
+    queued ??= running.then(() => {
+      queued = null;
+      return rebuildNow();
+    });
+    running = queued;
+    return queued;
+  };
+  const rebuildNow = async () => {
     const started = performance.now();
+    const isFirst = first;
+    first = false;
     const tangled = await tangleLib(root, "write");
     let built: Awaited<ReturnType<typeof buildSite>> | null = null;
     if (tangled.problems.length === 0) {
       try {
-        built = await buildSite({ root, highlighter, layouts: await currentLayouts() });
+        built = await buildSite({
+          root,
+          highlighter,
+          renderCache,
+          written,
+          search: "background",
+          layouts: await currentLayouts(),
+        });
       } catch (e) {
         // A layout that does not compile or throws: show it, keep serving the last good pages.
         const text = `site/layout.tsx: ${e instanceof Error ? e.message : String(e)}`;
@@ -188,13 +227,28 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     const ms = (performance.now() - started).toFixed(0);
     const wrote = tangled.changed.length ? `, lib/: ${tangled.changed.join(", ")}` : "";
     log(`rebuilt in ${ms} ms${wrote}`);
+    if (built!.rendered !== undefined) log(`  ${built!.rendered} chapters rendered afresh`);
+    // The search index follows (pages search the previous one until it is in place); the first
+    // build waits for it, so that the site is whole when the server starts.
+    const search = built!.search;
+    searchReady = !search;
+    if (search) {
+      indexing = search.then(
+        () => {
+          searchReady = true;
+          send("search", "ready");
+        },
+        (e) => log(`search index: ${e instanceof Error ? e.message : String(e)}`),
+      );
+      if (isFirst) await indexing;
+    }
     send("reload", ms);
     if (tangled.changed.length && options.typecheck !== false && !checking) {
       checking = typecheck().finally(() => checking = null);
     }
   };
 
-  const handler = chain([liveReload(clients), staticFiles(`${root}/_site`)]);
+  const handler = chain([liveReload(clients, () => searchReady), staticFiles(`${root}/_site`)]);
   const server = Deno.serve(
     { port: options.port, hostname: options.hostname ?? "127.0.0.1", onListen: () => {} },
     handler,
@@ -219,6 +273,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       clients.clear();
       await server.shutdown();
       await checking;
+      await indexing;
     },
   };
 }

@@ -9,12 +9,87 @@
  * @module
  */
 import { close, createIndex } from "pagefind";
+import { sha256 } from "../literate/hash_store.ts";
 import type { Definition } from "./xref.ts";
 
-/** Indexes `outDir`'s pages and the definitions into `outDir/pagefind/`; returns the counts. */
+/** Where a finished index is kept, under a hash of what it indexed. */
+const CACHE_DIR = ".cache/pagefind";
+
+/** The last indexing started, per output directory: they run one after another. */
+const queue = new Map<string, { last: Promise<void>; generation: number }>();
+
+/**
+ * Writes `outDir/pagefind/` for the site's `files` (path → text, as written) and the definitions.
+ * The same pages and definitions as an earlier build reuse its index from `.cache/pagefind/`
+ * (pagefind takes seconds); otherwise pagefind indexes into a directory of its own, which then
+ * replaces the old index, so the pages can search all the while. Calls for one `outDir` run in
+ * turn, and one superseded by a later call before it started is skipped.
+ */
+export function searchIndex(
+  root: string,
+  outDir: string,
+  files: Map<string, string>,
+  definitions: Definition[],
+): Promise<void> {
+  const q = queue.get(outDir) ?? { last: Promise.resolve(), generation: 0 };
+  queue.set(outDir, q);
+  const generation = ++q.generation;
+  const run = q.last.then(async () => {
+    if (generation !== q.generation) return; // a newer build's index comes next
+    const pages = [...files].filter(([path]) => path.endsWith(".html")).sort(([a], [b]) =>
+      a < b ? -1 : 1
+    );
+    const lock = await Deno.readTextFile(`${root}/deno.lock`).catch(() => "");
+    const key = (await sha256(JSON.stringify([lock, pages, definitions]))).slice(0, 20);
+    const cached = `${root}/${CACHE_DIR}/${key}`;
+    const target = `${outDir}/pagefind`;
+    if (await isDir(cached)) return await replaceDir(target, (dir) => linkTree(cached, dir));
+    await replaceDir(target, async (dir) => {
+      await writeSearchIndex(outDir, definitions, dir);
+      // Keep one generation in the cache.
+      await Deno.remove(`${root}/${CACHE_DIR}`, { recursive: true }).catch(() => {});
+      await linkTree(dir, cached).catch(() => {});
+    });
+  });
+  q.last = run.catch(() => {});
+  return run;
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((s) => s.isDirectory, () => false);
+}
+
+/** Fills a fresh directory with `fill`, then puts it in place of `target`. */
+async function replaceDir(target: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  const next = `${target}.next`;
+  const old = `${target}.old`;
+  await Deno.remove(next, { recursive: true }).catch(() => {});
+  await Deno.mkdir(next, { recursive: true });
+  await fill(next);
+  await Deno.remove(old, { recursive: true }).catch(() => {});
+  await Deno.rename(target, old).catch(() => {});
+  await Deno.rename(next, target);
+  await Deno.remove(old, { recursive: true }).catch(() => {});
+}
+
+/** Hard-links (or copies) every file under `from` to the same path under `to`. */
+async function linkTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    const a = `${from}/${e.name}`, b = `${to}/${e.name}`;
+    if (e.isDirectory) await linkTree(a, b);
+    else await Deno.link(a, b).catch(() => Deno.copyFile(a, b));
+  }
+}
+
+/**
+ * Indexes `outDir`'s pages and the definitions into `outputPath` (default `outDir/pagefind/`);
+ * returns the counts.
+ */
 export async function writeSearchIndex(
   outDir: string,
   definitions: Definition[],
+  outputPath = `${outDir}/pagefind`,
 ): Promise<{ pages: number; records: number }> {
   const { index, errors } = await createIndex({});
   if (!index) throw new Error(`pagefind: ${errors.join("; ")}`);
@@ -35,7 +110,7 @@ export async function writeSearchIndex(
       });
       if (record.errors.length) throw new Error(`pagefind: ${record.errors.join("; ")}`);
     }
-    const written = await index.writeFiles({ outputPath: `${outDir}/pagefind` });
+    const written = await index.writeFiles({ outputPath });
     if (written.errors.length) throw new Error(`pagefind: ${written.errors.join("; ")}`);
     return { pages: added.page_count, records: definitions.length };
   } finally {

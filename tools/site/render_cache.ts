@@ -1,0 +1,137 @@
+/**
+ * Rendered chapters kept between builds, so a build re-renders only the chapters whose text — or
+ * whose referenced definitions, anchors, fragments or figures — changed: a prose edit re-renders
+ * one chapter, and a warm `deno task build` with nothing changed renders none (and never loads
+ * shiki). Entries live in memory for a running `deno task serve` and under `.cache/site/` on disk.
+ *
+ * An entry's key hashes everything {@link renderChapter} reads: the chapter's text; the cross-
+ * reference records of its blocks and of the fragments its `<<refs>>` name; every definition, anchor
+ * and figure whose name occurs in its text (a link, a check id or a use must spell the name out);
+ * the pages of all chapters; the model and panels when the chapter places a panel; and the source
+ * of the renderer itself.
+ *
+ * @module
+ */
+import { HashStore, sha256 } from "../literate/hash_store.ts";
+import type { PreparedChapter, RenderContext } from "./render.ts";
+import { bundleInputHash } from "./bundle.ts";
+import { isPanelBlock } from "./panels.ts";
+import { pageOf } from "./xref.ts";
+
+/** A rendered chapter: its body (figures not yet filled), the uses of names it found, and the
+ * highlighting classes it uses (name, light, dark). */
+export interface RenderedChapter {
+  html: string;
+  uses: [string, [string, string][]][];
+  classes: [string, { light: string; dark: string }][];
+}
+
+/** The renderer's own files: a change to any of them makes every key new. */
+const RENDERER = ["render.ts", "highlight.ts", "sections.ts", "figures.ts", "panels.ts", "xref.ts"];
+
+const WORD = /[\w$][\w$-]*/g;
+
+/** The cache of rendered chapters: in memory, and on disk when given a directory. */
+export class RenderCache {
+  #memory = new Map<string, RenderedChapter>();
+  #store: HashStore | null;
+  #renderer: Promise<string> | null = null;
+  #panels: Promise<string> | null = null;
+
+  constructor(dir?: string) {
+    this.#store = dir ? new HashStore(dir) : null;
+  }
+
+  /** The key of a prepared chapter in a build's context. */
+  async key(p: PreparedChapter, ctx: RenderContext, root: string): Promise<string> {
+    const { chapter } = p;
+    const words = new Set<string>();
+    for (const m of chapter.text.matchAll(WORD)) {
+      words.add(m[0]);
+      // `name()` and `a-check-id"`: the word and its pieces around `-`.
+      if (m[0].includes("-")) { for (const w of m[0].split("-")) words.add(w); }
+    }
+    const definitions = [...words].flatMap((w) => {
+      const d = ctx.definitions.get(w);
+      return d ? [[d.name, d.kind, d.href, d.anchor, d.chapter]] : [];
+    });
+    const index = anchorIndex(ctx);
+    const anchors = [...words].flatMap((w) => {
+      const on = index.get(w) ?? [];
+      const fragment = ctx.xref.anchors.get(w)?.name;
+      const figure = ctx.figures?.label(w);
+      return on.length || fragment || figure ? [[w, on, fragment, figure]] : [];
+    });
+    const blocks = chapter.blocks.map((b) => {
+      const x = ctx.xref.blocks.get(b);
+      const refs = b.lines.map((_, k) => ctx.xref.refs.get(`${b.index}:${k}`) ?? null);
+      const figure = ctx.figures?.of(b);
+      return [x ?? null, refs, figure ? [figure.id, figure.number, figure.caption] : null];
+    });
+    const panels = chapter.blocks.some((b) => isPanelBlock(b.lang))
+      ? await (this.#panels ??= bundleInputHash(root))
+      : "";
+    this.#renderer ??= Promise.all(
+      RENDERER.map((f) => Deno.readTextFile(new URL(`./${f}`, import.meta.url))),
+    ).then((texts) => sha256(texts.join("\0")));
+    return await sha256(JSON.stringify([
+      await this.#renderer,
+      chapter.path,
+      pageOf(chapter),
+      chapter.text,
+      ctx.editHref(chapter.path, 1),
+      [...ctx.chapters.values()].map((q) => [q.chapter.name, pageOf(q.chapter)]),
+      definitions,
+      anchors,
+      blocks,
+      panels,
+    ]));
+  }
+
+  /** A chapter rendered under `key` before, or null. */
+  async get(key: string): Promise<RenderedChapter | null> {
+    const known = this.#memory.get(key);
+    if (known) return known;
+    const text = await this.#store?.get(key);
+    if (!text) return null;
+    const entry = JSON.parse(text) as RenderedChapter;
+    this.#memory.set(key, entry);
+    return entry;
+  }
+
+  /** Keeps a rendered chapter. */
+  async put(key: string, entry: RenderedChapter): Promise<void> {
+    this.#memory.set(key, entry);
+    await this.#store?.put(key, JSON.stringify(entry));
+  }
+
+  /** Forgets the entries not used by this build (memory and disk). */
+  async prune(used: Set<string>): Promise<void> {
+    for (const key of [...this.#memory.keys()]) if (!used.has(key)) this.#memory.delete(key);
+    await this.#store?.prune();
+  }
+
+  /** Starts a build: the model may have changed, and only this build's entries count as used. */
+  begin(): void {
+    this.#panels = null;
+    if (this.#store) this.#store = new HashStore(this.#store.dir);
+  }
+}
+
+const indexes = new WeakMap<RenderContext, Map<string, string[]>>();
+
+/** Every anchor of every chapter → the chapters that have it, in reading order (once a build). */
+function anchorIndex(ctx: RenderContext): Map<string, string[]> {
+  let index = indexes.get(ctx);
+  if (!index) {
+    index = new Map();
+    for (const q of ctx.chapters.values()) {
+      for (const a of q.anchors) {
+        if (!index.has(a)) index.set(a, []);
+        index.get(a)!.push(q.chapter.name);
+      }
+    }
+    indexes.set(ctx, index);
+  }
+  return index;
+}
