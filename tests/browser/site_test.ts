@@ -80,7 +80,9 @@ Deno.test("browser: the real site", async (t) => {
 type Browser = Awaited<ReturnType<typeof chromium.launch>>;
 
 async function everyPage(url: string, browser: Browser, paths: string[]) {
-  const chapters = paths.filter((p) => !p.includes("/") && !/^(index|identifiers(-[a-z-]+)?)\.html$/.test(p));
+  const chapters = paths.filter((p) =>
+    !p.includes("/") && !/^(index|identifiers(-[a-z-]+)?)\.html$/.test(p)
+  );
   assert.ok(chapters.length >= 20, `${chapters.length} chapters`);
   assert.ok(paths.filter((p) => p.startsWith("source/")).length >= 20, "source pages");
   for (const width of [1280, 390]) {
