@@ -88,6 +88,11 @@ Deno.test("render cache: a warm build reads rendered chapters from .cache/site",
   const root = await tempProject({ "site/style.css": "", "spec/01-a.md": A, "spec/02-b.md": B });
   const first = await buildSite({ root, search: false });
   assert.equal(first.rendered, 2);
+  // As `serve` does: one cache object over the disk, its second build served from memory — which
+  // must not make the disk forget the entries.
+  const serving = new RenderCache(`${root}/.cache/site`);
+  assert.equal((await buildSite({ root, search: false, renderCache: serving })).rendered, 0);
+  assert.equal((await buildSite({ root, search: false, renderCache: serving })).rendered, 0);
   const before = await pages(`${root}/_site`);
   // A new process has only the disk: a new cache object over the same directory.
   const warm = await buildSite({

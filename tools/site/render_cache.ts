@@ -34,11 +34,13 @@ const WORD = /[\w$][\w$-]*/g;
 /** The cache of rendered chapters: in memory, and on disk when given a directory. */
 export class RenderCache {
   #memory = new Map<string, RenderedChapter>();
+  #dir: string | null;
   #store: HashStore | null;
   #renderer: Promise<string> | null = null;
   #panels: Promise<string> | null = null;
 
   constructor(dir?: string) {
+    this.#dir = dir ?? null;
     this.#store = dir ? new HashStore(dir) : null;
   }
 
@@ -108,7 +110,17 @@ export class RenderCache {
   /** Forgets the entries not used by this build (memory and disk). */
   async prune(used: Set<string>): Promise<void> {
     for (const key of [...this.#memory.keys()]) if (!used.has(key)) this.#memory.delete(key);
-    await this.#store?.prune();
+    if (!this.#dir) return;
+    // Not HashStore.prune: an entry found in memory was used too.
+    try {
+      for await (const e of Deno.readDir(this.#dir)) {
+        if (e.name.endsWith(".json") && !used.has(e.name.slice(0, -5))) {
+          await Deno.remove(`${this.#dir}/${e.name}`).catch(() => {});
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   }
 
   /** Starts a build: the model may have changed, and only this build's entries count as used. */
