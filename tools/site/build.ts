@@ -8,7 +8,7 @@
 import { renderToString } from "preact-render-to-string";
 import type { ChapterLink, IdentifierEntry, SiteInfo } from "../../site/layout.tsx";
 import { loadSpec, type Problem } from "../literate/spec.ts";
-import { tangle } from "../literate/tangle.ts";
+import { type Tangle, tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
@@ -21,12 +21,7 @@ import { searchIndex } from "./search.ts";
 import { collectFigures, drawFigures } from "./figures.ts";
 import { IDENTIFIER_RANGES, identifierPage, identifierPages } from "./identifiers.ts";
 import { type ChapterPart, linkAcrossParts, Relocations, splitBody } from "./pages.ts";
-import {
-  linkableDefinitions,
-  prepareChapter,
-  type PreparedChapter,
-  renderChapter,
-} from "./render.ts";
+import { linkableDefinitions, type PreparedChapter, renderChapter } from "./render.ts";
 import { buildXref, type Definition, pageOf } from "./xref.ts";
 
 /** Options of {@link buildSite}. */
@@ -57,6 +52,8 @@ export interface BuildOptions {
   layouts?: Layouts;
   /** Rendered chapters to reuse, as `deno task serve` keeps them; default: `.cache/site/`. */
   renderCache?: RenderCache;
+  /** The spec, parsed and tangled already (`deno task serve` tangles `lib/` first). */
+  tangled?: Tangle;
 }
 
 /** The outcome of a build. */
@@ -150,19 +147,24 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   });
 
   // Parse and tangle: the site shows exactly the fragments the tangler resolved.
-  const spec = await loadSpec(root);
-  const tangled = tangle(spec);
+  // (`deno task serve` has just tangled, and hands its tangle over.)
+  const tangled = options.tangled ?? tangle(await loadSpec(root));
   if (tangled.problems.length > 0) return done(tangled.problems);
+  const spec = { chapters: tangled.chapters, blocks: tangled.chapters.flatMap((c) => c.blocks) };
 
-  // Cross-references and anchors.
+  // Cross-references and anchors (a chapter's, from the render cache when its text is the same).
+  const cache = options.renderCache ?? new RenderCache(`${root}/.cache/site`);
+  cache.begin();
   const xref = buildXref(tangled);
   const prepared = new Map<string, PreparedChapter>();
-  for (const chapter of spec.chapters) prepared.set(chapter.name, prepareChapter(chapter, xref));
+  for (const chapter of spec.chapters) {
+    prepared.set(chapter.name, cache.prepare(chapter, xref));
+  }
   const problems = [...prepared.values()].flatMap((p) => p.problems);
 
   // Figures: numbered and referred to; the model draws them (in a process of its own) while the
   // chapters render, and the SVG goes into the bodies after.
-  const { figures, problems: figureProblems } = collectFigures(spec);
+  const { figures, problems: figureProblems } = collectFigures({ ...spec, problems: [] });
   problems.push(...figureProblems);
   const drawing = figureProblems.length === 0 ? drawFigures(root, figures) : Promise.resolve([]);
 
@@ -175,8 +177,6 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const uses = new Map<string, Map<string, string>>();
   const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses, figures };
   // Only chapters whose inputs changed are rendered (tools/site/render_cache.ts).
-  const cache = options.renderCache ?? new RenderCache(`${root}/.cache/site`);
-  cache.begin();
   const used = new Set<string>();
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
@@ -187,7 +187,9 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     else {
       await highlighter.ready();
       const own = new Map<string, Map<string, string>>();
-      const { html, problems: found } = await renderChapter(p, { ...ctx, uses: own });
+      // Rendering rewrites the tree: it gets a fresh one.
+      const fresh = cache.forRendering(p, xref);
+      const { html, problems: found } = await renderChapter(fresh, { ...ctx, uses: own });
       problems.push(...found);
       entry = {
         html,

@@ -203,6 +203,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       try {
         built = await buildSite({
           root,
+          tangled: tangled.tangle,
           highlighter,
           renderCache,
           written,

@@ -13,7 +13,9 @@
  * @module
  */
 import { HashStore, sha256 } from "../literate/hash_store.ts";
-import type { PreparedChapter, RenderContext } from "./render.ts";
+import type { Chapter } from "../literate/spec.ts";
+import { prepareChapter, type PreparedChapter, type RenderContext } from "./render.ts";
+import type { XrefIndex } from "./xref.ts";
 import { bundleInputHash } from "./bundle.ts";
 import { isPanelBlock } from "./panels.ts";
 import { pageOf } from "./xref.ts";
@@ -90,6 +92,53 @@ export class RenderCache {
     ]));
   }
 
+  /** Each word of a text once: `a-check-id` and its pieces `a`, `check`, `id` (kept by text). */
+  #wordsOf = new Map<string, string[]>();
+  #words(text: string): string[] {
+    let words = this.#wordsOf.get(text);
+    if (!words) {
+      const set = new Set<string>();
+      for (const m of text.matchAll(WORD)) {
+        set.add(m[0]);
+        if (m[0].includes("-")) { for (const w of m[0].split("-")) set.add(w); }
+      }
+      words = [...set];
+      this.#wordsOf.set(text, words);
+    }
+    this.#texts.add(text);
+    return words;
+  }
+  /** The texts of this build's chapters (the memos keep only these). */
+  #texts = new Set<string>();
+
+  /** Prepared chapters by text and block anchors: the tree is prepared once per change. */
+  #prepared = new Map<string, PreparedChapter>();
+
+  /**
+   * {@link prepareChapter}, or an earlier build's result for the same text and block anchors (with
+   * this build's chapter). Its tree is for reading: {@link renderChapter} needs a fresh one.
+   */
+  prepare(chapter: Chapter, xref: XrefIndex): PreparedChapter {
+    const anchors = chapter.blocks.map((b) => xref.blocks.get(b)?.anchor ?? "").join(" ");
+    const key = `${chapter.path} ${anchors}\u0000${chapter.text}`;
+    this.#texts.add(chapter.text);
+    const known = this.#prepared.get(key);
+    if (known) return { ...known, chapter };
+    const p = prepareChapter(chapter, xref);
+    this.#prepared.set(key, p);
+    this.#pristine.add(p);
+    return p;
+  }
+
+  #pristine = new WeakSet<PreparedChapter>();
+
+  /** A prepared chapter to render: `p` itself the first time, else a fresh preparation. */
+  forRendering(p: PreparedChapter, xref: XrefIndex): PreparedChapter {
+    if (!this.#pristine.has(p)) return prepareChapter(p.chapter, xref);
+    this.#pristine.delete(p);
+    return p;
+  }
+
   /** A chapter rendered under `key` before, or null. */
   async get(key: string): Promise<RenderedChapter | null> {
     const known = this.#memory.get(key);
@@ -110,6 +159,12 @@ export class RenderCache {
   /** Forgets the entries not used by this build (memory and disk). */
   async prune(used: Set<string>): Promise<void> {
     for (const key of [...this.#memory.keys()]) if (!used.has(key)) this.#memory.delete(key);
+    for (const text of [...this.#wordsOf.keys()]) {
+      if (!this.#texts.has(text)) this.#wordsOf.delete(text);
+    }
+    for (const key of [...this.#prepared.keys()]) {
+      if (!this.#texts.has(key.slice(key.indexOf("\u0000") + 1))) this.#prepared.delete(key);
+    }
     if (!this.#dir) return;
     // Not HashStore.prune: an entry found in memory was used too.
     try {
@@ -126,6 +181,7 @@ export class RenderCache {
   /** Starts a build: the model may have changed, and only this build's entries count as used. */
   begin(): void {
     this.#panels = null;
+    this.#texts.clear();
     if (this.#store) this.#store = new HashStore(this.#store.dir);
   }
 }
