@@ -32,7 +32,7 @@ export interface BuildOptions {
   outDir?: string;
   /**
    * Index the pages for search (pagefind); default true. `"background"`: return once the pages
-   * are written, with the indexing still running ({@link BuildResult.search}).
+   * are written, with a function that writes the index ({@link BuildResult.search}).
    */
   search?: boolean | "background";
   /**
@@ -61,8 +61,8 @@ export interface BuildResult {
   problems: Problem[];
   /** Chapters rendered afresh (the others came from the render cache). */
   rendered?: number;
-  /** With `search: "background"`: the search index being written. */
-  search?: Promise<void>;
+  /** With `search: "background"`: writes the search index (calls after a newer build's skip). */
+  search?: () => Promise<void>;
   /** Paths written, relative to the output directory. */
   pages: string[];
   ms: number;
@@ -85,12 +85,14 @@ function cleanTitle(title: string): string {
 }
 
 /** The identifier index: each linked name, where it is defined, and the blocks that use it. */
+const collator = new Intl.Collator("en", { sensitivity: "base" });
+
 function identifierEntries(
   definitions: Map<string, Definition>,
   uses: Map<string, Map<string, string>>,
 ): IdentifierEntry[] {
   return [...definitions.values()]
-    .sort((a, b) => a.name.localeCompare(b.name, "en", { sensitivity: "base" }))
+    .sort((a, b) => collator.compare(a.name, b.name))
     .map((d) => ({
       name: d.name,
       kind: d.kind,
@@ -138,7 +140,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const { root } = options;
   const outDir = options.outDir ?? `${root}/_site`;
   let rendered = 0;
-  const done = (problems: Problem[], pages: string[] = [], search?: Promise<void>) => ({
+  const done = (problems: Problem[], pages: string[] = [], search?: () => Promise<void>) => ({
     problems,
     pages,
     rendered,
@@ -302,15 +304,18 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));
 
   // Links written as `chapter.html#id` go to the page of a split chapter that holds #id.
-  for (const [path, text] of files) files.set(path, relocations.rewrite(text));
+  // (Scripts, stylesheets and the Markdown source pages hold no links to chapter pages.)
+  for (const [path, text] of files) {
+    if (!/\.(js|css)$|^source\//.test(path)) files.set(path, relocations.rewrite(text));
+  }
   const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
 
   // Write (only what changed, when the caller keeps what it wrote), then index for search.
   await writeSite(outDir, files, options.written);
   const search = options.search ?? true;
   if (search === false) return done([], [...files.keys()]);
-  const indexing = searchIndex(root, outDir, files, searchDefinitions);
+  const indexing = () => searchIndex(root, outDir, files, searchDefinitions);
   if (search === "background") return done([], [...files.keys()], indexing);
-  await indexing;
+  await indexing();
   return done([], [...files.keys()]);
 }

@@ -55,6 +55,9 @@ source.addEventListener("ok", () => overlay(""));
 source.addEventListener("search", () => document.documentElement.dataset.searchIndex = "ready");
 `;
 
+/** Quiet time after a rebuild before the search index is rebuilt. */
+const SEARCH_DELAY_MS = 300;
+
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
   css: "text/css; charset=utf-8",
@@ -144,6 +147,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   let indexing: Promise<void> = Promise.resolve();
   /** Whether the search index matches the pages served (a page that connects is told). */
   let searchReady = false;
+  let indexTimer: ReturnType<typeof setTimeout> | undefined;
+  let builds = 0;
   const send = (event: string, data: unknown) => {
     const bytes = new TextEncoder().encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     for (const c of clients) {
@@ -229,19 +234,28 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     const wrote = tangled.changed.length ? `, lib/: ${tangled.changed.join(", ")}` : "";
     log(`rebuilt in ${ms} ms${wrote}`);
     if (built!.rendered !== undefined) log(`  ${built!.rendered} chapters rendered afresh`);
-    // The search index follows (pages search the previous one until it is in place); the first
+    // The search index follows (pages search the previous one until it is in place), once saves
+    // have paused for a moment, so that it does not compete with the reload it follows; the first
     // build waits for it, so that the site is whole when the server starts.
     const search = built!.search;
     searchReady = !search;
+    clearTimeout(indexTimer);
     if (search) {
-      indexing = search.then(
-        () => {
-          searchReady = true;
-          send("search", "ready");
-        },
-        (e) => log(`search index: ${e instanceof Error ? e.message : String(e)}`),
-      );
-      if (isFirst) await indexing;
+      const start = () => {
+        indexing = search().then(
+          () => {
+            if (generation !== builds) return; // a later build's index is coming
+            searchReady = true;
+            send("search", "ready");
+          },
+          (e) => log(`search index: ${e instanceof Error ? e.message : String(e)}`),
+        );
+      };
+      const generation = ++builds;
+      if (isFirst) {
+        start();
+        await indexing;
+      } else indexTimer = setTimeout(start, SEARCH_DELAY_MS);
     }
     send("reload", ms);
     if (tangled.changed.length && options.typecheck !== false && !checking) {
@@ -269,6 +283,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     rebuild,
     async close() {
       clearTimeout(timer);
+      clearTimeout(indexTimer);
       watcher.close();
       for (const c of clients) c.close();
       clients.clear();

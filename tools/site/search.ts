@@ -59,17 +59,44 @@ async function isDir(path: string): Promise<boolean> {
   return await Deno.stat(path).then((s) => s.isDirectory, () => false);
 }
 
-/** Fills a fresh directory with `fill`, then puts it in place of `target`. */
+/**
+ * Fills a fresh directory with `fill`, then moves its files into `target` one by one (a rename over
+ * a file is atomic) — the content-named fragments first, the entry points last — and removes the
+ * files of the old index. A page never finds the index missing: pagefind's search box imports
+ * `pagefind.js` once, and a failed import leaves it waiting for good.
+ */
 async function replaceDir(target: string, fill: (dir: string) => Promise<void>): Promise<void> {
   const next = `${target}.next`;
-  const old = `${target}.old`;
   await Deno.remove(next, { recursive: true }).catch(() => {});
   await Deno.mkdir(next, { recursive: true });
   await fill(next);
-  await Deno.remove(old, { recursive: true }).catch(() => {});
-  await Deno.rename(target, old).catch(() => {});
-  await Deno.rename(next, target);
-  await Deno.remove(old, { recursive: true }).catch(() => {});
+  const fresh = await filesUnder(next);
+  const entry = (f: string) => /^pagefind[^/]*\.(js|css|json)$/.test(f) ? 1 : 0;
+  fresh.sort((a, b) => entry(a) - entry(b) || (a.endsWith("pagefind.js") ? 1 : 0));
+  const old = new Set(await filesUnder(target));
+  for (const f of fresh) {
+    const dir = `${target}/${f}`.replace(/\/[^/]*$/, "");
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.rename(`${next}/${f}`, `${target}/${f}`);
+    old.delete(f);
+  }
+  for (const f of old) await Deno.remove(`${target}/${f}`).catch(() => {});
+  await Deno.remove(next, { recursive: true }).catch(() => {});
+}
+
+/** The files under `dir`, relative to it (none when it does not exist). */
+async function filesUnder(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(`${dir}/${prefix}`)) {
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isDirectory) out.push(...await filesUnder(dir, rel));
+      else out.push(rel);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out;
 }
 
 /** Hard-links (or copies) every file under `from` to the same path under `to`. */
