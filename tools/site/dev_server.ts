@@ -10,8 +10,9 @@
  *
  * @module
  */
-import { tangleLib } from "../literate/lib_dir.ts";
-import { formatProblem } from "../literate/spec.ts";
+import { type LibResult, tangleLib } from "../literate/lib_dir.ts";
+import { formatProblem, loadSpec, type Problem, type Spec } from "../literate/spec.ts";
+import { type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
@@ -134,6 +135,13 @@ function chain(middlewares: Middleware[]): (req: Request) => Promise<Response> {
   };
 }
 
+/** Every code block of the spec, as the tangler reads it (not where it stands). */
+function codeOf(spec: Spec): string {
+  return JSON.stringify(
+    spec.chapters.map((c) => [c.path, c.blocks.map((b) => [b.lang, b.node.meta, b.lines])]),
+  );
+}
+
 /** Builds once, then serves and watches. */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const { root } = options;
@@ -198,46 +206,58 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     running = queued;
     return queued;
   };
+  /** The model's code blocks as the last good rebuild saw them. */
+  let lastCode = "";
+  const report = (problems: Problem[]) => {
+    const text = problems.map(formatProblem).join("\n");
+    log(text);
+    send("problems", text);
+  };
   const rebuildNow = async () => {
     const started = performance.now();
     const isFirst = first;
     first = false;
-    const tangled = await tangleLib(root, "write");
-    let built: Awaited<ReturnType<typeof buildSite>> | null = null;
-    if (tangled.problems.length === 0) {
-      try {
-        built = await buildSite({
-          root,
-          tangled: tangled.tangle,
-          highlighter,
-          renderCache,
-          written,
-          search: "background",
-          layouts: await currentLayouts(),
-        });
-      } catch (e) {
-        // A layout that does not compile or throws: show it, keep serving the last good pages.
-        const text = `site/layout.tsx: ${e instanceof Error ? e.message : String(e)}`;
-        log(text);
-        send("problems", text);
-        return;
-      }
+    // lib/ is written before the build when model code changed (figures and panels run lib/);
+    // after a prose edit it is written after the reload (only its line maps follow the prose).
+    const spec = await loadSpec(root);
+    const code = codeOf(spec);
+    let lib: LibResult | null = null;
+    let tangled: Tangle;
+    if (code !== lastCode) {
+      lib = await tangleLib(root, "write");
+      if (lib.problems.length > 0) return report(lib.problems);
+      tangled = lib.tangle;
+    } else {
+      tangled = tangle(spec);
+      if (tangled.problems.length > 0) return report(tangled.problems);
     }
-    const problems = tangled.problems.length ? tangled.problems : built!.problems;
-    if (problems.length > 0) {
-      const text = problems.map(formatProblem).join("\n");
+    let built: Awaited<ReturnType<typeof buildSite>>;
+    try {
+      built = await buildSite({
+        root,
+        tangled,
+        highlighter,
+        renderCache,
+        written,
+        search: "background",
+        layouts: await currentLayouts(),
+      });
+    } catch (e) {
+      // A layout that does not compile or throws: show it, keep serving the last good pages.
+      const text = `site/layout.tsx: ${e instanceof Error ? e.message : String(e)}`;
       log(text);
       send("problems", text);
       return;
     }
+    if (built.problems.length > 0) return report(built.problems);
     const ms = (performance.now() - started).toFixed(0);
-    const wrote = tangled.changed.length ? `, lib/: ${tangled.changed.join(", ")}` : "";
+    const wrote = lib?.changed.length ? `, lib/: ${lib.changed.join(", ")}` : "";
     log(`rebuilt in ${ms} ms${wrote}`);
-    if (built!.rendered !== undefined) log(`  ${built!.rendered} chapters rendered afresh`);
+    if (built.rendered !== undefined) log(`  ${built.rendered} chapters rendered afresh`);
     // The search index follows (pages search the previous one until it is in place), once saves
     // have paused for a moment, so that it does not compete with the reload it follows; the first
     // build waits for it, so that the site is whole when the server starts.
-    const search = built!.search;
+    const search = built.search;
     searchReady = !search;
     clearTimeout(indexTimer);
     if (search) {
@@ -258,7 +278,15 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       } else indexTimer = setTimeout(start, SEARCH_DELAY_MS);
     }
     send("reload", ms);
-    if (tangled.changed.length && options.typecheck !== false && !checking) {
+    const codeChanged = lib !== null;
+    lastCode = code;
+    if (!lib) {
+      // After the reload: lib/'s line maps, and any problem only the writing finds.
+      lib = await tangleLib(root, "write");
+      if (lib.problems.length > 0) return report(lib.problems);
+      if (lib.changed.length) log(`lib/: ${lib.changed.join(", ")} (line maps)`);
+    }
+    if (codeChanged && lib.changed.length && options.typecheck !== false && !checking) {
       checking = typecheck().finally(() => checking = null);
     }
   };
