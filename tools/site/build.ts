@@ -230,8 +230,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   if (problems.length > 0) return done(problems);
 
   // Lay out pages.
-  const { ChapterPage, IdentifierIndexPage, IdentifiersPage, IndexPage, SourcePage } =
-    options.layouts ?? await loadLayouts(root);
+  const layouts = options.layouts ?? await loadLayouts(root);
+  const { ChapterPage, IdentifierIndexPage, IdentifiersPage, IndexPage, SourcePage } = layouts;
   const links: ChapterLink[] = spec.chapters.map((c) => ({
     number: String(Number(c.name.slice(0, 2))),
     title: cleanTitle(c.title),
@@ -245,12 +245,20 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const ranges = IDENTIFIER_RANGES;
   files.set(
     "identifiers.html",
-    DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
+    cache.page(
+      layouts,
+      ["identifiers.html", site, entries],
+      () => DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
+    ),
   );
   for (const { range, entries: some } of identifierPages(entries)) {
     files.set(
       range.href,
-      DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
+      cache.page(
+        layouts,
+        [range.href, site, some],
+        () => DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
+      ),
     );
   }
   // Reading order over every page: a split chapter's pages follow each other.
@@ -283,8 +291,13 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     });
     files.set(part.href, DOCTYPE + renderToString(page));
     if (n > 0) return;
-    const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
-    files.set(`source/${c.name}.md.html`, DOCTYPE + renderToString(source));
+    files.set(
+      `source/${c.name}.md.html`,
+      cache.page(layouts, [c.path, site, c.text], () => {
+        const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
+        return DOCTYPE + renderToString(source);
+      }),
+    );
   });
   // The divergence ledger, laid out like a chapter (tools/site/ledger.ts).
   const ledger = collectLedger(spec.chapters, xref);

@@ -11,7 +11,15 @@
  * @module
  */
 import { type LibResult, tangleLib } from "../literate/lib_dir.ts";
-import { formatProblem, loadSpec, type Problem, type Spec } from "../literate/spec.ts";
+import {
+  decodeChapter,
+  formatProblem,
+  parseMarkdown,
+  parseSpec,
+  type Problem,
+  type Spec,
+} from "../literate/spec.ts";
+import type { Root } from "mdast";
 import { type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
@@ -55,6 +63,9 @@ source.addEventListener("problems", (e) => overlay(JSON.parse(e.data)));
 source.addEventListener("ok", () => overlay(""));
 source.addEventListener("search", () => document.documentElement.dataset.searchIndex = "ready");
 `;
+
+/** Quiet time after a file event before rebuilding. */
+const WATCH_SETTLE_MS = 40;
 
 /** Quiet time after a rebuild before the search index is rebuilt. */
 const SEARCH_DELAY_MS = 300;
@@ -135,6 +146,32 @@ function chain(middlewares: Middleware[]): (req: Request) => Promise<Response> {
   };
 }
 
+/**
+ * `loadSpec` for a running server: chapters whose text is unchanged keep their parse tree from
+ * memory (nothing here changes a chapter's tree; the site renders copies), so a save parses one
+ * chapter and reads no parse cache.
+ */
+async function readSpec(root: string, trees: Map<string, Root>): Promise<Spec> {
+  const files: { path: string; text: string; tree: Root }[] = [];
+  const unreadable: Problem[] = [];
+  for await (const entry of Deno.readDir(`${root}/spec`)) {
+    if (!entry.isFile || !entry.name.endsWith(".md")) continue;
+    const path = `spec/${entry.name}`;
+    const read = decodeChapter(path, await Deno.readFile(`${root}/${path}`));
+    if ("problem" in read) unreadable.push(read.problem);
+    else {files.push({
+        path,
+        text: read.text,
+        tree: trees.get(read.text) ?? parseMarkdown(read.text),
+      });}
+  }
+  trees.clear();
+  for (const f of files) trees.set(f.text, f.tree);
+  const spec = parseSpec(files);
+  spec.problems.unshift(...unreadable);
+  return spec;
+}
+
 /** Every code block of the spec, as the tangler reads it (not where it stands). */
 function codeOf(spec: Spec): string {
   return JSON.stringify(
@@ -208,6 +245,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   };
   /** The model's code blocks as the last good rebuild saw them. */
   let lastCode = "";
+  /** Parse trees by chapter text. */
+  const trees = new Map<string, Root>();
   const report = (problems: Problem[]) => {
     const text = problems.map(formatProblem).join("\n");
     log(text);
@@ -219,7 +258,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     first = false;
     // lib/ is written before the build when model code changed (figures and panels run lib/);
     // after a prose edit it is written after the reload (only its line maps follow the prose).
-    const spec = await loadSpec(root);
+    const spec = await readSpec(root, trees);
     const code = codeOf(spec);
     let lib: LibResult | null = null;
     let tangled: Tangle;
@@ -302,7 +341,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   (async () => {
     for await (const _event of watcher) {
       clearTimeout(timer);
-      timer = setTimeout(() => void rebuild(), 120);
+      // Editors save in a burst of events (a temporary file, a rename): one rebuild for them.
+      timer = setTimeout(() => void rebuild(), WATCH_SETTLE_MS);
     }
   })();
   const { port, hostname } = server.addr as Deno.NetAddr;

@@ -159,6 +159,9 @@ export class RenderCache {
   /** Forgets the entries not used by this build (memory and disk). */
   async prune(used: Set<string>): Promise<void> {
     for (const key of [...this.#memory.keys()]) if (!used.has(key)) this.#memory.delete(key);
+    for (const key of [...this.#pages?.byInputs.keys() ?? []]) {
+      if (!this.#pagesUsed.has(key)) this.#pages!.byInputs.delete(key);
+    }
     for (const text of [...this.#wordsOf.keys()]) {
       if (!this.#texts.has(text)) this.#wordsOf.delete(text);
     }
@@ -178,10 +181,28 @@ export class RenderCache {
     }
   }
 
+  /** Pages laid out by earlier builds with the current layouts, by their inputs. */
+  #pages: { layouts: object; byInputs: Map<string, string> } | null = null;
+  #pagesUsed = new Set<string>();
+
+  /**
+   * A page laid out by `make`, or the same page of an earlier build with the same layouts and
+   * inputs (the Markdown source pages and the identifier index are most of the layout time).
+   */
+  page(layouts: object, inputs: unknown, make: () => string): string {
+    if (this.#pages?.layouts !== layouts) this.#pages = { layouts, byInputs: new Map() };
+    const key = JSON.stringify(inputs);
+    this.#pagesUsed.add(key);
+    let page = this.#pages.byInputs.get(key);
+    if (page === undefined) this.#pages.byInputs.set(key, page = make());
+    return page;
+  }
+
   /** Starts a build: the model may have changed, and only this build's entries count as used. */
   begin(): void {
     this.#panels = null;
     this.#texts.clear();
+    this.#pagesUsed.clear();
     if (this.#store) this.#store = new HashStore(this.#store.dir);
   }
 }
