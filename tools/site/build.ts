@@ -243,12 +243,18 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   files.set("index.html", DOCTYPE + renderToString(IndexPage({ site, intro: SITE_LEDE })));
   const entries = identifierEntries(definitions, uses);
   const ranges = IDENTIFIER_RANGES;
+  /** Pages whose links to moved anchors are rewritten already. */
+  const rewritten = new Set<string>(["identifiers.html", ...ranges.map((r) => r.href)]);
+  const signature = relocations.signature;
   files.set(
     "identifiers.html",
     cache.page(
       layouts,
-      ["identifiers.html", site, entries],
-      () => DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
+      ["identifiers.html", site, entries, signature],
+      () =>
+        relocations.rewrite(
+          DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
+        ),
     ),
   );
   for (const { range, entries: some } of identifierPages(entries)) {
@@ -256,8 +262,11 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
       range.href,
       cache.page(
         layouts,
-        [range.href, site, some],
-        () => DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
+        [range.href, site, some, signature],
+        () =>
+          relocations.rewrite(
+            DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
+          ),
       ),
     );
   }
@@ -279,24 +288,35 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
       const on = parts.find((q) => q.ids.has(t.id))!;
       return on === part ? t : { ...t, href: `${on.href}#${t.id}` };
     });
-    const page = ChapterPage({
+    const body = parts.length > 1 ? linkAcrossParts(part, parts) : part.html;
+    const props = {
       site,
       chapter: link,
       toc,
-      body: parts.length > 1 ? linkAcrossParts(part, parts) : part.html,
       prev: pageLink(k - 1),
       next: pageLink(k + 1),
       continues: n > 0 ? link : undefined,
       moved: n === 0 ? relocations.movedFrom(part.href) : undefined,
-    });
-    files.set(part.href, DOCTYPE + renderToString(page));
+    };
+    // Laid out again only when the page's inputs changed; links to moved anchors rewritten once.
+    const inputs = [part.href, props, signature];
+    files.set(
+      part.href,
+      cache.page(
+        layouts,
+        inputs,
+        () => relocations.rewrite(DOCTYPE + renderToString(ChapterPage({ ...props, body }))),
+        body,
+      ),
+    );
+    rewritten.add(part.href);
     if (n > 0) return;
     files.set(
       `source/${c.name}.md.html`,
-      cache.page(layouts, [c.path, site, c.text], () => {
+      cache.page(layouts, [c.path, site], () => {
         const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
         return DOCTYPE + renderToString(source);
-      }),
+      }, c.text),
     );
   });
   // The divergence ledger, laid out like a chapter (tools/site/ledger.ts).
@@ -319,7 +339,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   // Links written as `chapter.html#id` go to the page of a split chapter that holds #id.
   // (Scripts, stylesheets and the Markdown source pages hold no links to chapter pages.)
   for (const [path, text] of files) {
-    if (!/\.(js|css)$|^source\//.test(path)) files.set(path, relocations.rewrite(text));
+    if (rewritten.has(path) || /\.(js|css)$|^source\//.test(path)) continue;
+    files.set(path, relocations.rewrite(text));
   }
   const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
 
@@ -327,8 +348,9 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   await writeSite(outDir, files, options.written);
   const search = options.search ?? true;
   if (search === false) return done([], [...files.keys()]);
-  const indexing = () => searchIndex(root, outDir, files, searchDefinitions);
-  if (search === "background") return done([], [...files.keys()], indexing);
+  const background = search === "background";
+  const indexing = () => searchIndex(root, outDir, files, searchDefinitions, { background });
+  if (background) return done([], [...files.keys()], indexing);
   await indexing();
   return done([], [...files.keys()]);
 }

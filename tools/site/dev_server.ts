@@ -336,6 +336,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     handler,
   );
   await rebuild();
+  // The highlighter loads (shiki, the highlight cache) while the developer reads, not on the
+  // first save.
+  highlighter.ready().catch(() => {});
   const watcher = Deno.watchFs([`${root}/spec`, `${root}/site`]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   (async () => {

@@ -83,6 +83,11 @@ export class Relocations {
     this.#moved.set(parts[0].href, moved);
   }
 
+  /** Everything the rewriting depends on, as text (for keys of cached pages). */
+  get signature(): string {
+    return JSON.stringify([...this.#moved].map(([page, m]) => [page, [...m]]));
+  }
+
   /** The anchors that left `page`, by the page that holds them now (for the forwarding script). */
   movedFrom(page: string): Record<string, string[]> | undefined {
     const moved = this.#moved.get(page);

@@ -187,11 +187,12 @@ export class RenderCache {
 
   /**
    * A page laid out by `make`, or the same page of an earlier build with the same layouts and
-   * inputs (the Markdown source pages and the identifier index are most of the layout time).
+   * inputs: the same text object, so writing it out compares nothing.
    */
-  page(layouts: object, inputs: unknown, make: () => string): string {
+  page(layouts: object, inputs: unknown, make: () => string, text = ""): string {
     if (this.#pages?.layouts !== layouts) this.#pages = { layouts, byInputs: new Map() };
-    const key = JSON.stringify(inputs);
+    // `text`, a page's large input (a body, a chapter's Markdown), joins the key as it is.
+    const key = `${JSON.stringify(inputs)}\u0000${text}`;
     this.#pagesUsed.add(key);
     let page = this.#pages.byInputs.get(key);
     if (page === undefined) this.#pages.byInputs.set(key, page = make());

@@ -30,6 +30,7 @@ export function searchIndex(
   outDir: string,
   files: Map<string, string>,
   definitions: Definition[],
+  options: { background?: boolean } = {},
 ): Promise<void> {
   const q = queue.get(outDir) ?? { last: Promise.resolve(), generation: 0 };
   queue.set(outDir, q);
@@ -45,7 +46,8 @@ export function searchIndex(
     const target = `${outDir}/pagefind`;
     if (await isDir(cached)) return await replaceDir(target, (dir) => linkTree(cached, dir));
     await replaceDir(target, async (dir) => {
-      await writeSearchIndex(outDir, definitions, dir);
+      if (options.background) await writeInBackground(outDir, definitions, dir);
+      else await writeSearchIndex(outDir, definitions, dir);
       // Keep one generation in the cache.
       await Deno.remove(`${root}/${CACHE_DIR}`, { recursive: true }).catch(() => {});
       await linkTree(dir, cached).catch(() => {});
@@ -53,6 +55,33 @@ export function searchIndex(
   });
   q.last = run.catch(() => {});
   return run;
+}
+
+/**
+ * {@link writeSearchIndex} in a process of its own at the lowest CPU priority (`nice -n 19`, with
+ * pagefind's indexer under it): pagefind keeps both cores busy for seconds, and a rebuild that
+ * follows the next save must not wait for it. Without `nice`, the same process at normal priority.
+ */
+async function writeInBackground(
+  outDir: string,
+  definitions: Definition[],
+  outputPath: string,
+): Promise<void> {
+  const worker = new URL("./search_worker.ts", import.meta.url).pathname;
+  const args = ["run", "--quiet", "--no-check", "-A", worker, outDir, outputPath];
+  const spawn = (cmd: string, a: string[]) =>
+    new Deno.Command(cmd, { args: a, stdin: "piped", stdout: "null", stderr: "piped" }).spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = spawn("nice", ["-n", "19", Deno.execPath(), ...args]);
+  } catch {
+    child = spawn(Deno.execPath(), args);
+  }
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(JSON.stringify(definitions)));
+  await writer.close();
+  const { success, stderr } = await child.output();
+  if (!success) throw new Error(`pagefind: ${new TextDecoder().decode(stderr).trim()}`);
 }
 
 async function isDir(path: string): Promise<boolean> {
