@@ -73,7 +73,11 @@ Deno.test("serve: a prose edit renders one chapter, reloads, then lib/ follows w
     assert.match(await Deno.readTextFile(`${root}/lib/a.ts`), /spec\/01-a\.md:7/);
     const log = lines.join("\n");
     assert.match(log, /^rebuilt in \d+ ms$/m, "no lib/ before the reload");
-    assert.match(log, /^ {2}1 chapters rendered afresh$/m, "only the edited chapter");
+    assert.match(
+      log,
+      /^ {2}1 chapters rendered afresh; \d+ ms of CPU$/m,
+      "only the edited chapter",
+    );
     assert.match(log, /^lib\/: lib\/a\.ts \(line maps\)$/m);
     await events.cancel();
   } finally {

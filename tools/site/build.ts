@@ -340,7 +340,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   // (Scripts, stylesheets and the Markdown source pages hold no links to chapter pages.)
   for (const [path, text] of files) {
     if (rewritten.has(path) || /\.(js|css)$|^source\//.test(path)) continue;
-    files.set(path, relocations.rewrite(text));
+    files.set(path, cache.page(layouts, [path, signature], () => relocations.rewrite(text), text));
   }
   const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
 

@@ -20,6 +20,7 @@ import {
   type Spec,
 } from "../literate/spec.ts";
 import type { Root } from "mdast";
+import { cpuUsage } from "node:process";
 import { type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
@@ -254,6 +255,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   };
   const rebuildNow = async () => {
     const started = performance.now();
+    const cpuStart = cpuUsage().user + cpuUsage().system;
     const isFirst = first;
     first = false;
     // lib/ is written before the build when model code changed (figures and panels run lib/);
@@ -292,7 +294,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     const ms = (performance.now() - started).toFixed(0);
     const wrote = lib?.changed.length ? `, lib/: ${lib.changed.join(", ")}` : "";
     log(`rebuilt in ${ms} ms${wrote}`);
-    if (built.rendered !== undefined) log(`  ${built.rendered} chapters rendered afresh`);
+    const cpu = ((cpuUsage().user + cpuUsage().system - cpuStart) / 1000).toFixed(0);
+    log(`  ${built.rendered ?? "all"} chapters rendered afresh; ${cpu} ms of CPU`);
     // The search index follows (pages search the previous one until it is in place), once saves
     // have paused for a moment, so that it does not compete with the reload it follows; the first
     // build waits for it, so that the site is whole when the server starts.
