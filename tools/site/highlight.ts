@@ -14,7 +14,7 @@
  * @module
  */
 import type { Element, ElementContent, Root } from "hast";
-import { createHighlighter, type Highlighter } from "shiki";
+import type { Highlighter } from "shiki";
 import { sha256 } from "../literate/hash_store.ts";
 
 /** Languages loaded; a block in any other language is shown as plain text. */
@@ -59,6 +59,8 @@ export class CodeHighlighter {
   /** Loads the themes, the grammars and the cache on disk (once); {@link highlight} needs it. */
   ready(): Promise<void> {
     this.#loading ??= (async () => {
+      // Imported here: a build that renders nothing does not even load shiki's modules.
+      const { createHighlighter } = await import("shiki");
       const shiki = await createHighlighter({ themes: Object.values(THEMES), langs: [...LANGS] });
       if (this.#root !== undefined) {
         const lock = await Deno.readTextFile(`${this.#root}/deno.lock`).catch(() => "");

@@ -29,7 +29,15 @@ export interface RenderedChapter {
 }
 
 /** The renderer's own files: a change to any of them makes every key new. */
-const RENDERER = ["render.ts", "highlight.ts", "sections.ts", "figures.ts", "panels.ts", "xref.ts"];
+const RENDERER = [
+  "render.ts",
+  "highlight.ts",
+  "sections.ts",
+  "figures.ts",
+  "panels.ts",
+  "xref.ts",
+  "../literate/spec.ts",
+];
 
 /** What separates the words a link, a check id or a name in code can be made of. */
 const NOT_WORD = /[^\w$-]+/;
@@ -75,9 +83,11 @@ export class RenderCache {
     const panels = chapter.blocks.some((b) => isPanelBlock(b.lang))
       ? await (this.#panels ??= bundleInputHash(root))
       : "";
-    this.#renderer ??= Promise.all(
-      RENDERER.map((f) => Deno.readTextFile(new URL(`./${f}`, import.meta.url))),
-    ).then((texts) => sha256(texts.join("\0")));
+    // The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions).
+    this.#renderer ??= Promise.all([
+      ...RENDERER.map((f) => Deno.readTextFile(new URL(`./${f}`, import.meta.url))),
+      Deno.readTextFile(`${root}/deno.lock`).catch(() => ""),
+    ]).then((texts) => sha256(texts.join("\0")));
     return await sha256(JSON.stringify([
       await this.#renderer,
       chapter.path,

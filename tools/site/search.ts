@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { close, createIndex } from "pagefind";
 import { sha256 } from "../literate/hash_store.ts";
 import type { Definition } from "./xref.ts";
 
@@ -147,6 +146,8 @@ export async function writeSearchIndex(
   definitions: Definition[],
   outputPath = `${outDir}/pagefind`,
 ): Promise<{ pages: number; records: number }> {
+  // Imported here: a build whose pages were indexed before does not load pagefind.
+  const { close, createIndex } = await import("pagefind");
   const { index, errors } = await createIndex({});
   if (!index) throw new Error(`pagefind: ${errors.join("; ")}`);
   try {
