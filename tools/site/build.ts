@@ -160,7 +160,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const xref = buildXref(tangled);
   const prepared = new Map<string, PreparedChapter>();
   for (const chapter of spec.chapters) {
-    prepared.set(chapter.name, cache.prepare(chapter, xref));
+    prepared.set(chapter.name, await cache.prepare(chapter, xref, root));
   }
   const problems = [...prepared.values()].flatMap((p) => p.problems);
 

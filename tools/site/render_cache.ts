@@ -28,6 +28,16 @@ export interface RenderedChapter {
   classes: [string, { light: string; dark: string }][];
 }
 
+/** What a new process needs of a prepared chapter whose text it has seen before. */
+interface Facts {
+  toc: PreparedChapter["toc"];
+  anchors: string[];
+  summary: string;
+  pageStarts: string[];
+  problems: PreparedChapter["problems"];
+  words: string[];
+}
+
 /** The renderer's own files: a change to any of them makes every key new. */
 const RENDERER = [
   "render.ts",
@@ -84,12 +94,8 @@ export class RenderCache {
       ? await (this.#panels ??= bundleInputHash(root))
       : "";
     // The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions).
-    this.#renderer ??= Promise.all([
-      ...RENDERER.map((f) => Deno.readTextFile(new URL(`./${f}`, import.meta.url))),
-      Deno.readTextFile(`${root}/deno.lock`).catch(() => ""),
-    ]).then((texts) => sha256(texts.join("\0")));
     return await sha256(JSON.stringify([
-      await this.#renderer,
+      await this.#rendererHash(root),
       chapter.path,
       pageOf(chapter),
       await this.#textHash(chapter.text),
@@ -100,6 +106,15 @@ export class RenderCache {
       blocks,
       panels,
     ]));
+  }
+
+  /** The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions). */
+  #rendererHash(root: string): Promise<string> {
+    this.#renderer ??= Promise.all([
+      ...RENDERER.map((f) => Deno.readTextFile(new URL(`./${f}`, import.meta.url))),
+      Deno.readTextFile(`${root}/deno.lock`).catch(() => ""),
+    ]).then((texts) => sha256(texts.join("\0")));
+    return this.#renderer;
   }
 
   /** The hash of each chapter text seen (kept by text, like the words). */
@@ -133,19 +148,61 @@ export class RenderCache {
 
   /**
    * {@link prepareChapter}, or an earlier build's result for the same text and block anchors (with
-   * this build's chapter). Its tree is for reading: {@link renderChapter} needs a fresh one.
+   * this build's chapter), from memory or from disk (its anchors, contents and summary, and the
+   * chapter's words, without the tree: a new process then prepares no unchanged chapter). Its
+   * tree is for reading: {@link renderChapter} needs a fresh one ({@link forRendering}).
    */
-  prepare(chapter: Chapter, xref: XrefIndex): PreparedChapter {
+  async prepare(chapter: Chapter, xref: XrefIndex, root: string): Promise<PreparedChapter> {
     const anchors = chapter.blocks.map((b) => xref.blocks.get(b)?.anchor ?? "").join(" ");
     const key = `${chapter.path} ${anchors}\u0000${chapter.text}`;
     this.#texts.add(chapter.text);
     const known = this.#prepared.get(key);
     if (known) return { ...known, chapter };
+    const factsKey = this.#dir
+      ? `f-${
+        (await sha256(
+          `${await this.#rendererHash(root)} ${chapter.path} ${anchors} ${await this.#textHash(
+            chapter.text,
+          )}`,
+        )).slice(0, 32)
+      }`
+      : null;
+    if (factsKey) this.#used.add(factsKey);
+    const saved = factsKey ? await this.#store!.get(factsKey) : null;
+    if (saved) {
+      const f = JSON.parse(saved) as Facts;
+      const p: PreparedChapter = {
+        chapter,
+        tree: chapter.tree,
+        toc: f.toc,
+        anchors: new Set(f.anchors),
+        summary: f.summary,
+        pageStarts: f.pageStarts,
+        problems: f.problems,
+      };
+      this.#wordsOf.set(chapter.text, f.words);
+      this.#prepared.set(key, p);
+      return p;
+    }
     const p = prepareChapter(chapter, xref);
     this.#prepared.set(key, p);
     this.#pristine.add(p);
+    if (factsKey) {
+      const facts: Facts = {
+        toc: p.toc,
+        anchors: [...p.anchors],
+        summary: p.summary,
+        pageStarts: p.pageStarts,
+        problems: p.problems,
+        words: this.#words(chapter.text),
+      };
+      await this.#store!.put(factsKey, JSON.stringify(facts));
+    }
     return p;
   }
+
+  /** Keys of disk entries this build used (chapters and facts). */
+  #used = new Set<string>();
 
   #pristine = new WeakSet<PreparedChapter>();
 
@@ -192,7 +249,8 @@ export class RenderCache {
     // Not HashStore.prune: an entry found in memory was used too.
     try {
       for await (const e of Deno.readDir(this.#dir)) {
-        if (e.name.endsWith(".json") && !used.has(e.name.slice(0, -5))) {
+        const key = e.name.slice(0, -5);
+        if (e.name.endsWith(".json") && !used.has(key) && !this.#used.has(key)) {
           await Deno.remove(`${this.#dir}/${e.name}`).catch(() => {});
         }
       }
@@ -227,6 +285,7 @@ export class RenderCache {
     this.#panels = null;
     this.#texts.clear();
     this.#pagesUsed.clear();
+    this.#used.clear();
     if (this.#store) this.#store = new HashStore(this.#store.dir);
   }
 }
