@@ -5,6 +5,19 @@
 const REFS_URL = new URL("refs.json", document.currentScript.src);
 let refs = null;
 
+// A long chapter is on several pages (tools/site/pages.ts); its first page lists the anchors that
+// moved on, so an old link (`vtd-driver.html#domain-mapping`) is forwarded to the page holding it.
+function followMovedAnchor() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  const moved = document.getElementById("moved-anchors");
+  if (!id || !moved || document.getElementById(id)) return;
+  for (const [page, ids] of Object.entries(JSON.parse(moved.textContent))) {
+    if (ids.includes(id)) location.replace(new URL(page + location.hash, location.href));
+  }
+}
+followMovedAnchor();
+addEventListener("hashchange", followMovedAnchor);
+
 // `/` focuses search, as on ecmarkup's and GitHub's pages.
 addEventListener("keydown", (e) => {
   if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;

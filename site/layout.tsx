@@ -20,6 +20,8 @@ export interface TocItem {
   text: string;
   /** Section number, e.g. `17.3.1`. */
   number: string;
+  /** Where the section is when it is on another page of the chapter; default `#id`. */
+  href?: string;
 }
 
 /** A row of the identifier index. */
@@ -29,6 +31,8 @@ export interface IdentifierEntry {
   href: string;
   chapter: string;
   usedIn: { href: string; text: string; chapter: string }[];
+  /** The page of the index that lists the blocks using it. */
+  details: string;
 }
 
 /** Things every page knows. */
@@ -133,7 +137,7 @@ function Sidebar(props: { site: SiteInfo; chapter: ChapterLink; toc: TocItem[] }
                 <ol class="sections">
                   {props.toc.map((t) => (
                     <li class={`depth-${t.depth}`}>
-                      <a href={`#${t.id}`}>
+                      <a href={t.href ?? `#${t.id}`}>
                         <span class="number">{t.number}</span> {t.text}
                       </a>
                     </li>
@@ -152,7 +156,11 @@ function Sidebar(props: { site: SiteInfo; chapter: ChapterLink; toc: TocItem[] }
   );
 }
 
-/** One chapter: the sidebar, the rendered body, previous and next chapter. */
+/**
+ * One chapter, or one page of a chapter on several (`continues`: a later page): the sidebar, the
+ * rendered body, previous and next. The first page of a split chapter carries the anchors that
+ * moved to its later pages (`moved`: page → ids), for the pages' script to forward old links.
+ */
 export function ChapterPage(props: {
   site: SiteInfo;
   chapter: ChapterLink;
@@ -160,10 +168,13 @@ export function ChapterPage(props: {
   body: string;
   prev?: ChapterLink;
   next?: ChapterLink;
+  continues?: ChapterLink;
+  moved?: Record<string, string[]>;
 }) {
-  const { chapter, prev, next } = props;
+  const { chapter, prev, next, continues } = props;
+  const title = continues ? `${chapter.title} (continued)` : chapter.title;
   return (
-    <Shell site={props.site} title={`${chapter.title} — ${props.site.title}`} base="">
+    <Shell site={props.site} title={`${title} — ${props.site.title}`} base="">
       <div class="layout">
         <Sidebar site={props.site} chapter={chapter} toc={props.toc} />
         <script
@@ -174,7 +185,21 @@ export function ChapterPage(props: {
           }}
         />
         <main class="chapter" id="_text">
+          {continues && (
+            <p class="continued" data-pagefind-meta="title">
+              {continues.number} <a href={continues.href}>{continues.title}</a> (continued)
+            </p>
+          )}
           <article data-pagefind-body dangerouslySetInnerHTML={{ __html: props.body }} />
+          {props.moved && (
+            <script
+              type="application/json"
+              id="moved-anchors"
+              dangerouslySetInnerHTML={{
+                __html: JSON.stringify(props.moved).replaceAll("<", "\\u003c"),
+              }}
+            />
+          )}
           <nav class="prev-next" aria-label="Chapters">
             {prev
               ? (
@@ -197,20 +222,102 @@ export function ChapterPage(props: {
   );
 }
 
+/** A page of the identifier index's details: the names from one letter to another. */
+export interface IdentifierRange {
+  /** E.g. `I` or `J–R`. */
+  label: string;
+  href: string;
+}
+
+/** The letters of the details pages, as links. */
+function Ranges(props: { ranges: IdentifierRange[]; current?: string }) {
+  return (
+    <nav class="id-ranges" aria-label="Identifiers by letter">
+      <a href="identifiers.html" aria-current={props.current ? undefined : "page"}>All</a>
+      {props.ranges.map((r) => (
+        <>
+          {" · "}
+          <a href={r.href} aria-current={r.href === props.current ? "page" : undefined}>
+            {r.label}
+          </a>
+        </>
+      ))}
+    </nav>
+  );
+}
+
 /**
- * The identifier index: every name the model exports (that the site links), what it is, the block
- * that defines it and the blocks that use it — the "referenced in" of engine262's spec.
+ * The identifier index: every name the model exports (that the site links) in one compact table —
+ * what it is, the chapter that defines it (the name links to the definition) and how many blocks
+ * use it, linked to the name's row on its letter's page, which lists those blocks: the "referenced
+ * in" of engine262's spec. Split so that no page outgrows the page budget.
  */
-export function IdentifiersPage(props: { site: SiteInfo; entries: IdentifierEntry[] }) {
+export function IdentifierIndexPage(
+  props: { site: SiteInfo; entries: IdentifierEntry[]; ranges: IdentifierRange[] },
+) {
+  const chapterNumber = new Map(props.site.chapters.map((c) => [c.title, c.number]));
   return (
     <Shell site={props.site} title={`Identifiers — ${props.site.title}`} base="">
       <main class="identifiers" id="_text">
         <h1>Identifiers</h1>
         <p class="lede">
           The {props.entries.length}{" "}
-          names the model exports, each with the block that defines it and the blocks that use it.
-          In the chapters, every use links to its definition.
+          names the model exports: what each is, the chapter that defines it (the name links to the
+          definition) and the number of blocks that use it (linked to their list). In the chapters,
+          every use links to its definition.
         </p>
+        <Ranges ranges={props.ranges} />
+        <table class="compact">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Kind</th>
+              <th>Chapter</th>
+              <th>Uses</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.entries.map((e) => (
+              <tr id={`id-${e.name}`}>
+                <td>
+                  <a href={e.href}>{e.name}</a>
+                </td>
+                <td>{e.kind}</td>
+                <td>{chapterNumber.get(e.chapter) ?? ""}</td>
+                <td>
+                  <a href={`${e.details}#id-${e.name}`}>{e.usedIn.length}</a>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </main>
+    </Shell>
+  );
+}
+
+/** One letter's page of the identifier index: each name with the blocks that use it. */
+export function IdentifiersPage(
+  props: {
+    site: SiteInfo;
+    entries: IdentifierEntry[];
+    ranges: IdentifierRange[];
+    range: IdentifierRange;
+  },
+) {
+  return (
+    <Shell
+      site={props.site}
+      title={`Identifiers ${props.range.label} — ${props.site.title}`}
+      base=""
+    >
+      <main class="identifiers" id="_text">
+        <h1>Identifiers {props.range.label}</h1>
+        <p class="lede">
+          The {props.entries.length} names from {props.range.label}{" "}
+          the model exports, each with the block that defines it and the blocks that use it.
+        </p>
+        <Ranges ranges={props.ranges} current={props.range.href} />
         <table>
           <thead>
             <tr>
@@ -255,8 +362,8 @@ export function SourcePage(props: { site: SiteInfo; path: string; lines: string[
         <h1>{props.path}</h1>
         <pre class="numbered">
           {props.lines.map((text, k) => (
-            <span class="line" id={`L${k + 1}`}>
-              <a class="ln" href={`#L${k + 1}`}>{k + 1}</a>
+            <span id={`L${k + 1}`}>
+              <a href={`#L${k + 1}`}>{k + 1}</a>
               {text}
               {"\n"}
             </span>

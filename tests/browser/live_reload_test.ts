@@ -1,14 +1,22 @@
 /**
  * The site in a real browser (Debian's chromium driven by playwright-core): a page served by
  * `deno task serve` reloads when its chapter is saved, and shows the tangler's problem in an
- * overlay when the chapter is broken; the search box finds prose and the model's definitions.
+ * overlay when the chapter is broken; the search box finds prose and the model's definitions, and
+ * after a save, once the server says the index (rebuilt in the background) is in place, the new
+ * words.
+ *
+ * Every wait is for an event — a page's text, a selector, the server's `search` event — never for
+ * a fixed time. The one time here, {@link LIMIT}, only bounds how long a broken build may hang
+ * the test: it is far above any wait on a loaded machine (playwright's default of 30 s is not, and
+ * made these tests flaky when nine processes shared two cores).
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { startDevServer } from "../../tools/site/dev_server.ts";
 import { md, tempProject } from "../tools/fixture.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
+const LIMIT = 3 * 60_000;
 const ARGS = [
   "--headless",
   "--no-sandbox",
@@ -18,6 +26,26 @@ const ARGS = [
   "--disable-sync",
   "--no-first-run",
 ];
+
+/**
+ * Waits until the page has imported pagefind's search module. The search box imports it once, when
+ * first used, and never again if that import fails — then every later query waits for ever (what
+ * made the search test hang under load); imported here first, the box's import is the same module.
+ */
+async function pagefindLoaded(page: Page): Promise<void> {
+  await page.evaluate(async () => {
+    const url = new URL("/pagefind/pagefind.js", location.href).href;
+    for (;;) {
+      try {
+        await import(url);
+        return;
+      } catch {
+        // Not there (yet): try again once the next frame is drawn.
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+    }
+  });
+}
 
 Deno.test("browser: saving a chapter reloads the open page; a broken chapter shows an overlay", async () => {
   const chapter = md(
@@ -34,6 +62,7 @@ Deno.test("browser: saving a chapter reloads the open page; a broken chapter sho
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   try {
     const page = await browser.newPage();
+    page.setDefaultTimeout(LIMIT);
     await page.goto(`${server.url}a.html`);
     assert.equal(await page.locator("article p").first().textContent(), "Before the edit.");
     // Wait until the page's event stream is connected before editing.
@@ -41,6 +70,16 @@ Deno.test("browser: saving a chapter reloads the open page; a broken chapter sho
     await Deno.writeTextFile(`${root}/spec/01-a.md`, chapter.replace("Before", "After"));
     await page.waitForFunction(() =>
       document.querySelector("article p")?.textContent === "After the edit."
+    );
+    // The search index follows in the background; the server says when it is in place, and then
+    // it has the new word.
+    await page.waitForSelector("html[data-search-index=ready]");
+    await pagefindLoaded(page);
+    await page.fill(".pagefind-ui__search-input", "After");
+    await page.waitForFunction(() =>
+      /^1 result for After/.test(
+        document.querySelector(".pagefind-ui__message")?.textContent ?? "",
+      )
     );
 
     await Deno.writeTextFile(
@@ -80,10 +119,14 @@ Deno.test("browser: search finds a word of the prose, and an exported name at it
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   try {
     const page = await browser.newPage();
+    page.setDefaultTimeout(LIMIT);
     // Each query starts from a freshly loaded page: the list of an earlier query, still on screen
     // with as many results, can no longer pass for this one's (the test was flaky under load).
     const results = async (query: string) => {
       await page.goto(`${server.url}b.html`);
+      // The server tells each page that connects whether the index matches the pages.
+      await page.waitForSelector("html[data-search-index=ready]");
+      await pagefindLoaded(page);
       await page.fill(".pagefind-ui__search-input", query);
       // Wait for this query's answer and for every result's title to have loaded (pagefind
       // fetches each result's page data after the count).

@@ -8,22 +8,20 @@
 import { renderToString } from "preact-render-to-string";
 import type { ChapterLink, IdentifierEntry, SiteInfo } from "../../site/layout.tsx";
 import { loadSpec, type Problem } from "../literate/spec.ts";
-import { tangle } from "../literate/tangle.ts";
+import { type Tangle, tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
+import { RenderCache } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
 import { siteAssets } from "./assets.ts";
 import { panelFiles } from "./panels.ts";
 import { brief } from "./summary.ts";
 import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
-import { writeSearchIndex } from "./search.ts";
+import { searchIndex } from "./search.ts";
 import { collectFigures, drawFigures } from "./figures.ts";
-import {
-  linkableDefinitions,
-  prepareChapter,
-  type PreparedChapter,
-  renderChapter,
-} from "./render.ts";
+import { IDENTIFIER_RANGES, identifierPage, identifierPages } from "./identifiers.ts";
+import { type ChapterPart, linkAcrossParts, Relocations, splitBody } from "./pages.ts";
+import { linkableDefinitions, type PreparedChapter, renderChapter } from "./render.ts";
 import { buildXref, type Definition, pageOf } from "./xref.ts";
 
 /** Options of {@link buildSite}. */
@@ -32,8 +30,17 @@ export interface BuildOptions {
   root: string;
   /** Output directory; default `<root>/_site`. */
   outDir?: string;
-  /** Index the pages for search (pagefind); default true. */
-  search?: boolean;
+  /**
+   * Index the pages for search (pagefind); default true. `"background"`: return once the pages
+   * are written, with a function that writes the index ({@link BuildResult.search}).
+   */
+  search?: boolean | "background";
+  /**
+   * What an earlier build into `outDir` wrote (path → text), kept by the caller: the build then
+   * writes only the files that changed and removes the ones no longer made, instead of emptying
+   * `outDir`, and updates the map.
+   */
+  written?: Map<string, string>;
   /** Reuse a highlighter (and its cache) across builds, as `deno task serve` does. */
   highlighter?: CodeHighlighter;
   /**
@@ -43,11 +50,19 @@ export interface BuildOptions {
   editUrl?: string;
   /** The page layouts; default: `site/layout.tsx` loaded once. */
   layouts?: Layouts;
+  /** Rendered chapters to reuse, as `deno task serve` keeps them; default: `.cache/site/`. */
+  renderCache?: RenderCache;
+  /** The spec, parsed and tangled already (`deno task serve` tangles `lib/` first). */
+  tangled?: Tangle;
 }
 
 /** The outcome of a build. */
 export interface BuildResult {
   problems: Problem[];
+  /** Chapters rendered afresh (the others came from the render cache). */
+  rendered?: number;
+  /** With `search: "background"`: writes the search index (calls after a newer build's skip). */
+  search?: () => Promise<void>;
   /** Paths written, relative to the output directory. */
   pages: string[];
   ms: number;
@@ -64,24 +79,59 @@ const SITE_LEDE =
 
 const DOCTYPE = "<!doctype html>\n";
 
+/** A chapter's title without an `{#id}` of its own. */
+function cleanTitle(title: string): string {
+  return title.replace(/\s*\{#[\w-]+\}\s*$/, "");
+}
+
 /** The identifier index: each linked name, where it is defined, and the blocks that use it. */
+const collator = new Intl.Collator("en", { sensitivity: "base" });
+
 function identifierEntries(
   definitions: Map<string, Definition>,
   uses: Map<string, Map<string, string>>,
 ): IdentifierEntry[] {
   return [...definitions.values()]
-    .sort((a, b) => a.name.localeCompare(b.name, "en", { sensitivity: "base" }))
+    .sort((a, b) => collator.compare(a.name, b.name))
     .map((d) => ({
       name: d.name,
       kind: d.kind,
       href: d.href,
-      chapter: d.chapter,
+      chapter: cleanTitle(d.chapter),
+      details: identifierPage(d.name),
       usedIn: [...(uses.get(d.name) ?? new Map()).entries()].map(([href, chapter]) => ({
         href,
         text: href.slice(href.indexOf("#") + 1),
-        chapter,
+        chapter: cleanTitle(chapter),
       })),
     }));
+}
+
+/**
+ * Writes the site's files. Without `written`, `outDir` is emptied first; with it, only changed
+ * files are written and files of the earlier build that are no longer made are removed (the search
+ * index stays until a new one replaces it).
+ */
+async function writeSite(
+  outDir: string,
+  files: Map<string, string>,
+  written?: Map<string, string>,
+): Promise<void> {
+  if (!written || written.size === 0) {
+    await Deno.remove(outDir, { recursive: true }).catch(() => {});
+  }
+  const dirs = new Set([...files.keys()].map((p) => `${outDir}/${p}`.replace(/\/[^/]*$/, "")));
+  for (const d of dirs) await Deno.mkdir(d, { recursive: true });
+  for (const [path, text] of files) {
+    if (written?.get(path) === text) continue;
+    await Deno.writeTextFile(`${outDir}/${path}`, text);
+    written?.set(path, text);
+  }
+  for (const path of [...written?.keys() ?? []]) {
+    if (files.has(path)) continue;
+    await Deno.remove(`${outDir}/${path}`).catch(() => {});
+    written!.delete(path);
+  }
 }
 
 /** Builds the whole site. */
@@ -89,26 +139,34 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const started = performance.now();
   const { root } = options;
   const outDir = options.outDir ?? `${root}/_site`;
-  const done = (problems: Problem[], pages: string[] = []) => ({
+  let rendered = 0;
+  const done = (problems: Problem[], pages: string[] = [], search?: () => Promise<void>) => ({
     problems,
     pages,
+    rendered,
+    search,
     ms: performance.now() - started,
   });
 
   // Parse and tangle: the site shows exactly the fragments the tangler resolved.
-  const spec = await loadSpec(root);
-  const tangled = tangle(spec);
+  // (`deno task serve` has just tangled, and hands its tangle over.)
+  const tangled = options.tangled ?? tangle(await loadSpec(root));
   if (tangled.problems.length > 0) return done(tangled.problems);
+  const spec = { chapters: tangled.chapters, blocks: tangled.chapters.flatMap((c) => c.blocks) };
 
-  // Cross-references and anchors.
+  // Cross-references and anchors (a chapter's, from the render cache when its text is the same).
+  const cache = options.renderCache ?? new RenderCache(`${root}/.cache/site`);
+  cache.begin();
   const xref = buildXref(tangled);
   const prepared = new Map<string, PreparedChapter>();
-  for (const chapter of spec.chapters) prepared.set(chapter.name, prepareChapter(chapter, xref));
+  for (const chapter of spec.chapters) {
+    prepared.set(chapter.name, await cache.prepare(chapter, xref, root));
+  }
   const problems = [...prepared.values()].flatMap((p) => p.problems);
 
   // Figures: numbered and referred to; the model draws them (in a process of its own) while the
   // chapters render, and the SVG goes into the bodies after.
-  const { figures, problems: figureProblems } = collectFigures(spec);
+  const { figures, problems: figureProblems } = collectFigures({ ...spec, problems: [] });
   problems.push(...figureProblems);
   const drawing = figureProblems.length === 0 ? drawFigures(root, figures) : Promise.resolve([]);
 
@@ -120,46 +178,146 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const definitions = linkableDefinitions(xref.definitions);
   const uses = new Map<string, Map<string, string>>();
   const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses, figures };
+  // Only chapters whose inputs changed are rendered (tools/site/render_cache.ts).
+  const used = new Set<string>();
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
-    const { html, problems: found } = await renderChapter(p, ctx);
-    bodies.set(p.chapter.name, html);
-    problems.push(...found);
+    const key = await cache.key(p, ctx, root);
+    used.add(key);
+    let entry = await cache.get(key);
+    if (entry) highlighter.addClasses(entry.classes);
+    else {
+      await highlighter.ready();
+      const own = new Map<string, Map<string, string>>();
+      // Rendering rewrites the tree: it gets a fresh one.
+      const fresh = cache.forRendering(p, xref);
+      const { html, problems: found } = await renderChapter(fresh, { ...ctx, uses: own });
+      problems.push(...found);
+      entry = {
+        html,
+        uses: [...own].map(([name, blocks]) => [name, [...blocks]]),
+        classes: highlighter.classesIn(html),
+      };
+      if (found.length === 0) await cache.put(key, entry);
+      rendered++;
+    }
+    bodies.set(p.chapter.name, entry.html);
+    for (const [name, blocks] of entry.uses) {
+      if (!uses.has(name)) uses.set(name, new Map());
+      for (const [href, title] of blocks) uses.get(name)!.set(href, title);
+    }
   }
   problems.push(...await drawing);
   if (problems.length > 0) return done(problems);
   for (const [name, html] of bodies) bodies.set(name, figures.fill(html));
-  await highlighter.save();
+  // The highlight cache forgets unused blocks only when every chapter was highlighted.
+  await highlighter.save(rendered === prepared.size);
+  await cache.prune(used);
+
+  // Long chapters on several pages (tools/site/pages.ts).
+  const relocations = new Relocations();
+  const partsOf = new Map<string, ChapterPart[]>();
+  for (const p of prepared.values()) {
+    const { parts, error } = splitBody(
+      pageOf(p.chapter),
+      bodies.get(p.chapter.name)!,
+      p.pageStarts,
+    );
+    if (error) problems.push({ path: p.chapter.path, line: 1, column: 1, message: error });
+    partsOf.set(p.chapter.name, parts);
+    relocations.add(parts);
+  }
+  if (problems.length > 0) return done(problems);
 
   // Lay out pages.
-  const { ChapterPage, IdentifiersPage, IndexPage, SourcePage } = options.layouts ??
-    await loadLayouts(root);
+  const layouts = options.layouts ?? await loadLayouts(root);
+  const { ChapterPage, IdentifierIndexPage, IdentifiersPage, IndexPage, SourcePage } = layouts;
   const links: ChapterLink[] = spec.chapters.map((c) => ({
     number: String(Number(c.name.slice(0, 2))),
-    title: c.title,
+    title: cleanTitle(c.title),
     href: pageOf(c),
     summary: brief(prepared.get(c.name)!.summary),
   }));
   const site: SiteInfo = { title: SITE_TITLE, chapters: links };
   const files = new Map<string, string>();
   files.set("index.html", DOCTYPE + renderToString(IndexPage({ site, intro: SITE_LEDE })));
+  const entries = identifierEntries(definitions, uses);
+  const ranges = IDENTIFIER_RANGES;
+  /** Pages whose links to moved anchors are rewritten already. */
+  const rewritten = new Set<string>(["identifiers.html", ...ranges.map((r) => r.href)]);
+  const signature = relocations.signature;
   files.set(
     "identifiers.html",
-    DOCTYPE +
-      renderToString(IdentifiersPage({ site, entries: identifierEntries(definitions, uses) })),
+    cache.page(
+      layouts,
+      ["identifiers.html", site, entries, signature],
+      () =>
+        relocations.rewrite(
+          DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
+        ),
+    ),
   );
-  spec.chapters.forEach((c, k) => {
-    const page = ChapterPage({
-      site,
-      chapter: links[k],
-      toc: prepared.get(c.name)!.toc,
-      body: bodies.get(c.name)!,
-      prev: links[k - 1],
-      next: links[k + 1],
+  for (const { range, entries: some } of identifierPages(entries)) {
+    files.set(
+      range.href,
+      cache.page(
+        layouts,
+        [range.href, site, some, signature],
+        () =>
+          relocations.rewrite(
+            DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
+          ),
+      ),
+    );
+  }
+  // Reading order over every page: a split chapter's pages follow each other.
+  const sequence = spec.chapters.flatMap((c, k) =>
+    partsOf.get(c.name)!.map((part, n) => ({ chapter: c, link: links[k], part, n }))
+  );
+  sequence.forEach(({ chapter: c, link, part, n }, k) => {
+    const parts = partsOf.get(c.name)!;
+    const pageLink = (j: number): ChapterLink | undefined => {
+      const s = sequence[j];
+      if (!s) return undefined;
+      return s.n === 0
+        ? s.link
+        : { ...s.link, title: `${s.link.title} (continued)`, href: s.part.href };
+    };
+    // The sidebar lists every section of the chapter; those on another of its pages link there.
+    const toc = prepared.get(c.name)!.toc.map((t) => {
+      const on = parts.find((q) => q.ids.has(t.id))!;
+      return on === part ? t : { ...t, href: `${on.href}#${t.id}` };
     });
-    files.set(pageOf(c), DOCTYPE + renderToString(page));
-    const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
-    files.set(`source/${c.name}.md.html`, DOCTYPE + renderToString(source));
+    const body = parts.length > 1 ? linkAcrossParts(part, parts) : part.html;
+    const props = {
+      site,
+      chapter: link,
+      toc,
+      prev: pageLink(k - 1),
+      next: pageLink(k + 1),
+      continues: n > 0 ? link : undefined,
+      moved: n === 0 ? relocations.movedFrom(part.href) : undefined,
+    };
+    // Laid out again only when the page's inputs changed; links to moved anchors rewritten once.
+    const inputs = [part.href, props, signature];
+    files.set(
+      part.href,
+      cache.page(
+        layouts,
+        inputs,
+        () => relocations.rewrite(DOCTYPE + renderToString(ChapterPage({ ...props, body }))),
+        body,
+      ),
+    );
+    rewritten.add(part.href);
+    if (n > 0) return;
+    files.set(
+      `source/${c.name}.md.html`,
+      cache.page(layouts, [c.path, site], () => {
+        const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
+        return DOCTYPE + renderToString(source);
+      }, c.text),
+    );
   });
   // The divergence ledger, laid out like a chapter (tools/site/ledger.ts).
   const ledger = collectLedger(spec.chapters, xref);
@@ -178,10 +336,21 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
   files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));
 
-  // Write, then index for search.
-  await Deno.remove(outDir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(`${outDir}/source`, { recursive: true });
-  for (const [path, text] of files) await Deno.writeTextFile(`${outDir}/${path}`, text);
-  if (options.search ?? true) await writeSearchIndex(outDir, xref.definitions);
+  // Links written as `chapter.html#id` go to the page of a split chapter that holds #id.
+  // (Scripts, stylesheets and the Markdown source pages hold no links to chapter pages.)
+  for (const [path, text] of files) {
+    if (rewritten.has(path) || /\.(js|css)$|^source\//.test(path)) continue;
+    files.set(path, cache.page(layouts, [path, signature], () => relocations.rewrite(text), text));
+  }
+  const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
+
+  // Write (only what changed, when the caller keeps what it wrote), then index for search.
+  await writeSite(outDir, files, options.written);
+  const search = options.search ?? true;
+  if (search === false) return done([], [...files.keys()]);
+  const background = search === "background";
+  const indexing = () => searchIndex(root, outDir, files, searchDefinitions, { background });
+  if (background) return done([], [...files.keys()], indexing);
+  await indexing();
   return done([], [...files.keys()]);
 }

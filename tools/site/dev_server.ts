@@ -1,16 +1,30 @@
 /**
  * The development server behind `deno task serve`: serves `_site/`, watches `spec/` and `site/`,
- * re-tangles `lib/` and rebuilds the site on every save, and tells open pages to reload (or shows
- * the problems in an overlay) over server-sent events. A saved `site/layout.tsx` is imported
+ * re-tangles `lib/` and rebuilds the site on every save — re-rendering only the chapters whose text
+ * or referenced definitions changed (tools/site/render_cache.ts) and writing only the files that
+ * changed — and tells open pages to reload (or shows the problems in an overlay) over server-sent
+ * events; the search index follows in the background, and a `search` event says when it is in
+ * place. A saved `site/layout.tsx` is imported
  * afresh; the stylesheet, the pages' script and other files of `site/` are copied by every build. Middlewares are shaped
  * `(request, next) => Promise<Response>`.
  *
  * @module
  */
-import { tangleLib } from "../literate/lib_dir.ts";
-import { formatProblem } from "../literate/spec.ts";
+import { type LibResult, tangleLib } from "../literate/lib_dir.ts";
+import {
+  decodeChapter,
+  formatProblem,
+  parseMarkdown,
+  parseSpec,
+  type Problem,
+  type Spec,
+} from "../literate/spec.ts";
+import type { Root } from "mdast";
+import { cpuUsage } from "node:process";
+import { type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
+import { RenderCache } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 
 /** A request handler that may pass the request on. */
@@ -48,7 +62,14 @@ source.addEventListener("open", () => document.documentElement.dataset.liveReloa
 source.addEventListener("reload", () => location.reload());
 source.addEventListener("problems", (e) => overlay(JSON.parse(e.data)));
 source.addEventListener("ok", () => overlay(""));
+source.addEventListener("search", () => document.documentElement.dataset.searchIndex = "ready");
 `;
+
+/** Quiet time after a file event before rebuilding. */
+const WATCH_SETTLE_MS = 40;
+
+/** Quiet time after a rebuild before the search index is rebuilt. */
+const SEARCH_DELAY_MS = 300;
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -60,7 +81,10 @@ const TYPES: Record<string, string> = {
 };
 
 /** Pages get the reload client; `/_live/*` serves it and the event stream. */
-function liveReload(clients: Set<ReadableStreamDefaultController<Uint8Array>>): Middleware {
+function liveReload(
+  clients: Set<ReadableStreamDefaultController<Uint8Array>>,
+  searchReady: () => boolean,
+): Middleware {
   return async (req, next) => {
     const { pathname } = new URL(req.url);
     if (pathname === "/_live/client.js") {
@@ -73,6 +97,9 @@ function liveReload(clients: Set<ReadableStreamDefaultController<Uint8Array>>): 
           self = controller;
           clients.add(controller);
           controller.enqueue(new TextEncoder().encode(": connected\n\n"));
+          if (searchReady()) {
+            controller.enqueue(new TextEncoder().encode('event: search\ndata: "ready"\n\n'));
+          }
         },
         cancel() {
           clients.delete(self);
@@ -120,12 +147,54 @@ function chain(middlewares: Middleware[]): (req: Request) => Promise<Response> {
   };
 }
 
+/**
+ * `loadSpec` for a running server: chapters whose text is unchanged keep their parse tree from
+ * memory (nothing here changes a chapter's tree; the site renders copies), so a save parses one
+ * chapter and reads no parse cache.
+ */
+async function readSpec(root: string, trees: Map<string, Root>): Promise<Spec> {
+  const files: { path: string; text: string; tree: Root }[] = [];
+  const unreadable: Problem[] = [];
+  for await (const entry of Deno.readDir(`${root}/spec`)) {
+    if (!entry.isFile || !entry.name.endsWith(".md")) continue;
+    const path = `spec/${entry.name}`;
+    const read = decodeChapter(path, await Deno.readFile(`${root}/${path}`));
+    if ("problem" in read) unreadable.push(read.problem);
+    else {files.push({
+        path,
+        text: read.text,
+        tree: trees.get(read.text) ?? parseMarkdown(read.text),
+      });}
+  }
+  trees.clear();
+  for (const f of files) trees.set(f.text, f.tree);
+  const spec = parseSpec(files);
+  spec.problems.unshift(...unreadable);
+  return spec;
+}
+
+/** Every code block of the spec, as the tangler reads it (not where it stands). */
+function codeOf(spec: Spec): string {
+  return JSON.stringify(
+    spec.chapters.map((c) => [c.path, c.blocks.map((b) => [b.lang, b.node.meta, b.lines])]),
+  );
+}
+
 /** Builds once, then serves and watches. */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const { root } = options;
   const log = options.log ?? console.log;
   const clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const highlighter = await CodeHighlighter.create(root);
+  // Kept across rebuilds: a save re-renders only the chapters it changed, rewrites only the files
+  // that changed, and the search index follows in the background.
+  const renderCache = new RenderCache(`${root}/.cache/site`);
+  const written = new Map<string, string>();
+  let indexing: Promise<void> = Promise.resolve();
+  /** Whether the search index matches the pages served (a page that connects is told). */
+  let searchReady = false;
+  let indexTimer: ReturnType<typeof setTimeout> | undefined;
+  let builds = 0;
   const send = (event: string, data: unknown) => {
     const bytes = new TextEncoder().encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     for (const c of clients) {
@@ -163,49 +232,123 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     return layouts.module;
   };
 
-  const rebuild = async () => {
+  let first = true;
+  // One rebuild at a time: saves during a rebuild are picked up by the next one.
+  let running: Promise<void> = Promise.resolve();
+  let queued: Promise<void> | null = null;
+  const rebuild = (): Promise<void> => {
+    queued ??= running.then(() => {
+      queued = null;
+      return rebuildNow();
+    });
+    running = queued;
+    return queued;
+  };
+  /** The model's code blocks as the last good rebuild saw them. */
+  let lastCode = "";
+  /** Parse trees by chapter text. */
+  const trees = new Map<string, Root>();
+  const report = (problems: Problem[]) => {
+    const text = problems.map(formatProblem).join("\n");
+    log(text);
+    send("problems", text);
+  };
+  const rebuildNow = async () => {
     const started = performance.now();
-    const tangled = await tangleLib(root, "write");
-    let built: Awaited<ReturnType<typeof buildSite>> | null = null;
-    if (tangled.problems.length === 0) {
-      try {
-        built = await buildSite({ root, highlighter, layouts: await currentLayouts() });
-      } catch (e) {
-        // A layout that does not compile or throws: show it, keep serving the last good pages.
-        const text = `site/layout.tsx: ${e instanceof Error ? e.message : String(e)}`;
-        log(text);
-        send("problems", text);
-        return;
-      }
+    const cpuStart = cpuUsage().user + cpuUsage().system;
+    const isFirst = first;
+    first = false;
+    // lib/ is written before the build when model code changed (figures and panels run lib/);
+    // after a prose edit it is written after the reload (only its line maps follow the prose).
+    const spec = await readSpec(root, trees);
+    const code = codeOf(spec);
+    let lib: LibResult | null = null;
+    let tangled: Tangle;
+    if (code !== lastCode) {
+      lib = await tangleLib(root, "write");
+      if (lib.problems.length > 0) return report(lib.problems);
+      tangled = lib.tangle;
+    } else {
+      tangled = tangle(spec);
+      if (tangled.problems.length > 0) return report(tangled.problems);
     }
-    const problems = tangled.problems.length ? tangled.problems : built!.problems;
-    if (problems.length > 0) {
-      const text = problems.map(formatProblem).join("\n");
+    let built: Awaited<ReturnType<typeof buildSite>>;
+    try {
+      built = await buildSite({
+        root,
+        tangled,
+        highlighter,
+        renderCache,
+        written,
+        search: "background",
+        layouts: await currentLayouts(),
+      });
+    } catch (e) {
+      // A layout that does not compile or throws: show it, keep serving the last good pages.
+      const text = `site/layout.tsx: ${e instanceof Error ? e.message : String(e)}`;
       log(text);
       send("problems", text);
       return;
     }
+    if (built.problems.length > 0) return report(built.problems);
     const ms = (performance.now() - started).toFixed(0);
-    const wrote = tangled.changed.length ? `, lib/: ${tangled.changed.join(", ")}` : "";
+    const wrote = lib?.changed.length ? `, lib/: ${lib.changed.join(", ")}` : "";
     log(`rebuilt in ${ms} ms${wrote}`);
+    const cpu = ((cpuUsage().user + cpuUsage().system - cpuStart) / 1000).toFixed(0);
+    log(`  ${built.rendered ?? "all"} chapters rendered afresh; ${cpu} ms of CPU`);
+    // The search index follows (pages search the previous one until it is in place), once saves
+    // have paused for a moment, so that it does not compete with the reload it follows; the first
+    // build waits for it, so that the site is whole when the server starts.
+    const search = built.search;
+    searchReady = !search;
+    clearTimeout(indexTimer);
+    if (search) {
+      const start = () => {
+        indexing = search().then(
+          () => {
+            if (generation !== builds) return; // a later build's index is coming
+            searchReady = true;
+            send("search", "ready");
+          },
+          (e) => log(`search index: ${e instanceof Error ? e.message : String(e)}`),
+        );
+      };
+      const generation = ++builds;
+      if (isFirst) {
+        start();
+        await indexing;
+      } else indexTimer = setTimeout(start, SEARCH_DELAY_MS);
+    }
     send("reload", ms);
-    if (tangled.changed.length && options.typecheck !== false && !checking) {
+    const codeChanged = lib !== null;
+    lastCode = code;
+    if (!lib) {
+      // After the reload: lib/'s line maps, and any problem only the writing finds.
+      lib = await tangleLib(root, "write");
+      if (lib.problems.length > 0) return report(lib.problems);
+      if (lib.changed.length) log(`lib/: ${lib.changed.join(", ")} (line maps)`);
+    }
+    if (codeChanged && lib.changed.length && options.typecheck !== false && !checking) {
       checking = typecheck().finally(() => checking = null);
     }
   };
 
-  const handler = chain([liveReload(clients), staticFiles(`${root}/_site`)]);
+  const handler = chain([liveReload(clients, () => searchReady), staticFiles(`${root}/_site`)]);
   const server = Deno.serve(
     { port: options.port, hostname: options.hostname ?? "127.0.0.1", onListen: () => {} },
     handler,
   );
   await rebuild();
+  // The highlighter loads (shiki, the highlight cache) while the developer reads, not on the
+  // first save.
+  highlighter.ready().catch(() => {});
   const watcher = Deno.watchFs([`${root}/spec`, `${root}/site`]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   (async () => {
     for await (const _event of watcher) {
       clearTimeout(timer);
-      timer = setTimeout(() => void rebuild(), 120);
+      // Editors save in a burst of events (a temporary file, a rename): one rebuild for them.
+      timer = setTimeout(() => void rebuild(), WATCH_SETTLE_MS);
     }
   })();
   const { port, hostname } = server.addr as Deno.NetAddr;
@@ -214,11 +357,13 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     rebuild,
     async close() {
       clearTimeout(timer);
+      clearTimeout(indexTimer);
       watcher.close();
       for (const c of clients) c.close();
       clients.clear();
       await server.shutdown();
       await checking;
+      await indexing;
     },
   };
 }

@@ -196,6 +196,14 @@ export function collectFigures(spec: Spec): { figures: FigureSet; problems: Prob
   return { figures: new FigureSet(byId), problems };
 }
 
+/**
+ * A generated file without the spec line numbers of its fragment comments
+ * (`// ⟨name⟩ spec/17-x.md:120`): a prose edit moves them, and the model stays the same.
+ */
+export function withoutSpecLines(text: string): string {
+  return text.replace(/(spec\/[\w.-]+\.md):\d+/g, "$1");
+}
+
 async function libText(root: string): Promise<string> {
   const parts: string[] = [];
   const visit = async (dir: string) => {
@@ -205,7 +213,9 @@ async function libText(root: string): Promise<string> {
     for (const e of entries) {
       const path = `${dir}/${e.name}`;
       if (e.isDirectory) await visit(path);
-      else if (e.name.endsWith(".ts")) parts.push(path, await Deno.readTextFile(`${root}/${path}`));
+      else if (e.name.endsWith(".ts")) {
+        parts.push(path, withoutSpecLines(await Deno.readTextFile(`${root}/${path}`)));
+      }
     }
   };
   await visit("lib").catch(() => {});

@@ -14,7 +14,7 @@
  * @module
  */
 import type { Element, ElementContent, Root } from "hast";
-import { createHighlighter, type Highlighter } from "shiki";
+import type { Highlighter } from "shiki";
 import { sha256 } from "../literate/hash_store.ts";
 
 /** Languages loaded; a block in any other language is shown as plain text. */
@@ -30,39 +30,53 @@ const CACHE_DIR = ".cache/highlight";
 
 /** A highlighter with a cache; create one per process and reuse it across builds. */
 export class CodeHighlighter {
-  #shiki: Highlighter;
-  #cache: Map<string, Element>;
+  #shiki: Highlighter | null = null;
+  #loading: Promise<void> | null = null;
+  /** Language and text → the classified `<pre>` (classes, not styles). */
+  #cache = new Map<string, Element>();
   /** Keys highlighted or reused since the last {@link save}. */
   #used = new Set<string>();
   #file: string | null;
+  #root: string | undefined;
   #dirty = false;
   /** Class name → CSS declarations for light and dark, for every class handed out. */
   #classes = new Map<string, { light: string; dark: string }>();
 
-  private constructor(shiki: Highlighter, cache: Map<string, Element>, file: string | null) {
-    this.#shiki = shiki;
-    this.#cache = cache;
-    this.#file = file;
+  private constructor(root: string | undefined) {
+    this.#root = root;
+    this.#file = null;
   }
 
   /**
-   * Loads the themes and grammars; given the project `root`, also the blocks highlighted by earlier
-   * builds there with the same `deno.lock`.
+   * A highlighter; given the project `root`, it also reuses the blocks highlighted by earlier
+   * builds there with the same `deno.lock`. Nothing is loaded until {@link ready}: a build whose
+   * chapters all come from the render cache never loads shiki.
    */
   static async create(root?: string): Promise<CodeHighlighter> {
-    const shiki = await createHighlighter({
-      themes: Object.values(THEMES),
-      langs: [...LANGS],
-    });
-    let file: string | null = null;
-    const cache = new Map<string, Element>();
-    if (root !== undefined) {
-      const lock = await Deno.readTextFile(`${root}/deno.lock`).catch(() => "");
-      file = `${root}/${CACHE_DIR}/${(await sha256(lock)).slice(0, 16)}.json`;
-      const saved = await Deno.readTextFile(file).then(JSON.parse).catch(() => []);
-      for (const [key, pre] of saved as [string, Element][]) cache.set(key, pre);
-    }
-    return new CodeHighlighter(shiki, cache, file);
+    return await Promise.resolve(new CodeHighlighter(root));
+  }
+
+  /** Loads the themes, the grammars and the cache on disk (once); {@link highlight} needs it. */
+  ready(): Promise<void> {
+    this.#loading ??= (async () => {
+      // Imported here: a build that renders nothing does not even load shiki's modules.
+      const { createHighlighter } = await import("shiki");
+      const shiki = await createHighlighter({ themes: Object.values(THEMES), langs: [...LANGS] });
+      if (this.#root !== undefined) {
+        const lock = await Deno.readTextFile(`${this.#root}/deno.lock`).catch(() => "");
+        this.#file = `${this.#root}/${CACHE_DIR}/${(await sha256(lock)).slice(0, 16)}.json`;
+        const saved = await Deno.readTextFile(this.#file).then(JSON.parse).catch(() => []);
+        for (const [key, pre, classes] of saved as [string, Element, ClassList?][]) {
+          // Entries of the older shape (shiki's styles) are highlighted again.
+          if (classes) {
+            this.#cache.set(key, pre);
+            for (const [name, s] of classes) this.#classes.set(name, s);
+          }
+        }
+      }
+      this.#shiki = shiki;
+    })();
+    return this.#loading;
   }
 
   /**
@@ -70,6 +84,7 @@ export class CodeHighlighter {
    * The returned tree is a fresh copy the caller may modify.
    */
   highlight(code: string, lang: string): Element {
+    if (!this.#shiki) throw new Error("highlight: await ready() first");
     const language = ALIASES[lang] ?? lang;
     const key = `${language}\u0000${code}`;
     let pre = this.#cache.get(key);
@@ -80,12 +95,27 @@ export class CodeHighlighter {
         themes: THEMES,
         defaultColor: "light",
       });
-      pre = root.children[0] as Element;
+      pre = this.#classify(root.children[0] as Element);
       this.#cache.set(key, pre);
       this.#dirty = true;
     }
     this.#used.add(key);
-    return this.#classify(structuredClone(pre));
+    return clone(pre);
+  }
+
+  /** The colour classes `html` uses, with their rules (kept with a rendered chapter). */
+  classesIn(html: string): ClassList {
+    const out: ClassList = [];
+    for (const m of new Set(Array.from(html.matchAll(/ class="(t[0-9a-z]+)"/g), (m) => m[1]))) {
+      const s = this.#classes.get(m);
+      if (s) out.push([m, s]);
+    }
+    return out;
+  }
+
+  /** Classes a chapter from the render cache uses, so that {@link css} has their rules. */
+  addClasses(classes: ClassList): void {
+    for (const [name, s] of classes) this.#classes.set(name, s);
   }
 
   /**
@@ -154,15 +184,16 @@ export class CodeHighlighter {
    * Writes the blocks used since the last save to the cache directory (dropping the rest) when
    * anything changed; other generations' files there are removed.
    */
-  async save(): Promise<void> {
+  async save(prune = true): Promise<void> {
     if (!this.#file) return;
-    const unused = [...this.#cache.keys()].filter((k) => !this.#used.has(k));
+    const unused = prune ? [...this.#cache.keys()].filter((k) => !this.#used.has(k)) : [];
     if (this.#dirty || unused.length > 0) {
       for (const key of unused) this.#cache.delete(key);
       const dir = this.#file.slice(0, this.#file.lastIndexOf("/"));
       await Deno.mkdir(dir, { recursive: true });
       const tmp = await Deno.makeTempFile({ dir, suffix: ".tmp" });
-      await Deno.writeTextFile(tmp, JSON.stringify([...this.#cache]));
+      const entries = [...this.#cache].map(([key, pre]) => [key, pre, this.#classesOf(pre)]);
+      await Deno.writeTextFile(tmp, JSON.stringify(entries));
       await Deno.rename(tmp, this.#file);
       for await (const e of Deno.readDir(dir)) {
         const other = `${dir}/${e.name}`;
@@ -175,10 +206,45 @@ export class CodeHighlighter {
     this.#dirty = false;
   }
 
+  #classesOf(pre: Element): ClassList {
+    const names = new Set<string>();
+    const visit = (n: Element) => {
+      for (const c of n.children) {
+        if (c.type !== "element") continue;
+        const cls = c.properties.className;
+        if (Array.isArray(cls)) { for (const x of cls) names.add(String(x)); }
+        visit(c);
+      }
+    };
+    visit(pre);
+    return [...names].flatMap((n) => {
+      const s = this.#classes.get(n);
+      return s ? [[n, s] as ClassList[number]] : [];
+    });
+  }
+
   /** Number of cached blocks (for the build's report). */
   get cached(): number {
     return this.#cache.size;
   }
+}
+
+/** Colour classes with their light and dark declarations. */
+export type ClassList = [string, { light: string; dark: string }][];
+
+/** A copy of a hast tree (elements, text and raw nodes), faster than structuredClone. */
+function clone<T extends ElementContent | Element>(node: T): T {
+  if (node.type === "element") {
+    const props: Element["properties"] = {};
+    for (const [k, v] of Object.entries(node.properties)) props[k] = Array.isArray(v) ? [...v] : v;
+    return {
+      type: "element",
+      tagName: node.tagName,
+      properties: props,
+      children: node.children.map(clone),
+    } as T;
+  }
+  return { ...node };
 }
 
 /** Light and dark declarations of a shiki style: `color:#D73A49;--shiki-dark:#F97583;…`. */

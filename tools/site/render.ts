@@ -47,6 +47,8 @@ export interface PreparedChapter {
   anchors: Set<string>;
   /** The first paragraph's text, for the index page. */
   summary: string;
+  /** The ids of the level-2 headings marked `{#id .page}`: the chapter's later pages start there. */
+  pageStarts: string[];
   problems: Problem[];
 }
 
@@ -79,7 +81,8 @@ export function linkableDefinitions(definitions: Definition[]): Map<string, Defi
   return out;
 }
 
-const EXPLICIT_ID = /\s*\{#([A-Za-z][\w-]*)\}\s*$/;
+/** `{#id}` ending a heading; `{#id .page}` also starts a page there (tools/site/pages.ts). */
+const EXPLICIT_ID = /\s*\{#([A-Za-z][\w-]*)(\s+\.page)?\}\s*$/;
 const LEADING_ID = /^\{#([A-Za-z][\w-]*)\}\s*/;
 const INLINE_ID = /\{#([A-Za-z][\w-]*)\}/g;
 
@@ -108,6 +111,7 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
   const toc: TocEntry[] = [];
   const problems: Problem[] = [];
   let summary = "";
+  const pageStarts: string[] = [];
   const numbers = sectionNumbering(Number(chapter.name.slice(0, 2)));
   const claim = (id: string, node: RootContent) => {
     if (anchors.has(id)) problems.push(problemAt(chapter, node, `anchor #${id} is used twice`));
@@ -115,7 +119,11 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
   };
   walk(tree, (node) => {
     if (node.type === "heading") {
-      const id = headingId(node as Heading, slugger);
+      const { id, page } = headingId(node as Heading, slugger);
+      if (page && node.depth === 2) pageStarts.push(id);
+      else if (page) {
+        problems.push(problemAt(chapter, node, `only a level-2 heading starts a page`));
+      }
       (node.data ??= {}).hProperties = { id };
       claim(id, node);
       const number = numbers(node.depth);
@@ -160,7 +168,7 @@ export function prepareChapter(chapter: Chapter, xref: XrefIndex): PreparedChapt
     const figure = figureId(block);
     if (figure) claim(figure, block.node);
   }
-  return { chapter, tree, toc, anchors, summary, problems };
+  return { chapter, tree, toc, anchors, summary, pageStarts, problems };
 }
 
 /** An mdast node that remark-rehype turns into `<span id="…"></span>`. */
@@ -172,16 +180,16 @@ function inlineAnchor(id: string): RootContent {
   };
 }
 
-function headingId(node: Heading, slugger: GithubSlugger): string {
+function headingId(node: Heading, slugger: GithubSlugger): { id: string; page: boolean } {
   const last = node.children.at(-1);
   if (last?.type === "text") {
     const m = EXPLICIT_ID.exec(last.value);
     if (m) {
       last.value = last.value.slice(0, m.index);
-      return m[1];
+      return { id: m[1], page: m[2] !== undefined };
     }
   }
-  return slugger.slug(textOf(node).trim());
+  return { id: slugger.slug(textOf(node).trim()), page: false };
 }
 
 function takeLeadingId(item: ListItem): string | undefined {

@@ -1,0 +1,309 @@
+/**
+ * Rendered chapters kept between builds, so a build re-renders only the chapters whose text — or
+ * whose referenced definitions, anchors, fragments or figures — changed: a prose edit re-renders
+ * one chapter, and a warm `deno task build` with nothing changed renders none (and never loads
+ * shiki). Entries live in memory for a running `deno task serve` and under `.cache/site/` on disk.
+ *
+ * An entry's key hashes everything {@link renderChapter} reads: the chapter's text; the cross-
+ * reference records of its blocks and of the fragments its `<<refs>>` name; every definition, anchor
+ * and figure whose name occurs in its text (a link, a check id or a use must spell the name out);
+ * the pages of all chapters; the model and panels when the chapter places a panel; and the source
+ * of the renderer itself.
+ *
+ * @module
+ */
+import { HashStore, sha256 } from "../literate/hash_store.ts";
+import type { Chapter } from "../literate/spec.ts";
+import { prepareChapter, type PreparedChapter, type RenderContext } from "./render.ts";
+import type { XrefIndex } from "./xref.ts";
+import { bundleInputHash } from "./bundle.ts";
+import { isPanelBlock } from "./panels.ts";
+import { pageOf } from "./xref.ts";
+
+/** A rendered chapter: its body (figures not yet filled), the uses of names it found, and the
+ * highlighting classes it uses (name, light, dark). */
+export interface RenderedChapter {
+  html: string;
+  uses: [string, [string, string][]][];
+  classes: [string, { light: string; dark: string }][];
+}
+
+/** What a new process needs of a prepared chapter whose text it has seen before. */
+interface Facts {
+  toc: PreparedChapter["toc"];
+  anchors: string[];
+  summary: string;
+  pageStarts: string[];
+  problems: PreparedChapter["problems"];
+  words: string[];
+}
+
+/** The renderer's own files: a change to any of them makes every key new. */
+const RENDERER = [
+  "render.ts",
+  "highlight.ts",
+  "sections.ts",
+  "figures.ts",
+  "panels.ts",
+  "xref.ts",
+  "../literate/spec.ts",
+];
+
+/** What separates the words a link, a check id or a name in code can be made of. */
+const NOT_WORD = /[^\w$-]+/;
+
+/** The cache of rendered chapters: in memory, and on disk when given a directory. */
+export class RenderCache {
+  #memory = new Map<string, RenderedChapter>();
+  #dir: string | null;
+  #store: HashStore | null;
+  #renderer: Promise<string> | null = null;
+  #panels: Promise<string> | null = null;
+
+  constructor(dir?: string) {
+    this.#dir = dir ?? null;
+    this.#store = dir ? new HashStore(dir) : null;
+  }
+
+  /** The key of a prepared chapter in a build's context. */
+  async key(p: PreparedChapter, ctx: RenderContext, root: string): Promise<string> {
+    const { chapter } = p;
+    const words = this.#words(chapter.text);
+    const definitions = words.flatMap((w) => {
+      const d = ctx.definitions.get(w);
+      return d ? [[d.name, d.kind, d.href, d.anchor, d.chapter]] : [];
+    });
+    const index = anchorIndex(ctx);
+    const anchors = words.flatMap((w) => {
+      const on = index.get(w) ?? [];
+      const fragment = ctx.xref.anchors.get(w)?.name;
+      const figure = ctx.figures?.label(w);
+      return on.length || fragment || figure ? [[w, on, fragment, figure]] : [];
+    });
+    const blocks = chapter.blocks.map((b) => {
+      const x = ctx.xref.blocks.get(b);
+      const refs: [number, unknown][] = [];
+      for (let k = 0; k < b.lines.length; k++) {
+        const r = ctx.xref.refs.get(`${b.index}:${k}`);
+        if (r) refs.push([k, r]);
+      }
+      const figure = ctx.figures?.of(b);
+      return [x ?? null, refs, figure ? [figure.id, figure.number, figure.caption] : null];
+    });
+    const panels = chapter.blocks.some((b) => isPanelBlock(b.lang))
+      ? await (this.#panels ??= bundleInputHash(root))
+      : "";
+    // The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions).
+    return await sha256(JSON.stringify([
+      await this.#rendererHash(root),
+      chapter.path,
+      pageOf(chapter),
+      await this.#textHash(chapter.text),
+      ctx.editHref(chapter.path, 1),
+      [...ctx.chapters.values()].map((q) => [q.chapter.name, pageOf(q.chapter)]),
+      definitions,
+      anchors,
+      blocks,
+      panels,
+    ]));
+  }
+
+  /** The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions). */
+  #rendererHash(root: string): Promise<string> {
+    this.#renderer ??= Promise.all([
+      ...RENDERER.map((f) => Deno.readTextFile(new URL(`./${f}`, import.meta.url))),
+      Deno.readTextFile(`${root}/deno.lock`).catch(() => ""),
+    ]).then((texts) => sha256(texts.join("\0")));
+    return this.#renderer;
+  }
+
+  /** The hash of each chapter text seen (kept by text, like the words). */
+  #hashes = new Map<string, string>();
+  async #textHash(text: string): Promise<string> {
+    let hash = this.#hashes.get(text);
+    if (hash === undefined) this.#hashes.set(text, hash = await sha256(text));
+    return hash;
+  }
+
+  /** Each word of a text once: `a-check-id` and its pieces `a`, `check`, `id` (kept by text). */
+  #wordsOf = new Map<string, string[]>();
+  #words(text: string): string[] {
+    let words = this.#wordsOf.get(text);
+    if (!words) {
+      // (split, not matchAll: a third of the time over the whole spec)
+      const set = new Set(text.split(NOT_WORD));
+      for (const w of [...set]) if (w.includes("-")) { for (const x of w.split("-")) set.add(x); }
+      set.delete("");
+      words = [...set];
+      this.#wordsOf.set(text, words);
+    }
+    this.#texts.add(text);
+    return words;
+  }
+  /** The texts of this build's chapters (the memos keep only these). */
+  #texts = new Set<string>();
+
+  /** Prepared chapters by text and block anchors: the tree is prepared once per change. */
+  #prepared = new Map<string, PreparedChapter>();
+
+  /**
+   * {@link prepareChapter}, or an earlier build's result for the same text and block anchors (with
+   * this build's chapter), from memory or from disk (its anchors, contents and summary, and the
+   * chapter's words, without the tree: a new process then prepares no unchanged chapter). Its
+   * tree is for reading: {@link renderChapter} needs a fresh one ({@link forRendering}).
+   */
+  async prepare(chapter: Chapter, xref: XrefIndex, root: string): Promise<PreparedChapter> {
+    const anchors = chapter.blocks.map((b) => xref.blocks.get(b)?.anchor ?? "").join(" ");
+    const key = `${chapter.path} ${anchors}\u0000${chapter.text}`;
+    this.#texts.add(chapter.text);
+    const known = this.#prepared.get(key);
+    if (known) return { ...known, chapter };
+    const factsKey = this.#dir
+      ? `f-${
+        (await sha256(
+          `${await this.#rendererHash(root)} ${chapter.path} ${anchors} ${await this.#textHash(
+            chapter.text,
+          )}`,
+        )).slice(0, 32)
+      }`
+      : null;
+    if (factsKey) this.#used.add(factsKey);
+    const saved = factsKey ? await this.#store!.get(factsKey) : null;
+    if (saved) {
+      const f = JSON.parse(saved) as Facts;
+      const p: PreparedChapter = {
+        chapter,
+        tree: chapter.tree,
+        toc: f.toc,
+        anchors: new Set(f.anchors),
+        summary: f.summary,
+        pageStarts: f.pageStarts,
+        problems: f.problems,
+      };
+      this.#wordsOf.set(chapter.text, f.words);
+      this.#prepared.set(key, p);
+      return p;
+    }
+    const p = prepareChapter(chapter, xref);
+    this.#prepared.set(key, p);
+    this.#pristine.add(p);
+    if (factsKey) {
+      const facts: Facts = {
+        toc: p.toc,
+        anchors: [...p.anchors],
+        summary: p.summary,
+        pageStarts: p.pageStarts,
+        problems: p.problems,
+        words: this.#words(chapter.text),
+      };
+      await this.#store!.put(factsKey, JSON.stringify(facts));
+    }
+    return p;
+  }
+
+  /** Keys of disk entries this build used (chapters and facts). */
+  #used = new Set<string>();
+
+  #pristine = new WeakSet<PreparedChapter>();
+
+  /** A prepared chapter to render: `p` itself the first time, else a fresh preparation. */
+  forRendering(p: PreparedChapter, xref: XrefIndex): PreparedChapter {
+    if (!this.#pristine.has(p)) return prepareChapter(p.chapter, xref);
+    this.#pristine.delete(p);
+    return p;
+  }
+
+  /** A chapter rendered under `key` before, or null. */
+  async get(key: string): Promise<RenderedChapter | null> {
+    const known = this.#memory.get(key);
+    if (known) return known;
+    const text = await this.#store?.get(key);
+    if (!text) return null;
+    const entry = JSON.parse(text) as RenderedChapter;
+    this.#memory.set(key, entry);
+    return entry;
+  }
+
+  /** Keeps a rendered chapter. */
+  async put(key: string, entry: RenderedChapter): Promise<void> {
+    this.#memory.set(key, entry);
+    await this.#store?.put(key, JSON.stringify(entry));
+  }
+
+  /** Forgets the entries not used by this build (memory and disk). */
+  async prune(used: Set<string>): Promise<void> {
+    for (const key of [...this.#memory.keys()]) if (!used.has(key)) this.#memory.delete(key);
+    for (const key of [...this.#pages?.byInputs.keys() ?? []]) {
+      if (!this.#pagesUsed.has(key)) this.#pages!.byInputs.delete(key);
+    }
+    for (const text of [...this.#wordsOf.keys()]) {
+      if (!this.#texts.has(text)) this.#wordsOf.delete(text);
+    }
+    for (const text of [...this.#hashes.keys()]) {
+      if (!this.#texts.has(text)) this.#hashes.delete(text);
+    }
+    for (const key of [...this.#prepared.keys()]) {
+      if (!this.#texts.has(key.slice(key.indexOf("\u0000") + 1))) this.#prepared.delete(key);
+    }
+    if (!this.#dir) return;
+    // Not HashStore.prune: an entry found in memory was used too.
+    try {
+      for await (const e of Deno.readDir(this.#dir)) {
+        const key = e.name.slice(0, -5);
+        if (e.name.endsWith(".json") && !used.has(key) && !this.#used.has(key)) {
+          await Deno.remove(`${this.#dir}/${e.name}`).catch(() => {});
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  /** Pages laid out by earlier builds with the current layouts, by their inputs. */
+  #pages: { layouts: object; byInputs: Map<string, { text: string; page: string }> } | null = null;
+  #pagesUsed = new Set<string>();
+
+  /**
+   * A page laid out by `make`, or the same page of an earlier build with the same layouts and
+   * inputs: the same text object, so writing it out compares nothing.
+   */
+  page(layouts: object, inputs: unknown, make: () => string, text = ""): string {
+    if (this.#pages?.layouts !== layouts) this.#pages = { layouts, byInputs: new Map() };
+    // `text`, a page's large input (a body, a chapter's Markdown), is compared, not copied into
+    // the key: the same text object compares at once.
+    const key = JSON.stringify(inputs);
+    this.#pagesUsed.add(key);
+    const known = this.#pages.byInputs.get(key);
+    if (known && known.text === text) return known.page;
+    const page = make();
+    this.#pages.byInputs.set(key, { text, page });
+    return page;
+  }
+
+  /** Starts a build: the model may have changed, and only this build's entries count as used. */
+  begin(): void {
+    this.#panels = null;
+    this.#texts.clear();
+    this.#pagesUsed.clear();
+    this.#used.clear();
+    if (this.#store) this.#store = new HashStore(this.#store.dir);
+  }
+}
+
+const indexes = new WeakMap<RenderContext, Map<string, string[]>>();
+
+/** Every anchor of every chapter → the chapters that have it, in reading order (once a build). */
+function anchorIndex(ctx: RenderContext): Map<string, string[]> {
+  let index = indexes.get(ctx);
+  if (!index) {
+    index = new Map();
+    for (const q of ctx.chapters.values()) {
+      for (const a of q.anchors) {
+        if (!index.has(a)) index.set(a, []);
+        index.get(a)!.push(q.chapter.name);
+      }
+    }
+    indexes.set(ctx, index);
+  }
+  return index;
+}
