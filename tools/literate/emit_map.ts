@@ -204,12 +204,17 @@ async function denoEmitMaps(root: string, files: TangledFile[]): Promise<Map<str
 /**
  * Writes the composed map of each generated file to `.cache/srcmap/`. The files must already be
  * written; a file Deno cannot load (a syntax error the type checker will report) gets no map.
+ * Returns whether every file got its map.
  */
-export async function writeMaps(root: string, files: TangledFile[]): Promise<void> {
+export async function writeMaps(root: string, files: TangledFile[]): Promise<boolean> {
   const emitted = await denoEmitMaps(root, files);
+  let complete = true;
   for (const f of files) {
     const json = emitted.get(f.path);
-    if (!json) continue;
+    if (!json) {
+      complete = false;
+      continue;
+    }
     const target = `${root}/${MAP_DIR}/${f.path}.map`;
     const map = compose(f, new SourceMapConsumer(JSON.parse(json)));
     const current = await Deno.readTextFile(target).catch(() => null);
@@ -217,4 +222,5 @@ export async function writeMaps(root: string, files: TangledFile[]): Promise<voi
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
     await Deno.writeTextFile(target, map);
   }
+  return complete;
 }

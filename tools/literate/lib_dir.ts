@@ -10,6 +10,7 @@ import { loadSpec } from "./spec.ts";
 import { type Tangle, tangle, type TangledFile } from "./tangle.ts";
 import { type DerivedImports, deriveImports, withImports } from "./imports.ts";
 import { HashStore, sha256 } from "./hash_store.ts";
+import { inputKey, recordManifest, upToDate } from "./manifest.ts";
 
 /** What to do with `lib/`. */
 export type LibMode = "write" | "check" | "prune";
@@ -98,8 +99,17 @@ async function importsOf(root: string, files: TangledFile[]): Promise<DerivedImp
   return derived;
 }
 
-/** Tangles `root/spec` and reconciles `root/lib` according to `mode`. */
+/** Counts for the summary line: generated files, and the chapters they come from. */
+function counts(t: Tangle): { files: number; chapters: number } {
+  return { files: t.files.length, chapters: new Set(t.files.flatMap((f) => f.chapters)).size };
+}
+
+/**
+ * Tangles `root/spec` and reconciles `root/lib` according to `mode`. A success is recorded in the
+ * manifest (`manifest.ts`), which lets `deno task tangle` skip the next run when nothing changed.
+ */
 export async function tangleLib(root: string, mode: LibMode): Promise<LibResult> {
+  const inputs = await inputKey(root);
   const result = tangle(await loadSpec(root));
   const problems = [...result.problems];
   if (problems.length === 0) {
@@ -149,6 +159,10 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
           }: run \`deno task tangle\``,
       });
     }
+    // A passing check records lib/ unless the manifest already says so (maps included).
+    if (problems.length === 0 && !await upToDate(root, "check")) {
+      await recordManifest(root, inputs, false, counts(result));
+    }
     return { tangle: result, problems, changed, removed };
   }
   if (problems.length > 0) return { tangle: result, problems, changed, removed };
@@ -162,6 +176,8 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
     await Deno.writeTextFile(target, text);
     changed.push(file.path);
   }
-  await writeMaps(root, result.files);
+  // A map that could not be made is tried again by the next run: the manifest then records none.
+  const complete = await writeMaps(root, result.files);
+  await recordManifest(root, inputs, complete, counts(result));
   return { tangle: result, problems, changed, removed };
 }
