@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { loadSpec } from "../../tools/literate/spec.ts";
 import { buildSite } from "../../tools/site/build.ts";
 import { md, tempProject, where } from "./fixture.ts";
+import { realSite } from "./real_site.ts";
 
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -16,8 +17,7 @@ function hrefs(html: string): string[] {
 }
 
 Deno.test("site: the real spec builds; every chapter has a page; every internal link resolves", async () => {
-  const outDir = await Deno.makeTempDir({ prefix: "site-" });
-  const result = await buildSite({ root: repo, outDir });
+  const { outDir, ...result } = await realSite();
   assert.deepEqual(where(result.problems), []);
   const spec = await loadSpec(repo);
   const pages = new Map<string, string>();
@@ -50,7 +50,6 @@ Deno.test("site: the real spec builds; every chapter has a page; every internal 
     }
   }
   assert.ok(checked > 50, `checked ${checked} links`);
-  await Deno.remove(outDir, { recursive: true });
 });
 
 Deno.test("site: model blocks are labelled and cross-linked both ways across chapters", async () => {
