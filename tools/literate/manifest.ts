@@ -138,6 +138,18 @@ async function outputHashes(
   return { lib: await hashAll(lib), maps: mapParts ? await hashAll(mapParts) : null };
 }
 
+/** The hash of every file under `root/dir` (paths and bytes), for records like the manifest's. */
+export async function treeHash(root: string, dir: string): Promise<string> {
+  const paths = await listTree(root, dir);
+  return await hashAll(
+    await Promise.all(
+      paths.map((p) =>
+        readOrNull(`${root}/${p}`).then((b) => [p, b] as [string, Uint8Array | null])
+      ),
+    ),
+  );
+}
+
 async function readManifest(root: string): Promise<Manifest | null> {
   const bytes = await readOrNull(`${root}/${MANIFEST}`);
   if (!bytes) return null;
