@@ -11,13 +11,17 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { upToDate } from "./literate/manifest.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { check: { type: "boolean" }, prune: { type: "boolean" } },
-});
+// Parsed by hand: node:util's parseArgs alone costs a sixth of a run with nothing to do.
+const values = { check: false, prune: false };
+for (const arg of Deno.args) {
+  if (arg === "--check" || arg === "--prune") values[arg === "--check" ? "check" : "prune"] = true;
+  else {
+    console.error(`tangle: unknown argument ${arg} (expected --check or --prune)`);
+    Deno.exit(2);
+  }
+}
 const mode = values.check ? "check" : values.prune ? "prune" : "write";
 const started = performance.now();
 const elapsed = () => (performance.now() - started).toFixed(0);
