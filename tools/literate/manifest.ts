@@ -2,8 +2,9 @@
  * The tangler's manifest: what the last successful tangle read and what it left in `lib/`, by
  * content hash, in `.cache/tangle-manifest.json`.
  *
- * A tangle is a function of the chapters' bytes, the tangler's own source, `deno.lock` (the
- * Markdown and TypeScript parsers' versions) and Deno's version (its emit shapes the source maps).
+ * A tangle is a function of the chapters' bytes, the tangler's own source, `deno.json` and
+ * `deno.lock` (the Markdown and TypeScript parsers' versions, compiler options) and Deno's version
+ * (its emit shapes the source maps).
  * When all of those hash as the manifest says and `lib/` — every file under it, names and bytes —
  * hashes as the manifest says too, a fresh tangle would write nothing and `--check` would pass, so
  * `deno task tangle` stops after hashing: it loads neither the Markdown parser nor TypeScript and
@@ -100,7 +101,8 @@ async function listTree(root: string, dir: string): Promise<string[]> {
 
 /**
  * The hash of everything a tangle of `root` depends on: every `spec/*.md` (name and bytes), the
- * tangler's source (`tools/tangle.ts` and `tools/literate/*.ts`), `deno.lock` and Deno's version.
+ * tangler's source (`tools/tangle.ts` and `tools/literate/*.ts`), `deno.json`, `deno.lock` and
+ * Deno's version.
  */
 export async function inputKey(root: string): Promise<string> {
   const literate = new URL("./", import.meta.url);
@@ -117,7 +119,9 @@ export async function inputKey(root: string): Promise<string> {
     ...chapters.map(async (p) =>
       [p, await readOrNull(`${root}/${p}`)] as [string, Uint8Array | null]
     ),
-    readOrNull(`${root}/deno.lock`).then((b) => ["deno.lock", b] as [string, Uint8Array | null]),
+    ...["deno.json", "deno.lock"].map((p) =>
+      readOrNull(`${root}/${p}`).then((b) => [p, b] as [string, Uint8Array | null])
+    ),
   ]);
   parts.push(["deno", encoder.encode(`${Deno.version.deno} ${Deno.version.v8}`)]);
   return await hashAll(parts);
