@@ -73,3 +73,26 @@ Deno.test("tangle manifest: a hand edit or a stray file in lib/ fails --check; a
   assert.equal(await upToDate(root, "check"), null, "an unreadable manifest is no manifest");
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("import scans are kept per file: an edit to one chapter scans only the files it changed", async () => {
+  const root = await tempProject({ "spec/01-a.md": A, "spec/02-b.md": B });
+  const scans = async () => {
+    const names = [];
+    for await (const e of Deno.readDir(`${root}/.cache/import-scans`)) names.push(e.name);
+    return names.sort();
+  };
+  await tangleLib(root, "write");
+  const before = await scans();
+  assert.equal(before.length, 2, "one scan per generated file");
+  assert.match(await Deno.readTextFile(`${root}/lib/b.ts`), /^import \{ a \} from "\.\/a\.ts";$/m);
+
+  await Deno.writeTextFile(`${root}/spec/02-b.md`, B.replace("a + 1", "a * a"));
+  assert.deepEqual((await tangleLib(root, "write")).changed, ["lib/b.ts"]);
+  const after = await scans();
+  assert.equal(after.length, 2, "the old scan of lib/b.ts is pruned");
+  assert.equal(after.filter((n) => before.includes(n)).length, 1, "lib/a.ts's scan is reused");
+  const b = await Deno.readTextFile(`${root}/lib/b.ts`);
+  assert.match(b, /^import \{ a \} from "\.\/a\.ts";$/m);
+  assert.match(b, /^export const b = a \* a;$/m);
+  await Deno.remove(root, { recursive: true });
+});
