@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { buildSite } from "../../tools/site/build.ts";
+import { realSite } from "../tools/real_site.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
@@ -15,8 +15,7 @@ const SHOTS = `${repo}/.cache/screenshots/figures`;
 const FIGURES = ["fig-iova-split", "fig-entry-bits", "fig-nested-walk", "fig-nested-fault"];
 
 Deno.test("browser: chapter 17's figures follow the light and dark theme and fit a phone", async () => {
-  const outDir = await Deno.makeTempDir({ prefix: "site-figures-" });
-  const built = await buildSite({ root: repo, outDir, search: false });
+  const { outDir, ...built } = await realSite();
   assert.deepEqual(built.problems, []);
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
     const path = decodeURIComponent(new URL(req.url).pathname);
@@ -89,6 +88,5 @@ Deno.test("browser: chapter 17's figures follow the light and dark theme and fit
   } finally {
     await browser.close();
     await server.shutdown();
-    await Deno.remove(outDir, { recursive: true });
   }
 });

@@ -22,7 +22,7 @@ import {
   vtd_walk_ss,
   VtdWalk,
 } from "../../lib/internal.ts";
-import { buildSite } from "../../tools/site/build.ts";
+import { realSite } from "../tools/real_site.ts";
 import { setupScenario, WALK_SCENARIOS } from "../../site/panels/walk_scenarios.ts";
 import { WALK_FAMILIES } from "../../site/panels/walk_formats.ts";
 import { openSession, SCRIPTED_STEPS } from "../../site/panels/uapi_adapter.ts";
@@ -318,8 +318,7 @@ async function uapiConsole(url: string, browser: Browser, width: number) {
 }
 
 Deno.test("browser: the model's panels", async (t) => {
-  const outDir = await Deno.makeTempDir({ prefix: "site-panels-" });
-  const built = await buildSite({ root: repo, outDir, search: false });
+  const { outDir, ...built } = await realSite();
   assert.deepEqual(built.problems, []);
   for (const f of ["panel-walk.js", "panel-console.js", "panel-loader.js", "panel-checks.json"]) {
     assert.ok(built.pages.includes(f), f);
@@ -356,6 +355,5 @@ Deno.test("browser: the model's panels", async (t) => {
   } finally {
     await browser.close();
     await server.shutdown();
-    await Deno.remove(outDir, { recursive: true });
   }
 });

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
-import { buildSite } from "../../tools/site/build.ts";
+import { realSite } from "../tools/real_site.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
@@ -25,8 +25,7 @@ const TYPES: Record<string, string> = {
 async function withSite(
   run: (url: string, browser: Browser, pages: string[]) => Promise<void>,
 ) {
-  const outDir = await Deno.makeTempDir({ prefix: "site-browser-" });
-  const built = await buildSite({ root: repo, outDir });
+  const { outDir, ...built } = await realSite();
   assert.deepEqual(built.problems, []);
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
     let path = decodeURIComponent(new URL(req.url).pathname);
@@ -46,7 +45,6 @@ async function withSite(
   } finally {
     await browser.close();
     await server.shutdown();
-    await Deno.remove(outDir, { recursive: true });
   }
 }
 

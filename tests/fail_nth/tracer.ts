@@ -10,7 +10,10 @@
  * - make the Nth point of the whole scenario (over all its tasks) fail;
  * - or, the second way, make memory.max be hit at the Nth charge: an accessor on `max` of each
  *   spawned task's memory cgroup counts the charges checked against it, and at the Nth sets the
- *   real limit to the usage, so that the charge and every later one fail for real.
+ *   real limit to the usage, so that the charge and every later one fail for real. A counting run
+ *   tells reads by page_counter_try_charge() from the others by the caller's frame and notes
+ *   which read each charge was; an injecting run repeats it, so it counts reads alone and checks
+ *   the caller once, at the read it injects.
  *
  * A task's own use of fail_nth (a test that arms it itself) passes through unchanged.
  */
@@ -19,9 +22,11 @@ import { Machine, OOM_SCORE_ADJ_MIN, type Process } from "../../lib/internal.ts"
 export type Mode =
   | { kind: "off" }
   | { kind: "count" }
-  | { kind: "tally" }
+  /** Counts points and charges (without naming them), or only until there are more than `upTo`. */
+  | { kind: "tally"; upTo?: number }
   | { kind: "fail-nth"; n: number }
-  | { kind: "memory-max"; n: number };
+  /** `at`: which read of `max` was the Nth charge in the counting run (its `chargeReads`). */
+  | { kind: "memory-max"; n: number; at: number };
 
 const SENTINEL = 2 ** 40;
 
@@ -31,6 +36,8 @@ export interface Trace {
   points: string[];
   /** Charges checked against a spawned task's memory.max, by site. */
   charges: string[];
+  /** For each charge, which read of a traced `max` it was (counting and tallying runs). */
+  chargeReads: number[];
   /** The site that was made to fail, if any. */
   injected: string | null;
   /** Every task spawned during the run (to be killed afterwards). */
@@ -38,7 +45,9 @@ export interface Trace {
 }
 
 let mode: Mode = { kind: "off" };
-let trace: Trace = { points: [], charges: [], injected: null, tasks: [] };
+let trace: Trace = { points: [], charges: [], chargeReads: [], injected: null, tasks: [] };
+/** Reads of a traced counter's `max` so far in this run. */
+let maxReads = 0;
 let injectNow = false;
 let suspended = false;
 let spent = false;
@@ -51,14 +60,45 @@ const ALLOCATOR =
   /^(kmem_cache_alloc|k[mvz]alloc\w*|kcalloc|krealloc|\w*alloc_pages?\w*|folio_alloc\w*|iommu_alloc_pages?\w*|page_counter_try_charge|\w*charge\w*)$/;
 const SKIP_FN = /should_fail|^(Object\.)?(get|set) |^Proxy\./;
 
-/** The allocation site of the current stack: `function (lib/file.ts:line)`. */
-export function site(): string {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 60;
-  const stack = new Error().stack!.split("\n").slice(1);
+/** V8's structured stack below `fn`'s frame, `limit` frames deep. */
+// deno-lint-ignore ban-types
+function callSites(limit: number, fn: Function): CallSite[] {
+  // deno-lint-ignore no-explicit-any
+  const E = Error as any;
+  const [depth, prepare] = [Error.stackTraceLimit, E.prepareStackTrace];
   Error.stackTraceLimit = limit;
-  for (const line of stack) {
-    const m = line.match(/at (?:(.+?) \()?(?:file:\/\/)?([^()]+?):(\d+):\d+\)?$/);
+  E.prepareStackTrace = (_: Error, sites: CallSite[]) => sites;
+  const holder: { stack?: CallSite[] } = {};
+  Error.captureStackTrace(holder, fn);
+  const sites = holder.stack ?? []; // formatted when first read, by the prepareStackTrace of then
+  [Error.stackTraceLimit, E.prepareStackTrace] = [depth, prepare];
+  return sites;
+}
+
+/** The parts of V8's CallSite the tracer reads. */
+interface CallSite {
+  getFunctionName(): string | null;
+  isConstructor(): boolean;
+  isAsync(): boolean;
+  getTypeName(): string | null;
+  isToplevel(): boolean;
+  toString(): string;
+}
+
+/**
+ * The allocation site of the current stack: `function (lib/file.ts:line)`.
+ *
+ * A formatted frame costs a source-map lookup (lib/ → spec/), so frames are formatted one by one
+ * and only where the function's name alone does not already rule the frame out: a plain function
+ * (not a method or constructor, whose formatted names carry a prefix) named like an allocator.
+ */
+export function site(): string {
+  for (const frame of callSites(60, site)) {
+    const name = frame.getFunctionName();
+    const plain = !frame.isConstructor() && !frame.isAsync() &&
+      (frame.isToplevel() || frame.getTypeName() === null);
+    if (plain && name && (ALLOCATOR.test(name) || SKIP_FN.test(name))) continue;
+    const m = `at ${frame}`.match(/at (?:(.+?) \()?(?:file:\/\/)?([^()]+?):(\d+):\d+\)?$/);
     if (!m) continue;
     const [, fn = "<anonymous>", file, ln] = m;
     if (SKIP_FILE.test(file) || SKIP_FN.test(fn) || ALLOCATOR.test(fn)) continue;
@@ -66,6 +106,17 @@ export function site(): string {
     return `${fn.replace(/^(Process|task_struct|Object)\./, "")} (${rel}:${ln})`;
   }
   return "<unknown>";
+}
+
+/** Whether the current read of `max` is page_counter_try_charge() checking a charge. */
+function fromTryCharge(): boolean {
+  // Frame 0 is the accessor, frame 1 its caller; a name needs no source map.
+  return callSites(2, fromTryCharge)[1]?.getFunctionName() === "page_counter_try_charge";
+}
+
+/** Whether a tally has counted past its limit (the rest of the run is not counted). */
+function tallied(m: { upTo?: number }): boolean {
+  return m.upTo !== undefined && trace.points.length + trace.charges.length > m.upTo;
 }
 
 function instrument(task: Process): void {
@@ -95,7 +146,7 @@ function instrument(task: Process): void {
       }
       const n = trace.points.length + 1;
       if (mode.kind === "tally") {
-        trace.points.push("");
+        if (!tallied(mode)) trace.points.push("");
         return;
       }
       const injecting = mode.kind === "fail-nth" && n === mode.n;
@@ -113,30 +164,26 @@ function instrument(task: Process): void {
     configurable: true,
     enumerable: true,
     get() {
-      if (
-        !suspended &&
-        (mode.kind === "count" || mode.kind === "tally" || (mode.kind === "memory-max" && !spent))
-      ) {
-        // Count a charge only when called from page_counter_try_charge().
-        // Only the caller's frame is needed: a short stack keeps this cheap.
-        const limit = Error.stackTraceLimit;
-        Error.stackTraceLimit = 2;
-        const stack = new Error().stack!;
-        Error.stackTraceLimit = limit;
-        if (/at page_counter_try_charge/.test(stack)) {
-          const injecting = mode.kind === "memory-max" && trace.charges.length + 1 === mode.n;
-          const where = mode.kind === "count" || injecting ? site() : "";
-          if (mode.kind === "tally") {
-            trace.charges.push("");
-            return max;
-          }
-          trace.charges.push(where);
-          if (injecting) {
-            spent = true;
-            trace.injected = where;
-            max = counter.usage;
-          }
+      if (suspended || spent) return max;
+      if (mode.kind === "memory-max") {
+        // The run repeats the counting run up to here, so the Nth charge is the same read of
+        // `max` (over every traced counter) as it was then; one stack confirms it.
+        if (++maxReads !== mode.at) return max;
+        if (!fromTryCharge()) {
+          throw new Error(`fail-nth tracer: read ${mode.at} of memory.max is not a charge now`);
         }
+        trace.charges.push(...Array(mode.n - trace.charges.length - 1).fill(""));
+        const where = site();
+        trace.charges.push(where);
+        spent = true;
+        trace.injected = where;
+        max = counter.usage;
+      } else if (
+        (mode.kind === "count" || (mode.kind === "tally" && !tallied(mode))) &&
+        (++maxReads, fromTryCharge())
+      ) {
+        trace.charges.push(mode.kind === "count" ? site() : "");
+        trace.chargeReads.push(maxReads);
       }
       return max;
     },
@@ -161,7 +208,8 @@ export function unswept<T>(fn: () => T): T {
 
 function begin(m: Mode): void {
   mode = m;
-  trace = { points: [], charges: [], injected: null, tasks: [] };
+  trace = { points: [], charges: [], chargeReads: [], injected: null, tasks: [] };
+  maxReads = 0;
   injectNow = false;
   spent = false;
   Machine.prototype.spawn = function (this: Machine, ...args: Parameters<Machine["spawn"]>) {
@@ -175,7 +223,7 @@ function end(error: unknown): { trace: Trace; error: unknown } {
   Machine.prototype.spawn = original;
   const t = trace;
   mode = { kind: "off" };
-  trace = { points: [], charges: [], injected: null, tasks: [] };
+  trace = { points: [], charges: [], chargeReads: [], injected: null, tasks: [] };
   return { trace: t, error };
 }
 

@@ -6,8 +6,7 @@
 import assert from "node:assert/strict";
 import { buildSite } from "../../tools/site/build.ts";
 import { md, tempProject, where } from "./fixture.ts";
-
-const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+import { realSite } from "./real_site.ts";
 
 const FIG_LIB = [
   "export function boxFigure() {",
@@ -93,8 +92,7 @@ Deno.test("site figures: unknown function, bad attributes and unreferenced figur
 });
 
 Deno.test("site figures: chapter 17's pages carry its figures, numbered, captioned and referred to", async () => {
-  const outDir = await Deno.makeTempDir({ prefix: "site-fig-" });
-  const result = await buildSite({ root: repo, outDir, search: false });
+  const { outDir, ...result } = await realSite();
   assert.deepEqual(where(result.problems), []);
   const html = await Deno.readTextFile(`${outDir}/vtd-page-walk.html`);
   const expected = [
@@ -132,5 +130,4 @@ Deno.test("site figures: chapter 17's pages carry its figures, numbered, caption
   const memcg = await Deno.readTextFile(`${outDir}/memory-cgroups.html`);
   assert.match(memcg, /<title id="fig-memcg-tree-title">Figure 4\.1: [^<]+<\/title>/);
   assert.ok(memcg.includes('<a href="#fig-memcg-tree">Figure 4.1</a>'));
-  await Deno.remove(outDir, { recursive: true });
 });

@@ -3,6 +3,7 @@ import { loadSpec } from "../../tools/literate/spec.ts";
 import { buildSite } from "../../tools/site/build.ts";
 import { PAGE_BUDGET } from "../../tools/site/pages.ts";
 import { md, tempProject, where } from "./fixture.ts";
+import { realSite } from "./real_site.ts";
 
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -17,8 +18,7 @@ function hrefs(html: string): string[] {
 }
 
 Deno.test("site: the real spec builds; every chapter has a page; every internal link resolves", async () => {
-  const outDir = await Deno.makeTempDir({ prefix: "site-" });
-  const result = await buildSite({ root: repo, outDir });
+  const { outDir, ...result } = await realSite();
   assert.deepEqual(where(result.problems), []);
   const spec = await loadSpec(repo);
   const pages = new Map<string, string>();
@@ -55,7 +55,6 @@ Deno.test("site: the real spec builds; every chapter has a page; every internal 
   const heavy = [...pages].map(([path]) => [path, Deno.statSync(`${outDir}/${path}`).size] as const)
     .filter(([, size]) => size > PAGE_BUDGET);
   assert.deepEqual(heavy, [], `pages over ${PAGE_BUDGET} bytes`);
-  await Deno.remove(outDir, { recursive: true });
 });
 
 Deno.test("site: model blocks are labelled and cross-linked both ways across chapters", async () => {

@@ -106,17 +106,25 @@ async function inspectEmit(root: string, urls: string[]): Promise<Map<string, st
   const socket = new WebSocket(ws);
   // Once the entry has printed that everything is loaded, one request round trip settles it: the
   // session delivers events in order, so every scriptParsed came before the answer.
+  // The line can come before this side has seen the socket open (the child may run as soon as
+  // the debugger connects): the round trip then starts once it is open, after Debugger.enable, so
+  // the enable's reports come first too.
   const PING = 1_000_000;
+  let printedLoaded = false;
+  let opened = false;
+  const ping = () =>
+    socket.send(
+      JSON.stringify({ id: PING, method: "Runtime.evaluate", params: { expression: "0" } }),
+    );
   const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const loaded = (async () => {
     let out = "";
     for (let r = await stdout.read(); !r.done; r = await stdout.read()) {
       out += r.value;
-      if (out.includes(LOADED) && socket.readyState === WebSocket.OPEN) {
-        socket.send(
-          JSON.stringify({ id: PING, method: "Runtime.evaluate", params: { expression: "0" } }),
-        );
+      if (out.includes(LOADED)) {
         out = "";
+        printedLoaded = true;
+        if (opened && socket.readyState === WebSocket.OPEN) ping();
       }
     }
   })();
@@ -149,10 +157,19 @@ async function inspectEmit(root: string, urls: string[]): Promise<Map<string, st
     if (enabled && !running) send("Runtime.runIfWaitingForDebugger");
   }, 250);
   const giveUp = setTimeout(finish("timeout"), 60_000);
-  socket.onopen = () => socket.send(JSON.stringify({ id: ENABLE, method: "Debugger.enable" }));
+  socket.onopen = () => {
+    socket.send(JSON.stringify({ id: ENABLE, method: "Debugger.enable" }));
+    opened = true;
+    if (printedLoaded) ping();
+  };
   const why = await finished;
   if (Deno.env.get("EMIT_MAP_DEBUG")) {
     console.error(`emit maps: ${found.size}/${wanted.size} (${why})`);
+  } else if (why === "timeout") {
+    console.error(
+      `emit maps: gave up on the inspector after 60 s with ${found.size} of ${wanted.size} ` +
+        `maps; stack traces in the others stay at lib/ lines until the next tangle`,
+    );
   }
   clearInterval(nudge);
   clearTimeout(giveUp);
@@ -204,12 +221,17 @@ async function denoEmitMaps(root: string, files: TangledFile[]): Promise<Map<str
 /**
  * Writes the composed map of each generated file to `.cache/srcmap/`. The files must already be
  * written; a file Deno cannot load (a syntax error the type checker will report) gets no map.
+ * Returns whether every file got its map.
  */
-export async function writeMaps(root: string, files: TangledFile[]): Promise<void> {
+export async function writeMaps(root: string, files: TangledFile[]): Promise<boolean> {
   const emitted = await denoEmitMaps(root, files);
+  let complete = true;
   for (const f of files) {
     const json = emitted.get(f.path);
-    if (!json) continue;
+    if (!json) {
+      complete = false;
+      continue;
+    }
     const target = `${root}/${MAP_DIR}/${f.path}.map`;
     const map = compose(f, new SourceMapConsumer(JSON.parse(json)));
     const current = await Deno.readTextFile(target).catch(() => null);
@@ -217,4 +239,5 @@ export async function writeMaps(root: string, files: TangledFile[]): Promise<voi
     await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
     await Deno.writeTextFile(target, map);
   }
+  return complete;
 }

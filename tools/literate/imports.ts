@@ -17,8 +17,16 @@
  * @module
  */
 import ts from "typescript";
-import type { Problem } from "./spec.ts";
-import { mapBack, type TangledFile } from "./tangle.ts";
+import { combineScans, type DerivedImports, type FileScan } from "./import_lines.ts";
+import type { TangledFile } from "./tangle.ts";
+
+export {
+  combineScans,
+  type DerivedImports,
+  type FileScan,
+  type Insertion,
+  withImports,
+} from "./import_lines.ts";
 
 /** What one generated file exports: name → true when the export is a type only. */
 type Exports = Map<string, boolean>;
@@ -182,126 +190,36 @@ function scan(file: TangledFile): Scan {
   return { sf, exports: exportsOf(sf), valueUses, typeUses };
 }
 
-function caseless(a: string, b: string): number {
-  const x = a.toLowerCase(), y = b.toLowerCase();
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-function relative(from: string, to: string): string {
-  const a = from.split("/").slice(0, -1);
-  const b = to.split("/");
-  let k = 0;
-  while (k < a.length && k < b.length - 1 && a[k] === b[k]) k++;
-  const up = a.length - k;
-  return (up === 0 ? "./" : "../".repeat(up)) + b.slice(k).join("/");
-}
-
-/** `import { … } from "…";` as `deno fmt` lays it out at a line width of 100. */
-function importLine(names: { name: string; type: boolean }[], from: string): string[] {
-  const allTypes = names.every((n) => n.type);
-  const spec = names.map((n) => (n.type && !allTypes ? `type ${n.name}` : n.name));
-  const head = allTypes ? "import type" : "import";
-  const one = `${head} { ${spec.join(", ")} } from "${from}";`;
-  if (one.length <= 100) return [one];
-  return [`${head} {`, ...spec.map((s) => `  ${s},`), `} from "${from}";`];
-}
-
-/**
- * Where the derived imports go (a 0-based line): after the tangler's header, after a leading
- * `@module` comment, and after any explicit imports.
- */
-function insertionLine(file: TangledFile, sf: ts.SourceFile): number {
-  const lineOf = (pos: number) => sf.getLineAndCharacterOfPosition(pos).line;
-  let line = file.origins.findIndex((o) => o !== null);
-  const first = sf.statements[0];
+/** One file's scan as plain data (positions 1-based), for {@link combineScans}. */
+export function scanFile(file: TangledFile): FileScan {
+  const s = scan(file);
+  const at = (id: ts.Identifier): [number, number] => {
+    const pos = s.sf.getLineAndCharacterOfPosition(id.getStart(s.sf));
+    return [pos.line + 1, pos.character + 1];
+  };
+  const lineOf = (pos: number) => s.sf.getLineAndCharacterOfPosition(pos).line;
+  let afterModule: number | null = null;
+  const first = s.sf.statements[0];
   if (first) {
     const comments = ts.getLeadingCommentRanges(file.text, first.getFullStart()) ?? [];
     const module = comments.find((c) => file.text.slice(c.pos, c.end).includes("@module"));
-    if (module) line = lineOf(module.end) + 1;
+    if (module) afterModule = lineOf(module.end) + 1;
   }
-  for (const s of sf.statements) {
-    if (!ts.isImportDeclaration(s)) break;
-    line = Math.max(line, lineOf(s.end) + 1);
+  let afterImports: number | null = null;
+  for (const st of s.sf.statements) {
+    if (!ts.isImportDeclaration(st)) break;
+    afterImports = Math.max(afterImports ?? 0, lineOf(st.end) + 1);
   }
-  return line;
-}
-
-/** The derived import lines of one file and the line they go before (0-based). */
-export interface Insertion {
-  at: number;
-  lines: string[];
-}
-
-/** The result of {@link deriveImports}. */
-export interface DerivedImports {
-  insertions: Map<string, Insertion>;
-  problems: Problem[];
+  return {
+    exports: [...s.exports],
+    valueUses: [...s.valueUses].map(([name, id]) => [name, ...at(id)]),
+    typeUses: [...s.typeUses].map(([name, id]) => [name, ...at(id)]),
+    afterModule,
+    afterImports,
+  };
 }
 
 /** Derives each generated file's imports; a file that needs none has no insertion. */
 export function deriveImports(files: TangledFile[]): DerivedImports {
-  const scans = new Map(files.map((f) => [f.path, scan(f)]));
-  const exporters = new Map<string, { path: string; type: boolean }[]>();
-  for (const [path, s] of scans) {
-    for (const [name, type] of s.exports) {
-      const list = exporters.get(name) ?? [];
-      list.push({ path, type });
-      exporters.set(name, list);
-    }
-  }
-  const problems: Problem[] = [];
-  const insertions = new Map<string, Insertion>();
-  for (const file of files) {
-    const s = scans.get(file.path)!;
-    const wanted = new Map<string, { name: string; type: boolean }[]>();
-    const free = new Map<string, { node: ts.Identifier; value: boolean }>();
-    for (const [name, node] of s.typeUses) free.set(name, { node, value: false });
-    for (const [name, node] of s.valueUses) free.set(name, { node, value: true });
-    for (const [name, use] of free) {
-      const from = (exporters.get(name) ?? []).filter((e) => e.path !== file.path);
-      if (from.length === 0) continue;
-      if (from.length > 1) {
-        const pos = s.sf.getLineAndCharacterOfPosition(use.node.getStart(s.sf));
-        const at = mapBack(file, pos.line + 1, pos.character + 1);
-        problems.push({
-          path: at?.path ?? file.path,
-          line: at?.line ?? pos.line + 1,
-          column: at?.column ?? pos.character + 1,
-          message: `${name} is exported by ${
-            from.map((e) => e.path).join(" and ")
-          }: import it explicitly`,
-        });
-        continue;
-      }
-      const list = wanted.get(from[0].path) ?? [];
-      list.push({ name, type: from[0].type || !use.value });
-      wanted.set(from[0].path, list);
-    }
-    if (wanted.size === 0) continue;
-    const lines: string[] = [];
-    // In the order `deno fmt` keeps: declarations by specifier, names case-insensitively.
-    const byName = (a: string, b: string) => caseless(a, b) || (a < b ? -1 : a > b ? 1 : 0);
-    const modules = [...wanted.keys()].map((path) => ({ path, from: relative(file.path, path) }))
-      .sort((a, b) => byName(a.from, b.from));
-    for (const { path, from } of modules) {
-      const names = wanted.get(path)!.sort((a, b) => byName(a.name, b.name));
-      lines.push(...importLine(names, from));
-    }
-    const at = insertionLine(file, s.sf);
-    insertions.set(file.path, {
-      at,
-      lines: file.text.split("\n")[at] === "" ? lines : [...lines, ""],
-    });
-  }
-  return { insertions, problems };
-}
-
-/** A generated file with its derived imports in place; its line map shifts with them. */
-export function withImports(file: TangledFile, insertion: Insertion | undefined): TangledFile {
-  if (!insertion) return file;
-  const text = file.text.split("\n");
-  text.splice(insertion.at, 0, ...insertion.lines);
-  const origins = [...file.origins];
-  origins.splice(insertion.at, 0, ...insertion.lines.map(() => null));
-  return { ...file, text: text.join("\n"), origins };
+  return combineScans(files, files.map(scanFile));
 }

@@ -8,8 +8,9 @@ import { mapComment, writeMaps } from "./emit_map.ts";
 import type { Problem } from "./spec.ts";
 import { loadSpec } from "./spec.ts";
 import { type Tangle, tangle, type TangledFile } from "./tangle.ts";
-import { type DerivedImports, deriveImports, withImports } from "./imports.ts";
+import { combineScans, type DerivedImports, type FileScan, withImports } from "./import_lines.ts";
 import { HashStore, sha256 } from "./hash_store.ts";
+import { inputKey, recordManifest, upToDate } from "./manifest.ts";
 
 /** What to do with `lib/`. */
 export type LibMode = "write" | "check" | "prune";
@@ -78,19 +79,44 @@ function internalIndex(files: TangledFile[]): TangledFile {
   };
 }
 
+const SCAN_STORE = ".cache/import-scans";
+
 /**
  * The derived imports of the generated files. They depend only on the files' texts, so a run whose
- * texts were all seen before reads them from `.cache/imports/` and never runs the TypeScript
- * parser; problems are not cached (their positions depend on the Markdown, not on the texts).
+ * texts were all seen before reads them from `.cache/imports/`; otherwise each file's scan is read
+ * from `.cache/import-scans/` under the hash of its text, and only files never seen before are
+ * parsed (TypeScript is loaded only then). Problems are not cached (their positions depend on the
+ * Markdown, not on the texts).
  */
 async function importsOf(root: string, files: TangledFile[]): Promise<DerivedImports> {
   const store = new HashStore(`${root}/${IMPORT_STORE}`);
-  // The key covers the deriving code too, so a change to it never reads an older answer.
-  const deriver = await Deno.readTextFile(new URL("./imports.ts", import.meta.url));
+  // The keys cover the deriving code too, so a change to it never reads an older answer.
+  const deriver = (await Promise.all(
+    ["./imports.ts", "./import_lines.ts"].map((m) =>
+      Deno.readTextFile(new URL(m, import.meta.url))
+    ),
+  )).join("\0");
   const key = await sha256([deriver, ...files.map((f) => `${f.path}\0${f.text}`)].join("\0"));
   const cached = await store.get(key);
   if (cached) return { insertions: new Map(JSON.parse(cached)), problems: [] };
-  const derived = deriveImports(files);
+  const scanStore = new HashStore(`${root}/${SCAN_STORE}`);
+  const keys = await Promise.all(files.map((f) => sha256(`${deriver}\0${f.path}\0${f.text}`)));
+  const scans: (FileScan | null)[] = await Promise.all(
+    keys.map(async (k) => {
+      const json = await scanStore.get(k);
+      return json ? JSON.parse(json) : null;
+    }),
+  );
+  if (scans.some((s) => s === null)) {
+    const { scanFile } = await import("./imports.ts");
+    for (let k = 0; k < files.length; k++) {
+      if (scans[k]) continue;
+      scans[k] = scanFile(files[k]);
+      await scanStore.put(keys[k], JSON.stringify(scans[k]));
+    }
+  }
+  await scanStore.prune();
+  const derived = combineScans(files, scans as FileScan[]);
   if (derived.problems.length === 0) {
     await store.put(key, JSON.stringify([...derived.insertions]));
     await store.prune();
@@ -98,8 +124,17 @@ async function importsOf(root: string, files: TangledFile[]): Promise<DerivedImp
   return derived;
 }
 
-/** Tangles `root/spec` and reconciles `root/lib` according to `mode`. */
+/** Counts for the summary line: generated files, and the chapters they come from. */
+function counts(t: Tangle): { files: number; chapters: number } {
+  return { files: t.files.length, chapters: new Set(t.files.flatMap((f) => f.chapters)).size };
+}
+
+/**
+ * Tangles `root/spec` and reconciles `root/lib` according to `mode`. A success is recorded in the
+ * manifest (`manifest.ts`), which lets `deno task tangle` skip the next run when nothing changed.
+ */
 export async function tangleLib(root: string, mode: LibMode): Promise<LibResult> {
+  const inputs = await inputKey(root);
   const result = tangle(await loadSpec(root));
   const problems = [...result.problems];
   if (problems.length === 0) {
@@ -149,6 +184,10 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
           }: run \`deno task tangle\``,
       });
     }
+    // A passing check records lib/ unless the manifest already says so (maps included).
+    if (problems.length === 0 && !await upToDate(root, "check")) {
+      await recordManifest(root, inputs, false, counts(result));
+    }
     return { tangle: result, problems, changed, removed };
   }
   if (problems.length > 0) return { tangle: result, problems, changed, removed };
@@ -162,6 +201,8 @@ export async function tangleLib(root: string, mode: LibMode): Promise<LibResult>
     await Deno.writeTextFile(target, text);
     changed.push(file.path);
   }
-  await writeMaps(root, result.files);
+  // A map that could not be made is tried again by the next run: the manifest then records none.
+  const complete = await writeMaps(root, result.files);
+  await recordManifest(root, inputs, complete, counts(result));
   return { tangle: result, problems, changed, removed };
 }
