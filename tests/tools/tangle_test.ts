@@ -347,3 +347,11 @@ Deno.test("tangleLib: after an edit, a file's map is the one a fresh tangle make
   assert.ok(JSON.parse(incremental).mappings.length > 0);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("a chapter's title is its heading without the heading's own {#id}", () => {
+  const spec = parseSpec([
+    { path: "spec/01-a.md", text: md("# Fault queues {#fault-queues}", "", "Prose.") },
+    { path: "spec/02-b.md", text: md("# Plain `code` title", "", "Prose.") },
+  ]);
+  assert.deepEqual(spec.chapters.map((c) => c.title), ["Fault queues", "Plain code title"]);
+});

@@ -194,7 +194,8 @@ export function parseSpec(files: { path: string; text: string; tree?: Root }[]):
       path,
       name,
       slug: m[2],
-      title: h1 ? textOf(h1).trim() : name,
+      // The title as a reader sees it: without the heading's own `{#id}`.
+      title: h1 ? textOf(h1).replace(/\s*\{#[\w-]+\}\s*$/, "").trim() : name,
       text,
       tree,
       blocks: [],

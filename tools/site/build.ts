@@ -79,11 +79,6 @@ const SITE_LEDE =
 
 const DOCTYPE = "<!doctype html>\n";
 
-/** A chapter's title without an `{#id}` of its own. */
-function cleanTitle(title: string): string {
-  return title.replace(/\s*\{#[\w-]+\}\s*$/, "");
-}
-
 /** The identifier index: each linked name, where it is defined, and the blocks that use it. */
 const collator = new Intl.Collator("en", { sensitivity: "base" });
 
@@ -97,12 +92,12 @@ function identifierEntries(
       name: d.name,
       kind: d.kind,
       href: d.href,
-      chapter: cleanTitle(d.chapter),
+      chapter: d.chapter,
       details: identifierPage(d.name),
       usedIn: [...(uses.get(d.name) ?? new Map()).entries()].map(([href, chapter]) => ({
         href,
         text: href.slice(href.indexOf("#") + 1),
-        chapter: cleanTitle(chapter),
+        chapter: chapter,
       })),
     }));
 }
@@ -234,7 +229,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const { ChapterPage, IdentifierIndexPage, IdentifiersPage, IndexPage, SourcePage } = layouts;
   const links: ChapterLink[] = spec.chapters.map((c) => ({
     number: String(Number(c.name.slice(0, 2))),
-    title: cleanTitle(c.title),
+    title: c.title,
     href: pageOf(c),
     summary: brief(prepared.get(c.name)!.summary),
   }));
