@@ -19,7 +19,7 @@ export const PHYS_ADDR_BITS = 52;
 // ⟨physmem-frame-table⟩ spec/02-physical-memory.md:123
 /** NON-KERNEL: chunks below this (16 TiB of physical addresses) are found by array index. */
 const NEAR_CHUNKS = 1 << 22;
-/** NON-KERNEL: frames below this (8 GiB of physical addresses) are in the flat table `lowFrames`. */
+/** NON-KERNEL: frames below this (8 GiB of physical addresses) are in the flat `lowFrames`. */
 const LOW_FRAMES = 1 << 21;
 
 /**
@@ -56,8 +56,8 @@ export class PhysMem {
   readonly #free: number[] = [];
   #slots = 0;
   /**
-   * The frame table of the low 8 GiB, flat: `lowFrames[pfn]` is the slot of frame `pfn` plus one (0:
-   * no buffer). It covers the frames below its length, which doubles on demand up to LOW_FRAMES.
+   * The frame table of the low 8 GiB, flat: `lowFrames[pfn]` is the slot of frame `pfn` plus one
+   * (0: no buffer). It covers the frames below its length, which doubles on demand (LOW_FRAMES).
    * For the page walker's fast path, with `words`.
    */
   lowFrames: Int32Array = new Int32Array(0);
@@ -112,8 +112,8 @@ export class PhysMem {
   }
 
   /**
-   * The table holding the slot of the frame of `pa` — `lowFrames` below 8 GiB, else its chunk — created
-   * (or grown) when `create`, else undefined when there is none. Index it with `#index(pa)`.
+   * The table holding the slot of the frame of `pa` — `lowFrames` below 8 GiB, else its chunk —
+   * created (or grown) when `create`, else undefined when there is none. Index: `#index(pa)`.
    */
   #chunk(pa: number, create: boolean): Int32Array | undefined {
     if (pa < LOW_FRAMES * PAGE_SIZE) {

@@ -333,7 +333,7 @@ function fs_walk(
     let pa = table + 8 * vtd_level_index(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1460
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1462
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
@@ -441,7 +441,7 @@ export function vtd_walk_fs(
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1477
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1479
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -462,7 +462,7 @@ function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
   return vtd_fault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1508
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1510
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
@@ -499,11 +499,11 @@ export function vtd_walk_nested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1581
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1583
 /**
- * The fast path's registers. A stage's walk takes its input address from `fast[IN_HI]`/`fast[IN_LO]`
- * and leaves its leaf in the rest. A typed array, so that handing a 32-bit half on costs no
- * allocation (a half at or above 2^31 passed as an argument would be a boxed number).
+ * The fast path's registers. A stage's walk takes its input address from `fast[IN_HI]` and
+ * `fast[IN_LO]` and leaves its leaf in the rest. A typed array, so that handing a 32-bit half on
+ * costs no allocation (a half at or above 2^31 passed as an argument would be a boxed number).
  */
 const fast = new Uint32Array(8);
 /** Indexes into `fast`: input halves; leaf output halves, page shift, level, rights, reads. */
@@ -688,7 +688,7 @@ function fast_result(
   if (out.levels !== null) out.levels.length = 0;
 }
 
-/** NON-KERNEL: vtd_walk_ss()'s fast path, input in `fast`; true when `out` holds the translation. */
+/** NON-KERNEL: vtd_walk_ss()'s fast path, input in `fast`; true when `out` holds the result. */
 function vtd_walk_ss_fast(
   mem: PhysMem,
   ss: VtdSecondStage,
