@@ -39,7 +39,6 @@ import {
   VTD_FS_PTE_RW,
   vtd_hi32,
   vtd_level_index,
-  vtd_level_shift,
   vtd_level_size,
   VTD_SS_PTE_ACCESSED,
   type VtdFirstStage,
@@ -501,13 +500,23 @@ export function vtd_walk_nested(
 
 // ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1583
 /**
- * The fast path's registers. A stage's walk takes its input address from `fast[IN_HI]` and
- * `fast[IN_LO]` and leaves its leaf in the rest. A typed array, so that handing a 32-bit half on
+ * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
+ * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
+ * (4), level (5), rights (6), entries read (7). A typed array, so that handing a 32-bit half on
  * costs no allocation (a half at or above 2^31 passed as an argument would be a boxed number).
  */
 const fast = new Uint32Array(8);
-/** Indexes into `fast`: input halves; leaf output halves, page shift, level, rights, reads. */
-const IN_HI = 0, IN_LO = 1, OUT_HI = 2, OUT_LO = 3, SHIFT = 4, LEVEL = 5, RIGHTS = 6, READS = 7;
+
+/*
+ * Module-local copies of the bits the fast path tests. V8 folds a module's own constants into the
+ * code, but reads an imported or exported binding through its cell, with a check that it is
+ * initialized, at every use — in a loop over levels, more instructions than the test itself.
+ */
+const SS_R = DMA_PTE_READ, SS_W = DMA_PTE_WRITE, SS_A = VTD_SS_PTE_ACCESSED;
+const SS_D = DMA_SL_PTE_DIRTY, PS = DMA_PTE_LARGE_PAGE;
+const FS_P = DMA_FL_PTE_PRESENT, FS_RW = VTD_FS_PTE_RW, FS_US = DMA_FL_PTE_US;
+const FS_A = DMA_FL_PTE_ACCESS, FS_D = DMA_FL_PTE_DIRTY;
+const IRQ_FIRST = VTD_INTERRUPT_ADDR_FIRST, IRQ_LAST = VTD_INTERRUPT_ADDR_LAST;
 
 /**
  * NON-KERNEL: puts the halves of `iova` in the fast path's input; false for a number that is not
@@ -516,12 +525,12 @@ const IN_HI = 0, IN_LO = 1, OUT_HI = 2, OUT_LO = 3, SHIFT = 4, LEVEL = 5, RIGHTS
 function fast_input(iova: number | bigint): boolean {
   if (typeof iova === "number") {
     if (!(Number.isSafeInteger(iova) && iova >= 0)) return false;
-    fast[IN_HI] = vtd_hi32(iova);
-    fast[IN_LO] = iova >>> 0;
+    fast[0] = Math.floor(iova / 0x1_0000_0000);
+    fast[1] = iova >>> 0;
   } else {
     split_iova(iova, input);
-    fast[IN_HI] = input[1];
-    fast[IN_LO] = input[0];
+    fast[0] = input[1];
+    fast[1] = input[0];
   }
   return true;
 }
@@ -531,7 +540,7 @@ function fast_hits_interrupt(hi: number, lo: number, shift: number): boolean {
   if (hi !== 0) return false;
   const mask = (1 << shift) - 1;
   const page = (lo & ~mask) >>> 0;
-  return page <= VTD_INTERRUPT_ADDR_LAST && page + mask >= VTD_INTERRUPT_ADDR_FIRST;
+  return page <= IRQ_LAST && page + mask >= IRQ_FIRST;
 }
 
 /** NON-KERNEL: true when a large leaf at `level` has a reserved bit set. */
@@ -549,23 +558,31 @@ function fast_large_rsvd(
  * leaves the leaf in `fast` and returns true, or returns false otherwise.
  */
 function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean {
-  const hi = fast[IN_HI], lo = fast[IN_LO];
+  const hi = fast[0], lo = fast[1];
   const w = ss.inputWidth;
   if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) return false;
   // every entry grants the right asked for, and with SSADE already has its accessed bit
-  const need = (write ? DMA_PTE_WRITE : DMA_PTE_READ) | (ss.ssade ? VTD_SS_PTE_ACCESSED : 0);
-  const largeAt = ss.largeAt, rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi;
-  let rights = DMA_PTE_READ | DMA_PTE_WRITE;
-  let thi = vtd_hi32(ss.root), tlo = ss.root >>> 0;
-  for (let level = ss.levels, reads = 1; level > 0; level--, reads++) {
+  const ssade = ss.ssade;
+  const need = (write ? SS_W : SS_R) | (ssade ? SS_A : 0);
+  const largeAt = ss.largeAt, rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
+  let rights = SS_R | SS_W;
+  // table addresses as two int32 halves (a low half at or above 2^31 negative: `>>>` reads it right)
+  let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
+  // the input bit this level indexes from: 12 + 9 * (level - 1), as vtd_level_index()
+  let level = ss.levels, shift = 3 + 9 * level;
+  for (let reads = 1; level > 0; level--, reads++, shift -= 9) {
     const slot = mem.slotAt(thi, tlo);
     if (slot < 0) return false;
-    const words = mem.words;
-    const at = slot * 1024 + (vtd_level_index(hi, lo, level) << 1);
+    const index = shift >= 32
+      ? (hi >>> (shift - 32)) & 0x1ff
+      : shift <= 23
+      ? (lo >>> shift) & 0x1ff
+      : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
+    const at = slot * 1024 + (index << 1);
     const elo = words[at], ehi = words[at + 1];
     if ((elo & need) !== need) return false;
     rights &= elo;
-    const large = (elo & DMA_PTE_LARGE_PAGE) !== 0 && (largeAt & (1 << level)) !== 0;
+    const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
     if (
       large
         ? fast_large_rsvd(ss, level, elo, ehi)
@@ -575,30 +592,26 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
     }
     if (level === 1 || large) {
       // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
-      if (
-        (write && (need & VTD_SS_PTE_ACCESSED) !== 0 && (elo & DMA_SL_PTE_DIRTY) === 0) || level > 3
-      ) {
-        return false;
-      }
-      const shift = vtd_level_shift(level), mask = (1 << shift) - 1;
-      fast[OUT_HI] = ehi & 0xfffff;
-      fast[OUT_LO] = (elo & ~mask) | (lo & mask);
-      fast[SHIFT] = shift;
-      fast[LEVEL] = level;
-      fast[RIGHTS] = rights;
-      fast[READS] = reads;
+      if ((write && ssade && (elo & SS_D) === 0) || level > 3) return false;
+      const mask = (1 << shift) - 1;
+      fast[2] = ehi & 0xfffff;
+      fast[3] = (elo & ~mask) | (lo & mask);
+      fast[4] = shift;
+      fast[5] = level;
+      fast[6] = rights;
+      fast[7] = reads;
       return true;
     }
     thi = ehi & 0xfffff;
-    tlo = (elo & ~0xfff) >>> 0;
+    tlo = elo & ~0xfff;
   }
   return false;
 }
 
 /**
  * NON-KERNEL: the first-stage walk of the input in `fast` (nested over `ss` when given) when it
- * translates with no A/D update; leaves the leaf in `fast` (`fast[RIGHTS]`: DMA_PTE_WRITE when
- * the first stage lets a write through, else 0) and returns true, or returns false otherwise.
+ * translates with no A/D update; leaves the leaf in `fast` (`fast[6]`: DMA_PTE_WRITE when the
+ * first stage lets a write through, else 0) and returns true, or returns false otherwise.
  */
 function fs_walk_fast(
   mem: PhysMem,
@@ -607,36 +620,40 @@ function fs_walk_fast(
   write: boolean,
   user: boolean,
 ): boolean {
-  const hi = fast[IN_HI], lo = fast[IN_LO];
+  const hi = fast[0], lo = fast[1];
   const top = hi >>> (fs.inputWidth - 33);
   if (top !== 0 && top !== (1 << (65 - fs.inputWidth)) - 1) return false;
   const checkRw = user || fs.wpe;
   // every entry is present and accessed, user-accessible for a user request, writable for a write
-  const need = (user ? DMA_FL_PTE_US : 0) | (write && checkRw ? VTD_FS_PTE_RW : 0) |
-    DMA_FL_PTE_PRESENT | DMA_FL_PTE_ACCESS;
-  const largeAt = fs.largeAt, rsvdLo = fs.rsvdLo, rsvdHi = fs.rsvdHi;
-  let rights = VTD_FS_PTE_RW | DMA_FL_PTE_US;
-  let thi = vtd_hi32(fs.root), tlo = fs.root >>> 0;
+  const need = (user ? FS_US : 0) | (write && checkRw ? FS_RW : 0) | FS_P | FS_A;
+  const largeAt = fs.largeAt, rsvdLo = fs.rsvdLo, rsvdHi = fs.rsvdHi, words = mem.words;
+  let rights = FS_RW | FS_US;
+  let thi = (fs.root / 0x1_0000_0000) | 0, tlo = fs.root | 0;
   let reads = 0;
-  for (let level = fs.levels; level > 0; level--) {
-    let phi = thi, plo = (tlo | (vtd_level_index(hi, lo, level) << 3)) >>> 0;
+  let level = fs.levels, shift = 3 + 9 * level;
+  for (; level > 0; level--, shift -= 9) {
+    const index = shift >= 32
+      ? (hi >>> (shift - 32)) & 0x1ff
+      : shift <= 23
+      ? (lo >>> shift) & 0x1ff
+      : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
+    let phi = thi, plo = tlo | (index << 3);
     if (ss !== null) {
-      fast[IN_HI] = phi;
-      fast[IN_LO] = plo;
+      fast[0] = phi;
+      fast[1] = plo;
       if (!ss_walk_fast(mem, ss, false)) return false;
-      reads += fast[READS];
-      phi = fast[OUT_HI];
-      plo = fast[OUT_LO];
+      reads += fast[7];
+      phi = fast[2];
+      plo = fast[3];
     }
     const slot = mem.slotAt(phi, plo);
     if (slot < 0) return false;
-    const words = mem.words;
     const at = slot * 1024 + ((plo & 0xfff) >>> 2);
     const elo = words[at], ehi = words[at + 1];
     reads++;
     if ((elo & need) !== need) return false;
     rights &= elo;
-    const large = (elo & DMA_PTE_LARGE_PAGE) !== 0 && (largeAt & (1 << level)) !== 0;
+    const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
     if (
       large
         ? fast_large_rsvd(fs, level, elo, ehi)
@@ -646,18 +663,18 @@ function fs_walk_fast(
     }
     if (level === 1 || large) {
       // a written leaf must be dirty already; a leaf above 1 GiB is left to the general walker
-      if ((write && (elo & DMA_FL_PTE_DIRTY) === 0) || level > 3) return false;
-      const shift = vtd_level_shift(level), mask = (1 << shift) - 1;
-      fast[OUT_HI] = ehi & 0xfffff;
-      fast[OUT_LO] = (elo & ~mask) | (lo & mask);
-      fast[SHIFT] = shift;
-      fast[LEVEL] = level;
-      fast[RIGHTS] = (rights & VTD_FS_PTE_RW) !== 0 || !checkRw ? DMA_PTE_WRITE : 0;
-      fast[READS] = reads;
+      if ((write && (elo & FS_D) === 0) || level > 3) return false;
+      const mask = (1 << shift) - 1;
+      fast[2] = ehi & 0xfffff;
+      fast[3] = (elo & ~mask) | (lo & mask);
+      fast[4] = shift;
+      fast[5] = level;
+      fast[6] = (rights & FS_RW) !== 0 || !checkRw ? SS_W : 0;
+      fast[7] = reads;
       return true;
     }
     thi = ehi & 0xfffff;
-    tlo = (elo & ~0xfff) >>> 0;
+    tlo = elo & ~0xfff;
   }
   return false;
 }
@@ -677,9 +694,9 @@ function fast_result(
   out.fault = 0;
   out.check = "";
   out.stage = "";
-  out.level = fast[LEVEL];
-  out.pa = fast[OUT_HI] * 0x1_0000_0000 + fast[OUT_LO];
-  out.pageSize = 1 << fast[SHIFT];
+  out.level = fast[5];
+  out.pa = fast[2] * 0x1_0000_0000 + fast[3];
+  out.pageSize = 1 << fast[4];
   out.read = read;
   out.write = write;
   out.gpa = gpa;
@@ -697,16 +714,9 @@ function vtd_walk_ss_fast(
   out: VtdWalk,
 ): boolean {
   if (!ss_walk_fast(mem, ss, write)) return false;
-  if (fast_hits_interrupt(fast[OUT_HI], fast[OUT_LO], fast[SHIFT])) return false;
-  const rights = fast[RIGHTS];
-  fast_result(
-    out,
-    iova,
-    (rights & DMA_PTE_READ) !== 0,
-    (rights & DMA_PTE_WRITE) !== 0,
-    fast[READS],
-    0,
-  );
+  if (fast_hits_interrupt(fast[2], fast[3], fast[4])) return false;
+  const rights = fast[6];
+  fast_result(out, iova, (rights & SS_R) !== 0, (rights & SS_W) !== 0, fast[7], 0);
   return true;
 }
 
@@ -725,25 +735,25 @@ function vtd_walk_fs_fast(
   const write = access.write === true;
   if (!fs_walk_fast(mem, fs, ss, write, access.supervisor !== true)) return false;
   if (ss === null) {
-    if (fast_hits_interrupt(fast[OUT_HI], fast[OUT_LO], fast[SHIFT])) return false;
-    fast_result(out, iova, true, fast[RIGHTS] !== 0, fast[READS], 0);
+    if (fast_hits_interrupt(fast[2], fast[3], fast[4])) return false;
+    fast_result(out, iova, true, fast[6] !== 0, fast[7], 0);
     return true;
   }
-  const gHi = fast[OUT_HI], gLo = fast[OUT_LO], fsShift = fast[SHIFT];
-  const fsWrite = fast[RIGHTS] !== 0, fsReads = fast[READS];
-  fast[IN_HI] = gHi;
-  fast[IN_LO] = gLo;
+  const gHi = fast[2], gLo = fast[3], fsShift = fast[4], fsWrite = fast[6] !== 0;
+  const fsReads = fast[7];
+  fast[0] = gHi;
+  fast[1] = gLo;
   if (!ss_walk_fast(mem, ss, write)) return false;
-  const shift = Math.min(fast[SHIFT], fsShift);
-  if (fast_hits_interrupt(fast[OUT_HI], fast[OUT_LO], shift)) return false;
-  fast[SHIFT] = shift;
-  const rights = fast[RIGHTS];
+  const shift = Math.min(fast[4], fsShift);
+  if (fast_hits_interrupt(fast[2], fast[3], shift)) return false;
+  fast[4] = shift;
+  const rights = fast[6];
   fast_result(
     out,
     iova,
-    (rights & DMA_PTE_READ) !== 0,
-    (rights & DMA_PTE_WRITE) !== 0 && fsWrite,
-    fsReads + fast[READS],
+    (rights & SS_R) !== 0,
+    (rights & SS_W) !== 0 && fsWrite,
+    fsReads + fast[7],
     gHi * 0x1_0000_0000 + gLo,
   );
   return true;
