@@ -76,7 +76,7 @@ import { vtd_walk_fs, vtd_walk_nested, vtd_walk_ss, type VtdAccess, VtdWalk } fr
 
 const SHIFTS = [12, 21, 30];
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1701
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1742
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -92,7 +92,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1435
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1476
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -184,7 +184,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2270
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2311
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtd_make_cap()`). */
@@ -254,7 +254,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1853
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:1894
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -381,7 +381,7 @@ export class VtdUnit implements VtdLookupUnit {
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1547
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1588
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -463,7 +463,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1632
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1673
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
   #config(
     sid: number,
@@ -528,7 +528,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1754
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1795
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -619,7 +619,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2153
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2194
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
@@ -732,7 +732,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2397
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2438
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -742,7 +742,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2366
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2407
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
