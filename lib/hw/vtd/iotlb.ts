@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1254
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1255
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -27,6 +27,8 @@ export class VtdIotlbEntry {
   read = false;
   write = false;
   live = false;
+  /** While live: its position in the IOTLB's list of live entries. */
+  liveAt = -1;
 }
 
 const SHIFTS = [12, 21, 30];
@@ -41,7 +43,7 @@ function page_key(hi: number, lo: number, s: number): number {
   return hi * KEY_SCALE[s] + (lo >>> SHIFTS[s]);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1287
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1290
 /**
  * NON-KERNEL: the home slot of the entry (`tag`, size index `s`, page `key`) in an index of
  * 2^`bits` slots: a multiplicative hash of the low 32 bits of the key and of the tag (the high
@@ -56,6 +58,8 @@ function iotlb_home(tag: number, s: number, key: number, bits: number): number {
 export class VtdIotlb {
   readonly #ring: (VtdIotlbEntry | undefined)[];
   #pos = 0;
+  /** The live entries, in no order: what an invalidation scans, however large the ring. */
+  readonly #live: VtdIotlbEntry[] = [];
   /**
    * The index: 2^#bits slots (at least twice the capacity), open addressing with linear probing;
    * a slot holds an entry's ring position plus one, 0 when empty.
@@ -125,6 +129,8 @@ export class VtdIotlb {
     e.read = read;
     e.write = write;
     e.live = true;
+    e.liveAt = this.#live.length;
+    this.#live.push(e);
     const index = this.#index, mask = index.length - 1;
     let i = iotlb_home(tag, sizeIndex, key, this.#bits);
     while (index[i] !== 0) i = (i + 1) & mask;
@@ -149,7 +155,11 @@ export class VtdIotlb {
       i = j;
     }
     index[i] = 0;
+    // off the live list: its last entry takes e's place
+    const live = this.#live, last = live.pop()!;
+    if (last !== e) live[last.liveAt = e.liveAt] = last;
     e.live = false;
+    e.liveAt = -1;
     this.size--;
   }
 
@@ -159,8 +169,11 @@ export class VtdIotlb {
    */
   invalidate(match: (e: VtdIotlbEntry) => boolean, first = 0, count = Infinity): number {
     let n = 0;
-    for (const e of this.#ring) {
-      if (e === undefined || !e.live || !match(e)) continue;
+    // backwards, so that a drop (which moves the last entry into the hole) skips nothing
+    const live = this.#live;
+    for (let k = live.length - 1; k >= 0; k--) {
+      const e = live[k];
+      if (e === undefined || !match(e)) continue;
       const span = 2 ** (SHIFTS[e.sizeIndex] - 12), start = e.key * span;
       if (count !== Infinity && (start + span <= first || start >= first + count)) continue;
       this.#drop(e);
@@ -169,9 +182,9 @@ export class VtdIotlb {
     return n;
   }
 
-  /** Every live entry, in ring order (for tests and the explorer). */
+  /** Every live entry (for tests and the explorer). */
   *entries(): IterableIterator<VtdIotlbEntry> {
-    for (const e of this.#ring) if (e !== undefined && e.live) yield e;
+    yield* [...this.#live];
   }
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/iotlb.ts.map
