@@ -562,14 +562,15 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
   const w = ss.inputWidth;
   if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) return false;
   // every entry grants the right asked for, and with SSADE already has its accessed bit
-  const ssade = ss.ssade;
-  const need = (write ? SS_W : SS_R) | (ssade ? SS_A : 0);
+  // (`=== true`: one comparison, where a truth test of an unknown value is a chain of them)
+  const ssade = ss.ssade === true;
+  const need = (write === true ? SS_W : SS_R) | (ssade ? SS_A : 0);
   const largeAt = ss.largeAt, rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
   let rights = SS_R | SS_W;
   // table addresses as two int32 halves (a low half at or above 2^31 negative: `>>>` reads it right)
   let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
   // the input bit this level indexes from: 12 + 9 * (level - 1), as vtd_level_index()
-  let level = ss.levels, shift = 3 + 9 * level;
+  let level = ss.levels | 0, shift = 3 + 9 * level;
   for (let reads = 1; level > 0; level--, reads++, shift -= 9) {
     const slot = mem.slotAt(thi, tlo);
     if (slot < 0) return false;
@@ -592,7 +593,7 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
     }
     if (level === 1 || large) {
       // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
-      if ((write && ssade && (elo & SS_D) === 0) || level > 3) return false;
+      if ((write === true && ssade && (elo & SS_D) === 0) || level > 3) return false;
       const mask = (1 << shift) - 1;
       fast[2] = ehi & 0xfffff;
       fast[3] = (elo & ~mask) | (lo & mask);
@@ -623,14 +624,14 @@ function fs_walk_fast(
   const hi = fast[0], lo = fast[1];
   const top = hi >>> (fs.inputWidth - 33);
   if (top !== 0 && top !== (1 << (65 - fs.inputWidth)) - 1) return false;
-  const checkRw = user || fs.wpe;
+  const checkRw = user === true || fs.wpe === true;
   // every entry is present and accessed, user-accessible for a user request, writable for a write
-  const need = (user ? FS_US : 0) | (write && checkRw ? FS_RW : 0) | FS_P | FS_A;
+  const need = (user === true ? FS_US : 0) | (write === true && checkRw ? FS_RW : 0) | FS_P | FS_A;
   const largeAt = fs.largeAt, rsvdLo = fs.rsvdLo, rsvdHi = fs.rsvdHi, words = mem.words;
   let rights = FS_RW | FS_US;
   let thi = (fs.root / 0x1_0000_0000) | 0, tlo = fs.root | 0;
   let reads = 0;
-  let level = fs.levels, shift = 3 + 9 * level;
+  let level = fs.levels | 0, shift = 3 + 9 * level;
   for (; level > 0; level--, shift -= 9) {
     const index = shift >= 32
       ? (hi >>> (shift - 32)) & 0x1ff
@@ -663,7 +664,7 @@ function fs_walk_fast(
     }
     if (level === 1 || large) {
       // a written leaf must be dirty already; a leaf above 1 GiB is left to the general walker
-      if ((write && (elo & FS_D) === 0) || level > 3) return false;
+      if ((write === true && (elo & FS_D) === 0) || level > 3) return false;
       const mask = (1 << shift) - 1;
       fast[2] = ehi & 0xfffff;
       fast[3] = (elo & ~mask) | (lo & mask);
