@@ -567,7 +567,7 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
   const need = (write === true ? SS_W : SS_R) | (ssade ? SS_A : 0);
   const largeAt = ss.largeAt, rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
   let rights = SS_R | SS_W;
-  // table addresses as two int32 halves (a low half at or above 2^31 negative: `>>>` reads it right)
+  // table addresses as two int32 halves (a low half at or above 2^31 is negative; `>>>` reads it)
   let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
   // the input bit this level indexes from: 12 + 9 * (level - 1), as vtd_level_index()
   let level = ss.levels | 0, shift = 3 + 9 * level;
