@@ -569,18 +569,19 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
   let rights = SS_R | SS_W;
   // table addresses as two int32 halves (a low half at or above 2^31 is negative; `>>>` reads it)
   let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
-  // the input bit this level indexes from: 12 + 9 * (level - 1), as vtd_level_index()
-  let level = ss.levels | 0, shift = 3 + 9 * level;
-  for (let reads = 1; level > 0; level--, reads++, shift -= 9) {
+  for (let level = ss.levels | 0; level > 0; level--) {
     const slot = mem.slotAt(thi, tlo);
     if (slot < 0) return false;
+    // the input bit this level indexes from: 12 + 9 * (level - 1), as vtd_level_index()
+    const shift = 3 + 9 * level;
     const index = shift >= 32
       ? (hi >>> (shift - 32)) & 0x1ff
       : shift <= 23
       ? (lo >>> shift) & 0x1ff
       : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
-    const at = slot * 1024 + (index << 1);
-    const elo = words[at], ehi = words[at + 1];
+    // (a slot is below 2^21, and `at` even: shifts and `|`, where `*` and `+` check overflow)
+    const at = (slot << 10) | (index << 1);
+    const elo = words[at], ehi = words[at | 1];
     if ((elo & need) !== need) return false;
     rights &= elo;
     const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
@@ -600,7 +601,7 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
       fast[4] = shift;
       fast[5] = level;
       fast[6] = rights;
-      fast[7] = reads;
+      fast[7] = ss.levels - level + 1;
       return true;
     }
     thi = ehi & 0xfffff;
