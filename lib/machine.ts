@@ -33,7 +33,7 @@ import { vfio_device_add } from "./vfio/device_cdev.ts";
 
 /** NON-KERNEL: options of `new Machine()`. */
 export interface MachineOptions {
-  // ⟨machine-options⟩ spec/02-physical-memory.md:1193
+  // ⟨machine-options⟩ spec/02-physical-memory.md:1232
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
   // ⟨machine-options⟩ spec/04-memory-cgroups.md:1389
@@ -43,7 +43,7 @@ export interface MachineOptions {
 
 /** NON-KERNEL: one simulated machine; its fields are what the kernel keeps in global variables. */
 export class Machine {
-  // ⟨machine-fields⟩ spec/02-physical-memory.md:1198
+  // ⟨machine-fields⟩ spec/02-physical-memory.md:1237
   /** The RAM. */
   readonly physmem: PhysMem;
   /** The memory node: page allocator and node counters. */
@@ -93,12 +93,12 @@ export class Machine {
   // ⟨machine-fields⟩ spec/14-pinning.md:233
   /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_memory_limit: TEMP_MEMORY_LIMIT. */
   iommufd_test_memory_limit = 65536;
-  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2690
+  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2825
   /** VT-d remapping units by name (`dmar0`, …); a VtdUnit adds itself (chapter 18). */
   readonly vtd = new Map<string, VtdUnit>();
 
   constructor(options: MachineOptions = {}) {
-    // ⟨machine-init⟩ spec/02-physical-memory.md:1205
+    // ⟨machine-init⟩ spec/02-physical-memory.md:1244
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
     // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1792

@@ -16,9 +16,11 @@ export const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** NON-KERNEL: the widest physical address the model accepts (x86-64 and Arm64: 52 bits). */
 export const PHYS_ADDR_BITS = 52;
 
-// ⟨physmem-frame-table⟩ spec/02-physical-memory.md:113
+// ⟨physmem-frame-table⟩ spec/02-physical-memory.md:123
 /** NON-KERNEL: chunks below this (16 TiB of physical addresses) are found by array index. */
 const NEAR_CHUNKS = 1 << 22;
+/** NON-KERNEL: frames below this (8 GiB of physical addresses) are in the flat `lowFrames`. */
+const LOW_FRAMES = 1 << 21;
 
 /**
  * NON-KERNEL: `pa % PAGE_SIZE`, without the floating-point remainder (a libm call) that `%` costs
@@ -53,7 +55,13 @@ export class PhysMem {
   /** Slots of discarded frames (zeroed), reused before new ones. */
   readonly #free: number[] = [];
   #slots = 0;
-  /** The frame table below 16 TiB: chunk `pa >> 22` (see below). */
+  /**
+   * The frame table of the low 8 GiB, flat: `lowFrames[pfn]` is the slot of frame `pfn` plus one
+   * (0: no buffer). It covers the frames below its length, which doubles on demand (LOW_FRAMES).
+   * For the page walker's fast path, with `words`.
+   */
+  lowFrames: Int32Array = new Int32Array(0);
+  /** The frame table from 8 GiB to 16 TiB: chunk `pa >> 22` (see below). */
   readonly #chunks: (Int32Array | null)[] = [];
   /** The chunks above 16 TiB, which no test's RAM reaches on a hot path. */
   readonly #far = new Map<number, Int32Array>();
@@ -74,7 +82,7 @@ export class PhysMem {
     return this.#count;
   }
 
-  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:130
+  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:142
   #check(pa: number, width: number): void {
     if (!(pa >= 0 && pa + width <= this.size)) {
       throw new RangeError(`physical address 0x${pa.toString(16)} (+${width}) is outside RAM`);
@@ -86,6 +94,11 @@ export class PhysMem {
    * -1 when it has no buffer (it reads as zeros). Not range-checked: a frame outside RAM has none.
    */
   slotAt(hi: number, lo: number): number {
+    if (hi < 2) {
+      // below 8 GiB: the flat table
+      const pfn = (hi << 20) | (lo >>> 12), frames = this.lowFrames;
+      return pfn < frames.length ? frames[pfn] - 1 : -1;
+    }
     if (hi >= NEAR_CHUNKS >>> 10) return this.#farSlot(hi, lo);
     const c = (hi << 10) | (lo >>> 22), chunks = this.#chunks;
     if (c >= chunks.length) return -1;
@@ -98,8 +111,21 @@ export class PhysMem {
     return chunk === undefined ? -1 : chunk[(lo >>> 12) & 0x3ff] - 1;
   }
 
-  /** The chunk of `pa`, created when `create` (else undefined when it has none). */
+  /**
+   * The table holding the slot of the frame of `pa` — `lowFrames` below 8 GiB, else its chunk —
+   * created (or grown) when `create`, else undefined when there is none. Index: `#index(pa)`.
+   */
   #chunk(pa: number, create: boolean): Int32Array | undefined {
+    if (pa < LOW_FRAMES * PAGE_SIZE) {
+      const pfn = Math.floor(pa / PAGE_SIZE);
+      if (pfn < this.lowFrames.length) return this.lowFrames;
+      if (!create) return undefined;
+      let n = Math.max(1024, this.lowFrames.length);
+      while (n <= pfn) n *= 2;
+      const frames = new Int32Array(Math.min(n, LOW_FRAMES));
+      frames.set(this.lowFrames);
+      return this.lowFrames = frames;
+    }
     const c = Math.floor(pa / (1 << 22));
     if (c < NEAR_CHUNKS) {
       if (!create) return this.#chunks[c] ?? undefined;
@@ -111,6 +137,11 @@ export class PhysMem {
     return chunk;
   }
 
+  /** The index of the slot of the frame of `pa` in the table `#chunk(pa)` returns. */
+  #index(pa: number): number {
+    return pa < LOW_FRAMES * PAGE_SIZE ? Math.floor(pa / PAGE_SIZE) : (pa >>> 12) & 0x3ff;
+  }
+
   /** The slot of the frame holding `pa`, or -1 when it was never written. */
   #slot(pa: number, width: number): number {
     this.#check(pa, width);
@@ -120,7 +151,7 @@ export class PhysMem {
   /** The slot of the frame holding `pa`, given a buffer if it had none. */
   #backed(pa: number): number {
     const chunk = this.#chunk(pa, true)!;
-    const i = (pa >>> 12) & 0x3ff;
+    const i = this.#index(pa);
     if (chunk[i] === 0) {
       let slot = this.#free.pop();
       if (slot === undefined) {
@@ -144,7 +175,7 @@ export class PhysMem {
     return slot * PAGE_SIZE + page_offset(pa);
   }
 
-  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:208
+  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:243
   /** Reads one byte. */
   read8(pa: number): number {
     const s = this.#slot(pa, 1);
@@ -262,7 +293,7 @@ export class PhysMem {
     for (let i = 0; i < width; i++) this.write8(pa + i, (value >>> (8 * i)) & 0xff);
   }
 
-  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:330
+  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:365
   /** Reads `length` bytes starting at `pa`. */
   readBytes(pa: number, length: number): Uint8Array {
     this.#check(pa, length);
@@ -296,7 +327,7 @@ export class PhysMem {
     }
   }
 
-  // ⟨physmem-discard⟩ spec/02-physical-memory.md:372
+  // ⟨physmem-discard⟩ spec/02-physical-memory.md:407
   /** Forgets frames `pfn .. pfn + count - 1`: they read as zeros again and cost nothing. */
   discard(pfn: number, count: number): void {
     const drop = (chunk: Int32Array, i: number) => {
@@ -308,6 +339,10 @@ export class PhysMem {
       this.#count--;
     };
     if (count > this.#count) {
+      const frames = this.lowFrames;
+      for (let at = pfn; at < Math.min(pfn + count, frames.length); at++) {
+        if (frames[at] !== 0) drop(frames, at);
+      }
       const each = (chunk: Int32Array | null, c: number) => {
         if (chunk === null) return;
         for (let i = 0; i < 1024; i++) {
@@ -322,7 +357,7 @@ export class PhysMem {
     for (let i = 0; i < count; i++) {
       const pa = (pfn + i) * PAGE_SIZE;
       const chunk = this.#chunk(pa, false);
-      if (chunk) drop(chunk, (pa >>> 12) & 0x3ff);
+      if (chunk) drop(chunk, this.#index(pa));
     }
   }
 }

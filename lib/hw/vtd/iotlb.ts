@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1318
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1322
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -27,6 +27,8 @@ export class VtdIotlbEntry {
   read = false;
   write = false;
   live = false;
+  /** While live: its position in the IOTLB's list of live entries. */
+  liveAt = -1;
 }
 
 const SHIFTS = [12, 21, 30];
@@ -41,28 +43,58 @@ function page_key(hi: number, lo: number, s: number): number {
   return hi * KEY_SCALE[s] + (lo >>> SHIFTS[s]);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1351
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1357
+/**
+ * NON-KERNEL: the home slot of the entry (`tag`, size index `s`, page `key`) in an index of
+ * 2^`bits` slots: a multiplicative hash of the low 32 bits of the key and of the tag (the high
+ * bits only make entries share a home; the lookup compares all of them).
+ */
+function iotlb_home(tag: number, s: number, key: number, bits: number): number {
+  return Math.imul((key >>> 0) ^ Math.imul(tag >>> 0, 0x85eb_ca6b) ^ s, 0x9e37_79b1) >>>
+    (32 - bits);
+}
+
 /** NON-KERNEL (hardware): the IOTLB, tagged by DID (+PASID), page-size aware, FIFO-evicting. */
 export class VtdIotlb {
-  readonly #tags = new Map<number, Map<number, VtdIotlbEntry>[]>();
   readonly #ring: (VtdIotlbEntry | undefined)[];
   #pos = 0;
+  /** The live entries, in no order: what an invalidation scans, however large the ring. */
+  readonly #live: VtdIotlbEntry[] = [];
+  /**
+   * The index: 2^#bits slots (at least twice the capacity), open addressing with linear probing;
+   * a slot holds an entry's ring position plus one, 0 when empty.
+   */
+  readonly #index: Int32Array;
+  readonly #bits: number;
   /** Live entries. */
   size = 0;
 
   constructor(readonly capacity = 4096) {
     this.#ring = new Array(capacity);
+    let bits = 4;
+    while (1 << bits < 2 * capacity) bits++;
+    this.#bits = bits;
+    this.#index = new Int32Array(1 << bits);
   }
 
   /** The entry translating `hi`/`lo` under `tag` that grants the right asked for, or null. */
   lookup(tag: number, hi: number, lo: number, write: boolean): VtdIotlbEntry | null {
-    const maps = this.#tags.get(tag);
-    if (maps === undefined) return null;
     for (let s = 0; s < 3; s++) {
-      const e = maps[s].get(page_key(hi, lo, s));
-      if (e !== undefined) return (write ? e.write : e.read) ? e : null;
+      const e = this.#find(tag, s, page_key(hi, lo, s));
+      if (e !== null) return (write ? e.write : e.read) ? e : null;
     }
     return null;
+  }
+
+  /** The live entry (`tag`, `s`, `key`), or null. */
+  #find(tag: number, s: number, key: number): VtdIotlbEntry | null {
+    const index = this.#index, ring = this.#ring, mask = index.length - 1;
+    for (let i = iotlb_home(tag, s, key, this.#bits);; i = (i + 1) & mask) {
+      const p = index[i];
+      if (p === 0) return null;
+      const e = ring[p - 1]!;
+      if (e.key === key && e.tag === tag && e.sizeIndex === s) return e;
+    }
   }
 
   /** Caches a translation; `pa` is the page's output address. */
@@ -80,17 +112,13 @@ export class VtdIotlb {
   ): void {
     const sizeIndex = pageSize === 2 ** 30 ? 2 : pageSize === 2 ** 21 ? 1 : 0;
     const key = page_key(hi, lo, sizeIndex);
-    let maps = this.#tags.get(tag);
-    if (maps === undefined) {
-      maps = [new Map(), new Map(), new Map()];
-      this.#tags.set(tag, maps);
-    }
-    const old = maps[sizeIndex].get(key);
-    if (old !== undefined) this.#drop(old);
-    let e = this.#ring[this.#pos];
-    if (e === undefined) e = this.#ring[this.#pos] = new VtdIotlbEntry();
+    const old = this.#find(tag, sizeIndex, key);
+    if (old !== null) this.#drop(old);
+    const pos = this.#pos;
+    let e = this.#ring[pos];
+    if (e === undefined) e = this.#ring[pos] = new VtdIotlbEntry();
     else if (e.live) this.#drop(e);
-    this.#pos = this.#pos + 1 === this.capacity ? 0 : this.#pos + 1;
+    this.#pos = pos + 1 === this.capacity ? 0 : pos + 1;
     e.tag = tag;
     e.did = did;
     e.pasid = pasid;
@@ -101,13 +129,37 @@ export class VtdIotlb {
     e.read = read;
     e.write = write;
     e.live = true;
-    maps[sizeIndex].set(key, e);
+    e.liveAt = this.#live.length;
+    this.#live.push(e);
+    const index = this.#index, mask = index.length - 1;
+    let i = iotlb_home(tag, sizeIndex, key, this.#bits);
+    while (index[i] !== 0) i = (i + 1) & mask;
+    index[i] = pos + 1;
     this.size++;
   }
 
+  /**
+   * Removes `e` from the index, moving back the entries after it in its run that would otherwise
+   * no longer be found from their home slot (deletion without tombstones).
+   */
   #drop(e: VtdIotlbEntry): void {
-    this.#tags.get(e.tag)?.[e.sizeIndex].delete(e.key);
+    const index = this.#index, ring = this.#ring, mask = index.length - 1, bits = this.#bits;
+    let i = iotlb_home(e.tag, e.sizeIndex, e.key, bits);
+    while (ring[index[i] - 1] !== e) i = (i + 1) & mask;
+    for (let j = (i + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
+      const f = ring[index[j] - 1]!;
+      const home = iotlb_home(f.tag, f.sizeIndex, f.key, bits);
+      // f stays when its home lies cyclically in (i, j]
+      if (i < j ? i < home && home <= j : i < home || home <= j) continue;
+      index[i] = index[j];
+      i = j;
+    }
+    index[i] = 0;
+    // off the live list: its last entry takes e's place
+    const live = this.#live, last = live.pop()!;
+    if (last !== e) live[last.liveAt = e.liveAt] = last;
     e.live = false;
+    e.liveAt = -1;
     this.size--;
   }
 
@@ -117,23 +169,22 @@ export class VtdIotlb {
    */
   invalidate(match: (e: VtdIotlbEntry) => boolean, first = 0, count = Infinity): number {
     let n = 0;
-    for (const maps of this.#tags.values()) {
-      for (let s = 0; s < 3; s++) {
-        for (const e of maps[s].values()) {
-          if (!match(e)) continue;
-          const span = 2 ** (SHIFTS[s] - 12), start = e.key * span;
-          if (count !== Infinity && (start + span <= first || start >= first + count)) continue;
-          this.#drop(e);
-          n++;
-        }
-      }
+    // backwards, so that a drop (which moves the last entry into the hole) skips nothing
+    const live = this.#live;
+    for (let k = live.length - 1; k >= 0; k--) {
+      const e = live[k];
+      if (e === undefined || !match(e)) continue;
+      const span = 2 ** (SHIFTS[e.sizeIndex] - 12), start = e.key * span;
+      if (count !== Infinity && (start + span <= first || start >= first + count)) continue;
+      this.#drop(e);
+      n++;
     }
     return n;
   }
 
   /** Every live entry (for tests and the explorer). */
   *entries(): IterableIterator<VtdIotlbEntry> {
-    for (const maps of this.#tags.values()) for (const m of maps) yield* m.values();
+    yield* [...this.#live];
   }
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/iotlb.ts.map

@@ -289,16 +289,19 @@ export function vtd_walk_ss(
   access: VtdAccess = VTD_DMA_READ,
   out: VtdWalk = new VtdWalk(),
 ): VtdWalk {
+  const write = access.write === true;
+  if (out.trace === null && fast_input(iova) && vtd_walk_ss_fast(mem, ss, iova, write, out)) {
+    return out;
+  }
   out.reset(iova);
   split_iova(iova, input);
-  if (out.trace === null && vtd_walk_ss_fast(mem, ss, access.write === true, out)) return out;
-  if (ss_walk(mem, ss, input[1], input[0], access.write === true, out) === 0) {
+  if (ss_walk(mem, ss, input[1], input[0], write, out) === 0) {
     check_interrupt_range(out, ss.fr.interrupt, "ss");
   }
   return out;
 }
 
-// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1307
+// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1310
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_fspte()): translates
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
@@ -329,7 +332,7 @@ function fs_walk(
     let pa = table + 8 * vtd_level_index(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1455
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1462
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
@@ -412,7 +415,7 @@ function fs_walk(
   }
 }
 
-// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1411
+// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1414
 /**
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
@@ -424,16 +427,20 @@ export function vtd_walk_fs(
   access: VtdAccess = VTD_DMA_READ,
   out: VtdWalk = new VtdWalk(),
 ): VtdWalk {
+  if (
+    out.trace === null && fast_input(iova) && vtd_walk_fs_fast(mem, fs, null, iova, access, out)
+  ) {
+    return out;
+  }
   out.reset(iova);
   split_iova(iova, input);
-  if (out.trace === null && vtd_walk_fs_fast(mem, fs, null, access, out)) return out;
   if (fs_walk(mem, fs, null, input[1], input[0], access, out) === 0) {
     check_interrupt_range(out, VTD_FR_SM_INTERRUPT_ADDR, "fs");
   }
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1472
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1479
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -454,7 +461,7 @@ export function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number
   return vtd_fault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1503
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1510
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
@@ -468,9 +475,11 @@ export function vtd_walk_nested(
   out: VtdWalk = new VtdWalk(),
 ): VtdWalk {
   if (ss.mode !== "scalable") throw new Error("nested translation needs a scalable-mode stage");
+  if (out.trace === null && fast_input(iova) && vtd_walk_fs_fast(mem, fs, ss, iova, access, out)) {
+    return out;
+  }
   out.reset(iova);
   split_iova(iova, input);
-  if (out.trace === null && vtd_walk_fs_fast(mem, fs, ss, access, out)) return out;
   if (fs_walk(mem, fs, ss, input[1], input[0], access, out) !== 0) return out;
   const gpa = out.pa, fsSize = out.pageSize, fsWrite = out.write;
   out.gpa = gpa;
@@ -489,13 +498,41 @@ export function vtd_walk_nested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1574
-/** Fast path results (a stage's leaf): output address halves, leaf shift and level, rights, reads. */
-let fHi = 0, fLo = 0, fShift = 0, fLevel = 0, fRights = 0, fReads = 0;
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1595
+/**
+ * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
+ * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
+ * (4), level (5), rights (6), entries read (7). A typed array, so that handing a 32-bit half on
+ * costs no allocation (a half at or above 2^31 passed as an argument would be a boxed number).
+ */
+const fast = new Uint32Array(8);
 
-/** NON-KERNEL: the page shift of a leaf at `level` (1–3), or 0 for a level the fast path leaves. */
-function fast_leaf_shift(level: number): number {
-  return level === 1 ? 12 : level === 2 ? 21 : level === 3 ? 30 : 0;
+/*
+ * Module-local copies of the bits the fast path tests. V8 folds a module's own constants into the
+ * code, but reads an imported or exported binding through its cell, with a check that it is
+ * initialized, at every use — in a loop over levels, more instructions than the test itself.
+ */
+const SS_R = DMA_PTE_READ, SS_W = DMA_PTE_WRITE, SS_A = VTD_SS_PTE_ACCESSED;
+const SS_D = DMA_SL_PTE_DIRTY, PS = DMA_PTE_LARGE_PAGE;
+const FS_P = DMA_FL_PTE_PRESENT, FS_RW = VTD_FS_PTE_RW, FS_US = DMA_FL_PTE_US;
+const FS_A = DMA_FL_PTE_ACCESS, FS_D = DMA_FL_PTE_DIRTY;
+const IRQ_FIRST = VTD_INTERRUPT_ADDR_FIRST, IRQ_LAST = VTD_INTERRUPT_ADDR_LAST;
+
+/**
+ * NON-KERNEL: puts the halves of `iova` in the fast path's input; false for a number that is not
+ * a non-negative safe integer (the general walker throws for it).
+ */
+function fast_input(iova: number | bigint): boolean {
+  if (typeof iova === "number") {
+    if (!(Number.isSafeInteger(iova) && iova >= 0)) return false;
+    fast[0] = Math.floor(iova / 0x1_0000_0000);
+    fast[1] = iova >>> 0;
+  } else {
+    split_iova(iova, input);
+    fast[0] = input[1];
+    fast[1] = input[0];
+  }
+  return true;
 }
 
 /** NON-KERNEL: true when the page at `hi`/`lo` of `2^shift` bytes reaches the interrupt range. */
@@ -503,183 +540,224 @@ function fast_hits_interrupt(hi: number, lo: number, shift: number): boolean {
   if (hi !== 0) return false;
   const mask = (1 << shift) - 1;
   const page = (lo & ~mask) >>> 0;
-  return page <= VTD_INTERRUPT_ADDR_LAST && page + mask >= VTD_INTERRUPT_ADDR_FIRST;
+  return page <= IRQ_LAST && page + mask >= IRQ_FIRST;
+}
+
+/** NON-KERNEL: true when a large leaf at `level` has a reserved bit set. */
+function fast_large_rsvd(
+  st: VtdSecondStage | VtdFirstStage,
+  level: number,
+  elo: number,
+  ehi: number,
+): boolean {
+  return (elo & st.rsvdLargeLo[level]) !== 0 || (ehi & st.rsvdLargeHi[level]) !== 0;
 }
 
 /**
- * NON-KERNEL: the second-stage walk of `hi`/`lo` when it translates with no A/D update; sets the
- * fast path results and returns true, or returns false (having changed nothing) otherwise.
+ * NON-KERNEL: the second-stage walk of the input in `fast` when it translates with no A/D update;
+ * leaves the leaf in `fast` and returns true, or returns false otherwise.
  */
-function ss_walk_fast(
-  mem: PhysMem,
-  ss: VtdSecondStage,
-  hi: number,
-  lo: number,
-  write: boolean,
-): boolean {
+function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean {
+  const hi = fast[0], lo = fast[1];
   const w = ss.inputWidth;
   if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) return false;
-  const right = write ? DMA_PTE_WRITE : DMA_PTE_READ;
-  let rights = DMA_PTE_READ | DMA_PTE_WRITE;
-  let thi = vtd_hi32(ss.root), tlo = ss.root >>> 0;
-  for (let level = ss.levels, reads = 1; level > 0; level--, reads++) {
+  // every entry grants the right asked for, and with SSADE already has its accessed bit
+  // (`=== true`: one comparison, where a truth test of an unknown value is a chain of them)
+  const ssade = ss.ssade === true;
+  const need = (write === true ? SS_W : SS_R) | (ssade ? SS_A : 0);
+  const largeAt = ss.largeAt, rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
+  let rights = SS_R | SS_W;
+  // table addresses as two int32 halves (a low half at or above 2^31 is negative; `>>>` reads it)
+  let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
+  for (let level = ss.levels | 0; level > 0; level--) {
     const slot = mem.slotAt(thi, tlo);
     if (slot < 0) return false;
-    const words = mem.words;
-    const at = slot * 1024 + (vtd_level_index(hi, lo, level) << 1);
-    const elo = words[at], ehi = words[at + 1];
-    if ((elo & right) === 0) return false;
+    // the input bit this level indexes from: 12 + 9 * (level - 1), as vtd_level_index()
+    const shift = 3 + 9 * level;
+    const index = shift >= 32
+      ? (hi >>> (shift - 32)) & 0x1ff
+      : shift <= 23
+      ? (lo >>> shift) & 0x1ff
+      : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
+    // (a slot is below 2^21, and `at` even: shifts and `|`, where `*` and `+` check overflow)
+    const at = (slot << 10) | (index << 1);
+    const elo = words[at], ehi = words[at | 1];
+    if ((elo & need) !== need) return false;
     rights &= elo;
-    const large = (elo & DMA_PTE_LARGE_PAGE) !== 0 && (ss.largeAt & (1 << level)) !== 0;
+    const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
     if (
       large
-        ? (elo & ss.rsvdLargeLo[level]) !== 0 || (ehi & ss.rsvdLargeHi[level]) !== 0
-        : (elo & ss.rsvdLo[level]) !== 0 || (ehi & ss.rsvdHi[level]) !== 0
+        ? fast_large_rsvd(ss, level, elo, ehi)
+        : ((elo & rsvdLo[level]) | (ehi & rsvdHi[level])) !== 0
     ) {
       return false;
     }
-    const leaf = level === 1 || large;
-    if (ss.ssade) {
-      const set = VTD_SS_PTE_ACCESSED | (leaf && write ? DMA_SL_PTE_DIRTY : 0);
-      if ((elo & set) !== set) return false;
-    }
-    if (leaf) {
-      const shift = fast_leaf_shift(level);
-      if (shift === 0) return false;
+    if (level === 1 || large) {
+      // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
+      if ((write === true && ssade && (elo & SS_D) === 0) || level > 3) return false;
       const mask = (1 << shift) - 1;
-      fHi = ehi & 0xfffff;
-      fLo = ((elo & ~mask) | (lo & mask)) >>> 0;
-      fShift = shift;
-      fLevel = level;
-      fRights = rights;
-      fReads = reads;
+      fast[2] = ehi & 0xfffff;
+      fast[3] = (elo & ~mask) | (lo & mask);
+      fast[4] = shift;
+      fast[5] = level;
+      fast[6] = rights;
+      fast[7] = ss.levels - level + 1;
       return true;
     }
     thi = ehi & 0xfffff;
-    tlo = (elo & ~0xfff) >>> 0;
+    tlo = elo & ~0xfff;
   }
   return false;
 }
 
 /**
- * NON-KERNEL: the first-stage walk of `hi`/`lo` (nested over `ss` when given) when it translates
- * with no A/D update; sets the fast path results (`fRights`: the first stage's) and returns true,
- * or returns false (having changed nothing) otherwise.
+ * NON-KERNEL: the first-stage walk of the input in `fast` (nested over `ss` when given) when it
+ * translates with no A/D update; leaves the leaf in `fast` (`fast[6]`: DMA_PTE_WRITE when the
+ * first stage lets a write through, else 0) and returns true, or returns false otherwise.
  */
 function fs_walk_fast(
   mem: PhysMem,
   fs: VtdFirstStage,
   ss: VtdSecondStage | null,
-  hi: number,
-  lo: number,
   write: boolean,
   user: boolean,
 ): boolean {
+  const hi = fast[0], lo = fast[1];
   const top = hi >>> (fs.inputWidth - 33);
   if (top !== 0 && top !== (1 << (65 - fs.inputWidth)) - 1) return false;
-  const checkRw = user || fs.wpe;
-  const need = (user ? DMA_FL_PTE_US : 0) | (write && checkRw ? VTD_FS_PTE_RW : 0) |
-    DMA_FL_PTE_PRESENT;
-  let rights = VTD_FS_PTE_RW | DMA_FL_PTE_US;
-  let thi = vtd_hi32(fs.root), tlo = fs.root >>> 0;
+  const checkRw = user === true || fs.wpe === true;
+  // every entry is present and accessed, user-accessible for a user request, writable for a write
+  const need = (user === true ? FS_US : 0) | (write === true && checkRw ? FS_RW : 0) | FS_P | FS_A;
+  const largeAt = fs.largeAt, rsvdLo = fs.rsvdLo, rsvdHi = fs.rsvdHi, words = mem.words;
+  let rights = FS_RW | FS_US;
+  let thi = (fs.root / 0x1_0000_0000) | 0, tlo = fs.root | 0;
   let reads = 0;
-  for (let level = fs.levels; level > 0; level--) {
-    let phi = thi, plo = (tlo | (vtd_level_index(hi, lo, level) << 3)) >>> 0;
+  let level = fs.levels | 0, shift = 3 + 9 * level;
+  for (; level > 0; level--, shift -= 9) {
+    const index = shift >= 32
+      ? (hi >>> (shift - 32)) & 0x1ff
+      : shift <= 23
+      ? (lo >>> shift) & 0x1ff
+      : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
+    let phi = thi, plo = tlo | (index << 3);
     if (ss !== null) {
-      if (!ss_walk_fast(mem, ss, phi, plo, false)) return false;
-      reads += fReads;
-      phi = fHi;
-      plo = fLo;
+      fast[0] = phi;
+      fast[1] = plo;
+      if (!ss_walk_fast(mem, ss, false)) return false;
+      reads += fast[7];
+      phi = fast[2];
+      plo = fast[3];
     }
     const slot = mem.slotAt(phi, plo);
     if (slot < 0) return false;
-    const words = mem.words;
     const at = slot * 1024 + ((plo & 0xfff) >>> 2);
     const elo = words[at], ehi = words[at + 1];
     reads++;
     if ((elo & need) !== need) return false;
     rights &= elo;
-    const large = (elo & DMA_PTE_LARGE_PAGE) !== 0 && (fs.largeAt & (1 << level)) !== 0;
+    const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
     if (
       large
-        ? (elo & fs.rsvdLargeLo[level]) !== 0 || (ehi & fs.rsvdLargeHi[level]) !== 0
-        : (elo & fs.rsvdLo[level]) !== 0 || (ehi & fs.rsvdHi[level]) !== 0
+        ? fast_large_rsvd(fs, level, elo, ehi)
+        : ((elo & rsvdLo[level]) | (ehi & rsvdHi[level])) !== 0
     ) {
       return false;
     }
-    const leaf = level === 1 || large;
-    const set = DMA_FL_PTE_ACCESS | (leaf && write ? DMA_FL_PTE_DIRTY : 0);
-    if ((elo & set) !== set) return false;
-    if (leaf) {
-      const shift = fast_leaf_shift(level);
-      if (shift === 0) return false;
+    if (level === 1 || large) {
+      // a written leaf must be dirty already; a leaf above 1 GiB is left to the general walker
+      if ((write === true && (elo & FS_D) === 0) || level > 3) return false;
       const mask = (1 << shift) - 1;
-      fHi = ehi & 0xfffff;
-      fLo = ((elo & ~mask) | (lo & mask)) >>> 0;
-      fShift = shift;
-      fLevel = level;
-      fRights = (rights & VTD_FS_PTE_RW) !== 0 || !checkRw ? DMA_PTE_WRITE : 0;
-      fReads = reads;
+      fast[2] = ehi & 0xfffff;
+      fast[3] = (elo & ~mask) | (lo & mask);
+      fast[4] = shift;
+      fast[5] = level;
+      fast[6] = (rights & FS_RW) !== 0 || !checkRw ? SS_W : 0;
+      fast[7] = reads;
       return true;
     }
     thi = ehi & 0xfffff;
-    tlo = (elo & ~0xfff) >>> 0;
+    tlo = elo & ~0xfff;
   }
   return false;
 }
 
-/** NON-KERNEL: copies the fast path results into `out` (a translation; `out` was reset). */
-function fast_result(out: VtdWalk, read: boolean, write: boolean, reads: number): void {
-  out.pa = fHi * 0x1_0000_0000 + fLo;
-  out.pageSize = 1 << fShift;
-  out.level = fLevel;
+/**
+ * NON-KERNEL: writes the leaf in `fast` into `out` as a translation, every field as `reset()`
+ * followed by the general walker would leave it.
+ */
+function fast_result(
+  out: VtdWalk,
+  iova: number | bigint,
+  read: boolean,
+  write: boolean,
+  reads: number,
+  gpa: number,
+): void {
+  out.fault = 0;
+  out.check = "";
+  out.stage = "";
+  out.level = fast[5];
+  out.pa = fast[2] * 0x1_0000_0000 + fast[3];
+  out.pageSize = 1 << fast[4];
   out.read = read;
   out.write = write;
+  out.gpa = gpa;
+  out.iova = iova;
   out.reads = reads;
+  if (out.levels !== null) out.levels.length = 0;
 }
 
-/** NON-KERNEL: vtd_walk_ss()'s fast path; true when `out` holds the translation. */
+/** NON-KERNEL: vtd_walk_ss()'s fast path, input in `fast`; true when `out` holds the result. */
 function vtd_walk_ss_fast(
   mem: PhysMem,
   ss: VtdSecondStage,
+  iova: number | bigint,
   write: boolean,
   out: VtdWalk,
 ): boolean {
-  if (!ss_walk_fast(mem, ss, input[1], input[0], write)) return false;
-  if (fast_hits_interrupt(fHi, fLo, fShift)) return false;
-  fast_result(out, (fRights & DMA_PTE_READ) !== 0, (fRights & DMA_PTE_WRITE) !== 0, fReads);
+  if (!ss_walk_fast(mem, ss, write)) return false;
+  if (fast_hits_interrupt(fast[2], fast[3], fast[4])) return false;
+  const rights = fast[6];
+  fast_result(out, iova, (rights & SS_R) !== 0, (rights & SS_W) !== 0, fast[7], 0);
   return true;
 }
 
-/** NON-KERNEL: vtd_walk_fs()'s and vtd_walk_nested()'s fast path; true when `out` translated. */
+/**
+ * NON-KERNEL: vtd_walk_fs()'s and vtd_walk_nested()'s fast path, input in `fast`; true when `out`
+ * holds the translation.
+ */
 function vtd_walk_fs_fast(
   mem: PhysMem,
   fs: VtdFirstStage,
   ss: VtdSecondStage | null,
+  iova: number | bigint,
   access: VtdAccess,
   out: VtdWalk,
 ): boolean {
   const write = access.write === true;
-  if (!fs_walk_fast(mem, fs, ss, input[1], input[0], write, access.supervisor !== true)) {
-    return false;
-  }
+  if (!fs_walk_fast(mem, fs, ss, write, access.supervisor !== true)) return false;
   if (ss === null) {
-    if (fast_hits_interrupt(fHi, fLo, fShift)) return false;
-    fast_result(out, true, fRights !== 0, fReads);
+    if (fast_hits_interrupt(fast[2], fast[3], fast[4])) return false;
+    fast_result(out, iova, true, fast[6] !== 0, fast[7], 0);
     return true;
   }
-  const gHi = fHi, gLo = fLo, fsShift = fShift, fsWrite = fRights !== 0, fsReads = fReads;
-  if (!ss_walk_fast(mem, ss, gHi, gLo, write)) return false;
-  const shift = Math.min(fShift, fsShift);
-  if (fast_hits_interrupt(fHi, fLo, shift)) return false;
-  fShift = shift;
+  const gHi = fast[2], gLo = fast[3], fsShift = fast[4], fsWrite = fast[6] !== 0;
+  const fsReads = fast[7];
+  fast[0] = gHi;
+  fast[1] = gLo;
+  if (!ss_walk_fast(mem, ss, write)) return false;
+  const shift = Math.min(fast[4], fsShift);
+  if (fast_hits_interrupt(fast[2], fast[3], shift)) return false;
+  fast[4] = shift;
+  const rights = fast[6];
   fast_result(
     out,
-    (fRights & DMA_PTE_READ) !== 0,
-    (fRights & DMA_PTE_WRITE) !== 0 && fsWrite,
-    fsReads + fReads,
+    iova,
+    (rights & SS_R) !== 0,
+    (rights & SS_W) !== 0 && fsWrite,
+    fsReads + fast[7],
+    gHi * 0x1_0000_0000 + gLo,
   );
-  out.gpa = gHi * 0x1_0000_0000 + gLo;
   return true;
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/walk.ts.map
