@@ -103,24 +103,24 @@ export { PhysMem } from "./lib/hw/physmem.ts";
 /** Second- and first-stage table formats (root, levels, mode). */
 export { VtdFirstStage, VtdSecondStage } from "./lib/hw/vtd/pgtable.ts";
 /** Build tables: a frame allocator and the map functions a driver would use. */
-export { vtd_fs_map, vtd_ss_map, VtdTableArena } from "./lib/hw/vtd/build.ts";
+export { vtdMapFirstStage, vtdMapSecondStage, VtdTableArena } from "./lib/hw/vtd/build.ts";
 /** The walks: one stage, or nested, with every read traced; read and write requests. */
 export {
   VTD_DMA_READ,
   VTD_DMA_WRITE,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "./lib/hw/vtd/walk.ts";
 
 // The RISC-V IOMMU's walk, and its test vectors in the reference model's form.
 
 /** A two-stage RISC-V IOMMU translation (first stage over G stage), with its reads in order. */
-export { riscv_translate } from "./lib/hw/riscv/translate.ts";
+export { riscvTranslate } from "./lib/hw/riscv/translate.ts";
 /** The chapter's worked RISC-V vectors (R1–R18) as a vector file. */
 export { riscvWorkedVectors } from "./lib/hw/riscv/worked.ts";
-/** A vector file's memory image and request, ready for `riscv_translate`; hex formatting. */
+/** A vector file's memory image and request, ready for `riscvTranslate`; hex formatting. */
 export { riscvHex, type RiscvVectorFile, riscvVectorSetup } from "./lib/hw/riscv/vectors.ts";
 /** Chapter 17's worked VT-d walks (V1–V9, F1–F6, N1) as a vector file of the documented schema. */
 export { type VtdVectorFile, vtdWorkedVectors } from "./lib/hw/vtd/vectors.ts";

@@ -10,18 +10,18 @@ import {
   Machine,
   PCI_DEVFN,
   PCI_DEVID,
-  vtd_set_context_entry,
-  vtd_set_pasid_dir_entry,
-  vtd_set_pasid_entry,
-  vtd_set_root_entry,
-  vtd_set_sm_context_entry,
-  vtd_ss_map,
-  vtd_unit_enable,
+  vtdMapSecondStage,
   type VtdRequest,
   VtdSecondStage,
+  vtdSetContextEntry,
+  vtdSetPasidDirEntry,
+  vtdSetPasidEntry,
+  vtdSetRootEntry,
+  vtdSetScalableContextEntry,
   VtdTableArena,
   VtdTranslation,
   VtdUnit,
+  vtdUnitEnable,
 } from "./model.ts";
 import { bench } from "./cases.ts";
 
@@ -33,12 +33,12 @@ const lm = new Machine();
 const lu = new VtdUnit(lm);
 const la = new VtdTableArena(0x100000);
 const root = la.alloc(), ctx = la.alloc(), pgd = la.alloc();
-vtd_set_root_entry(lm.physmem, root, 0, ctx);
-vtd_set_context_entry(lm.physmem, ctx, PCI_DEVFN(3, 0), { did: 1, ssptptr: pgd });
-vtd_ss_map(lm.physmem, new VtdSecondStage({ root: pgd }), 0x1000, 0x4000_0000, 4096, {
+vtdSetRootEntry(lm.physmem, root, 0, ctx);
+vtdSetContextEntry(lm.physmem, ctx, PCI_DEVFN(3, 0), { did: 1, ssptptr: pgd });
+vtdMapSecondStage(lm.physmem, new VtdSecondStage({ root: pgd }), 0x1000, 0x4000_0000, 4096, {
   write: true,
 }, la.alloc);
-vtd_unit_enable(lu, root, false);
+vtdUnitEnable(lu, root, false);
 
 // Scalable, nested: chapter 17's N1 tables under PASID 9.
 const nm = new Machine();
@@ -52,17 +52,17 @@ mem.write64(0x8000_1008, 0x2027n);
 mem.write64(0x8000_2010, 0x3027n);
 mem.write64(0x8000_3018, 0x4027n);
 mem.write64(0x8000_4020, 0x5067n);
-vtd_set_root_entry(mem, 0x302000, 0, 0x303000);
-vtd_set_sm_context_entry(mem, 0x303000, PCI_DEVFN(3, 0), { pasidDir: 0x300000, paside: true });
-vtd_set_pasid_dir_entry(mem, 0x300000, 9, 0x301000);
-vtd_set_pasid_entry(mem, 0x301000, 9, {
+vtdSetRootEntry(mem, 0x302000, 0, 0x303000);
+vtdSetScalableContextEntry(mem, 0x303000, PCI_DEVFN(3, 0), { pasidDir: 0x300000, paside: true });
+vtdSetPasidDirEntry(mem, 0x300000, 9, 0x301000);
+vtdSetPasidEntry(mem, 0x301000, 9, {
   pgtt: 3,
   did: 2,
   ssptptr: 0x100000,
   fsptptr: 0x1000,
   nxe: true,
 });
-vtd_unit_enable(nu, 0x302000, true);
+vtdUnitEnable(nu, 0x302000, true);
 const NESTED: VtdRequest = { write: false, pasid: 9 };
 const IOVA_N = 0x80_8060_4567;
 

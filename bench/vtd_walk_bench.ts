@@ -8,15 +8,15 @@
 import {
   PhysMem,
   VTD_DMA_READ,
-  vtd_fs_map,
-  vtd_ss_map,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdFirstStage,
+  vtdMapFirstStage,
+  vtdMapSecondStage,
   VtdSecondStage,
   VtdTableArena,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "./model.ts";
 import { bench } from "./cases.ts";
 
@@ -27,7 +27,7 @@ const iova = 0x55f3_5df2_3456;
 // A second stage alone: 512 4 KiB pages around IOVA-A.
 const ss = new VtdSecondStage({ root: arena.alloc() });
 for (let i = 0; i < 512; i++) {
-  vtd_ss_map(
+  vtdMapSecondStage(
     mem,
     ss,
     iova - 0x456 + i * 4096,
@@ -39,16 +39,16 @@ for (let i = 0; i < 512; i++) {
 }
 // A first stage alone, the same shape.
 const fs = new VtdFirstStage({ root: arena.alloc() });
-vtd_fs_map(mem, fs, iova - 0x456, 0x40_0000_0000, 4096, { write: true }, arena.alloc);
+vtdMapFirstStage(mem, fs, iova - 0x456, 0x40_0000_0000, 4096, { write: true }, arena.alloc);
 
 // Nested: GPA [0, 64 MiB) → HPA 2 GiB + GPA in 4 KiB pages; the guest's tables in that memory.
 const nss = new VtdSecondStage({ root: arena.alloc(), mode: "scalable" });
 for (let g = 0; g < 64; g++) {
-  vtd_ss_map(mem, nss, g * 4096, 0x8000_0000 + g * 4096, 4096, { write: true }, arena.alloc);
+  vtdMapSecondStage(mem, nss, g * 4096, 0x8000_0000 + g * 4096, 4096, { write: true }, arena.alloc);
 }
 const nfs = new VtdFirstStage({ root: 0x1000 });
 const guest = new VtdTableArena(0x2000);
-vtd_fs_map(
+vtdMapFirstStage(
   mem,
   nfs,
   iova - 0x456,
@@ -60,23 +60,23 @@ vtd_fs_map(
 );
 
 const out = new VtdWalk();
-if (vtd_walk_ss(mem, ss, iova, VTD_DMA_READ, out).fault) throw new Error(out.describe());
-if (vtd_walk_fs(mem, fs, iova, VTD_DMA_READ, out).fault) throw new Error(out.describe());
-if (vtd_walk_nested(mem, nfs, nss, iova, VTD_DMA_READ, out).reads !== 24) {
+if (vtdWalkSecondStage(mem, ss, iova, VTD_DMA_READ, out).fault) throw new Error(out.describe());
+if (vtdWalkFirstStage(mem, fs, iova, VTD_DMA_READ, out).fault) throw new Error(out.describe());
+if (vtdWalkNested(mem, nfs, nss, iova, VTD_DMA_READ, out).reads !== 24) {
   throw new Error(out.describe());
 }
 
 let i = 0;
-bench("vtd_walk_ss_hot_ns", "vtd_walk_ss: 4-level second stage (4 reads)", "vtd", () => {
-  vtd_walk_ss(mem, ss, iova + ((i++ & 511) << 12), VTD_DMA_READ, out);
+bench("vtd_walk_ss_hot_ns", "vtdWalkSecondStage: 4-level second stage (4 reads)", "vtd", () => {
+  vtdWalkSecondStage(mem, ss, iova + ((i++ & 511) << 12), VTD_DMA_READ, out);
 });
-bench("vtd_walk_fs_hot_ns", "vtd_walk_fs: 4-level first stage (4 reads)", "vtd", () => {
-  vtd_walk_fs(mem, fs, iova, VTD_DMA_READ, out);
+bench("vtd_walk_fs_hot_ns", "vtdWalkFirstStage: 4-level first stage (4 reads)", "vtd", () => {
+  vtdWalkFirstStage(mem, fs, iova, VTD_DMA_READ, out);
 });
-bench("vtd_walk_nested_hot_ns", "vtd_walk_nested: 4×4 (24 reads)", "vtd", () => {
-  vtd_walk_nested(mem, nfs, nss, iova, VTD_DMA_READ, out);
+bench("vtd_walk_nested_hot_ns", "vtdWalkNested: 4×4 (24 reads)", "vtd", () => {
+  vtdWalkNested(mem, nfs, nss, iova, VTD_DMA_READ, out);
 });
 const traced = new VtdWalk({ trace: true });
-bench("vtd_walk_nested_traced_hot_ns", "vtd_walk_nested: 4×4 with the read trace on", "vtd", () => {
-  vtd_walk_nested(mem, nfs, nss, iova, VTD_DMA_READ, traced);
+bench("vtd_walk_nested_traced_hot_ns", "vtdWalkNested: 4×4 with the read trace on", "vtd", () => {
+  vtdWalkNested(mem, nfs, nss, iova, VTD_DMA_READ, traced);
 });

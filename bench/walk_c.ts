@@ -21,14 +21,14 @@
 import {
   PhysMem,
   VTD_DMA_READ,
-  vtd_fs_map,
-  vtd_ss_map,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdFirstStage,
+  vtdMapFirstStage,
+  vtdMapSecondStage,
   VtdSecondStage,
   VtdTableArena,
   VtdWalk,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "./model.ts";
 import { type Result, summarize, timeRuns } from "./harness.ts";
 
@@ -78,18 +78,18 @@ export function buildWalkTables(niovas: number): WalkTables {
   const ssArena = new VtdTableArena(SS_TABLES);
   const ss = new VtdSecondStage({ root: ssArena.alloc() });
   for (let off = 0; off < GiB; off += PAGE) {
-    vtd_ss_map(mem, ss, IOVA_BASE + off, SS_PA + off, PAGE, write, ssArena.alloc);
+    vtdMapSecondStage(mem, ss, IOVA_BASE + off, SS_PA + off, PAGE, write, ssArena.alloc);
   }
   const guest = new VtdTableArena(GUEST_TABLES_GPA);
   const nfs = new VtdFirstStage({ root: guest.alloc() });
   const toHpa = (gpa: number) => NESTED_HPA + gpa;
   for (let off = 0; off < GiB; off += PAGE) {
-    vtd_fs_map(mem, nfs, IOVA_BASE + off, off, PAGE, write, guest.alloc, toHpa);
+    vtdMapFirstStage(mem, nfs, IOVA_BASE + off, off, PAGE, write, guest.alloc, toHpa);
   }
   const nssArena = new VtdTableArena(NSS_TABLES);
   const nss = new VtdSecondStage({ root: nssArena.alloc(), mode: "scalable" });
   for (let gpa = 0; gpa < guest.next; gpa += PAGE) {
-    vtd_ss_map(mem, nss, gpa, toHpa(gpa), PAGE, write, nssArena.alloc);
+    vtdMapSecondStage(mem, nss, gpa, toHpa(gpa), PAGE, write, nssArena.alloc);
   }
   if (ssArena.next > NSS_TABLES || nssArena.next > NESTED_HPA) {
     throw new Error("table regions overlap");
@@ -117,8 +117,8 @@ type Walker = (iova: number, out: VtdWalk) => VtdWalk;
 function walkers(t: WalkTables): { ss: Walker; nested: Walker } {
   const { mem, ss, nfs, nss } = t;
   return {
-    ss: (iova, out) => vtd_walk_ss(mem, ss, iova, VTD_DMA_READ, out),
-    nested: (iova, out) => vtd_walk_nested(mem, nfs, nss, iova, VTD_DMA_READ, out),
+    ss: (iova, out) => vtdWalkSecondStage(mem, ss, iova, VTD_DMA_READ, out),
+    nested: (iova, out) => vtdWalkNested(mem, nfs, nss, iova, VTD_DMA_READ, out),
   };
 }
 

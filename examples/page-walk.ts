@@ -9,13 +9,13 @@
 import {
   PhysMem,
   VTD_DMA_WRITE,
-  vtd_fs_map,
-  vtd_ss_map,
-  vtd_walk_nested,
   VtdFirstStage,
+  vtdMapFirstStage,
+  vtdMapSecondStage,
   VtdSecondStage,
   VtdTableArena,
   VtdWalk,
+  vtdWalkNested,
 } from "../mod.ts";
 
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -25,7 +25,7 @@ const mem = new PhysMem(2 ** 40);
 const hostTables = new VtdTableArena(0x100000);
 const ss = new VtdSecondStage({ root: hostTables.alloc(), mode: "scalable" });
 for (let p = 1; p <= 5; p++) {
-  vtd_ss_map(
+  vtdMapSecondStage(
     mem,
     ss,
     p * 0x1000,
@@ -42,9 +42,18 @@ const gpaToHpa = (gpa: number) => 0x8000_0000 + gpa;
 const fs = new VtdFirstStage({ root: 0x1000 });
 const guestTables = new VtdTableArena(0x2000);
 const iova = 0x80_8060_4567;
-vtd_fs_map(mem, fs, iova - 0x567, 0x5000, 0x1000, { write: true }, guestTables.alloc, gpaToHpa);
+vtdMapFirstStage(
+  mem,
+  fs,
+  iova - 0x567,
+  0x5000,
+  0x1000,
+  { write: true },
+  guestTables.alloc,
+  gpaToHpa,
+);
 
-const out = vtd_walk_nested(mem, fs, ss, iova, {}, new VtdWalk({ trace: true }));
+const out = vtdWalkNested(mem, fs, ss, iova, {}, new VtdWalk({ trace: true }));
 console.log(`DMA read of IOVA ${hex(iova)}: ${out.describe()}`);
 const trace = out.trace!;
 for (let i = 0; i < trace.length; i++) {
@@ -60,11 +69,11 @@ for (let i = 0; i < trace.length; i++) {
 console.log("\nThree mistakes:");
 // 1. The guest points a table at memory the host never gave it.
 mem.write64(gpaToHpa(0x3018), 0x9000_0027n);
-console.log(`  guest table at GPA 0x90000000: ${vtd_walk_nested(mem, fs, ss, iova).describe()}`);
+console.log(`  guest table at GPA 0x90000000: ${vtdWalkNested(mem, fs, ss, iova).describe()}`);
 mem.write64(gpaToHpa(0x3018), 0x4027n);
 // 2. The host maps the data page read-only; the device writes.
-vtd_ss_map(mem, ss, 0x6000, 0x8000_6000, 0x1000, { write: false }, hostTables.alloc);
-vtd_fs_map(
+vtdMapSecondStage(mem, ss, 0x6000, 0x8000_6000, 0x1000, { write: false }, hostTables.alloc);
+vtdMapFirstStage(
   mem,
   fs,
   iova + 0x1000 - 0x567,
@@ -76,11 +85,11 @@ vtd_fs_map(
 );
 console.log(
   `  write to a read-only host page: ${
-    vtd_walk_nested(mem, fs, ss, iova + 0x1000, VTD_DMA_WRITE).describe()
+    vtdWalkNested(mem, fs, ss, iova + 0x1000, VTD_DMA_WRITE).describe()
   }`,
 );
 // 3. A guest entry with a reserved bit.
 mem.write64(gpaToHpa(0x4020), 0x5067n | (1n << 50n));
 console.log(
-  `  reserved bit 50 in the guest's PTE: ${vtd_walk_nested(mem, fs, ss, iova).describe()}`,
+  `  reserved bit 50 in the guest's PTE: ${vtdWalkNested(mem, fs, ss, iova).describe()}`,
 );

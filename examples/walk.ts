@@ -23,19 +23,19 @@ import {
   armVectorSetup,
   armWorkedVectors,
   PhysMem,
-  riscv_translate,
   riscvHex,
+  riscvTranslate,
   type RiscvVectorFile,
   riscvVectorSetup,
   riscvWorkedVectors,
   smmuTranslate,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdFirstStage,
   VtdSecondStage,
   type VtdVectorFile,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
   vtdWorkedVectors,
 } from "../mod.ts";
 
@@ -58,7 +58,7 @@ function traceRiscv(f: unknown, id: string): string[] {
     }${v.gade ? ", GADE" : ""}`,
   ];
   let n = 0;
-  const t = riscv_translate(
+  const t = riscvTranslate(
     mem,
     {
       ...cfg,
@@ -122,9 +122,9 @@ function traceVtd(f: unknown, id: string): string[] {
   const iova = BigInt(v.request.iova_hex);
   const access = { write: v.request.write, supervisor: v.request.supervisor };
   const w = new VtdWalk({ trace: true });
-  if (v.walk === "ss") vtd_walk_ss(mem, ss!, iova, access, w);
-  else if (v.walk === "fs") vtd_walk_fs(mem, fs!, iova, access, w);
-  else vtd_walk_nested(mem, fs!, ss!, iova, access, w);
+  if (v.walk === "ss") vtdWalkSecondStage(mem, ss!, iova, access, w);
+  else if (v.walk === "fs") vtdWalkFirstStage(mem, fs!, iova, access, w);
+  else vtdWalkNested(mem, fs!, ss!, iova, access, w);
   const hex = (n: number | bigint) => `0x${n.toString(16)}`;
   const out = [
     `${v.id} (${v.cat}): VT-d ${

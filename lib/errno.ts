@@ -125,7 +125,7 @@ export class ErrnoError extends Error {
 /** Result of a kernel function returning `int`: 0 on success, else the error. */
 export type Rc = 0 | ErrnoError;
 
-/** NON-KERNEL: builds the error a failing check returns, e.g. `fail(EINVAL, "x-check-2", "…")`. */
+/** NON-KERNEL: builds the error a failing check returns, e.g. `fail(EINVAL, "x-flags", "…")`. */
 export function fail(errno: number, check: string, reason: string): ErrnoError {
   return new ErrnoError(errno, check, reason);
 }

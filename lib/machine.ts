@@ -36,7 +36,7 @@ export interface MachineOptions {
   // ⟨machine-options⟩ spec/02-physical-memory.md:1232
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
-  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1389
+  // ⟨machine-options⟩ spec/04-memory-cgroups.md:1390
   /** Mount cgroup2 with memory_localevents (default off). */
   memory_localevents?: boolean;
 }
@@ -48,10 +48,10 @@ export class Machine {
   readonly physmem: PhysMem;
   /** The memory node: page allocator and node counters. */
   readonly pgdat: pglist_data;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:696
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:698
   /** /sys/kernel/mm/transparent_hugepage/enabled: which VMAs get huge pages on a write fault. */
   transparent_hugepage: "always" | "madvise" | "never" = "madvise";
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1778
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1780
   /** The device nodes under /dev (devtmpfs), by path. */
   readonly dev = new Map<string, devnode>();
   /** Users, by uid. */
@@ -63,7 +63,7 @@ export class Machine {
   /** The kernel thread `machine.kernel()` runs as. */
   readonly kthreadd: task_struct;
   #nextPid = 100;
-  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1958
+  // ⟨machine-fields⟩ spec/03-tasks-and-user-memory.md:1960
   /** /sys/kernel/debug/failslab, configured for fail-nth sweeps. */
   readonly failslab: failslab_attr = {
     attr: new fault_attr("failslab"),
@@ -93,7 +93,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/14-pinning.md:233
   /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_memory_limit: TEMP_MEMORY_LIMIT. */
   iommufd_test_memory_limit = 65536;
-  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2825
+  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2830
   /** VT-d remapping units by name (`dmar0`, …); a VtdUnit adds itself (chapter 18). */
   readonly vtd = new Map<string, VtdUnit>();
 
@@ -101,7 +101,7 @@ export class Machine {
     // ⟨machine-init⟩ spec/02-physical-memory.md:1244
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
-    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1792
+    // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1794
     this.cgroups = new cgroup_root(this);
     this.kthreadd = new task_struct(this, {
       pid: 2,
@@ -113,14 +113,14 @@ export class Machine {
       oomScoreAdj: 0,
       kthread: true,
     });
-    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1394
+    // ⟨machine-init⟩ spec/04-memory-cgroups.md:1395
     this.cgroups.memory_localevents = options.memory_localevents ?? false;
     // ⟨machine-init⟩ spec/12-userspace.md:512
     this.iommus.set(mock_iommu_device.name, { iommu: mock_iommu_device, create: mock_dev_create });
     this.dev.set("/dev/iommu", { fops: iommufd_fops });
   }
 
-  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1806
+  // ⟨machine-methods⟩ spec/03-tasks-and-user-memory.md:1808
   /** A new user process (its task is `process.task`). */
   spawn(options: SpawnOptions = {}): Process {
     const task = new task_struct(this, {

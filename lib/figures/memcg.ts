@@ -14,7 +14,7 @@ import { type GraphEdge, graphFigure, type GraphNode } from "./graph.ts";
 import type { Figure } from "./svg.ts";
 
 /** NON-KERNEL: one item of a cgroup's memory.stat, in bytes. */
-function memcg_stat_item(cg: mem_cgroup, key: string): number {
+function memcgStatBytes(cg: mem_cgroup, key: string): number {
   const line = cg.read("memory.stat").split("\n").find((l) => l.startsWith(`${key} `));
   return line ? Number(line.split(" ")[1]) : 0;
 }
@@ -27,7 +27,7 @@ function figBytes(n: number): string {
 }
 
 /** NON-KERNEL: the tree under `root` as a graph, each cgroup with its charges. */
-export function memcg_tree_graph(root: mem_cgroup): { nodes: GraphNode[]; edges: GraphEdge[] } {
+export function memcgTreeGraph(root: mem_cgroup): { nodes: GraphNode[]; edges: GraphEdge[] } {
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
   const visit = (cg: mem_cgroup) => {
@@ -35,7 +35,7 @@ export function memcg_tree_graph(root: mem_cgroup): { nodes: GraphNode[]; edges:
     const current = mem_cgroup_is_root(cg)
       ? ""
       : `: memory.current ${figBytes(Number(cg.read("memory.current")))}`;
-    const stat = (key: string) => `${key} ${figBytes(memcg_stat_item(cg, key))}`;
+    const stat = (key: string) => `${key} ${figBytes(memcgStatBytes(cg, key))}`;
     nodes.push({
       id,
       title: `${cg.path}${current}`,
@@ -53,7 +53,7 @@ export function memcg_tree_graph(root: mem_cgroup): { nodes: GraphNode[]; edges:
  * NON-KERNEL: the scenario of the memcg figure: /vms holds two VMMs; each touches guest memory and
  * has kernel objects and IOMMU page-table pages allocated on its behalf.
  */
-export function memcg_example(): mem_cgroup {
+export function memcgExample(): mem_cgroup {
   const m = new Machine();
   const vms = m.cgroups.create("/vms");
   vms.write("memory.max", "64M");
@@ -74,7 +74,7 @@ export function memcg_example(): mem_cgroup {
 /** NON-KERNEL: the figure of a memcg hierarchy with its charges. */
 export function memcgTreeFigure(): Promise<Figure> {
   return graphFigure(
-    memcg_tree_graph(memcg_example()),
+    memcgTreeGraph(memcgExample()),
     "A memory-cgroup hierarchy with its charges",
     "fig-memcg-arrow",
   );

@@ -32,7 +32,7 @@ import type { Figure } from "./svg.ts";
  * NON-KERNEL: the graph of an iommufd context: its objects (from the object table), the pointers
  * between them, their domains and, for the mock driver, the domain's IOPTEs.
  */
-export function iommufd_session_graph(
+export function iommufdSessionGraph(
   ictx: iommufd_ctx,
 ): { nodes: GraphNode[]; edges: GraphEdge[] } {
   const nodes: GraphNode[] = [];
@@ -103,7 +103,7 @@ export function iommufd_session_graph(
  * NON-KERNEL: the scenario of the session figure: the first steps of examples/hwpt-alloc.ts on a
  * fresh machine, with 64 KiB of guest memory mapped. Returns the context.
  */
-export function session_example(): iommufd_ctx {
+export function sessionExample(): iommufd_ctx {
   const m = new Machine();
   const vmm = m.spawn({ comm: "vmm" });
   const dev = m.addDevice({ iommu: "mock0" });
@@ -127,7 +127,7 @@ export function session_example(): iommufd_ctx {
 /** NON-KERNEL: the figure of a running session's object graph. */
 export function sessionGraphFigure(): Promise<Figure> {
   return graphFigure(
-    iommufd_session_graph(session_example()),
+    iommufdSessionGraph(sessionExample()),
     "The objects of an iommufd session",
     "fig-session-arrow",
   );

@@ -21,18 +21,18 @@ import {
   LEVEL_STRIDE,
   VTD_FS_IGNORED_HI,
   VTD_FS_PTE_RW,
-  vtd_hi32,
-  vtd_level_index,
-  vtd_level_shift,
   VTD_PAGE_SHIFT,
   VTD_PAGE_SIZE,
   VTD_SS_IGNORED_HI,
   VTD_SS_PTE_ACCESSED,
   VTD_SS_PTE_EXEC,
   VtdFirstStage,
+  vtdHi32,
+  vtdLevelIndex,
+  vtdLevelShift,
   VtdSecondStage,
 } from "../hw/vtd/pgtable.ts";
-import { VTD_DMA_READ, vtd_walk_nested, VtdWalk } from "../hw/vtd/walk.ts";
+import { VTD_DMA_READ, VtdWalk, vtdWalkNested } from "../hw/vtd/walk.ts";
 import { figHex, type Figure, svgRect, svgText } from "./svg.ts";
 
 /** The address of the nested vector N1, used as the example in the figures. */
@@ -47,13 +47,13 @@ export interface IovaField {
 }
 
 /** NON-KERNEL: the fields of an input address for a walk of `levels` levels. */
-export function vtd_iova_fields(levels: number, firstStage: boolean): IovaField[] {
+export function vtdIovaFields(levels: number, firstStage: boolean): IovaField[] {
   const fields: IovaField[] = [{ name: "offset", lo: 0, hi: VTD_PAGE_SHIFT - 1 }];
   for (let l = 1; l <= levels; l++) {
-    const lo = vtd_level_shift(l);
+    const lo = vtdLevelShift(l);
     fields.push({ name: `L${l}`, lo, hi: lo + LEVEL_STRIDE - 1 });
   }
-  const width = vtd_level_shift(levels) + LEVEL_STRIDE;
+  const width = vtdLevelShift(levels) + LEVEL_STRIDE;
   if (width < 64) fields.push({ name: firstStage ? "sign" : "zero", lo: width, hi: 63 });
   return fields;
 }
@@ -70,12 +70,12 @@ export function iovaSplitFigure(): Figure {
   const x = (b: number) => left + (63 - b) * bit;
   const parts: string[] = [];
   const desc: string[] = [];
-  const hi = vtd_hi32(IOVA_N), lo = IOVA_N >>> 0;
+  const hi = vtdHi32(IOVA_N), lo = IOVA_N >>> 0;
   rows.forEach((row, k) => {
     const y = 10 + k * rowH;
     parts.push(svgText(left, y + 12, row.label, { size: 13 }));
     const said: string[] = [];
-    for (const f of vtd_iova_fields(row.levels, row.fs)) {
+    for (const f of vtdIovaFields(row.levels, row.fs)) {
       const x0 = x(f.hi), w = (f.hi - f.lo + 1) * bit;
       const level = f.name.startsWith("L") ? Number(f.name.slice(1)) : 0;
       const cls = level ? "fig-box" : f.name === "offset" ? "fig-accent" : "fig-muted";
@@ -90,7 +90,7 @@ export function iovaSplitFigure(): Figure {
         svgText(x0 + w / 2, y + 38, `${name} ${f.hi}:${f.lo}`, { anchor: "middle", size: 11 }),
       );
       let value = "";
-      if (level) value = String(vtd_level_index(hi, lo, level));
+      if (level) value = String(vtdLevelIndex(hi, lo, level));
       else if (f.name === "offset") value = figHex(lo & (VTD_PAGE_SIZE - 1));
       if (value) {
         parts.push(
@@ -139,7 +139,7 @@ export function entryBitsFigure(): Figure {
       label: "second stage, 4 KiB leaf (legacy mode)",
       fs: false,
       level: 1,
-      leafShift: vtd_level_shift(1),
+      leafShift: vtdLevelShift(1),
       lo: ssLegacy.rsvdLo[1],
       hi: ssLegacy.rsvdHi[1],
     },
@@ -147,7 +147,7 @@ export function entryBitsFigure(): Figure {
       label: "second stage, 2 MiB leaf (scalable mode)",
       fs: false,
       level: 2,
-      leafShift: vtd_level_shift(2),
+      leafShift: vtdLevelShift(2),
       lo: ssSm.rsvdLargeLo[2],
       hi: ssSm.rsvdLargeHi[2],
     },
@@ -163,7 +163,7 @@ export function entryBitsFigure(): Figure {
       label: "first stage, 4 KiB leaf",
       fs: true,
       level: 1,
-      leafShift: vtd_level_shift(1),
+      leafShift: vtdLevelShift(1),
       lo: fs.rsvdLo[1],
       hi: fs.rsvdHi[1],
     },
@@ -171,7 +171,7 @@ export function entryBitsFigure(): Figure {
       label: "first stage, 2 MiB leaf",
       fs: true,
       level: 2,
-      leafShift: vtd_level_shift(2),
+      leafShift: vtdLevelShift(2),
       lo: fs.rsvdLargeLo[2],
       hi: fs.rsvdLargeHi[2],
     },
@@ -270,9 +270,9 @@ export function entryBitsFigure(): Figure {
     desc: desc.join(" ") + " Unnamed low bits are free for software or ignored by the walker.",
   };
 }
-// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:2123
+// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:2126
 /** NON-KERNEL: the tables of the nested vector N1 (see the worked vectors of chapter 17). */
-export function vtd_example_n1(): { mem: PhysMem; fs: VtdFirstStage; ss: VtdSecondStage } {
+export function vtdExampleN1(): { mem: PhysMem; fs: VtdFirstStage; ss: VtdSecondStage } {
   const mem = new PhysMem(2 ** 40);
   const ss = new VtdSecondStage({ root: 0x100000, mode: "scalable" });
   mem.write64(0x100000, 0x101003n);
@@ -301,7 +301,7 @@ export interface NestedGridRow {
  * NON-KERNEL: lays out a nested walk's trace as rows of `m + 1` reads (the final row: `m`). The
  * GPA of each row comes from the first-stage entries as the trace read them.
  */
-export function vtd_nested_grid(
+export function vtdNestedGrid(
   mem: PhysMem,
   fs: VtdFirstStage,
   ss: VtdSecondStage,
@@ -309,14 +309,14 @@ export function vtd_nested_grid(
 ): NestedGridRow[] {
   const trace = out.trace ?? [];
   const m = ss.levels, n = fs.levels;
-  const hi = vtd_hi32(Number(out.iova)), lo = Number(BigInt.asUintN(32, BigInt(out.iova)));
+  const hi = vtdHi32(Number(out.iova)), lo = Number(BigInt.asUintN(32, BigInt(out.iova)));
   const rows: NestedGridRow[] = [];
   let table = fs.root;
   for (let r = 0; r <= n && r * (m + 1) < trace.length; r++) {
     const reads = trace.slice(r * (m + 1), r * (m + 1) + (r < n ? m + 1 : m));
     if (r < n) {
       const level = n - r;
-      rows.push({ gpa: table + 8 * vtd_level_index(hi, lo, level), fsLevel: level, reads });
+      rows.push({ gpa: table + 8 * vtdLevelIndex(hi, lo, level), fsLevel: level, reads });
       if (reads.length === m + 1) table = Number(mem.read64(reads[m]) & 0xf_ffff_ffff_f000n);
     } else {
       rows.push({ gpa: out.gpa, fsLevel: 0, reads });
@@ -332,7 +332,7 @@ function nestedGridFigure(
   ss: VtdSecondStage,
   out: VtdWalk,
 ): Figure {
-  const rows = vtd_nested_grid(mem, fs, ss, out);
+  const rows = vtdNestedGrid(mem, fs, ss, out);
   const m = ss.levels, n = fs.levels;
   const labelW = 200, cellW = 118, cellH = 46, top = 34, gap = 6;
   const parts: string[] = [];
@@ -396,16 +396,16 @@ function nestedGridFigure(
 
 /** NON-KERNEL: the figure of N1's nested walk as a grid of its reads. */
 export function nestedWalkFigure(): Figure {
-  const { mem, fs, ss } = vtd_example_n1();
-  const out = vtd_walk_nested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const { mem, fs, ss } = vtdExampleN1();
+  const out = vtdWalkNested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
   return nestedGridFigure(mem, fs, ss, out);
 }
 
 /** NON-KERNEL: the figure of N1 with guest page 3's second-stage leaf cleared: the failing read. */
 export function nestedFaultFigure(): Figure {
-  const { mem, fs, ss } = vtd_example_n1();
+  const { mem, fs, ss } = vtdExampleN1();
   mem.write64(0x103000 + 8 * 3, 0n);
-  const out = vtd_walk_nested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const out = vtdWalkNested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
   return nestedGridFigure(mem, fs, ss, out);
 }
 //# sourceMappingURL=../../.cache/srcmap/lib/figures/vtd.ts.map

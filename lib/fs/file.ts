@@ -22,7 +22,7 @@ import {
 } from "../errno.ts";
 import { current } from "../kernel/current.ts";
 
-// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1323
+// ⟨file-struct⟩ spec/03-tasks-and-user-memory.md:1325
 /** linux v6.12 include/linux/fs.h struct file_operations (the members the model uses) */
 export interface file_operations {
   /** Called when the file is opened (the inode's object is in `private_data`); 0 or an error. */
@@ -80,7 +80,7 @@ export class files_struct {
   /** linux fs/file.c close_fd() */
   close_fd(fd: number): Rc {
     const f = this.fdt.get(fd);
-    if (!f) return fail(EBADF, "close-check-1", "no such descriptor");
+    if (!f) return fail(EBADF, "close-badf", "no such descriptor");
     this.fdt.delete(fd);
     fput(f);
     return 0;
@@ -89,7 +89,7 @@ export class files_struct {
 
 /** linux v6.12 fs/ioctl.c vfs_ioctl() */
 export function vfs_ioctl(f: file, cmd: number, arg: bigint): number | ErrnoError {
-  if (!f.f_op.unlocked_ioctl) return fail(ENOTTY, "ioctl-check-2", "the file has no ioctls");
+  if (!f.f_op.unlocked_ioctl) return fail(ENOTTY, "ioctl-notty", "the file has no ioctls");
   const rc = f.f_op.unlocked_ioctl(f, cmd, arg);
   if (IS_ERR(rc) && rc.errno === ENOIOCTLCMD) {
     // The driver's check, not this one, says why.
@@ -103,17 +103,17 @@ export function vfs_ioctl(f: file, cmd: number, arg: bigint): number | ErrnoErro
  * model's files are not seekable (nonseekable_open), so the position is always 0.
  */
 export function vfs_read(f: file, buf: bigint, count: number): number | ErrnoError {
-  if (!f.f_op.read) return fail(EINVAL, "read-check-2", "the file cannot be read");
+  if (!f.f_op.read) return fail(EINVAL, "read-unsupported", "the file cannot be read");
   return f.f_op.read(f, buf, count, 0);
 }
 
 /** linux v6.12 fs/read_write.c vfs_write(): no `write` → EINVAL. */
 export function vfs_write(f: file, buf: bigint, count: number): number | ErrnoError {
-  if (!f.f_op.write) return fail(EINVAL, "write-check-2", "the file cannot be written");
+  if (!f.f_op.write) return fail(EINVAL, "write-unsupported", "the file cannot be written");
   return f.f_op.write(f, buf, count, 0);
 }
 
-// ⟨file-syscalls⟩ spec/03-tasks-and-user-memory.md:1415
+// ⟨file-syscalls⟩ spec/03-tasks-and-user-memory.md:1417
 /** NON-KERNEL: a character device node under /dev: the driver's file operations and its object. */
 export interface devnode {
   fops: file_operations;
@@ -125,8 +125,8 @@ export interface devnode {
 export function ksys_open(path: string): number | ErrnoError {
   const task = current();
   const node = task.machine.dev.get(path);
-  // open-check-1
-  if (!node) return fail(ENOENT, "open-check-1", `no such file: ${path}`);
+  // open-no-node
+  if (!node) return fail(ENOENT, "open-no-node", `no such file: ${path}`);
   const f = new file(node.fops, node.data ?? null);
   const rc = node.fops.open?.(f) ?? 0;
   if (rc) return rc;
@@ -141,8 +141,8 @@ export function ksys_close(fd: number): Rc {
 /** linux v6.12 fs/read_write.c ksys_read(), as current. */
 export function ksys_read(fd: number, buf: bigint, count: number): number | ErrnoError {
   const f = current().files!.fget(fd);
-  // read-check-1
-  if (!f) return fail(EBADF, "read-check-1", "no such descriptor");
+  // read-badf
+  if (!f) return fail(EBADF, "read-badf", "no such descriptor");
   const rc = vfs_read(f, buf, count);
   fput(f);
   return rc;
@@ -151,8 +151,8 @@ export function ksys_read(fd: number, buf: bigint, count: number): number | Errn
 /** linux v6.12 fs/read_write.c ksys_write(), as current. */
 export function ksys_write(fd: number, buf: bigint, count: number): number | ErrnoError {
   const f = current().files!.fget(fd);
-  // write-check-1
-  if (!f) return fail(EBADF, "write-check-1", "no such descriptor");
+  // write-badf
+  if (!f) return fail(EBADF, "write-badf", "no such descriptor");
   const rc = vfs_write(f, buf, count);
   fput(f);
   return rc;
@@ -161,8 +161,8 @@ export function ksys_write(fd: number, buf: bigint, count: number): number | Err
 /** linux v6.12 fs/ioctl.c sys_ioctl(), as current. */
 export function ksys_ioctl(fd: number, cmd: number, arg: bigint): number | ErrnoError {
   const f = current().files!.fget(fd);
-  // ioctl-check-1
-  if (!f) return fail(EBADF, "ioctl-check-1", "no such descriptor");
+  // ioctl-badf
+  if (!f) return fail(EBADF, "ioctl-badf", "no such descriptor");
   const rc = vfs_ioctl(f, cmd, arg);
   fput(f);
   return rc;

@@ -26,7 +26,7 @@ const LOW_FRAMES = 1 << 21;
  * NON-KERNEL: `pa % PAGE_SIZE`, without the floating-point remainder (a libm call) that `%` costs
  * on an address at or above 2^31; negative and other invalid addresses keep `%` (and its error).
  */
-function page_offset(pa: number): number {
+function pageOffset(pa: number): number {
   return pa >= 0 ? pa - Math.floor(pa / PAGE_SIZE) * PAGE_SIZE : pa % PAGE_SIZE;
 }
 
@@ -172,7 +172,7 @@ export class PhysMem {
 
   /** The byte offset of `pa` in the buffer, for the frame in `slot`. */
   #at(slot: number, pa: number): number {
-    return slot * PAGE_SIZE + page_offset(pa);
+    return slot * PAGE_SIZE + pageOffset(pa);
   }
 
   // ⟨physmem-scalars⟩ spec/02-physical-memory.md:243
@@ -184,7 +184,7 @@ export class PhysMem {
 
   /** Reads a little-endian 16-bit value. */
   read16(pa: number): number {
-    const off = page_offset(pa);
+    const off = pageOffset(pa);
     if (off > PAGE_SIZE - 2) return this.#readSplit(pa, 2);
     const s = this.#slot(pa, 2);
     return s < 0 ? 0 : this.#view.getUint16(this.#at(s, pa), true);
@@ -192,7 +192,7 @@ export class PhysMem {
 
   /** Reads a little-endian 32-bit value (unsigned). */
   read32(pa: number): number {
-    const off = page_offset(pa);
+    const off = pageOffset(pa);
     if (off > PAGE_SIZE - 4) return this.#readSplit(pa, 4);
     const s = this.#slot(pa, 4);
     return s < 0 ? 0 : this.#view.getUint32(this.#at(s, pa), true);
@@ -212,7 +212,7 @@ export class PhysMem {
       }
       return;
     }
-    const off = page_offset(pa);
+    const off = pageOffset(pa);
     if (off > PAGE_SIZE - 8) {
       out[0] = this.read32(pa);
       out[1] = this.read32(pa + 4);
@@ -230,7 +230,7 @@ export class PhysMem {
 
   /** Reads a little-endian 64-bit value as a bigint. */
   read64(pa: number): bigint {
-    const off = page_offset(pa);
+    const off = pageOffset(pa);
     if (off > PAGE_SIZE - 8) {
       return BigInt(this.read32(pa)) | (BigInt(this.read32(pa + 4)) << 32n);
     }
@@ -250,7 +250,7 @@ export class PhysMem {
 
   /** Writes the low 16 bits of `value`, little-endian. */
   write16(pa: number, value: number): void {
-    const off = page_offset(pa);
+    const off = pageOffset(pa);
     if (off > PAGE_SIZE - 2) return this.#writeSplit(pa, 2, value);
     let s = this.#slot(pa, 2);
     if (s < 0) {
@@ -262,7 +262,7 @@ export class PhysMem {
 
   /** Writes the low 32 bits of `value`, little-endian. */
   write32(pa: number, value: number): void {
-    const off = page_offset(pa);
+    const off = pageOffset(pa);
     if (off > PAGE_SIZE - 4) return this.#writeSplit(pa, 4, value);
     let s = this.#slot(pa, 4);
     if (s < 0) {
@@ -300,7 +300,7 @@ export class PhysMem {
     const out = new Uint8Array(length);
     for (let done = 0; done < length;) {
       const at = pa + done;
-      const off = page_offset(at);
+      const off = pageOffset(at);
       const n = Math.min(PAGE_SIZE - off, length - done);
       const s = this.slotAt(Math.floor(at / 0x1_0000_0000), at >>> 0);
       if (s >= 0) {
@@ -317,7 +317,7 @@ export class PhysMem {
     this.#check(pa, bytes.length);
     for (let done = 0; done < bytes.length;) {
       const at = pa + done;
-      const off = page_offset(at);
+      const off = pageOffset(at);
       const n = Math.min(PAGE_SIZE - off, bytes.length - done);
       const chunk = bytes.subarray(done, done + n);
       let s = this.slotAt(Math.floor(at / 0x1_0000_0000), at >>> 0);

@@ -188,11 +188,11 @@ const SIZEOF_IOPF_FAULT = 72;
 const SIZEOF_IOPF_GROUP = 136;
 
 /** NON-KERNEL: the kernel keeps the fault parameters in `dev->iommu->fault_param`. */
-const fault_params = new WeakMap<device, iommu_fault_param>();
+const faultParams = new WeakMap<device, iommu_fault_param>();
 
 /** linux v6.12 drivers/iommu/io-pgfault.c iopf_get_dev_fault_param(): null unless on a queue. */
 export function iopf_get_dev_fault_param(dev: device): iommu_fault_param | null {
-  return fault_params.get(dev) ?? null;
+  return faultParams.get(dev) ?? null;
 }
 
 /** NON-KERNEL: sizeof(struct iommu_fault_param), estimated. */
@@ -203,13 +203,13 @@ const SIZEOF_IOMMU_FAULT_PARAM = 128;
  * faults; its parameters are allocated with GFP_KERNEL.
  */
 export function iopf_queue_add_device(dev: device): Rc {
-  if (fault_params.has(dev)) {
+  if (faultParams.has(dev)) {
     return fail(EBUSY, "iopf-queue-add", `${dev.name} is already on a queue`);
   }
   const param = new iommu_fault_param(dev);
   param.mem = kzalloc(SIZEOF_IOMMU_FAULT_PARAM, GFP_KERNEL);
   if (!param.mem) return fail(ENOMEM, "iopf-queue-add-nomem", "no memory for the fault parameters");
-  fault_params.set(dev, param);
+  faultParams.set(dev, param);
   return 0;
 }
 
@@ -218,12 +218,12 @@ export function iopf_queue_add_device(dev: device): Rc {
  * answer every group still owed a response INVALID.
  */
 export function iopf_queue_remove_device(dev: device): void {
-  const param = fault_params.get(dev);
+  const param = faultParams.get(dev);
   if (!param) return;
   for (const p of param.partial.splice(0)) kfree(p.mem);
   for (const group of param.faults.splice(0)) {
     const prm = group.last_fault.fault.prm;
-    send_page_response(dev, group.last_fault, {
+    sendPageResponse(dev, group.last_fault, {
       pasid: prm.pasid,
       grpid: prm.grpid,
       code: IOMMU_PAGE_RESP_INVALID,
@@ -231,7 +231,7 @@ export function iopf_queue_remove_device(dev: device): void {
     group.pending = false;
   }
   kfree(param.mem);
-  fault_params.delete(dev);
+  faultParams.delete(dev);
 }
 
 /** NON-KERNEL: every page response sent to a device, oldest first, for tests and traces. */
@@ -243,7 +243,7 @@ export function iopfResponses(dev: device): iommu_page_response[] {
 }
 
 /** NON-KERNEL: ops->page_response(), logged. */
-function send_page_response(dev: device, evt: iopf_fault, resp: iommu_page_response): void {
+function sendPageResponse(dev: device, evt: iopf_fault, resp: iommu_page_response): void {
   dev_iommu_ops(dev).page_response?.(dev, evt, resp);
   iopfResponses(dev).push(resp);
 }
@@ -271,7 +271,7 @@ function find_fault_handler(dev: device, evt: iopf_fault): iommu_attach_handle |
 /** linux v6.12 drivers/iommu/io-pgfault.c iopf_error_response() */
 function iopf_error_response(dev: device, evt: iopf_fault): void {
   const prm = evt.fault.prm;
-  send_page_response(dev, evt, {
+  sendPageResponse(dev, evt, {
     pasid: prm.pasid,
     grpid: prm.grpid,
     code: IOMMU_PAGE_RESP_INVALID,
@@ -337,7 +337,7 @@ export function iopf_group_response(group: iopf_group, status: number): void {
   const param = group.fault_param;
   const prm = group.last_fault.fault.prm;
   if (!group.pending) return;
-  send_page_response(param.dev, group.last_fault, {
+  sendPageResponse(param.dev, group.last_fault, {
     pasid: prm.pasid,
     grpid: prm.grpid,
     code: status,

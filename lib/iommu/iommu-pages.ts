@@ -17,7 +17,7 @@ import {
   put_page,
 } from "../mm/page_alloc.ts";
 
-// ⟨iommu-pages-fns⟩ spec/04-memory-cgroups.md:1417
+// ⟨iommu-pages-fns⟩ spec/04-memory-cgroups.md:1418
 /** linux v6.12 drivers/iommu/iommu-pages.h __iommu_alloc_account() */
 function __iommu_alloc_account(page: page, order: number): void {
   const pgcnt = 2 ** order;

@@ -293,7 +293,7 @@ function iommufd_fault_iopf_disable(idev: iommufd_device): void {
 }
 
 /** NON-KERNEL: kzalloc() of an iommufd_attach_handle. */
-function alloc_attach_handle(idev: iommufd_device): iommufd_attach_handle | ErrnoError {
+function allocAttachHandle(idev: iommufd_device): iommufd_attach_handle | ErrnoError {
   // fault-attach-handle
   const mem = kzalloc(SIZEOF_IOMMUFD_ATTACH_HANDLE, GFP_KERNEL);
   if (!mem) return fail(ENOMEM, "fault-attach-handle", "no memory for an attach handle");
@@ -302,7 +302,7 @@ function alloc_attach_handle(idev: iommufd_device): iommufd_attach_handle | Errn
 
 /** linux v6.12 drivers/iommu/iommufd/fault.c __fault_domain_attach_dev() */
 function __fault_domain_attach_dev(hwpt: iommufd_hw_pagetable, idev: iommufd_device): Rc {
-  const handle = alloc_attach_handle(idev);
+  const handle = allocAttachHandle(idev);
   if (IS_ERR(handle)) return handle;
   const rc = iommu_attach_group_handle(hwpt.domain!, idev.igroup.group, handle);
   if (rc) kfree(handle.mem);
@@ -371,7 +371,7 @@ function __fault_domain_replace_dev(
   const curr = old.fault ? iommufd_device_get_attach_handle(idev) : null;
   let rc: Rc;
   if (hwpt.fault) {
-    const handle = alloc_attach_handle(idev);
+    const handle = allocAttachHandle(idev);
     if (IS_ERR(handle)) return handle;
     rc = iommu_replace_group_handle(idev.igroup.group, hwpt.domain, handle);
     // DIVERGENCE: v6.12 leaks the handle when the replace fails.

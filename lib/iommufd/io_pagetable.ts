@@ -842,11 +842,11 @@ export function iopt_set_allow_iova(
   iopt: io_pagetable,
   allowed_iova: rb_root_cached<iopt_allowed>,
 ): Rc {
-  swap_nodes(allowed_iova, iopt.allowed_itree);
+  swapNodes(allowed_iova, iopt.allowed_itree);
   for (const allowed of iopt.allowed_itree.nodes) {
     // allow-in-use
     if (interval_tree_iter_first(iopt.reserved_itree, allowed.start, allowed.last)) {
-      swap_nodes(allowed_iova, iopt.allowed_itree);
+      swapNodes(allowed_iova, iopt.allowed_itree);
       return fail(
         EADDRINUSE,
         "allow-in-use",
@@ -858,7 +858,7 @@ export function iopt_set_allow_iova(
 }
 
 /** NON-KERNEL: the kernel's swap() of two tree roots. */
-function swap_nodes<N extends interval_tree_node>(a: rb_root_cached<N>, b: rb_root_cached<N>) {
+function swapNodes<N extends interval_tree_node>(a: rb_root_cached<N>, b: rb_root_cached<N>) {
   const nodes = a.nodes.splice(0, a.nodes.length, ...b.nodes);
   b.nodes.splice(0, b.nodes.length, ...nodes);
 }

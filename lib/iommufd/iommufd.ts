@@ -46,7 +46,7 @@ export const IOMMUFD_OBJ_FAULT = 6;
 export const IOMMUFD_OBJ_SELFTEST = 7;
 
 /** NON-KERNEL: the types' names, for messages. */
-export const iommufd_object_type_names = [
+export const iommufdObjectTypeNames = [
   "ANY",
   "DEVICE",
   "HWPT_PAGING",
@@ -156,7 +156,7 @@ export function iommufd_object_abort_and_destroy(ictx: iommufd_ctx, obj: iommufd
 }
 
 export function objectName(obj: iommufd_object): string {
-  return iommufd_object_type_names[obj.type] ?? `type ${obj.type}`;
+  return iommufdObjectTypeNames[obj.type] ?? `type ${obj.type}`;
 }
 
 // ⟨iommufd-get-object⟩ spec/07-iommufd-objects.md:591
@@ -180,7 +180,7 @@ export function iommufd_get_object(
   const obj = xa_load(ictx.objects, id);
   if (!obj) return fail(ENOENT, "get-object-missing", `no object has ID ${id}`);
   if (type !== IOMMUFD_OBJ_ANY && obj.type !== type) {
-    const want = iommufd_object_type_names[type];
+    const want = iommufdObjectTypeNames[type];
     return fail(
       ENOENT,
       "get-object-missing",

@@ -152,7 +152,7 @@ const iommufd_ioctl_handlers: Record<string, handler> = {
   IOMMU_DESTROY: iommufd_destroy,
   IOMMU_OPTION: iommufd_option,
   IOMMU_TEST_CMD: iommufd_test,
-  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:1515
+  // ⟨iommufd-ioctl-handlers⟩ spec/07-iommufd-objects.md:1517
   IOMMU_VFIO_IOAS: iommufd_vfio_ioas,
   // ⟨iommufd-ioctl-handlers⟩ spec/08-io-address-spaces.md:524
   IOMMU_IOAS_ALLOC: iommufd_ioas_alloc_ioctl,

@@ -71,7 +71,7 @@ import {
   iommufd_should_fail,
 } from "./iommufd.ts";
 
-// ⟨iopt-pages-account⟩ spec/03-tasks-and-user-memory.md:1194
+// ⟨iopt-pages-account⟩ spec/03-tasks-and-user-memory.md:1196
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h IOPT_PAGES_ACCOUNT_NONE: CAP_IPC_LOCK */
 export const IOPT_PAGES_ACCOUNT_NONE = 0;
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h IOPT_PAGES_ACCOUNT_USER: user->locked_vm */
@@ -80,7 +80,7 @@ export const IOPT_PAGES_ACCOUNT_USER = 1;
 export const IOPT_PAGES_ACCOUNT_MM = 2;
 
 /** NON-KERNEL: the accounting fields of linux v6.12 struct iopt_pages. */
-export interface iopt_pages_account {
+export interface IoptPagesAccount {
   account_mode: number;
   source_mm: mm_struct;
   source_task: task_struct;
@@ -88,9 +88,9 @@ export interface iopt_pages_account {
 }
 
 /** NON-KERNEL: the accounting identity iopt_alloc_pages() records for `current`. */
-export function iopt_pages_account_init(): iopt_pages_account {
+export function ioptPagesAccountInit(): IoptPagesAccount {
   const task = current();
-  if (!task.mm) throw new Error("iopt_pages_account_init: current has no address space");
+  if (!task.mm) throw new Error("ioptPagesAccountInit: current has no address space");
   return {
     account_mode: capable(CAP_IPC_LOCK) ? IOPT_PAGES_ACCOUNT_NONE : IOPT_PAGES_ACCOUNT_USER,
     source_mm: task.mm,
@@ -100,7 +100,7 @@ export function iopt_pages_account_init(): iopt_pages_account {
 }
 
 /** linux v6.12 drivers/iommu/iommufd/pages.c incr_user_locked_vm() */
-export function incr_user_locked_vm(pages: iopt_pages_account, npages: number): Rc {
+export function incr_user_locked_vm(pages: IoptPagesAccount, npages: number): Rc {
   const lock_limit = task_rlimit(pages.source_task, RLIMIT_MEMLOCK) >> BigInt(PAGE_SHIFT);
   if (BigInt(pages.source_user.locked_vm + npages) > lock_limit) {
     return fail(ENOMEM, "locked-vm-user", "user->locked_vm would exceed RLIMIT_MEMLOCK");
@@ -110,13 +110,13 @@ export function incr_user_locked_vm(pages: iopt_pages_account, npages: number): 
 }
 
 /** linux v6.12 drivers/iommu/iommufd/pages.c decr_user_locked_vm() */
-export function decr_user_locked_vm(pages: iopt_pages_account, npages: number): void {
+export function decr_user_locked_vm(pages: IoptPagesAccount, npages: number): void {
   if (pages.source_user.locked_vm < npages) throw new Error("WARN: user->locked_vm underflow");
   pages.source_user.locked_vm -= npages;
 }
 
 /** linux v6.12 drivers/iommu/iommufd/pages.c update_mm_locked_vm() */
-export function update_mm_locked_vm(pages: iopt_pages_account, npages: number, inc: boolean): Rc {
+export function update_mm_locked_vm(pages: IoptPagesAccount, npages: number, inc: boolean): Rc {
   const remote = pages.source_mm !== current().mm;
   if (remote && !mmget_not_zero(pages.source_mm)) {
     return fail(EINVAL, "locked-vm-mm", "the mapping process has exited");
@@ -130,7 +130,7 @@ export function update_mm_locked_vm(pages: iopt_pages_account, npages: number, i
  * linux v6.12 drivers/iommu/iommufd/pages.c do_update_pinned(): account `npages` more (or fewer)
  * pinned pages. (The kernel then records `pages->last_npinned`; that field is iommufd's.)
  */
-export function do_update_pinned(pages: iopt_pages_account, npages: number, inc: boolean): Rc {
+export function do_update_pinned(pages: IoptPagesAccount, npages: number, inc: boolean): Rc {
   let rc: Rc = 0;
   if (pages.account_mode === IOPT_PAGES_ACCOUNT_USER) {
     if (inc) rc = incr_user_locked_vm(pages, npages);
@@ -148,7 +148,7 @@ export function do_update_pinned(pages: iopt_pages_account, npages: number, inc:
 const SIZEOF_IOPT_PAGES = 160;
 
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h struct iopt_pages */
-export class iopt_pages implements iopt_pages_account {
+export class iopt_pages implements IoptPagesAccount {
   /** References: one per area using the pages, one per COPY list element. */
   kref = 1;
   /** Pages of user memory the object covers. */
@@ -175,7 +175,7 @@ export class iopt_pages implements iopt_pages_account {
     uptr: bigint,
     npages: number,
     writable: boolean,
-    account: iopt_pages_account,
+    account: IoptPagesAccount,
     /** NON-KERNEL: the charged memory standing for the structure. */
     readonly mem: SlabObject,
   ) {
@@ -212,7 +212,7 @@ export function iopt_alloc_pages(
   if (!mem) return fail(ENOMEM, "pages-alloc-nomem", "no memory for an iopt_pages");
   const start = uptr - (uptr % BigInt(PAGE_SIZE));
   const npages = Number((length + (uptr - start) + BigInt(PAGE_SIZE) - 1n) / BigInt(PAGE_SIZE));
-  return new iopt_pages(start, npages, writable, iopt_pages_account_init(), mem);
+  return new iopt_pages(start, npages, writable, ioptPagesAccountInit(), mem);
 }
 
 /** linux v6.12 drivers/iommu/iommufd/io_pagetable.h iopt_put_pages(): drop a reference. */

@@ -67,7 +67,7 @@ import {
 import { current } from "../kernel/current.ts";
 import { xa_empty, xa_erase, xa_load, xa_store, xarray } from "../lib/xarray.ts";
 import { GFP_KERNEL, GFP_KERNEL_ACCOUNT, type gfp_t } from "../mm/gfp.ts";
-import { folio_pfn_at, userPage, VM_FAULT_SIGSEGV } from "../mm/mm.ts";
+import { folioPfnAt, userPage, VM_FAULT_SIGSEGV } from "../mm/mm.ts";
 import type { page } from "../mm/page_alloc.ts";
 import { kfree, kzalloc, type SlabObject } from "../mm/slab.ts";
 import { access_ok, copy_from_user, copy_to_user } from "../mm/uaccess.ts";
@@ -274,7 +274,7 @@ export class mock_iommu_domain implements iommu_domain {
   /** The IOPTEs: index iova / MOCK_IO_PAGE_SIZE, value pfn | MOCK_PFN_* markers. */
   readonly pfns = new xarray<bigint>();
   /** NON-KERNEL: how often iova_to_phys() was asked for an unmapped IOVA (a WARN each). */
-  unmapped_reads = 0;
+  unmappedReads = 0;
 
   constructor(
     public ops: iommu_domain_ops,
@@ -399,7 +399,7 @@ function mock_domain_iova_to_phys(domain: iommu_domain, iova: bigint | number): 
   const ent = xa_load(mock.pfns, index);
   if (ent === null) {
     // WARN_ON(!ent), then the kernel carries on with an empty entry.
-    mock.unmapped_reads++;
+    mock.unmappedReads++;
     return 0;
   }
   return Number(ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE_NUM;
@@ -762,7 +762,7 @@ export function iommufd_test_md_check_iotlb(
  * after get_md_pagetable(): mark dirty what the bitmap `read_bitmap(max)` returns (`max` bits)
  * selects; returns how many entries were marked.
  */
-export function mock_test_dirty(
+export function mockTestDirty(
   domain: iommu_domain,
   iova: bigint,
   length: bigint,
@@ -911,7 +911,7 @@ function get_md_pagetable(
  * NON-KERNEL: get_user_pages_fast() of one page for reading, then put_page(): the folio under
  * `uptr` (null for the zero page), or EFAULT.
  */
-function peek_user_page(uptr: bigint): page | null | ErrnoError {
+function peekUserPage(uptr: bigint): page | null | ErrnoError {
   const mm = current().mm;
   const folio = mm && access_ok(uptr, 1) ? userPage(mm, Number(uptr), false) : VM_FAULT_SIGSEGV;
   if (typeof folio === "number") {
@@ -940,14 +940,14 @@ export function iommufd_test_md_check_pa(
   let rc: Rc = 0;
   for (; length; length -= MOCK_IO_PAGE_SIZE) {
     // md-check-pa-fault
-    const folio = peek_user_page(uptr);
+    const folio = peekUserPage(uptr);
     if (IS_ERR(folio)) {
       rc = folio;
       break;
     }
     // md-check-pa-mismatch
     const ent = xa_load(found.mock.pfns, Number(iova / MOCK_IO_PAGE_SIZE));
-    const want = folio && folio_pfn_at(folio, Number(uptr)) * PAGE_SIZE + Number(uptr) % PAGE_SIZE;
+    const want = folio && folioPfnAt(folio, Number(uptr)) * PAGE_SIZE + Number(uptr) % PAGE_SIZE;
     if (
       ent === null || want === null || Number((ent & MOCK_PFN_MASK) * MOCK_IO_PAGE_SIZE) !== want
     ) {
@@ -973,7 +973,7 @@ export function iommufd_test_md_check_refs(uptr: bigint, length: bigint, refs: n
     return fail(EINVAL, "md-check-refs-args", "not in whole pages, or uptr + length wraps");
   }
   for (; length; length -= P, uptr += P) {
-    const folio = peek_user_page(uptr);
+    const folio = peekUserPage(uptr);
     if (IS_ERR(folio)) return folio;
     // md-check-refs-count
     const pins = folio?._pincount ?? 0;
@@ -1008,7 +1008,7 @@ export function iommufd_test_dirty(
   const found = get_md_pagetable(ictx, mockpt_id);
   if (IS_ERR(found)) return found;
   let tmp: SlabObject | null = null;
-  const count = mock_test_dirty(found.hwpt.domain!, iova, length, page_size, (max) => {
+  const count = mockTestDirty(found.hwpt.domain!, iova, length, page_size, (max) => {
     // test-dirty-bitmap: whole longs allocated, whole bytes copied
     const size = Math.ceil(max / BITS_PER_LONG) * SIZEOF_LONG;
     tmp = kzalloc(size, GFP_KERNEL_ACCOUNT);
@@ -1094,7 +1094,7 @@ function iommufd_test_check_pages(uptr: bigint, pages: Float64Array, npages: num
     if (typeof folio === "number") {
       return fail(EFAULT, "test-access-pages-check", `no user page at 0x${uptr.toString(16)}`);
     }
-    if (!folio || folio_pfn_at(folio, Number(uptr)) !== pages[i]) {
+    if (!folio || folioPfnAt(folio, Number(uptr)) !== pages[i]) {
       return fail(EBADE, "test-access-pages-check", `page ${i} is not the user's page`);
     }
   }

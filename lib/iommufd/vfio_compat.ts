@@ -349,7 +349,7 @@ function iommufd_fill_cap_iova(
     if (
       avail >= struct_size(nr_iovas + 1) &&
       copy_to_user(cur + BigInt(struct_size(nr_iovas)), range, range.length)
-    ) return fail(EFAULT, "vfio-info-fault", "cannot write an IOVA range");
+    ) return fail(EFAULT, "vfio-iommu-info-fault", "cannot write an IOVA range");
     nr_iovas++;
   }
   const cap = vfio_iommu_type1_info_cap_iova_range.encode({
@@ -358,7 +358,7 @@ function iommufd_fill_cap_iova(
     nr_iovas,
   });
   if (avail >= struct_size(nr_iovas) && copy_to_user(cur, cap, cap.length)) {
-    return fail(EFAULT, "vfio-info-fault", "cannot write the IOVA range capability");
+    return fail(EFAULT, "vfio-iommu-info-fault", "cannot write the IOVA range capability");
   }
   return struct_size(nr_iovas);
 }
@@ -377,7 +377,7 @@ function iommufd_fill_cap_dma_avail(
   // sizeof() of the kernel struct is 12: its fields, without trailing padding.
   const size = vfio_iommu_type1_info_dma_avail.offsetofend("avail");
   if (avail >= size && copy_to_user(cur, cap, size)) {
-    return fail(EFAULT, "vfio-info-fault", "cannot write the DMA-avail capability");
+    return fail(EFAULT, "vfio-iommu-info-fault", "cannot write the DMA-avail capability");
   }
   return size;
 }
@@ -388,11 +388,13 @@ function iommufd_vfio_iommu_get_info(ictx: iommufd_ctx, arg: bigint): Rc {
   let minsz = vfio_iommu_type1_info.offsetofend("iova_pgsizes");
   const buf = new Uint8Array(minsz);
   if (copy_from_user(buf, arg, minsz)) {
-    return fail(EFAULT, "vfio-info-fault", "cannot read the info struct");
+    return fail(EFAULT, "vfio-iommu-info-fault", "cannot read the info struct");
   }
   const info = vfio_iommu_type1_info.decode(buf);
-  // vfio-info-argsz
-  if (info.argsz < minsz) return fail(EINVAL, "vfio-info-argsz", `argsz ${info.argsz} < ${minsz}`);
+  // vfio-iommu-info-argsz
+  if (info.argsz < minsz) {
+    return fail(EINVAL, "vfio-iommu-info-argsz", `argsz ${info.argsz} < ${minsz}`);
+  }
   minsz = Math.min(info.argsz, vfio_iommu_type1_info.sizeof);
   const ioas = get_compat_ioas(ictx);
   if (IS_ERR(ioas)) return ioas;
@@ -415,7 +417,7 @@ function iommufd_vfio_iommu_get_info(ictx: iommufd_ctx, arg: bigint): Rc {
     if (
       last_cap !== null && info.argsz >= total_cap_size &&
       copy_to_user(last_cap + BigInt(vfio_info_cap_header.offsetof("next")), next, 4)
-    ) return out(fail(EFAULT, "vfio-info-fault", "cannot link the capability chain"));
+    ) return out(fail(EFAULT, "vfio-iommu-info-fault", "cannot link the capability chain"));
     last_cap = arg + BigInt(total_cap_size);
     total_cap_size += cap_size;
   }
@@ -423,7 +425,7 @@ function iommufd_vfio_iommu_get_info(ictx: iommufd_ctx, arg: bigint): Rc {
   info.argsz = total_cap_size;
   info.flags |= VFIO_IOMMU_INFO_CAPS;
   if (copy_to_user(arg, vfio_iommu_type1_info.encode(info), minsz)) {
-    return out(fail(EFAULT, "vfio-info-fault", "cannot write the info struct back"));
+    return out(fail(EFAULT, "vfio-iommu-info-fault", "cannot write the info struct back"));
   }
   return out(0);
 }

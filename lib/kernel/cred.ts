@@ -43,7 +43,7 @@ export function current_user(): user_struct {
   return current().cred.user;
 }
 
-// ⟨cred-alloc-uid⟩ spec/03-tasks-and-user-memory.md:1830
+// ⟨cred-alloc-uid⟩ spec/03-tasks-and-user-memory.md:1832
 /** linux v6.12 kernel/user.c alloc_uid(): the user_struct of `uid`, made on first use. */
 export function alloc_uid(users: Map<number, user_struct>, uid: number): user_struct {
   let user = users.get(uid);

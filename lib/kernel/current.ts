@@ -36,13 +36,13 @@ export function fatal_signal_pending(p: task_struct): boolean {
   return p.sigkill;
 }
 
-// ⟨current-or-null⟩ spec/03-tasks-and-user-memory.md:1689
+// ⟨current-or-null⟩ spec/03-tasks-and-user-memory.md:1691
 /** NON-KERNEL: the running task, or null outside kernel code. */
 export function currentOrNull(): task_struct | null {
   return running;
 }
 
-// ⟨task-flags⟩ spec/03-tasks-and-user-memory.md:1526
+// ⟨task-flags⟩ spec/03-tasks-and-user-memory.md:1528
 /** linux v6.12 include/linux/sched.h PF_EXITING: the task is exiting */
 export const PF_EXITING = 0x00000004;
 /** linux v6.12 include/linux/sched.h PF_KTHREAD: a kernel thread */

@@ -9,7 +9,7 @@
  */
 import { current } from "./current.ts";
 
-// ⟨fault-attr⟩ spec/03-tasks-and-user-memory.md:1871
+// ⟨fault-attr⟩ spec/03-tasks-and-user-memory.md:1873
 /** linux v6.12 include/linux/fault-inject.h struct fault_attr (the model keeps only the name) */
 export class fault_attr {
   constructor(readonly name: string) {}

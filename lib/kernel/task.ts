@@ -16,7 +16,7 @@ import { mm_struct, mmput } from "../mm/mm.ts";
 import { type cred, type rlimit, RLIMIT_MEMLOCK, type user_struct } from "./cred.ts";
 import { currentOrNull, fatal_signal_pending, PF_EXITING, PF_KTHREAD, runAs } from "./current.ts";
 
-// ⟨task-consts⟩ spec/03-tasks-and-user-memory.md:1533
+// ⟨task-consts⟩ spec/03-tasks-and-user-memory.md:1535
 /** linux v6.12 include/linux/sched.h EXIT_DEAD */
 export const EXIT_DEAD = 0x0010;
 
@@ -41,7 +41,7 @@ export interface TaskInit {
   kthread: boolean;
 }
 
-// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1760
+// ⟨machine-spawn-options⟩ spec/03-tasks-and-user-memory.md:1762
 /** NON-KERNEL: what `machine.spawn()` accepts. */
 export interface SpawnOptions {
   /** The task's memory cgroup (default: the root). */
@@ -58,10 +58,10 @@ export interface SpawnOptions {
   comm?: string;
 }
 
-// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1699
+// ⟨task-class⟩ spec/03-tasks-and-user-memory.md:1701
 /** linux v6.12 include/linux/sched.h struct task_struct (the fields the model uses) */
 export class task_struct {
-  // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1495
+  // ⟨task-struct-fields⟩ spec/03-tasks-and-user-memory.md:1497
   /** The task id. */
   readonly pid: number;
   /** The command name. */
@@ -108,7 +108,7 @@ export class task_struct {
     machine.tasks.add(this);
   }
 
-  // ⟨task-entry⟩ spec/03-tasks-and-user-memory.md:1565
+  // ⟨task-entry⟩ spec/03-tasks-and-user-memory.md:1567
   /** NON-KERNEL: run `fn` as this task entering the kernel, then return to user mode. */
   syscall<T>(fn: () => T): T {
     if (this.exit_state) throw new Error(`task ${this.pid} (${this.comm}) has exited`);
@@ -125,7 +125,7 @@ export class task_struct {
     if (fatal_signal_pending(this)) this.do_exit();
   }
 
-  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1659
+  // ⟨task-exit⟩ spec/03-tasks-and-user-memory.md:1661
   /** The task gets SIGKILL (from kill(2) or the OOM killer). */
   kill(): void {
     this.sigkill = true;

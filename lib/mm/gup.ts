@@ -12,9 +12,9 @@ import { PAGE_SIZE } from "../hw/physmem.ts";
 import { current, fatal_signal_pending } from "../kernel/current.ts";
 import {
   find_vma,
-  folio_pfn_at,
+  folioPfnAt,
   HPAGE_PMD_ORDER,
-  mapped_folio,
+  mappedFolio,
   type mm_struct,
   PMD_SIZE,
   TASK_SIZE_MAX,
@@ -26,7 +26,7 @@ import {
 } from "./mm.ts";
 import { type page, page_folio, put_page } from "./page_alloc.ts";
 
-// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:990
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:992
 /** linux v6.12 include/linux/mm_types.h FOLL_WRITE: the pages will be written */
 export const FOLL_WRITE = 1 << 0;
 /** linux v6.12 include/linux/mm_types.h FOLL_LONGTERM: the pin may last indefinitely */
@@ -47,30 +47,30 @@ function __get_user_pages(
   const first = start / BigInt(PAGE_SIZE);
   const end = (first + BigInt(nr_pages)) * BigInt(PAGE_SIZE);
   // 1.
-  if (start < 0n || end > 1n << 64n) return fail(EOVERFLOW, "gup-check-1", "range wraps");
-  if (end > BigInt(TASK_SIZE_MAX)) return fail(EFAULT, "gup-check-1", "range leaves user space");
+  if (start < 0n || end > 1n << 64n) return fail(EOVERFLOW, "gup-range", "range wraps");
+  if (end > BigInt(TASK_SIZE_MAX)) return fail(EFAULT, "gup-range", "range leaves user space");
   let vma: vm_area_struct | undefined;
   const first_addr = Number(first) * PAGE_SIZE;
   for (let i = 0; i < nr_pages;) {
     const addr = first_addr + i * PAGE_SIZE;
     // 2.
-    if (fatal_signal_pending(current())) return i || fail(EINTR, "gup-check-2", "killed");
+    if (fatal_signal_pending(current())) return i || fail(EINTR, "gup-signal", "killed");
     // 3.
     if (!vma || addr >= vma.vm_end) vma = find_vma(mm, addr);
     if (
       !vma || !(vma.vm_flags & VM_READ) || (gup_flags & FOLL_WRITE && !(vma.vm_flags & VM_WRITE))
     ) {
-      return i || fail(EFAULT, "gup-check-3", "no VMA, or it does not allow the access");
+      return i || fail(EFAULT, "gup-vma", "no VMA, or it does not allow the access");
     }
     // 4.
-    const folio = mapped_folio(mm, addr) ?? userPage(mm, addr, (vma.vm_flags & VM_WRITE) !== 0);
+    const folio = mappedFolio(mm, addr) ?? userPage(mm, addr, (vma.vm_flags & VM_WRITE) !== 0);
     if (folio === VM_FAULT_OOM) {
-      return i || fail(ENOMEM, "gup-check-4", "out of memory faulting the page in");
+      return i || fail(ENOMEM, "gup-fault", "out of memory faulting the page in");
     }
     if (typeof folio === "number" || folio === null) {
-      return i || fail(EFAULT, "gup-check-4", "the model cannot pin the zero page");
+      return i || fail(EFAULT, "gup-fault", "the model cannot pin the zero page");
     }
-    const pfn = folio_pfn_at(folio, addr);
+    const pfn = folioPfnAt(folio, addr);
     const refs =
       folio.order === HPAGE_PMD_ORDER && mm.pmds.get(Math.floor(addr / PMD_SIZE)) === folio
         ? Math.min(nr_pages - i, (PMD_SIZE - (addr % PMD_SIZE)) / PAGE_SIZE)
@@ -91,7 +91,7 @@ export function pin_user_pages_fast(
   pages: page_list,
 ): number | ErrnoError {
   const mm = current().mm;
-  if (!mm) return fail(EFAULT, "gup-check-3", "no address space");
+  if (!mm) return fail(EFAULT, "gup-vma", "no address space");
   return __get_user_pages(mm, start, nr_pages, gup_flags, pages);
 }
 
@@ -105,7 +105,7 @@ export function pin_user_pages_remote(
 ): number | ErrnoError {
   return __get_user_pages(mm, start, nr_pages, gup_flags, pages);
 }
-// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:1075
+// ⟨gup-fns⟩ spec/03-tasks-and-user-memory.md:1077
 /** linux v6.12 mm/gup.c gup_put_folio(): drop `refs` pins of `folio`. */
 function gup_put_folio(folio: page, refs: number): void {
   if (folio._pincount < refs) {

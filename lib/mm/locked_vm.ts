@@ -14,7 +14,7 @@ import { current } from "../kernel/current.ts";
 import type { task_struct } from "../kernel/task.ts";
 import type { mm_struct } from "./mm.ts";
 
-// ⟨account-locked-vm⟩ spec/03-tasks-and-user-memory.md:1148
+// ⟨account-locked-vm⟩ spec/03-tasks-and-user-memory.md:1150
 /** linux v6.12 mm/util.c __account_locked_vm(): change mm->locked_vm, checking RLIMIT_MEMLOCK. */
 export function __account_locked_vm(
   mm: mm_struct,

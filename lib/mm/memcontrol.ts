@@ -124,7 +124,7 @@ export const MEMCG_EVENTS = [
 /** linux v6.12 include/linux/memcontrol.h enum memcg_memory_event */
 export type memcg_memory_event = typeof MEMCG_EVENTS[number];
 
-function zero_stats(): Record<memcg_stat_item, number> {
+function zeroStats(): Record<memcg_stat_item, number> {
   return {
     NR_ANON_MAPPED: 0,
     NR_SLAB_RECLAIMABLE_B: 0,
@@ -136,7 +136,7 @@ function zero_stats(): Record<memcg_stat_item, number> {
   };
 }
 
-function zero_events(): Record<memcg_memory_event, number> {
+function zeroEvents(): Record<memcg_memory_event, number> {
   return Object.fromEntries(MEMCG_EVENTS.map((e) => [e, 0])) as Record<memcg_memory_event, number>;
 }
 
@@ -166,19 +166,19 @@ export class mem_cgroup {
   /** objcgs reparented here from removed descendants. */
   readonly objcg_list: obj_cgroup[] = [];
   /** Hierarchical statistics, and this cgroup's own share. */
-  readonly vmstats = { state: zero_stats(), state_local: zero_stats() };
+  readonly vmstats = { state: zeroStats(), state_local: zeroStats() };
   /** memory.events (hierarchical) and memory.events.local. */
-  readonly memory_events = zero_events();
-  readonly memory_events_local = zero_events();
+  readonly memory_events = zeroEvents();
+  readonly memory_events_local = zeroEvents();
   /** memory.oom.group */
   oom_group = false;
   /**
    * NON-KERNEL: the jiffies tasks of this cgroup slept for memory.high (the kernel sleeps them in
    * schedule_timeout_killable() and accounts the stall in memory.pressure; the model has no clock).
    */
-  high_delay_jiffies = 0;
+  highDelayJiffies = 0;
   /** NON-KERNEL: user pages charged here; each holds a reference that keeps a removed cgroup. */
-  nr_page_refs = 0;
+  nrPageRefs = 0;
 
   constructor(
     readonly hierarchy: cgroup_root,
@@ -195,10 +195,10 @@ export class mem_cgroup {
     return this.parent.parent ? `${this.parent.path}/${this.name}` : `/${this.name}`;
   }
 
-  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1239
+  // ⟨mem-cgroup-file-methods⟩ spec/04-memory-cgroups.md:1240
   /** NON-KERNEL: `cat <cgroup>/<file>`. */
   read(file: string): string {
-    return cgroup_file(this, file).show(this);
+    return cgroupFile(this, file).show(this);
   }
 
   /**
@@ -206,8 +206,8 @@ export class mem_cgroup {
    * error a failed write(2) returns.
    */
   write(file: string, value: string, writer?: task_struct): void {
-    const cft = cgroup_file(this, file);
-    if (!cft.write) throw fail(EACCES, "cgroup-file-check-2", `${file} is read-only`);
+    const cft = cgroupFile(this, file);
+    if (!cft.write) throw fail(EACCES, "cgroup-file-read-only", `${file} is read-only`);
     const write = () => cft.write!(this, value);
     const rc = writer ? runAs(writer, write) : this.hierarchy.machine.kernel(write);
     if (rc) throw rc;
@@ -269,13 +269,13 @@ export function mod_lruvec_page_state(
  * NON-KERNEL storage of `task_struct::objcg` (the task class belongs to chapter 3): no entry is
  * the kernel's CURRENT_OBJCG_UPDATE_FLAG (set at fork and on migration); `null` is a cached NULL.
  */
-const task_objcg = new WeakMap<task_struct, obj_cgroup | null>();
+const taskObjcg = new WeakMap<task_struct, obj_cgroup | null>();
 
 /** linux v6.12 mm/memcontrol.c current_objcg_update(): compute and cache current's objcg. */
 function current_objcg_update(): obj_cgroup | null {
   const task = current();
   // The update flag is dropped first: whatever follows, NULL is what stays cached.
-  task_objcg.set(task, null);
+  taskObjcg.set(task, null);
   if (!task.mm || task.flags & PF_KTHREAD) return null;
   let objcg: obj_cgroup | null = null;
   for (let memcg = task.cgroup; !mem_cgroup_is_root(memcg); memcg = memcg.parent!) {
@@ -284,25 +284,25 @@ function current_objcg_update(): obj_cgroup | null {
       break;
     }
   }
-  task_objcg.set(task, objcg);
+  taskObjcg.set(task, objcg);
   return objcg;
 }
 
 /** linux v6.12 mm/memcontrol.c current_obj_cgroup(): the objcg `current` charges, or null. */
 export function current_obj_cgroup(): obj_cgroup | null {
   const task = current();
-  const cached = task_objcg.get(task);
+  const cached = taskObjcg.get(task);
   return cached !== undefined ? cached : current_objcg_update();
 }
 
 /** linux v6.12 mm/memcontrol.c mem_cgroup_kmem_attach(): a moved task recomputes its objcg. */
 function mem_cgroup_kmem_attach(task: task_struct): void {
-  task_objcg.delete(task);
+  taskObjcg.delete(task);
 }
 
 /** linux v6.12 mm/memcontrol.c mem_cgroup_exit(): from cgroup_exit(), after exit_files(). */
 export function mem_cgroup_exit(task: task_struct): void {
-  task_objcg.set(task, null);
+  taskObjcg.set(task, null);
 }
 
 // ⟨get-memcg-from-mm⟩ spec/04-memory-cgroups.md:344
@@ -338,7 +338,7 @@ export function try_charge_memcg(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: n
     const where = `memory.max of ${mem_over_limit.path} reached`;
     // 2.
     if (!gfpflags_allow_blocking(gfp_mask)) {
-      nomem = fail(ENOMEM, "charge-step-2", `${where}; the caller may not sleep`);
+      nomem = fail(ENOMEM, "charge-nowait", `${where}; the caller may not sleep`);
       break;
     }
     // 3.
@@ -351,19 +351,19 @@ export function try_charge_memcg(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: n
     }
     // 5.
     if (gfp_mask & __GFP_NORETRY) {
-      nomem = fail(ENOMEM, "charge-step-5", `${where}; __GFP_NORETRY`);
+      nomem = fail(ENOMEM, "charge-noretry", `${where}; __GFP_NORETRY`);
       break;
     }
     // 6.
     if (nr_retries-- > 0) continue;
     // 7.
     if (gfp_mask & __GFP_RETRY_MAYFAIL) {
-      nomem = fail(ENOMEM, "charge-step-7", `${where}; __GFP_RETRY_MAYFAIL`);
+      nomem = fail(ENOMEM, "charge-retry-mayfail", `${where}; __GFP_RETRY_MAYFAIL`);
       break;
     }
     // 8.
     if (passed_oom && task_is_dying()) {
-      nomem = fail(ENOMEM, "charge-step-8", `${where}; the OOM killer killed the caller`);
+      nomem = fail(ENOMEM, "charge-dying", `${where}; the OOM killer killed the caller`);
       break;
     }
     // 9.
@@ -372,7 +372,7 @@ export function try_charge_memcg(memcg: mem_cgroup, gfp_mask: gfp_t, nr_pages: n
       nr_retries = MAX_RECLAIM_RETRIES;
       continue;
     }
-    nomem = fail(ENOMEM, "charge-step-9", `${where}; the OOM killer could not help`);
+    nomem = fail(ENOMEM, "charge-oom", `${where}; the OOM killer could not help`);
     break;
   }
   if (!(gfp_mask & (__GFP_NOFAIL | __GFP_HIGH))) return nomem;
@@ -491,7 +491,7 @@ export function mem_cgroup_handle_over_high(gfp_mask: gfp_t): void {
       continue;
     }
     // schedule_timeout_killable(penalty_jiffies)
-    memcg.high_delay_jiffies += penalty_jiffies;
+    memcg.highDelayJiffies += penalty_jiffies;
     return;
   }
 }
@@ -595,14 +595,14 @@ export function mod_objcg_state(objcg: obj_cgroup, idx: memcg_stat_item, nr: num
   mod_memcg_state(objcg.memcg, idx, nr);
 }
 
-// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:914
+// ⟨user-page-fns⟩ spec/04-memory-cgroups.md:915
 /** linux v6.12 mm/memcontrol.c mem_cgroup_charge(): charge a new user page to `mm`'s owner */
 export function mem_cgroup_charge(folio: page, mm: mm_struct | null, gfp: gfp_t): Rc {
   const memcg = get_mem_cgroup_from_mm(mm);
   const rc = try_charge(memcg, gfp, 1 << folio.order);
   if (rc) return rc;
   folio.memcg_data = memcg;
-  memcg.nr_page_refs++;
+  memcg.nrPageRefs++;
   return 0;
 }
 
@@ -611,11 +611,11 @@ export function mem_cgroup_uncharge(folio: page): void {
   const memcg = folio.memcg_data as mem_cgroup;
   folio.memcg_data = null;
   if (!mem_cgroup_is_root(memcg)) page_counter_uncharge(memcg.memory, 1 << folio.order);
-  memcg.nr_page_refs--;
+  memcg.nrPageRefs--;
   css_release(memcg);
 }
 
-// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:946
+// ⟨memcg-offline⟩ spec/04-memory-cgroups.md:947
 /** linux v6.12 mm/memcontrol.c memcg_reparent_objcgs() */
 function memcg_reparent_objcgs(memcg: mem_cgroup, parent: mem_cgroup): void {
   const objcgs = [memcg.objcg!, ...memcg.objcg_list];
@@ -634,13 +634,13 @@ function mem_cgroup_css_offline(memcg: mem_cgroup): void {
 
 /** NON-KERNEL: a removed cgroup is freed once nothing refers to it (the kernel's css refcount). */
 function css_release(memcg: mem_cgroup): void {
-  if (memcg.online || memcg.nr_page_refs || memcg.children.size) return;
+  if (memcg.online || memcg.nrPageRefs || memcg.children.size) return;
   const parent = memcg.parent!;
   parent.children.delete(memcg);
   css_release(parent);
 }
 
-// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:986
+// ⟨memcg-attach⟩ spec/04-memory-cgroups.md:987
 /** linux v6.12 include/linux/sched.h PF_NO_SETAFFINITY: userland may not move this kthread. */
 export const PF_NO_SETAFFINITY = 0x04000000;
 
@@ -648,16 +648,16 @@ export const PF_NO_SETAFFINITY = 0x04000000;
 function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   const machine = memcg.hierarchy.machine;
   // 1.
-  if (!memcg.online) return fail(ENODEV, "procs-check-1", "the cgroup was removed");
+  if (!memcg.online) return fail(ENODEV, "procs-removed", "the cgroup was removed");
   // 2.
   const pid = kstrtoint(buf.trim(), 0);
-  if (IS_ERR(pid) || pid < 0) return fail(EINVAL, "procs-check-2", `"${buf.trim()}" is no pid`);
+  if (IS_ERR(pid) || pid < 0) return fail(EINVAL, "procs-parse", `"${buf.trim()}" is no pid`);
   // 3.
   const task = pid ? [...machine.tasks].find((t) => t.pid === pid) : current();
-  if (!task) return fail(ESRCH, "procs-check-3", `no task ${pid}`);
+  if (!task) return fail(ESRCH, "procs-no-task", `no task ${pid}`);
   // 4. NON-KERNEL: kthreadd's no_cgroup_migration, which the task lacks, is tested by identity.
   if (task === machine.kthreadd || task.flags & PF_NO_SETAFFINITY) {
-    return fail(EINVAL, "procs-check-4", `${task.comm} may not migrate`);
+    return fail(EINVAL, "procs-no-migrate", `${task.comm} may not migrate`);
   }
   task.cgroup.tasks.delete(task);
   memcg.tasks.add(task);
@@ -666,7 +666,7 @@ function cgroup_procs_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨kstrtoint⟩ spec/04-memory-cgroups.md:1019
+// ⟨kstrtoint⟩ spec/04-memory-cgroups.md:1020
 /** linux v6.12 lib/kstrtox.c kstrtoint() */
 export function kstrtoint(s: string, base: 0 | 8 | 10 | 16): number | ErrnoError {
   let text = s;
@@ -685,24 +685,24 @@ export function kstrtoint(s: string, base: 0 | 8 | 10 | 16): number | ErrnoError
   if (text.endsWith("\n")) text = text.slice(0, -1);
   const digits = "0123456789abcdef".slice(0, radix);
   if (text === "" || [...text.toLowerCase()].some((c) => !digits.includes(c))) {
-    return fail(EINVAL, "kstrtoint-check-1", `"${s}" is not an integer`);
+    return fail(EINVAL, "kstrtoint-parse", `"${s}" is not an integer`);
   }
   let value = 0n;
   for (const c of text.toLowerCase()) value = value * BigInt(radix) + BigInt(digits.indexOf(c));
   if (negative) value = -value;
   if (value > 0x7fff_ffffn || value < -0x8000_0000n) {
-    return fail(ERANGE, "kstrtoint-check-2", `"${s}" does not fit an int`);
+    return fail(ERANGE, "kstrtoint-range", `"${s}" does not fit an int`);
   }
   return Number(value);
 }
 
-// ⟨memparse⟩ spec/04-memory-cgroups.md:1067
+// ⟨memparse⟩ spec/04-memory-cgroups.md:1068
 /** linux v6.12 mm/page_counter.c page_counter_memparse(): a limit in pages, or EINVAL */
 function page_counter_memparse(buf: string): number | ErrnoError {
   const text = buf.trim();
   if (text === "max") return PAGE_COUNTER_MAX;
   const m = /^(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)?([kmgtpe]?)$/i.exec(text);
-  if (!m) return fail(EINVAL, "memparse-check-1", `"${text}" is not a size`);
+  if (!m) return fail(EINVAL, "memparse-parse", `"${text}" is not a size`);
   const shift = 10n * BigInt(" kmgtpe".indexOf(m[2].toLowerCase() || " "));
   const digits = m[1] ?? "0";
   const number = BigInt(
@@ -713,11 +713,11 @@ function page_counter_memparse(buf: string): number | ErrnoError {
   return pages > BigInt(PAGE_COUNTER_MAX) ? PAGE_COUNTER_MAX : Number(pages);
 }
 
-function show_limit(pages: number): string {
+function showLimit(pages: number): string {
   return pages === PAGE_COUNTER_MAX ? "max\n" : `${pages * PAGE_SIZE}\n`;
 }
 
-// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1094
+// ⟨memory-max-write⟩ spec/04-memory-cgroups.md:1095
 /** linux v6.12 mm/memcontrol.c memory_max_write() */
 function memory_max_write(memcg: mem_cgroup, buf: string): Rc {
   const max = page_counter_memparse(buf);
@@ -738,7 +738,7 @@ function memory_high_write(memcg: mem_cgroup, buf: string): Rc {
   return 0;
 }
 
-// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1119
+// ⟨memory-stat⟩ spec/04-memory-cgroups.md:1120
 /** linux v6.12 mm/memcontrol.c memory_stats[] (the model's subset) and their units */
 const memory_stats: [string, memcg_stat_item, number][] = [
   ["anon", "NR_ANON_MAPPED", PAGE_SIZE],
@@ -779,7 +779,7 @@ function cgroup_stat_show(memcg: mem_cgroup): string {
   return `nr_descendants ${live}\nnr_dying_descendants ${dying}\n`;
 }
 
-// ⟨cftypes⟩ spec/04-memory-cgroups.md:1163
+// ⟨cftypes⟩ spec/04-memory-cgroups.md:1164
 /** linux v6.12 include/linux/cgroup-defs.h struct cftype (the model's shape) */
 interface cftype {
   name: string;
@@ -810,13 +810,13 @@ const cgroup_files: cftype[] = [
   {
     name: "memory.high",
     not_on_root: true,
-    show: (memcg) => show_limit(memcg.memory.high),
+    show: (memcg) => showLimit(memcg.memory.high),
     write: memory_high_write,
   },
   {
     name: "memory.max",
     not_on_root: true,
-    show: (memcg) => show_limit(memcg.memory.max),
+    show: (memcg) => showLimit(memcg.memory.max),
     write: memory_max_write,
   },
   {
@@ -838,7 +838,7 @@ const cgroup_files: cftype[] = [
       const value = kstrtoint(buf.trim(), 0);
       if (IS_ERR(value)) return value;
       if (value !== 0 && value !== 1) {
-        return fail(EINVAL, "oom-group-check-1", "memory.oom.group takes 0 or 1");
+        return fail(EINVAL, "oom-group-value", "memory.oom.group takes 0 or 1");
       }
       memcg.oom_group = value === 1;
       return 0;
@@ -846,16 +846,16 @@ const cgroup_files: cftype[] = [
   },
 ];
 
-// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1258
-function cgroup_file(memcg: mem_cgroup, name: string): cftype {
+// ⟨cgroup-file-lookup⟩ spec/04-memory-cgroups.md:1259
+function cgroupFile(memcg: mem_cgroup, name: string): cftype {
   const cft = cgroup_files.find((c) => c.name === name);
   if (!cft || (cft.not_on_root && mem_cgroup_is_root(memcg))) {
-    throw fail(ENOENT, "cgroup-file-check-1", `${memcg.path} has no ${name}`);
+    throw fail(ENOENT, "cgroup-file-missing", `${memcg.path} has no ${name}`);
   }
   return cft;
 }
 
-// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1275
+// ⟨cgroup-root⟩ spec/04-memory-cgroups.md:1276
 /** linux v6.12 include/linux/cgroup-defs.h struct cgroup_root: the cgroup2 hierarchy */
 export class cgroup_root {
   /** The root cgroup (root_mem_cgroup). */
@@ -872,7 +872,7 @@ export class cgroup_root {
     let memcg = this.root;
     for (const name of path.split("/").filter((s) => s !== "")) {
       const child = [...memcg.children].find((c) => c.online && c.name === name);
-      if (!child) throw fail(ENOENT, "cgroup-mkdir-check-1", `no cgroup ${path}`);
+      if (!child) throw fail(ENOENT, "cgroup-mkdir-parent", `no cgroup ${path}`);
       memcg = child;
     }
     return memcg;
@@ -883,11 +883,11 @@ export class cgroup_root {
     const at = path.lastIndexOf("/");
     const name = path.slice(at + 1);
     if (name === "" || name === "." || name === "..") {
-      throw fail(EINVAL, "cgroup-mkdir-check-2", `bad cgroup name in ${path}`);
+      throw fail(EINVAL, "cgroup-mkdir-name", `bad cgroup name in ${path}`);
     }
     const parent = this.get(path.slice(0, at));
     if ([...parent.children].some((c) => c.online && c.name === name)) {
-      throw fail(EEXIST, "cgroup-mkdir-check-3", `${path} exists`);
+      throw fail(EEXIST, "cgroup-mkdir-exists", `${path} exists`);
     }
     const memcg = new mem_cgroup(this, name, parent);
     parent.children.add(memcg);
@@ -899,7 +899,7 @@ export class cgroup_root {
     const memcg = this.get(path);
     const busy = mem_cgroup_is_root(memcg) || memcg.tasks.size > 0 ||
       [...memcg.children].some((c) => c.online);
-    if (busy) throw fail(EBUSY, "rmdir-check-1", `${path} has tasks or children`);
+    if (busy) throw fail(EBUSY, "rmdir-busy", `${path} has tasks or children`);
     mem_cgroup_css_offline(memcg);
   }
 }

@@ -247,14 +247,16 @@ export function mmput(mm: mm_struct): void {
 /** linux v6.12 mm/mmap.c do_mmap() (anonymous, private): the new mapping's address, or error. */
 export function do_mmap(mm: mm_struct, len: number, prot: number): number | ErrnoError {
   // 1.
-  if (len === 0) return fail(EINVAL, "mmap-check-1", "zero length");
+  if (len === 0) return fail(EINVAL, "mmap-length-zero", "zero length");
   // 2.
   len = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
-  if (len > TASK_SIZE_MAX) return fail(ENOMEM, "mmap-check-2", "longer than the address space");
+  if (len > TASK_SIZE_MAX) {
+    return fail(ENOMEM, "mmap-length-overflow", "longer than the address space");
+  }
   // 3.
   const gap = (len % PMD_SIZE === 0 && unmapped_area_topdown(mm, len, PMD_SIZE)) ||
     unmapped_area_topdown(mm, len, PAGE_SIZE);
-  if (!gap) return fail(ENOMEM, "mmap-check-3", "no free range of that length");
+  if (!gap) return fail(ENOMEM, "mmap-no-gap", "no free range of that length");
   const vma = new vm_area_struct(mm, gap.addr, gap.addr + len, prot & (VM_READ | VM_WRITE));
   mm.vmas.splice(gap.index, 0, vma);
   return vma.vm_start;
@@ -279,12 +281,12 @@ function unmapped_area_topdown(
   return null;
 }
 
-// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:462
+// ⟨munmap-fn⟩ spec/03-tasks-and-user-memory.md:464
 /** linux v6.12 mm/mmap.c do_munmap() */
 export function do_munmap(mm: mm_struct, start: number, len: number): Rc {
   // 1.
   if (start % PAGE_SIZE !== 0 || len === 0) {
-    return fail(EINVAL, "munmap-check-1", "unaligned start or zero length");
+    return fail(EINVAL, "munmap-range", "unaligned start or zero length");
   }
   const end = Math.min(start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE, TASK_SIZE_MAX);
   const kept: vm_area_struct[] = [];
@@ -349,7 +351,7 @@ function exit_mmap(mm: mm_struct): void {
   do_munmap(mm, 0, TASK_SIZE_MAX);
 }
 
-// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:553
+// ⟨fault-fn⟩ spec/03-tasks-and-user-memory.md:555
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_OOM */
 export const VM_FAULT_OOM = 0x000001;
 /** linux v6.12 include/linux/mm_types.h VM_FAULT_SIGSEGV */
@@ -411,7 +413,7 @@ export function handle_mm_fault(vma: vm_area_struct, address: number, flags: num
   return 0;
 }
 
-// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:620
+// ⟨user-page-fn⟩ spec/03-tasks-and-user-memory.md:622
 /**
  * NON-KERNEL: the folio behind user address `addr` — the page itself, or the huge page it is part
  * of — faulting it in for the access. Null means the zero page (a read of memory never written); a
@@ -420,15 +422,15 @@ export function handle_mm_fault(vma: vm_area_struct, address: number, flags: num
 export function userPage(mm: mm_struct, addr: number, write: boolean): page | null | number {
   const vma = find_vma(mm, addr);
   if (!vma || !(vma.vm_flags & (write ? VM_WRITE : VM_READ))) return VM_FAULT_SIGSEGV;
-  const mapped = mapped_folio(mm, addr);
+  const mapped = mappedFolio(mm, addr);
   if (mapped) return mapped;
   const rc = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
   if (rc) return rc;
-  return mapped_folio(mm, addr) ?? null;
+  return mappedFolio(mm, addr) ?? null;
 }
 
 /** NON-KERNEL: the folio mapped at `addr` by a PMD or a PTE entry, if any (no fault). */
-export function mapped_folio(mm: mm_struct, addr: number): page | undefined {
+export function mappedFolio(mm: mm_struct, addr: number): page | undefined {
   return (mm.pmds.size ? mm.pmds.get(Math.floor(addr / PMD_SIZE)) : undefined) ??
     mm.ptes.get(Math.floor(addr / PAGE_SIZE));
 }
@@ -437,7 +439,7 @@ export function mapped_folio(mm: mm_struct, addr: number): page | undefined {
  * NON-KERNEL: the frame of user address `addr` inside its folio. A huge page is always mapped at a
  * 2 MiB-aligned address, so a page's index in the folio is its index in the 2 MiB.
  */
-export function folio_pfn_at(folio: page, addr: number): number {
+export function folioPfnAt(folio: page, addr: number): number {
   // bits 12 and up of the address, from its low 32 bits (an order is at most 10): no float `%`
   return folio.pfn + ((addr >>> PAGE_SHIFT) & ((1 << folio.order) - 1));
 }
@@ -460,16 +462,16 @@ export function accessUser(
     const target = userPage(mm, at, write);
     if (typeof target === "number") return { left: buf.length - done, fault: target };
     if (write) {
-      physmem.writeBytes(folio_pfn_at(target!, at) * PAGE_SIZE + off, buf.subarray(done, done + n));
+      physmem.writeBytes(folioPfnAt(target!, at) * PAGE_SIZE + off, buf.subarray(done, done + n));
     } else if (target) {
-      buf.set(physmem.readBytes(folio_pfn_at(target, at) * PAGE_SIZE + off, n), done);
+      buf.set(physmem.readBytes(folioPfnAt(target, at) * PAGE_SIZE + off, n), done);
     } else buf.fill(0, done, done + n);
     done += n;
   }
   return { left: 0, fault: 0 };
 }
 
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:714
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:716
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_HUGEPAGE */
 export const MADV_HUGEPAGE = 14;
 /** linux v6.12 include/uapi/asm-generic/mman-common.h MADV_NOHUGEPAGE */
@@ -497,35 +499,35 @@ function do_huge_pmd_anonymous_page(vma: vm_area_struct, address: number): numbe
   const mm = vma.vm_mm;
   const index = Math.floor(address / PMD_SIZE);
   const gfp = vma_thp_gfp_mask(vma);
-  // thp-step-1
+  // thp-alloc
   const folio = alloc_pages(gfp, HPAGE_PMD_ORDER);
   if (!folio) return VM_FAULT_FALLBACK;
-  // thp-step-2
+  // thp-charge
   if (mem_cgroup_charge(folio, mm, gfp)) {
     put_page(folio);
     return VM_FAULT_FALLBACK;
   }
-  // thp-step-3
+  // thp-deposit
   if (!pgtable_alloc(mm, address, PTE_LEVEL)) {
     put_page(folio);
     return VM_FAULT_OOM;
   }
-  // thp-step-4
+  // thp-map
   mm.pmds.set(index, folio);
   mm.anon_rss += 2 ** HPAGE_PMD_ORDER;
   mod_lruvec_page_state(folio, "NR_ANON_MAPPED", 2 ** HPAGE_PMD_ORDER);
   return 0;
 }
-// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:772
+// ⟨thp-fns⟩ spec/03-tasks-and-user-memory.md:774
 /** linux v6.12 mm/madvise.c do_madvise(), for MADV_HUGEPAGE and MADV_NOHUGEPAGE */
 export function do_madvise(mm: mm_struct, start: number, len: number, behavior: number): Rc {
-  // madvise-check-1
+  // madvise-args
   if (behavior !== MADV_HUGEPAGE && behavior !== MADV_NOHUGEPAGE) {
-    return fail(EINVAL, "madvise-check-1", `advice ${behavior} is not modelled`);
+    return fail(EINVAL, "madvise-args", `advice ${behavior} is not modelled`);
   }
   const end = start + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
   if (start % PAGE_SIZE || end > TASK_SIZE_MAX) {
-    return fail(EINVAL, "madvise-check-1", "unaligned start, or the range wraps");
+    return fail(EINVAL, "madvise-args", "unaligned start, or the range wraps");
   }
   const set = behavior === MADV_HUGEPAGE ? VM_HUGEPAGE : VM_NOHUGEPAGE;
   const vmas: vm_area_struct[] = [];
@@ -544,31 +546,31 @@ export function do_madvise(mm: mm_struct, start: number, len: number, behavior: 
     if (hi < vma.vm_end) vmas.push(new vm_area_struct(mm, hi, vma.vm_end, vma.vm_flags));
   }
   mm.vmas.splice(0, mm.vmas.length, ...vmas);
-  // madvise-check-2
+  // madvise-unmapped
   if (covered !== end - start) {
-    return fail(ENOMEM, "madvise-check-2", "part of the range is unmapped");
+    return fail(ENOMEM, "madvise-unmapped", "part of the range is unmapped");
   }
   return 0;
 }
 
-// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1591
+// ⟨task-user-memory⟩ spec/03-tasks-and-user-memory.md:1593
 /**
  * linux v6.12 mm/mmap.c ksys_mmap_pgoff() for mmap(NULL, length, prot, MAP_PRIVATE |
  * MAP_ANONYMOUS), as current: the address, or an error.
  */
 export function ksys_mmap(length: bigint, prot: number): number | ErrnoError {
-  // mmap-check-2
+  // mmap-length-overflow
   if (length > BigInt(TASK_SIZE_MAX)) {
-    return fail(ENOMEM, "mmap-check-2", "longer than the address space");
+    return fail(ENOMEM, "mmap-length-overflow", "longer than the address space");
   }
   return do_mmap(current().mm!, Number(length), prot);
 }
 
 /** linux v6.12 mm/madvise.c do_madvise() as the system call, as current. */
 export function ksys_madvise(addr: bigint, length: bigint, advice: number): Rc {
-  // madvise-check-1
+  // madvise-args
   if (addr + length > BigInt(TASK_SIZE_MAX)) {
-    return fail(EINVAL, "madvise-check-1", "the range leaves user space");
+    return fail(EINVAL, "madvise-args", "the range leaves user space");
   }
   return do_madvise(current().mm!, Number(addr), Number(length), advice);
 }

@@ -342,7 +342,7 @@ export function get_order(size: number): number {
   return order;
 }
 
-// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1922
+// ⟨page-alloc-should-fail⟩ spec/03-tasks-and-user-memory.md:1924
 /** linux v6.12 mm/fail_page_alloc.c: the fail_page_alloc attribute and its debugfs filters */
 export interface fail_page_alloc_attr {
   attr: fault_attr;

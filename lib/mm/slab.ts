@@ -78,15 +78,15 @@ export function kmem_cache_create(name: string, size: number, flags: number): km
   return new kmem_cache(name, size, flags);
 }
 
-function kmalloc_cache_row(prefix: string, flags: number): kmem_cache[] {
+function kmallocCacheRow(prefix: string, flags: number): kmem_cache[] {
   return KMALLOC_SIZES.map((size) => new kmem_cache(`${prefix}${size}`, size, flags));
 }
 
 /** linux v6.12 mm/slab_common.c kmalloc_caches[type][index] (normal, reclaimable, cgroup) */
 const kmalloc_caches = {
-  normal: kmalloc_cache_row("kmalloc-", 0),
-  reclaim: kmalloc_cache_row("kmalloc-rcl-", SLAB_RECLAIM_ACCOUNT),
-  cgroup: kmalloc_cache_row("kmalloc-cg-", SLAB_ACCOUNT),
+  normal: kmallocCacheRow("kmalloc-", 0),
+  reclaim: kmallocCacheRow("kmalloc-rcl-", SLAB_RECLAIM_ACCOUNT),
+  cgroup: kmallocCacheRow("kmalloc-cg-", SLAB_ACCOUNT),
 };
 
 /** linux v6.12 include/linux/slab.h kmalloc_slab(): the cache serving kmalloc(size, flags) */
@@ -186,7 +186,7 @@ export function ksize(x: SlabObject): number {
   return x.page ? PAGE_SIZE << x.page.order : 0;
 }
 
-// ⟨slab-should-fail⟩ spec/03-tasks-and-user-memory.md:1942
+// ⟨slab-should-fail⟩ spec/03-tasks-and-user-memory.md:1944
 /** linux v6.12 mm/failslab.c: the failslab attribute and its debugfs filter */
 export interface failslab_attr {
   attr: fault_attr;

@@ -13,7 +13,7 @@ import { PAGE_SIZE } from "../hw/physmem.ts";
 import { current } from "../kernel/current.ts";
 import { accessUser, TASK_SIZE_MAX } from "./mm.ts";
 
-// ⟨uaccess-copy⟩ spec/03-tasks-and-user-memory.md:861
+// ⟨uaccess-copy⟩ spec/03-tasks-and-user-memory.md:863
 /** linux v6.12 include/asm-generic/access_ok.h access_ok(): the range lies in user space. */
 export function access_ok(addr: bigint, size: number): boolean {
   return addr >= 0n && addr + BigInt(size) <= BigInt(TASK_SIZE_MAX);
@@ -48,7 +48,7 @@ export function clear_user(to: bigint, n: number): number {
   return 0;
 }
 
-// ⟨uaccess-struct⟩ spec/03-tasks-and-user-memory.md:905
+// ⟨uaccess-struct⟩ spec/03-tasks-and-user-memory.md:907
 /**
  * linux v6.12 lib/usercopy.c check_zeroed_user(): 1 if all zero, 0 if not, or EFAULT. It reads in
  * pieces, front to back, so a non-zero byte before an unreadable one is E2BIG's case, and a size
@@ -60,7 +60,7 @@ export function check_zeroed_user(from: bigint, size: number): 0 | 1 | ErrnoErro
     const n = Math.min(chunk.length, size - done);
     const left = copy_from_user(chunk, from + BigInt(done), n);
     if (chunk.subarray(0, n - left).some((b) => b !== 0)) return 0;
-    if (left) return fail(EFAULT, "copy-struct-check-1", "user struct tail unreadable");
+    if (left) return fail(EFAULT, "copy-struct-tail", "user struct tail unreadable");
   }
   return 1;
 }
@@ -77,12 +77,12 @@ export function copy_struct_from_user(
   if (usize > ksize) {
     const zeroed = check_zeroed_user(src + BigInt(ksize), usize - ksize);
     if (zeroed !== 1) {
-      return zeroed || fail(E2BIG, "copy-struct-check-1", "unknown trailing fields are set");
+      return zeroed || fail(E2BIG, "copy-struct-tail", "unknown trailing fields are set");
     }
   }
   // 2.
   if (copy_from_user(dst, src, size)) {
-    return fail(EFAULT, "copy-struct-check-2", "user struct unreadable");
+    return fail(EFAULT, "copy-struct-fault", "user struct unreadable");
   }
   // 3.
   dst.fill(0, size, ksize);

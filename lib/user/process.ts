@@ -10,11 +10,11 @@ import { ksys_close, ksys_ioctl, ksys_open, ksys_read, ksys_write } from "../fs/
 import type { task_struct } from "../kernel/task.ts";
 import type { mem_cgroup } from "../mm/memcontrol.ts";
 import {
-  folio_pfn_at,
+  folioPfnAt,
   ksys_madvise,
   ksys_mmap,
   ksys_munmap,
-  mapped_folio,
+  mappedFolio,
   type mm_struct,
   PROT_READ,
   PROT_WRITE,
@@ -114,9 +114,9 @@ export class Process {
    * page's PFN, shifted, plus the offset); null when no page is mapped there yet.
    */
   pagemap(va: bigint): bigint | null {
-    const folio = this.task.mm && mapped_folio(this.task.mm, Number(va));
+    const folio = this.task.mm && mappedFolio(this.task.mm, Number(va));
     if (!folio) return null;
-    return BigInt(folio_pfn_at(folio, Number(va))) * 4096n + (va & 4095n);
+    return BigInt(folioPfnAt(folio, Number(va))) * 4096n + (va & 4095n);
   }
 
   /** The typed iommufd handle on an open descriptor of /dev/iommu. */

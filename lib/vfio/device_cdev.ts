@@ -59,7 +59,7 @@ export interface vfio_device_file {
   iommufd_attached: boolean;
 }
 
-function vfio_arg<S extends Struct>(
+function vfioArg<S extends Struct>(
   struct: S,
   arg: bigint,
   last: number,
@@ -77,7 +77,7 @@ function vfio_arg<S extends Struct>(
 
 /** linux v6.12 drivers/vfio/device_cdev.c vfio_df_ioctl_bind_iommufd() */
 function vfio_df_ioctl_bind_iommufd(df: vfio_device_file, arg: bigint): Rc {
-  const bind = vfio_arg(vfio_device_bind_iommufd, arg, vfio_device_bind_iommufd.sizeof);
+  const bind = vfioArg(vfio_device_bind_iommufd, arg, vfio_device_bind_iommufd.sizeof);
   if (IS_ERR(bind)) return bind;
   if (bind.iommufd < 0) return fail(EINVAL, "vfio-argsz", "negative iommufd descriptor");
   // vfio-bound
@@ -108,7 +108,7 @@ function vfio_df_ioctl_bind_iommufd(df: vfio_device_file, arg: bigint): Rc {
 
 /** linux v6.12 drivers/vfio/device_cdev.c vfio_df_ioctl_attach_pt() */
 function vfio_df_ioctl_attach_pt(df: vfio_device_file, arg: bigint): Rc {
-  const attach = vfio_arg(vfio_device_attach_iommufd_pt, arg, vfio_device_attach_iommufd_pt.sizeof);
+  const attach = vfioArg(vfio_device_attach_iommufd_pt, arg, vfio_device_attach_iommufd_pt.sizeof);
   if (IS_ERR(attach)) return attach;
   const pt_id = { value: attach.pt_id };
   const rc = df.iommufd_attached
@@ -129,7 +129,7 @@ function vfio_df_ioctl_attach_pt(df: vfio_device_file, arg: bigint): Rc {
 
 /** linux v6.12 drivers/vfio/device_cdev.c vfio_df_ioctl_detach_pt() */
 function vfio_df_ioctl_detach_pt(df: vfio_device_file, arg: bigint): Rc {
-  const detach = vfio_arg(vfio_device_detach_iommufd_pt, arg, vfio_device_detach_iommufd_pt.sizeof);
+  const detach = vfioArg(vfio_device_detach_iommufd_pt, arg, vfio_device_detach_iommufd_pt.sizeof);
   if (IS_ERR(detach)) return detach;
   // Not attached: nothing to do, and no error.
   if (!df.iommufd_attached) return 0;

@@ -2,16 +2,16 @@
  * The page-walk explorer's RISC-V family: the worked vectors of spec/21-riscv-iommu.md#riscv-worked
  * (R1–R18: Sv39, Sv39x4 and Sv39 over Sv39x4), and, for the wider modes, one translating vector of
  * each of Sv48, Sv57, Sv48x4, Sv57x4 and the two-stage walks over them from the seeded random vector
- * file (seed 2) — walked by the model's `riscv_translate()`, whose trace names each read's walk.
+ * file (seed 2) — walked by the model's `riscvTranslate()`, whose trace names each read's walk.
  *
  * @module
  */
 import {
   type PtDecoded,
   RISCV_CAUSE,
-  riscv_translate,
   riscvModeNumber,
   riscvRandomVectors,
+  riscvTranslate,
   type RiscvVector,
   type RiscvVectorFile,
   riscvVectorSetup,
@@ -99,7 +99,7 @@ export const riscvWalkFamily: WalkFamily = {
     const setup = riscvVectorSetup(one, edited);
     const two = v.stage === "two";
     const reads: WalkRead[] = [];
-    const t = riscv_translate(
+    const t = riscvTranslate(
       setup.mem,
       {
         ...setup.cfg,

@@ -1,6 +1,6 @@
 /**
  * The page-walk explorer's VT-d family: the worked vectors of spec/17-vtd-page-walk.md walked by the
- * model's own walker (`vtd_walk_ss`, `vtd_walk_fs`, `vtd_walk_nested`) with its trace on; the values
+ * model's own walker (`vtdWalkSecondStage`, `vtdWalkFirstStage`, `vtdWalkNested`) with its trace on; the values
  * read come from a PhysMem that records what the walker read.
  *
  * @module
@@ -16,14 +16,14 @@ import {
   DMA_PTE_WRITE,
   DMA_SL_PTE_DIRTY,
   PhysMem,
-  vtd_fault_reason_text,
   VTD_FS_PTE_RW,
   VTD_SS_PTE_ACCESSED,
   VTD_SS_PTE_EXEC,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
+  vtdFaultReasonText,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 import { setupScenario, WALK_SCENARIOS, type WalkScenario } from "./walk_scenarios.ts";
 import { esc, hex, type WalkCase, type WalkFamily, type WalkRead } from "./walk_types.ts";
@@ -70,7 +70,7 @@ export function decodeEntry(stage: "ss" | "fs", value: bigint): string {
 export function resultHtml(out: VtdWalk): string {
   if (out.ok) return `<span class="walk-ok">${esc(out.describe())}</span>`;
   return `<span class="walk-fault">fault ${hex(out.fault)} <code>${out.faultName}</code> (${
-    esc(vtd_fault_reason_text(out.fault))
+    esc(vtdFaultReasonText(out.fault))
   }) at ${out.stage.toUpperCase()} level ${out.level}, check <a class="walk-check" href="#${out.check}">${out.check}</a></span>`;
 }
 
@@ -87,9 +87,9 @@ export function runVtdScenario(s: WalkScenario): { out: VtdWalk; reads: WalkRead
   const { mem, ss, fs } = setupScenario(s, (size) => new RecordingMem(size));
   const access = { write: s.write, supervisor: s.supervisor };
   const out = new VtdWalk({ trace: true });
-  if (s.kind === "ss") vtd_walk_ss(mem, ss!, s.iova, access, out);
-  else if (s.kind === "fs") vtd_walk_fs(mem, fs!, s.iova, access, out);
-  else vtd_walk_nested(mem, fs!, ss!, s.iova, access, out);
+  if (s.kind === "ss") vtdWalkSecondStage(mem, ss!, s.iova, access, out);
+  else if (s.kind === "fs") vtdWalkFirstStage(mem, fs!, s.iova, access, out);
+  else vtdWalkNested(mem, fs!, ss!, s.iova, access, out);
   const reads = out.trace!.map((pa, k): WalkRead => {
     const level = out.levels![k];
     const stage = level < 0 ? "ss" : "fs";

@@ -13,14 +13,14 @@ import { chromium, type Page } from "playwright-core";
 import {
   armVectorSetup,
   armWorkedVectors,
-  riscv_translate,
+  riscvTranslate,
   riscvVectorSetup,
   riscvWorkedVectors,
   smmuTranslate,
   VTD_DMA_READ,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdWalk,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 import { realSite } from "../tools/real_site.ts";
 import { setupScenario, WALK_SCENARIOS } from "../../site/panels/walk_scenarios.ts";
@@ -59,8 +59,8 @@ function denoTrace(id: string): number[] {
   const s = WALK_SCENARIOS.find((x) => x.id === id)!;
   const { mem, ss, fs } = setupScenario(s);
   const out = new VtdWalk({ trace: true });
-  if (s.kind === "nested") vtd_walk_nested(mem, fs!, ss!, s.iova, VTD_DMA_READ, out);
-  else vtd_walk_ss(mem, ss!, s.iova, { write: s.write }, out);
+  if (s.kind === "nested") vtdWalkNested(mem, fs!, ss!, s.iova, VTD_DMA_READ, out);
+  else vtdWalkSecondStage(mem, ss!, s.iova, { write: s.write }, out);
   return out.trace!;
 }
 
@@ -68,7 +68,7 @@ function denoTrace(id: string): number[] {
 function riscvModel(id: string) {
   const file = riscvWorkedVectors();
   const { mem, cfg, iova, access } = riscvVectorSetup(file, file.vectors.find((v) => v.id === id)!);
-  return riscv_translate(mem, cfg, iova, access);
+  return riscvTranslate(mem, cfg, iova, access);
 }
 
 /** An Arm SMMUv3 worked vector run here in Deno: its reads and outcome. */

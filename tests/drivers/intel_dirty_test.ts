@@ -22,7 +22,7 @@ import {
   iommu_hwpt_vtd_s1,
   Machine,
   to_pci_dev,
-  vtd_make_ecap,
+  vtdMakeEcap,
 } from "../../lib/internal.ts";
 import { guestWrite64 } from "./guest_memory.ts";
 
@@ -44,7 +44,7 @@ function expectErrno(fn: () => unknown, code: number, check: string): void {
 /** A VMM with 2 MiB of guest RAM mapped at IOVA, a device on `unit` bound, and a dirty HWPT. */
 function migrationSetup(opts: { ssads?: boolean } = {}) {
   const m = new Machine({ memory: 2 * 2 ** 30 });
-  const iommu = m.addIommu({ kind: "vtd", ecap: vtd_make_ecap({ ssads: opts.ssads ?? true }) });
+  const iommu = m.addIommu({ kind: "vtd", ecap: vtdMakeEcap({ ssads: opts.ssads ?? true }) });
   const vmm = m.spawn({ comm: "vmm", rlimitMemlock: 1n << 30n });
   const ram = vmm.mmap(2n * MiB);
   for (let off = 0n; off < 2n * MiB; off += 4096n) vmm.write(ram + off, new Uint8Array([1]));
@@ -167,7 +167,7 @@ Deno.test("dirty tracking without ECAP.SSADS: HWPT_ALLOC and domain_alloc_user r
 
 Deno.test("a dirty-tracking domain of dmar0 cannot take a device behind a unit without SSADS", () => {
   const { m, fd, ioas, devId } = migrationSetup();
-  m.addIommu({ kind: "vtd", ecap: vtd_make_ecap({ ssads: false }) });
+  m.addIommu({ kind: "vtd", ecap: vtdMakeEcap({ ssads: false }) });
   const other = to_pci_dev(m.addDevice({ iommu: "dmar1" }));
   const otherId = fd.bind(other);
   const hwpt = fd.hwptAlloc({ dev_id: devId, pt_id: ioas, flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING });

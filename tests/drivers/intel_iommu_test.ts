@@ -58,7 +58,7 @@ import {
   VTD_FR_PASID_ENTRY_P,
   VTD_FR_SM_WRITE,
   VTD_FR_SS_PAGING_ENTRY_RW,
-  vtd_make_ecap,
+  vtdMakeEcap,
   type VtdUnitOptions,
 } from "../../lib/internal.ts";
 import { setupIommufd, sweepFailNth, teardown } from "../conformance/fixture.ts";
@@ -194,7 +194,7 @@ Deno.test("domain_alloc_user: every check, in v6.12's order", () => {
     iommu_domain_free(parent);
   });
   // A unit without ECAP.NEST: neither nest parents nor nested domains.
-  const noNest = setup({ ecap: vtd_make_ecap({ nest: false }) });
+  const noNest = setup({ ecap: vtdMakeEcap({ nest: false }) });
   const dev2 = noNest.m.addDevice({ iommu: "dmar0" });
   const k2 = <T>(fn: () => T) => noNest.m.kernel(fn);
   rc(
@@ -500,7 +500,7 @@ Deno.test("nested attach: addr_width, SRE and EAFE against the unit", () => {
   const eafe = nestedSetup(BigInt(IOMMU_VTD_S1_EAFE));
   errno(() => eafe.fd.attach(eafe.devId, nestedAlloc(eafe)), EINVAL, "intel-nested-eafe");
   eafe.fd.close();
-  const sre = nestedSetup(BigInt(IOMMU_VTD_S1_SRE), 48, { ecap: vtd_make_ecap({ srs: false }) });
+  const sre = nestedSetup(BigInt(IOMMU_VTD_S1_SRE), 48, { ecap: vtdMakeEcap({ srs: false }) });
   errno(() => sre.fd.attach(sre.devId, nestedAlloc(sre)), EINVAL, "intel-nested-sre");
   sre.fd.close();
   // A failed nested attach leaves the device blocked, with no domain id taken.

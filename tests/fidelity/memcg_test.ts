@@ -121,12 +121,12 @@ Deno.test("mm/memcontrol.c mem_cgroup_handle_over_high(): reclaim_high() repeats
   const buf = t.mmap(BigInt(200 * PAGE_SIZE));
   t.write(buf, new Uint8Array(101 * PAGE_SIZE));
   assert.equal(events(cg).high, 1, "one pass: the penalty is forgiven (≤ HZ/100)");
-  assert.equal(cg.high_delay_jiffies, 0);
+  assert.equal(cg.highDelayJiffies, 0);
   // Far over: 17 passes, then a clamped 2 s sleep.
   // One charge of 128 pages (usage 229, 129% over): paid at once inside the kernel.
   t.task.syscall(() => assert.ok(alloc_pages(GFP_KERNEL_ACCOUNT, 7)));
   assert.equal(events(cg).high, 1 + 17);
-  assert.equal(cg.high_delay_jiffies, 2 * HZ);
+  assert.equal(cg.highDelayJiffies, 2 * HZ);
 });
 
 Deno.test("mm/page_counter.c page_counter_memparse(): an empty write sets the limit to 0", () => {
@@ -138,7 +138,7 @@ Deno.test("mm/page_counter.c page_counter_memparse(): an empty write sets the li
   assert.equal(cg.read("memory.high"), "0\n");
   cg.write("memory.max", "k");
   assert.equal(cg.read("memory.max"), "0\n", "a bare suffix is 0 too");
-  errno(() => cg.write("memory.max", "+1"), EINVAL, "memparse-check-1");
+  errno(() => cg.write("memory.max", "+1"), EINVAL, "memparse-parse");
 });
 
 Deno.test("mm/memcontrol.c memory_oom_group_write(): kstrtoint(buf, 0)", () => {
@@ -151,9 +151,9 @@ Deno.test("mm/memcontrol.c memory_oom_group_write(): kstrtoint(buf, 0)", () => {
   }
   cg.write("memory.oom.group", "-0");
   assert.equal(cg.read("memory.oom.group"), "0\n");
-  errno(() => cg.write("memory.oom.group", "2"), EINVAL, "oom-group-check-1");
-  errno(() => cg.write("memory.oom.group", "0x"), EINVAL, "kstrtoint-check-1");
-  errno(() => cg.write("memory.oom.group", "4294967297"), ERANGE, "kstrtoint-check-2");
+  errno(() => cg.write("memory.oom.group", "2"), EINVAL, "oom-group-value");
+  errno(() => cg.write("memory.oom.group", "0x"), EINVAL, "kstrtoint-parse");
+  errno(() => cg.write("memory.oom.group", "4294967297"), ERANGE, "kstrtoint-range");
 });
 
 Deno.test("kernel/cgroup/cgroup.c __cgroup_procs_write(): ENODEV first; pid 0 is the writer; only PF_NO_SETAFFINITY kthreads (and kthreadd) stay put", () => {
@@ -161,18 +161,18 @@ Deno.test("kernel/cgroup/cgroup.c __cgroup_procs_write(): ENODEV first; pid 0 is
   const a = m.cgroups.create("/a");
   const gone = m.cgroups.create("/gone");
   m.cgroups.remove("/gone");
-  errno(() => gone.write("cgroup.procs", "not a pid"), ENODEV, "procs-check-1");
-  errno(() => a.write("cgroup.procs", "abc"), EINVAL, "procs-check-2");
-  errno(() => a.write("cgroup.procs", "4294967297"), EINVAL, "procs-check-2");
-  errno(() => a.write("cgroup.procs", "-1"), EINVAL, "procs-check-2");
-  errno(() => a.write("cgroup.procs", "999999"), ESRCH, "procs-check-3");
+  errno(() => gone.write("cgroup.procs", "not a pid"), ENODEV, "procs-removed");
+  errno(() => a.write("cgroup.procs", "abc"), EINVAL, "procs-parse");
+  errno(() => a.write("cgroup.procs", "4294967297"), EINVAL, "procs-parse");
+  errno(() => a.write("cgroup.procs", "-1"), EINVAL, "procs-parse");
+  errno(() => a.write("cgroup.procs", "999999"), ESRCH, "procs-no-task");
   const t = m.spawn();
   a.write("cgroup.procs", "0", t.task);
   assert.equal(t.cgroup, a, "pid 0: the writer moved itself");
   a.write("cgroup.procs", `0x${t.pid.toString(16)}`);
   assert.equal(t.cgroup, a);
-  errno(() => a.write("cgroup.procs", `${m.kthreadd.pid}`), EINVAL, "procs-check-4");
+  errno(() => a.write("cgroup.procs", `${m.kthreadd.pid}`), EINVAL, "procs-no-migrate");
   const kt = m.spawn();
   kt.task.flags |= PF_NO_SETAFFINITY;
-  errno(() => a.write("cgroup.procs", `${kt.pid}`), EINVAL, "procs-check-4");
+  errno(() => a.write("cgroup.procs", `${kt.pid}`), EINVAL, "procs-no-migrate");
 });

@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  folio_pfn_at,
+  folioPfnAt,
   iommufd_ioas,
   type iopt_pages,
-  mapped_folio,
+  mappedFolio,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
   type mock_iommu_domain,
   PAGE_SIZE,
@@ -31,7 +31,7 @@ function pfnsOf(f: IoasFixture, va: bigint, n: number): number[] {
   f.vmm.task.syscall(() => {
     for (let k = 0; k < n; k++) {
       const addr = Number(va + BigInt(k) * P);
-      pfns.push(folio_pfn_at(mapped_folio(f.vmm.mm!, addr)!, addr));
+      pfns.push(folioPfnAt(mappedFolio(f.vmm.mm!, addr)!, addr));
     }
   });
   return pfns;
@@ -42,7 +42,7 @@ function pinsOf(f: IoasFixture, va: bigint, n: number): number[] {
   const pins: number[] = [];
   f.vmm.task.syscall(() => {
     for (let k = 0; k < n; k++) {
-      pins.push(mapped_folio(f.vmm.mm!, Number(va + BigInt(k) * P))!._pincount ?? 0);
+      pins.push(mappedFolio(f.vmm.mm!, Number(va + BigInt(k) * P))!._pincount ?? 0);
     }
   });
   return pins;
@@ -111,7 +111,7 @@ Deno.test(
     // read on from index 4 — already unmapped. mock_domain_iova_to_phys() WARNs; the 0 it answers
     // does not continue the run and is dropped.
     md.destroy();
-    assert.equal(mock.unmapped_reads, 1);
+    assert.equal(mock.unmappedReads, 1);
     const pins = pinsOf(f, f.buffer, 16);
     assert.deepEqual(pins, [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     for (const id of ids) f.fd.testDestroyAccessPages(access, id);

@@ -141,7 +141,7 @@ Deno.test("vfio_compat.c iommufd_vfio_iommu_get_info(): page sizes and the capab
       raw: s.vmm.read(s.arg, 256),
     };
   };
-  isErr(info(15).rc, EINVAL, "vfio-info-argsz");
+  isErr(info(15).rc, EINVAL, "vfio-iommu-info-argsz");
   isErr(info(16).rc, ENODEV, "vfio-compat-ioas");
   s.useIoas(s.fd.ioasAlloc());
   // Too small for the capabilities: argsz says how much is needed, cap_offset stays 0.

@@ -7,12 +7,12 @@ import {
   Machine,
   PCI_DEVFN,
   PCI_DEVID,
-  vtd_set_pasid_dir_entry,
-  vtd_set_pasid_entry,
-  vtd_set_root_entry,
-  vtd_set_sm_context_entry,
-  vtd_unit_enable,
+  vtdSetPasidDirEntry,
+  vtdSetPasidEntry,
+  vtdSetRootEntry,
+  vtdSetScalableContextEntry,
   VtdUnit,
+  vtdUnitEnable,
 } from "../../lib/internal.ts";
 
 const PASID_DIR = 0x300000, PASID_TABLE = 0x301000, SM_ROOT = 0x302000, SM_CTX = 0x303000;
@@ -26,11 +26,11 @@ function scalable() {
   mem.write64(0x101000, 0x102003n);
   mem.write64(0x102000, 0x103003n);
   mem.write64(0x103000 + 8 * 5, BigInt(0x8000_0000 + 5 * 0x1000) | 3n);
-  vtd_set_root_entry(mem, SM_ROOT, 0, SM_CTX, "lo");
-  vtd_set_sm_context_entry(mem, SM_CTX, DEVFN, { pasidDir: PASID_DIR, paside: true, pdts: 0 });
-  vtd_set_pasid_dir_entry(mem, PASID_DIR, 0, PASID_TABLE);
-  vtd_set_pasid_entry(mem, PASID_TABLE, 0, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 2 });
-  vtd_unit_enable(unit, SM_ROOT, true);
+  vtdSetRootEntry(mem, SM_ROOT, 0, SM_CTX, "lo");
+  vtdSetScalableContextEntry(mem, SM_CTX, DEVFN, { pasidDir: PASID_DIR, paside: true, pdts: 0 });
+  vtdSetPasidDirEntry(mem, PASID_DIR, 0, PASID_TABLE);
+  vtdSetPasidEntry(mem, PASID_TABLE, 0, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 2 });
+  vtdUnitEnable(unit, SM_ROOT, true);
   return { m, mem, unit };
 }
 

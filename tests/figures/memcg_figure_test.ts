@@ -1,9 +1,9 @@
 /** The memcg figure reads the hierarchy's own files after a running scenario (chapter 4). */
 import assert from "node:assert/strict";
-import { memcg_example, memcg_tree_graph, memcgTreeFigure } from "../../lib/internal.ts";
+import { memcgExample, memcgTreeFigure, memcgTreeGraph } from "../../lib/internal.ts";
 
 Deno.test("figures: the memcg tree shows each cgroup's charges, a parent's holding its children's", async () => {
-  const { nodes, edges } = memcg_tree_graph(memcg_example());
+  const { nodes, edges } = memcgTreeGraph(memcgExample());
   const byTitle = new Map(nodes.map((n) => [n.title.split(":")[0], n] as const));
   assert.deepEqual([...byTitle.keys()], ["/", "/vms", "/vms/vm1", "/vms/vm2"]);
   // vm1 touched 256 KiB and had 4 IOMMU page-table pages; vm2 64 KiB and 2.

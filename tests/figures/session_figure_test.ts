@@ -2,14 +2,14 @@
 import assert from "node:assert/strict";
 import {
   graphFigure,
-  iommufd_session_graph,
-  session_example,
+  iommufdSessionGraph,
+  sessionExample,
   sessionGraphFigure,
 } from "../../lib/internal.ts";
 
 Deno.test("figures: the session graph follows the context's objects and their pointers", () => {
-  const ictx = session_example();
-  const { nodes, edges } = iommufd_session_graph(ictx);
+  const ictx = sessionExample();
+  const { nodes, edges } = iommufdSessionGraph(ictx);
   const title = (id: string) => nodes.find((n) => n.id === id)!.title;
   const said = edges.map((e) => `${title(e.from)} -${e.label}-> ${title(e.to)}`).sort();
   assert.deepEqual(said, [

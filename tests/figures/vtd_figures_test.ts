@@ -9,13 +9,13 @@ import {
   nestedFaultFigure,
   nestedWalkFigure,
   VTD_DMA_READ,
-  vtd_example_n1,
-  vtd_iova_fields,
-  vtd_level_index,
-  vtd_nested_grid,
-  vtd_nested_walk_refs,
-  vtd_walk_nested,
+  vtdExampleN1,
+  vtdIovaFields,
+  vtdLevelIndex,
+  vtdNestedGrid,
+  vtdNestedWalkRefs,
   VtdWalk,
+  vtdWalkNested,
 } from "../../lib/internal.ts";
 
 const IOVA_N = 0x80_8060_4567;
@@ -26,12 +26,12 @@ function cellNumbers(body: string): number[] {
 }
 
 Deno.test("figures: N1's grid is the walker's trace, 4 rows of 5 reads and 4 for the final GPA", () => {
-  const { mem, fs, ss } = vtd_example_n1();
-  const out = vtd_walk_nested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
-  const rows = vtd_nested_grid(mem, fs, ss, out);
+  const { mem, fs, ss } = vtdExampleN1();
+  const out = vtdWalkNested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const rows = vtdNestedGrid(mem, fs, ss, out);
   assert.deepEqual(rows.map((r) => r.reads.length), [5, 5, 5, 5, 4]);
   assert.deepEqual(rows.flatMap((r) => r.reads), out.trace);
-  assert.equal(out.trace!.length, vtd_nested_walk_refs(4, 4));
+  assert.equal(out.trace!.length, vtdNestedWalkRefs(4, 4));
   // The rows translate the GPAs the chapter names, and end with the entry at its host address.
   assert.deepEqual(rows.map((r) => r.gpa), [0x1008, 0x2010, 0x3018, 0x4020, 0x5567]);
   assert.deepEqual(rows.slice(0, 4).map((r) => r.reads[4]), [
@@ -61,14 +61,14 @@ Deno.test("figures: the faulting walk marks its last read, the 14th, with the fa
 
 Deno.test("figures: the IOVA split follows the level arithmetic for each format", () => {
   assert.deepEqual(
-    vtd_iova_fields(4, false).map((f) => `${f.name} ${f.hi}:${f.lo}`),
+    vtdIovaFields(4, false).map((f) => `${f.name} ${f.hi}:${f.lo}`),
     ["offset 11:0", "L1 20:12", "L2 29:21", "L3 38:30", "L4 47:39", "zero 63:48"],
   );
-  assert.deepEqual(vtd_iova_fields(5, true).at(-1), { name: "sign", lo: 57, hi: 63 });
+  assert.deepEqual(vtdIovaFields(5, true).at(-1), { name: "sign", lo: 57, hi: 63 });
   const fig = iovaSplitFigure();
   // IOVA-N's indices, as the walker extracts them, under the 4-level second stage's fields.
   const hi = Math.floor(IOVA_N / 2 ** 32), lo = IOVA_N >>> 0;
-  const idx = [4, 3, 2, 1].map((l) => vtd_level_index(hi, lo, l));
+  const idx = [4, 3, 2, 1].map((l) => vtdLevelIndex(hi, lo, l));
   assert.deepEqual(idx, [1, 2, 3, 4]);
   assert.match(
     fig.desc,

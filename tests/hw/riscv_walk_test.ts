@@ -8,9 +8,9 @@ import {
   PtSparseMemory,
   ptWalk,
   RISCV_PTE_A,
-  riscv_translate,
   riscvFormat,
   riscvRandomVectors,
+  riscvTranslate,
   riscvVectorCheck,
   type RiscvVectorFile,
   riscvVectorRun,
@@ -152,13 +152,13 @@ Deno.test("riscv S-mode: SUM opens user pages to reads and writes, never to exec
   // table entries got X too: make the pointers pointers again
   mem.write64(0x100240n, 0x40401n);
   mem.write64(0x101d10n, 0x40801n);
-  assert.equal(riscv_translate(mem, cfg, 0x123456789an, "r").ok, true);
-  assert.equal(riscv_translate(mem, cfg, 0x123456789an, "w").ok, true);
+  assert.equal(riscvTranslate(mem, cfg, 0x123456789an, "r").ok, true);
+  assert.equal(riscvTranslate(mem, cfg, 0x123456789an, "w").ok, true);
   assert.deepEqual(
-    (riscv_translate(mem, cfg, 0x123456789an, "x") as { cause: number }).cause,
+    (riscvTranslate(mem, cfg, 0x123456789an, "x") as { cause: number }).cause,
     12,
   );
-  assert.equal(riscv_translate(mem, { ...cfg, priv: "u" }, 0x123456789an, "x").ok, true);
+  assert.equal(riscvTranslate(mem, { ...cfg, priv: "u" }, 0x123456789an, "x").ok, true);
 });
 
 Deno.test("generic walker: a hook in front of every table access sees each entry address once, in order", () => {

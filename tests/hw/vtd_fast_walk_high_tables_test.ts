@@ -11,15 +11,15 @@ import {
   PhysMem,
   VTD_DMA_READ,
   VTD_DMA_WRITE,
-  vtd_fs_map,
-  vtd_ss_map,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdFirstStage,
+  vtdMapFirstStage,
+  vtdMapSecondStage,
   VtdSecondStage,
   VtdTableArena,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 
 /** Counts the general walker's entry reads: a walk that translates with none took the fast path. */
@@ -48,17 +48,17 @@ for (const base of BASES) {
     const iovas: number[] = [];
     SIZES.forEach((size, i) => {
       const iova = 0x7f00_0000_0000 + i * 4 * GiB;
-      vtd_ss_map(mem, ss, iova, 0x3_0000_0000 + i * GiB, size, { write: true }, arena.alloc);
-      vtd_fs_map(mem, fs, iova, 0x2_0000_0000 + i * GiB, size, { write: true }, arena.alloc);
+      vtdMapSecondStage(mem, ss, iova, 0x3_0000_0000 + i * GiB, size, { write: true }, arena.alloc);
+      vtdMapFirstStage(mem, fs, iova, 0x2_0000_0000 + i * GiB, size, { write: true }, arena.alloc);
       iovas.push(iova, iova + size - 8, iova + size); // the last page, and a hole
     });
     // the nested pair: the first stage's tables (GPAs) map 1:1 through a second stage
     const nss = new VtdSecondStage({ root: arena.alloc(), mode: "scalable" });
     for (let gpa = base; gpa < arena.next + 64 * 4096; gpa += 4096) {
-      vtd_ss_map(mem, nss, gpa, gpa, 4096, { write: true }, arena.alloc);
+      vtdMapSecondStage(mem, nss, gpa, gpa, 4096, { write: true }, arena.alloc);
     }
     for (let i = 0; i < SIZES.length; i++) {
-      vtd_ss_map(mem, nss, 0x2_0000_0000 + i * GiB, 0x2_0000_0000 + i * GiB, GiB, {
+      vtdMapSecondStage(mem, nss, 0x2_0000_0000 + i * GiB, 0x2_0000_0000 + i * GiB, GiB, {
         write: true,
       }, arena.alloc);
     }
@@ -66,9 +66,9 @@ for (const base of BASES) {
     for (const iova of iovas) {
       for (const access of [VTD_DMA_READ, VTD_DMA_WRITE]) {
         const walks: [string, (out: VtdWalk) => VtdWalk][] = [
-          ["ss", (out) => vtd_walk_ss(mem, ss, iova, access, out)],
-          ["fs", (out) => vtd_walk_fs(mem, fs, iova, access, out)],
-          ["nested", (out) => vtd_walk_nested(mem, fs, nss, iova, access, out)],
+          ["ss", (out) => vtdWalkSecondStage(mem, ss, iova, access, out)],
+          ["fs", (out) => vtdWalkFirstStage(mem, fs, iova, access, out)],
+          ["nested", (out) => vtdWalkNested(mem, fs, nss, iova, access, out)],
         ];
         for (const [kind, walk] of walks) {
           const general = walk(new VtdWalk({ trace: true }));

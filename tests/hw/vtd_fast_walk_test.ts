@@ -11,15 +11,15 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   PhysMem,
-  vtd_fs_map,
-  vtd_ss_map,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdFirstStage,
+  vtdMapFirstStage,
+  vtdMapSecondStage,
   VtdSecondStage,
   VtdTableArena,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 
 /** A PhysMem that records the frames the fast path looks up, and whether the general path read. */
@@ -103,7 +103,7 @@ function build(mem: PhysMem, kind: Kind, seed: number): Setup {
       order: order(),
     });
     for (const m of maps) {
-      vtd_ss_map(mem, ss, m.iova, m.pa, m.size, { read: true, write: m.write }, arena.alloc);
+      vtdMapSecondStage(mem, ss, m.iova, m.pa, m.size, { read: true, write: m.write }, arena.alloc);
     }
     regions.push([TABLES, arena.next]);
   } else {
@@ -120,7 +120,7 @@ function build(mem: PhysMem, kind: Kind, seed: number): Setup {
       order: order(),
     });
     for (const m of maps) {
-      vtd_fs_map(mem, fs, m.iova, m.pa, m.size, { write: m.write }, guest.alloc, toHpa);
+      vtdMapFirstStage(mem, fs, m.iova, m.pa, m.size, { write: m.write }, guest.alloc, toHpa);
     }
     regions.push([toHpa(first), toHpa(guest.next)]);
     if (nested) {
@@ -136,13 +136,21 @@ function build(mem: PhysMem, kind: Kind, seed: number): Setup {
       for (let gpa = first; gpa < guest.next; gpa += PAGE) {
         if (rand(32) === 0) continue;
         const write = rand(8) !== 0;
-        vtd_ss_map(mem, ss, gpa, toHpa(gpa), PAGE, { read: true, write }, arena.alloc);
+        vtdMapSecondStage(mem, ss, gpa, toHpa(gpa), PAGE, { read: true, write }, arena.alloc);
       }
       for (const m of maps) {
         const gpa = m.pa - (m.pa % 2 ** 21);
         if (rand(16) === 0 || gpa === GUEST_TABLES) continue;
         try {
-          vtd_ss_map(mem, ss, gpa, toHpa(gpa), 2 ** 21, { read: true, write: true }, arena.alloc);
+          vtdMapSecondStage(
+            mem,
+            ss,
+            gpa,
+            toHpa(gpa),
+            2 ** 21,
+            { read: true, write: true },
+            arena.alloc,
+          );
         } catch {
           // already mapped by an earlier mapping's 2 MiB
         }
@@ -190,9 +198,9 @@ function walk(
   access: { write: boolean; supervisor: boolean },
   out: VtdWalk,
 ): VtdWalk {
-  if (kind === "ss") return vtd_walk_ss(mem, s.ss!, iova, access, out);
-  if (kind === "fs") return vtd_walk_fs(mem, s.fs!, iova, access, out);
-  return vtd_walk_nested(mem, s.fs!, s.ss!, iova, access, out);
+  if (kind === "ss") return vtdWalkSecondStage(mem, s.ss!, iova, access, out);
+  if (kind === "fs") return vtdWalkFirstStage(mem, s.fs!, iova, access, out);
+  return vtdWalkNested(mem, s.fs!, s.ss!, iova, access, out);
 }
 
 function check(kind: Kind, seed: number): void {

@@ -3,7 +3,7 @@
  * random tables — second stage alone, first stage alone and nested, random stage options (both check
  * orders, SSADE, snoop control, large-page support, 5-level), random bit flips, whole garbage
  * entries, cleared entries and requests — the generic walker on VT-d's formats
- * (vtdGenericWalkSs/Fs/Nested) and VT-d's own walker (vtd_walk_ss/fs/nested, the general path: a
+ * (vtdGenericWalkSs/Fs/Nested) and VT-d's own walker (vtdWalkSecondStage/fs/nested, the general path: a
  * trace is on) give the same address, page size, permissions, level, fault reason, check, stage,
  * GPA, entries read in order with their levels, and leave the same memory behind (A/D writes).
  * Seeded fast-check: the same cases on every run.
@@ -12,18 +12,18 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   PhysMem,
-  vtd_fs_map,
-  vtd_ss_map,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdFirstStage,
   vtdGenericWalkFs,
   vtdGenericWalkNested,
   vtdGenericWalkSs,
+  vtdMapFirstStage,
+  vtdMapSecondStage,
   VtdSecondStage,
   VtdTableArena,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 
 /** xorshift32 over a seed; rand(n) is in [0, n). */
@@ -93,7 +93,7 @@ function build(mem: PhysMem, kind: Kind, seed: number): Setup {
       order: order(),
     });
     for (const m of maps) {
-      vtd_ss_map(mem, ss, m.iova, m.pa, m.size, { read: true, write: m.write }, arena.alloc);
+      vtdMapSecondStage(mem, ss, m.iova, m.pa, m.size, { read: true, write: m.write }, arena.alloc);
     }
     regions.push([TABLES, arena.next]);
   } else {
@@ -110,7 +110,7 @@ function build(mem: PhysMem, kind: Kind, seed: number): Setup {
       order: order(),
     });
     for (const m of maps) {
-      vtd_fs_map(mem, fs, m.iova, m.pa, m.size, { write: m.write }, guest.alloc, toHpa);
+      vtdMapFirstStage(mem, fs, m.iova, m.pa, m.size, { write: m.write }, guest.alloc, toHpa);
     }
     regions.push([toHpa(first), toHpa(guest.next)]);
     if (nested) {
@@ -126,13 +126,21 @@ function build(mem: PhysMem, kind: Kind, seed: number): Setup {
       for (let gpa = first; gpa < guest.next; gpa += PAGE) {
         if (rand(32) === 0) continue;
         const write = rand(8) !== 0;
-        vtd_ss_map(mem, ss, gpa, toHpa(gpa), PAGE, { read: true, write }, arena.alloc);
+        vtdMapSecondStage(mem, ss, gpa, toHpa(gpa), PAGE, { read: true, write }, arena.alloc);
       }
       for (const m of maps) {
         const gpa = m.pa - (m.pa % 2 ** 21);
         if (rand(16) === 0 || gpa === GUEST_TABLES) continue;
         try {
-          vtd_ss_map(mem, ss, gpa, toHpa(gpa), 2 ** 21, { read: true, write: true }, arena.alloc);
+          vtdMapSecondStage(
+            mem,
+            ss,
+            gpa,
+            toHpa(gpa),
+            2 ** 21,
+            { read: true, write: true },
+            arena.alloc,
+          );
         } catch {
           // already mapped by an earlier mapping's 2 MiB
         }
@@ -191,13 +199,13 @@ function check(kind: Kind, seed: number): void {
       const access = { write: !!rand(2), supervisor: !!rand(2) };
       const own = new VtdWalk({ trace: true }), gen = new VtdWalk({ trace: true });
       if (kind === "ss") {
-        vtd_walk_ss(a, x.ss!, iova, access, own);
+        vtdWalkSecondStage(a, x.ss!, iova, access, own);
         vtdGenericWalkSs(b, y.ss!, iova, access, gen);
       } else if (kind === "fs") {
-        vtd_walk_fs(a, x.fs!, iova, access, own);
+        vtdWalkFirstStage(a, x.fs!, iova, access, own);
         vtdGenericWalkFs(b, y.fs!, iova, access, gen);
       } else {
-        vtd_walk_nested(a, x.fs!, x.ss!, iova, access, own);
+        vtdWalkNested(a, x.fs!, x.ss!, iova, access, own);
         vtdGenericWalkNested(b, y.fs!, y.ss!, iova, access, gen);
       }
       const what = `${kind} seed ${seed} iova 0x${iova.toString(16)} ${JSON.stringify(access)}`;
@@ -234,14 +242,14 @@ Deno.test("vtd generic walker ≡ vtd_walk_*: a root beyond RAM (the top fetch c
       const a = new PhysMem(RAM), b = new PhysMem(RAM);
       const ss = new VtdSecondStage({ root, mode, aw: 2, mgaw: 48 });
       for (const mem of [a, b]) if (root < RAM) mem.write64(root + 8 * 0xab, BigInt(RAM) | 3n);
-      const own = vtd_walk_ss(a, ss, 0x55f3_5df2_3456, {}, new VtdWalk({ trace: true }));
+      const own = vtdWalkSecondStage(a, ss, 0x55f3_5df2_3456, {}, new VtdWalk({ trace: true }));
       const gen = vtdGenericWalkSs(b, ss, 0x55f3_5df2_3456, {}, new VtdWalk({ trace: true }));
       assert.deepEqual(fields(gen), fields(own));
       names.add(own.faultName);
     }
   }
   const fs = new VtdFirstStage({ root: RAM });
-  const own = vtd_walk_fs(new PhysMem(RAM), fs, 0x1000, {}, new VtdWalk({ trace: true }));
+  const own = vtdWalkFirstStage(new PhysMem(RAM), fs, 0x1000, {}, new VtdWalk({ trace: true }));
   const gen = vtdGenericWalkFs(new PhysMem(RAM), fs, 0x1000, {}, new VtdWalk({ trace: true }));
   assert.deepEqual(fields(gen), fields(own));
   names.add(own.faultName);

@@ -4,7 +4,7 @@
  * (spec/17-vtd-page-walk.md#vtd-formats): second stage with 3, 4 and 5 levels and first stage with
  * 4 and 5 levels, each with the leak check. The generic table writer (PtDomain) writes VT-d tables
  * through the format's encode, and every translation it reports is checked against VT-d's own
- * walker (vtd_walk_ss / vtd_walk_fs) reading the same memory.
+ * walker (vtdWalkSecondStage / vtdWalkFirstStage) reading the same memory.
  *
  * The suite bodies are a format-parametrised helper, {@link ptKunitSuites}, kept in this file
  * because tests/hw/pt_kunit.ts (the shared one) does not exist on this branch; the lead unifies them.
@@ -18,8 +18,6 @@ import {
   PtDomain,
   type PtFormat,
   type PtMemory,
-  vtd_walk_fs,
-  vtd_walk_ss,
   VtdFirstStage,
   vtdFirstStageFormat,
   type VtdFirstStageOptions,
@@ -27,6 +25,8 @@ import {
   vtdSecondStageFormat,
   type VtdSecondStageOptions,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 
 /** One format under test and what the suites must know about it. */
@@ -292,7 +292,7 @@ function ssSuite(opts: Omit<VtdSecondStageOptions, "root">): void {
     walk(d, iova) {
       let ss = stages.get(d);
       if (!ss) stages.set(d, ss = new VtdSecondStage({ root: Number(d.root), ...opts }));
-      const out = vtd_walk_ss(
+      const out = vtdWalkSecondStage(
         (d.mem as PhysPtMemory).mem,
         ss,
         iova,
@@ -322,7 +322,7 @@ function fsSuite(opts: Omit<VtdFirstStageOptions, "root">): void {
     walk(d, iova) {
       let fs = stages.get(d);
       if (!fs) stages.set(d, fs = new VtdFirstStage({ root: Number(d.root), ...opts }));
-      const out = vtd_walk_fs(
+      const out = vtdWalkFirstStage(
         (d.mem as PhysPtMemory).mem,
         fs,
         iova,
@@ -348,7 +348,7 @@ Deno.test("VT-d second stage without 1 GiB pages (SLLPS=1): the writer maps 1 Gi
   assert.equal(d.map_pages(0x4000_0000n, 0x8000_0000n, 0x4000_0000n, attrs(true, true, false)), 0);
   assert.deepEqual([...d.countLeaves()], [[21, 512]]);
   const ss = new VtdSecondStage({ root: Number(d.root), sllps: 1 });
-  const out = vtd_walk_ss((d.mem as PhysPtMemory).mem, ss, 0x7fff_f123, {}, new VtdWalk());
+  const out = vtdWalkSecondStage((d.mem as PhysPtMemory).mem, ss, 0x7fff_f123, {}, new VtdWalk());
   assert.equal(out.describe(), "PA 0xbffff123 (2 MiB page, rw, 3 reads)");
   d.free();
   assert.equal(d.tablePages, 0);

@@ -23,17 +23,17 @@ import {
   Machine,
   PCI_DEVFN,
   PCI_DEVID,
-  vtd_make_ecap,
-  vtd_set_context_entry,
-  vtd_set_pasid_dir_entry,
-  vtd_set_pasid_entry,
-  vtd_set_root_entry,
-  vtd_set_sm_context_entry,
-  vtd_ss_map,
-  vtd_unit_enable,
+  vtdMakeEcap,
+  vtdMapSecondStage,
   VtdSecondStage,
+  vtdSetContextEntry,
+  vtdSetPasidDirEntry,
+  vtdSetPasidEntry,
+  vtdSetRootEntry,
+  vtdSetScalableContextEntry,
   VtdTableArena,
   VtdUnit,
+  vtdUnitEnable,
 } from "../../lib/internal.ts";
 
 const DEVFN = PCI_DEVFN(3, 0);
@@ -52,17 +52,17 @@ function scalable(opts: ConstructorParameters<typeof VtdUnit>[1] = {}, ridPasid 
   mem.write64(0x101000, 0x102003n);
   mem.write64(0x102000, 0x103003n);
   for (let p = 1; p <= 5; p++) mem.write64(0x103000 + 8 * p, BigInt(0x8000_0000 + p * 0x1000) | 3n);
-  vtd_set_root_entry(mem, SM_ROOT, 0, SM_CTX, "lo");
-  vtd_set_sm_context_entry(mem, SM_CTX, DEVFN, {
+  vtdSetRootEntry(mem, SM_ROOT, 0, SM_CTX, "lo");
+  vtdSetScalableContextEntry(mem, SM_CTX, DEVFN, {
     pasidDir: PASID_DIR,
     paside: true,
     pdts: 0,
     ridPasid,
   });
-  vtd_set_pasid_dir_entry(mem, PASID_DIR, 0, PASID_TABLE);
-  vtd_set_pasid_entry(mem, PASID_TABLE, 0, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 2 });
-  vtd_set_pasid_entry(mem, PASID_TABLE, 5, { pgtt: 2, did: 2, ssptptr: 0x100000, aw: 2 });
-  vtd_unit_enable(unit, SM_ROOT, true);
+  vtdSetPasidDirEntry(mem, PASID_DIR, 0, PASID_TABLE);
+  vtdSetPasidEntry(mem, PASID_TABLE, 0, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 2 });
+  vtdSetPasidEntry(mem, PASID_TABLE, 5, { pgtt: 2, did: 2, ssptptr: 0x100000, aw: 2 });
+  vtdUnitEnable(unit, SM_ROOT, true);
   return { m, mem, unit };
 }
 
@@ -80,7 +80,7 @@ Deno.test("N2: PASID entry checks — spec order (default): P=0 (0x59) before PG
   const zero = s.unit.translate(SID, 0x1000, { pasid: 7 });
   assert.deepEqual([zero.fault, zero.check], [0x59, "unit-check-pte-present"]);
   // Not present, with an AW the unit does not support: still "not present" first.
-  vtd_set_pasid_entry(s.mem, PASID_TABLE, 8, {
+  vtdSetPasidEntry(s.mem, PASID_TABLE, 8, {
     present: false,
     pgtt: 2,
     did: 1,
@@ -96,7 +96,7 @@ Deno.test("N2: PASID entry checks — lookupOrder 'qemu' (QEMU vtd_get_pe_in_pas
   assert.equal(s.unit.lookupOrder, "qemu");
   const zero = s.unit.translate(SID, 0x1000, { pasid: 7 });
   assert.deepEqual([zero.fault, zero.check], [0x5b, "unit-check-pte-inv"]);
-  vtd_set_pasid_entry(s.mem, PASID_TABLE, 8, {
+  vtdSetPasidEntry(s.mem, PASID_TABLE, 8, {
     present: false,
     pgtt: 2,
     did: 1,
@@ -108,13 +108,13 @@ Deno.test("N2: PASID entry checks — lookupOrder 'qemu' (QEMU vtd_get_pe_in_pas
   // The orders agree where only one condition holds: valid but not present, present but invalid.
   for (const order of ["spec", "qemu"] as const) {
     const u = scalable({ lookupOrder: order });
-    vtd_set_pasid_entry(u.mem, PASID_TABLE, 9, {
+    vtdSetPasidEntry(u.mem, PASID_TABLE, 9, {
       present: false,
       pgtt: 2,
       did: 1,
       ssptptr: 0x100000,
     });
-    vtd_set_pasid_entry(u.mem, PASID_TABLE, 10, { pgtt: 0, did: 1 });
+    vtdSetPasidEntry(u.mem, PASID_TABLE, 10, { pgtt: 0, did: 1 });
     assert.equal(u.unit.translate(SID, 0x1000, { pasid: 9 }).fault, 0x59, order);
     assert.equal(u.unit.translate(SID, 0x1000, { pasid: 10 }).fault, 0x5b, order);
     assert.equal(u.unit.translate(SID, 0x1000, { pasid: 5 }).ok, true, order);
@@ -152,18 +152,18 @@ Deno.test("N3: PASID-selective P_IOTLB removes second-stage-only entries of its 
 // (4) Requests without PASID: RID_PASID, RPS, and QEMU's vtd_ce_rid2pasid_check()
 
 Deno.test("N4: ECAP.RPS (bit 49, linux iommu.h ecap_rps()) — without it the RID_PASID field is ignored and PASID 0 translates (VT-d 4.x §3.4.3)", () => {
-  assert.equal(ecap_rps(vtd_make_ecap()), 0);
-  assert.equal(ecap_rps(vtd_make_ecap({ rps: true })), 1);
-  assert.equal(vtd_make_ecap({ rps: true }) - vtd_make_ecap(), 1n << 49n);
+  assert.equal(ecap_rps(vtdMakeEcap()), 0);
+  assert.equal(ecap_rps(vtdMakeEcap({ rps: true })), 1);
+  assert.equal(vtdMakeEcap({ rps: true }) - vtdMakeEcap(), 1n << 49n);
   // RID_PASID 5 in the context entry; PASID 0 → DID 1, PASID 5 → DID 2.
   const norps = scalable({}, 5);
   const t = norps.unit.translate(SID, 0x1234);
   assert.deepEqual([t.ok, t.did, t.pa], [true, 1, 0x8000_1234]);
-  const rps = scalable({ ecap: vtd_make_ecap({ rps: true }) }, 5);
+  const rps = scalable({ ecap: vtdMakeEcap({ rps: true }) }, 5);
   const r = rps.unit.translate(SID, 0x1234);
   assert.deepEqual([r.ok, r.did, r.pa], [true, 2, 0x8000_1234]);
   // With RPS, a RID_PASID beyond the directory's size is 0x48; without, it cannot be.
-  const big = scalable({ ecap: vtd_make_ecap({ rps: true }) }, 1 << 13);
+  const big = scalable({ ecap: vtdMakeEcap({ rps: true }) }, 1 << 13);
   assert.deepEqual(
     [big.unit.translate(SID, 0x1234).fault, big.unit.translate(SID, 0x1234).check],
     [0x48, "unit-check-pasid-max"],
@@ -174,7 +174,7 @@ Deno.test("N4: ECAP.RPS (bit 49, linux iommu.h ecap_rps()) — without it the RI
 Deno.test("N4: a request without PASID faults on the PASID entry that translates it (0x59, PP=0); one with PASID does not look at it — unless lookupOrder is 'qemu' (QEMU vtd_ce_rid2pasid_check())", () => {
   for (const order of ["spec", "qemu"] as const) {
     const s = scalable({ lookupOrder: order });
-    vtd_set_pasid_entry(s.mem, PASID_TABLE, 0, {
+    vtdSetPasidEntry(s.mem, PASID_TABLE, 0, {
       present: false,
       pgtt: 2,
       did: 1,
@@ -201,14 +201,14 @@ Deno.test("N4: a request without PASID faults on the PASID entry that translates
   // The directory entry of RID_PASID's PASID missing: 0x51 for both kinds of request in QEMU order.
   const q = scalable({ lookupOrder: "qemu" });
   q.mem.write64(PASID_DIR, 0n);
-  vtd_set_pasid_dir_entry(q.mem, PASID_DIR, 64, 0x310000);
-  vtd_set_pasid_entry(q.mem, 0x310000, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
+  vtdSetPasidDirEntry(q.mem, PASID_DIR, 64, 0x310000);
+  vtdSetPasidEntry(q.mem, 0x310000, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
   assert.equal(q.unit.translate(SID, 0x5000).fault, 0x51);
   assert.equal(q.unit.translate(SID, 0x5000, { pasid: 64 }).fault, 0x51);
   const sp = scalable();
   sp.mem.write64(PASID_DIR, 0n);
-  vtd_set_pasid_dir_entry(sp.mem, PASID_DIR, 64, 0x310000);
-  vtd_set_pasid_entry(sp.mem, 0x310000, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
+  vtdSetPasidDirEntry(sp.mem, PASID_DIR, 64, 0x310000);
+  vtdSetPasidEntry(sp.mem, 0x310000, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
   assert.equal(sp.unit.translate(SID, 0x5000).fault, 0x51);
   assert.equal(sp.unit.translate(SID, 0x5000, { pasid: 64 }).did, 3);
 });
@@ -221,11 +221,11 @@ Deno.test("N5: device-selective context-cache invalidation — FM masks function
   const unit = new VtdUnit(m);
   const arena = new VtdTableArena(0x100000);
   const root = arena.alloc(), ctx = arena.alloc(), pgd = arena.alloc();
-  vtd_set_root_entry(m.physmem, root, 0, ctx);
+  vtdSetRootEntry(m.physmem, root, 0, ctx);
   const ss = new VtdSecondStage({ root: pgd });
-  vtd_ss_map(m.physmem, ss, 0x1000, 0x4000_0000, 4096, { write: true }, arena.alloc);
-  vtd_set_context_entry(m.physmem, ctx, DEVFN, { did: 1, ssptptr: pgd, aw: 2 });
-  vtd_unit_enable(unit, root, false);
+  vtdMapSecondStage(m.physmem, ss, 0x1000, 0x4000_0000, 4096, { write: true }, arena.alloc);
+  vtdSetContextEntry(m.physmem, ctx, DEVFN, { did: 1, ssptptr: pgd, aw: 2 });
+  vtdUnitEnable(unit, root, false);
   const fn = (f: number) => PCI_DEVID(0, PCI_DEVFN(3, f));
   const cases: [sid: number, fm: number, removed: number][] = [
     [fn(1), 1, 0], // differs in bit 0, which FM=1 does not mask

@@ -29,20 +29,20 @@ import {
   Machine,
   PCI_DEVFN,
   PCI_DEVID,
-  vtd_make_cap,
-  vtd_make_ecap,
-  vtd_set_context_entry,
-  vtd_set_pasid_dir_entry,
-  vtd_set_pasid_entry,
-  vtd_set_root_entry,
-  vtd_set_sm_context_entry,
-  vtd_ss_map,
-  vtd_unit_enable,
-  vtd_unit_fault_reason_name,
+  vtdMakeCap,
+  vtdMakeEcap,
+  vtdMapSecondStage,
   VtdSecondStage,
+  vtdSetContextEntry,
+  vtdSetPasidDirEntry,
+  vtdSetPasidEntry,
+  vtdSetRootEntry,
+  vtdSetScalableContextEntry,
   VtdTableArena,
   VtdTranslation,
   VtdUnit,
+  vtdUnitEnable,
+  vtdUnitFaultReasonName,
 } from "../../lib/internal.ts";
 
 const DEVFN = PCI_DEVFN(3, 0);
@@ -56,12 +56,12 @@ function legacy(unitOpts: ConstructorParameters<typeof VtdUnit>[1] = {}) {
   const unit = new VtdUnit(m, unitOpts);
   const arena = new VtdTableArena(0x100000);
   const root = arena.alloc(), ctx = arena.alloc(), pgd = arena.alloc();
-  vtd_set_root_entry(mem, root, 0, ctx);
-  vtd_set_context_entry(mem, ctx, DEVFN, { did: 1, ssptptr: pgd, aw: 2 });
+  vtdSetRootEntry(mem, root, 0, ctx);
+  vtdSetContextEntry(mem, ctx, DEVFN, { did: 1, ssptptr: pgd, aw: 2 });
   const ss = new VtdSecondStage({ root: pgd });
-  vtd_ss_map(mem, ss, 0x1000, DATA, 4096, { write: true }, arena.alloc);
-  vtd_ss_map(mem, ss, 0x20_0000, 0x8000_0000, 2 ** 21, { write: true }, arena.alloc);
-  vtd_unit_enable(unit, root, false);
+  vtdMapSecondStage(mem, ss, 0x1000, DATA, 4096, { write: true }, arena.alloc);
+  vtdMapSecondStage(mem, ss, 0x20_0000, 0x8000_0000, 2 ** 21, { write: true }, arena.alloc);
+  vtdUnitEnable(unit, root, false);
   return { m, mem, unit, arena, root, ctx, pgd, ss };
 }
 
@@ -98,7 +98,7 @@ Deno.test("legacy lookup: each fault with its record (SID, FR, page address, T b
     [
       "context table beyond memory",
       (s) => {
-        vtd_set_root_entry(s.mem, s.root, 3, s.mem.size);
+        vtdSetRootEntry(s.mem, s.root, 3, s.mem.size);
         return PCI_DEVID(3, 0);
       },
       0x09,
@@ -108,7 +108,7 @@ Deno.test("legacy lookup: each fault with its record (SID, FR, page address, T b
     [
       "context entry reserved (hi bit 7)",
       (s) => {
-        vtd_set_context_entry(s.mem, s.ctx, 0x21, { did: 1, ssptptr: s.pgd });
+        vtdSetContextEntry(s.mem, s.ctx, 0x21, { did: 1, ssptptr: s.pgd });
         s.mem.write32(s.ctx + 16 * 0x21 + 8, 0x80 | 2 | (1 << 8));
         return PCI_DEVID(0, 0x21);
       },
@@ -118,7 +118,7 @@ Deno.test("legacy lookup: each fault with its record (SID, FR, page address, T b
     [
       "context entry reserved (lo bit 4)",
       (s) => {
-        vtd_set_context_entry(s.mem, s.ctx, 0x22, { did: 1, ssptptr: s.pgd | 0x10 });
+        vtdSetContextEntry(s.mem, s.ctx, 0x22, { did: 1, ssptptr: s.pgd | 0x10 });
         return PCI_DEVID(0, 0x22);
       },
       0x0b,
@@ -127,7 +127,7 @@ Deno.test("legacy lookup: each fault with its record (SID, FR, page address, T b
     [
       "AW not in SAGAW (AW=3)",
       (s) => {
-        vtd_set_context_entry(s.mem, s.ctx, 0x23, { did: 1, ssptptr: s.pgd, aw: 3 });
+        vtdSetContextEntry(s.mem, s.ctx, 0x23, { did: 1, ssptptr: s.pgd, aw: 3 });
         return PCI_DEVID(0, 0x23);
       },
       0x03,
@@ -136,7 +136,7 @@ Deno.test("legacy lookup: each fault with its record (SID, FR, page address, T b
     [
       "TT=3",
       (s) => {
-        vtd_set_context_entry(s.mem, s.ctx, 0x24, { did: 1, ssptptr: s.pgd, tt: 3 });
+        vtdSetContextEntry(s.mem, s.ctx, 0x24, { did: 1, ssptptr: s.pgd, tt: 3 });
         return PCI_DEVID(0, 0x24);
       },
       0x03,
@@ -169,7 +169,7 @@ Deno.test("legacy lookup: root table beyond memory is 0x08; TT=2 without ECAP.PT
   assert.equal(lastRecord(s.unit).read, true);
 
   const n = legacy({ ecap: (1n << 2n) | (0xfn << 8n) }); // DT only, no PT
-  vtd_set_context_entry(n.mem, n.ctx, DEVFN, { did: 1, tt: 2 });
+  vtdSetContextEntry(n.mem, n.ctx, DEVFN, { did: 1, tt: 2 });
   assert.equal(n.unit.translate(SID, 0x1000).check, "unit-check-ctx-tt");
 });
 
@@ -183,11 +183,11 @@ Deno.test("FPD suppresses qualified faults only", () => {
   const a = s.unit.translate(PCI_DEVID(0, 0x30), 0x1000);
   assert.deepEqual([a.fault, a.disposition], [0x02, "suppressed"]);
   // A walk fault under FPD=1: qualified → suppressed.
-  vtd_set_context_entry(s.mem, s.ctx, 0x31, { did: 1, ssptptr: s.pgd, fpd: true });
+  vtdSetContextEntry(s.mem, s.ctx, 0x31, { did: 1, ssptptr: s.pgd, fpd: true });
   const b = s.unit.translate(PCI_DEVID(0, 0x31), 0x9000);
   assert.deepEqual([b.fault, b.disposition], [0x06, "suppressed"]);
   // Reserved bits in the context entry are not qualified: recorded despite FPD.
-  vtd_set_context_entry(s.mem, s.ctx, 0x32, { did: 1, ssptptr: s.pgd | 0x10, fpd: true });
+  vtdSetContextEntry(s.mem, s.ctx, 0x32, { did: 1, ssptptr: s.pgd | 0x10, fpd: true });
   const c = s.unit.translate(PCI_DEVID(0, 0x32), 0x1000);
   assert.deepEqual([c.fault, c.disposition], [0x0b, "recorded"]);
   assert.equal(s.unit.faults.suppressed, 2);
@@ -195,7 +195,7 @@ Deno.test("FPD suppresses qualified faults only", () => {
 });
 
 Deno.test("fault ring: FRI, PPF, PFO on a full ring, and Linux's dmar_fault() loop", () => {
-  const s = legacy({ cap: vtd_make_cap({ nfr: 2 }) });
+  const s = legacy({ cap: vtdMakeCap({ nfr: 2 }) });
   const u = s.unit;
   assert.equal(u.readl(DMAR_FSTS_REG), 0);
   u.translate(SID, 0x9000); // 0x06 → record 0
@@ -290,7 +290,7 @@ Deno.test("IOTLB: stale until invalidated — page, domain and global granularit
   const t = s.unit.translate(SID, 0x1000);
   assert.deepEqual([t.iotlbHit, t.pa], [false, DATA + 0x10_0000]);
   // Domain-selective: everything of DID 1, not DID 2.
-  vtd_set_context_entry(s.mem, s.ctx, 0x40, { did: 2, ssptptr: s.pgd, aw: 2 });
+  vtdSetContextEntry(s.mem, s.ctx, 0x40, { did: 2, ssptptr: s.pgd, aw: 2 });
   s.unit.translate(PCI_DEVID(0, 0x40), 0x1000);
   assert.equal(s.unit.iotlb.size, 3);
   assert.equal(s.unit.invalidateIotlb({ granularity: "domain", did: 1 }), 2);
@@ -303,13 +303,13 @@ Deno.test("IOTLB: stale until invalidated — page, domain and global granularit
 
 Deno.test("IOTLB: two domains over the same tables do not share entries", () => {
   const s = legacy();
-  vtd_set_context_entry(s.mem, s.ctx, 0x40, { did: 2, ssptptr: s.pgd, aw: 2 });
+  vtdSetContextEntry(s.mem, s.ctx, 0x40, { did: 2, ssptptr: s.pgd, aw: 2 });
   const other = PCI_DEVID(0, 0x40);
   assert.equal(s.unit.translate(SID, 0x1000).iotlbHit, false);
   assert.equal(s.unit.translate(other, 0x1000).iotlbHit, false);
   assert.equal(s.unit.translate(other, 0x1000).iotlbHit, true);
   // A second device in DID 1 does share DID 1's entries.
-  vtd_set_context_entry(s.mem, s.ctx, 0x41, { did: 1, ssptptr: s.pgd, aw: 2 });
+  vtdSetContextEntry(s.mem, s.ctx, 0x41, { did: 1, ssptptr: s.pgd, aw: 2 });
   const t = s.unit.translate(PCI_DEVID(0, 0x41), 0x1000);
   assert.deepEqual([t.iotlbHit, t.reads], [true, 2]);
 });
@@ -331,7 +331,7 @@ Deno.test("IOTLB: a cached read-only translation does not block a write the tabl
 Deno.test("context cache: a changed context entry is used only after invalidation (device-selective, FM)", () => {
   const s = legacy();
   s.unit.translate(SID, 0x1000);
-  vtd_set_context_entry(s.mem, s.ctx, DEVFN, { did: 7, ssptptr: s.pgd, aw: 2 });
+  vtdSetContextEntry(s.mem, s.ctx, DEVFN, { did: 7, ssptptr: s.pgd, aw: 2 });
   assert.equal(s.unit.translate(SID, 0x1000).did, 1);
   // FM=3 masks the whole function: devfn 3.5 names the same device.
   const n = s.unit.invalidateContextCache({
@@ -347,7 +347,7 @@ Deno.test("context cache: a changed context entry is used only after invalidatio
 
 Deno.test("legacy pass-through (TT=2): PA = IOVA, root and context reads only, nothing in the IOTLB", () => {
   const s = legacy();
-  vtd_set_context_entry(s.mem, s.ctx, DEVFN, { did: 1, tt: 2 });
+  vtdSetContextEntry(s.mem, s.ctx, DEVFN, { did: 1, tt: 2 });
   const t = s.unit.translate(SID, 0x1_2345_6789, { write: true });
   assert.deepEqual([t.kind, t.pa, t.reads], ["pt", 0x1_2345_6789, 2]);
   assert.equal(s.unit.iotlb.size, 0);
@@ -391,13 +391,13 @@ function scalable(unitOpts: ConstructorParameters<typeof VtdUnit>[1] = {}) {
   mem.write64(0x101000, 0x102003n);
   mem.write64(0x102000, 0x103003n);
   for (let p = 1; p <= 5; p++) mem.write64(0x103000 + 8 * p, BigInt(0x8000_0000 + p * 0x1000) | 3n);
-  vtd_set_root_entry(mem, SM_ROOT, 0, SM_CTX, "lo");
-  vtd_set_sm_context_entry(mem, SM_CTX, DEVFN, { pasidDir: PASID_DIR, paside: true, pdts: 0 });
-  vtd_set_pasid_dir_entry(mem, PASID_DIR, 0, PASID_TABLE);
+  vtdSetRootEntry(mem, SM_ROOT, 0, SM_CTX, "lo");
+  vtdSetScalableContextEntry(mem, SM_CTX, DEVFN, { pasidDir: PASID_DIR, paside: true, pdts: 0 });
+  vtdSetPasidDirEntry(mem, PASID_DIR, 0, PASID_TABLE);
   for (const pasid of [0, 5]) {
-    vtd_set_pasid_entry(mem, PASID_TABLE, pasid, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 2 });
+    vtdSetPasidEntry(mem, PASID_TABLE, pasid, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 2 });
   }
-  vtd_unit_enable(unit, SM_ROOT, true);
+  vtdUnitEnable(unit, SM_ROOT, true);
   return { m, mem, unit };
 }
 
@@ -422,7 +422,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "context table beyond memory",
       (s) => {
-        vtd_set_root_entry(s.mem, SM_ROOT, 2, s.mem.size);
+        vtdSetRootEntry(s.mem, SM_ROOT, 2, s.mem.size);
         return [PCI_DEVID(2, 0), 3];
       },
       0x40,
@@ -432,7 +432,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "context reserved (val1 bit 21)",
       (s) => {
-        vtd_set_sm_context_entry(s.mem, SM_CTX, 0x11, { pasidDir: PASID_DIR, paside: true });
+        vtdSetScalableContextEntry(s.mem, SM_CTX, 0x11, { pasidDir: PASID_DIR, paside: true });
         s.mem.write64(SM_CTX + 32 * 0x11 + 8, 1n << 21n);
         return [PCI_DEVID(0, 0x11), 3];
       },
@@ -442,7 +442,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "PASIDE=0",
       (s) => {
-        vtd_set_sm_context_entry(s.mem, SM_CTX, 0x12, { pasidDir: PASID_DIR, paside: false });
+        vtdSetScalableContextEntry(s.mem, SM_CTX, 0x12, { pasidDir: PASID_DIR, paside: false });
         return [PCI_DEVID(0, 0x12), 3];
       },
       0x45,
@@ -452,7 +452,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "RID_PASID beyond PDTS",
       (s) => {
-        vtd_set_sm_context_entry(s.mem, SM_CTX, 0x13, {
+        vtdSetScalableContextEntry(s.mem, SM_CTX, 0x13, {
           pasidDir: PASID_DIR,
           pdts: 0,
           ridPasid: 1 << 13,
@@ -475,7 +475,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "PASID dir points beyond memory",
       (s) => {
-        vtd_set_sm_context_entry(s.mem, SM_CTX, 0x14, { pasidDir: s.mem.size, paside: true });
+        vtdSetScalableContextEntry(s.mem, SM_CTX, 0x14, { pasidDir: s.mem.size, paside: true });
         return [PCI_DEVID(0, 0x14), 3];
       },
       0x50,
@@ -484,7 +484,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "PASID table beyond memory",
       (s) => {
-        vtd_set_pasid_dir_entry(s.mem, PASID_DIR, 3 * 64, s.mem.size);
+        vtdSetPasidDirEntry(s.mem, PASID_DIR, 3 * 64, s.mem.size);
         return [SID, 3 * 64];
       },
       0x58,
@@ -494,7 +494,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "PASID entry SSPTPTR above HAW",
       (s) => {
-        vtd_set_pasid_entry(s.mem, PASID_TABLE, 8, { pgtt: 2, did: 1, ssptptr: 2 ** 48 });
+        vtdSetPasidEntry(s.mem, PASID_TABLE, 8, { pgtt: 2, did: 1, ssptptr: 2 ** 48 });
         return [SID, 8];
       },
       0x5a,
@@ -503,7 +503,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "PGTT=0",
       (s) => {
-        vtd_set_pasid_entry(s.mem, PASID_TABLE, 9, { pgtt: 0, did: 1 });
+        vtdSetPasidEntry(s.mem, PASID_TABLE, 9, { pgtt: 0, did: 1 });
         return [SID, 9];
       },
       0x5b,
@@ -512,7 +512,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "PGTT=2 with AW not in SAGAW",
       (s) => {
-        vtd_set_pasid_entry(s.mem, PASID_TABLE, 10, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 3 });
+        vtdSetPasidEntry(s.mem, PASID_TABLE, 10, { pgtt: 2, did: 1, ssptptr: 0x100000, aw: 3 });
         return [SID, 10];
       },
       0x5b,
@@ -521,7 +521,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
     [
       "FLPM=1 without FL5LP",
       (s) => {
-        vtd_set_pasid_entry(s.mem, PASID_TABLE, 11, { pgtt: 1, did: 1, fsptptr: 0x1000, flpm: 1 });
+        vtdSetPasidEntry(s.mem, PASID_TABLE, 11, { pgtt: 1, did: 1, fsptptr: 0x1000, flpm: 1 });
         return [SID, 11];
       },
       0x5b,
@@ -530,7 +530,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
   ];
   for (const [what, setup, fr, check] of cases) {
     // ECAP.RPS: requests without PASID use the context entry's RID_PASID (case 0x48).
-    const s = scalable({ ecap: vtd_make_ecap({ rps: true }) });
+    const s = scalable({ ecap: vtdMakeEcap({ rps: true }) });
     const [sid, pasid] = setup(s);
     const t = s.unit.translate(sid, 0x5000, { pasid });
     assert.equal(t.fault, fr, `${what}: ${t.describe()}`);
@@ -541,7 +541,7 @@ Deno.test("scalable lookup: each fault with its record (PP and PASID)", () => {
       { sid, fr, read: true, pp: pasid >= 0, pasid: pasid >= 0 ? pasid : 0, addr: 0x5000 },
       what,
     );
-    assert.equal(vtd_unit_fault_reason_name(fr).startsWith("VTD_FR_"), true);
+    assert.equal(vtdUnitFaultReasonName(fr).startsWith("VTD_FR_"), true);
   }
 });
 
@@ -561,14 +561,14 @@ Deno.test("scalable: TTM faults 0x30/0x31, SRE 0x5D, and FPD in a PASID entry", 
   const u = scalable();
   const sup = u.unit.translate(SID, 0x5000, { pasid: 5, supervisor: true });
   assert.equal(sup.fault, 0x5d);
-  vtd_set_pasid_entry(u.mem, PASID_TABLE, 6, { pgtt: 2, did: 1, ssptptr: 0x100000, sre: true });
+  vtdSetPasidEntry(u.mem, PASID_TABLE, 6, { pgtt: 2, did: 1, ssptptr: 0x100000, sre: true });
   assert.equal(u.unit.translate(SID, 0x5000, { pasid: 6, supervisor: true }).ok, true);
   // Linux's teardown state, FPD=1 and P=0: the fault is qualified and suppressed.
-  vtd_set_pasid_entry(u.mem, PASID_TABLE, 12, { pgtt: 2, did: 1, present: false, fpd: true });
+  vtdSetPasidEntry(u.mem, PASID_TABLE, 12, { pgtt: 2, did: 1, present: false, fpd: true });
   assert.equal(u.unit.translate(SID, 0x5000, { pasid: 12 }).disposition, "suppressed");
   // A PASID directory entry with FPD=1 covers the walk faults under it.
-  vtd_set_pasid_dir_entry(u.mem, PASID_DIR, 64, PASID_TABLE + 0x1000, { fpd: true });
-  vtd_set_pasid_entry(u.mem, PASID_TABLE + 0x1000, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
+  vtdSetPasidDirEntry(u.mem, PASID_DIR, 64, PASID_TABLE + 0x1000, { fpd: true });
+  vtdSetPasidEntry(u.mem, PASID_TABLE + 0x1000, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
   const w = u.unit.translate(SID, 0x9000, { pasid: 64 });
   assert.deepEqual([w.fault, w.disposition], [0x79, "suppressed"]);
 });
@@ -589,7 +589,7 @@ Deno.test("scalable: PASID tags, PASID-based vs IOTLB invalidation, PASID-cache 
   assert.equal(u.translate(SID, 0x1234, { pasid: 5 }).iotlbHit, false);
   assert.equal(u.invalidateIotlb({ granularity: "domain", did: 1 }), 2);
   // The PASID entry of PASID 5 moves to DID 4: the cached one is used until a PASID-cache flush.
-  vtd_set_pasid_entry(s.mem, PASID_TABLE, 5, { pgtt: 4, did: 4 });
+  vtdSetPasidEntry(s.mem, PASID_TABLE, 5, { pgtt: 4, did: 4 });
   assert.equal(u.translate(SID, 0x1234, { pasid: 5 }).did, 1);
   assert.equal(u.invalidatePasidCache({ granularity: "pasid", did: 1, pasid: 7 }), 0);
   assert.equal(u.invalidatePasidCache({ granularity: "pasid", did: 1, pasid: 5 }), 1);
@@ -607,7 +607,7 @@ Deno.test("nested N1 through a PASID entry with PGTT=3: HPA 0x8000_5567 in 4 + 2
   mem.write64(0x8000_2010, 0x3027n);
   mem.write64(0x8000_3018, 0x4027n);
   mem.write64(0x8000_4020, 0x5067n);
-  vtd_set_pasid_entry(mem, PASID_TABLE, 9, {
+  vtdSetPasidEntry(mem, PASID_TABLE, 9, {
     pgtt: 3,
     did: 2,
     ssptptr: 0x100000,

@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import {
   PhysMem,
   VTD_DMA_READ,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
   VtdFirstStage,
   VtdSecondStage,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 
 Deno.test("vtd levels: V1 reads SS levels 4..1, F1 FS levels 4..1", () => {
@@ -21,14 +21,20 @@ Deno.test("vtd levels: V1 reads SS levels 4..1, F1 FS levels 4..1", () => {
   mem.write64(0x102778, 0x103003n);
   mem.write64(0x103918, 0x12_3456_7003n);
   const ss = new VtdSecondStage({ root: 0x100000 });
-  const out = vtd_walk_ss(mem, ss, 0x55f3_5df2_3456, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const out = vtdWalkSecondStage(
+    mem,
+    ss,
+    0x55f3_5df2_3456,
+    VTD_DMA_READ,
+    new VtdWalk({ trace: true }),
+  );
   assert.deepEqual(out.levels, [-4, -3, -2, -1]);
   mem.write64(0x200558, 0x201027n);
   mem.write64(0x201e68, 0x202027n);
   mem.write64(0x202778, 0x203027n);
   mem.write64(0x203918, 0x12_3456_7067n);
   const fs = new VtdFirstStage({ root: 0x200000 });
-  vtd_walk_fs(mem, fs, 0x55f3_5df2_3456, VTD_DMA_READ, out);
+  vtdWalkFirstStage(mem, fs, 0x55f3_5df2_3456, VTD_DMA_READ, out);
   assert.deepEqual(out.levels, [4, 3, 2, 1]);
   assert.equal(new VtdWalk().levels, null);
 });
@@ -45,7 +51,7 @@ Deno.test("vtd levels: N1's 24 reads are 4 SS reads then the FS entry, per FS le
   mem.write64(0x8000_4020, 0x5067n);
   const ss = new VtdSecondStage({ root: 0x100000, mode: "scalable" });
   const fs = new VtdFirstStage({ root: 0x1000 });
-  const out = vtd_walk_nested(
+  const out = vtdWalkNested(
     mem,
     fs,
     ss,
@@ -57,6 +63,6 @@ Deno.test("vtd levels: N1's 24 reads are 4 SS reads then the FS entry, per FS le
   assert.deepEqual(out.levels, [...ssWalk, 4, ...ssWalk, 3, ...ssWalk, 2, ...ssWalk, 1, ...ssWalk]);
   assert.equal(out.levels!.length, out.trace!.length);
   // a second walk through the same result starts afresh
-  vtd_walk_nested(mem, fs, ss, 0x80_8060_4567, VTD_DMA_READ, out);
+  vtdWalkNested(mem, fs, ss, 0x80_8060_4567, VTD_DMA_READ, out);
   assert.equal(out.levels!.length, 24);
 });

@@ -12,7 +12,6 @@ import {
   DMA_SL_PTE_DIRTY,
   VTD_DMA_READ,
   VTD_DMA_WRITE,
-  vtd_fault_reason_name,
   VTD_FR_ADDR_BEYOND_MGAW,
   VTD_FR_CONTEXT_ENTRY_INV,
   VTD_FR_FS_NON_CANONICAL,
@@ -36,19 +35,20 @@ import {
   VTD_FR_SS_PAGING_ENTRY_RSVD,
   VTD_FR_SS_PAGING_ENTRY_RW,
   VTD_FR_WRITE,
-  vtd_fs_map,
-  vtd_level_index,
-  vtd_nested_walk_refs,
-  vtd_ss_map,
-  vtd_walk_fs,
-  vtd_walk_nested,
-  vtd_walk_ss,
+  vtdFaultReasonName,
   VtdFirstStage,
   type VtdFirstStageOptions,
+  vtdLevelIndex,
+  vtdMapFirstStage,
+  vtdMapSecondStage,
+  vtdNestedWalkRefs,
   VtdSecondStage,
   type VtdSecondStageOptions,
   VtdTableArena,
   VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 
 const IOVA_A = 0x0000_55f3_5df2_3456;
@@ -70,7 +70,7 @@ function vSetup(opts: Partial<VtdSecondStageOptions> = {}) {
 Deno.test("vtd V1: 4-level SS read → PA 0x1234567456, four reads in order", () => {
   const { mem, ss } = vSetup();
   mem.write64(0x103918, 0x12_3456_7003n);
-  const out = vtd_walk_ss(mem, ss, IOVA_A, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const out = vtdWalkSecondStage(mem, ss, IOVA_A, VTD_DMA_READ, new VtdWalk({ trace: true }));
   assert.equal(out.fault, 0);
   assert.equal(out.pa, PA_A);
   assert.equal(out.pageSize, 4096);
@@ -79,19 +79,19 @@ Deno.test("vtd V1: 4-level SS read → PA 0x1234567456, four reads in order", ()
   assert.deepEqual(out.trace, [0x100558, 0x101e68, 0x102778, 0x103918]);
   assert.equal(out.reads, 4);
   // the same through a bigint input
-  assert.equal(vtd_walk_ss(mem, ss, BigInt(IOVA_A)).pa, PA_A);
+  assert.equal(vtdWalkSecondStage(mem, ss, BigInt(IOVA_A)).pa, PA_A);
 });
 
 Deno.test("vtd V2: write to a read-only leaf → 0x05 (scalable: 0x85)", () => {
   for (const [mode, fr] of [["legacy", VTD_FR_WRITE], ["scalable", VTD_FR_SM_WRITE]] as const) {
     const { mem, ss } = vSetup({ mode });
     mem.write64(0x103918, 0x12_3456_7001n);
-    const out = vtd_walk_ss(mem, ss, IOVA_A, VTD_DMA_WRITE);
+    const out = vtdWalkSecondStage(mem, ss, IOVA_A, VTD_DMA_WRITE);
     assert.equal(out.fault, fr, mode);
     assert.equal(out.check, "vtd-ss-check-perm");
     assert.equal(out.level, 1);
     // a read through the same entry works, and reports the entry read-only
-    const rd = vtd_walk_ss(mem, ss, IOVA_A);
+    const rd = vtdWalkSecondStage(mem, ss, IOVA_A);
     assert.equal(rd.pa, PA_A);
     assert.deepEqual([rd.read, rd.write], [true, false]);
   }
@@ -100,7 +100,7 @@ Deno.test("vtd V2: write to a read-only leaf → 0x05 (scalable: 0x85)", () => {
 Deno.test("vtd V3: 2 MiB leaf → PA 0x40123456", () => {
   const { mem, ss } = vSetup();
   mem.write64(0x102778, 0x4000_0083n);
-  const out = vtd_walk_ss(mem, ss, IOVA_A);
+  const out = vtdWalkSecondStage(mem, ss, IOVA_A);
   assert.equal(out.pa, 0x4012_3456);
   assert.equal(out.pageSize, 2 ** 21);
   assert.equal(out.level, 2);
@@ -110,7 +110,7 @@ Deno.test("vtd V3: 2 MiB leaf → PA 0x40123456", () => {
 Deno.test("vtd V4: 1 GiB leaf → PA 0x801DF23456", () => {
   const { mem, ss } = vSetup();
   mem.write64(0x101e68, 0x80_0000_0083n);
-  const out = vtd_walk_ss(mem, ss, IOVA_A);
+  const out = vtdWalkSecondStage(mem, ss, IOVA_A);
   assert.equal(out.pa, 0x80_1df2_3456);
   assert.equal(out.pageSize, 2 ** 30);
   assert.equal(out.level, 3);
@@ -121,7 +121,7 @@ Deno.test("vtd V5: PS in a PML4E is reserved → 0x0C (scalable: 0x7A)", () => {
   for (const [mode, fr] of [["legacy", 0x0c], ["scalable", 0x7a]] as const) {
     const { mem, ss } = vSetup({ mode });
     mem.write64(0x100558, 0x10_1083n);
-    const out = vtd_walk_ss(mem, ss, IOVA_A);
+    const out = vtdWalkSecondStage(mem, ss, IOVA_A);
     assert.equal(out.fault, fr, mode);
     assert.equal(out.check, "vtd-ss-check-rsvd");
     assert.equal(out.level, 4);
@@ -132,7 +132,7 @@ Deno.test("vtd V5: PS in a PML4E is reserved → 0x0C (scalable: 0x7A)", () => {
 Deno.test("vtd V6: a 2 MiB leaf with bit 12 set → 0x0C", () => {
   const { mem, ss } = vSetup();
   mem.write64(0x102778, 0x4000_1083n);
-  const out = vtd_walk_ss(mem, ss, IOVA_A);
+  const out = vtdWalkSecondStage(mem, ss, IOVA_A);
   assert.equal(out.fault, VTD_FR_PAGING_ENTRY_RSVD);
   assert.equal(out.level, 2);
 });
@@ -140,11 +140,11 @@ Deno.test("vtd V6: a 2 MiB leaf with bit 12 set → 0x0C", () => {
 Deno.test("vtd V7: a zero L2 entry → 0x06 (scalable: 0x79); a write → 0x05", () => {
   const { mem, ss } = vSetup();
   mem.write64(0x102778, 0n);
-  assert.equal(vtd_walk_ss(mem, ss, IOVA_A).fault, VTD_FR_READ);
-  assert.equal(vtd_walk_ss(mem, ss, IOVA_A, VTD_DMA_WRITE).fault, VTD_FR_WRITE);
+  assert.equal(vtdWalkSecondStage(mem, ss, IOVA_A).fault, VTD_FR_READ);
+  assert.equal(vtdWalkSecondStage(mem, ss, IOVA_A, VTD_DMA_WRITE).fault, VTD_FR_WRITE);
   const sm = vSetup({ mode: "scalable" });
   sm.mem.write64(0x102778, 0n);
-  const out = vtd_walk_ss(sm.mem, sm.ss, IOVA_A);
+  const out = vtdWalkSecondStage(sm.mem, sm.ss, IOVA_A);
   assert.equal(out.fault, VTD_FR_SS_PAGING_ENTRY_RW);
   assert.equal(out.level, 2);
   assert.equal(out.reads, 3);
@@ -152,13 +152,19 @@ Deno.test("vtd V7: a zero L2 entry → 0x06 (scalable: 0x79); a write → 0x05",
 
 Deno.test("vtd V8: AW=1 (39 bits), IOVA 0x8000000000 → 0x04, nothing read", () => {
   const { mem, ss } = vSetup({ aw: 1 });
-  const out = vtd_walk_ss(mem, ss, 0x80_0000_0000, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const out = vtdWalkSecondStage(
+    mem,
+    ss,
+    0x80_0000_0000,
+    VTD_DMA_READ,
+    new VtdWalk({ trace: true }),
+  );
   assert.equal(out.fault, VTD_FR_ADDR_BEYOND_MGAW);
   assert.equal(out.check, "vtd-ss-check-range");
   assert.deepEqual(out.trace, []);
   // MGAW below AGAW bounds the input too
   const narrow = vSetup({ mgaw: 39 });
-  assert.equal(vtd_walk_ss(narrow.mem, narrow.ss, 0x80_0000_0000).fault, 0x04);
+  assert.equal(vtdWalkSecondStage(narrow.mem, narrow.ss, 0x80_0000_0000).fault, 0x04);
 });
 
 Deno.test("vtd V9: AW=1, 3 levels → PA 0xABCDEF089A", () => {
@@ -167,7 +173,13 @@ Deno.test("vtd V9: AW=1, 3 levels → PA 0xABCDEF089A", () => {
   mem.write64(0x101d10, 0x102003n);
   mem.write64(0x102b38, 0xab_cdef_0003n);
   const ss = new VtdSecondStage({ root: 0x100000, aw: 1 });
-  const out = vtd_walk_ss(mem, ss, 0x12_3456_789a, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const out = vtdWalkSecondStage(
+    mem,
+    ss,
+    0x12_3456_789a,
+    VTD_DMA_READ,
+    new VtdWalk({ trace: true }),
+  );
   assert.equal(out.pa, 0xab_cdef_089a);
   assert.deepEqual(out.trace, [0x100240, 0x101d10, 0x102b38]);
 });
@@ -188,7 +200,7 @@ function fSetup(leaf: bigint | null = 0x12_3456_7067n, opts: Partial<VtdFirstSta
 
 Deno.test("vtd F1: 4-level FS read → PA 0x1234567456", () => {
   const { mem, fs } = fSetup();
-  const out = vtd_walk_fs(mem, fs, IOVA_A, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const out = vtdWalkFirstStage(mem, fs, IOVA_A, VTD_DMA_READ, new VtdWalk({ trace: true }));
   assert.equal(out.pa, PA_A);
   assert.deepEqual(out.trace, [0x200558, 0x201e68, 0x202778, 0x203918]);
   assert.deepEqual([out.read, out.write], [true, true]);
@@ -196,33 +208,33 @@ Deno.test("vtd F1: 4-level FS read → PA 0x1234567456", () => {
 
 Deno.test("vtd F2: a non-canonical input → 0x80, nothing read; canonical high halves pass", () => {
   const { mem, fs } = fSetup();
-  const out = vtd_walk_fs(mem, fs, 0x0000_8000_0000_0000);
+  const out = vtdWalkFirstStage(mem, fs, 0x0000_8000_0000_0000);
   assert.equal(out.fault, VTD_FR_FS_NON_CANONICAL);
   assert.equal(out.reads, 0);
   // 0xffff_8000_0000_0000 is canonical: the walk reads (and finds nothing there)
-  const hi = vtd_walk_fs(mem, fs, 0xffff_8000_0000_0000n);
+  const hi = vtdWalkFirstStage(mem, fs, 0xffff_8000_0000_0000n);
   assert.equal(hi.fault, VTD_FR_FS_PAGING_ENTRY_P);
   assert.equal(hi.reads, 1);
-  assert.equal(vtd_walk_fs(mem, fs, 0xfeff_8000_0000_0000n).fault, VTD_FR_FS_NON_CANONICAL);
+  assert.equal(vtdWalkFirstStage(mem, fs, 0xfeff_8000_0000_0000n).fault, VTD_FR_FS_NON_CANONICAL);
   // 5-level: bits 63:56
   const five = fSetup(null, { flpm: 1 });
-  assert.equal(vtd_walk_fs(five.mem, five.fs, 0x0100_0000_0000_0000n).fault, 0x80);
-  assert.equal(vtd_walk_fs(five.mem, five.fs, 0x0000_8000_0000_0000).fault, 0x71);
+  assert.equal(vtdWalkFirstStage(five.mem, five.fs, 0x0100_0000_0000_0000n).fault, 0x80);
+  assert.equal(vtdWalkFirstStage(five.mem, five.fs, 0x0000_8000_0000_0000).fault, 0x71);
 });
 
 Deno.test("vtd F3: U/S=0 in the PML4E → 0x81 for a user read; a supervisor read translates", () => {
   const { mem, fs } = fSetup();
   mem.write64(0x200558, 0x20_1023n);
-  const user = vtd_walk_fs(mem, fs, IOVA_A);
+  const user = vtdWalkFirstStage(mem, fs, IOVA_A);
   assert.equal(user.fault, VTD_FR_FS_PAGING_ENTRY_US);
   assert.equal(user.level, 4);
-  const sup = vtd_walk_fs(mem, fs, IOVA_A, { supervisor: true });
+  const sup = vtdWalkFirstStage(mem, fs, IOVA_A, { supervisor: true });
   assert.equal(sup.pa, PA_A);
 });
 
 Deno.test("vtd F4: P=0 in the leaf → 0x71", () => {
   const { mem, fs } = fSetup(0x12_3456_7066n);
-  const out = vtd_walk_fs(mem, fs, IOVA_A);
+  const out = vtdWalkFirstStage(mem, fs, IOVA_A);
   assert.equal(out.fault, VTD_FR_FS_PAGING_ENTRY_P);
   assert.equal(out.level, 1);
 });
@@ -230,7 +242,7 @@ Deno.test("vtd F4: P=0 in the leaf → 0x71", () => {
 Deno.test("vtd F5: a 2 MiB leaf with bit 13 → 0x72", () => {
   const { mem, fs } = fSetup(null);
   mem.write64(0x202778, 0x4000_20e7n);
-  const out = vtd_walk_fs(mem, fs, IOVA_A);
+  const out = vtdWalkFirstStage(mem, fs, IOVA_A);
   assert.equal(out.fault, VTD_FR_FS_PAGING_ENTRY_RSVD);
   assert.equal(out.level, 2);
 });
@@ -238,21 +250,21 @@ Deno.test("vtd F5: a 2 MiB leaf with bit 13 → 0x72", () => {
 Deno.test("vtd F5b: a 2 MiB leaf with PAT (bit 12) translates → PA 0x40123456", () => {
   const { mem, fs } = fSetup(null);
   mem.write64(0x202778, 0x4000_10e7n);
-  const out = vtd_walk_fs(mem, fs, IOVA_A);
+  const out = vtdWalkFirstStage(mem, fs, IOVA_A);
   assert.equal(out.pa, 0x4012_3456);
   assert.equal(out.pageSize, 2 ** 21);
 });
 
 Deno.test("vtd F6: a write to an R/W=0 leaf → 0x85", () => {
   const { mem, fs } = fSetup(0x12_3456_7065n);
-  const out = vtd_walk_fs(mem, fs, IOVA_A, VTD_DMA_WRITE);
+  const out = vtdWalkFirstStage(mem, fs, IOVA_A, VTD_DMA_WRITE);
   assert.equal(out.fault, VTD_FR_SM_WRITE);
   assert.equal(out.check, "vtd-fs-check-write");
   // a supervisor write ignores R/W unless WPE=1
-  assert.equal(vtd_walk_fs(mem, fs, IOVA_A, { write: true, supervisor: true }).pa, PA_A);
+  assert.equal(vtdWalkFirstStage(mem, fs, IOVA_A, { write: true, supervisor: true }).pa, PA_A);
   const wpe = fSetup(0x12_3456_7065n, { wpe: true });
   assert.equal(
-    vtd_walk_fs(wpe.mem, wpe.fs, IOVA_A, { write: true, supervisor: true }).fault,
+    vtdWalkFirstStage(wpe.mem, wpe.fs, IOVA_A, { write: true, supervisor: true }).fault,
     VTD_FR_SM_WRITE,
   );
 });
@@ -260,10 +272,10 @@ Deno.test("vtd F6: a write to an R/W=0 leaf → 0x85", () => {
 Deno.test("vtd FS: hardware sets A in every entry and D in a written leaf", () => {
   const { mem, fs } = fSetup(0x12_3456_7007n); // P|RW|US, A and D clear
   mem.write64(0x202778, 0x203007n);
-  vtd_walk_fs(mem, fs, IOVA_A);
+  vtdWalkFirstStage(mem, fs, IOVA_A);
   assert.equal(mem.read64(0x202778), 0x203007n | BigInt(DMA_FL_PTE_ACCESS));
   assert.equal(mem.read64(0x203918), 0x12_3456_7007n | BigInt(DMA_FL_PTE_ACCESS));
-  vtd_walk_fs(mem, fs, IOVA_A, VTD_DMA_WRITE);
+  vtdWalkFirstStage(mem, fs, IOVA_A, VTD_DMA_WRITE);
   assert.equal(
     mem.read64(0x203918),
     0x12_3456_7007n | BigInt(DMA_FL_PTE_ACCESS | DMA_FL_PTE_DIRTY),
@@ -301,7 +313,7 @@ function nSetup(ssOpts: Partial<VtdSecondStageOptions> = {}) {
 
 Deno.test("vtd N1: nested 4×4 read → HPA 0x80005567 in exactly the 24 reads listed", () => {
   const { mem, ss, fs } = nSetup();
-  const out = vtd_walk_nested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
+  const out = vtdWalkNested(mem, fs, ss, IOVA_N, VTD_DMA_READ, new VtdWalk({ trace: true }));
   assert.equal(out.fault, 0);
   assert.equal(out.pa, 0x8000_5567);
   assert.equal(out.gpa, 0x5567);
@@ -309,30 +321,30 @@ Deno.test("vtd N1: nested 4×4 read → HPA 0x80005567 in exactly the 24 reads l
   assert.deepEqual(out.trace, N1_TRACE);
   assert.deepEqual([out.read, out.write, out.pageSize], [true, true, 4096]);
   // the trace of a reused result object starts empty again
-  vtd_walk_nested(mem, fs, ss, IOVA_N, VTD_DMA_READ, out);
+  vtdWalkNested(mem, fs, ss, IOVA_N, VTD_DMA_READ, out);
   assert.deepEqual(out.trace, N1_TRACE);
   // without a trace, the count is still there
-  assert.equal(vtd_walk_nested(mem, fs, ss, IOVA_N).reads, 24);
+  assert.equal(vtdWalkNested(mem, fs, ss, IOVA_N).reads, 24);
 });
 
 Deno.test("vtd nested: effective permission is FS ∧ SS", () => {
   // FS leaf read-only (0x5065 = P|US|A|D), SS writable: a write faults in the FS
   const a = nSetup();
   a.mem.write64(0x8000_4020, 0x5065n);
-  assert.equal(vtd_walk_nested(a.mem, a.fs, a.ss, IOVA_N, VTD_DMA_WRITE).fault, VTD_FR_SM_WRITE);
+  assert.equal(vtdWalkNested(a.mem, a.fs, a.ss, IOVA_N, VTD_DMA_WRITE).fault, VTD_FR_SM_WRITE);
   assert.deepEqual(
     [
-      vtd_walk_nested(a.mem, a.fs, a.ss, IOVA_N).read,
-      vtd_walk_nested(a.mem, a.fs, a.ss, IOVA_N).write,
+      vtdWalkNested(a.mem, a.fs, a.ss, IOVA_N).read,
+      vtdWalkNested(a.mem, a.fs, a.ss, IOVA_N).write,
     ],
     [true, false],
   );
   // FS writable, SS maps the data page read-only: a write faults in the SS, a read is r-
   const b = nSetup();
   b.mem.write64(0x103028, 0x8000_5001n);
-  const w = vtd_walk_nested(b.mem, b.fs, b.ss, IOVA_N, VTD_DMA_WRITE);
+  const w = vtdWalkNested(b.mem, b.fs, b.ss, IOVA_N, VTD_DMA_WRITE);
   assert.deepEqual([w.fault, w.stage, w.gpa], [VTD_FR_SM_WRITE, "ss", 0x5567]);
-  const r = vtd_walk_nested(b.mem, b.fs, b.ss, IOVA_N);
+  const r = vtdWalkNested(b.mem, b.fs, b.ss, IOVA_N);
   assert.deepEqual([r.pa, r.read, r.write], [0x8000_5567, true, false]);
 });
 
@@ -340,7 +352,7 @@ Deno.test("vtd nested: SS faults while fetching FS entries → 0x75, 0x76, 0x74,
   // the FS root's page not mapped by the SS: top-level fetch → 0x75
   const a = nSetup();
   a.mem.write64(0x103008, 0n);
-  const fa = vtd_walk_nested(a.mem, a.fs, a.ss, IOVA_N);
+  const fa = vtdWalkNested(a.mem, a.fs, a.ss, IOVA_N);
   assert.deepEqual([fa.fault, fa.check, fa.gpa], [
     VTD_FR_NESTED_FS_TOP_SS_READ,
     "vtd-nested-check-read",
@@ -349,42 +361,42 @@ Deno.test("vtd nested: SS faults while fetching FS entries → 0x75, 0x76, 0x74,
   // a lower FS table's page write-only in the SS → 0x76
   const b = nSetup();
   b.mem.write64(0x103018, 0x8000_3002n);
-  assert.equal(vtd_walk_nested(b.mem, b.fs, b.ss, IOVA_N).fault, VTD_FR_NESTED_FS_SS_READ);
+  assert.equal(vtdWalkNested(b.mem, b.fs, b.ss, IOVA_N).fault, VTD_FR_NESTED_FS_SS_READ);
   // an FS table pointer beyond the SS width (AW=1: 39 bits) → 0x74
   const c = nSetup({ aw: 1 });
   c.mem.write64(0x8000_1008, 0x80_0000_0027n);
   c.mem.write64(0x100000, 0x102003n); // 3-level SS: root is the former level-3 table
-  const fc = vtd_walk_nested(c.mem, c.fs, c.ss, IOVA_N);
+  const fc = vtdWalkNested(c.mem, c.fs, c.ss, IOVA_N);
   assert.deepEqual([fc.fault, fc.check], [VTD_FR_NESTED_FS_GPA_BEYOND, "vtd-nested-check-range"]);
   // the final GPA beyond the SS width → 0x74 too
   const d = nSetup({ aw: 1 });
   d.mem.write64(0x100000, 0x102003n);
   d.mem.write64(0x8000_4020, 0x80_0000_5067n);
-  const fd = vtd_walk_nested(d.mem, d.fs, d.ss, IOVA_N);
+  const fd = vtdWalkNested(d.mem, d.fs, d.ss, IOVA_N);
   assert.deepEqual([fd.fault, fd.check], [VTD_FR_NESTED_FS_GPA_BEYOND, "vtd-nested-check-output"]);
   // a reserved bit in an SS entry on the way → the SS's own 0x7A
   const e = nSetup();
   e.mem.write64(0x101000, 0x102803n); // SNP in a table entry
-  assert.equal(vtd_walk_nested(e.mem, e.fs, e.ss, IOVA_N).fault, VTD_FR_SS_PAGING_ENTRY_RSVD);
+  assert.equal(vtdWalkNested(e.mem, e.fs, e.ss, IOVA_N).fault, VTD_FR_SS_PAGING_ENTRY_RSVD);
 });
 
 Deno.test("vtd nested: an FS A/D update through a read-only SS mapping → 0x77", () => {
   const { mem, ss, fs } = nSetup();
   mem.write64(0x8000_3018, 0x4007n); // level-2 FS entry with A clear
   mem.write64(0x103018, 0x8000_3001n); // its table page read-only in the SS
-  const out = vtd_walk_nested(mem, fs, ss, IOVA_N);
+  const out = vtdWalkNested(mem, fs, ss, IOVA_N);
   assert.deepEqual([out.fault, out.check], [VTD_FR_NESTED_FS_SS_WRITE, "vtd-nested-check-ad"]);
   assert.equal(mem.read64(0x8000_3018), 0x4007n, "nothing written");
   // with the page writable, the A flag is set at the entry's HPA
   mem.write64(0x103018, 0x8000_3003n);
-  assert.equal(vtd_walk_nested(mem, fs, ss, IOVA_N).pa, 0x8000_5567);
+  assert.equal(vtdWalkNested(mem, fs, ss, IOVA_N).pa, 0x8000_5567);
   assert.equal(mem.read64(0x8000_3018), 0x4027n);
 });
 
 Deno.test("vtd nested: needs a scalable-mode second stage", () => {
   const { mem, fs } = nSetup();
   const legacy = new VtdSecondStage({ root: 0x100000 });
-  assert.throws(() => vtd_walk_nested(mem, fs, legacy, IOVA_N), /scalable/);
+  assert.throws(() => vtdWalkNested(mem, fs, legacy, IOVA_N), /scalable/);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -398,24 +410,32 @@ function costSetup(size: number) {
   // GPA [0, 1 GiB) → HPA [2 GiB, 3 GiB) in pages of `size`
   const span = 2 ** 30;
   for (let g = 0; g < Math.max(span / size, 1) && g < 8; g++) {
-    vtd_ss_map(mem, ss, g * size, 0x8000_0000 + g * size, size, { write: true }, arena.alloc);
+    vtdMapSecondStage(
+      mem,
+      ss,
+      g * size,
+      0x8000_0000 + g * size,
+      size,
+      { write: true },
+      arena.alloc,
+    );
   }
   const fs = new VtdFirstStage({ root: 0x1000 });
   const toHpa = (gpa: number) => 0x8000_0000 + gpa;
   const guest = new VtdTableArena(0x2000);
-  vtd_fs_map(mem, fs, IOVA_N, 0x5000, 4096, { write: true }, guest.alloc, toHpa);
+  vtdMapFirstStage(mem, fs, IOVA_N, 0x5000, 4096, { write: true }, guest.alloc, toHpa);
   return { mem, ss, fs };
 }
 
 Deno.test("vtd cost: (n+1)(m+1)−1 reads — 4×4 = 24, 4×3 (2 MiB SS) = 19, 4×2 (1 GiB SS) = 14", () => {
-  assert.equal(vtd_nested_walk_refs(4, 4), 24);
-  assert.equal(vtd_nested_walk_refs(5, 5), 35);
+  assert.equal(vtdNestedWalkRefs(4, 4), 24);
+  assert.equal(vtdNestedWalkRefs(5, 5), 35);
   for (const [size, m] of [[4096, 4], [2 ** 21, 3], [2 ** 30, 2]] as const) {
     const { mem, ss, fs } = costSetup(size);
-    const out = vtd_walk_nested(mem, fs, ss, IOVA_N);
+    const out = vtdWalkNested(mem, fs, ss, IOVA_N);
     assert.equal(out.fault, 0, out.describe());
     assert.equal(out.pa, 0x8000_5567);
-    assert.equal(out.reads, vtd_nested_walk_refs(4, m), `SS pages of ${size}`);
+    assert.equal(out.reads, vtdNestedWalkRefs(4, m), `SS pages of ${size}`);
     assert.equal(out.pageSize, 4096);
   }
 });
@@ -428,7 +448,7 @@ function ssChain(entries: bigint[], opts: Partial<VtdSecondStageOptions> = {}) {
   const mem = new PhysMem(2 ** 40);
   const ss = new VtdSecondStage({ root: 0x100000, ...opts });
   entries.forEach((e, i) => mem.write64(0x100000 + i * 0x1000, e));
-  return vtd_walk_ss(mem, ss, 0);
+  return vtdWalkSecondStage(mem, ss, 0);
 }
 
 Deno.test("vtd SS reserved bits: every level's mask, legacy and scalable", () => {
@@ -500,7 +520,7 @@ function fsChain(entries: bigint[], opts: Partial<VtdFirstStageOptions> = {}) {
   const mem = new PhysMem(2 ** 40);
   const fs = new VtdFirstStage({ root: 0x200000, ...opts });
   entries.forEach((e, i) => mem.write64(0x200000 + i * 0x1000, e));
-  return vtd_walk_fs(mem, fs, 0);
+  return vtdWalkFirstStage(mem, fs, 0);
 }
 
 Deno.test("vtd FS reserved bits: every level's mask, XD with and without NXE", () => {
@@ -551,26 +571,26 @@ Deno.test("vtd SS permissions are ANDed over the levels", () => {
   const { mem, ss } = vSetup();
   mem.write64(0x103918, 0x12_3456_7003n);
   mem.write64(0x101e68, 0x102001n); // a read-only PDPE
-  const rd = vtd_walk_ss(mem, ss, IOVA_A);
+  const rd = vtdWalkSecondStage(mem, ss, IOVA_A);
   assert.deepEqual([rd.pa, rd.read, rd.write], [PA_A, true, false]);
-  const wr = vtd_walk_ss(mem, ss, IOVA_A, VTD_DMA_WRITE);
+  const wr = vtdWalkSecondStage(mem, ss, IOVA_A, VTD_DMA_WRITE);
   assert.deepEqual([wr.fault, wr.level, wr.reads], [VTD_FR_WRITE, 3, 2]);
   // a write-only table entry denies reads below it
   mem.write64(0x101e68, 0x102002n);
-  const r2 = vtd_walk_ss(mem, ss, IOVA_A);
+  const r2 = vtdWalkSecondStage(mem, ss, IOVA_A);
   assert.deepEqual([r2.fault, r2.level], [VTD_FR_READ, 3]);
-  assert.equal(vtd_walk_ss(mem, ss, IOVA_A, VTD_DMA_WRITE).write, true);
+  assert.equal(vtdWalkSecondStage(mem, ss, IOVA_A, VTD_DMA_WRITE).write, true);
 });
 
 Deno.test("vtd FS permissions are ANDed over the levels", () => {
   const { mem, fs } = fSetup();
   mem.write64(0x201e68, 0x202025n); // PDPE: P|US|A, no R/W
-  const rd = vtd_walk_fs(mem, fs, IOVA_A);
+  const rd = vtdWalkFirstStage(mem, fs, IOVA_A);
   assert.deepEqual([rd.pa, rd.write], [PA_A, false]);
   assert.deepEqual(
     [
-      vtd_walk_fs(mem, fs, IOVA_A, VTD_DMA_WRITE).fault,
-      vtd_walk_fs(mem, fs, IOVA_A, VTD_DMA_WRITE).level,
+      vtdWalkFirstStage(mem, fs, IOVA_A, VTD_DMA_WRITE).fault,
+      vtdWalkFirstStage(mem, fs, IOVA_A, VTD_DMA_WRITE).level,
     ],
     [VTD_FR_SM_WRITE, 3],
   );
@@ -582,7 +602,7 @@ Deno.test("vtd check order: QEMU reports permission before reserved bits, the sp
     const r = vSetup({ order });
     r.mem.write64(0x100558, 0x101001n);
     r.mem.write64(0x103918, 0x12_3456_7803n); // SNP in a legacy leaf
-    return vtd_walk_ss(r.mem, r.ss, IOVA_A, VTD_DMA_WRITE);
+    return vtdWalkSecondStage(r.mem, r.ss, IOVA_A, VTD_DMA_WRITE);
   };
   assert.deepEqual([setup("qemu").fault, setup("qemu").level], [VTD_FR_WRITE, 4]);
   assert.deepEqual([setup("spec").fault, setup("spec").level, setup("spec").check], [
@@ -594,18 +614,18 @@ Deno.test("vtd check order: QEMU reports permission before reserved bits, the sp
   const s = vSetup({ order: "spec" });
   s.mem.write64(0x100558, 0x101001n);
   s.mem.write64(0x103918, 0x12_3456_7003n);
-  const out = vtd_walk_ss(s.mem, s.ss, IOVA_A, VTD_DMA_WRITE);
+  const out = vtdWalkSecondStage(s.mem, s.ss, IOVA_A, VTD_DMA_WRITE);
   assert.deepEqual([out.fault, out.level, out.check], [VTD_FR_WRITE, 1, "vtd-ss-check-final"]);
   // scalable spec order: a final read denial is 0x86
   const sm = vSetup({ order: "spec", mode: "scalable" });
   sm.mem.write64(0x100558, 0x101002n);
   sm.mem.write64(0x103918, 0x12_3456_7003n);
-  assert.equal(vtd_walk_ss(sm.mem, sm.ss, IOVA_A).fault, VTD_FR_SM_READ);
+  assert.equal(vtdWalkSecondStage(sm.mem, sm.ss, IOVA_A).fault, VTD_FR_SM_READ);
   // FS: U/S=0 in a PML4E and a reserved bit in the leaf
   const f = (order: "qemu" | "spec") => {
     const r = fSetup(0x12_3456_7067n | (1n << 50n), { order });
     r.mem.write64(0x200558, 0x201023n);
-    return vtd_walk_fs(r.mem, r.fs, IOVA_A).fault;
+    return vtdWalkFirstStage(r.mem, r.fs, IOVA_A).fault;
   };
   assert.deepEqual([f("qemu"), f("spec")], [
     VTD_FR_FS_PAGING_ENTRY_US,
@@ -616,24 +636,24 @@ Deno.test("vtd check order: QEMU reports permission before reserved bits, the sp
 Deno.test("vtd fetch errors: a table outside memory → 0x03/0x07 legacy, 0x7B, 0x73/0x70", () => {
   const mem = new PhysMem(2 ** 30);
   const top = new VtdSecondStage({ root: 2 ** 31 });
-  assert.equal(vtd_walk_ss(mem, top, 0).fault, VTD_FR_CONTEXT_ENTRY_INV);
+  assert.equal(vtdWalkSecondStage(mem, top, 0).fault, VTD_FR_CONTEXT_ENTRY_INV);
   const sm = new VtdSecondStage({ root: 2 ** 31, mode: "scalable" });
-  assert.equal(vtd_walk_ss(mem, sm, 0).fault, VTD_FR_PASID_ENTRY_SSPTPTR_INV);
+  assert.equal(vtdWalkSecondStage(mem, sm, 0).fault, VTD_FR_PASID_ENTRY_SSPTPTR_INV);
   mem.write64(0x100000, BigInt(2 ** 32) | 3n);
   const low = new VtdSecondStage({ root: 0x100000 });
-  const out = vtd_walk_ss(mem, low, 0);
+  const out = vtdWalkSecondStage(mem, low, 0);
   assert.deepEqual([out.fault, out.level, out.check], [
     VTD_FR_PAGING_ENTRY_INV,
     3,
     "vtd-ss-check-fetch",
   ]);
   assert.equal(
-    vtd_walk_fs(mem, new VtdFirstStage({ root: 2 ** 31 }), 0).fault,
+    vtdWalkFirstStage(mem, new VtdFirstStage({ root: 2 ** 31 }), 0).fault,
     VTD_FR_PASID_ENTRY_FSPTPTR_INV,
   );
   mem.write64(0x200000, BigInt(2 ** 32) | 0x27n);
   assert.equal(
-    vtd_walk_fs(mem, new VtdFirstStage({ root: 0x200000 }), 0).fault,
+    vtdWalkFirstStage(mem, new VtdFirstStage({ root: 0x200000 }), 0).fault,
     VTD_FR_FS_PAGING_ENTRY_INV,
   );
 });
@@ -645,52 +665,52 @@ Deno.test("vtd interrupt range: an output page overlapping 0xFEE00000 faults (0x
   mem.write64(0x101000, 0x102003n);
   mem.write64(0x102000, 0xfee0_0003n);
   mem.write64(0x102008, 0xfedf_f003n);
-  assert.equal(vtd_walk_ss(mem, ss, 0).fault, VTD_FR_INTERRUPT_ADDR);
-  assert.equal(vtd_walk_ss(mem, ss, 0x1000).pa, 0xfedf_f000);
+  assert.equal(vtdWalkSecondStage(mem, ss, 0).fault, VTD_FR_INTERRUPT_ADDR);
+  assert.equal(vtdWalkSecondStage(mem, ss, 0x1000).pa, 0xfedf_f000);
   // a 1 GiB page that contains the range
   mem.write64(0x100008, 0xc000_0083n);
-  assert.equal(vtd_walk_ss(mem, ss, 2 ** 30).fault, VTD_FR_INTERRUPT_ADDR);
+  assert.equal(vtdWalkSecondStage(mem, ss, 2 ** 30).fault, VTD_FR_INTERRUPT_ADDR);
   const sm = new VtdSecondStage({ root: 0x100000, aw: 1, mode: "scalable" });
-  assert.equal(vtd_walk_ss(mem, sm, 0).fault, VTD_FR_SM_INTERRUPT_ADDR);
+  assert.equal(vtdWalkSecondStage(mem, sm, 0).fault, VTD_FR_SM_INTERRUPT_ADDR);
 });
 
 Deno.test("vtd SSADE: A on every entry used, D on a written leaf; nothing when SSADE=0", () => {
   const { mem, ss } = vSetup({ ssade: true });
   mem.write64(0x103918, 0x12_3456_7003n);
-  vtd_walk_ss(mem, ss, IOVA_A);
+  vtdWalkSecondStage(mem, ss, IOVA_A);
   assert.equal(mem.read64(0x100558), 0x101103n);
   assert.equal(mem.read64(0x103918), 0x12_3456_7103n);
-  vtd_walk_ss(mem, ss, IOVA_A, VTD_DMA_WRITE);
+  vtdWalkSecondStage(mem, ss, IOVA_A, VTD_DMA_WRITE);
   assert.equal(mem.read64(0x103918), 0x12_3456_7103n | BigInt(DMA_SL_PTE_DIRTY));
   const off = vSetup();
   off.mem.write64(0x103918, 0x12_3456_7003n);
-  vtd_walk_ss(off.mem, off.ss, IOVA_A, VTD_DMA_WRITE);
+  vtdWalkSecondStage(off.mem, off.ss, IOVA_A, VTD_DMA_WRITE);
   assert.equal(off.mem.read64(0x103918), 0x12_3456_7003n);
 });
 
 Deno.test("vtd fault names, level indices, result descriptions", () => {
-  assert.equal(vtd_fault_reason_name(0x05), "VTD_FR_WRITE");
-  assert.equal(vtd_fault_reason_name(0x77), "VTD_FR_NESTED_FS_SS_WRITE");
-  assert.equal(vtd_fault_reason_name(0x42), "VTD_FR_0x42");
-  assert.deepEqual([4, 3, 2, 1].map((l) => vtd_level_index(0x55f3, 0x5df2_3456, l)), [
+  assert.equal(vtdFaultReasonName(0x05), "VTD_FR_WRITE");
+  assert.equal(vtdFaultReasonName(0x77), "VTD_FR_NESTED_FS_SS_WRITE");
+  assert.equal(vtdFaultReasonName(0x42), "VTD_FR_0x42");
+  assert.deepEqual([4, 3, 2, 1].map((l) => vtdLevelIndex(0x55f3, 0x5df2_3456, l)), [
     0xab,
     0x1cd,
     0xef,
     0x123,
   ]);
-  assert.equal(vtd_level_index(0x01ab_cdef, 0x0123_4567, 5), 0x1ab);
-  assert.equal(vtd_level_index(0x01ab_cdef, 0x0123_4567, 4), 0x19b);
+  assert.equal(vtdLevelIndex(0x01ab_cdef, 0x0123_4567, 5), 0x1ab);
+  assert.equal(vtdLevelIndex(0x01ab_cdef, 0x0123_4567, 4), 0x19b);
   const { mem, ss } = vSetup();
   mem.write64(0x103918, 0x12_3456_7001n);
   assert.equal(
-    vtd_walk_ss(mem, ss, IOVA_A).describe(),
+    vtdWalkSecondStage(mem, ss, IOVA_A).describe(),
     "PA 0x1234567456 (4 KiB page, r-, 4 reads)",
   );
   assert.match(
-    vtd_walk_ss(mem, ss, IOVA_A, VTD_DMA_WRITE).describe(),
+    vtdWalkSecondStage(mem, ss, IOVA_A, VTD_DMA_WRITE).describe(),
     /^fault 0x5 VTD_FR_WRITE .* at SS level 1 \[vtd-ss-check-perm\], 4 reads$/,
   );
-  assert.throws(() => vtd_walk_ss(mem, ss, -1), RangeError);
+  assert.throws(() => vtdWalkSecondStage(mem, ss, -1), RangeError);
 });
 
 Deno.test("vtd check ids: every id the walker reports is an anchor of its chapter", async () => {
@@ -745,14 +765,14 @@ Deno.test("vtd property: random 4K/2M/1G mappings translate, holes fault, ≤ le
       ) continue;
       const aligned = (rand(1 << 16) + 1) * size;
       const write = rand(2) === 1;
-      vtd_ss_map(mem, ss, start, aligned, size, { write }, arena.alloc);
+      vtdMapSecondStage(mem, ss, start, aligned, size, { write }, arena.alloc);
       maps.push({ iova: start, size, pa: aligned, write });
     }
     assert.ok(maps.length >= 20, `seed ${seed}: ${maps.length} mappings`);
     const out = new VtdWalk();
     for (const m of maps) {
       for (const off of [0, m.size - 1, rand(m.size)]) {
-        vtd_walk_ss(mem, ss, m.iova + off, VTD_DMA_READ, out);
+        vtdWalkSecondStage(mem, ss, m.iova + off, VTD_DMA_READ, out);
         const expect = m.pa + off;
         if (
           expect - (expect % m.size) <= 0xfeef_ffff &&
@@ -766,14 +786,14 @@ Deno.test("vtd property: random 4K/2M/1G mappings translate, holes fault, ≤ le
         assert.equal(out.pageSize, m.size);
         assert.equal(out.write, m.write);
         assert.ok(out.reads <= ss.levels);
-        vtd_walk_ss(mem, ss, m.iova + off, VTD_DMA_WRITE, out);
+        vtdWalkSecondStage(mem, ss, m.iova + off, VTD_DMA_WRITE, out);
         assert.equal(out.fault, m.write ? 0 : VTD_FR_WRITE);
       }
     }
     for (let i = 0; i < 200; i++) {
       const iova = window() + rand(4096);
       if (maps.some((m) => iova >= m.iova && iova < m.iova + m.size)) continue;
-      vtd_walk_ss(mem, ss, iova, VTD_DMA_READ, out);
+      vtdWalkSecondStage(mem, ss, iova, VTD_DMA_READ, out);
       assert.equal(out.fault, VTD_FR_READ, `seed ${seed}: 0x${iova.toString(16)} is a hole`);
       assert.ok(out.reads >= 1 && out.reads <= ss.levels);
     }

@@ -54,8 +54,8 @@ Deno.test("iommu_copy_struct_from_user: exact and shorter structs; longer, misty
   // The type is checked first.
   expectErr(copy(TYPE + 1, buf, 9), EINVAL, "copy-user-type");
   // A pointer to nothing: EFAULT from copy_struct_from_user().
-  expectErr(copy(TYPE, 0n, 8), EFAULT, "copy-struct-check-2");
-  expectErr(copy(TYPE, buf + 4096n - 4n, 8), EFAULT, "copy-struct-check-2");
+  expectErr(copy(TYPE, 0n, 8), EFAULT, "copy-struct-fault");
+  expectErr(copy(TYPE, buf + 4096n - 4n, 8), EFAULT, "copy-struct-fault");
 });
 
 Deno.test("iommu_copy_struct_from_user_array: index, stride, entry length, type", () => {

@@ -79,7 +79,7 @@ import {
   MOCK_PFN_LAST_IOVA,
   MOCK_PFN_MASK,
   MOCK_PFN_START_IOVA,
-  mock_test_dirty,
+  mockTestDirty,
   obj_full_size,
   OOM_SCORE_ADJ_MIN,
   PAGE_SIZE,
@@ -296,7 +296,7 @@ Deno.test("domain_alloc_user, nested: the checks in v6.12 order; IOTLB slots fro
   // The copy: data_len must be exactly 4, and the pointer readable.
   expectErr(allocUser(s, 0, parent, { ...data, len: 3 }), EINVAL, "copy-user-len");
   expectErr(allocUser(s, 0, parent, { ...data, len: 5 }), EINVAL, "copy-user-len");
-  expectErr(allocUser(s, 0, parent, { ...data, uptr: 0n }), EFAULT, "copy-struct-check-2");
+  expectErr(allocUser(s, 0, parent, { ...data, uptr: 0n }), EFAULT, "copy-struct-fault");
   // mock-alloc-nomem (the copy does not allocate, so the first failure point is the structure).
   s.vmm.task.fail_nth = 1;
   expectErr(allocUser(s, 0, parent, data), ENOMEM, "mock-alloc-nomem");
@@ -356,7 +356,7 @@ Deno.test("map and unmap: one entry per IO page, START and LAST markers, transla
   }
   // Unmapped: WARN_ON(!ent), counted, and 0 as the kernel answers (pages.c reaches it).
   assert.equal(iommu_iova_to_phys(d, A + 4n * P), 0, "unmapped");
-  assert.equal(d.unmapped_reads, 1);
+  assert.equal(d.unmappedReads, 1);
   assert.throws(() => iommu_iova_to_phys(d, A + 1024n), /WARN/, "inside an IO page");
   kernel(s, () => {
     assert.equal(iommu_unmap(d, A, 4n * P), 4n * P);
@@ -470,7 +470,7 @@ Deno.test("cache_invalidate_user: every check, ALL, and entry_num := processed",
   }
   // An unreadable array.
   r = inv(invArray(s, [req(0, 0)], { uptr: 0n }));
-  expectErr(r.rc, EFAULT, "copy-struct-check-2");
+  expectErr(r.rc, EFAULT, "copy-struct-fault");
   // Bad flags, bad iotlb_id.
   r = inv(invArray(s, [req(0xffffffff, 0)]));
   expectErr(r.rc, EOPNOTSUPP, "mock-inv-flags");
@@ -517,7 +517,7 @@ function markDirty(
   page_size: bigint,
   bits: number[],
 ) {
-  return mock_test_dirty(d, iova, length, page_size, (nbytes) => {
+  return mockTestDirty(d, iova, length, page_size, (nbytes) => {
     const bitmap = new Uint8Array(nbytes);
     for (const b of bits) bitmap[b >> 3] |= 1 << (b & 7);
     return bitmap;
@@ -594,18 +594,18 @@ Deno.test("dirty tracking over huge pages: a dirty entry reports its whole huge 
   kernel(s, () => iommu_unmap(d, A, 2n * H));
 });
 
-Deno.test("mock_test_dirty and iommufd_test_md_check_iotlb: their checks", () => {
+Deno.test("mockTestDirty and iommufd_test_md_check_iotlb: their checks", () => {
   const s = setup();
   const d = paging(s, IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT);
   const n = nested(s, d);
   expectErr(markDirty(d, A, 8n * P, P, []), EINVAL, "test-dirty-off");
   // The bitmap is read only after the checks, and its errors pass through.
   let asked = 0;
-  const failing = () => (asked++, new ErrnoError(EFAULT, "copy-struct-check-2", "no bitmap"));
-  expectErr(mock_test_dirty(d, A, 8n * P, P, failing), EINVAL, "test-dirty-off");
+  const failing = () => (asked++, new ErrnoError(EFAULT, "copy-struct-fault", "no bitmap"));
+  expectErr(mockTestDirty(d, A, 8n * P, P, failing), EINVAL, "test-dirty-off");
   assert.equal(asked, 0);
   d.dirty_ops!.set_dirty_tracking(d, true);
-  expectErr(mock_test_dirty(d, A, 8n * P, P, failing), EFAULT, "copy-struct-check-2");
+  expectErr(mockTestDirty(d, A, 8n * P, P, failing), EFAULT, "copy-struct-fault");
   assert.equal(markDirty(d, A, 8n * P, P, [0, 1]), 0, "nothing is mapped");
   // md-check-iotlb
   expectErr(iommufd_test_md_check_iotlb(d, 0, 0), EINVAL, "md-check-iotlb-nested");

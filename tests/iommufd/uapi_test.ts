@@ -553,12 +553,12 @@ Deno.test("trace: IOMMU_HWPT_ALLOC in and out, like strace", () => {
 
 Deno.test("trace: errors carry the errno name, the reason and the check", () => {
   const input = iommu_hwpt_alloc.encode({ size: 48, dev_id: 2, pt_id: 77 });
-  const err = fail(EINVAL, "hwpt-alloc-check-4", "pt_id names no IOAS or paging HWPT");
+  const err = fail(EINVAL, "hwpt-alloc-pt", "pt_id names no IOAS or paging HWPT");
   assert.equal(
     formatIoctl(3, hwptAllocOp, input, null, err),
     "ioctl(3, IOMMU_HWPT_ALLOC, {size=48, flags=0, dev_id=2, pt_id=77, " +
       "data_type=IOMMU_HWPT_DATA_NONE, data_len=0, data_uptr=NULL, fault_id=0}) " +
-      "= -1 EINVAL (pt_id names no IOAS or paging HWPT [hwpt-alloc-check-4])",
+      "= -1 EINVAL (pt_id names no IOAS or paging HWPT [hwpt-alloc-pt])",
   );
 });
 

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import {
   type device,
   ErrnoError,
-  folio_pfn_at,
+  folioPfnAt,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
@@ -18,7 +18,7 @@ import {
   type iommufd_object,
   type IommufdFd,
   Machine,
-  mapped_folio,
+  mappedFolio,
   type mem_cgroup,
   MOCK_APERTURE_START,
   OOM_SCORE_ADJ_MIN,
@@ -159,8 +159,8 @@ export function iovaOf(w: World, k: number): bigint {
 
 /** The host frame of the VMM's RAM page `k` (pinned pages do not move). */
 export function frameOf(task: Process, va: bigint): number {
-  const folio = mapped_folio(task.mm!, Number(va))!;
-  return folio_pfn_at(folio, Number(va));
+  const folio = mappedFolio(task.mm!, Number(va))!;
+  return folioPfnAt(folio, Number(va));
 }
 
 export function counters(w: World): Record<string, unknown> {

@@ -12,7 +12,7 @@ import {
   GFP_KERNEL_ACCOUNT,
   iommu_alloc_page,
   iommu_free_page,
-  iopt_pages_account_init,
+  ioptPagesAccountInit,
   IS_ERR,
   kfree,
   kzalloc,
@@ -36,7 +36,7 @@ function openDriver(task: Process): number {
   interface State {
     objs: SlabObject[];
     tables: page[];
-    pins: { pages: number[]; acct: ReturnType<typeof iopt_pages_account_init> }[];
+    pins: { pages: number[]; acct: ReturnType<typeof ioptPagesAccountInit> }[];
   }
   const state: State = { objs: [], tables: [], pins: [] };
   const ioctl = (_f: file, _cmd: number, arg: bigint) => {
@@ -55,7 +55,7 @@ function openDriver(task: Process): number {
       kfree(obj);
       return -12;
     }
-    const acct = iopt_pages_account_init();
+    const acct = ioptPagesAccountInit();
     if (do_update_pinned(acct, 4, true)) {
       unpin_user_pages(pages, 4);
       kfree(node);

@@ -4,10 +4,10 @@ import {
   CAP_IPC_LOCK,
   do_update_pinned,
   ENOMEM,
-  iopt_pages_account_init,
   IOPT_PAGES_ACCOUNT_MM,
   IOPT_PAGES_ACCOUNT_NONE,
   IOPT_PAGES_ACCOUNT_USER,
+  ioptPagesAccountInit,
   IS_ERR,
   Machine,
 } from "../../lib/internal.ts";
@@ -18,8 +18,8 @@ Deno.test("locked_vm USER mode: one budget per user, the leader's RLIMIT_MEMLOCK
   const m = new Machine();
   const a = m.spawn({ uid: 1000, rlimitMemlock: limit });
   const b = m.spawn({ uid: 1000, rlimitMemlock: limit });
-  const acctA = a.task.syscall(iopt_pages_account_init);
-  const acctB = b.task.syscall(iopt_pages_account_init);
+  const acctA = a.task.syscall(ioptPagesAccountInit);
+  const acctB = b.task.syscall(ioptPagesAccountInit);
   assert.equal(acctA.account_mode, IOPT_PAGES_ACCOUNT_USER);
   a.task.syscall(() => assert.equal(do_update_pinned(acctA, 40, true), 0));
   b.task.syscall(() => {
@@ -36,7 +36,7 @@ Deno.test("locked_vm USER mode: one budget per user, the leader's RLIMIT_MEMLOCK
   assert.equal(acctA.source_user.locked_vm, 0);
   assert.equal(a.mm!.pinned_vm + b.mm!.pinned_vm, 0);
   const other = m.spawn({ uid: 1001, rlimitMemlock: limit });
-  const acctO = other.task.syscall(iopt_pages_account_init);
+  const acctO = other.task.syscall(ioptPagesAccountInit);
   other.task.syscall(() =>
     assert.equal(do_update_pinned(acctO, 64, true), 0, "another uid, own budget")
   );
@@ -46,8 +46,8 @@ Deno.test("locked_vm MM mode: per process, mm->locked_vm, ENOMEM leaves everythi
   const m = new Machine();
   const a = m.spawn({ rlimitMemlock: limit });
   const b = m.spawn({ rlimitMemlock: limit });
-  const acctA = { ...a.task.syscall(iopt_pages_account_init), account_mode: IOPT_PAGES_ACCOUNT_MM };
-  const acctB = { ...b.task.syscall(iopt_pages_account_init), account_mode: IOPT_PAGES_ACCOUNT_MM };
+  const acctA = { ...a.task.syscall(ioptPagesAccountInit), account_mode: IOPT_PAGES_ACCOUNT_MM };
+  const acctB = { ...b.task.syscall(ioptPagesAccountInit), account_mode: IOPT_PAGES_ACCOUNT_MM };
   a.task.syscall(() => assert.equal(do_update_pinned(acctA, 64, true), 0));
   b.task.syscall(() =>
     assert.equal(do_update_pinned(acctB, 64, true), 0, "a second process, its own")
@@ -64,7 +64,7 @@ Deno.test("locked_vm MM mode: per process, mm->locked_vm, ENOMEM leaves everythi
 Deno.test("locked_vm NONE mode: CAP_IPC_LOCK pins without limit, pinned_vm still counts", () => {
   const m = new Machine();
   const t = m.spawn({ capabilities: [CAP_IPC_LOCK], rlimitMemlock: 0n });
-  const acct = t.task.syscall(iopt_pages_account_init);
+  const acct = t.task.syscall(ioptPagesAccountInit);
   assert.equal(acct.account_mode, IOPT_PAGES_ACCOUNT_NONE);
   t.task.syscall(() => assert.equal(do_update_pinned(acct, 100_000, true), 0));
   assert.deepEqual([acct.source_user.locked_vm, t.mm!.locked_vm, t.mm!.pinned_vm], [0, 0, 100_000]);

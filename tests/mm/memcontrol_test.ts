@@ -95,7 +95,7 @@ Deno.test("memcg: max is raised on the limiting ancestor and its ancestors, not 
   mid.write("memory.max", `${4 * PAGE_SIZE}`);
   const t = m.spawn({ cgroup: leaf, oomScoreAdj: OOM_SCORE_ADJ_MIN });
   const rc = t.task.syscall(() => try_charge_memcg(leaf, GFP_KERNEL, 5));
-  assert.ok(IS_ERR(rc) && rc.errno === ENOMEM && rc.check === "charge-step-9");
+  assert.ok(IS_ERR(rc) && rc.errno === ENOMEM && rc.check === "charge-oom");
   assert.match(rc.reason, /memory.max of \/top\/mid reached/);
   assert.equal(events(leaf).max, 0, "the charged cgroup is below the limit");
   assert.equal(events(mid).max, 18, "2 passes + 16 retries, nothing to reclaim");
@@ -118,16 +118,16 @@ Deno.test("memcg: the gfp flags decide the failure path", () => {
     return { rc, max: after.max - before.max, oom: after.oom - before.oom };
   };
   let r = at(GFP_NOWAIT);
-  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-step-2");
+  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-nowait");
   assert.deepEqual([r.max, r.oom], [0, 0], "no sleep, no reclaim, no event");
   r = at(GFP_KERNEL | __GFP_NORETRY);
-  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-step-5");
+  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-noretry");
   assert.deepEqual([r.max, r.oom], [2, 0]);
   r = at(GFP_KERNEL | __GFP_RETRY_MAYFAIL);
-  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-step-7");
+  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-retry-mayfail");
   assert.deepEqual([r.max, r.oom], [18, 0]);
   r = at(GFP_KERNEL, 16); // order 4 > PAGE_ALLOC_COSTLY_ORDER
-  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-step-9");
+  assert.ok(IS_ERR(r.rc) && r.rc.check === "charge-oom");
   assert.deepEqual([r.max, r.oom], [18, 0], "costly: no OOM, no oom event");
   r = at(GFP_ATOMIC);
   assert.equal(r.rc, 0, "__GFP_HIGH forces the charge");
@@ -194,7 +194,7 @@ Deno.test("memcg: nobody to kill — ENOMEM with an oom event and no kill", () =
   cg.write("memory.max", `${4 * PAGE_SIZE}`);
   const vmm = m.spawn({ cgroup: cg, oomScoreAdj: OOM_SCORE_ADJ_MIN });
   const rc = vmm.task.syscall(() => try_charge_memcg(cg, GFP_KERNEL, 5));
-  assert.ok(IS_ERR(rc) && rc.check === "charge-step-9");
+  assert.ok(IS_ERR(rc) && rc.check === "charge-oom");
   assert.ok(!vmm.task.exit_state);
   assert.deepEqual([events(cg).oom, events(cg).oom_kill], [1, 0]);
 });

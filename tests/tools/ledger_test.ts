@@ -35,8 +35,8 @@ Deno.test("ledger: every NON-KERNEL marker of the model is an entry, linked to i
   const nonKernel = entries.filter((e) => e.kind === "non-kernel");
   assert.equal(nonKernel.length, await libMarkers(), "one entry per NON-KERNEL line of lib/");
   // A known entry: the model's storage for Process::objcg (chapter 4, issue 14 L).
-  const objcg = nonKernel.find((e) => e.subject === "task_objcg");
-  assert.ok(objcg, "task_objcg is listed");
+  const objcg = nonKernel.find((e) => e.subject === "taskObjcg");
+  assert.ok(objcg, "taskObjcg is listed");
   assert.equal(objcg.chapter.path, "spec/04-memory-cgroups.md");
   assert.match(objcg.href, /^memory-cgroups\.html#current-obj-cgroup$/);
   assert.match(objcg.sourceHref, /^source\/04-memory-cgroups\.md\.html#L\d+$/);
@@ -60,7 +60,7 @@ Deno.test("ledger: @divergence tags and prose markers are entries of their kind"
   assert.match(piotlb!.text, /table 21/);
   const { html, toc } = ledgerBody(entries);
   assert.ok(html.includes('href="access.html#div-no-kvzalloc-fallback"'));
-  assert.ok(html.includes("<code>task_objcg</code>"));
+  assert.ok(html.includes("<code>taskObjcg</code>"));
   assert.deepEqual(toc.map((t) => t.id), [
     "kind-non-kernel",
     "kind-simplification",

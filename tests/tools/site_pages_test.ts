@@ -96,5 +96,5 @@ Deno.test("pages: a name's letter page is fixed by its first letter", () => {
   assert.equal(identifierPage("iopt_map_pages"), "identifiers-i.html");
   assert.equal(identifierPage("__free_pages"), "identifiers-a-h.html");
   assert.equal(identifierPage("PhysMem"), "identifiers-j-r.html");
-  assert.equal(identifierPage("vtd_walk_ss"), "identifiers-s-z.html");
+  assert.equal(identifierPage("vtdWalkSecondStage"), "identifiers-s-z.html");
 });

@@ -75,11 +75,11 @@ Deno.test("site: model blocks are labelled and cross-linked both ways across cha
       "1,",
       "```",
       "",
-      "1. {#a-check-1} The first check.",
+      "1. {#a-flags} The first check.",
       "",
       "```ts {#checked file=lib/c.ts}",
-      "// a-check-1",
-      'export const rc = fail(EINVAL, "a-check-1", "reason");',
+      "// a-flags",
+      'export const rc = fail(EINVAL, "a-flags", "reason");',
       "```",
     ),
     "spec/02-b.md": md(
@@ -110,7 +110,7 @@ Deno.test("site: model blocks are labelled and cross-linked both ways across cha
   // Continuation: +≡, defined in chapter A.
   assert.match(b, /id="items--2".*⟨items⟩ \+≡.*defined in <a href="a\.html#items"/s);
   // Check ids in code link to their step, both in the comment and in the fail() call.
-  assert.equal([...a.matchAll(/<a class="check-id" href="#a-check-1"/g)].length, 2);
+  assert.equal([...a.matchAll(/<a class="check-id" href="#a-flags"/g)].length, 2);
   // Prose links across chapters, rewritten from .md and from a bare fragment anchor.
   assert.match(b, /href="a\.html#files"/);
   assert.match(b, /href="a\.html#items"/);

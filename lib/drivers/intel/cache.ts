@@ -219,7 +219,7 @@ function qi_shift(iommu: intel_iommu): number {
 }
 
 /** The status word of slot `i`, read from or written to memory. */
-function qi_status(iommu: intel_iommu, i: number, set?: number): number {
+function qiStatus(iommu: intel_iommu, i: number, set?: number): number {
   const at = page_to_phys(iommu.qi!.desc_status) + 4 * i;
   if (set !== undefined) iommu.reg.mem.write32(at, set);
   return iommu.reg.mem.read32(at);
@@ -279,9 +279,9 @@ export function dmar_enable_qi(iommu: intel_iommu): Rc {
 function reclaim_free_desc(iommu: intel_iommu): void {
   const qi = iommu.qi!;
   for (;;) {
-    const s = qi_status(iommu, qi.free_tail);
+    const s = qiStatus(iommu, qi.free_tail);
     if (s !== QI_DONE && s !== QI_ABORT) return;
-    qi_status(iommu, qi.free_tail, QI_FREE);
+    qiStatus(iommu, qi.free_tail, QI_FREE);
     qi.free_tail = (qi.free_tail + 1) % QI_LENGTH;
     qi.free_cnt++;
   }
@@ -314,7 +314,7 @@ function qi_check_fault(iommu: intel_iommu, index: number, wait_index: number): 
 }
 
 /** Write one descriptor into the ring at slot `i`. */
-function qi_write_desc(iommu: intel_iommu, i: number, d: qi_desc): void {
+function qiWriteDesc(iommu: intel_iommu, i: number, d: qi_desc): void {
   const shift = qi_shift(iommu), at = page_to_phys(iommu.qi!.desc) + (i << shift);
   const mem = iommu.reg.mem;
   mem.write64(at, d.qw0);
@@ -343,20 +343,20 @@ export function qi_submit_sync(
     const index = qi.free_head;
     const wait_index = (index + count) % QI_LENGTH;
     for (let i = 0; i < count; i++) {
-      qi_write_desc(iommu, (index + i) % QI_LENGTH, desc[i]);
-      qi_status(iommu, (index + i) % QI_LENGTH, QI_IN_USE);
+      qiWriteDesc(iommu, (index + i) % QI_LENGTH, desc[i]);
+      qiStatus(iommu, (index + i) % QI_LENGTH, QI_IN_USE);
     }
-    qi_status(iommu, wait_index, QI_IN_USE);
+    qiStatus(iommu, wait_index, QI_IN_USE);
     let qw0 = QI_IWD_STATUS_DATA(QI_DONE) | QI_IWD_STATUS_WRITE | BigInt(QI_IWD_TYPE);
     if (options & QI_OPT_WAIT_DRAIN) qw0 |= QI_IWD_PRQ_DRAIN;
     const qw1 = BigInt(page_to_phys(qi.desc_status) + 4 * wait_index);
-    qi_write_desc(iommu, wait_index, { qw0, qw1, qw2: 0n, qw3: 0n });
+    qiWriteDesc(iommu, wait_index, { qw0, qw1, qw2: 0n, qw3: 0n });
     qi.free_head = (qi.free_head + count + 1) % QI_LENGTH;
     qi.free_cnt -= count + 1;
     // Move the tail: the unit fetches and executes up to it.
     iommu.reg.writel(DMAR_IQT_REG, qi.free_head << qi_shift(iommu));
     let rc: Rc = 0;
-    while (qi_status(iommu, wait_index) !== QI_DONE) {
+    while (qiStatus(iommu, wait_index) !== QI_DONE) {
       rc = qi_check_fault(iommu, index, wait_index);
       if (rc) break;
       throw new Error(
@@ -364,7 +364,7 @@ export function qi_submit_sync(
           `${iommu.reg.readl(DMAR_IQH_REG) >> qi_shift(iommu)}, not at this submission's head)`,
       );
     }
-    for (let i = 0; i < count; i++) qi_status(iommu, (index + i) % QI_LENGTH, QI_DONE);
+    for (let i = 0; i < count; i++) qiStatus(iommu, (index + i) % QI_LENGTH, QI_DONE);
     reclaim_free_desc(iommu);
     // rc -EAGAIN would `goto restart` (after an ITE abort); the model never aborts.
     return rc;

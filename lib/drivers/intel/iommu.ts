@@ -635,7 +635,7 @@ function nr_pte_to_next_page(pte: number): number {
 
 /** NON-KERNEL: an entry as read from memory, low and high 32 bits. */
 const pteBuf = new Uint32Array(2);
-function dma_pte_read(mem: PhysMem, pte: number): Uint32Array {
+function dmaPteRead(mem: PhysMem, pte: number): Uint32Array {
   mem.read64Parts(pte, pteBuf);
   return pteBuf;
 }
@@ -652,7 +652,7 @@ function dma_pte_addr(v: Uint32Array): number {
   return (v[1] & 0xfffff) * 2 ** 32 + ((v[0] & ~0xfff) >>> 0);
 }
 /** NON-KERNEL: writes an entry of physical address `addr` and low flag bits `bits`. */
-function dma_pte_write(mem: PhysMem, pte: number, addr: number, bits: number): void {
+function dmaPteWrite(mem: PhysMem, pte: number, addr: number, bits: number): void {
   mem.write64Parts(pte, ((addr >>> 0) | bits) >>> 0, Math.floor(addr / 2 ** 32));
 }
 /** linux v6.12 drivers/iommu/intel/iommu.h dma_clear_pte() */
@@ -666,7 +666,7 @@ function domain_pfn_supported(domain: dmar_domain, pfn: number): boolean {
   return pfn < AGAW_PFN_LIMIT[domain.agaw];
 }
 /** NON-KERNEL: the memory a domain's tables live in (the kernel reaches it by address). */
-function domain_mem(): PhysMem {
+function domainMem(): PhysMem {
   return current().machine.physmem;
 }
 
@@ -681,14 +681,14 @@ function pfn_to_dma_pte(
   lvl: { level: number },
   gfp: gfp_t,
 ): number | null {
-  const mem = domain_mem();
+  const mem = domainMem();
   let level = agaw_to_level(domain.agaw);
   if (!domain_pfn_supported(domain, pfn)) return null;
   let parent = page_to_phys(domain.pgd!);
   let pte: number;
   for (;;) {
     pte = parent + 8 * pfn_level_offset(pfn, level);
-    let v = dma_pte_read(mem, pte);
+    let v = dmaPteRead(mem, pte);
     if (!lvl.level && (dma_pte_superpage(v) || !dma_pte_present(v))) break;
     if (level === lvl.level) break;
     if (!dma_pte_present(v)) {
@@ -696,8 +696,8 @@ function pfn_to_dma_pte(
       if (!tmp_page) return null;
       let bits = DMA_PTE_READ | DMA_PTE_WRITE;
       if (domain.use_first_level) bits |= DMA_FL_PTE_US | DMA_FL_PTE_ACCESS;
-      dma_pte_write(mem, pte, page_to_phys(tmp_page), bits);
-      v = dma_pte_read(mem, pte);
+      dmaPteWrite(mem, pte, page_to_phys(tmp_page), bits);
+      v = dmaPteRead(mem, pte);
     }
     if (level === 1) break;
     parent = dma_pte_addr(v);
@@ -735,12 +735,12 @@ function switch_to_super_page(
   end_pfn: number,
   level: number,
 ): void {
-  const mem = domain_mem();
+  const mem = domainMem();
   const lvl_pages = level_size(level);
   for (let pfn = start_pfn; pfn <= end_pfn; pfn += lvl_pages) {
     const pte = pfn_to_dma_pte(domain, pfn, { level }, GFP_ATOMIC);
     if (pte === null) continue;
-    const v = dma_pte_read(mem, pte);
+    const v = dmaPteRead(mem, pte);
     if (!dma_pte_present(v) || dma_pte_superpage(v)) continue;
     const freelist: page[] = [];
     dma_pte_list_pagetables(level - 1, dma_pte_addr(v), freelist);
@@ -760,7 +760,7 @@ function __domain_mapping(
   prot: number,
   gfp: gfp_t,
 ): Rc {
-  const mem = domain_mem();
+  const mem = domainMem();
   // intel-map-range
   if (!domain_pfn_supported(domain, iov_pfn + nr_pages - 1)) {
     return fail(EINVAL, "intel-map-range", "beyond the domain's address width");
@@ -796,8 +796,8 @@ function __domain_mapping(
     }
     const bits = largepage_lvl > 1 ? attr | DMA_PTE_LARGE_PAGE : attr;
     // try_cmpxchg64_local(): an entry already set stays as it was ("already set").
-    if (!dma_pte_present(dma_pte_read(mem, pte))) {
-      dma_pte_write(mem, pte, phys_pfn * VTD_PAGE_SIZE, bits);
+    if (!dma_pte_present(dmaPteRead(mem, pte))) {
+      dmaPteWrite(mem, pte, phys_pfn * VTD_PAGE_SIZE, bits);
     }
     nr_pages -= lvl_pages;
     iov_pfn += lvl_pages;
@@ -878,11 +878,11 @@ function intel_iommu_map_pages(
  * (of level `level`) and every table below it, onto `freelist`.
  */
 function dma_pte_list_pagetables(level: number, table: number, freelist: page[]): void {
-  const mem = domain_mem();
+  const mem = domainMem();
   freelist.push(pfn_to_page(table / VTD_PAGE_SIZE)!);
   if (level === 1) return;
   for (let pte = table; pte < table + VTD_PAGE_SIZE; pte += 8) {
-    const v = dma_pte_read(mem, pte);
+    const v = dmaPteRead(mem, pte);
     if (dma_pte_present(v) && !dma_pte_superpage(v)) {
       dma_pte_list_pagetables(level - 1, dma_pte_addr(v), freelist);
     }
@@ -898,12 +898,12 @@ function dma_pte_clear_level(
   last_pfn: number,
   freelist: page[],
 ): void {
-  const mem = domain_mem();
+  const mem = domainMem();
   pfn = Math.max(start_pfn, pfn);
   let pte = table + 8 * pfn_level_offset(pfn, level);
   do {
     const level_pfn = pfn - (pfn % level_size(level));
-    const v = dma_pte_read(mem, pte);
+    const v = dmaPteRead(mem, pte);
     if (dma_pte_present(v)) {
       if (start_pfn <= level_pfn && last_pfn >= level_pfn + level_size(level) - 1) {
         // The range covers the entry: a table below goes whole.
@@ -1000,7 +1000,7 @@ function iovaToPhysWalk(domain: dmar_domain, a: number): number {
   iovaLevel.level = 0;
   const pte = pfn_to_dma_pte(domain, Math.floor(a / VTD_PAGE_SIZE), iovaLevel, GFP_ATOMIC);
   if (pte === null) return 0;
-  const v = dma_pte_read(domain_mem(), pte);
+  const v = dmaPteRead(domainMem(), pte);
   if (!dma_pte_present(v)) return 0;
   const size = VTD_PAGE_SIZE * LEVEL_DIV[iovaLevel.level];
   // the offset in a leaf of at most 1 GiB from the low 32 bits, without a float remainder
@@ -1331,7 +1331,7 @@ function intel_iommu_set_dirty_tracking(domain: iommu_domain, enable: boolean): 
 
 /** linux v6.12 drivers/iommu/intel/iommu.h DMA_SL_PTE_DIRTY_BIT, dma_sl_pte_test_and_clear_dirty() */
 function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
-  const mem = domain_mem();
+  const mem = domainMem();
   const lo = mem.read32(pte);
   const dirty = (lo & DMA_SL_PTE_DIRTY) !== 0;
   if (!(flags & IOMMU_DIRTY_NO_CLEAR) && dirty) mem.write32(pte, (lo & ~DMA_SL_PTE_DIRTY) >>> 0);
@@ -1359,7 +1359,7 @@ function intel_iommu_read_and_clear_dirty(
     // NON-KERNEL: a pfn beyond the domain leaves the level 0 (level_size(0) is a shift by −9 in
     // C); the model steps one page.
     const pgsize = BigInt(level_size(Math.max(lvl.level, 1)) * VTD_PAGE_SIZE);
-    if (pte === null || !dma_pte_present(dma_pte_read(domain_mem(), pte))) {
+    if (pte === null || !dma_pte_present(dmaPteRead(domainMem(), pte))) {
       iova += pgsize;
       continue;
     }
@@ -1409,7 +1409,7 @@ export const intel_iommu_ops: iommu_ops = {
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 
 /** NON-KERNEL: a PCI function behind `iommu`, probed; what `machine.addDevice()` calls. */
-function intel_pci_dev_create(
+function intelPciDevCreate(
   iommu: intel_iommu,
   flags: number,
   where: { bus?: number; devfn?: number },
@@ -1452,7 +1452,7 @@ export function addIntelIommu(machine: Machine, unit: VtdUnit): intel_iommu {
   dmar_drhd_units.set(unit, iommu);
   machine.iommus.set(iommu.name, {
     iommu: iommu.iommu,
-    create: (flags, where) => intel_pci_dev_create(iommu, flags, where),
+    create: (flags, where) => intelPciDevCreate(iommu, flags, where),
   });
   return iommu;
 }

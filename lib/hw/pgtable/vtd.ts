@@ -19,11 +19,11 @@ import {
   DMA_SL_PTE_DIRTY,
   LEVEL_STRIDE,
   VTD_FS_PTE_RW,
-  vtd_level_shift,
   VTD_PAGE_SHIFT,
   VTD_PAGE_SIZE,
   VTD_SS_PTE_ACCESSED,
   type VtdFirstStage,
+  vtdLevelShift,
   type VtdSecondStage,
 } from "../vtd/pgtable.ts";
 import type { PtDecoded, PtFormat, PtRequest } from "./format.ts";
@@ -58,7 +58,7 @@ function vtdEntryKind(
 /** NON-KERNEL: a table or leaf at VT-d level `level`, granting `perm` below it. */
 function vtdDecoded(entry: bigint, kind: "leaf" | "table", level: number, perm: number): PtDecoded {
   if (kind === "table") return { kind: "table", next: entry & VTD_ENTRY_ADDR, perm };
-  const sizeShift = vtd_level_shift(level);
+  const sizeShift = vtdLevelShift(level);
   const oa = entry & VTD_ENTRY_ADDR & ~((1n << BigInt(sizeShift)) - 1n);
   return { kind: "leaf", oa, sizeShift, perm };
 }
@@ -66,7 +66,7 @@ function vtdDecoded(entry: bigint, kind: "leaf" | "table", level: number, perm: 
 /** NON-KERNEL: the leaf sizes (log2) a stage has at VT-d level `level`. */
 function vtdLeafShifts(stage: VtdSecondStage | VtdFirstStage, level: number): number[] {
   if (level === 1) return [VTD_PAGE_SHIFT];
-  return stage.largeAt & (1 << level) ? [vtd_level_shift(level)] : [];
+  return stage.largeAt & (1 << level) ? [vtdLevelShift(level)] : [];
 }
 
 /** NON-KERNEL: `entry` with the bits of `set` added, or undefined when it has them all. */
@@ -98,7 +98,7 @@ export function vtdSecondStageFormat(ss: VtdSecondStage): PtFormat {
     levels: ss.levels,
     inputBits: ss.agaw,
     maxOaBits: ss.haw,
-    indexShift: (level) => vtd_level_shift(level + 1),
+    indexShift: (level) => vtdLevelShift(level + 1),
     indexBits: () => LEVEL_STRIDE,
     tableBytes: () => VTD_PAGE_SIZE,
     // vtd-ss-check-range
@@ -159,7 +159,7 @@ export function vtdFirstStageFormat(fs: VtdFirstStage): PtFormat {
     levels: fs.levels,
     inputBits: fs.inputWidth,
     maxOaBits: fs.haw,
-    indexShift: (level) => vtd_level_shift(level + 1),
+    indexShift: (level) => vtdLevelShift(level + 1),
     indexBits: () => LEVEL_STRIDE,
     tableBytes: () => VTD_PAGE_SIZE,
     inputOk(va) {

@@ -62,7 +62,7 @@ export function riscvDcEncode(
 const field = (v: bigint, lo: bigint, bits: bigint) => (v >> lo) & ((1n << bits) - 1n);
 
 /** Locates the DC of `deviceId`: the DC, "bare", or a cause. */
-export function riscv_locate_dc(
+export function riscvLocateDc(
   mem: PtMemory,
   ddtp: bigint,
   deviceId: number,
@@ -108,14 +108,14 @@ export function riscv_locate_dc(
     sade: (tc & RISCV_DC_TC_SADE) !== 0n,
     gade: (tc & RISCV_DC_TC_GADE) !== 0n,
   };
-  if (riscv_dc_misconfigured(dc, ta, fsc, caps)) {
+  if (riscvDcMisconfigured(dc, ta, fsc, caps)) {
     return { ok: false, cause: RISCV_CAUSE.DDT_MISCONFIGURED };
   }
   return { ok: true, dc };
 }
 
 /** The subset of the "Device-context configuration checks" the model applies (see the text). */
-export function riscv_dc_misconfigured(
+export function riscvDcMisconfigured(
   dc: RiscvDeviceContext,
   ta: bigint,
   fsc: bigint,

@@ -7,9 +7,9 @@
  * @module
  */
 import type { PtAccess, PtMemory } from "../pgtable/format.ts";
-import { riscv_locate_dc, type RiscvIommuCaps } from "./ddt.ts";
+import { type RiscvIommuCaps, riscvLocateDc } from "./ddt.ts";
 import { RISCV_ATP_BARE, RISCV_ATP_SV39, RISCV_ATP_SV48, RISCV_ATP_SV57 } from "./pte.ts";
-import { riscv_translate } from "./translate.ts";
+import { riscvTranslate } from "./translate.ts";
 
 /** One fault record (the fields the model fills). */
 export interface RiscvFaultRecord {
@@ -60,7 +60,7 @@ export class RiscvIommu {
     priv: "u" | "s" = "u",
   ): RiscvDmaResult {
     const ttyp = access === "x" ? 1 : access === "r" ? 2 : 3;
-    const located = riscv_locate_dc(this.mem, this.ddtp, deviceId, this.caps);
+    const located = riscvLocateDc(this.mem, this.ddtp, deviceId, this.caps);
     if (!located.ok) {
       this.faults.push({ cause: located.cause, ttyp, did: deviceId, iotval: 0n, iotval2: 0n });
       return located;
@@ -73,7 +73,7 @@ export class RiscvIommu {
       e.gscid === gscid && e.pscid === pscid && e.vpn === iova / e.size && e.accesses.has(access)
     );
     if (hit) return { ok: true, pa: hit.pa | (iova % hit.size), size: hit.size, hit: true };
-    const t = riscv_translate(
+    const t = riscvTranslate(
       this.mem,
       {
         iosatp: dc.iosatp,

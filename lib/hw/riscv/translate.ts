@@ -76,7 +76,7 @@ export function riscvCause(kind: "access" | "page" | "guest", access: PtAccess):
 }
 
 /** Translates `iova` for `access` through the stages `cfg` selects. */
-export function riscv_translate(
+export function riscvTranslate(
   mem: PtMemory,
   cfg: RiscvTranslateConfig,
   iova: bigint,

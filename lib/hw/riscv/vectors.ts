@@ -7,7 +7,7 @@
  * @module
  */
 import { type PtAccess, PtSparseMemory } from "../pgtable/format.ts";
-import { riscv_translate, type RiscvTranslateConfig, type RiscvTranslation } from "./translate.ts";
+import { riscvTranslate, type RiscvTranslateConfig, type RiscvTranslation } from "./translate.ts";
 
 /** One vector of the documented schema. */
 export interface RiscvVector {
@@ -80,7 +80,7 @@ export function riscvVectorSetup(file: RiscvVectorFile, v: RiscvVector): {
 /** Runs one vector against the model; returns the disagreements (empty = pass). */
 export function riscvVectorRun(file: RiscvVectorFile, v: RiscvVector): string[] {
   const { mem, cfg, iova, access } = riscvVectorSetup(file, v);
-  const t = riscv_translate(mem, cfg, iova, access);
+  const t = riscvTranslate(mem, cfg, iova, access);
   const got = riscvVectorExpect(
     t,
     v.stage,
@@ -175,7 +175,7 @@ export function riscvVectorMake(
   };
   const mem = new PtSparseMemory();
   for (const [pa, val] of file.tables[table]) mem.write64(BigInt(pa), BigInt(val));
-  const t = riscv_translate(
+  const t = riscvTranslate(
     mem,
     {
       iosatp: { mode: s, ppn: BigInt(o.iosatp.ppn_hex) },

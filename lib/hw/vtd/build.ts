@@ -17,13 +17,13 @@ import {
   DMA_PTE_SNP,
   DMA_PTE_WRITE,
   VTD_FS_PTE_RW,
-  vtd_level_index,
   VTD_PAGE_SIZE,
   type VtdFirstStage,
+  vtdLevelIndex,
   type VtdSecondStage,
 } from "./pgtable.ts";
 
-// ⟨vtd-build-code⟩ spec/17-vtd-page-walk.md:1904
+// ⟨vtd-build-code⟩ spec/17-vtd-page-walk.md:1907
 /** NON-KERNEL: hands out consecutive zeroed 4 KiB tables from `next` upwards. */
 export class VtdTableArena {
   constructor(public next: number) {}
@@ -44,7 +44,7 @@ export interface VtdMapProt {
 }
 
 /** Where the table walk of a builder stops, and the address of the leaf entry. */
-function build_walk(
+function vtdBuildWalk(
   mem: PhysMem,
   root: number,
   levels: number,
@@ -59,7 +59,7 @@ function build_walk(
   const hi = Number(v >> 32n), lo = Number(v & 0xffff_ffffn);
   let table = root;
   for (let level = levels; level > leafLevel; level--) {
-    const at = toHpa(table + 8 * vtd_level_index(hi, lo, level));
+    const at = toHpa(table + 8 * vtdLevelIndex(hi, lo, level));
     let entry = mem.read64(at);
     if (!present(Number(entry & 0xffffn))) {
       const next = alloc();
@@ -70,10 +70,10 @@ function build_walk(
     }
     table = Number(entry & 0x000f_ffff_ffff_f000n);
   }
-  return toHpa(table + 8 * vtd_level_index(hi, lo, leafLevel));
+  return toHpa(table + 8 * vtdLevelIndex(hi, lo, leafLevel));
 }
 
-function leaf_level(size: number): number {
+function vtdLeafLevel(size: number): number {
   const level = size === 2 ** 30 ? 3 : size === 2 ** 21 ? 2 : size === 2 ** 12 ? 1 : 0;
   if (!level) throw new RangeError(`page size ${size} is not 4 KiB, 2 MiB or 1 GiB`);
   return level;
@@ -83,7 +83,7 @@ function leaf_level(size: number): number {
  * NON-KERNEL: maps `[iova, iova + size)` to `pa` in second stage `ss`, Linux's way: tables R|W,
  * the leaf with the mapping's rights. `size` is 4 KiB, 2 MiB or 1 GiB.
  */
-export function vtd_ss_map(
+export function vtdMapSecondStage(
   mem: PhysMem,
   ss: VtdSecondStage,
   iova: number,
@@ -92,8 +92,8 @@ export function vtd_ss_map(
   prot: VtdMapProt,
   alloc: () => number,
 ): void {
-  const level = leaf_level(size);
-  const at = build_walk(
+  const level = vtdLeafLevel(size);
+  const at = vtdBuildWalk(
     mem,
     ss.root,
     ss.levels,
@@ -114,7 +114,7 @@ export function vtd_ss_map(
  * P|RW|US|A, the leaf P|US|A (+RW|D when writable). Table addresses come from `alloc`; `toHpa`
  * turns one into where it is in memory (a nested first stage's tables are at GPAs).
  */
-export function vtd_fs_map(
+export function vtdMapFirstStage(
   mem: PhysMem,
   fs: VtdFirstStage,
   iova: number | bigint,
@@ -124,9 +124,9 @@ export function vtd_fs_map(
   alloc: () => number,
   toHpa: (addr: number) => number = (a) => a,
 ): void {
-  const level = leaf_level(size);
+  const level = vtdLeafLevel(size);
   const table = DMA_FL_PTE_PRESENT | VTD_FS_PTE_RW | DMA_FL_PTE_US | DMA_FL_PTE_ACCESS;
-  const at = build_walk(
+  const at = vtdBuildWalk(
     mem,
     fs.root,
     fs.levels,

@@ -16,9 +16,9 @@ import {
 } from "./regs.ts";
 import type { VtdUnit } from "./unit.ts";
 
-// ⟨unit-build-code⟩ spec/18-vtd-unit.md:2682
+// ⟨unit-build-code⟩ spec/18-vtd-unit.md:2687
 /** NON-KERNEL: writes the root entry of `bus`: legacy, or one half of a scalable one. */
-export function vtd_set_root_entry(
+export function vtdSetRootEntry(
   mem: PhysMem,
   rootTable: number,
   bus: number,
@@ -40,7 +40,7 @@ export interface VtdContextFields {
 }
 
 /** NON-KERNEL: writes the legacy context entry of `devfn` in `contextTable`. */
-export function vtd_set_context_entry(
+export function vtdSetContextEntry(
   mem: PhysMem,
   contextTable: number,
   devfn: number,
@@ -65,7 +65,7 @@ export interface VtdSmContextFields {
 }
 
 /** NON-KERNEL: writes the scalable context entry of `devfn` (index devfn & 0x7f). */
-export function vtd_set_sm_context_entry(
+export function vtdSetScalableContextEntry(
   mem: PhysMem,
   contextTable: number,
   devfn: number,
@@ -79,7 +79,7 @@ export function vtd_set_sm_context_entry(
 }
 
 /** NON-KERNEL: writes the PASID directory entry covering `pasid`. */
-export function vtd_set_pasid_dir_entry(
+export function vtdSetPasidDirEntry(
   mem: PhysMem,
   pasidDir: number,
   pasid: number,
@@ -110,7 +110,7 @@ export interface VtdPasidFields {
 }
 
 /** NON-KERNEL: writes the PASID table entry of `pasid` (index pasid & 0x3f) in `pasidTable`. */
-export function vtd_set_pasid_entry(
+export function vtdSetPasidEntry(
   mem: PhysMem,
   pasidTable: number,
   pasid: number,
@@ -131,7 +131,7 @@ export function vtd_set_pasid_entry(
  * NON-KERNEL: Linux's bring-up in register writes (iommu_set_root_entry(), then the global
  * flushes, then iommu_enable_translation()): RTADDR with TTM, SRTP, invalidate, TE.
  */
-export function vtd_unit_enable(unit: VtdUnit, rootTable: number, scalable: boolean): void {
+export function vtdUnitEnable(unit: VtdUnit, rootTable: number, scalable: boolean): void {
   unit.writeq(DMAR_RTADDR_REG, BigInt(rootTable) | (scalable ? BigInt(DMA_RTADDR_SMT) : 0n));
   unit.writel(DMAR_GCMD_REG, DMA_GCMD_SRTP);
   unit.invalidateContextCache({ granularity: "global" });

@@ -11,7 +11,7 @@
  * @module
  */
 import type { PhysMem } from "../physmem.ts";
-import { vtd_fault_reason_name, VTD_FR_CONTEXT_ENTRY_INV } from "./fault.ts";
+import { VTD_FR_CONTEXT_ENTRY_INV, vtdFaultReasonName } from "./fault.ts";
 import { type VtdCheckOrder, VtdFirstStage, VtdSecondStage } from "./pgtable.ts";
 import type { VtdCaps } from "./regs.ts";
 
@@ -99,8 +99,8 @@ const UNIT_REASONS: Record<number, string> = {
 };
 
 /** NON-KERNEL: the name of any fault reason the unit or its walker reports. */
-export function vtd_unit_fault_reason_name(fr: number): string {
-  return UNIT_REASONS[fr] ?? vtd_fault_reason_name(fr);
+export function vtdUnitFaultReasonName(fr: number): string {
+  return UNIT_REASONS[fr] ?? vtdFaultReasonName(fr);
 }
 
 // ⟨unit-config⟩ spec/18-vtd-unit.md:606
@@ -203,7 +203,7 @@ export interface VtdLookupUnit {
  * vtd_dev_to_context_entry()): returns the context table for `sid`, or -1 with `lk` holding the
  * fault.
  */
-function root_lookup(u: VtdLookupUnit, sid: number, scalable: boolean, lk: VtdLookup): number {
+function vtdRootLookup(u: VtdLookupUnit, sid: number, scalable: boolean, lk: VtdLookup): number {
   const bus = sid >>> 8, devfn = sid & 0xff;
   const pa = u.rootTable + 16 * bus;
   // unit-check-root-fetch
@@ -238,12 +238,12 @@ function root_lookup(u: VtdLookupUnit, sid: number, scalable: boolean, lk: VtdLo
  * NON-KERNEL (hardware; QEMU vtd_dev_to_context_entry(), legacy mode): fetches and checks the
  * context entry of `sid`, and decodes it with its configuration. Null: `lk` holds the fault.
  */
-export function vtd_legacy_context_lookup(
+export function vtdLegacyContextLookup(
   u: VtdLookupUnit,
   sid: number,
   lk: VtdLookup,
 ): VtdContextEntry | null {
-  const table = root_lookup(u, sid, false, lk);
+  const table = vtdRootLookup(u, sid, false, lk);
   if (table < 0) return null;
   const pa = table + 16 * (sid & 0xff);
   // unit-check-ctx-fetch
@@ -296,12 +296,12 @@ export function vtd_legacy_context_lookup(
  * also checks the PASID entry that requests without PASID use, as QEMU's vtd_ce_rid2pasid_check()
  * does; the specification's order (the default) leaves that to those requests.
  */
-export function vtd_sm_context_lookup(
+export function vtdScalableContextLookup(
   u: VtdLookupUnit,
   sid: number,
   lk: VtdLookup,
 ): VtdContextEntry | null {
-  const table = root_lookup(u, sid, true, lk);
+  const table = vtdRootLookup(u, sid, true, lk);
   if (table < 0) return null;
   const pa = table + 32 * (sid & 0x7f);
   // unit-check-ctx-fetch
@@ -335,8 +335,8 @@ export function vtd_sm_context_lookup(
   // (vtd_ce_rid2pasid_check()), judged by the context entry's FPD alone.
   if (u.lookupOrder === "qemu") {
     const fpd = lk.fpd;
-    const rid = vtd_sm_context_pasid(ctx, -1, lk);
-    const ok = rid >= 0 && vtd_pasid_lookup(u, ctx, rid, lk) !== null;
+    const rid = vtdScalableContextPasid(ctx, -1, lk);
+    const ok = rid >= 0 && vtdPasidLookup(u, ctx, rid, lk) !== null;
     lk.fpd = fpd;
     if (!ok) return null;
   }
@@ -347,7 +347,11 @@ export function vtd_sm_context_lookup(
  * NON-KERNEL: the per-request checks of a (possibly cached) scalable context entry; returns the
  * PASID whose entry translates the request, or -1 with `lk` holding the fault.
  */
-export function vtd_sm_context_pasid(ctx: VtdContextEntry, pasid: number, lk: VtdLookup): number {
+export function vtdScalableContextPasid(
+  ctx: VtdContextEntry,
+  pasid: number,
+  lk: VtdLookup,
+): number {
   lk.fpd ||= ctx.fpd;
   if (pasid >= 0) {
     // unit-check-paside
@@ -369,7 +373,7 @@ export function vtd_sm_context_pasid(ctx: VtdContextEntry, pasid: number, lk: Vt
   return ctx.ridPasid;
 }
 
-// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:987
+// ⟨unit-pasid-lookup⟩ spec/18-vtd-unit.md:991
 /**
  * NON-KERNEL (hardware; QEMU vtd_get_pe_from_pasid_table() and vtd_pe_type_check()): fetches the
  * PASID directory and table entries for `pasid` under context `ctx`, checks them, and builds the
@@ -377,7 +381,7 @@ export function vtd_sm_context_pasid(ctx: VtdContextEntry, pasid: number, lk: Vt
  * order (present, reserved, valid) unless `lookupOrder` is "qemu" (valid first, as QEMU's
  * vtd_get_pe_in_pasid_leaf_table()).
  */
-export function vtd_pasid_lookup(
+export function vtdPasidLookup(
   u: VtdLookupUnit,
   ctx: VtdContextEntry,
   pasid: number,

@@ -6,12 +6,12 @@
  * @module
  */
 
-// ⟨vtd-nested-refs⟩ spec/17-vtd-page-walk.md:2285
+// ⟨vtd-nested-refs⟩ spec/17-vtd-page-walk.md:2288
 /**
  * NON-KERNEL: memory references of an uncached nested walk: an n-level first stage over second
  * stage walks of m entries each.
  */
-export function vtd_nested_walk_refs(n: number, m: number): number {
+export function vtdNestedWalkRefs(n: number, m: number): number {
   return (n + 1) * (m + 1) - 1;
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/cost.ts.map

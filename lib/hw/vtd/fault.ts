@@ -120,12 +120,12 @@ const REASONS: Record<number, readonly [name: string, text: string]> = {
 };
 
 /** NON-KERNEL: the symbolic name of a fault reason, e.g. `VTD_FR_WRITE` for 0x05. */
-export function vtd_fault_reason_name(fr: number): string {
+export function vtdFaultReasonName(fr: number): string {
   return REASONS[fr]?.[0] ?? `VTD_FR_0x${fr.toString(16).padStart(2, "0")}`;
 }
 
 /** NON-KERNEL: a one-line description of a fault reason, in the model's words. */
-export function vtd_fault_reason_text(fr: number): string {
+export function vtdFaultReasonText(fr: number): string {
   return REASONS[fr]?.[1] ?? "unknown fault reason";
 }
 

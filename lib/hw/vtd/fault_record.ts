@@ -36,7 +36,7 @@ import {
   DMA_FSTS_PPF,
 } from "./regs.ts";
 
-// ⟨unit-fault-qualified⟩ spec/18-vtd-unit.md:1144
+// ⟨unit-fault-qualified⟩ spec/18-vtd-unit.md:1148
 /** QEMU hw/i386/intel_iommu.c vtd_qualified_faults[] (inverted): reported even with FPD=1. */
 const NOT_QUALIFIED = new Set<number>([
   VTD_FR_ROOT_ENTRY_P,
@@ -60,7 +60,7 @@ export function vtd_is_qualified_fault(fr: number): boolean {
   return !NOT_QUALIFIED.has(fr);
 }
 
-// ⟨unit-fault-recorder⟩ spec/18-vtd-unit.md:1172
+// ⟨unit-fault-recorder⟩ spec/18-vtd-unit.md:1176
 /** NON-KERNEL: what became of a fault. */
 export type VtdFaultDisposition = "" | "recorded" | "suppressed" | "overflow";
 

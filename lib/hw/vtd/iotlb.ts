@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1322
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1326
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -39,11 +39,11 @@ const KEY_SCALE = [2 ** 20, 2 ** 11, 2 ** 2];
  * NON-KERNEL: the input page number of `hi`/`lo` at page size index `s` (≤ 2^52, no bigint); an
  * integer product and a shift.
  */
-function page_key(hi: number, lo: number, s: number): number {
+function vtdIotlbPageKey(hi: number, lo: number, s: number): number {
   return hi * KEY_SCALE[s] + (lo >>> SHIFTS[s]);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1357
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1361
 /**
  * NON-KERNEL: the home slot of the entry (`tag`, size index `s`, page `key`) in an index of
  * 2^`bits` slots: a multiplicative hash of the low 32 bits of the key and of the tag (the high
@@ -80,7 +80,7 @@ export class VtdIotlb {
   /** The entry translating `hi`/`lo` under `tag` that grants the right asked for, or null. */
   lookup(tag: number, hi: number, lo: number, write: boolean): VtdIotlbEntry | null {
     for (let s = 0; s < 3; s++) {
-      const e = this.#find(tag, s, page_key(hi, lo, s));
+      const e = this.#find(tag, s, vtdIotlbPageKey(hi, lo, s));
       if (e !== null) return (write ? e.write : e.read) ? e : null;
     }
     return null;
@@ -111,7 +111,7 @@ export class VtdIotlb {
     write: boolean,
   ): void {
     const sizeIndex = pageSize === 2 ** 30 ? 2 : pageSize === 2 ** 21 ? 1 : 0;
-    const key = page_key(hi, lo, sizeIndex);
+    const key = vtdIotlbPageKey(hi, lo, sizeIndex);
     const old = this.#find(tag, sizeIndex, key);
     if (old !== null) this.#drop(old);
     const pos = this.#pos;

@@ -35,20 +35,20 @@ export function width_to_agaw(width: number): number {
 }
 
 /** NON-KERNEL: the lowest input bit level `level` translates (12, 21, 30, 39, 48). */
-export function vtd_level_shift(level: number): number {
+export function vtdLevelShift(level: number): number {
   return VTD_PAGE_SHIFT + (level - 1) * LEVEL_STRIDE;
 }
 
 /** NON-KERNEL: the bytes one entry of `level` maps: 4 KiB, 2 MiB, 1 GiB, … */
-export function vtd_level_size(level: number): number {
-  return 2 ** vtd_level_shift(level);
+export function vtdLevelSize(level: number): number {
+  return 2 ** vtdLevelShift(level);
 }
 
 /**
  * NON-KERNEL: the index into a table of `level` for the input address whose 32-bit halves are
  * `hi` and `lo` (the hardware's `addr >> (12 + 9·(level − 1)) & 0x1ff`, without a bigint).
  */
-export function vtd_level_index(hi: number, lo: number, level: number): number {
+export function vtdLevelIndex(hi: number, lo: number, level: number): number {
   const s = VTD_PAGE_SHIFT + (level - 1) * LEVEL_STRIDE;
   if (s >= 32) return (hi >>> (s - 32)) & 0x1ff;
   if (s <= 23) return (lo >>> s) & 0x1ff;
@@ -56,7 +56,7 @@ export function vtd_level_index(hi: number, lo: number, level: number): number {
 }
 
 /** NON-KERNEL: the high 32 bits of a non-negative integer address held in a number. */
-export function vtd_hi32(addr: number): number {
+export function vtdHi32(addr: number): number {
   return Math.floor(addr / 0x1_0000_0000) >>> 0;
 }
 

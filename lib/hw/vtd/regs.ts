@@ -225,7 +225,7 @@ export interface VtdCapFields {
 }
 
 /** NON-KERNEL: a CAP register value. Defaults: QEMU's unit with 8 fault recording registers. */
-export function vtd_make_cap(f: VtdCapFields = {}): bigint {
+export function vtdMakeCap(f: VtdCapFields = {}): bigint {
   const b = (v: boolean | undefined, dflt: boolean, bit: number) =>
     (v ?? dflt) ? 1n << BigInt(bit) : 0n;
   return BigInt((f.nd ?? 6) & 7) | b(f.cm, false, 7) |
@@ -257,7 +257,7 @@ export interface VtdEcapFields {
 }
 
 /** NON-KERNEL: an ECAP register value. Defaults: scalable mode with every translation type. */
-export function vtd_make_ecap(f: VtdEcapFields = {}): bigint {
+export function vtdMakeEcap(f: VtdEcapFields = {}): bigint {
   const b = (v: boolean | undefined, dflt: boolean, bit: number) =>
     (v ?? dflt) ? 1n << BigInt(bit) : 0n;
   return b(f.qi, true, 1) | b(f.dt, true, 2) | b(f.pt, true, 6) | b(f.sc, false, 7) |
@@ -330,7 +330,7 @@ export class VtdCaps {
   }
 }
 
-// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2246
+// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2250
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQH_REG: invalidation queue head. */
 export const DMAR_IQH_REG = 0x80;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQT_REG: invalidation queue tail. */

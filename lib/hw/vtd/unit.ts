@@ -16,16 +16,16 @@ import {
   VTD_FR_SM_PASID_ENTRY_SRE,
   VTD_FR_SM_RTADDR_INV,
   VTD_KIND_PGTT,
-  vtd_legacy_context_lookup,
-  vtd_pasid_lookup,
-  vtd_sm_context_lookup,
-  vtd_sm_context_pasid,
-  vtd_unit_fault_reason_name,
   type VtdContextEntry,
+  vtdLegacyContextLookup,
   VtdLookup,
   type VtdLookupUnit,
+  vtdPasidLookup,
+  vtdScalableContextLookup,
+  vtdScalableContextPasid,
   type VtdTranslationConfig,
   type VtdTranslationKind,
+  vtdUnitFaultReasonName,
 } from "./context.ts";
 import {
   vtd_is_qualified_fault,
@@ -33,7 +33,7 @@ import {
   VtdFaultRecorder,
 } from "./fault_record.ts";
 import { VtdIotlb, type VtdIotlbEntry } from "./iotlb.ts";
-import { vtd_hi32, type VtdCheckOrder } from "./pgtable.ts";
+import { type VtdCheckOrder, vtdHi32 } from "./pgtable.ts";
 import {
   DMA_CCMD_ICC,
   DMA_FSTS_IQE,
@@ -68,17 +68,23 @@ import {
   QI_PC_GLOBAL,
   QI_PC_PASID_SEL,
   QI_PC_TYPE,
-  vtd_make_cap,
-  vtd_make_ecap,
   VtdCaps,
+  vtdMakeCap,
+  vtdMakeEcap,
 } from "./regs.ts";
-import { vtd_walk_fs, vtd_walk_nested, vtd_walk_ss, type VtdAccess, VtdWalk } from "./walk.ts";
+import {
+  type VtdAccess,
+  VtdWalk,
+  vtdWalkFirstStage,
+  vtdWalkNested,
+  vtdWalkSecondStage,
+} from "./walk.ts";
 
 const SHIFTS = [12, 21, 30];
 /** A module-local copy for the hit path (an imported binding is read through a checked cell). */
 const GSTS_TES = DMA_GSTS_TES;
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1894
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1898
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -86,7 +92,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
       throw new RangeError(`IOVA ${iova} is not a non-negative safe integer; pass a bigint`);
     }
     halves[0] = iova >>> 0;
-    halves[1] = vtd_hi32(iova);
+    halves[1] = vtdHi32(iova);
   } else {
     const v = BigInt.asUintN(64, iova);
     halves[0] = Number(v & 0xffff_ffffn);
@@ -94,7 +100,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1557
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1561
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -143,7 +149,7 @@ export class VtdTranslation {
   }
 
   get faultName(): string {
-    return vtd_unit_fault_reason_name(this.fault);
+    return vtdUnitFaultReasonName(this.fault);
   }
 
   reset(sid: number, iova: number | bigint, write: boolean, pasid: number): this {
@@ -186,12 +192,12 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2497
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2501
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
-  /** The CAP register (default `vtd_make_cap()`). */
+  /** The CAP register (default `vtdMakeCap()`). */
   cap?: bigint;
-  /** The ECAP register (default `vtd_make_ecap()`). */
+  /** The ECAP register (default `vtdMakeEcap()`). */
   ecap?: bigint;
   /** Host address width from the ACPI DMAR table (default 48). */
   haw?: number;
@@ -249,8 +255,8 @@ export class VtdUnit implements VtdLookupUnit {
   constructor(machine: Machine, opts: VtdUnitOptions = {}) {
     this.mem = machine.physmem;
     this.caps = new VtdCaps(
-      opts.cap ?? vtd_make_cap(),
-      opts.ecap ?? vtd_make_ecap(),
+      opts.cap ?? vtdMakeCap(),
+      opts.ecap ?? vtdMakeEcap(),
       opts.haw ?? 48,
     );
     this.iotlb = new VtdIotlb(opts.iotlbSize ?? 4096);
@@ -271,7 +277,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2080
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2084
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -398,7 +404,7 @@ export class VtdUnit implements VtdLookupUnit {
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1676
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1680
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -455,9 +461,9 @@ export class VtdUnit implements VtdLookupUnit {
     // unit-xlate-walk
     const walk = this.#walk;
     walk.trace = out.trace === null ? null : this.#walkTrace;
-    if (cfg.kind === "ss") vtd_walk_ss(this.mem, cfg.ss!, iova, req, walk);
-    else if (cfg.kind === "fs") vtd_walk_fs(this.mem, cfg.fs!, iova, req, walk);
-    else vtd_walk_nested(this.mem, cfg.fs!, cfg.ss!, iova, req, walk);
+    if (cfg.kind === "ss") vtdWalkSecondStage(this.mem, cfg.ss!, iova, req, walk);
+    else if (cfg.kind === "fs") vtdWalkFirstStage(this.mem, cfg.fs!, iova, req, walk);
+    else vtdWalkNested(this.mem, cfg.fs!, cfg.ss!, iova, req, walk);
     out.reads += walk.reads;
     if (out.trace !== null) { for (const pa of this.#walkTrace) out.trace.push(pa); }
     if (!walk.ok) return this.#report(out, walk.fault, walk.check, cfg.fpd, hi, lo);
@@ -481,7 +487,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1762
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1766
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
   #config(
     sid: number,
@@ -501,8 +507,8 @@ export class VtdUnit implements VtdLookupUnit {
     if (ctx === undefined) {
       hit = false;
       const c = scalable
-        ? vtd_sm_context_lookup(this, sid, lk)
-        : vtd_legacy_context_lookup(this, sid, lk);
+        ? vtdScalableContextLookup(this, sid, lk)
+        : vtdLegacyContextLookup(this, sid, lk);
       if (c === null) return null;
       this.#contextCache.set(sid, ctx = c);
     }
@@ -511,13 +517,13 @@ export class VtdUnit implements VtdLookupUnit {
       out.configHit = hit;
       return this.#remember(sid, pasid, ttm, ctx.config);
     }
-    const eff = vtd_sm_context_pasid(ctx, pasid, lk);
+    const eff = vtdScalableContextPasid(ctx, pasid, lk);
     if (eff < 0) return null;
     const key = sid * 2 ** 20 + eff;
     let cfg = this.#pasidCache.get(key);
     if (cfg === undefined) {
       hit = false;
-      const c = vtd_pasid_lookup(this, ctx, eff, lk);
+      const c = vtdPasidLookup(this, ctx, eff, lk);
       if (c === null) return null;
       this.#pasidCache.set(key, cfg = c);
     }
@@ -609,7 +615,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1973
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1977
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -708,7 +714,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2380
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2384
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
@@ -821,7 +827,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2639
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2643
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -831,7 +837,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2608
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2612
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);

@@ -8,14 +8,14 @@
  * @module
  */
 import { PhysMem } from "../physmem.ts";
-import { vtd_fs_map, vtd_ss_map, VtdTableArena } from "./build.ts";
+import { vtdMapFirstStage, vtdMapSecondStage, VtdTableArena } from "./build.ts";
 import {
   VtdFirstStage,
   type VtdFirstStageOptions,
   VtdSecondStage,
   type VtdSecondStageOptions,
 } from "./pgtable.ts";
-import { vtd_walk_fs, vtd_walk_nested, vtd_walk_ss, VtdWalk } from "./walk.ts";
+import { VtdWalk, vtdWalkFirstStage, vtdWalkNested, vtdWalkSecondStage } from "./walk.ts";
 import { vtdGenericWalkFs, vtdGenericWalkNested, vtdGenericWalkSs } from "./walk_generic.ts";
 
 /** NON-KERNEL: one worked walk of the chapter: entries to write, the stage(s), the request. */
@@ -211,9 +211,11 @@ export function vtdVectorRun(file: VtdVectorFile, v: VtdVector, generic = false)
   const iova = BigInt(v.request.iova_hex);
   const access = { write: v.request.write, supervisor: v.request.supervisor };
   const out = new VtdWalk({ trace: true });
-  if (v.walk === "ss") (generic ? vtdGenericWalkSs : vtd_walk_ss)(mem, ss!, iova, access, out);
-  else if (v.walk === "fs") (generic ? vtdGenericWalkFs : vtd_walk_fs)(mem, fs!, iova, access, out);
-  else (generic ? vtdGenericWalkNested : vtd_walk_nested)(mem, fs!, ss!, iova, access, out);
+  if (v.walk === "ss") {
+    (generic ? vtdGenericWalkSs : vtdWalkSecondStage)(mem, ss!, iova, access, out);
+  } else if (v.walk === "fs") {
+    (generic ? vtdGenericWalkFs : vtdWalkFirstStage)(mem, fs!, iova, access, out);
+  } else (generic ? vtdGenericWalkNested : vtdWalkNested)(mem, fs!, ss!, iova, access, out);
   const expect: VtdVector["expect"] = out.ok
     ? {
       ok: true,
@@ -331,7 +333,7 @@ export function vtdWorkedVectors(): VtdVectorFile {
   return file;
 }
 
-// ⟨vtd-vectors-random⟩ spec/17-vtd-page-walk.md:3153
+// ⟨vtd-vectors-random⟩ spec/17-vtd-page-walk.md:3158
 /** NON-KERNEL: xorshift32 over `seed`; `rand(n)` is in [0, n). */
 export function vtdPrng(seed: number): (n: number) => number {
   let x = (seed >>> 0) || 1;
@@ -393,7 +395,7 @@ function vtdRandomTable(
     };
     const ss = new VtdSecondStage(ssOpts);
     for (const m of maps) {
-      vtd_ss_map(mem, ss, m.iova, m.pa, m.size, { read: true, write: m.write }, arena.alloc);
+      vtdMapSecondStage(mem, ss, m.iova, m.pa, m.size, { read: true, write: m.write }, arena.alloc);
     }
     regions.push([tablesAt, arena.next]);
   } else {
@@ -411,7 +413,7 @@ function vtdRandomTable(
     };
     const fs = new VtdFirstStage(fsOpts);
     for (const m of maps) {
-      vtd_fs_map(mem, fs, m.iova, m.pa, m.size, { write: m.write }, guest.alloc, toHpa);
+      vtdMapFirstStage(mem, fs, m.iova, m.pa, m.size, { write: m.write }, guest.alloc, toHpa);
     }
     regions.push([toHpa(first), toHpa(guest.next)]);
     if (nested) {
@@ -426,7 +428,7 @@ function vtdRandomTable(
       const ss = new VtdSecondStage(ssOpts);
       for (let gpa = first; gpa < guest.next; gpa += PAGE) {
         if (rand(32) === 0) continue;
-        vtd_ss_map(
+        vtdMapSecondStage(
           mem,
           ss,
           gpa,
@@ -440,7 +442,15 @@ function vtdRandomTable(
         const gpa = m.pa - (m.pa % 2 ** 21);
         if (rand(16) === 0 || gpa === guestAt) continue;
         try {
-          vtd_ss_map(mem, ss, gpa, toHpa(gpa), 2 ** 21, { read: true, write: true }, arena.alloc);
+          vtdMapSecondStage(
+            mem,
+            ss,
+            gpa,
+            toHpa(gpa),
+            2 ** 21,
+            { read: true, write: true },
+            arena.alloc,
+          );
         } catch {
           // already mapped by an earlier mapping's 2 MiB
         }

@@ -11,8 +11,6 @@
  */
 import type { PhysMem } from "../physmem.ts";
 import {
-  vtd_fault_reason_name,
-  vtd_fault_reason_text,
   VTD_FR_FS_NON_CANONICAL,
   VTD_FR_FS_PAGING_ENTRY_INV,
   VTD_FR_FS_PAGING_ENTRY_P,
@@ -26,6 +24,8 @@ import {
   VTD_FR_SM_INTERRUPT_ADDR,
   VTD_FR_SM_WRITE,
   VTD_SS_FR_LEGACY,
+  vtdFaultReasonName,
+  vtdFaultReasonText,
 } from "./fault.ts";
 import {
   DMA_FL_PTE_ACCESS,
@@ -37,11 +37,11 @@ import {
   DMA_PTE_WRITE,
   DMA_SL_PTE_DIRTY,
   VTD_FS_PTE_RW,
-  vtd_hi32,
-  vtd_level_index,
-  vtd_level_size,
   VTD_SS_PTE_ACCESSED,
   type VtdFirstStage,
+  vtdHi32,
+  vtdLevelIndex,
+  vtdLevelSize,
   type VtdSecondStage,
 } from "./pgtable.ts";
 
@@ -102,7 +102,7 @@ export class VtdWalk {
 
   /** The fault reason's symbolic name, e.g. `VTD_FR_WRITE`. */
   get faultName(): string {
-    return vtd_fault_reason_name(this.fault);
+    return vtdFaultReasonName(this.fault);
   }
 
   /** Clears the result for a new walk (keeping the trace array, emptied). */
@@ -136,14 +136,14 @@ export class VtdWalk {
       return `PA ${hex(this.pa)} (${size} page, ${perm}, ${this.reads} reads)`;
     }
     return `fault ${hex(this.fault)} ${this.faultName} (${
-      vtd_fault_reason_text(this.fault)
+      vtdFaultReasonText(this.fault)
     }) at ${this.stage.toUpperCase()} level ${this.level} [${this.check}], ${this.reads} reads`;
   }
 }
 
 // ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1051
 /** NON-KERNEL: records a fault in `out` and returns its reason. */
-export function vtd_fault(
+export function vtdWalkFault(
   out: VtdWalk,
   fr: number,
   check: string,
@@ -166,7 +166,7 @@ const part = new Uint32Array(2);
  * input whose halves are `hi`/`lo` through second stage `ss`. Fills `out` (adding to its read
  * count and trace) and returns 0 or the fault reason.
  */
-function ss_walk(
+function secondStageWalk(
   mem: PhysMem,
   ss: VtdSecondStage,
   hi: number,
@@ -178,7 +178,7 @@ function ss_walk(
   // vtd-ss-check-range
   const w = ss.inputWidth;
   if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) {
-    return vtd_fault(out, fr.range, "vtd-ss-check-range", "ss", ss.levels);
+    return vtdWalkFault(out, fr.range, "vtd-ss-check-range", "ss", ss.levels);
   }
   const right = write ? DMA_PTE_WRITE : DMA_PTE_READ;
   const denied = write ? fr.write : fr.read;
@@ -188,11 +188,11 @@ function ss_walk(
   let rights = DMA_PTE_READ | DMA_PTE_WRITE;
   let table = ss.root;
   for (let level = ss.levels;; level--) {
-    const pa = table + 8 * vtd_level_index(hi, lo, level);
+    const pa = table + 8 * vtdLevelIndex(hi, lo, level);
     // vtd-ss-check-fetch
     if (pa + 8 > mem.size) {
       const code = level === ss.levels ? fr.topFetch : fr.fetch;
-      return vtd_fault(out, code, "vtd-ss-check-fetch", "ss", level);
+      return vtdWalkFault(out, code, "vtd-ss-check-fetch", "ss", level);
     }
     mem.read64Parts(pa, part);
     out.reads++;
@@ -206,11 +206,11 @@ function ss_walk(
       // vtd-ss-check-perm
       if ((elo & right) === 0) {
         const code = (elo & 3) === 0 ? notPresent : denied;
-        return vtd_fault(out, code, "vtd-ss-check-perm", "ss", level);
+        return vtdWalkFault(out, code, "vtd-ss-check-perm", "ss", level);
       }
     } else if ((elo & 3) === 0) {
       // vtd-ss-check-present
-      return vtd_fault(out, notPresent, "vtd-ss-check-present", "ss", level);
+      return vtdWalkFault(out, notPresent, "vtd-ss-check-present", "ss", level);
     }
     // vtd-ss-check-rsvd
     const large = (elo & DMA_PTE_LARGE_PAGE) !== 0 && (ss.largeAt & (1 << level)) !== 0;
@@ -219,19 +219,19 @@ function ss_walk(
         ? (elo & ss.rsvdLargeLo[level]) !== 0 || (ehi & ss.rsvdLargeHi[level]) !== 0
         : (elo & ss.rsvdLo[level]) !== 0 || (ehi & ss.rsvdHi[level]) !== 0
     ) {
-      return vtd_fault(out, fr.rsvd, "vtd-ss-check-rsvd", "ss", level);
+      return vtdWalkFault(out, fr.rsvd, "vtd-ss-check-rsvd", "ss", level);
     }
     const leaf = level === 1 || large;
     // vtd-ss-check-final
     if (leaf && specOrder && (rights & right) === 0) {
-      return vtd_fault(out, denied, "vtd-ss-check-final", "ss", level);
+      return vtdWalkFault(out, denied, "vtd-ss-check-final", "ss", level);
     }
     if (ss.ssade) {
       const set = VTD_SS_PTE_ACCESSED | (leaf && write ? DMA_SL_PTE_DIRTY : 0);
       if ((elo & set) !== set) mem.write32(pa, elo | set);
     }
     if (leaf) {
-      const size = vtd_level_size(level);
+      const size = vtdLevelSize(level);
       const frameLo = (elo & ~(size - 1) & ~0xfff) >>> 0;
       out.pa = (ehi & 0xfffff) * 0x1_0000_0000 + frameLo + ((lo & (size - 1)) >>> 0);
       out.pageSize = size;
@@ -251,24 +251,24 @@ export const VTD_INTERRUPT_ADDR_FIRST = 0xfee0_0000;
 export const VTD_INTERRUPT_ADDR_LAST = 0xfeef_ffff;
 
 /** NON-KERNEL: the final check of every walk; returns 0 or the fault reason. */
-export function check_interrupt_range(out: VtdWalk, fr: number, stage: "ss" | "fs"): number {
+export function checkInterruptRange(out: VtdWalk, fr: number, stage: "ss" | "fs"): number {
   const page = out.pa - (out.pa % out.pageSize);
   // vtd-check-interrupt
   if (page <= VTD_INTERRUPT_ADDR_LAST && page + out.pageSize - 1 >= VTD_INTERRUPT_ADDR_FIRST) {
-    return vtd_fault(out, fr, "vtd-check-interrupt", stage, out.level);
+    return vtdWalkFault(out, fr, "vtd-check-interrupt", stage, out.level);
   }
   return 0;
 }
 
 // ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1228
 /** NON-KERNEL: the 32-bit halves of an input address, without allocating for a number. */
-export function split_iova(iova: number | bigint, halves: Uint32Array): void {
+export function splitIova(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
     if (!(Number.isSafeInteger(iova) && iova >= 0)) {
       throw new RangeError(`IOVA ${iova} is not a non-negative safe integer; pass a bigint`);
     }
     halves[0] = iova >>> 0;
-    halves[1] = vtd_hi32(iova);
+    halves[1] = vtdHi32(iova);
   } else {
     const v = BigInt.asUintN(64, iova);
     halves[0] = Number(v & 0xffff_ffffn);
@@ -282,7 +282,7 @@ const input = new Uint32Array(2);
  * NON-KERNEL (hardware): a DMA request's walk through a second stage alone (legacy mode, or
  * scalable mode with PGTT=2). Returns `out`, holding the translation or the fault.
  */
-export function vtd_walk_ss(
+export function vtdWalkSecondStage(
   mem: PhysMem,
   ss: VtdSecondStage,
   iova: number | bigint,
@@ -290,13 +290,13 @@ export function vtd_walk_ss(
   out: VtdWalk = new VtdWalk(),
 ): VtdWalk {
   const write = access.write === true;
-  if (out.trace === null && fast_input(iova) && vtd_walk_ss_fast(mem, ss, iova, write, out)) {
+  if (out.trace === null && fast_input(iova) && vtdWalkSecondStageFast(mem, ss, iova, write, out)) {
     return out;
   }
   out.reset(iova);
-  split_iova(iova, input);
-  if (ss_walk(mem, ss, input[1], input[0], write, out) === 0) {
-    check_interrupt_range(out, ss.fr.interrupt, "ss");
+  splitIova(iova, input);
+  if (secondStageWalk(mem, ss, input[1], input[0], write, out) === 0) {
+    checkInterruptRange(out, ss.fr.interrupt, "ss");
   }
   return out;
 }
@@ -307,7 +307,7 @@ export function vtd_walk_ss(
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
  * is a GPA translated by `ss` first. Fills `out`; the output (`out.pa`) is a GPA when nested.
  */
-function fs_walk(
+function firstStageWalk(
   mem: PhysMem,
   fs: VtdFirstStage,
   ss: VtdSecondStage | null,
@@ -319,7 +319,7 @@ function fs_walk(
   // vtd-fs-check-canonical
   const top = hi >>> (fs.inputWidth - 33);
   if (top !== 0 && top !== (1 << (65 - fs.inputWidth)) - 1) {
-    return vtd_fault(out, VTD_FR_FS_NON_CANONICAL, "vtd-fs-check-canonical", "fs", fs.levels);
+    return vtdWalkFault(out, VTD_FR_FS_NON_CANONICAL, "vtd-fs-check-canonical", "fs", fs.levels);
   }
   const write = access.write === true;
   const user = access.supervisor !== true;
@@ -329,19 +329,19 @@ function fs_walk(
   let rights = VTD_FS_PTE_RW | DMA_FL_PTE_US;
   let table = fs.root;
   for (let level = fs.levels;; level--) {
-    let pa = table + 8 * vtd_level_index(hi, lo, level);
+    let pa = table + 8 * vtdLevelIndex(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1462
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1463
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
       inner.trace = trace;
       inner.levels = out.levels;
-      const sfr = ss_walk(mem, ss, vtd_hi32(pa), pa >>> 0, false, inner);
+      const sfr = secondStageWalk(mem, ss, vtdHi32(pa), pa >>> 0, false, inner);
       out.reads += inner.reads;
       out.gpa = pa;
-      if (sfr !== 0) return nested_fault(out, inner, level === fs.levels);
+      if (sfr !== 0) return nestedFault(out, inner, level === fs.levels);
       pa = inner.pa;
       tableWritable = inner.write;
     }
@@ -350,7 +350,7 @@ function fs_walk(
       const code = level === fs.levels
         ? VTD_FR_PASID_ENTRY_FSPTPTR_INV
         : VTD_FR_FS_PAGING_ENTRY_INV;
-      return vtd_fault(out, code, "vtd-fs-check-fetch", "fs", level);
+      return vtdWalkFault(out, code, "vtd-fs-check-fetch", "fs", level);
     }
     mem.read64Parts(pa, part);
     out.reads++;
@@ -361,17 +361,17 @@ function fs_walk(
     const elo = part[0], ehi = part[1];
     // vtd-fs-check-present
     if ((elo & DMA_FL_PTE_PRESENT) === 0) {
-      return vtd_fault(out, VTD_FR_FS_PAGING_ENTRY_P, "vtd-fs-check-present", "fs", level);
+      return vtdWalkFault(out, VTD_FR_FS_PAGING_ENTRY_P, "vtd-fs-check-present", "fs", level);
     }
     rights &= elo;
     if (!specOrder) {
       // vtd-fs-check-user
       if (user && (elo & DMA_FL_PTE_US) === 0) {
-        return vtd_fault(out, VTD_FR_FS_PAGING_ENTRY_US, "vtd-fs-check-user", "fs", level);
+        return vtdWalkFault(out, VTD_FR_FS_PAGING_ENTRY_US, "vtd-fs-check-user", "fs", level);
       }
       // vtd-fs-check-write
       if (write && checkRw && (elo & VTD_FS_PTE_RW) === 0) {
-        return vtd_fault(out, VTD_FR_SM_WRITE, "vtd-fs-check-write", "fs", level);
+        return vtdWalkFault(out, VTD_FR_SM_WRITE, "vtd-fs-check-write", "fs", level);
       }
     }
     // vtd-fs-check-rsvd
@@ -381,28 +381,28 @@ function fs_walk(
         ? (elo & fs.rsvdLargeLo[level]) !== 0 || (ehi & fs.rsvdLargeHi[level]) !== 0
         : (elo & fs.rsvdLo[level]) !== 0 || (ehi & fs.rsvdHi[level]) !== 0
     ) {
-      return vtd_fault(out, VTD_FR_FS_PAGING_ENTRY_RSVD, "vtd-fs-check-rsvd", "fs", level);
+      return vtdWalkFault(out, VTD_FR_FS_PAGING_ENTRY_RSVD, "vtd-fs-check-rsvd", "fs", level);
     }
     const leaf = level === 1 || large;
     if (leaf && specOrder) {
       // vtd-fs-check-final
       if (user && (rights & DMA_FL_PTE_US) === 0) {
-        return vtd_fault(out, VTD_FR_FS_PAGING_ENTRY_US, "vtd-fs-check-final", "fs", level);
+        return vtdWalkFault(out, VTD_FR_FS_PAGING_ENTRY_US, "vtd-fs-check-final", "fs", level);
       }
       if (write && checkRw && (rights & VTD_FS_PTE_RW) === 0) {
-        return vtd_fault(out, VTD_FR_SM_WRITE, "vtd-fs-check-final", "fs", level);
+        return vtdWalkFault(out, VTD_FR_SM_WRITE, "vtd-fs-check-final", "fs", level);
       }
     }
     // vtd-fs-check-ad
     const set = DMA_FL_PTE_ACCESS | (leaf && write ? DMA_FL_PTE_DIRTY : 0);
     if ((elo & set) !== set) {
       if (!tableWritable) {
-        return vtd_fault(out, VTD_FR_NESTED_FS_SS_WRITE, "vtd-nested-check-ad", "ss", level);
+        return vtdWalkFault(out, VTD_FR_NESTED_FS_SS_WRITE, "vtd-nested-check-ad", "ss", level);
       }
       mem.write32(pa, elo | set);
     }
     if (leaf) {
-      const size = vtd_level_size(level);
+      const size = vtdLevelSize(level);
       const frameLo = (elo & ~(size - 1) & ~0xfff) >>> 0;
       out.pa = (ehi & 0xfffff) * 0x1_0000_0000 + frameLo + ((lo & (size - 1)) >>> 0);
       out.pageSize = size;
@@ -420,7 +420,7 @@ function fs_walk(
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
  */
-export function vtd_walk_fs(
+export function vtdWalkFirstStage(
   mem: PhysMem,
   fs: VtdFirstStage,
   iova: number | bigint,
@@ -428,24 +428,25 @@ export function vtd_walk_fs(
   out: VtdWalk = new VtdWalk(),
 ): VtdWalk {
   if (
-    out.trace === null && fast_input(iova) && vtd_walk_fs_fast(mem, fs, null, iova, access, out)
+    out.trace === null && fast_input(iova) &&
+    vtdWalkFirstStageFast(mem, fs, null, iova, access, out)
   ) {
     return out;
   }
   out.reset(iova);
-  split_iova(iova, input);
-  if (fs_walk(mem, fs, null, input[1], input[0], access, out) === 0) {
-    check_interrupt_range(out, VTD_FR_SM_INTERRUPT_ADDR, "fs");
+  splitIova(iova, input);
+  if (firstStageWalk(mem, fs, null, input[1], input[0], access, out) === 0) {
+    checkInterruptRange(out, VTD_FR_SM_INTERRUPT_ADDR, "fs");
   }
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1479
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1480
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
 /** NON-KERNEL: reports the fault of a table fetch's second-stage walk under its nested code. */
-export function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
+export function nestedFault(out: VtdWalk, inner: VtdWalk, top: boolean): number {
   let fr = inner.fault;
   let check = inner.check;
   if (check === "vtd-ss-check-range") {
@@ -458,15 +459,15 @@ export function nested_fault(out: VtdWalk, inner: VtdWalk, top: boolean): number
     fr = top ? VTD_FR_NESTED_FS_TOP_SS_READ : VTD_FR_NESTED_FS_SS_READ;
     check = "vtd-nested-check-read";
   }
-  return vtd_fault(out, fr, check, "ss", inner.level);
+  return vtdWalkFault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1510
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1511
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
  */
-export function vtd_walk_nested(
+export function vtdWalkNested(
   mem: PhysMem,
   fs: VtdFirstStage,
   ss: VtdSecondStage,
@@ -475,30 +476,32 @@ export function vtd_walk_nested(
   out: VtdWalk = new VtdWalk(),
 ): VtdWalk {
   if (ss.mode !== "scalable") throw new Error("nested translation needs a scalable-mode stage");
-  if (out.trace === null && fast_input(iova) && vtd_walk_fs_fast(mem, fs, ss, iova, access, out)) {
+  if (
+    out.trace === null && fast_input(iova) && vtdWalkFirstStageFast(mem, fs, ss, iova, access, out)
+  ) {
     return out;
   }
   out.reset(iova);
-  split_iova(iova, input);
-  if (fs_walk(mem, fs, ss, input[1], input[0], access, out) !== 0) return out;
+  splitIova(iova, input);
+  if (firstStageWalk(mem, fs, ss, input[1], input[0], access, out) !== 0) return out;
   const gpa = out.pa, fsSize = out.pageSize, fsWrite = out.write;
   out.gpa = gpa;
   const write = access.write === true;
-  const sfr = ss_walk(mem, ss, vtd_hi32(gpa), gpa >>> 0, write, out);
+  const sfr = secondStageWalk(mem, ss, vtdHi32(gpa), gpa >>> 0, write, out);
   if (sfr !== 0) {
     // vtd-nested-check-output
     if (out.check === "vtd-ss-check-range") {
-      vtd_fault(out, VTD_FR_NESTED_FS_GPA_BEYOND, "vtd-nested-check-output", "ss", out.level);
+      vtdWalkFault(out, VTD_FR_NESTED_FS_GPA_BEYOND, "vtd-nested-check-output", "ss", out.level);
     }
     return out;
   }
   out.pageSize = Math.min(out.pageSize, fsSize);
   out.write = out.write && fsWrite;
-  check_interrupt_range(out, VTD_FR_SM_INTERRUPT_ADDR, "ss");
+  checkInterruptRange(out, VTD_FR_SM_INTERRUPT_ADDR, "ss");
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1595
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1598
 /**
  * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
  * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
@@ -528,7 +531,7 @@ function fast_input(iova: number | bigint): boolean {
     fast[0] = Math.floor(iova / 0x1_0000_0000);
     fast[1] = iova >>> 0;
   } else {
-    split_iova(iova, input);
+    splitIova(iova, input);
     fast[0] = input[1];
     fast[1] = input[0];
   }
@@ -536,7 +539,7 @@ function fast_input(iova: number | bigint): boolean {
 }
 
 /** NON-KERNEL: true when the page at `hi`/`lo` of `2^shift` bytes reaches the interrupt range. */
-function fast_hits_interrupt(hi: number, lo: number, shift: number): boolean {
+function fastHitsInterrupt(hi: number, lo: number, shift: number): boolean {
   if (hi !== 0) return false;
   const mask = (1 << shift) - 1;
   const page = (lo & ~mask) >>> 0;
@@ -557,7 +560,7 @@ function fast_large_rsvd(
  * NON-KERNEL: the second-stage walk of the input in `fast` when it translates with no A/D update;
  * leaves the leaf in `fast` and returns true, or returns false otherwise.
  */
-function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean {
+function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean {
   const hi = fast[0], lo = fast[1];
   const w = ss.inputWidth;
   if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) return false;
@@ -572,7 +575,7 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
   for (let level = ss.levels | 0; level > 0; level--) {
     const slot = mem.slotAt(thi, tlo);
     if (slot < 0) return false;
-    // the input bit this level indexes from: 12 + 9 * (level - 1), as vtd_level_index()
+    // the input bit this level indexes from: 12 + 9 * (level - 1), as vtdLevelIndex()
     const shift = 3 + 9 * level;
     const index = shift >= 32
       ? (hi >>> (shift - 32)) & 0x1ff
@@ -615,7 +618,7 @@ function ss_walk_fast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean
  * translates with no A/D update; leaves the leaf in `fast` (`fast[6]`: DMA_PTE_WRITE when the
  * first stage lets a write through, else 0) and returns true, or returns false otherwise.
  */
-function fs_walk_fast(
+function firstStageWalkFast(
   mem: PhysMem,
   fs: VtdFirstStage,
   ss: VtdSecondStage | null,
@@ -643,7 +646,7 @@ function fs_walk_fast(
     if (ss !== null) {
       fast[0] = phi;
       fast[1] = plo;
-      if (!ss_walk_fast(mem, ss, false)) return false;
+      if (!secondStageWalkFast(mem, ss, false)) return false;
       reads += fast[7];
       phi = fast[2];
       plo = fast[3];
@@ -685,7 +688,7 @@ function fs_walk_fast(
  * NON-KERNEL: writes the leaf in `fast` into `out` as a translation, every field as `reset()`
  * followed by the general walker would leave it.
  */
-function fast_result(
+function fastResult(
   out: VtdWalk,
   iova: number | bigint,
   read: boolean,
@@ -707,26 +710,26 @@ function fast_result(
   if (out.levels !== null) out.levels.length = 0;
 }
 
-/** NON-KERNEL: vtd_walk_ss()'s fast path, input in `fast`; true when `out` holds the result. */
-function vtd_walk_ss_fast(
+/** NON-KERNEL: vtdWalkSecondStage()'s fast path, input in `fast`; true when `out` holds the result. */
+function vtdWalkSecondStageFast(
   mem: PhysMem,
   ss: VtdSecondStage,
   iova: number | bigint,
   write: boolean,
   out: VtdWalk,
 ): boolean {
-  if (!ss_walk_fast(mem, ss, write)) return false;
-  if (fast_hits_interrupt(fast[2], fast[3], fast[4])) return false;
+  if (!secondStageWalkFast(mem, ss, write)) return false;
+  if (fastHitsInterrupt(fast[2], fast[3], fast[4])) return false;
   const rights = fast[6];
-  fast_result(out, iova, (rights & SS_R) !== 0, (rights & SS_W) !== 0, fast[7], 0);
+  fastResult(out, iova, (rights & SS_R) !== 0, (rights & SS_W) !== 0, fast[7], 0);
   return true;
 }
 
 /**
- * NON-KERNEL: vtd_walk_fs()'s and vtd_walk_nested()'s fast path, input in `fast`; true when `out`
+ * NON-KERNEL: vtdWalkFirstStage()'s and vtdWalkNested()'s fast path, input in `fast`; true when `out`
  * holds the translation.
  */
-function vtd_walk_fs_fast(
+function vtdWalkFirstStageFast(
   mem: PhysMem,
   fs: VtdFirstStage,
   ss: VtdSecondStage | null,
@@ -735,22 +738,22 @@ function vtd_walk_fs_fast(
   out: VtdWalk,
 ): boolean {
   const write = access.write === true;
-  if (!fs_walk_fast(mem, fs, ss, write, access.supervisor !== true)) return false;
+  if (!firstStageWalkFast(mem, fs, ss, write, access.supervisor !== true)) return false;
   if (ss === null) {
-    if (fast_hits_interrupt(fast[2], fast[3], fast[4])) return false;
-    fast_result(out, iova, true, fast[6] !== 0, fast[7], 0);
+    if (fastHitsInterrupt(fast[2], fast[3], fast[4])) return false;
+    fastResult(out, iova, true, fast[6] !== 0, fast[7], 0);
     return true;
   }
   const gHi = fast[2], gLo = fast[3], fsShift = fast[4], fsWrite = fast[6] !== 0;
   const fsReads = fast[7];
   fast[0] = gHi;
   fast[1] = gLo;
-  if (!ss_walk_fast(mem, ss, write)) return false;
+  if (!secondStageWalkFast(mem, ss, write)) return false;
   const shift = Math.min(fast[4], fsShift);
-  if (fast_hits_interrupt(fast[2], fast[3], shift)) return false;
+  if (fastHitsInterrupt(fast[2], fast[3], shift)) return false;
   fast[4] = shift;
   const rights = fast[6];
-  fast_result(
+  fastResult(
     out,
     iova,
     (rights & SS_R) !== 0,

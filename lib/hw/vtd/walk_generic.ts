@@ -2,7 +2,7 @@
 // spec/17-vtd-page-walk.md
 /**
  * VT-d's walks by the generic walker over VT-d's formats: the same results, fault reasons, checks
- * and reads as vtd_walk_ss(), vtd_walk_fs() and vtd_walk_nested() (proven by a property test).
+ * and reads as vtdWalkSecondStage(), vtdWalkFirstStage() and vtdWalkNested() (proven by a property test).
  * NON-KERNEL (hardware).
  *
  * @module
@@ -33,13 +33,13 @@ import {
   type VtdSecondStage,
 } from "./pgtable.ts";
 import {
-  check_interrupt_range,
-  nested_fault,
-  split_iova,
+  checkInterruptRange,
+  nestedFault,
+  splitIova,
   VTD_DMA_READ,
-  vtd_fault,
   type VtdAccess,
   VtdWalk,
+  vtdWalkFault,
 } from "./walk.ts";
 
 /** NON-KERNEL: PhysMem as the generic walker's 64-bit word memory. */
@@ -64,7 +64,7 @@ interface VtdGenericRun {
 /** NON-KERNEL: the input address as an unsigned 64-bit bigint (the walker's rules for numbers). */
 function vtdGenericInput(iova: number | bigint): bigint {
   const halves = new Uint32Array(2);
-  split_iova(iova, halves);
+  splitIova(iova, halves);
   return (BigInt(halves[1]) << 32n) | BigInt(halves[0]);
 }
 
@@ -74,7 +74,7 @@ function vtdGenericFetch(run: VtdGenericRun, pa: bigint, writable: boolean): PtT
   return { ok: true, pa, writable };
 }
 
-/** NON-KERNEL: the second-stage walk of `va` by the generic walker; fills `out` as ss_walk(). */
+/** NON-KERNEL: the second-stage walk of `va` by the generic walker; fills `out` as secondStageWalk(). */
 function vtdGenericSs(
   run: VtdGenericRun,
   ss: VtdSecondStage,
@@ -94,22 +94,22 @@ function vtdGenericSs(
   if (!r.ok) {
     const level = r.level + 1;
     const denied = write ? fr.write : fr.read;
-    if (r.kind === "input") return vtd_fault(out, fr.range, "vtd-ss-check-range", "ss", level);
+    if (r.kind === "input") return vtdWalkFault(out, fr.range, "vtd-ss-check-range", "ss", level);
     if (r.kind === "nested") {
       const code = level === ss.levels ? fr.topFetch : fr.fetch;
-      return vtd_fault(out, code, "vtd-ss-check-fetch", "ss", level);
+      return vtdWalkFault(out, code, "vtd-ss-check-fetch", "ss", level);
     }
-    if (r.kind === "perm") return vtd_fault(out, denied, "vtd-ss-check-final", "ss", level);
+    if (r.kind === "perm") return vtdWalkFault(out, denied, "vtd-ss-check-final", "ss", level);
     if (r.kind === "entry" && r.why === "not-present") {
       const code = fr === VTD_SS_FR_LEGACY ? denied : fr.notPresent;
       const check = ss.order === "qemu" ? "vtd-ss-check-perm" : "vtd-ss-check-present";
-      return vtd_fault(out, code, check, "ss", level);
+      return vtdWalkFault(out, code, check, "ss", level);
     }
     if (r.kind === "entry" && r.why === "denied") {
-      return vtd_fault(out, denied, "vtd-ss-check-perm", "ss", level);
+      return vtdWalkFault(out, denied, "vtd-ss-check-perm", "ss", level);
     }
     if (r.kind === "entry" && r.why === "reserved") {
-      return vtd_fault(out, fr.rsvd, "vtd-ss-check-rsvd", "ss", level);
+      return vtdWalkFault(out, fr.rsvd, "vtd-ss-check-rsvd", "ss", level);
     }
     throw new Error(`VT-d second stage: the generic walker stopped with ${r.kind} ${r.why ?? ""}`);
   }
@@ -123,7 +123,7 @@ function vtdGenericSs(
 
 /**
  * NON-KERNEL: the first-stage walk of `va` by the generic walker, nested over `ss` when given;
- * fills `out` as fs_walk().
+ * fills `out` as firstStageWalk().
  */
 function vtdGenericFs(
   run: VtdGenericRun,
@@ -155,21 +155,21 @@ function vtdGenericFs(
   if (!r.ok) {
     const level = r.level + 1, top = level === fs.levels;
     if (r.kind === "input") {
-      return vtd_fault(out, VTD_FR_FS_NON_CANONICAL, "vtd-fs-check-canonical", "fs", level);
+      return vtdWalkFault(out, VTD_FR_FS_NON_CANONICAL, "vtd-fs-check-canonical", "fs", level);
     }
     if (r.kind === "nested" && r.nested === "fetch") {
       const code = top ? VTD_FR_PASID_ENTRY_FSPTPTR_INV : VTD_FR_FS_PAGING_ENTRY_INV;
-      return vtd_fault(out, code, "vtd-fs-check-fetch", "fs", level);
+      return vtdWalkFault(out, code, "vtd-fs-check-fetch", "fs", level);
     }
-    if (r.kind === "nested") return nested_fault(out, r.nested as VtdWalk, top);
+    if (r.kind === "nested") return nestedFault(out, r.nested as VtdWalk, top);
     if (r.kind === "ad-write") {
-      return vtd_fault(out, VTD_FR_NESTED_FS_SS_WRITE, "vtd-nested-check-ad", "ss", level);
+      return vtdWalkFault(out, VTD_FR_NESTED_FS_SS_WRITE, "vtd-nested-check-ad", "ss", level);
     }
     if (r.kind === "perm") {
       const code = user && (r.perm! & DMA_FL_PTE_US) === 0
         ? VTD_FR_FS_PAGING_ENTRY_US
         : VTD_FR_SM_WRITE;
-      return vtd_fault(out, code, "vtd-fs-check-final", "fs", level);
+      return vtdWalkFault(out, code, "vtd-fs-check-final", "fs", level);
     }
     const codes: Record<string, [number, string]> = {
       "not-present": [VTD_FR_FS_PAGING_ENTRY_P, "vtd-fs-check-present"],
@@ -179,7 +179,7 @@ function vtdGenericFs(
     };
     const known = r.kind === "entry" ? codes[r.why ?? ""] : undefined;
     if (!known) throw new Error(`VT-d first stage: the generic walker stopped with ${r.kind}`);
-    return vtd_fault(out, known[0], known[1], "fs", level);
+    return vtdWalkFault(out, known[0], known[1], "fs", level);
   }
   out.pa = Number(r.oa);
   out.pageSize = 2 ** r.sizeShift;
@@ -203,7 +203,7 @@ function vtdGenericFinish(run: VtdGenericRun, out: VtdWalk): VtdWalk {
   return out;
 }
 
-/** NON-KERNEL: vtd_walk_ss() by the generic walker over {@link vtdSecondStageFormat}. */
+/** NON-KERNEL: vtdWalkSecondStage() by the generic walker over {@link vtdSecondStageFormat}. */
 export function vtdGenericWalkSs(
   mem: PhysMem,
   ss: VtdSecondStage,
@@ -213,12 +213,12 @@ export function vtdGenericWalkSs(
 ): VtdWalk {
   const run = vtdGenericStart(mem, out, iova);
   if (vtdGenericSs(run, ss, vtdGenericInput(iova), access.write === true, out) === 0) {
-    check_interrupt_range(out, ss.fr.interrupt, "ss");
+    checkInterruptRange(out, ss.fr.interrupt, "ss");
   }
   return vtdGenericFinish(run, out);
 }
 
-/** NON-KERNEL: vtd_walk_fs() by the generic walker over {@link vtdFirstStageFormat}. */
+/** NON-KERNEL: vtdWalkFirstStage() by the generic walker over {@link vtdFirstStageFormat}. */
 export function vtdGenericWalkFs(
   mem: PhysMem,
   fs: VtdFirstStage,
@@ -228,12 +228,12 @@ export function vtdGenericWalkFs(
 ): VtdWalk {
   const run = vtdGenericStart(mem, out, iova);
   if (vtdGenericFs(run, fs, null, vtdGenericInput(iova), access, out) === 0) {
-    check_interrupt_range(out, VTD_FR_SM_INTERRUPT_ADDR, "fs");
+    checkInterruptRange(out, VTD_FR_SM_INTERRUPT_ADDR, "fs");
   }
   return vtdGenericFinish(run, out);
 }
 
-/** NON-KERNEL: vtd_walk_nested() by the generic walker: the first stage over the second. */
+/** NON-KERNEL: vtdWalkNested() by the generic walker: the first stage over the second. */
 export function vtdGenericWalkNested(
   mem: PhysMem,
   fs: VtdFirstStage,
@@ -252,13 +252,13 @@ export function vtdGenericWalkNested(
   if (vtdGenericSs(run, ss, BigInt(gpa), access.write === true, out) !== 0) {
     // vtd-nested-check-output
     if (out.check === "vtd-ss-check-range") {
-      vtd_fault(out, VTD_FR_NESTED_FS_GPA_BEYOND, "vtd-nested-check-output", "ss", out.level);
+      vtdWalkFault(out, VTD_FR_NESTED_FS_GPA_BEYOND, "vtd-nested-check-output", "ss", out.level);
     }
     return vtdGenericFinish(run, out);
   }
   out.pageSize = Math.min(out.pageSize, fsSize);
   out.write = out.write && fsWrite;
-  check_interrupt_range(out, VTD_FR_SM_INTERRUPT_ADDR, "ss");
+  checkInterruptRange(out, VTD_FR_SM_INTERRUPT_ADDR, "ss");
   return vtdGenericFinish(run, out);
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/walk_generic.ts.map
