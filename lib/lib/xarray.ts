@@ -51,7 +51,7 @@ const radix_tree_node_cachep = kmem_cache_create("radix_tree_node", 576, SLAB_RE
  * bottom nodes); the Map-like part of the interface the xarray functions use. Unlike a `Map`'s, its
  * iteration is by index, as the kernel's xa_for_each().
  */
-export class xa_entries<T> {
+export class XaEntries<T> {
   #chunks = new Map<number, { slots: (T | undefined)[]; count: number }>();
   #size = 0;
   #lastIndex = -1;
@@ -128,7 +128,7 @@ export class xa_entries<T> {
 /** linux v6.12 include/linux/xarray.h struct xarray, with the node structure for accounting */
 export class xarray<T> {
   /** Present entries, including reserved ones. */
-  readonly entries = new xa_entries<T | typeof XA_ZERO_ENTRY>();
+  readonly entries = new XaEntries<T | typeof XA_ZERO_ENTRY>();
   /** Levels of nodes above the entries; 0 when empty or when only index 0 is used. */
   height = 0;
   /** Node key → [slots in use, the slab object standing for the node]. */

@@ -68,7 +68,7 @@ const PGTABLE_LEVELS = [
   { name: "pte", shift: 21 },
 ] as const;
 
-/** NON-KERNEL: one PTE table of a `pte_map`: its 512 entries, their order of making, a count. */
+/** NON-KERNEL: one PTE table of a `PteMap`: its 512 entries, their order of making, a count. */
 interface pte_table {
   readonly slots: (page | undefined)[];
   readonly made: Float64Array;
@@ -84,7 +84,7 @@ interface pte_table {
  * the entries in the order they were made, as a `Map`'s does (an entry made during an iteration
  * is not visited by it).
  */
-export class pte_map implements Iterable<[number, page]> {
+export class PteMap implements Iterable<[number, page]> {
   #tables = new Map<number, pte_table>();
   #size = 0;
   #made = 0;
@@ -115,7 +115,7 @@ export class pte_map implements Iterable<[number, page]> {
   }
 
   set(vpn: number, folio: page): this {
-    if (!Number.isSafeInteger(vpn) || vpn < 0) throw new RangeError(`pte_map: page ${vpn}`);
+    if (!Number.isSafeInteger(vpn) || vpn < 0) throw new RangeError(`PteMap: page ${vpn}`);
     let table = this.#table(vpn);
     if (!table) {
       table = { slots: new Array(512).fill(undefined), made: new Float64Array(512), count: 0 };
@@ -193,7 +193,7 @@ export class mm_struct {
   /** VMAs, sorted by address. */
   readonly vmas: vm_area_struct[] = [];
   /** NON-KERNEL: present translations, by virtual page number (the PTEs): each page's folio. */
-  readonly ptes = new pte_map();
+  readonly ptes = new PteMap();
   /** NON-KERNEL: transparent huge pages mapped by a PMD entry, by 2 MiB index (addr / PMD_SIZE). */
   readonly pmds = new Map<number, page>();
   /** NON-KERNEL: allocated page-table pages per level (PUD, PMD, PTE), by table index. */

@@ -12,7 +12,6 @@ import { realSite } from "../tools/real_site.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
-const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
   css: "text/css",

@@ -1,13 +1,13 @@
 /**
  * Issue 10 item 2: the mm's two maps by number that replaced a `Map` on the hot path of pinning —
- * `pte_map` (an address space's PTEs, by virtual page number, spec/03) and `memmap` (the heads of
+ * `PteMap` (an address space's PTEs, by virtual page number, spec/03) and `memmap` (the heads of
  * allocated blocks, by PFN, spec/02) — behave as the `Map` they replaced: after random sets,
- * overwrites and deletes, clustered and spread, the same lookups, sizes and (for `pte_map`, whose
+ * overwrites and deletes, clustered and spread, the same lookups, sizes and (for `PteMap`, whose
  * iteration do_munmap() uses to put pages) the same iteration order, also with deletes during the
  * iteration. Seeded.
  */
 import assert from "node:assert/strict";
-import { Machine, memmap, page, pte_map } from "../../lib/internal.ts";
+import { Machine, memmap, page, PteMap } from "../../lib/internal.ts";
 
 /** xorshift32 over a seed; rand(n) is in [0, n) for n up to 2^32. */
 function rng(seed: number): (n: number) => number {
@@ -24,10 +24,10 @@ function rng(seed: number): (n: number) => number {
 
 const pgdat = new Machine().pgdat;
 
-Deno.test("pte_map ≡ Map<vpn, page>: lookups, size, iteration in the order entries were made", () => {
+Deno.test("PteMap ≡ Map<vpn, page>: lookups, size, iteration in the order entries were made", () => {
   for (let seed = 1; seed <= 30; seed++) {
     const rand = rng(Math.imul(seed, 0x9e3779b1));
-    const ptes = new pte_map();
+    const ptes = new PteMap();
     const ref = new Map<number, page>();
     const base = 0x7f00_0000_0000 / 4096;
     const vpn = () =>
