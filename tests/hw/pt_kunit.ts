@@ -65,6 +65,15 @@ const kib = (shift: number) =>
     ? `${1 << (shift - 20)} MiB`
     : `${1 << (shift - 10)} KiB`;
 
+/** What every format's decode says (a format may add fields of its own, as VT-d's rights). */
+function core(d: ReturnType<PtFormat["decode"]>) {
+  return d.kind === "leaf"
+    ? { kind: d.kind, oa: d.oa, sizeShift: d.sizeShift }
+    : d.kind === "table"
+    ? { kind: d.kind, next: d.next }
+    : d;
+}
+
 /** Registers the generic_pt KUnit suites for `fmt`. */
 export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
   const name = `${fmt.name}${o.label ?? ""}`;
@@ -108,7 +117,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
           assert.equal(entries.length, 1 << (shift - fmt.indexShift(l)));
           for (const e of entries) {
             assert.deepEqual(
-              fmt.decode(e, l),
+              core(fmt.decode(e, l)),
               { kind: "leaf", oa, sizeShift: shift },
               `${fmt.name} L${l} 2^${shift}`,
             );
@@ -117,7 +126,7 @@ export function ptKunitSuites(fmt: PtFormat, o: PtKunitOptions): void {
         }
       }
       const t = fmt.encodeTable(0x1230000n, l);
-      if (l > 0) assert.deepEqual(fmt.decode(t, l), { kind: "table", next: 0x1230000n });
+      if (l > 0) assert.deepEqual(core(fmt.decode(t, l)), { kind: "table", next: 0x1230000n });
     }
   });
 
