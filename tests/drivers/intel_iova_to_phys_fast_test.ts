@@ -27,19 +27,7 @@ import {
   runAs,
   to_dmar_domain,
 } from "../../lib/internal.ts";
-
-/** xorshift32 over a seed; rand(n) is in [0, n) for n up to 2^32. */
-function rng(seed: number): (n: number) => number {
-  let x = (seed >>> 0) || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
+import { rng } from "../rng.ts";
 
 const K4 = 2 ** 12, M2 = 2 ** 21, G1 = 2 ** 30;
 const RAM = 8 * G1;

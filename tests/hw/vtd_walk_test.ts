@@ -50,6 +50,7 @@ import {
   vtdWalkNested,
   vtdWalkSecondStage,
 } from "../../lib/internal.ts";
+import { rng } from "../rng.ts";
 
 const IOVA_A = 0x0000_55f3_5df2_3456;
 const PA_A = 0x12_3456_7456;
@@ -725,19 +726,6 @@ Deno.test("vtd check ids: every id the walker reports is an anchor of its chapte
 
 // ---------------------------------------------------------------------------------------------
 // Property: random 4-level second stages
-
-/** xorshift32: a small seeded generator, so a failure replays. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
 
 Deno.test("vtd property: random 4K/2M/1G mappings translate, holes fault, ≤ levels reads", () => {
   for (let seed = 1; seed <= 20; seed++) {

@@ -8,19 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { Machine, memmap, page, PteMap } from "../../lib/internal.ts";
-
-/** xorshift32 over a seed; rand(n) is in [0, n) for n up to 2^32. */
-function rng(seed: number): (n: number) => number {
-  let x = (seed >>> 0) || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
+import { rng } from "../rng.ts";
 
 const pgdat = new Machine().pgdat;
 
