@@ -566,9 +566,11 @@ Deno.test("scalable: TTM faults 0x30/0x31, SRE 0x5D, and FPD in a PASID entry", 
   // Linux's teardown state, FPD=1 and P=0: the fault is qualified and suppressed.
   vtdSetPasidEntry(u.mem, PASID_TABLE, 12, { pgtt: 2, did: 1, present: false, fpd: true });
   assert.equal(u.unit.translate(SID, 0x5000, { pasid: 12 }).disposition, "suppressed");
-  // A PASID directory entry with FPD=1 covers the walk faults under it.
-  vtdSetPasidDirEntry(u.mem, PASID_DIR, 64, PASID_TABLE + 0x1000, { fpd: true });
-  vtdSetPasidEntry(u.mem, PASID_TABLE + 0x1000, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
+  // A PASID directory entry with FPD=1 covers the walk faults under it (PASIDs 64–127 get a
+  // PASID table of their own, on a page no other structure uses).
+  const PASID_TABLE_64 = 0x304000;
+  vtdSetPasidDirEntry(u.mem, PASID_DIR, 64, PASID_TABLE_64, { fpd: true });
+  vtdSetPasidEntry(u.mem, PASID_TABLE_64, 64, { pgtt: 2, did: 3, ssptptr: 0x100000 });
   const w = u.unit.translate(SID, 0x9000, { pasid: 64 });
   assert.deepEqual([w.fault, w.disposition], [0x79, "suppressed"]);
 });
