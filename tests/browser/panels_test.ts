@@ -2,8 +2,8 @@
  * The model running in the page (tools/site/panels.ts), in Debian's chromium driven by
  * playwright-core: the page-walk explorer of chapter 17 gives a public vector's PA, a bad request's
  * fault reason and check, and lists exactly the reads the walker makes, for VT-d and (through its
- * format selector) for RISC-V's two-stage walk — compared with the model
- * run here in Deno; the uAPI console of chapter 6 runs the scripted session and shows its strace
+ * format selector) for RISC-V's two-stage walk, Arm SMMUv3's nested walk and an event, and AMD v1's
+ * level-skipping walk — compared with the model run here in Deno; the uAPI console of chapter 6 runs the scripted session and shows its strace
  * lines, errno links and memory.current as the model in Deno computes them. Screenshots of both
  * panels go to `_site-artifacts/screenshots/`.
  * Every wait is for an event or a selector, never a fixed time.
@@ -11,6 +11,9 @@
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
 import {
+  amdV1Translate,
+  amdVectorSetup,
+  amdWorkedVectors,
   armVectorSetup,
   armWorkedVectors,
   riscvTranslate,
@@ -69,6 +72,13 @@ function riscvModel(id: string) {
   const file = riscvWorkedVectors();
   const { mem, cfg, iova, access } = riscvVectorSetup(file, file.vectors.find((v) => v.id === id)!);
   return riscvTranslate(mem, cfg, iova, access);
+}
+
+/** An AMD v1 worked vector run here in Deno: its reads and outcome. */
+function amdModel(id: string) {
+  const file = amdWorkedVectors();
+  const { mem, dte, iova, access } = amdVectorSetup(file, file.vectors.find((v) => v.id === id)!);
+  return amdV1Translate(mem, dte, iova, access);
 }
 
 /** An Arm SMMUv3 worked vector run here in Deno: its reads and outcome. */
@@ -254,6 +264,17 @@ async function explorer(url: string, browser: Browser, width: number) {
     new RegExp(`^event 0x${a6.event.id.toString(16)} F_[A-Z_]+, S2=0, CLASS=IN, `),
   );
   assert.deepEqual(await readsShown(page), a6.reads.map(Number));
+
+  // AMD v1: M2 skips a level (mode 4, a NextLevel-2 pointer at the top) and shows the model's reads.
+  await page.locator(".panel-walk select[name=format]").selectOption("amd");
+  await page.waitForFunction(() =>
+    document.querySelector<HTMLSelectElement>(".panel-walk select[name=scenario]")?.value === "M1"
+  );
+  await choose(page, "M2");
+  const m2 = amdModel("M2");
+  assert.ok(m2.ok);
+  assert.deepEqual(await readsShown(page), m2.reads.map(Number));
+  assert.match((await result.textContent())!, new RegExp(`^PA 0x${m2.pa.toString(16)} \\(`));
   assert.deepEqual(errors, []);
   await page.close();
 }
