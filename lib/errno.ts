@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨errno-values⟩ spec/00-introduction.md:142
+// ⟨errno-values⟩ spec/00-introduction.md:144
 /** Operation not permitted: a capability is missing. */
 export const EPERM = 1;
 /** No such file or object: an ID names nothing of the right type. */
@@ -67,7 +67,7 @@ export const EADDRINUSE = 98;
 /** Kernel-internal: "no such ioctl here"; the ioctl layer turns it into ENOTTY. */
 export const ENOIOCTLCMD = 515;
 
-// ⟨errno-names⟩ spec/00-introduction.md:204
+// ⟨errno-names⟩ spec/00-introduction.md:206
 const NAMES: Record<number, string> = {
   [EPERM]: "EPERM",
   [ENOENT]: "ENOENT",
@@ -104,7 +104,7 @@ export function errnoName(errno: number): string {
   return NAMES[errno] ?? `E${errno}`;
 }
 
-// ⟨errno-error⟩ spec/00-introduction.md:248
+// ⟨errno-error⟩ spec/00-introduction.md:250
 /**
  * NON-KERNEL: a kernel error as a value, with the check that produced it.
  * `name` is the errno's symbol, so it prints as `EINVAL: <reason> [<check>]`.
@@ -121,7 +121,7 @@ export class ErrnoError extends Error {
   }
 }
 
-// ⟨errno-helpers⟩ spec/00-introduction.md:271
+// ⟨errno-helpers⟩ spec/00-introduction.md:273
 /** Result of a kernel function returning `int`: 0 on success, else the error. */
 export type Rc = 0 | ErrnoError;
 
