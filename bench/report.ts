@@ -9,7 +9,9 @@
  * repeats its operation for at least `minMs` and divides. What runs:
  *
  * - the micro-benchmarks registered by `bench/*_bench.ts` (also runnable with `deno bench`):
- *   physical memory reads, the VT-d walker on hot tables, the VT-d unit (IOTLB hit, miss + walk),
+ *   physical memory reads, the VT-d walker on hot tables, the generic walker of chapter 21 and its
+ *   fast path on hot tables (Sv48, Arm LPAE, AMD v1, VT-d as a format: `ptwalk_*_ns` beside
+ *   `ptwalk_*_general_ns`), the VT-d unit (IOTLB hit, miss + walk),
  *   the literate tools at design scale;
  * - `bench/walk_c.ts`: the model's walker and a C walker (`cc -O2`) on the same 1 GiB tables;
  * - `bench/ioas_scale.ts` in a process of its own: IOAS_MAP/UNMAP at scale and memory held;
@@ -24,6 +26,7 @@ import { parseArgs } from "node:util";
 import { cases } from "./cases.ts";
 import "./physmem_bench.ts";
 import "./vtd_walk_bench.ts";
+import "./pt_walk_bench.ts";
 import "./vtd_unit_bench.ts";
 import "./literate_bench.ts";
 import { type Result, summarize, timeRuns } from "./harness.ts";

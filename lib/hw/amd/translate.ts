@@ -10,7 +10,7 @@
  */
 import { amdV1Format, PAGE_MODE_7_LEVEL, PAGE_MODE_NONE } from "../pgtable/amd_v1.ts";
 import type { PtAccess, PtDecoded, PtMemory } from "../pgtable/format.ts";
-import { ptWalk } from "../pgtable/walk.ts";
+import { ptWalkQuick } from "../pgtable/walk.ts";
 
 /** linux v6.12 drivers/iommu/amd/amd_iommu_types.h EVENT_TYPE_ILL_DEV. */
 export const EVENT_TYPE_ILL_DEV = 0x1;
@@ -78,7 +78,7 @@ export function amdV1Translate(
     return { ok: true, pa: iova, size: 1n << 12n, reads };
   }
   const fmt = amdV1Format({ mode: dte.mode, ir: dte.ir, iw: dte.iw });
-  const w = ptWalk(fmt, mem, dte.root, iova, { access }, { reads, onEntry: opts.trace });
+  const w = ptWalkQuick(fmt, mem, dte.root, iova, { access }, { reads, onEntry: opts.trace });
   if (w.ok) return { ok: true, pa: w.oa, size: 1n << BigInt(w.sizeShift), reads };
   switch (w.kind) {
     case "perm":

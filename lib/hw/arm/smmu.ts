@@ -15,7 +15,7 @@ import {
   armLpaeFormat,
 } from "../pgtable/arm_lpae.ts";
 import type { PtAccess, PtDecoded, PtMemory, PtRequest } from "../pgtable/format.ts";
-import { ptWalk, type PtWalkFault } from "../pgtable/walk.ts";
+import { type PtWalkFault, ptWalkQuick } from "../pgtable/walk.ts";
 
 export const EVT_ID_TRANSLATION_FAULT = 0x10;
 export const EVT_ID_ADDR_SIZE_FAULT = 0x11;
@@ -182,7 +182,7 @@ export function smmuTranslate(
     ((l: number, pa: bigint, e: bigint, d: PtDecoded) =>
       opts.trace!(walk, input, fmt.armLevel(l), pa, e, d));
   const s2Walk = (ipa: bigint, req: PtRequest) =>
-    ptWalk(s2!, mem, cfg.s2!.s2ttb, ipa, req, {
+    ptWalkQuick(s2!, mem, cfg.s2!.s2ttb, ipa, req, {
       reads,
       writes,
       onEntry: trace(req.implicit ? "s2-table" : "s2-final", s2!, ipa),
@@ -191,7 +191,7 @@ export function smmuTranslate(
   let ipa = iova;
   let s1Size: bigint | undefined;
   if (s1) {
-    const w = ptWalk(s1, mem, cfg.s1!.ttb0, iova, { access, priv, adUpdate: s1.ha }, {
+    const w = ptWalkQuick(s1, mem, cfg.s1!.ttb0, iova, { access, priv, adUpdate: s1.ha }, {
       reads,
       writes,
       onEntry: trace("s1", s1, iova),

@@ -8,7 +8,15 @@
  *
  * @module
  */
-import type { PtFormat } from "./format.ts";
+import {
+  PT_FAST_LEAF,
+  PT_FAST_OTHER,
+  PT_FAST_TABLE,
+  ptFastAlign,
+  ptFastBelow,
+  ptFastGeometry,
+  type PtFormat,
+} from "./format.ts";
 
 /** linux v6.12 drivers/iommu/amd/amd_iommu_types.h IOMMU_PTE_PR: the entry is present. */
 export const IOMMU_PTE_PR = 1n << 0n;
@@ -108,7 +116,7 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
   const indexBits = (l: number) => (l === 5 ? 7 : 9);
   const dtePerm = (p.ir ?? true ? AMD_V1_PERM_IR : 0) | (p.iw ?? true ? AMD_V1_PERM_IW : 0);
   const permOf = (e: bigint) => Number((e >> 61n) & 3n);
-  // ⟨amd-v1-leaf-shifts⟩ spec/23-amd-iommu-v1.md:360
+  // ⟨amd-v1-leaf-shifts⟩ spec/23-amd-iommu-v1.md:396
   // generic_pt amdv1pt_possible_sizes: every power of two from the level's own size up to one
   // below the next level's, at most 2^51, but no 512 GiB page (a hardware erratum Linux avoids);
   // the top level of mode 6 holds none
@@ -131,7 +139,7 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
     indexBits,
     tableBytes: (l) => 8 << indexBits(l),
     inputOk: (va) => va >= 0n && va >> BigInt(inputBits) === 0n,
-    // ⟨amd-v1-decode⟩ spec/23-amd-iommu-v1.md:223
+    // ⟨amd-v1-decode⟩ spec/23-amd-iommu-v1.md:259
     decode(e, l, req) {
       if ((e & IOMMU_PTE_PR) === 0n) return { kind: "fault", why: "not present" };
       const nl = PM_PTE_LEVEL(e), addr = e & PM_ADDR_MASK;
@@ -156,7 +164,7 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
       return { kind: "table", next: addr, ...perm, ...(nl - 1 < l - 1 ? { level: nl - 1 } : {}) };
     },
     leafShifts,
-    // ⟨amd-v1-encode⟩ spec/23-amd-iommu-v1.md:381
+    // ⟨amd-v1-encode⟩ spec/23-amd-iommu-v1.md:417
     encodeTable(next, level) {
       if (level === undefined) throw new RangeError("AMD v1: a pointer needs the level it sits at");
       return PM_LEVEL_PDE(level, next);
@@ -185,6 +193,42 @@ export function amdV1Format(p: AmdV1Params): AmdV1Format {
     },
     // A and D are written only with DTE.HAD, which the model leaves off
     adUpdated: () => undefined,
+    // the integer decode of the common cases for the fast walker (chapter 21 §pt-walk-fast)
+    fast: {
+      ...ptFastGeometry(levels, amdV1LevelShift, indexBits),
+      inputOk: (hi, lo) => ptFastBelow(hi, lo, inputBits),
+      step(lo, hi, l, req, perm, out) {
+        if ((lo & 1) === 0) {
+          out[3] = perm;
+          return PT_FAST_OTHER;
+        }
+        const nl = (lo >>> 9) & 7, aLo = lo & ~0xfff, aHi = hi & 0xf_ffff;
+        const and = perm & ((hi >>> 29) & 3);
+        out[3] = and;
+        if (nl === PAGE_MODE_NONE || nl === PAGE_MODE_7_LEVEL) {
+          if (l === 5) return PT_FAST_OTHER;
+          let size = amdV1LevelShift(l);
+          if (nl === PAGE_MODE_7_LEVEL) {
+            // one more than the first zero bit of the address at or above bit 12
+            const zLo = ~aLo & ~0xfff;
+            const bit = zLo !== 0 ? 31 - Math.clz32(zLo & -zLo) : 63 - Math.clz32(~aHi & (aHi + 1));
+            const s = bit + 1;
+            if (s <= size || s > size + 8 || s > 52) return PT_FAST_OTHER;
+            size = s;
+          }
+          const need = req.access === "w" ? AMD_V1_PERM_IW : AMD_V1_PERM_IR;
+          if ((and & dtePerm & need) === 0) return PT_FAST_OTHER;
+          ptFastAlign(aHi, aLo, size, out);
+          out[2] = size;
+          return PT_FAST_LEAF;
+        }
+        // a pointer to the next level down (a skip, or one pointing up: the general walker)
+        if (nl !== l) return PT_FAST_OTHER;
+        out[0] = aLo;
+        out[1] = aHi;
+        return PT_FAST_TABLE;
+      },
+    },
   };
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/pgtable/amd_v1.ts.map

@@ -8,7 +8,15 @@
  *
  * @module
  */
-import type { PtFormat } from "./format.ts";
+import {
+  PT_FAST_LEAF,
+  PT_FAST_OTHER,
+  PT_FAST_TABLE,
+  ptFastAlign,
+  ptFastBelow,
+  ptFastGeometry,
+  type PtFormat,
+} from "./format.ts";
 
 export const ARM_LPAE_PTE_VALID = 1n << 0n;
 export const ARM_LPAE_PTE_TYPE_MASK = 3n;
@@ -208,6 +216,50 @@ export function armLpaeFormat(p: ArmLpaeParams): ArmLpaeFormat {
       return req.access !== "w" || !ro;
     },
     adUpdated: (e) => (has(e, ARM_LPAE_PTE_AF) ? undefined : e | ARM_LPAE_PTE_AF),
+    // the integer decode of the common cases for the fast walker (chapter 21 §pt-walk-fast)
+    fast: {
+      ...ptFastGeometry(levels, (g) => pgShift + bpl * g, indexBits),
+      inputOk: (hi, lo) => ptFastBelow(hi, lo, p.ias),
+      step(lo, hi, g, req, perm, out) {
+        out[3] = perm;
+        const al = 3 - g, type = lo & 3;
+        if ((lo & 1) === 0) return PT_FAST_OTHER;
+        if (type === 1 && (al === 3 || !armLpaeBlockLevel(pgShift, al))) return PT_FAST_OTHER;
+        // OA bits 51:48 zero, and the OA below 2^oas
+        if ((hi & 0xf_0000) !== 0 || (hi & 0xffff & -(1 << (p.oas - 32))) !== 0) {
+          return PT_FAST_OTHER;
+        }
+        const aLo = lo & -(1 << pgShift), aHi = hi & 0xffff;
+        if (type === 3 && al < 3) {
+          out[0] = aLo;
+          out[1] = aHi;
+          return PT_FAST_TABLE;
+        }
+        // a leaf: AF set (else a fault, or an update with HA)
+        if ((lo & 0x400) === 0) return PT_FAST_OTHER;
+        const access = req.access;
+        if (p.stage === 2) {
+          const ok = access === "w"
+            ? (lo & 0x80) !== 0
+            : access === "x"
+            ? (hi & 0x40_0000) === 0
+            : (lo & 0x40) !== 0;
+          if (!ok) return PT_FAST_OTHER;
+        } else {
+          const unpriv = (req.priv ?? "u") === "u";
+          const el0 = (lo & 0x40) !== 0, ro = (lo & 0x80) !== 0;
+          if (access === "x") {
+            if (unpriv ? (hi & 0x40_0000) !== 0 : (hi & 0x20_0000) !== 0 || (el0 && !ro)) {
+              return PT_FAST_OTHER;
+            }
+          } else if ((unpriv && !el0) || (access === "w" && ro)) return PT_FAST_OTHER;
+        }
+        const size = (4 - al) * bpl + 3;
+        ptFastAlign(aHi, aLo, size, out);
+        out[2] = size;
+        return PT_FAST_LEAF;
+      },
+    },
   };
 }
 

@@ -17,19 +17,52 @@ export interface PtMemory {
   write64(pa: bigint, value: bigint): void;
 }
 
-/** Sparse word memory: unlisted (8-byte aligned) words read 0. Used by vectors and tests. */
-export class PtSparseMemory implements PtMemory {
+/**
+ * NON-KERNEL: memory the fast walker ({@link PtFastWalker}, spec/21 §pt-walk-fast) reads: the
+ * 8-byte-aligned word at the physical address whose 32-bit halves are `hi` and `lo`, as `out[0]`
+ * (bits 31:0) and `out[1]` (bits 63:32). It must read what `read64` reads.
+ */
+export interface PtFastMemory {
+  read64Halves(hi: number, lo: number, out: Uint32Array): void;
+}
+
+/**
+ * Sparse word memory: unlisted (8-byte aligned) words read 0. Used by vectors and tests. Besides
+ * the words by bigint address, it keeps each written 4 KiB frame as 1024 32-bit halves under its
+ * (integer) frame number, for the fast walker.
+ */
+export class PtSparseMemory implements PtMemory, PtFastMemory {
   readonly words = new Map<bigint, bigint>();
+  readonly #frames = new Map<number, Uint32Array>();
   read64(pa: bigint): bigint {
     return this.words.get(pa) ?? 0n;
   }
   write64(pa: bigint, value: bigint): void {
-    if (value === 0n) this.words.delete(pa);
-    else this.words.set(pa, BigInt.asUintN(64, value));
+    const v = BigInt.asUintN(64, value);
+    if (v === 0n) this.words.delete(pa);
+    else this.words.set(pa, v);
+    const frame = Number(pa >> 12n), at = Number(pa & 0xff8n) >>> 2;
+    let f = this.#frames.get(frame);
+    if (f === undefined) {
+      if (v === 0n) return;
+      this.#frames.set(frame, f = new Uint32Array(1024));
+    }
+    f[at] = Number(v & 0xffff_ffffn);
+    f[at + 1] = Number(v >> 32n);
+  }
+  read64Halves(hi: number, lo: number, out: Uint32Array): void {
+    const f = this.#frames.get(hi * 0x10_0000 + (lo >>> 12));
+    if (f === undefined) {
+      out[0] = out[1] = 0;
+      return;
+    }
+    const at = (lo & 0xff8) >>> 2;
+    out[0] = f[at];
+    out[1] = f[at + 1];
   }
   clone(): PtSparseMemory {
     const m = new PtSparseMemory();
-    for (const [k, v] of this.words) m.words.set(k, v);
+    for (const [k, v] of this.words) m.write64(k, v);
     return m;
   }
 }
@@ -106,10 +139,94 @@ export interface PtFormat {
   tableAdUpdated?(entry: bigint, level: number, req: PtRequest): bigint | undefined;
   /** Optional: hardware writes A/D back plainly, with no compare-and-swap re-read (QEMU's VT-d). */
   readonly adPlainWrite?: boolean;
+  /** Optional: the integer decode of the common cases, for the fast walker (§pt-walk-fast). */
+  readonly fast?: PtFast;
 }
 
 /** Index of `va` at `level` in format `fmt`. */
 export function ptIndex(fmt: PtFormat, va: bigint, level: number): bigint {
   return (va >> BigInt(fmt.indexShift(level))) & ((1n << BigInt(fmt.indexBits(level))) - 1n);
+}
+
+/** NON-KERNEL: a {@link PtFast} `step` answer: not a common case; the general walker decides. */
+export const PT_FAST_OTHER = 0;
+/** NON-KERNEL: a {@link PtFast} `step` answer: a pointer to the next level's table. */
+export const PT_FAST_TABLE = 1;
+/** NON-KERNEL: a {@link PtFast} `step` answer: a leaf that permits the request, A/D already set. */
+export const PT_FAST_LEAF = 2;
+
+/**
+ * NON-KERNEL: a format's integer-only decode of the common cases, for the fast walker. Addresses
+ * are pairs of unsigned 32-bit halves; nothing allocates; no BigInt.
+ */
+export interface PtFast {
+  /** Per level: the index's shift and its mask (`(1 << indexBits) − 1`). */
+  readonly shift: Int32Array;
+  readonly mask: Int32Array;
+  /** Whether the input whose halves are `hi`, `lo` passes `inputOk`. */
+  inputOk(hi: number, lo: number): boolean;
+  /**
+   * Entry `lo`/`hi` at `level` for `req`, `perm` being the AND of the `perm`s decoded above: a
+   * PT_FAST_TABLE that `decode` calls a table of level − 1 needing no A/D update, with its address
+   * in `out[0]` (low half) and `out[1]`, and the new AND in `out[3]`; a PT_FAST_LEAF that `decode`
+   * calls a leaf, that `permits` the request and that needs no A/D update, with its `oa` in `out[0]`,
+   * `out[1]`, its `sizeShift` in `out[2]`, the new AND in `out[3]`; else PT_FAST_OTHER.
+   */
+  step(
+    lo: number,
+    hi: number,
+    level: number,
+    req: PtRequest,
+    perm: number,
+    out: Int32Array,
+  ): number;
+}
+
+/** NON-KERNEL: the shifts and masks of a {@link PtFast} from `levels` and the two functions. */
+export function ptFastGeometry(
+  levels: number,
+  indexShift: (level: number) => number,
+  indexBits: (level: number) => number,
+): { shift: Int32Array; mask: Int32Array } {
+  const shift = new Int32Array(levels), mask = new Int32Array(levels);
+  for (let l = 0; l < levels; l++) {
+    shift[l] = indexShift(l);
+    mask[l] = (1 << indexBits(l)) - 1;
+  }
+  return { shift, mask };
+}
+
+/** NON-KERNEL: whether the input `hi`, `lo` is below 2^bits (bits ≥ 64: always). */
+export function ptFastBelow(hi: number, lo: number, bits: number): boolean {
+  if (bits >= 64) return true;
+  if (bits >= 32) return bits === 32 ? hi === 0 : hi >>> (bits - 32) === 0;
+  return hi === 0 && lo >>> bits === 0;
+}
+
+/**
+ * NON-KERNEL: whether bits 63:bits−1 of an input whose high half is `hi` are all equal (canonical),
+ * 33 ≤ bits ≤ 64 (the low half is never looked at).
+ */
+export function ptFastCanonical(hi: number, bits: number): boolean {
+  if (bits >= 64) return true;
+  const s = bits - 33, t = hi >>> s;
+  return t === 0 || t === 0xffff_ffff >>> s;
+}
+
+/** NON-KERNEL: whether bits `shift`−1:0 of `hi`, `lo` are all zero. */
+export function ptFastLowZero(hi: number, lo: number, shift: number): boolean {
+  if (shift < 32) return (lo & ((1 << shift) - 1)) === 0;
+  return lo === 0 && (hi & ((1 << (shift - 32)) - 1)) === 0;
+}
+
+/** NON-KERNEL: writes `hi`, `lo` with bits `shift`−1:0 cleared to `out[0]`, `out[1]`. */
+export function ptFastAlign(hi: number, lo: number, shift: number, out: Int32Array): void {
+  if (shift < 32) {
+    out[0] = lo & -(1 << shift);
+    out[1] = hi;
+  } else {
+    out[0] = 0;
+    out[1] = shift === 32 ? hi : hi & -(1 << (shift - 32));
+  }
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/pgtable/format.ts.map

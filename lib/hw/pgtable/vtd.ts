@@ -26,7 +26,18 @@ import {
   vtdLevelShift,
   type VtdSecondStage,
 } from "../vtd/pgtable.ts";
-import type { PtDecoded, PtFormat, PtRequest } from "./format.ts";
+import {
+  PT_FAST_LEAF,
+  PT_FAST_OTHER,
+  PT_FAST_TABLE,
+  type PtDecoded,
+  ptFastAlign,
+  ptFastBelow,
+  ptFastCanonical,
+  ptFastGeometry,
+  type PtFormat,
+  type PtRequest,
+} from "./format.ts";
 
 /** NON-KERNEL: the address field of a VT-d entry, bits 51:12. */
 const VTD_ENTRY_ADDR = 0x000f_ffff_ffff_f000n;
@@ -139,6 +150,33 @@ export function vtdSecondStageFormat(ss: VtdSecondStage): PtFormat {
         : undefined,
     tableAdUpdated: (entry) => (ss.ssade ? vtdWithFlags(entry, VTD_SS_PTE_ACCESSED) : undefined),
     adPlainWrite: true,
+    // the integer decode of the common cases for the fast walker (chapter 21 §pt-walk-fast)
+    fast: {
+      ...ptFastGeometry(ss.levels, (level) => vtdLevelShift(level + 1), () => LEVEL_STRIDE),
+      inputOk: (hi, lo) => ptFastBelow(hi, lo, ss.inputWidth),
+      step(lo, hi, level, req, perm, out) {
+        out[3] = perm;
+        const want = right(req);
+        if (qemu ? (lo & want) === 0 : (lo & 3) === 0) return PT_FAST_OTHER;
+        const kind = vtdEntryKind(ss, lo, hi, level + 1);
+        if (kind === "reserved") return PT_FAST_OTHER;
+        const and = perm & lo & (DMA_PTE_READ | DMA_PTE_WRITE);
+        out[3] = and;
+        if (kind === "table") {
+          if (ss.ssade && (lo & VTD_SS_PTE_ACCESSED) === 0) return PT_FAST_OTHER;
+          out[0] = lo & ~0xfff;
+          out[1] = hi & 0xf_ffff;
+          return PT_FAST_TABLE;
+        }
+        if ((and & want) === 0) return PT_FAST_OTHER;
+        const set = VTD_SS_PTE_ACCESSED | (req.access === "w" ? DMA_SL_PTE_DIRTY : 0);
+        if (ss.ssade && (lo & set) !== set) return PT_FAST_OTHER;
+        const size = vtdLevelShift(level + 1);
+        ptFastAlign(hi & 0xf_ffff, lo & ~0xfff, size, out);
+        out[2] = size;
+        return PT_FAST_LEAF;
+      },
+    },
   };
   vtdSsFormats.set(ss, fmt);
   return fmt;
@@ -210,6 +248,38 @@ export function vtdFirstStageFormat(fs: VtdFirstStage): PtFormat {
       vtdWithFlags(entry, DMA_FL_PTE_ACCESS | (req.access === "w" ? DMA_FL_PTE_DIRTY : 0)),
     tableAdUpdated: (entry) => vtdWithFlags(entry, DMA_FL_PTE_ACCESS),
     adPlainWrite: true,
+    // the integer decode of the common cases for the fast walker (chapter 21 §pt-walk-fast)
+    fast: {
+      ...ptFastGeometry(fs.levels, (level) => vtdLevelShift(level + 1), () => LEVEL_STRIDE),
+      inputOk: (hi) => ptFastCanonical(hi, fs.inputWidth),
+      step(lo, hi, level, req, perm, out) {
+        out[3] = perm;
+        if ((lo & DMA_FL_PTE_PRESENT) === 0) return PT_FAST_OTHER;
+        const isUser = user(req), isWrite = checkWrite(req);
+        if (qemu) {
+          if (isUser && (lo & DMA_FL_PTE_US) === 0) return PT_FAST_OTHER;
+          if (isWrite && (lo & VTD_FS_PTE_RW) === 0) return PT_FAST_OTHER;
+        }
+        const kind = vtdEntryKind(fs, lo, hi, level + 1);
+        if (kind === "reserved") return PT_FAST_OTHER;
+        const and = perm & lo & (VTD_FS_PTE_RW | DMA_FL_PTE_US);
+        out[3] = and;
+        if (kind === "table") {
+          if ((lo & DMA_FL_PTE_ACCESS) === 0) return PT_FAST_OTHER;
+          out[0] = lo & ~0xfff;
+          out[1] = hi & 0xf_ffff;
+          return PT_FAST_TABLE;
+        }
+        if (isUser && (and & DMA_FL_PTE_US) === 0) return PT_FAST_OTHER;
+        if (isWrite && (and & VTD_FS_PTE_RW) === 0) return PT_FAST_OTHER;
+        const set = DMA_FL_PTE_ACCESS | (req.access === "w" ? DMA_FL_PTE_DIRTY : 0);
+        if ((lo & set) !== set) return PT_FAST_OTHER;
+        const size = vtdLevelShift(level + 1);
+        ptFastAlign(hi & 0xf_ffff, lo & ~0xfff, size, out);
+        out[2] = size;
+        return PT_FAST_LEAF;
+      },
+    },
   };
   vtdFsFormats.set(fs, fmt);
   return fmt;

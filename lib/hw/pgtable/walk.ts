@@ -5,7 +5,18 @@
  *
  * @module
  */
-import { type PtDecoded, type PtFormat, ptIndex, type PtMemory, type PtRequest } from "./format.ts";
+import type { PhysMem } from "../physmem.ts";
+import {
+  PT_FAST_LEAF,
+  PT_FAST_TABLE,
+  type PtDecoded,
+  ptFastBelow,
+  type PtFastMemory,
+  type PtFormat,
+  ptIndex,
+  type PtMemory,
+  type PtRequest,
+} from "./format.ts";
 
 /** What the hook in front of table accesses answers. */
 export type PtTableAccess =
@@ -172,5 +183,163 @@ function ptAdWrite(
   mem.write64(pa, updated);
   opts.writes?.push([pa, updated]);
   return undefined;
+}
+
+// ⟨pt-walk-fast-code⟩ spec/21-riscv-iommu.md:516
+/**
+ * NON-KERNEL: the fast walker (§pt-walk-fast): `ptWalk`'s common case — every entry a table or
+ * a leaf that permits the request with no A/D update to make — in integer arithmetic on 32-bit
+ * halves, with no allocation; anything else it leaves to `ptWalk`. One object is reused; after a
+ * walk that answered true its fields hold what `ptWalk`'s `PtWalkOk` would.
+ */
+export class PtFastWalker {
+  /** The output address (offset included), high and low halves. */
+  oaHi = 0;
+  oaLo = 0;
+  sizeShift = 0;
+  level = 0;
+  perm = -1;
+  /** The leaf entry, halves. */
+  entryHi = 0;
+  entryLo = 0;
+  /** The addresses read, in order: `reads[2i]` high half, `reads[2i + 1]` low half. */
+  readonly reads = new Uint32Array(16);
+  nreads = 0;
+  readonly #word = new Uint32Array(2);
+  readonly #out = new Int32Array(4);
+
+  /**
+   * Walks `fmt` from the table at `rootHi`:`rootLo` for the input `vaHi`:`vaLo` as `ptWalk` does
+   * with `pas` (64: no range check) and no hooks; true when it finished, false when the general
+   * walker must decide (a fault, an A/D update, a level skip, a format with no `fast`).
+   */
+  walk(
+    fmt: PtFormat,
+    mem: PtFastMemory,
+    rootHi: number,
+    rootLo: number,
+    vaHi: number,
+    vaLo: number,
+    req: PtRequest,
+    pas = 64,
+  ): boolean {
+    const f = fmt.fast;
+    if (f === undefined || !f.inputOk(vaHi, vaLo)) return false;
+    const word = this.#word, out = this.#out, reads = this.reads;
+    let tHi = rootHi, tLo = rootLo, perm = -1, n = 0;
+    for (let level = fmt.levels - 1; level >= 0; level--) {
+      const s = f.shift[level];
+      const index = (s >= 32 ? vaHi >>> (s - 32) : (vaLo >>> s) | (vaHi << (32 - s))) &
+        f.mask[level];
+      // the entry's address: the table's plus index × 8, the carry into the high half by hand
+      const sum = tLo + index * 8;
+      const eLo = sum >>> 0, eHi = sum > 0xffff_ffff ? (tHi + 1) >>> 0 : tHi;
+      if (pas < 64 && !ptFastBelow(eHi, eLo, pas)) return false;
+      mem.read64Halves(eHi, eLo, word);
+      reads[n++] = eHi;
+      reads[n++] = eLo;
+      this.nreads = n >>> 1;
+      const lo = word[0], hi = word[1];
+      const kind = f.step(lo, hi, level, req, perm, out);
+      perm = out[3];
+      if (kind === PT_FAST_TABLE && level > 0) {
+        tLo = out[0] >>> 0;
+        tHi = out[1] >>> 0;
+        continue;
+      }
+      if (kind !== PT_FAST_LEAF) return false;
+      const size = out[2];
+      if (size < 32) {
+        this.oaLo = (out[0] | (vaLo & ((1 << size) - 1))) >>> 0;
+        this.oaHi = out[1] >>> 0;
+      } else {
+        this.oaLo = vaLo;
+        this.oaHi = (out[1] | (vaHi & ((1 << (size - 32)) - 1))) >>> 0;
+      }
+      this.sizeShift = size;
+      this.level = level;
+      this.perm = perm;
+      this.entryHi = hi;
+      this.entryLo = lo;
+      return true;
+    }
+    return false;
+  }
+}
+
+const ptFastShared = new PtFastWalker();
+
+/**
+ * NON-KERNEL: `ptWalk`, trying the fast walker first: the same answer, the same reads and writes
+ * (the property test tests/hw/pt_fast_walk_test.ts checks it for every format). The fast walker
+ * runs only where the memory offers `read64Halves` and no hook (`tableAddress`, `onEntry`) or write
+ * log is asked for; the bigint result it builds allocates, as `ptWalk`'s does.
+ */
+export function ptWalkQuick(
+  fmt: PtFormat,
+  mem: PtMemory & Partial<PtFastMemory>,
+  root: bigint,
+  va: bigint,
+  req: PtRequest,
+  opts: PtWalkOptions = {},
+): PtWalkOk | PtWalkFault {
+  const w = ptFastShared;
+  if (
+    fmt.fast !== undefined && mem.read64Halves !== undefined && opts.tableAddress === undefined &&
+    opts.onEntry === undefined && root >= 0n && root < 1n << 64n && va >= 0n && va < 1n << 64n &&
+    w.walk(
+      fmt,
+      mem as PtFastMemory,
+      Number(root >> 32n),
+      Number(root & 0xffff_ffffn),
+      Number(va >> 32n),
+      Number(va & 0xffff_ffffn),
+      req,
+      opts.pas ?? 64,
+    )
+  ) {
+    const big = (hi: number, lo: number) => (BigInt(hi) << 32n) | BigInt(lo);
+    for (let i = 0; opts.reads && i < w.nreads; i++) {
+      opts.reads.push(big(w.reads[2 * i], w.reads[2 * i + 1]));
+    }
+    return {
+      ok: true,
+      oa: big(w.oaHi, w.oaLo),
+      sizeShift: w.sizeShift,
+      level: w.level,
+      entry: big(w.entryHi, w.entryLo),
+      entryPa: big(w.reads[2 * w.nreads - 2], w.reads[2 * w.nreads - 1]),
+      perm: w.perm,
+    };
+  }
+  return ptWalk(fmt, mem, root, va, req, opts);
+}
+
+/**
+ * NON-KERNEL: `PhysMem` as a walker's memory: `read64` and `write64` by bigint address for the
+ * general walker and the table writer, `read64Halves` for the fast walker straight from the frame
+ * table (`slotAt`, `words`: one array look-up per entry, no Map). Unbacked frames read zeros.
+ */
+export class PtPhysMemory implements PtMemory, PtFastMemory {
+  readonly #word = new Uint32Array(2);
+  constructor(readonly pm: PhysMem) {}
+  read64Halves(hi: number, lo: number, out: Uint32Array): void {
+    const s = this.pm.slotAt(hi, lo);
+    if (s < 0) {
+      out[0] = out[1] = 0;
+      return;
+    }
+    const at = s * 1024 + ((lo & 0xff8) >>> 2), words = this.pm.words;
+    out[0] = words[at];
+    out[1] = words[at + 1];
+  }
+  read64(pa: bigint): bigint {
+    const w = this.#word;
+    this.read64Halves(Number(pa >> 32n), Number(pa & 0xffff_ffffn), w);
+    return BigInt(w[0]) | (BigInt(w[1]) << 32n);
+  }
+  write64(pa: bigint, value: bigint): void {
+    this.pm.write64(Number(pa), BigInt.asUintN(64, value));
+  }
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/pgtable/walk.ts.map

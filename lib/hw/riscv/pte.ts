@@ -7,7 +7,17 @@
  *
  * @module
  */
-import type { PtFormat } from "../pgtable/format.ts";
+import {
+  PT_FAST_LEAF,
+  PT_FAST_OTHER,
+  PT_FAST_TABLE,
+  ptFastAlign,
+  ptFastBelow,
+  ptFastCanonical,
+  ptFastGeometry,
+  ptFastLowZero,
+  type PtFormat,
+} from "../pgtable/format.ts";
 
 export const RISCV_PTE_V = 1n << 0n;
 export const RISCV_PTE_R = 1n << 1n;
@@ -132,6 +142,49 @@ export function riscvFormat(mode: number, gStage: boolean): PtFormat {
       let next = pte | RISCV_PTE_A;
       if ((write || (gStage && req.implicit)) && w) next |= RISCV_PTE_D;
       return next;
+    },
+    fast: {
+      ...ptFastGeometry(levels, (level) => 12 + 9 * level, indexBits),
+      inputOk: (hi, lo) => gStage ? ptFastBelow(hi, lo, inputBits) : ptFastCanonical(hi, inputBits),
+      step(lo, hi, level, req, perm, out) {
+        out[3] = perm;
+        // V=1, not W without R, PBMT not 3, bits 60:54 zero (anything else: the general walker)
+        if ((lo & 1) === 0 || (lo & 6) === 4 || (hi & 0x1fc0_0000) !== 0) return PT_FAST_OTHER;
+        const pbmt = (hi >>> 29) & 3, napot = hi >= 0x8000_0000;
+        if (pbmt === 3) return PT_FAST_OTHER;
+        // the PPN (bits 53:10) shifted to an address: bits 55:12
+        const aLo = (lo << 2) & ~0xfff, aHi = ((hi & 0x3f_ffff) << 2) | (lo >>> 30);
+        if ((lo & 0xa) === 0) {
+          // a pointer: no N, no PBMT, no D/A/U
+          if (napot || pbmt !== 0 || (lo & 0xd0) !== 0) return PT_FAST_OTHER;
+          out[0] = aLo;
+          out[1] = aHi;
+          return PT_FAST_TABLE;
+        }
+        let size = 12 + 9 * level;
+        if (napot) {
+          if (level !== 0 || ((lo >>> 10) & 0xf) !== 8) return PT_FAST_OTHER;
+          size = 16;
+        } else if (!ptFastLowZero(aHi, aLo, size)) return PT_FAST_OTHER;
+        // permits
+        const access = req.access;
+        if ((lo & (access === "x" ? 8 : access === "w" ? 4 : 2)) === 0) return PT_FAST_OTHER;
+        const user = (lo & 0x10) !== 0;
+        if (gStage || req.priv === "u") {
+          if (!user) return PT_FAST_OTHER;
+        } else if (user && (access === "x" || !req.sum)) return PT_FAST_OTHER;
+        // no A/D update: A set; D set too where a write (or an implicit G-stage access for a
+        // first stage that updates A/D) would set it
+        if ((lo & 0x40) === 0) return PT_FAST_OTHER;
+        if ((lo & 0x84) === 4) {
+          if (access === "w" || (gStage && req.implicit && req.firstStageAdUpdate)) {
+            return PT_FAST_OTHER;
+          }
+        }
+        ptFastAlign(aHi, aLo, size, out);
+        out[2] = size;
+        return PT_FAST_LEAF;
+      },
     },
   };
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import type { PtAccess, PtDecoded, PtMemory, PtRequest } from "../pgtable/format.ts";
-import { ptWalk, type PtWalkFault, type PtWalkOk } from "../pgtable/walk.ts";
+import { type PtWalkFault, type PtWalkOk, ptWalkQuick } from "../pgtable/walk.ts";
 import { RISCV_ATP_BARE, RISCV_PTE_W, riscvFormat } from "./pte.ts";
 
 /** An `iosatp` or `iohgatp` value, decoded. */
@@ -89,7 +89,7 @@ export function riscvTranslate(
     : riscvFormat(cfg.iohgatp.mode, true);
   const sFmt = cfg.iosatp.mode === RISCV_ATP_BARE ? undefined : riscvFormat(cfg.iosatp.mode, false);
   const gWalk = (gpa: bigint, req: PtRequest): PtWalkOk | PtWalkFault | undefined =>
-    gFmt && ptWalk(gFmt, mem, cfg.iohgatp.ppn << 12n, gpa, req, {
+    gFmt && ptWalkQuick(gFmt, mem, cfg.iohgatp.ppn << 12n, gpa, req, {
       pas: cfg.pas,
       reads,
       writes,
@@ -107,7 +107,7 @@ export function riscvTranslate(
   let gpa = iova;
   let sSize: bigint | undefined;
   if (sFmt) {
-    const s = ptWalk(sFmt, mem, cfg.iosatp.ppn << 12n, iova, {
+    const s = ptWalkQuick(sFmt, mem, cfg.iosatp.ppn << 12n, iova, {
       access,
       priv: cfg.priv,
       sum: cfg.sum,
