@@ -99,12 +99,6 @@ export class PhysMem {
       const pfn = (hi << 20) | (lo >>> 12), frames = this.lowFrames;
       return pfn < frames.length ? frames[pfn] - 1 : -1;
     }
-    // (the rest in its own method: slotAt() stays small enough for the compiler to inline at every
-    // level of the page walkers' fast paths)
-    return this.#highSlot(hi, lo);
-  }
-
-  #highSlot(hi: number, lo: number): number {
     if (hi >= NEAR_CHUNKS >>> 10) return this.#farSlot(hi, lo);
     const c = (hi << 10) | (lo >>> 22), chunks = this.#chunks;
     if (c >= chunks.length) return -1;
@@ -181,7 +175,7 @@ export class PhysMem {
     return slot * PAGE_SIZE + pageOffset(pa);
   }
 
-  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:249
+  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:243
   /** Reads one byte. */
   read8(pa: number): number {
     const s = this.#slot(pa, 1);
@@ -299,7 +293,7 @@ export class PhysMem {
     for (let i = 0; i < width; i++) this.write8(pa + i, (value >>> (8 * i)) & 0xff);
   }
 
-  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:371
+  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:365
   /** Reads `length` bytes starting at `pa`. */
   readBytes(pa: number, length: number): Uint8Array {
     this.#check(pa, length);
@@ -333,7 +327,7 @@ export class PhysMem {
     }
   }
 
-  // ⟨physmem-discard⟩ spec/02-physical-memory.md:413
+  // ⟨physmem-discard⟩ spec/02-physical-memory.md:407
   /** Forgets frames `pfn .. pfn + count - 1`: they read as zeros again and cost nothing. */
   discard(pfn: number, count: number): void {
     const drop = (chunk: Int32Array, i: number) => {

@@ -556,135 +556,24 @@ function fast_large_rsvd(
   return (elo & st.rsvdLargeLo[level]) !== 0 || (ehi & st.rsvdLargeHi[level]) !== 0;
 }
 
-/** What ssTableFast() returns for a large leaf; -1 is giving up. */
-const LEAF = -2;
-
-/**
- * NON-KERNEL: a table entry of the second-stage fast path: the entry at `index` of the table in
- * frame slot `slot`, which must grant `need` and have none of the reserved bits `rsvdLo`/`rsvdHi`.
- * Returns the next table's slot times four plus the entry's R and W bits, LEAF when the entry has
- * `leafBit` (PS where the level may map a large page: ssLeafFast() takes it), or -1 to give up.
- * Small, so that the compiler inlines it at each level of secondStageWalkFast().
- */
-function ssTableFast(
-  mem: PhysMem,
-  slot: number,
-  index: number,
-  need: number,
-  rsvdLo: number,
-  rsvdHi: number,
-  leafBit: number,
-): number {
-  // (a slot is below 2^21, and `at` even: shifts and `|`, where `*` and `+` check overflow)
-  const words = mem.words, at = (slot << 10) | (index << 1);
-  const elo = words[at], ehi = words[at | 1];
-  if ((elo & leafBit) !== 0) return LEAF;
-  if ((elo & need) !== need || ((elo & rsvdLo) | (ehi & rsvdHi)) !== 0) return -1;
-  const next = mem.slotAt(ehi & 0xfffff, elo & ~0xfff);
-  return next < 0 ? -1 : (next << 2) | (elo & (SS_R | SS_W));
-}
-
-/**
- * NON-KERNEL: the leaf of the second-stage fast path, at `level` (input bit `shift`), entry
- * `index` of the table in `slot`, under `rights` (the R and W bits of the entries above): checks it
- * as the general walker would, writes it into `fast` (2-7) and returns true, or returns false.
- */
-function ssLeafFast(
-  mem: PhysMem,
-  ss: VtdSecondStage,
-  slot: number,
-  level: number,
-  shift: number,
-  index: number,
-  lo: number,
-  need: number,
-  dirty: boolean,
-  rights: number,
-): boolean {
-  const words = mem.words, at = (slot << 10) | (index << 1);
-  const elo = words[at], ehi = words[at | 1];
-  if ((elo & need) !== need) return false;
-  const large = (elo & PS) !== 0 && (ss.largeAt & (1 << level)) !== 0;
-  if (
-    large
-      ? fast_large_rsvd(ss, level, elo, ehi)
-      : ((elo & ss.rsvdLo[level]) | (ehi & ss.rsvdHi[level])) !== 0
-  ) {
-    return false;
-  }
-  // a table entry here is the general walker's (level 1 is always a leaf)
-  if (!large && level !== 1) return false;
-  // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
-  if ((dirty && (elo & SS_D) === 0) || level > 3) return false;
-  const mask = (1 << shift) - 1;
-  fast[2] = ehi & 0xfffff;
-  fast[3] = (elo & ~mask) | (lo & mask);
-  fast[4] = shift;
-  fast[5] = level;
-  fast[6] = rights & elo & (SS_R | SS_W);
-  fast[7] = ss.levels - level + 1;
-  return true;
-}
-
 /**
  * NON-KERNEL: the second-stage walk of the input in `fast` when it translates with no A/D update;
- * leaves the leaf in `fast` and returns true, or returns false otherwise. Unrolled for 3, 4 and 5
- * levels: one ssTableFast() per level, the level's index a constant shift of the input.
+ * leaves the leaf in `fast` and returns true, or returns false otherwise.
  */
 function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean {
-  const hi = fast[0] | 0, lo = fast[1] | 0;
-  const w = ss.inputWidth, levels = ss.levels | 0;
+  const hi = fast[0], lo = fast[1];
+  const w = ss.inputWidth;
   if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) return false;
   // every entry grants the right asked for, and with SSADE already has its accessed bit
   // (`=== true`: one comparison, where a truth test of an unknown value is a chain of them)
   const ssade = ss.ssade === true;
   const need = (write === true ? SS_W : SS_R) | (ssade ? SS_A : 0);
-  const dirty = write === true && ssade;
-  if (levels < 3 || levels > 5) return secondStageWalkLoop(mem, ss, hi, lo, need, dirty);
-  const rLo = ss.rsvdLo, rHi = ss.rsvdHi, largeAt = ss.largeAt;
-  let slot = mem.slotAt((ss.root / 0x1_0000_0000) | 0, ss.root | 0);
-  if (slot < 0) return false;
-  let rights = SS_R | SS_W, r = 0;
-  if (levels === 5) {
-    r = ssTableFast(mem, slot, (hi >>> 16) & 0x1ff, need, rLo[5], rHi[5], 0);
-    if (r < 0) return false;
-    rights &= r;
-    slot = r >> 2;
-  }
-  if (levels >= 4) {
-    r = ssTableFast(mem, slot, (hi >>> 7) & 0x1ff, need, rLo[4], rHi[4], 0);
-    if (r < 0) return false;
-    rights &= r;
-    slot = r >> 2;
-  }
-  const i3 = ((lo >>> 30) | (hi << 2)) & 0x1ff;
-  r = ssTableFast(mem, slot, i3, need, rLo[3], rHi[3], largeAt & (1 << 3) ? PS : 0);
-  if (r === LEAF) return ssLeafFast(mem, ss, slot, 3, 30, i3, lo, need, dirty, rights);
-  if (r < 0) return false;
-  rights &= r;
-  slot = r >> 2;
-  const i2 = (lo >>> 21) & 0x1ff;
-  r = ssTableFast(mem, slot, i2, need, rLo[2], rHi[2], largeAt & (1 << 2) ? PS : 0);
-  if (r === LEAF) return ssLeafFast(mem, ss, slot, 2, 21, i2, lo, need, dirty, rights);
-  if (r < 0) return false;
-  return ssLeafFast(mem, ss, r >> 2, 1, 12, (lo >>> 12) & 0x1ff, lo, need, dirty, rights & r);
-}
-
-/**
- * NON-KERNEL: secondStageWalkFast() for a stage of other than 3, 4 or 5 levels: the same entry
- * checks, in a loop over the levels.
- */
-function secondStageWalkLoop(
-  mem: PhysMem,
-  ss: VtdSecondStage,
-  hi: number,
-  lo: number,
-  need: number,
-  dirty: boolean,
-): boolean {
-  let slot = mem.slotAt((ss.root / 0x1_0000_0000) | 0, ss.root | 0);
+  const largeAt = ss.largeAt, rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
   let rights = SS_R | SS_W;
+  // table addresses as two int32 halves (a low half at or above 2^31 is negative; `>>>` reads it)
+  let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
   for (let level = ss.levels | 0; level > 0; level--) {
+    const slot = mem.slotAt(thi, tlo);
     if (slot < 0) return false;
     // the input bit this level indexes from: 12 + 9 * (level - 1), as vtdLevelIndex()
     const shift = 3 + 9 * level;
@@ -693,12 +582,33 @@ function secondStageWalkLoop(
       : shift <= 23
       ? (lo >>> shift) & 0x1ff
       : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
-    const leafBit = level === 1 ? -1 : ss.largeAt & (1 << level) ? PS : 0;
-    const r = ssTableFast(mem, slot, index, need, ss.rsvdLo[level], ss.rsvdHi[level], leafBit);
-    if (r === LEAF) return ssLeafFast(mem, ss, slot, level, shift, index, lo, need, dirty, rights);
-    if (r < 0) return false;
-    rights &= r;
-    slot = r >> 2;
+    // (a slot is below 2^21, and `at` even: shifts and `|`, where `*` and `+` check overflow)
+    const at = (slot << 10) | (index << 1);
+    const elo = words[at], ehi = words[at | 1];
+    if ((elo & need) !== need) return false;
+    rights &= elo;
+    const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
+    if (
+      large
+        ? fast_large_rsvd(ss, level, elo, ehi)
+        : ((elo & rsvdLo[level]) | (ehi & rsvdHi[level])) !== 0
+    ) {
+      return false;
+    }
+    if (level === 1 || large) {
+      // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
+      if ((write === true && ssade && (elo & SS_D) === 0) || level > 3) return false;
+      const mask = (1 << shift) - 1;
+      fast[2] = ehi & 0xfffff;
+      fast[3] = (elo & ~mask) | (lo & mask);
+      fast[4] = shift;
+      fast[5] = level;
+      fast[6] = rights;
+      fast[7] = ss.levels - level + 1;
+      return true;
+    }
+    thi = ehi & 0xfffff;
+    tlo = elo & ~0xfff;
   }
   return false;
 }
