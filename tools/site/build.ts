@@ -65,6 +65,8 @@ export interface BuildResult {
   search?: () => Promise<void>;
   /** Paths written, relative to the output directory. */
   pages: string[];
+  /** With `written`: what changed since the build it describes ({@link Changes}). */
+  changes?: Changes;
   ms: number;
 }
 
@@ -102,6 +104,29 @@ function identifierEntries(
     }));
 }
 
+/** What a build wrote, compared with what the caller's `written` held before. */
+export interface Changes {
+  /** Paths written or removed (relative to the output directory). */
+  changed: string[];
+  /** Of those, the pages whose text differs only inside their `<main>` element. */
+  mainOnly: string[];
+}
+
+/** Where a page's `<main>` element's content starts and ends, or null. */
+function mainSpan(html: string): [number, number] | null {
+  const open = html.indexOf("<main");
+  const start = open < 0 ? -1 : html.indexOf(">", open) + 1;
+  const end = html.lastIndexOf("</main>");
+  return start > 0 && end >= start ? [start, end] : null;
+}
+
+/** Whether two texts of a page differ only inside `<main>` (outside it they are the same). */
+export function differsOnlyInMain(before: string, after: string): boolean {
+  const a = mainSpan(before), b = mainSpan(after);
+  return a !== null && b !== null && before.slice(0, a[0]) === after.slice(0, b[0]) &&
+    before.slice(a[1]) === after.slice(b[1]);
+}
+
 /**
  * Writes the site's files. Without `written`, `outDir` is emptied first; with it, only changed
  * files are written and files of the earlier build that are no longer made are removed (the search
@@ -111,22 +136,30 @@ async function writeSite(
   outDir: string,
   files: Map<string, string>,
   written?: Map<string, string>,
-): Promise<void> {
+): Promise<Changes> {
+  const changes: Changes = { changed: [], mainOnly: [] };
   if (!written || written.size === 0) {
     await Deno.remove(outDir, { recursive: true }).catch(() => {});
   }
   const dirs = new Set([...files.keys()].map((p) => `${outDir}/${p}`.replace(/\/[^/]*$/, "")));
   for (const d of dirs) await Deno.mkdir(d, { recursive: true });
   for (const [path, text] of files) {
-    if (written?.get(path) === text) continue;
+    const before = written?.get(path);
+    if (before === text) continue;
     await Deno.writeTextFile(`${outDir}/${path}`, text);
     written?.set(path, text);
+    changes.changed.push(path);
+    if (before !== undefined && path.endsWith(".html") && differsOnlyInMain(before, text)) {
+      changes.mainOnly.push(path);
+    }
   }
   for (const path of [...written?.keys() ?? []]) {
     if (files.has(path)) continue;
     await Deno.remove(`${outDir}/${path}`).catch(() => {});
     written!.delete(path);
+    changes.changed.push(path);
   }
+  return changes;
 }
 
 /** Builds the whole site. */
@@ -135,11 +168,13 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const { root } = options;
   const outDir = options.outDir ?? `${root}/_site`;
   let rendered = 0;
+  let changes: Changes | undefined;
   const done = (problems: Problem[], pages: string[] = [], search?: () => Promise<void>) => ({
     problems,
     pages,
     rendered,
     search,
+    changes,
     ms: performance.now() - started,
   });
 
@@ -340,7 +375,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
 
   // Write (only what changed, when the caller keeps what it wrote), then index for search.
-  await writeSite(outDir, files, options.written);
+  changes = await writeSite(outDir, files, options.written);
+  if (!options.written) changes = undefined;
   const search = options.search ?? true;
   if (search === false) return done([], [...files.keys()]);
   const background = search === "background";
