@@ -13,12 +13,14 @@ import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
+import type { ModelMemo } from "./model_memo.ts";
+import { bundleInputHash, bundlePanels } from "./bundle.ts";
 import { siteAssets } from "./assets.ts";
 import { panelFiles } from "./panels.ts";
 import { brief } from "./summary.ts";
 import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
 import { searchIndex } from "./search.ts";
-import { collectFigures, drawFigures } from "./figures.ts";
+import { collectFigures, drawFigures, libText } from "./figures.ts";
 import { IDENTIFIER_RANGES, identifierPage, identifierPages } from "./identifiers.ts";
 import { type ChapterPart, linkAcrossParts, Relocations, splitBody } from "./pages.ts";
 import { linkableDefinitions, type PreparedChapter, renderChapter } from "./render.ts";
@@ -54,6 +56,11 @@ export interface BuildOptions {
   renderCache?: RenderCache;
   /** The spec, parsed and tangled already (`deno task serve` tangles `lib/` first). */
   tangled?: Tangle;
+  /**
+   * What the build derived from `lib/` and `site/panels/` before, kept by a caller that knows when
+   * they change (`deno task serve`).
+   */
+  modelMemo?: ModelMemo;
 }
 
 /** The outcome of a build. */
@@ -186,7 +193,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
 
   // Cross-references and anchors (a chapter's, from the render cache when its text is the same).
   const cache = options.renderCache ?? new RenderCache(`${root}/.cache/site`);
-  cache.begin();
+  const memo = options.modelMemo;
+  cache.begin(memo && (() => memo.get("bundle-hash", () => bundleInputHash(root))));
   const xref = buildXref(tangled);
   const prepared = new Map<string, PreparedChapter>();
   for (const chapter of spec.chapters) {
@@ -198,7 +206,10 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   // chapters render, and the SVG goes into the bodies after.
   const { figures, problems: figureProblems } = collectFigures({ ...spec, problems: [] });
   problems.push(...figureProblems);
-  const drawing = figureProblems.length === 0 ? drawFigures(root, figures) : Promise.resolve([]);
+  const lib = memo ? () => memo.get("lib", () => libText(root)) : undefined;
+  const drawing = figureProblems.length === 0
+    ? drawFigures(root, figures, lib)
+    : Promise.resolve([]);
 
   // Render bodies.
   const highlighter = options.highlighter ?? await CodeHighlighter.create(root);
@@ -360,7 +371,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   );
   for (const [path, text] of await siteAssets(root)) files.set(path, text);
   const pageOfPrepared = (p: PreparedChapter) => pageOf(p.chapter);
-  for (const [path, text] of await panelFiles(prepared.values(), root, pageOfPrepared)) {
+  const bundles = memo && (() => memo.get("bundles", () => bundlePanels(root)));
+  for (const [path, text] of await panelFiles(prepared.values(), root, pageOfPrepared, bundles)) {
     files.set(path, text);
   }
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());

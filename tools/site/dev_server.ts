@@ -25,6 +25,7 @@ import { type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
+import { ModelMemo } from "./model_memo.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 
 /** A request handler that may pass the request on. */
@@ -247,6 +248,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   // that changed, and the search index follows in the background.
   const renderCache = new RenderCache(`${root}/.cache/site`);
   const written = new Map<string, string>();
+  // What the figures' and panels' keys read of lib/ and site/panels/, kept until the model's code
+  // blocks change or a file outside spec/ does (a prose edit reads neither again).
+  const modelMemo = new ModelMemo();
   let indexing: Promise<void> = Promise.resolve();
   /** Whether the search index matches the pages served (a page that connects is told). */
   let searchReady = false;
@@ -351,6 +355,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     let lib: LibResult | null = null;
     let tangled: Tangle;
     if (code !== lastCode) {
+      modelMemo.invalidate();
       lib = await tangleLib(root, "write");
       if (lib.problems.length > 0) return report(lib.problems);
       tangled = lib.tangle;
@@ -368,6 +373,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         written,
         search: "background",
         layouts: await currentLayouts(),
+        modelMemo,
       });
     } catch (e) {
       // A layout that does not compile or throws: show it, keep serving the last good pages.
@@ -437,9 +443,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const watcher = Deno.watchFs([`${root}/spec`, `${root}/site`]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   (async () => {
-    for await (const _event of watcher) {
+    for await (const event of watcher) {
       clearTimeout(timer);
       pauseBackground();
+      if (event.paths.some((p) => !p.startsWith(`${root}/spec/`))) modelMemo.invalidate();
       // Editors save in a burst of events (a temporary file, a rename): one rebuild for them.
       timer = setTimeout(() => void rebuild(), WATCH_SETTLE_MS);
     }
