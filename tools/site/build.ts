@@ -287,27 +287,32 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   /** Pages whose links to moved anchors are rewritten already. */
   const rewritten = new Set<string>(["identifiers.html", ...ranges.map((r) => r.href)]);
   const signature = relocations.signature;
+  // The entries (about a megabyte as JSON) are the pages' large input: compared as text, not
+  // copied into the keys (tools/site/render_cache.ts `page`).
+  const byRange = identifierPages(entries).map((p) => ({ ...p, json: JSON.stringify(p.entries) }));
   files.set(
     "identifiers.html",
     cache.page(
       layouts,
-      ["identifiers.html", site, entries, signature],
+      ["identifiers.html", site, signature],
       () =>
         relocations.rewrite(
           DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
         ),
+      JSON.stringify(entries),
     ),
   );
-  for (const { range, entries: some } of identifierPages(entries)) {
+  for (const { range, entries: some, json } of byRange) {
     files.set(
       range.href,
       cache.page(
         layouts,
-        [range.href, site, some, signature],
+        [range.href, site, signature],
         () =>
           relocations.rewrite(
             DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
           ),
+        json,
       ),
     );
   }
