@@ -11,7 +11,8 @@ import { md, tempProject } from "./fixture.ts";
 
 /** Server-sent events of one connection, read in order (other events before `name` dropped). */
 function eventsOf(body: ReadableStream<Uint8Array>) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
   return {
     async next(name: string): Promise<unknown> {
@@ -26,7 +27,7 @@ function eventsOf(body: ReadableStream<Uint8Array>) {
         }
         const { value, done } = await reader.read();
         if (done) throw new Error(`stream ended before event ${name}`);
-        buffer += value;
+        buffer += decoder.decode(value, { stream: true });
       }
     },
     cancel: () => reader.cancel(),

@@ -77,10 +77,14 @@ const here = () => {
 const LIVE = "script, h2[id], h3[id], .panel";
 const fixed = (nodes) => nodes.some((e) => e.nodeType === 1 && (e.matches(LIVE) || e.querySelector(LIVE)));
 // Replaces the article's elements that differ from the new page's; false when it cannot.
+let swaps = 0;
 const swap = async () => {
+  const mine = ++swaps;
   const res = await fetch(location.pathname, { cache: "no-store" });
   if (!res.ok) return false;
   const next = new DOMParser().parseFromString(await res.text(), "text/html");
+  if (mine !== swaps) return true; // a later save's swap fetched a newer page
+
   const oldMain = document.querySelector("main"), newMain = next.querySelector("main");
   const oldArticle = oldMain?.querySelector(":scope > article");
   const newArticle = newMain?.querySelector(":scope > article");
