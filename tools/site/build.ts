@@ -13,12 +13,14 @@ import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
+import type { ModelMemo } from "./model_memo.ts";
+import { bundleInputHash, bundlePanels } from "./bundle.ts";
 import { siteAssets } from "./assets.ts";
 import { panelFiles } from "./panels.ts";
 import { brief } from "./summary.ts";
 import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
 import { searchIndex } from "./search.ts";
-import { collectFigures, drawFigures } from "./figures.ts";
+import { collectFigures, drawFigures, libText } from "./figures.ts";
 import { IDENTIFIER_RANGES, identifierPage, identifierPages } from "./identifiers.ts";
 import { type ChapterPart, linkAcrossParts, Relocations, splitBody } from "./pages.ts";
 import { linkableDefinitions, type PreparedChapter, renderChapter } from "./render.ts";
@@ -54,6 +56,11 @@ export interface BuildOptions {
   renderCache?: RenderCache;
   /** The spec, parsed and tangled already (`deno task serve` tangles `lib/` first). */
   tangled?: Tangle;
+  /**
+   * What the build derived from `lib/` and `site/panels/` before, kept by a caller that knows when
+   * they change (`deno task serve`).
+   */
+  modelMemo?: ModelMemo;
 }
 
 /** The outcome of a build. */
@@ -65,6 +72,8 @@ export interface BuildResult {
   search?: () => Promise<void>;
   /** Paths written, relative to the output directory. */
   pages: string[];
+  /** With `written`: what changed since the build it describes ({@link Changes}). */
+  changes?: Changes;
   ms: number;
 }
 
@@ -102,6 +111,29 @@ function identifierEntries(
     }));
 }
 
+/** What a build wrote, compared with what the caller's `written` held before. */
+export interface Changes {
+  /** Paths written or removed (relative to the output directory). */
+  changed: string[];
+  /** Of those, the pages whose text differs only inside their `<main>` element. */
+  mainOnly: string[];
+}
+
+/** Where a page's `<main>` element's content starts and ends, or null. */
+function mainSpan(html: string): [number, number] | null {
+  const open = html.indexOf("<main");
+  const start = open < 0 ? -1 : html.indexOf(">", open) + 1;
+  const end = html.lastIndexOf("</main>");
+  return start > 0 && end >= start ? [start, end] : null;
+}
+
+/** Whether two texts of a page differ only inside `<main>` (outside it they are the same). */
+export function differsOnlyInMain(before: string, after: string): boolean {
+  const a = mainSpan(before), b = mainSpan(after);
+  return a !== null && b !== null && before.slice(0, a[0]) === after.slice(0, b[0]) &&
+    before.slice(a[1]) === after.slice(b[1]);
+}
+
 /**
  * Writes the site's files. Without `written`, `outDir` is emptied first; with it, only changed
  * files are written and files of the earlier build that are no longer made are removed (the search
@@ -111,22 +143,30 @@ async function writeSite(
   outDir: string,
   files: Map<string, string>,
   written?: Map<string, string>,
-): Promise<void> {
+): Promise<Changes> {
+  const changes: Changes = { changed: [], mainOnly: [] };
   if (!written || written.size === 0) {
     await Deno.remove(outDir, { recursive: true }).catch(() => {});
   }
   const dirs = new Set([...files.keys()].map((p) => `${outDir}/${p}`.replace(/\/[^/]*$/, "")));
   for (const d of dirs) await Deno.mkdir(d, { recursive: true });
   for (const [path, text] of files) {
-    if (written?.get(path) === text) continue;
+    const before = written?.get(path);
+    if (before === text) continue;
     await Deno.writeTextFile(`${outDir}/${path}`, text);
     written?.set(path, text);
+    changes.changed.push(path);
+    if (before !== undefined && path.endsWith(".html") && differsOnlyInMain(before, text)) {
+      changes.mainOnly.push(path);
+    }
   }
   for (const path of [...written?.keys() ?? []]) {
     if (files.has(path)) continue;
     await Deno.remove(`${outDir}/${path}`).catch(() => {});
     written!.delete(path);
+    changes.changed.push(path);
   }
+  return changes;
 }
 
 /** Builds the whole site. */
@@ -135,11 +175,13 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const { root } = options;
   const outDir = options.outDir ?? `${root}/_site`;
   let rendered = 0;
+  let changes: Changes | undefined;
   const done = (problems: Problem[], pages: string[] = [], search?: () => Promise<void>) => ({
     problems,
     pages,
     rendered,
     search,
+    changes,
     ms: performance.now() - started,
   });
 
@@ -151,7 +193,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
 
   // Cross-references and anchors (a chapter's, from the render cache when its text is the same).
   const cache = options.renderCache ?? new RenderCache(`${root}/.cache/site`);
-  cache.begin();
+  const memo = options.modelMemo;
+  cache.begin(memo && (() => memo.get("bundle-hash", () => bundleInputHash(root))));
   const xref = buildXref(tangled);
   const prepared = new Map<string, PreparedChapter>();
   for (const chapter of spec.chapters) {
@@ -163,7 +206,10 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   // chapters render, and the SVG goes into the bodies after.
   const { figures, problems: figureProblems } = collectFigures({ ...spec, problems: [] });
   problems.push(...figureProblems);
-  const drawing = figureProblems.length === 0 ? drawFigures(root, figures) : Promise.resolve([]);
+  const lib = memo ? () => memo.get("lib", () => libText(root)) : undefined;
+  const drawing = figureProblems.length === 0
+    ? drawFigures(root, figures, lib)
+    : Promise.resolve([]);
 
   // Render bodies.
   const highlighter = options.highlighter ?? await CodeHighlighter.create(root);
@@ -241,27 +287,32 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   /** Pages whose links to moved anchors are rewritten already. */
   const rewritten = new Set<string>(["identifiers.html", ...ranges.map((r) => r.href)]);
   const signature = relocations.signature;
+  // The entries (about a megabyte as JSON) are the pages' large input: compared as text, not
+  // copied into the keys (tools/site/render_cache.ts `page`).
+  const byRange = identifierPages(entries).map((p) => ({ ...p, json: JSON.stringify(p.entries) }));
   files.set(
     "identifiers.html",
     cache.page(
       layouts,
-      ["identifiers.html", site, entries, signature],
+      ["identifiers.html", site, signature],
       () =>
         relocations.rewrite(
           DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
         ),
+      JSON.stringify(entries),
     ),
   );
-  for (const { range, entries: some } of identifierPages(entries)) {
+  for (const { range, entries: some, json } of byRange) {
     files.set(
       range.href,
       cache.page(
         layouts,
-        [range.href, site, some, signature],
+        [range.href, site, signature],
         () =>
           relocations.rewrite(
             DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
           ),
+        json,
       ),
     );
   }
@@ -325,7 +376,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   );
   for (const [path, text] of await siteAssets(root)) files.set(path, text);
   const pageOfPrepared = (p: PreparedChapter) => pageOf(p.chapter);
-  for (const [path, text] of await panelFiles(prepared.values(), root, pageOfPrepared)) {
+  const bundles = memo && (() => memo.get("bundles", () => bundlePanels(root)));
+  for (const [path, text] of await panelFiles(prepared.values(), root, pageOfPrepared, bundles)) {
     files.set(path, text);
   }
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
@@ -340,7 +392,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
 
   // Write (only what changed, when the caller keeps what it wrote), then index for search.
-  await writeSite(outDir, files, options.written);
+  changes = await writeSite(outDir, files, options.written);
+  if (!options.written) changes = undefined;
   const search = options.search ?? true;
   if (search === false) return done([], [...files.keys()]);
   const background = search === "background";

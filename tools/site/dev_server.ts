@@ -25,6 +25,7 @@ import { type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
+import { ModelMemo } from "./model_memo.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 
 /** A request handler that may pass the request on. */
@@ -45,11 +46,20 @@ export interface DevServerOptions {
 /** A running server. */
 export interface DevServer {
   url: string;
-  /** Rebuild now (the watcher calls this); resolves when pages have been told. */
+  /**
+   * Rebuild now, as the watcher does; resolves when pages have been told and lib/ is written too
+   * (after a prose edit the watcher's rebuild writes lib/'s line maps only once saves pause).
+   */
   rebuild(): Promise<void>;
   close(): Promise<void>;
 }
 
+/**
+ * The pages' live-reload client. A `reload` event names the files the rebuild changed: a page not
+ * among them stays as it is; a page that changed only inside its `<main>` element (and whose part
+ * that changed holds no script, heading of the contents or panel) has the changed elements of its
+ * article replaced in place — no navigation, the scroll position kept; any other change reloads.
+ */
 const CLIENT = `
 const source = new EventSource("/_live/events");
 const overlay = (text) => {
@@ -58,8 +68,57 @@ const overlay = (text) => {
   if (!el) { el = document.createElement("pre"); el.id = "live-reload-error"; document.body.append(el); }
   el.textContent = text;
 };
+const here = () => {
+  const path = decodeURIComponent(location.pathname).replace(/^\\//, "");
+  return path === "" || path.endsWith("/") ? path + "index.html" : path;
+};
+// Elements a swap must not replace: scripts (they would not run), the contents' headings (the
+// pages' script watches them), panels (filled by their script).
+const LIVE = "script, h2[id], h3[id], .panel";
+const fixed = (nodes) => nodes.some((e) => e.nodeType === 1 && (e.matches(LIVE) || e.querySelector(LIVE)));
+// Replaces the article's elements that differ from the new page's; false when it cannot.
+let swaps = 0;
+const swap = async () => {
+  const mine = ++swaps;
+  const res = await fetch(location.pathname, { cache: "no-store" });
+  if (!res.ok) return false;
+  const next = new DOMParser().parseFromString(await res.text(), "text/html");
+  if (mine !== swaps) return true; // a later save's swap fetched a newer page
+
+  const oldMain = document.querySelector("main"), newMain = next.querySelector("main");
+  const oldArticle = oldMain?.querySelector(":scope > article");
+  const newArticle = newMain?.querySelector(":scope > article");
+  if (!oldArticle || !newArticle) return false;
+  const rest = (main) => [...main.children].filter((e) => e.localName !== "article").map((e) => e.outerHTML).join("");
+  if (rest(oldMain) !== rest(newMain)) return false;
+  const olds = [...oldArticle.childNodes], news = [...newArticle.childNodes];
+  let first = 0;
+  while (first < olds.length && first < news.length && olds[first].isEqualNode(news[first])) first++;
+  let last = 0;
+  while (
+    last < olds.length - first && last < news.length - first &&
+    olds[olds.length - 1 - last].isEqualNode(news[news.length - 1 - last])
+  ) last++;
+  const gone = olds.slice(first, olds.length - last), come = news.slice(first, news.length - last);
+  if (fixed(gone) || fixed(come)) return false;
+  const after = olds[olds.length - last] ?? null;
+  for (const e of gone) e.remove();
+  for (const e of come) oldArticle.insertBefore(document.importNode(e, true), after);
+  return true;
+};
 source.addEventListener("open", () => document.documentElement.dataset.liveReload = "connected");
-source.addEventListener("reload", () => location.reload());
+source.addEventListener("reload", async (e) => {
+  const data = JSON.parse(e.data);
+  overlay("");
+  // A new search index is on its way: the "search" event says when it is in place.
+  if (data?.searching) delete document.documentElement.dataset.searchIndex;
+  if (!Array.isArray(data?.changed)) return location.reload();
+  const page = here();
+  if (data.changed.some((p) => !p.endsWith(".html"))) return location.reload();
+  if (!data.changed.includes(page)) return;
+  if (!data.mainOnly.includes(page) || !(await swap().catch(() => false))) location.reload();
+  else document.documentElement.dataset.liveSwaps = String(Number(document.documentElement.dataset.liveSwaps ?? 0) + 1);
+});
 source.addEventListener("problems", (e) => overlay(JSON.parse(e.data)));
 source.addEventListener("ok", () => overlay(""));
 source.addEventListener("search", () => document.documentElement.dataset.searchIndex = "ready");
@@ -68,8 +127,11 @@ source.addEventListener("search", () => document.documentElement.dataset.searchI
 /** Quiet time after a file event before rebuilding. */
 const WATCH_SETTLE_MS = 40;
 
-/** Quiet time after a rebuild before the search index is rebuilt. */
-const SEARCH_DELAY_MS = 300;
+/**
+ * Quiet time after a rebuild before the background work — the search index, and lib/'s line maps
+ * after a prose edit — starts (a save within it postpones the work to after its own rebuild).
+ */
+const BACKGROUND_DELAY_MS = 500;
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
@@ -190,6 +252,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   // that changed, and the search index follows in the background.
   const renderCache = new RenderCache(`${root}/.cache/site`);
   const written = new Map<string, string>();
+  // What the figures' and panels' keys read of lib/ and site/panels/, kept until the model's code
+  // blocks change or a file outside spec/ does (a prose edit reads neither again).
+  const modelMemo = new ModelMemo();
   let indexing: Promise<void> = Promise.resolve();
   /** Whether the search index matches the pages served (a page that connects is told). */
   let searchReady = false;
@@ -239,10 +304,39 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const rebuild = (): Promise<void> => {
     queued ??= running.then(() => {
       queued = null;
-      return rebuildNow();
+      pauseBackground();
+      return rebuildNow().finally(resumeBackground);
     });
     running = queued;
     return queued;
+  };
+  /** Runs `work` after the rebuilds (and other work) queued so far. */
+  const enqueue = (work: () => Promise<void>): Promise<void> => {
+    const done = running.then(work);
+    running = done.catch(() => {});
+    return done;
+  };
+  /** Whether lib/'s line maps lag behind the prose (written once saves pause). */
+  let libStale = false;
+  let libTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Starts the search index of the last good build, once saves pause. */
+  let pendingSearch: (() => void) | null = null;
+  /** The background work waits while files change and a rebuild runs… */
+  const pauseBackground = () => {
+    clearTimeout(indexTimer);
+    clearTimeout(libTimer);
+  };
+  /** …and starts once they have been quiet for a moment. */
+  const resumeBackground = () => {
+    pauseBackground();
+    if (pendingSearch) {
+      indexTimer = setTimeout(() => {
+        const start = pendingSearch;
+        pendingSearch = null;
+        start?.();
+      }, BACKGROUND_DELAY_MS);
+    }
+    if (libStale) libTimer = setTimeout(() => void enqueue(writeLib), BACKGROUND_DELAY_MS);
   };
   /** The model's code blocks as the last good rebuild saw them. */
   let lastCode = "";
@@ -265,6 +359,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     let lib: LibResult | null = null;
     let tangled: Tangle;
     if (code !== lastCode) {
+      modelMemo.invalidate();
       lib = await tangleLib(root, "write");
       if (lib.problems.length > 0) return report(lib.problems);
       tangled = lib.tangle;
@@ -282,6 +377,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         written,
         search: "background",
         layouts: await currentLayouts(),
+        modelMemo,
       });
     } catch (e) {
       // A layout that does not compile or throws: show it, keep serving the last good pages.
@@ -301,8 +397,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     // build waits for it, so that the site is whole when the server starts.
     const search = built.search;
     searchReady = !search;
-    clearTimeout(indexTimer);
+    pendingSearch = null;
     if (search) {
+      const generation = ++builds;
       const start = () => {
         indexing = search().then(
           () => {
@@ -313,24 +410,29 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
           (e) => log(`search index: ${e instanceof Error ? e.message : String(e)}`),
         );
       };
-      const generation = ++builds;
       if (isFirst) {
         start();
         await indexing;
-      } else indexTimer = setTimeout(start, SEARCH_DELAY_MS);
+      } else pendingSearch = start;
     }
-    send("reload", ms);
+    send("reload", { ms: Number(ms), searching: !searchReady, ...built.changes });
     const codeChanged = lib !== null;
     lastCode = code;
-    if (!lib) {
-      // After the reload: lib/'s line maps, and any problem only the writing finds.
-      lib = await tangleLib(root, "write");
-      if (lib.problems.length > 0) return report(lib.problems);
-      if (lib.changed.length) log(`lib/: ${lib.changed.join(", ")} (line maps)`);
-    }
+    // After a prose edit, lib/'s line maps follow once saves pause, so that the tangle neither
+    // competes with the page's update nor holds up the next save's rebuild.
+    libStale = !lib;
+    if (!lib) return;
     if (codeChanged && lib.changed.length && options.typecheck !== false && !checking) {
       checking = typecheck().finally(() => checking = null);
     }
+  };
+  /** After a prose edit: lib/'s line maps, and any problem only the writing finds. */
+  const writeLib = async () => {
+    if (!libStale) return;
+    libStale = false;
+    const lib = await tangleLib(root, "write");
+    if (lib.problems.length > 0) return report(lib.problems);
+    if (lib.changed.length) log(`lib/: ${lib.changed.join(", ")} (line maps)`);
   };
 
   const handler = chain([liveReload(clients, () => searchReady), staticFiles(`${root}/_site`)]);
@@ -345,8 +447,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const watcher = Deno.watchFs([`${root}/spec`, `${root}/site`]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   (async () => {
-    for await (const _event of watcher) {
+    for await (const event of watcher) {
       clearTimeout(timer);
+      pauseBackground();
+      if (event.paths.some((p) => !p.startsWith(`${root}/spec/`))) modelMemo.invalidate();
       // Editors save in a burst of events (a temporary file, a rename): one rebuild for them.
       timer = setTimeout(() => void rebuild(), WATCH_SETTLE_MS);
     }
@@ -354,14 +458,20 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const { port, hostname } = server.addr as Deno.NetAddr;
   return {
     url: `http://${hostname === "127.0.0.1" ? "localhost" : hostname}:${port}/`,
-    rebuild,
+    async rebuild() {
+      await rebuild();
+      clearTimeout(libTimer);
+      await enqueue(writeLib);
+    },
     async close() {
+      clearTimeout(libTimer);
       clearTimeout(timer);
       clearTimeout(indexTimer);
       watcher.close();
       for (const c of clients) c.close();
       clients.clear();
       await server.shutdown();
+      await running.catch(() => {});
       await checking;
       await indexing;
     },

@@ -204,7 +204,8 @@ export function withoutSpecLines(text: string): string {
   return text.replace(/(spec\/[\w.-]+\.md):\d+/g, "$1");
 }
 
-async function libText(root: string): Promise<string> {
+/** `lib/`'s generated files without their spec line numbers, in one text. */
+export async function libText(root: string): Promise<string> {
   const parts: string[] = [];
   const visit = async (dir: string) => {
     const entries: Deno.DirEntry[] = [];
@@ -228,12 +229,16 @@ type WorkerAnswer = Record<string, { figure: DrawnFigure } | { error: string }>;
  * Draws every figure by running its function. The answers are cached under `.cache/figures/` by
  * the hash of `lib/`, the worker and the names, so a build that changed only prose spawns nothing.
  */
-export async function drawFigures(root: string, figures: FigureSet): Promise<Problem[]> {
+export async function drawFigures(
+  root: string,
+  figures: FigureSet,
+  lib: () => Promise<string> = () => libText(root),
+): Promise<Problem[]> {
   if (figures.byId.size === 0) return [];
   const names = [...new Set([...figures.byId.values()].map((f) => f.fn))].sort();
   const worker = new URL("./figures_worker.ts", import.meta.url);
   const key = await sha256(
-    [await libText(root), await Deno.readTextFile(worker), ...names].join("\0"),
+    [await lib(), await Deno.readTextFile(worker), ...names].join("\0"),
   );
   const store = new HashStore(`${root}/.cache/figures`);
   let answer: WorkerAnswer;

@@ -11,7 +11,7 @@
 import type { Element, ElementContent } from "hast";
 import type { CodeBlock } from "../literate/spec.ts";
 import type { PreparedChapter } from "./render.ts";
-import { bundlePanels } from "./bundle.ts";
+import { bundlePanels, type PanelBundles } from "./bundle.ts";
 
 /** The panels there are, with the module that renders their static figure. */
 const PANELS: Record<string, () => Promise<{ staticHtml(): string }>> = {
@@ -102,11 +102,12 @@ export async function panelFiles(
   chapters: Iterable<PreparedChapter>,
   root: string,
   pageOf: (c: PreparedChapter) => string,
+  bundles: () => Promise<PanelBundles> = () => bundlePanels(root),
 ): Promise<Map<string, string>> {
   const all = [...chapters];
   const files = new Map<string, string>();
   if (!all.some((p) => p.chapter.blocks.some((b) => isPanelBlock(b.lang)))) return files;
-  for (const [path, text] of (await bundlePanels(root)).files) files.set(path, text);
+  for (const [path, text] of (await bundles()).files) files.set(path, text);
   const checks: Record<string, string> = {};
   for (const p of all) {
     const headings = new Set(p.toc.map((t) => t.id));

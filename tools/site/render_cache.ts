@@ -91,7 +91,7 @@ export class RenderCache {
       return [x ?? null, refs, figure ? [figure.id, figure.number, figure.caption] : null];
     });
     const panels = chapter.blocks.some((b) => isPanelBlock(b.lang))
-      ? await (this.#panels ??= bundleInputHash(root))
+      ? await (this.#panels ??= this.#bundleHash?.() ?? bundleInputHash(root))
       : "";
     // The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions).
     return await sha256(JSON.stringify([
@@ -280,9 +280,15 @@ export class RenderCache {
     return page;
   }
 
-  /** Starts a build: the model may have changed, and only this build's entries count as used. */
-  begin(): void {
+  #bundleHash: (() => Promise<string>) | undefined;
+
+  /**
+   * Starts a build: the model may have changed, and only this build's entries count as used.
+   * `bundleHash`: the panels' input hash, when the caller keeps it (tools/site/model_memo.ts).
+   */
+  begin(bundleHash?: () => Promise<string>): void {
     this.#panels = null;
+    this.#bundleHash = bundleHash;
     this.#texts.clear();
     this.#pagesUsed.clear();
     this.#used.clear();
