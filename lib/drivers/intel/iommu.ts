@@ -982,7 +982,7 @@ const iovaLevel = { level: 0 };
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_iova_to_phys() */
 function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   // Above 2^53 the number is inexact, but then its frame is beyond every AGAW and the walk stops.
-  const a = Number(iova);
+  const a = typeof iova === "number" ? iova : Number(iova);
   // NON-KERNEL: the fast path below answers what it can (-1: not for it); the same reads.
   if (intelDriverFastPath.iova_to_phys && domain instanceof dmar_domain) {
     const phys = iovaToPhysFast(domain, a);
