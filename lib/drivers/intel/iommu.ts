@@ -1045,7 +1045,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   if (d.qi_batch) kfree(d.qi_batch.mem);
   kfree(d.mem);
 }
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2349
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2354
 /** NON-KERNEL: switches for the driver's fast paths (tests turn one off to compare the two). */
 export const intelDriverFastPath = { iova_to_phys: true };
 
@@ -1097,7 +1097,7 @@ function tableBeyondRam(size: number, thi: number, tlo: number): boolean {
   return thi * 2 ** 32 + (tlo >>> 0) >= size;
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2414
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2419
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1143,7 +1143,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2481
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2486
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1220,7 +1220,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2584
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2589
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1271,7 +1271,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2640
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2645
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1289,13 +1289,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2680
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2685
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2734
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2739
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1344,7 +1344,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2798
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2803
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1381,7 +1381,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2842
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2847
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1411,7 +1411,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2893
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2898
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 
 /** NON-KERNEL: a PCI function behind `iommu`, probed; what `machine.addDevice()` calls. */
