@@ -41,13 +41,13 @@ Deno.test("iommu_iova_to_phys: every driver's answer, whichever call site it has
       iommu_map(vtd, 2n ** 33n, pa, 2n ** 21n, IOMMU_READ | IOMMU_WRITE, GFP_KERNEL),
       0,
     );
-    const domains = [vtd, standIn(1), standIn(2), standIn(3), standIn(5)];
+    const domains: iommu_domain[] = [vtd, standIn(1), standIn(2), standIn(3), standIn(5)];
     const rand = rng(0x5eed);
     for (let i = 0; i < 4000; i++) {
       const d = domains[rand(domains.length)];
-      const a = d === vtd ? 2 ** 33 + rand(2 ** 21) : rand(2 ** 30) * 4096 + rand(4096);
-      const iova = rand(2) ? a : BigInt(a);
-      const want = d === vtd ? pa + (a - 2 ** 33) : a * (d.ops.iova_to_phys!(d, 1) - 7) + 7;
+      const a: number = d === vtd ? 2 ** 33 + rand(2 ** 21) : rand(2 ** 30) * 4096 + rand(4096);
+      const iova: bigint | number = rand(2) ? a : BigInt(a);
+      const want: number = d === vtd ? pa + (a - 2 ** 33) : a * (d.ops.iova_to_phys!(d, 1) - 7) + 7;
       assert.equal(iommu_iova_to_phys(d, iova), want, `domain ${domains.indexOf(d)}, iova ${a}`);
     }
     // identity and blocked domains are answered by the core, whatever their ops say
