@@ -402,12 +402,14 @@ function batch_from_domain(
   if (
     iova + BigInt((last_index - start_index + 1) * PAGE_SIZE) <= BigInt(Number.MAX_SAFE_INTEGER)
   ) {
-    // NON-KERNEL: below 2^53 the same loop steps the IOVA as a number (no bigint per page)
-    let a = Number(iova);
+    // NON-KERNEL: below 2^53 the same loop has the IOVA as a number (no bigint per page), made
+    // from the index each time: a number carried from one page to the next would be boxed by V8
+    // (an allocation per page) once the walk inlined into this loop has a loop of its own.
+    const page0 = Number(iova) - page_offset - start_index * PAGE_SIZE;
     while (start_index <= last_index) {
+      const a = page0 + start_index * PAGE_SIZE + page_offset;
       const phys = iommu_iova_to_phys(domain, a) - page_offset;
       if (!batch_add_pfn(batch, Math.floor(phys / PAGE_SIZE))) return;
-      a += PAGE_SIZE - page_offset;
       page_offset = 0;
       start_index++;
     }
@@ -436,7 +438,7 @@ function batch_from_domain_continue(
   batch.array_size = array_size;
 }
 
-// ⟨batch-to-domain⟩ spec/14-pinning.md:423
+// ⟨batch-to-domain⟩ spec/14-pinning.md:425
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_iommu_map_small() */
 function batch_iommu_map_small(
   domain: iommu_domain,
@@ -490,7 +492,7 @@ function batch_to_domain(
   return 0;
 }
 
-// ⟨batch-unpin⟩ spec/14-pinning.md:482
+// ⟨batch-unpin⟩ spec/14-pinning.md:484
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_unpin() */
 function batch_unpin(
   batch: pfn_batch,
@@ -526,7 +528,7 @@ function iopt_pages_sub_npinned(pages: iopt_pages, npages: number): void {
   if (pages.npinned < 0) throw new Error("WARN: npinned underflow");
 }
 
-// ⟨pfn-reader-user⟩ spec/14-pinning.md:537
+// ⟨pfn-reader-user⟩ spec/14-pinning.md:539
 /** linux v6.12 drivers/iommu/iommufd/pages.c struct pfn_reader_user */
 class pfn_reader_user {
   /** The pinned pages of the current round, as PFNs (struct page ** in the kernel). */
@@ -595,7 +597,7 @@ function pfn_reader_user_pin(
   return 0;
 }
 
-// ⟨update-pinned-fns⟩ spec/14-pinning.md:625
+// ⟨update-pinned-fns⟩ spec/14-pinning.md:627
 /** linux v6.12 drivers/iommu/iommufd/pages.c do_update_pinned(), with the last_npinned update */
 function do_update_pages_pinned(pages: iopt_pages, npages: number, inc: boolean): Rc {
   const rc = do_update_pinned(pages, npages, inc);
@@ -622,7 +624,7 @@ function pfn_reader_user_update_pinned(pages: iopt_pages): Rc {
   return do_update_pages_pinned(pages, pages.npinned - pages.last_npinned, true);
 }
 
-// ⟨pfn-reader-struct⟩ spec/14-pinning.md:665
+// ⟨pfn-reader-struct⟩ spec/14-pinning.md:667
 /** linux v6.12 drivers/iommu/iommufd/pages.c struct pfn_reader */
 class pfn_reader {
   readonly batch = new pfn_batch();
@@ -650,7 +652,7 @@ class pfn_reader {
   }
 }
 
-// ⟨pfn-reader-fill⟩ spec/14-pinning.md:699
+// ⟨pfn-reader-fill⟩ spec/14-pinning.md:701
 /** linux v6.12 drivers/iommu/iommufd/pages.c pfn_reader_fill_span() */
 function pfn_reader_fill_span(pfns: pfn_reader): Rc {
   const span = pfns.span!;
@@ -707,7 +709,7 @@ function pfn_reader_next(pfns: pfn_reader): Rc {
   return 0;
 }
 
-// ⟨pfn-reader-lifetime⟩ spec/14-pinning.md:762
+// ⟨pfn-reader-lifetime⟩ spec/14-pinning.md:764
 /** linux v6.12 drivers/iommu/iommufd/pages.c pfn_reader_first(): init and read the first batch */
 function pfn_reader_first(
   pages: iopt_pages,
@@ -772,7 +774,7 @@ function pfn_reader_destroy(pfns: pfn_reader): void {
   }
 }
 
-// ⟨iopt-area-fill-domains⟩ spec/14-pinning.md:857
+// ⟨iopt-area-fill-domains⟩ spec/14-pinning.md:859
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_fill_domains() */
 export function iopt_area_fill_domains(area: iopt_area, pages: iopt_pages): Rc {
   const iopt = area.iopt!;
@@ -827,7 +829,7 @@ export function iopt_area_fill_domains(area: iopt_area, pages: iopt_pages): Rc {
   return rc;
 }
 
-// ⟨iopt-area-fill-domain⟩ spec/14-pinning.md:917
+// ⟨iopt-area-fill-domain⟩ spec/14-pinning.md:919
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_fill_domain(): map into one new domain */
 export function iopt_area_fill_domain(area: iopt_area, domain: iommu_domain): Rc {
   const pages = area.pages!;
@@ -852,7 +854,7 @@ export function iopt_area_fill_domain(area: iopt_area, domain: iommu_domain): Rc
   return rc;
 }
 
-// ⟨iopt-area-unfill-domains⟩ spec/14-pinning.md:951
+// ⟨iopt-area-unfill-domains⟩ spec/14-pinning.md:953
 /** linux v6.12 drivers/iommu/iommufd/pages.c iopt_area_unfill_domains() */
 export function iopt_area_unfill_domains(area: iopt_area, pages: iopt_pages): void {
   const iopt = area.iopt!;
@@ -893,7 +895,7 @@ function iopt_area_unfill_partial_domain(
   }
 }
 
-// ⟨iopt-area-unfill-domain⟩ spec/14-pinning.md:1021
+// ⟨iopt-area-unfill-domain⟩ spec/14-pinning.md:1023
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_clear_carry(): keep the run's tail */
 function batch_clear_carry(batch: pfn_batch, keep_pfns: number): void {
   if (!keep_pfns) return batch_clear(batch);

@@ -982,7 +982,7 @@ const iovaLevel = { level: 0 };
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_iova_to_phys() */
 function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   // Above 2^53 the number is inexact, but then its frame is beyond every AGAW and the walk stops.
-  const a = Number(iova);
+  const a = typeof iova === "number" ? iova : Number(iova);
   // NON-KERNEL: the fast path below answers what it can (-1: not for it); the same reads.
   if (intelDriverFastPath.iova_to_phys && domain instanceof dmar_domain) {
     const phys = iovaToPhysFast(domain, a);
@@ -1045,7 +1045,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   if (d.qi_batch) kfree(d.qi_batch.mem);
   kfree(d.mem);
 }
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2349
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2354
 /** NON-KERNEL: switches for the driver's fast paths (tests turn one off to compare the two). */
 export const intelDriverFastPath = { iova_to_phys: true };
 
@@ -1064,23 +1064,24 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
   if (pgd === null || !(a >= 0 && a < AGAW_ADDR_LIMIT[domain.agaw]) || a !== Math.floor(a)) {
     return -1;
   }
-  const hi = (a / 2 ** 32) | 0, lo = a | 0, mem = pgd.pgdat.physmem;
-  const endHi = Math.floor(mem.size / 2 ** 32);
+  // halves by multiplying with powers of two (exact, and no division on the hot path)
+  const hi = (a * 2 ** -32) | 0, lo = a | 0, mem = pgd.pgdat.physmem, words = mem.words;
   let level = agaw_to_level(domain.agaw);
   // the table's address, as page_to_phys() and dma_pte_addr() give it, in halves
-  let thi = (pgd.pfn / 2 ** 20) | 0, tlo = pgd.pfn << VTD_PAGE_SHIFT;
+  let thi = (pgd.pfn * 2 ** -20) | 0, tlo = pgd.pfn << VTD_PAGE_SHIFT;
   for (;;) {
-    // a table at or beyond RAM's end is left to the checked read, which throws
-    if (thi >= endHi && (thi > endHi || tlo >>> 0 >= mem.size - endHi * 2 ** 32)) return -1;
     // pfn_level_offset(): IOVA bits 12 + 9·(level − 1) and up, from the halves
     const shift = 3 + LEVEL_STRIDE * level;
     const index = (shift < 32 ? (lo >>> shift) | (hi << (32 - shift)) : hi >>> (shift - 32)) & 511;
     const slot = mem.slotAt(thi, tlo);
+    // A frame without a buffer reads as zeros: not present. But a table at or beyond RAM's end
+    // (never given a buffer) is left to the checked read, which throws.
+    if (slot < 0) return tableBeyondRam(mem.size, thi, tlo) ? -1 : 0;
     const at = slot * 1024 + 2 * index;
-    // dma_pte_present() (a frame without a buffer reads as zeros)
-    const v0 = slot < 0 ? 0 : mem.words[at] | 0;
+    // dma_pte_present()
+    const v0 = words[at] | 0;
     if ((v0 & 3) === 0) return 0;
-    const v1 = mem.words[at + 1] & 0xfffff;
+    const v1 = words[at + 1] & 0xfffff;
     // dma_pte_superpage(), or the last level: the leaf
     if ((v0 & DMA_PTE_LARGE_PAGE) !== 0 || level === 1) {
       return level > 3 ? -1 : v1 * 2 ** 32 + ((v0 & ~0xfff) >>> 0) + (lo & LEAF_OFFSET_MASK[level]);
@@ -1091,7 +1092,12 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
   }
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2408
+/** NON-KERNEL: whether the table at the halves `thi`, `tlo` starts at or beyond `size` bytes. */
+function tableBeyondRam(size: number, thi: number, tlo: number): boolean {
+  return thi * 2 ** 32 + (tlo >>> 0) >= size;
+}
+
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2419
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1137,7 +1143,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2475
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2486
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1214,7 +1220,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2578
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2589
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1265,7 +1271,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2634
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2645
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1283,13 +1289,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2674
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2685
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2728
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2739
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1338,7 +1344,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2792
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2803
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1375,7 +1381,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2836
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2847
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1405,7 +1411,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2887
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2898
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 
 /** NON-KERNEL: a PCI function behind `iommu`, probed; what `machine.addDevice()` calls. */
