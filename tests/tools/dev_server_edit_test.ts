@@ -8,32 +8,7 @@ import assert from "node:assert/strict";
 import { startDevServer } from "../../tools/site/dev_server.ts";
 import { bundleInputHash } from "../../tools/site/bundle.ts";
 import { withoutSpecLines } from "../../tools/site/figures.ts";
-import { md, tempProject } from "./fixture.ts";
-
-/** Server-sent events, in order, as `[name, data]`. */
-function eventsOf(body: ReadableStream<Uint8Array>) {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  return {
-    async next(name: string): Promise<unknown> {
-      for (;;) {
-        const cut = buffer.indexOf("\n\n");
-        if (cut >= 0) {
-          const message = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const m = /^event: (\w+)\ndata: (.*)$/s.exec(message);
-          if (m?.[1] === name) return JSON.parse(m[2]);
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended before event ${name}`);
-        buffer += decoder.decode(value, { stream: true });
-      }
-    },
-    cancel: () => reader.cancel(),
-  };
-}
+import { eventsOf, md, tempProject } from "./fixture.ts";
 
 Deno.test("serve: a prose edit renders one chapter, reloads, then lib/ follows with its line maps", async () => {
   const a = md(

@@ -7,32 +7,7 @@
 import assert from "node:assert/strict";
 import { startDevServer } from "../../tools/site/dev_server.ts";
 import { buildSite, differsOnlyInMain } from "../../tools/site/build.ts";
-import { md, tempProject } from "./fixture.ts";
-
-/** Server-sent events of one connection, read in order (other events before `name` dropped). */
-function eventsOf(body: ReadableStream<Uint8Array>) {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  return {
-    async next(name: string): Promise<unknown> {
-      for (;;) {
-        const end = buffer.indexOf("\n\n");
-        if (end >= 0) {
-          const message = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const m = /^event: (\w+)\ndata: (.*)$/s.exec(message);
-          if (m?.[1] === name) return JSON.parse(m[2]);
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended before event ${name}`);
-        buffer += decoder.decode(value, { stream: true });
-      }
-    },
-    cancel: () => reader.cancel(),
-  };
-}
+import { eventsOf, md, tempProject } from "./fixture.ts";
 
 Deno.test("differsOnlyInMain: the same page outside <main>, or not", () => {
   const page = (head: string, main: string, foot = "") =>

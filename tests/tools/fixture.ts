@@ -30,3 +30,28 @@ export async function tempProject(files: Record<string, string>): Promise<string
   }
   return dir;
 }
+
+/** Server-sent events of one connection, read in order (other events before `name` dropped). */
+export function eventsOf(body: ReadableStream<Uint8Array>) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return {
+    async next(name: string): Promise<unknown> {
+      for (;;) {
+        const end = buffer.indexOf("\n\n");
+        if (end >= 0) {
+          const message = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const m = /^event: (\w+)\ndata: (.*)$/s.exec(message);
+          if (m?.[1] === name) return JSON.parse(m[2]);
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before event ${name}`);
+        buffer += decoder.decode(value, { stream: true });
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+}
