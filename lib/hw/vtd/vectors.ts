@@ -348,7 +348,7 @@ export function vtdPrng(seed: number): (n: number) => number {
 }
 
 /** NON-KERNEL: one random table of kind `kind`: its stages, words and requests. */
-function vtdRandomTable(
+export function vtdRandomTable(
   rand: (n: number) => number,
   kind: "ss" | "fs" | "nested",
   ram: number,
