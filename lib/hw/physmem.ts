@@ -16,7 +16,7 @@ export const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** NON-KERNEL: the widest physical address the model accepts (x86-64 and Arm64: 52 bits). */
 export const PHYS_ADDR_BITS = 52;
 
-// ⟨physmem-frame-table⟩ spec/02-physical-memory.md:123
+// ⟨physmem-frame-table⟩ spec/02-physical-memory.md:129
 /** NON-KERNEL: chunks below this (16 TiB of physical addresses) are found by array index. */
 const NEAR_CHUNKS = 1 << 22;
 /** NON-KERNEL: frames below this (8 GiB of physical addresses) are in the flat `lowFrames`. */
@@ -66,6 +66,12 @@ export class PhysMem {
   /** The chunks above 16 TiB, which no test's RAM reaches on a hot path. */
   readonly #far = new Map<number, Int32Array>();
   #count = 0;
+  /**
+   * How many times a method that can change memory (`write8`, `write16`, `write32`, `writeBytes`,
+   * `discard`, and what calls them) was called: a reader that remembers what it read may keep it
+   * while this is unchanged (the VT-d driver's iova_to_phys does, spec chapter 19). Never decreases.
+   */
+  writes = 0;
 
   constructor(size: number) {
     if (
@@ -82,7 +88,7 @@ export class PhysMem {
     return this.#count;
   }
 
-  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:142
+  // ⟨physmem-lookup⟩ spec/02-physical-memory.md:148
   #check(pa: number, width: number): void {
     if (!(pa >= 0 && pa + width <= this.size)) {
       throw new RangeError(`physical address 0x${pa.toString(16)} (+${width}) is outside RAM`);
@@ -175,7 +181,7 @@ export class PhysMem {
     return slot * PAGE_SIZE + pageOffset(pa);
   }
 
-  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:243
+  // ⟨physmem-scalars⟩ spec/02-physical-memory.md:249
   /** Reads one byte. */
   read8(pa: number): number {
     const s = this.#slot(pa, 1);
@@ -240,6 +246,7 @@ export class PhysMem {
 
   /** Writes one byte (the low 8 bits of `value`). */
   write8(pa: number, value: number): void {
+    this.writes++;
     let s = this.#slot(pa, 1);
     if (s < 0) {
       if ((value & 0xff) === 0) return;
@@ -250,6 +257,7 @@ export class PhysMem {
 
   /** Writes the low 16 bits of `value`, little-endian. */
   write16(pa: number, value: number): void {
+    this.writes++;
     const off = pageOffset(pa);
     if (off > PAGE_SIZE - 2) return this.#writeSplit(pa, 2, value);
     let s = this.#slot(pa, 2);
@@ -262,6 +270,7 @@ export class PhysMem {
 
   /** Writes the low 32 bits of `value`, little-endian. */
   write32(pa: number, value: number): void {
+    this.writes++;
     const off = pageOffset(pa);
     if (off > PAGE_SIZE - 4) return this.#writeSplit(pa, 4, value);
     let s = this.#slot(pa, 4);
@@ -293,7 +302,7 @@ export class PhysMem {
     for (let i = 0; i < width; i++) this.write8(pa + i, (value >>> (8 * i)) & 0xff);
   }
 
-  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:365
+  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:374
   /** Reads `length` bytes starting at `pa`. */
   readBytes(pa: number, length: number): Uint8Array {
     this.#check(pa, length);
@@ -314,6 +323,7 @@ export class PhysMem {
 
   /** Writes `bytes` starting at `pa`. */
   writeBytes(pa: number, bytes: Uint8Array): void {
+    this.writes++;
     this.#check(pa, bytes.length);
     for (let done = 0; done < bytes.length;) {
       const at = pa + done;
@@ -327,9 +337,10 @@ export class PhysMem {
     }
   }
 
-  // ⟨physmem-discard⟩ spec/02-physical-memory.md:407
+  // ⟨physmem-discard⟩ spec/02-physical-memory.md:417
   /** Forgets frames `pfn .. pfn + count - 1`: they read as zeros again and cost nothing. */
   discard(pfn: number, count: number): void {
+    this.writes++;
     const drop = (chunk: Int32Array, i: number) => {
       const slot = chunk[i] - 1;
       if (slot < 0) return;

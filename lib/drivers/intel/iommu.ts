@@ -983,10 +983,23 @@ const iovaLevel = { level: 0 };
 function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): number {
   // Above 2^53 the number is inexact, but then its frame is beyond every AGAW and the walk stops.
   const a = typeof iova === "number" ? iova : Number(iova);
+  // NON-KERNEL: inside the superpage the last fast walk ended at, while memory is as it was then,
+  // the walk would end there again (#iova-to-phys-leaf-memo): an exact integer offset in the leaf.
+  const memo = leafMemo, off = a - memo.iova;
+  if (
+    memo.domain === domain && (off >>> 0) === off && off < memo.size &&
+    memo.writes === memo.mem!.writes && memo.pgd === memo.domain.pgd &&
+    intelDriverFastPath.iova_to_phys
+  ) {
+    return memo.phys + off;
+  }
   // NON-KERNEL: the fast path below answers what it can (-1: not for it); the same reads.
   if (intelDriverFastPath.iova_to_phys && domain instanceof dmar_domain) {
     const phys = iovaToPhysFast(domain, a);
-    if (phys !== -1) return phys;
+    if (phys !== -1) {
+      if (fastLeaf.level >= 2) leafMemoFill(domain, a, phys);
+      return phys;
+    }
   }
   return iovaToPhysWalk(to_dmar_domain(domain), a);
 }
@@ -1044,8 +1057,10 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   if (d.devices.size) throw new Error("WARN: domain freed while devices are attached");
   if (d.qi_batch) kfree(d.qi_batch.mem);
   kfree(d.mem);
+  // NON-KERNEL: forget a leaf of this domain (tables freed above bumped `writes` already)
+  if (leafMemo.domain === d) leafMemo.domain = null;
 }
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2354
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2369
 /** NON-KERNEL: switches for the driver's fast paths (tests turn one off to compare the two). */
 export const intelDriverFastPath = { iova_to_phys: true };
 
@@ -1060,6 +1075,7 @@ const LEAF_OFFSET_MASK = [0, 0xfff, 0x1f_ffff, 0x3fff_ffff];
  */
 export function iovaToPhysFast(domain: dmar_domain, a: number): number {
   const pgd = domain.pgd;
+  fastLeaf.level = 0;
   // an exact integer IOVA whose frame the AGAW translates (domain_pfn_supported())
   if (pgd === null || !(a >= 0 && a < AGAW_ADDR_LIMIT[domain.agaw]) || a !== Math.floor(a)) {
     return -1;
@@ -1084,7 +1100,9 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
     const v1 = words[at + 1] & 0xfffff;
     // dma_pte_superpage(), or the last level: the leaf
     if ((v0 & DMA_PTE_LARGE_PAGE) !== 0 || level === 1) {
-      return level > 3 ? -1 : v1 * 2 ** 32 + ((v0 & ~0xfff) >>> 0) + (lo & LEAF_OFFSET_MASK[level]);
+      if (level > 3) return -1;
+      fastLeaf.level = level;
+      return v1 * 2 ** 32 + ((v0 & ~0xfff) >>> 0) + (lo & LEAF_OFFSET_MASK[level]);
     }
     thi = v1;
     tlo = v0 & ~0xfff;
@@ -1096,8 +1114,37 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
 function tableBeyondRam(size: number, thi: number, tlo: number): boolean {
   return thi * 2 ** 32 + (tlo >>> 0) >= size;
 }
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2455
+/** NON-KERNEL: the leaf level where iovaToPhysFast() last ended at a leaf (0: it did not). */
+const fastLeaf = { level: 0 };
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2419
+/**
+ * NON-KERNEL: the superpage intel_iommu_iova_to_phys() last found: `size` bytes from `iova` map to
+ * `phys` in `domain`, as long as `mem.writes` and the domain's `pgd` are as recorded.
+ */
+const leafMemo: {
+  domain: dmar_domain | null;
+  pgd: page | null;
+  mem: PhysMem | null;
+  writes: number;
+  iova: number;
+  size: number;
+  phys: number;
+} = { domain: null, pgd: null, mem: null, writes: -1, iova: 0, size: 0, phys: 0 };
+
+/** NON-KERNEL: remember the superpage at level `fastLeaf.level` through which `a` reached `phys`. */
+function leafMemoFill(domain: dmar_domain, a: number, phys: number): void {
+  const pgd = domain.pgd!, off = (a >>> 0) & LEAF_OFFSET_MASK[fastLeaf.level];
+  leafMemo.domain = domain;
+  leafMemo.pgd = pgd;
+  leafMemo.mem = pgd.pgdat.physmem;
+  leafMemo.writes = pgd.pgdat.physmem.writes;
+  leafMemo.iova = a - off;
+  leafMemo.size = LEAF_OFFSET_MASK[fastLeaf.level] + 1;
+  leafMemo.phys = phys - off;
+}
+
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2498
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1143,7 +1190,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2486
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2565
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1220,7 +1267,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2589
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2668
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1271,7 +1318,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2645
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2724
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1289,13 +1336,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2685
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2764
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2739
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2818
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1344,7 +1391,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2803
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2882
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1381,7 +1428,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2847
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2926
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1411,7 +1458,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2898
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2977
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 
 /** NON-KERNEL: a PCI function behind `iommu`, probed; what `machine.addDevice()` calls. */
