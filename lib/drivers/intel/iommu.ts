@@ -937,6 +937,8 @@ function domain_unmap(
   if (start_pfn === 0 && last_pfn === DOMAIN_MAX_PFN(domain.gaw)) {
     freelist.push(domain.pgd!);
     domain.pgd = null;
+    // NON-KERNEL: the top table goes; a leaf remembered through it goes too (#iova-to-phys-leaf-memo)
+    if (leafMemo.domain === domain) leafMemo.domain = null;
   }
 }
 
@@ -975,7 +977,7 @@ function intel_iommu_tlb_sync(domain: iommu_domain, gather: iommu_iotlb_gather):
   iommu_put_pages_list(gather.freelist);
 }
 
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2255
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2257
 /** NON-KERNEL: reused by iova_to_phys, which iommufd calls once per 4 KiB when it unmaps. */
 const iovaLevel = { level: 0 };
 
@@ -988,8 +990,7 @@ function intel_iommu_iova_to_phys(domain: iommu_domain, iova: bigint | number): 
   const memo = leafMemo, off = a - memo.iova;
   if (
     memo.domain === domain && (off >>> 0) === off && off < memo.size &&
-    memo.writes === memo.mem!.writes && memo.pgd === memo.domain.pgd &&
-    intelDriverFastPath.iova_to_phys
+    memo.writes === memo.mem!.writes && intelDriverFastPath.iova_to_phys
   ) {
     return memo.phys + off;
   }
@@ -1060,7 +1061,7 @@ function intel_iommu_domain_free(domain: iommu_domain): void {
   // NON-KERNEL: forget a leaf of this domain (tables freed above bumped `writes` already)
   if (leafMemo.domain === d) leafMemo.domain = null;
 }
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2369
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2370
 /** NON-KERNEL: switches for the driver's fast paths (tests turn one off to compare the two). */
 export const intelDriverFastPath = { iova_to_phys: true };
 
@@ -1114,29 +1115,27 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
 function tableBeyondRam(size: number, thi: number, tlo: number): boolean {
   return thi * 2 ** 32 + (tlo >>> 0) >= size;
 }
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2455
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2457
 /** NON-KERNEL: the leaf level where iovaToPhysFast() last ended at a leaf (0: it did not). */
 const fastLeaf = { level: 0 };
 
 /**
  * NON-KERNEL: the superpage intel_iommu_iova_to_phys() last found: `size` bytes from `iova` map to
- * `phys` in `domain`, as long as `mem.writes` and the domain's `pgd` are as recorded.
+ * `phys` in `domain`, as long as `mem.writes` is as recorded.
  */
 const leafMemo: {
   domain: dmar_domain | null;
-  pgd: page | null;
   mem: PhysMem | null;
   writes: number;
   iova: number;
   size: number;
   phys: number;
-} = { domain: null, pgd: null, mem: null, writes: -1, iova: 0, size: 0, phys: 0 };
+} = { domain: null, mem: null, writes: -1, iova: 0, size: 0, phys: 0 };
 
 /** NON-KERNEL: remember the superpage at level `fastLeaf.level` through which `a` reached `phys`. */
 function leafMemoFill(domain: dmar_domain, a: number, phys: number): void {
   const pgd = domain.pgd!, off = (a >>> 0) & LEAF_OFFSET_MASK[fastLeaf.level];
   leafMemo.domain = domain;
-  leafMemo.pgd = pgd;
   leafMemo.mem = pgd.pgdat.physmem;
   leafMemo.writes = pgd.pgdat.physmem.writes;
   leafMemo.iova = a - off;
