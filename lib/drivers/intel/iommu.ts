@@ -1115,7 +1115,7 @@ export function iovaToPhysFast(domain: dmar_domain, a: number): number {
 function tableBeyondRam(size: number, thi: number, tlo: number): boolean {
   return thi * 2 ** 32 + (tlo >>> 0) >= size;
 }
-// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2457
+// ⟨domain-misc-ops⟩ spec/19-vtd-driver.md:2458
 /** NON-KERNEL: the leaf level where iovaToPhysFast() last ended at a leaf (0: it did not). */
 const fastLeaf = { level: 0 };
 
@@ -1143,7 +1143,7 @@ function leafMemoFill(domain: dmar_domain, a: number, phys: number): void {
   leafMemo.phys = phys - off;
 }
 
-// ⟨block-translation⟩ spec/19-vtd-driver.md:2498
+// ⟨block-translation⟩ spec/19-vtd-driver.md:2499
 /** linux v6.12 drivers/iommu/intel/iommu.c device_block_translation() */
 export function device_block_translation(dev: pci_dev): void {
   const info = dev_iommu_priv_get(dev);
@@ -1189,7 +1189,7 @@ export const identity_domain: iommu_domain = {
   geometry: { aperture_start: 0n, aperture_end: 0n, force_aperture: false },
 };
 
-// ⟨paging-attach⟩ spec/19-vtd-driver.md:2565
+// ⟨paging-attach⟩ spec/19-vtd-driver.md:2566
 /** linux v6.12 drivers/iommu/intel/iommu.c prepare_domain_attach_device() */
 export function prepare_domain_attach_device(domain: iommu_domain, dev: device): Rc {
   const iommu = dev_iommu_priv_get(dev).iommu;
@@ -1266,7 +1266,7 @@ function intel_iommu_attach_device(domain: iommu_domain, dev: device): Rc {
   return dmar_domain_attach_device(to_dmar_domain(domain), pdev);
 }
 
-// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2668
+// ⟨intel-domain-alloc-user⟩ spec/19-vtd-driver.md:2669
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_domain_alloc_user() */
 function intel_iommu_domain_alloc_user(
   dev: device,
@@ -1317,7 +1317,7 @@ function intel_iommu_domain_alloc_user(
   return dmar_domain;
 }
 
-// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2724
+// ⟨intel-domain-alloc-paging⟩ spec/19-vtd-driver.md:2725
 /** linux v6.12 drivers/iommu/intel/iommu.c first_level_by_default() */
 function first_level_by_default(iommu: intel_iommu): boolean {
   if (!sm_supported(iommu)) return false;
@@ -1335,13 +1335,13 @@ function intel_iommu_domain_alloc_paging(dev: device): iommu_domain | ErrnoError
   return dmar_domain;
 }
 
-// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2764
+// ⟨intel-dirty-gate⟩ spec/19-vtd-driver.md:2765
 /** linux v6.12 drivers/iommu/intel/iommu.h ecap_slads(): second-stage A/D support (SSADS) */
 export function ecap_slads(e: bigint): number {
   return Number((e >> 45n) & 1n);
 }
 
-// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2818
+// ⟨intel-dirty-ops⟩ spec/19-vtd-driver.md:2819
 /** linux v6.12 drivers/iommu/intel/iommu.c device_set_dirty_tracking() */
 function device_set_dirty_tracking(devices: Iterable<device_domain_info>, enable: boolean): Rc {
   let ret: Rc = 0;
@@ -1390,7 +1390,7 @@ function dma_sl_pte_test_and_clear_dirty(pte: number, flags: number): boolean {
   return dirty;
 }
 
-// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2882
+// ⟨intel-read-dirty⟩ spec/19-vtd-driver.md:2883
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_read_and_clear_dirty() */
 function intel_iommu_read_and_clear_dirty(
   domain: iommu_domain,
@@ -1427,7 +1427,7 @@ const intel_dirty_ops: iommu_dirty_ops = {
   read_and_clear_dirty: intel_iommu_read_and_clear_dirty,
 };
 
-// ⟨intel-ops⟩ spec/19-vtd-driver.md:2926
+// ⟨intel-ops⟩ spec/19-vtd-driver.md:2927
 /** linux v6.12 drivers/iommu/intel/iommu.c intel_iommu_ops.default_domain_ops */
 const intel_paging_domain_ops: iommu_domain_ops = {
   attach_dev: intel_iommu_attach_device,
@@ -1457,7 +1457,7 @@ export const intel_iommu_ops: iommu_ops = {
   default_domain_ops: intel_paging_domain_ops,
 };
 
-// ⟨intel-machine⟩ spec/19-vtd-driver.md:2977
+// ⟨intel-machine⟩ spec/19-vtd-driver.md:2978
 /** NON-KERNEL: options of addIntelIommu(): a unit to use, or the options of a new one. */
 
 /** NON-KERNEL: a PCI function behind `iommu`, probed; what `machine.addDevice()` calls. */

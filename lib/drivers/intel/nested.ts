@@ -48,7 +48,7 @@ import {
 } from "./iommu.ts";
 import { intel_pasid_setup_nested } from "./pasid.ts";
 
-// ⟨nested-alloc-code⟩ spec/19-vtd-driver.md:3080
+// ⟨nested-alloc-code⟩ spec/19-vtd-driver.md:3081
 /** NON-KERNEL estimate of sizeof(struct dmar_domain), as the nested domain's allocation. */
 const SIZEOF_NESTED_DMAR_DOMAIN = 384;
 
@@ -99,7 +99,7 @@ function intel_nested_domain_free(domain: iommu_domain): void {
   kfree(d.mem);
 }
 
-// ⟨nested-attach-code⟩ spec/19-vtd-driver.md:3215
+// ⟨nested-attach-code⟩ spec/19-vtd-driver.md:3216
 /** linux v6.12 drivers/iommu/intel/nested.c intel_nested_attach_dev() */
 function intel_nested_attach_dev(domain: iommu_domain, dev: device): Rc {
   const pdev = to_pci_dev(dev);
@@ -133,7 +133,7 @@ function intel_nested_attach_dev(domain: iommu_domain, dev: device): Rc {
   return 0;
 }
 
-// ⟨nested-invalidate-code⟩ spec/19-vtd-driver.md:3289
+// ⟨nested-invalidate-code⟩ spec/19-vtd-driver.md:3290
 const U64_MAX = (1n << 64n) - 1n;
 
 /** linux v6.12 drivers/iommu/intel/iommu.h nrpages_to_size(): npages << VTD_PAGE_SHIFT, wrapping */

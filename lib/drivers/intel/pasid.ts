@@ -330,7 +330,7 @@ export function intel_pasid_setup_pass_through(
   return 0;
 }
 
-// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:3159
+// ⟨pasid-setup-nested⟩ spec/19-vtd-driver.md:3160
 /** linux v6.12 drivers/iommu/intel/iommu.h ADDR_WIDTH_4LEVEL/5LEVEL */
 const ADDR_WIDTH_4LEVEL = 48;
 const ADDR_WIDTH_5LEVEL = 57;
@@ -407,7 +407,7 @@ export function intel_pasid_tear_down_entry(
   // devtlb_invalidation_with_pasid(): no model device has ATS.
 }
 
-// ⟨pasid-setup-dirty⟩ spec/19-vtd-driver.md:2785
+// ⟨pasid-setup-dirty⟩ spec/19-vtd-driver.md:2786
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_get_ssade() */
 const pasid_get_ssade = (e: PasidEntry) => ((pasid_get_bits(e, 0) >> 9n) & 1n) === 1n;
 /** linux v6.12 drivers/iommu/intel/pasid.h pasid_clear_ssade() */
