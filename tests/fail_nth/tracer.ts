@@ -21,9 +21,8 @@ import { Machine, OOM_SCORE_ADJ_MIN, type Process } from "../../lib/internal.ts"
 
 export type Mode =
   | { kind: "off" }
-  | { kind: "count" }
-  /** Counts points and charges (without naming them), or only until there are more than `upTo`. */
-  | { kind: "tally"; upTo?: number }
+  /** Names every point and charge, or only until there are more than `upTo` (then stops). */
+  | { kind: "count"; upTo?: number }
   | { kind: "fail-nth"; n: number }
   /** `at`: which read of `max` was the Nth charge in the counting run (its `chargeReads`). */
   | { kind: "memory-max"; n: number; at: number };
@@ -36,7 +35,7 @@ export interface Trace {
   points: string[];
   /** Charges checked against a spawned task's memory.max, by site. */
   charges: string[];
-  /** For each charge, which read of a traced `max` it was (counting and tallying runs). */
+  /** For each charge, which read of a traced `max` it was (counting runs). */
   chargeReads: number[];
   /** The site that was made to fail, if any. */
   injected: string | null;
@@ -154,7 +153,7 @@ function fromTryCharge(): boolean {
   return callSites(2, fromTryCharge)[1]?.getFunctionName() === "page_counter_try_charge";
 }
 
-/** Whether a tally has counted past its limit (the rest of the run is not counted). */
+/** Whether a count is past its limit (the rest of the run is not counted). */
 function tallied(m: { upTo?: number }): boolean {
   return m.upTo !== undefined && trace.points.length + trace.charges.length > m.upTo;
 }
@@ -185,12 +184,12 @@ function instrument(task: Process): void {
         return;
       }
       const n = trace.points.length + 1;
-      if (mode.kind === "tally") {
-        if (!tallied(mode)) trace.points.push("");
+      if (mode.kind === "count") {
+        if (!tallied(mode)) trace.points.push(site());
         return;
       }
       const injecting = mode.kind === "fail-nth" && n === mode.n;
-      trace.points.push(mode.kind === "count" || injecting ? site() : "");
+      trace.points.push(injecting ? site() : "");
       if (injecting) {
         injectNow = true;
         trace.injected = trace.points[n - 1];
@@ -219,10 +218,10 @@ function instrument(task: Process): void {
         trace.injected = where;
         max = counter.usage;
       } else if (
-        (mode.kind === "count" || (mode.kind === "tally" && !tallied(mode))) &&
+        mode.kind === "count" && !tallied(mode) &&
         (++maxReads, fromTryCharge())
       ) {
-        trace.charges.push(mode.kind === "count" ? site() : "");
+        trace.charges.push(site());
         trace.chargeReads.push(maxReads);
       }
       return max;
