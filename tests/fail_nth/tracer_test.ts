@@ -7,21 +7,21 @@ import assert from "node:assert/strict";
 import { Machine } from "../../lib/internal.ts";
 import { skipFramesByScript, traced } from "./tracer.ts";
 
-const MiB = 1n << 20n;
+const KiB = 1n << 10n;
 
 function scenario(): void {
   const m = new Machine({ memory: 1 << 28 });
   m.addIommu({ kind: "vtd" });
   const vmm = m.spawn({ cgroup: m.cgroups.create("/vm"), rlimitMemlock: 1n << 30n });
-  const ram = vmm.mmap(2n * MiB);
-  vmm.write(ram, new Uint8Array(Number(2n * MiB)).fill(1));
+  const ram = vmm.mmap(64n * KiB);
+  vmm.write(ram, new Uint8Array(Number(64n * KiB)).fill(1));
   for (const iommu of ["dmar0", "mock0"]) {
     const fd = vmm.openIommufd();
     const dev = fd.bind(m.addDevice({ iommu }));
     const ioas = fd.ioasAlloc();
     fd.attach(dev, ioas);
-    const iova = fd.ioasMap({ ioas_id: ioas, user_va: ram, length: 2n * MiB });
-    fd.ioasUnmap(ioas, iova, 2n * MiB);
+    const iova = fd.ioasMap({ ioas_id: ioas, user_va: ram, length: 64n * KiB });
+    fd.ioasUnmap(ioas, iova, 64n * KiB);
     fd.detach(dev);
     fd.close();
   }
