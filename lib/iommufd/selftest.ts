@@ -697,7 +697,7 @@ export const mock_ops: iommu_ops = {
   device_group: generic_device_group,
   probe_device: mock_probe_device,
   default_domain_ops: mock_domain_ops,
-  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1553
+  // ⟨mock-ops-iopf⟩ spec/11-mock-driver.md:1567
   user_pasid_table: true,
   dev_enable_feat: mock_dev_enable_feat,
   dev_disable_feat: mock_dev_disable_feat,
@@ -1434,7 +1434,7 @@ export function iommufd_test(ucmd: iommufd_ucmd<iommu_test_cmd>): Rc {
   }
 }
 
-// ⟨mock-iopf⟩ spec/11-mock-driver.md:1560
+// ⟨mock-iopf⟩ spec/11-mock-driver.md:1574
 /** linux v6.12 drivers/iommu/iommufd/selftest.c mock_domain_page_response(): nothing to do */
 function mock_domain_page_response(
   _dev: device,
@@ -1455,7 +1455,7 @@ function mock_dev_disable_feat(dev: device, feat: number): Rc {
   return 0;
 }
 
-// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1593
+// ⟨mock-trigger-iopf⟩ spec/11-mock-driver.md:1607
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd, member trigger_iopf */
 export interface iommu_test_cmd_trigger_iopf {
   trigger_iopf: { dev_id: number; pasid: number; grpid: number; perm: number; addr: bigint };

@@ -161,7 +161,7 @@ const VFIO = Object.fromEntries(vfioDeviceIoctls.map((r) => [r.name, r])) as Rec
   IoctlDef
 >;
 
-// ⟨iommufd-test-rows⟩ spec/11-mock-driver.md:1540
+// ⟨iommufd-test-rows⟩ spec/11-mock-driver.md:1554
 /** NON-KERNEL: the rows the handle traces a test command with. */
 const TEST_ROWS = [...iommufdIoctls, ...iommufdTestIoctls];
 
@@ -233,14 +233,28 @@ export class IommufdFd {
     member: S,
     values: Partial<StructValues<S>> = {},
   ): StructValues<S> {
+    const arg = this.testCall(op, id, member, values);
+    const out = this.process.read(arg + BigInt(IOMMU_TEST_CMD_UNION), member.sizeof);
+    return member.decode(out) as StructValues<S>;
+  }
+
+  /**
+   * testCmd() without reading the answer back (for an operation whose union is input only, called
+   * thousands of times by a test): → where the command was.
+   */
+  testCall<S extends Struct>(
+    op: number,
+    id: number,
+    member: S,
+    values: Partial<StructValues<S>> = {},
+  ): bigint {
     const arg = this.scratch();
     const bytes = iommu_test_cmd.encode({ size: iommu_test_cmd.sizeof, op, id });
     bytes.set(member.encode(values as never), IOMMU_TEST_CMD_UNION);
     this.process.write(arg, bytes);
     const rc = tracedIoctl(this, this.fd, TEST_ROWS, IOMMU_TEST_CMD, arg);
     if (rc < 0) throw this.lastError!;
-    const out = this.process.read(arg + BigInt(IOMMU_TEST_CMD_UNION), member.sizeof);
-    return member.decode(out) as StructValues<S>;
+    return arg;
   }
 
   /** The selftest's IOMMU_TEST_OP_MOCK_DOMAIN[_FLAGS] → its three IDs. */
@@ -300,7 +314,7 @@ export class IommufdFd {
   testSetTempMemoryLimit(limit: number): void {
     this.testCmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, 0, test_memory_limit, { limit });
   }
-  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1630
+  // ⟨iommufd-fd-helpers⟩ spec/11-mock-driver.md:1644
   /** The selftest's IOMMU_TEST_OP_TRIGGER_IOPF: `dev_id`'s device sends one page request. */
   testTriggerIopf(
     dev_id: number,
@@ -566,7 +580,7 @@ export class IommufdFd {
     const uptr = this.dataArea();
     if (flags & MOCK_ACCESS_RW_WRITE) this.process.write(uptr, buf);
     const args = { iova, length: BigInt(buf.length), uptr, flags };
-    this.testCmd(IOMMU_TEST_OP_ACCESS_RW, access_fd, test_access_rw, args);
+    this.testCall(IOMMU_TEST_OP_ACCESS_RW, access_fd, test_access_rw, args);
     if (!(flags & MOCK_ACCESS_RW_WRITE)) buf.set(this.process.read(uptr, buf.length));
   }
   // ⟨iommufd-fd-helpers⟩ spec/20-fault-queues.md:934

@@ -67,6 +67,7 @@ import {
   xa_for_each,
 } from "../../lib/internal.ts";
 import { snapshot } from "../conformance/fixture.ts";
+import { faultIn } from "../fault_in.ts";
 import {
   BUFFER_SIZE,
   HUGEPAGE_SIZE,
@@ -173,13 +174,13 @@ function setup(root: boolean, rlimitPages: number): FuzzFixture {
   vmm.munmap(hole, P);
   // Every writable page is faulted in now, so that the kernel writing to it later charges nothing.
   for (const [va, n] of [[arg, 4n], [roArg, 1n], [data, 2n], [guard, 1n], [guard + 2n * P, 1n]]) {
-    vmm.write(va, new Uint8Array(Number(n * P)));
+    faultIn(vmm, va, n * P);
   }
   const devices = [m.addDevice({ iommu: "mock0" }), m.addDevice({ iommu: "mock0" })];
   const before = snapshot(m, cg, vmm);
   const fd = vmm.openIommufd();
   // The typed helpers' scratch area, faulted in now so that it does not count as a change later.
-  vmm.write(fd.scratch(), new Uint8Array(1 << 20));
+  faultIn(vmm, fd.scratch(), 1n << 20n);
   return {
     m,
     cg,

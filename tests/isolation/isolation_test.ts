@@ -30,6 +30,7 @@ import {
   wop,
   type World,
 } from "./world.ts";
+import { faultIn } from "../fault_in.ts";
 
 const SCALE = Number(Deno.env.get("ISOLATION_SCALE") ?? 1);
 const SEED = Number(Deno.env.get("ISOLATION_SEED") ?? 20261202);
@@ -114,7 +115,7 @@ for (const driver of DRIVERS) {
         const devices = [a.m.addDevice({ iommu: driver }), a.m.addDevice({ iommu: driver })];
         (a.before.nr_iommu_pages as number) += a.m.pgdat.vm_stat.NR_IOMMU_PAGES - nr;
         const fdB = a.vmm.openIommufd();
-        a.vmm.write(fdB.scratch(), new Uint8Array(1 << 20));
+        faultIn(a.vmm, fdB.scratch(), 1n << 20n);
         const b: World = {
           ...a,
           fd: fdB,

@@ -27,6 +27,7 @@ import {
   to_pci_dev,
   xa_for_each,
 } from "../../lib/internal.ts";
+import { faultIn } from "../fault_in.ts";
 
 export const P = BigInt(PAGE_SIZE);
 export const RAM_PAGES = 64;
@@ -220,7 +221,7 @@ export function makeWorld(driver: Driver, rlimitPages = 1024): World {
   };
   w.before = counters(w);
   w.fd = vmm.openIommufd();
-  vmm.write(w.fd.scratch(), new Uint8Array(1 << 20));
+  faultIn(vmm, w.fd.scratch(), 1n << 20n);
   return w;
 }
 

@@ -60,9 +60,11 @@ export class PtSparseMemory implements PtMemory, PtFastMemory {
     out[0] = f[at];
     out[1] = f[at + 1];
   }
+  /** A copy (the words and the frames copied as they are, not written again one by one). */
   clone(): PtSparseMemory {
     const m = new PtSparseMemory();
-    for (const [k, v] of this.words) m.write64(k, v);
+    for (const [k, v] of this.words) m.words.set(k, v);
+    for (const [frame, halves] of this.#frames) m.#frames.set(frame, halves.slice());
     return m;
   }
 }

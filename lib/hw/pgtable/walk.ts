@@ -185,7 +185,7 @@ function ptAdWrite(
   return undefined;
 }
 
-// ⟨pt-walk-fast-code⟩ spec/21-riscv-iommu.md:516
+// ⟨pt-walk-fast-code⟩ spec/21-riscv-iommu.md:518
 /**
  * NON-KERNEL: the fast walker (§pt-walk-fast): `ptWalk`'s common case — every entry a table or
  * a leaf that permits the request with no A/D update to make — in integer arithmetic on 32-bit
