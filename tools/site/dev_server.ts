@@ -19,9 +19,10 @@ import {
   type Problem,
   type Spec,
 } from "../literate/spec.ts";
+import type { CodeBlock } from "../literate/spec.ts";
 import type { Root } from "mdast";
 import { cpuUsage } from "node:process";
-import { type Tangle, tangle } from "../literate/tangle.ts";
+import { type Fragment, type Reference, type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
@@ -236,10 +237,41 @@ async function readSpec(root: string, trees: Map<string, Root>): Promise<Spec> {
 }
 
 /** Every code block of the spec, as the tangler reads it (not where it stands). */
-function codeOf(spec: Spec): string {
+function codeOf(spec: { chapters: Spec["chapters"] }): string {
   return JSON.stringify(
     spec.chapters.map((c) => [c.path, c.blocks.map((b) => [b.lang, b.node.meta, b.lines])]),
   );
+}
+
+/**
+ * The tangle of `spec` when its code blocks are those of `last`'s spec ({@link codeOf} equal) and
+ * `last` had no problems: `last`'s fragments, references and unnamed files carried over to `spec`'s
+ * blocks (the k-th block of the spec for the k-th), without expanding the files again. Tangling
+ * reads only the blocks' languages, attributes and lines (where a block stands changes only the
+ * places problems are reported at, and `last` had none), so this is what {@link tangle} returns
+ * for `spec`, but for `files`: those are `last`'s, whose line maps are stale until `lib/` is
+ * written again (the site reads no file of a tangle).
+ */
+export function retangle(last: Tangle, spec: Spec): Tangle {
+  const block = (b: CodeBlock) => spec.blocks[b.index];
+  const refs = new Map<Reference, Reference>();
+  const ref = (r: Reference) => {
+    let out = refs.get(r);
+    if (!out) refs.set(r, out = { ...r, block: block(r.block) });
+    return out;
+  };
+  const fragments = new Map<string, Fragment>();
+  for (const [name, f] of last.fragments) {
+    fragments.set(name, { ...f, blocks: f.blocks.map(block), usedIn: f.usedIn.map(ref) });
+  }
+  return {
+    chapters: spec.chapters,
+    files: last.files,
+    fragments,
+    anonymousFiles: last.anonymousFiles.map(block),
+    references: last.references.map(ref),
+    problems: [],
+  };
 }
 
 /** Builds once, then serves and watches. */
@@ -340,6 +372,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   };
   /** The model's code blocks as the last good rebuild saw them. */
   let lastCode = "";
+  /** The tangle of the last good build (its blocks are those of `lastCode`). */
+  let lastTangle: Tangle | null = null;
   /** Parse trees by chapter text. */
   const trees = new Map<string, Root>();
   const report = (problems: Problem[]) => {
@@ -363,6 +397,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       lib = await tangleLib(root, "write");
       if (lib.problems.length > 0) return report(lib.problems);
       tangled = lib.tangle;
+    } else if (lastTangle && spec.problems.length === 0) {
+      // Prose only: the code blocks are those of the last good build.
+      tangled = retangle(lastTangle, spec);
     } else {
       tangled = tangle(spec);
       if (tangled.problems.length > 0) return report(tangled.problems);
@@ -378,6 +415,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         search: "background",
         layouts: await currentLayouts(),
         modelMemo,
+        defer: true,
       });
     } catch (e) {
       // A layout that does not compile or throws: show it, keep serving the last good pages.
@@ -416,8 +454,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       } else pendingSearch = start;
     }
     send("reload", { ms: Number(ms), searching: !searchReady, ...built.changes });
+    // What no page waits for: the render cache's files, forgetting what this build did not use.
+    await built.finish?.();
     const codeChanged = lib !== null;
-    lastCode = code;
+    // (after a change of the code, the build read the spec as the tangler did)
+    lastCode = lib ? codeOf(lib.tangle) : code;
+    lastTangle = tangled;
     // After a prose edit, lib/'s line maps follow once saves pause, so that the tangle neither
     // competes with the page's update nor holds up the next save's rebuild.
     libStale = !lib;

@@ -224,15 +224,64 @@ export class RenderCache {
     return entry;
   }
 
-  /** Keeps a rendered chapter. */
-  async put(key: string, entry: RenderedChapter): Promise<void> {
+  /** Keeps a rendered chapter (on disk by {@link flush}). */
+  put(key: string, entry: RenderedChapter): void {
     this.#memory.set(key, entry);
-    await this.#store?.put(key, JSON.stringify(entry));
+    if (this.#store) this.#unsaved.set(key, entry);
+  }
+
+  /** Rendered chapters kept in memory and not yet on disk. */
+  #unsaved = new Map<string, RenderedChapter>();
+
+  /** Writes the chapters {@link put} since the last flush to disk. */
+  async flush(): Promise<void> {
+    for (const [key, entry] of this.#unsaved) {
+      this.#unsaved.delete(key);
+      await this.#store?.put(key, JSON.stringify(entry));
+    }
+  }
+
+  /** Values made by {@link memo}, by name, with the texts they were made from. */
+  #memos = new Map<string, { inputs: string[]; value: unknown }>();
+  #memosUsed = new Set<string>();
+
+  /**
+   * `make()`, or what it returned in an earlier build for the same `name` and the same input texts
+   * (compared by content: the same text object compares at once). `make` must read nothing but
+   * what `inputs` spell out.
+   */
+  memo<T>(name: string, inputs: string[], make: () => T): T {
+    this.#memosUsed.add(name);
+    const known = this.#memos.get(name);
+    if (
+      known && known.inputs.length === inputs.length &&
+      known.inputs.every((text, k) => text === inputs[k])
+    ) return known.value as T;
+    const value = make();
+    this.#memos.set(name, { inputs, value });
+    return value;
+  }
+
+  /** A number per distinct text, never reused for another: a short stand-in in keys. */
+  #ids = new Map<string, number>();
+  #nextId = 0;
+  #idsUsed = new Set<string>();
+
+  /** The number of `text` (the same while this cache has seen the text in every build since). */
+  id(text: string): number {
+    this.#idsUsed.add(text);
+    let id = this.#ids.get(text);
+    if (id === undefined) this.#ids.set(text, id = this.#nextId++);
+    return id;
   }
 
   /** Forgets the entries not used by this build (memory and disk). */
   async prune(used: Set<string>): Promise<void> {
     for (const key of [...this.#memory.keys()]) if (!used.has(key)) this.#memory.delete(key);
+    for (const name of [...this.#memos.keys()]) {
+      if (!this.#memosUsed.has(name)) this.#memos.delete(name);
+    }
+    for (const text of [...this.#ids.keys()]) if (!this.#idsUsed.has(text)) this.#ids.delete(text);
     for (const key of [...this.#pages?.byInputs.keys() ?? []]) {
       if (!this.#pagesUsed.has(key)) this.#pages!.byInputs.delete(key);
     }
@@ -291,6 +340,8 @@ export class RenderCache {
     this.#bundleHash = bundleHash;
     this.#texts.clear();
     this.#pagesUsed.clear();
+    this.#memosUsed.clear();
+    this.#idsUsed.clear();
     this.#used.clear();
     if (this.#store) this.#store = new HashStore(this.#store.dir);
   }
