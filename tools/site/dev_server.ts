@@ -26,6 +26,7 @@ import { type Fragment, type Reference, type Tangle, tangle } from "../literate/
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
+import { reparse } from "./reparse.ts";
 import { ModelMemo } from "./model_memo.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 
@@ -212,10 +213,14 @@ function chain(middlewares: Middleware[]): (req: Request) => Promise<Response> {
 
 /**
  * `loadSpec` for a running server: chapters whose text is unchanged keep their parse tree from
- * memory (nothing here changes a chapter's tree; the site renders copies), so a save parses one
- * chapter and reads no parse cache.
+ * memory (nothing here changes a chapter's tree; the site renders copies), and a saved chapter is
+ * parsed again only around the edit (tools/site/reparse.ts), so a save parses a few blocks and
+ * reads no parse cache. `trees`: each chapter's last text and tree, by path.
  */
-async function readSpec(root: string, trees: Map<string, Root>): Promise<Spec> {
+async function readSpec(
+  root: string,
+  trees: Map<string, { text: string; tree: Root }>,
+): Promise<Spec> {
   const files: { path: string; text: string; tree: Root }[] = [];
   const unreadable: Problem[] = [];
   for await (const entry of Deno.readDir(`${root}/spec`)) {
@@ -223,14 +228,14 @@ async function readSpec(root: string, trees: Map<string, Root>): Promise<Spec> {
     const path = `spec/${entry.name}`;
     const read = decodeChapter(path, await Deno.readFile(`${root}/${path}`));
     if ("problem" in read) unreadable.push(read.problem);
-    else {files.push({
-        path,
-        text: read.text,
-        tree: trees.get(read.text) ?? parseMarkdown(read.text),
-      });}
+    else {
+      const last = trees.get(path);
+      const tree = last ? reparse(last.text, last.tree, read.text) : parseMarkdown(read.text);
+      files.push({ path, text: read.text, tree });
+    }
   }
   trees.clear();
-  for (const f of files) trees.set(f.text, f.tree);
+  for (const f of files) trees.set(f.path, { text: f.text, tree: f.tree });
   const spec = parseSpec(files);
   spec.problems.unshift(...unreadable);
   return spec;
@@ -374,8 +379,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   let lastCode = "";
   /** The tangle of the last good build (its blocks are those of `lastCode`). */
   let lastTangle: Tangle | null = null;
-  /** Parse trees by chapter text. */
-  const trees = new Map<string, Root>();
+  /** Each chapter's last text and parse tree, by path. */
+  const trees = new Map<string, { text: string; tree: Root }>();
   const report = (problems: Problem[]) => {
     const text = problems.map(formatProblem).join("\n");
     log(text);
