@@ -10,7 +10,7 @@ import type { ChapterLink, IdentifierEntry, SiteInfo } from "../../site/layout.t
 import { loadSpec, type Problem } from "../literate/spec.ts";
 import { type Tangle, tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
-import { RenderCache } from "./render_cache.ts";
+import { RenderCache, type RenderedChapter } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
 import type { ModelMemo } from "./model_memo.ts";
@@ -124,6 +124,14 @@ function identifierEntries(
         chapter: chapter,
       })),
     }));
+}
+
+/** A rendered chapter's uses of names as text (kept per entry: entries are not changed). */
+const usesTexts = new WeakMap<RenderedChapter["uses"], string>();
+function usesJson(uses: RenderedChapter["uses"]): string {
+  let text = usesTexts.get(uses);
+  if (text === undefined) usesTexts.set(uses, text = JSON.stringify(uses));
+  return text;
 }
 
 /** What a build wrote, compared with what the caller's `written` held before. */
@@ -240,13 +248,12 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses, figures };
   // Only chapters whose inputs changed are rendered (tools/site/render_cache.ts).
   const used = new Set<string>();
-  /** Each chapter's render key, in reading order: the rendered chapters' uses follow from them. */
-  const keys: string[] = [];
+  /** Each chapter's uses of names, in reading order. */
+  const renderedUses: RenderedChapter["uses"][] = [];
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
     const key = await cache.key(p, ctx, root);
     used.add(key);
-    keys.push(key);
     let entry = await cache.get(key);
     if (entry) highlighter.addClasses(entry.classes);
     else {
@@ -265,6 +272,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
       rendered++;
     }
     bodies.set(p.chapter.name, entry.html);
+    renderedUses.push(entry.uses);
     for (const [name, blocks] of entry.uses) {
       if (!uses.has(name)) uses.set(name, new Map());
       for (const [href, title] of blocks) uses.get(name)!.set(href, title);
@@ -331,14 +339,14 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
       () => DOCTYPE + renderToString(IndexPage({ site, intro: SITE_LEDE })),
     ),
   );
-  // The identifier index follows from the definitions and the uses, and the uses from the chapters'
-  // render keys (a key names everything its chapter's rendering read).
+  // The identifier index follows from the definitions and the uses (each chapter's, as text).
   const definitionsText = JSON.stringify(
     [...definitions.values()].map((d) => [d.name, d.kind, d.href, d.chapter]),
   );
+  const usesText = renderedUses.map(usesJson).join("\n");
   const { entries, entriesJson, byRange } = cache.memo(
     "identifiers",
-    [keys.join(" "), definitionsText],
+    [usesText, definitionsText],
     () => {
       const entries = identifierEntries(definitions, uses);
       // The entries (about a megabyte as JSON) are the pages' large input: compared as text, not
@@ -465,7 +473,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     "refs.json",
     cache.memo(
       "refs.json",
-      [keys.join(" "), JSON.stringify(titles)],
+      [usesText, JSON.stringify(titles)],
       () => JSON.stringify(referencesOf(uses, titles)),
     ),
   );

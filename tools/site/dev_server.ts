@@ -217,10 +217,7 @@ function chain(middlewares: Middleware[]): (req: Request) => Promise<Response> {
  * parsed again only around the edit (tools/site/reparse.ts), so a save parses a few blocks and
  * reads no parse cache. `trees`: each chapter's last text and tree, by path.
  */
-async function readSpec(
-  root: string,
-  trees: Map<string, { text: string; tree: Root }>,
-): Promise<Spec> {
+async function readSpec(root: string, trees: Map<string, KnownChapter>): Promise<Spec> {
   const files: { path: string; text: string; tree: Root }[] = [];
   const unreadable: Problem[] = [];
   for await (const entry of Deno.readDir(`${root}/spec`)) {
@@ -234,18 +231,49 @@ async function readSpec(
       files.push({ path, text: read.text, tree });
     }
   }
+  const known = new Map(trees);
   trees.clear();
-  for (const f of files) trees.set(f.path, { text: f.text, tree: f.tree });
-  const spec = parseSpec(files);
+  const spec: Spec = { chapters: [], blocks: [], problems: [] };
+  for (const f of files.sort((a, b) => a.path.localeCompare(b.path))) {
+    // A chapter whose tree is the same is the same chapter: parseSpec reads only its path, text
+    // and tree, and gives each chapter's blocks and problems apart (but for the blocks' reading
+    // order over the whole spec, numbered here).
+    const last = known.get(f.path);
+    const one = last?.tree === f.tree && last.text === f.text && last.parsed
+      ? last.parsed
+      : parseSpec([f]);
+    trees.set(f.path, { text: f.text, tree: f.tree, parsed: one });
+    one.blocks.forEach((block, k) => block.index = spec.blocks.length + k);
+    spec.chapters.push(...one.chapters);
+    spec.blocks.push(...one.blocks);
+    spec.problems.push(...one.problems);
+  }
   spec.problems.unshift(...unreadable);
   return spec;
 }
 
+/** What {@link readSpec} keeps of a chapter: its text, tree, and the chapter parsed from them. */
+interface KnownChapter {
+  text: string;
+  tree: Root;
+  parsed?: Spec;
+}
+
 /** Every code block of the spec, as the tangler reads it (not where it stands). */
 function codeOf(spec: { chapters: Spec["chapters"] }): string {
-  return JSON.stringify(
-    spec.chapters.map((c) => [c.path, c.blocks.map((b) => [b.lang, b.node.meta, b.lines])]),
-  );
+  return spec.chapters.map((c) => `${JSON.stringify(c.path)} ${blocksOf(c.tree, c.blocks)}`)
+    .join("\n");
+}
+
+/** A chapter's code blocks as {@link codeOf} lists them, kept per parse tree (trees are not changed). */
+const codeOfTree = new WeakMap<Root, string>();
+function blocksOf(tree: Root, blocks: CodeBlock[]): string {
+  let code = codeOfTree.get(tree);
+  if (code === undefined) {
+    code = JSON.stringify(blocks.map((b) => [b.lang, b.node.meta, b.lines]));
+    codeOfTree.set(tree, code);
+  }
+  return code;
 }
 
 /**
@@ -380,7 +408,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   /** The tangle of the last good build (its blocks are those of `lastCode`). */
   let lastTangle: Tangle | null = null;
   /** Each chapter's last text and parse tree, by path. */
-  const trees = new Map<string, { text: string; tree: Root }>();
+  const trees = new Map<string, KnownChapter>();
   const report = (problems: Problem[]) => {
     const text = problems.map(formatProblem).join("\n");
     log(text);

@@ -80,13 +80,10 @@ export class RenderCache {
       const figure = ctx.figures?.label(w);
       return on.length || fragment || figure ? [[w, on, fragment, figure]] : [];
     });
+    const refsOf = refsByBlock(ctx);
     const blocks = chapter.blocks.map((b) => {
       const x = ctx.xref.blocks.get(b);
-      const refs: [number, unknown][] = [];
-      for (let k = 0; k < b.lines.length; k++) {
-        const r = ctx.xref.refs.get(`${b.index}:${k}`);
-        if (r) refs.push([k, r]);
-      }
+      const refs = refsOf.get(b.index) ?? [];
       const figure = ctx.figures?.of(b);
       return [x ?? null, refs, figure ? [figure.id, figure.number, figure.caption] : null];
     });
@@ -345,6 +342,29 @@ export class RenderCache {
     this.#used.clear();
     if (this.#store) this.#store = new HashStore(this.#store.dir);
   }
+}
+
+const refIndexes = new WeakMap<RenderContext, Map<number, [number, unknown][]>>();
+
+/** Each block's `<<ref>>` lines (index in the block, link), by block index (once a build). */
+function refsByBlock(ctx: RenderContext): Map<number, [number, unknown][]> {
+  let index = refIndexes.get(ctx);
+  if (!index) {
+    const all: [number, number, unknown][] = [];
+    for (const [key, r] of ctx.xref.refs) {
+      const colon = key.indexOf(":");
+      all.push([Number(key.slice(0, colon)), Number(key.slice(colon + 1)), r]);
+    }
+    // (in line order, as a scan of the block's lines finds them)
+    all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    index = new Map();
+    for (const [block, line, r] of all) {
+      if (!index.has(block)) index.set(block, []);
+      index.get(block)!.push([line, r]);
+    }
+    refIndexes.set(ctx, index);
+  }
+  return index;
 }
 
 const indexes = new WeakMap<RenderContext, Map<string, string[]>>();
