@@ -91,7 +91,7 @@ export class RenderCache {
       ? await (this.#panels ??= this.#bundleHash?.() ?? bundleInputHash(root))
       : "";
     // The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions).
-    return await sha256(JSON.stringify([
+    const inputs = JSON.stringify([
       await this.#rendererHash(root),
       chapter.path,
       pageOf(chapter),
@@ -102,8 +102,17 @@ export class RenderCache {
       anchors,
       blocks,
       panels,
-    ]));
+    ]);
+    // The same inputs as the last build's for this chapter: the same key, without hashing again.
+    const last = this.#lastKeys.get(chapter.path);
+    if (last?.inputs === inputs) return last.key;
+    const key = await sha256(inputs);
+    this.#lastKeys.set(chapter.path, { inputs, key });
+    return key;
   }
+
+  /** Each chapter's last key and the text it hashes, by path. */
+  #lastKeys = new Map<string, { inputs: string; key: string }>();
 
   /** The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions). */
   #rendererHash(root: string): Promise<string> {
@@ -193,7 +202,7 @@ export class RenderCache {
         problems: p.problems,
         words: this.#words(chapter.text),
       };
-      await this.#store!.put(factsKey, JSON.stringify(facts));
+      this.#unsavedFacts.set(factsKey, facts);
     }
     return p;
   }
@@ -230,11 +239,18 @@ export class RenderCache {
   /** Rendered chapters kept in memory and not yet on disk. */
   #unsaved = new Map<string, RenderedChapter>();
 
-  /** Writes the chapters {@link put} since the last flush to disk. */
+  /** Facts of chapters prepared and not yet on disk. */
+  #unsavedFacts = new Map<string, Facts>();
+
+  /** Writes the chapters {@link put} and the facts prepared since the last flush to disk. */
   async flush(): Promise<void> {
     for (const [key, entry] of this.#unsaved) {
       this.#unsaved.delete(key);
       await this.#store?.put(key, JSON.stringify(entry));
+    }
+    for (const [key, facts] of this.#unsavedFacts) {
+      this.#unsavedFacts.delete(key);
+      await this.#store?.put(key, JSON.stringify(facts));
     }
   }
 
