@@ -4,7 +4,11 @@
  * or referenced definitions changed (tools/site/render_cache.ts) and writing only the files that
  * changed — and tells open pages to reload (or shows the problems in an overlay) over server-sent
  * events; the search index follows in the background, and a `search` event says when it is in
- * place. A saved `site/layout.tsx` is imported
+ * place. A save costs what it changed: the saved chapter is parsed again only around the edit
+ * (tools/site/reparse.ts), the other chapters keep their parse; an edit of prose only carries the
+ * last tangle over to the new blocks ({@link retangle}); the build reuses what it derived from
+ * texts that are the same (tools/site/build.ts); and the render cache's files are written after
+ * the pages are told. A saved `site/layout.tsx` is imported
  * afresh; the stylesheet, the pages' script and other files of `site/` are copied by every build. Middlewares are shaped
  * `(request, next) => Promise<Response>`.
  *
