@@ -68,7 +68,9 @@ export class RenderCache {
   /** The key of a prepared chapter in a build's context. */
   async key(p: PreparedChapter, ctx: RenderContext, root: string): Promise<string> {
     const { chapter } = p;
-    const words = this.#words(chapter.text);
+    // Only the words that name something can add to the key: one look-up each picks them out.
+    const names = namesOf(ctx);
+    const words = this.#words(chapter.text).filter((w) => names.has(w));
     const definitions = words.flatMap((w) => {
       const d = ctx.definitions.get(w);
       return d ? [[d.name, d.kind, d.href, d.anchor, d.chapter]] : [];
@@ -358,6 +360,23 @@ export class RenderCache {
     this.#used.clear();
     if (this.#store) this.#store = new HashStore(this.#store.dir);
   }
+}
+
+const nameSets = new WeakMap<RenderContext, Set<string>>();
+
+/** Every name a key looks up: definitions, anchors of chapters and fragments, figures. */
+function namesOf(ctx: RenderContext): Set<string> {
+  let names = nameSets.get(ctx);
+  if (!names) {
+    names = new Set([
+      ...ctx.definitions.keys(),
+      ...anchorIndex(ctx).keys(),
+      ...ctx.xref.anchors.keys(),
+      ...ctx.figures?.byId.keys() ?? [],
+    ]);
+    nameSets.set(ctx, names);
+  }
+  return names;
 }
 
 const refIndexes = new WeakMap<RenderContext, Map<number, [number, unknown][]>>();
