@@ -10,7 +10,7 @@ import type { ChapterLink, IdentifierEntry, SiteInfo } from "../../site/layout.t
 import { loadSpec, type Problem } from "../literate/spec.ts";
 import { type Tangle, tangle } from "../literate/tangle.ts";
 import { CodeHighlighter } from "./highlight.ts";
-import { RenderCache } from "./render_cache.ts";
+import { RenderCache, type RenderedChapter } from "./render_cache.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 import { referencesOf } from "./references.ts";
 import type { ModelMemo } from "./model_memo.ts";
@@ -18,7 +18,14 @@ import { bundleInputHash, bundlePanels } from "./bundle.ts";
 import { siteAssets } from "./assets.ts";
 import { panelFiles } from "./panels.ts";
 import { brief } from "./summary.ts";
-import { collectLedger, LEDGER_PAGE, ledgerBody } from "./ledger.ts";
+import {
+  chapterLedger,
+  collectLedger,
+  LEDGER_PAGE,
+  ledgerAnchors,
+  ledgerBody,
+  type LedgerEntry,
+} from "./ledger.ts";
 import { searchIndex } from "./search.ts";
 import { collectFigures, drawFigures, libText } from "./figures.ts";
 import { IDENTIFIER_RANGES, identifierPage, identifierPages } from "./identifiers.ts";
@@ -61,6 +68,12 @@ export interface BuildOptions {
    * they change (`deno task serve`).
    */
   modelMemo?: ModelMemo;
+  /**
+   * Leave the work no page waits for — the render cache's and the highlighter's files on disk,
+   * forgetting unused entries — to {@link BuildResult.finish}, for the caller to run after it has
+   * told open pages (`deno task serve`); default: done before the build returns.
+   */
+  defer?: boolean;
 }
 
 /** The outcome of a build. */
@@ -74,6 +87,8 @@ export interface BuildResult {
   pages: string[];
   /** With `written`: what changed since the build it describes ({@link Changes}). */
   changes?: Changes;
+  /** With `defer`: the rest of the build's work (call it before the next build). */
+  finish?: () => Promise<void>;
   ms: number;
 }
 
@@ -109,6 +124,14 @@ function identifierEntries(
         chapter: chapter,
       })),
     }));
+}
+
+/** A rendered chapter's uses of names as text (kept per entry: entries are not changed). */
+const usesTexts = new WeakMap<RenderedChapter["uses"], string>();
+function usesJson(uses: RenderedChapter["uses"]): string {
+  let text = usesTexts.get(uses);
+  if (text === undefined) usesTexts.set(uses, text = JSON.stringify(uses));
+  return text;
 }
 
 /** What a build wrote, compared with what the caller's `written` held before. */
@@ -176,14 +199,18 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const outDir = options.outDir ?? `${root}/_site`;
   let rendered = 0;
   let changes: Changes | undefined;
-  const done = (problems: Problem[], pages: string[] = [], search?: () => Promise<void>) => ({
-    problems,
-    pages,
-    rendered,
-    search,
-    changes,
-    ms: performance.now() - started,
-  });
+  let finish: (() => Promise<void>) | undefined;
+  const done = async (
+    problems: Problem[],
+    pages: string[] = [],
+    search?: () => Promise<void>,
+  ): Promise<BuildResult> => {
+    if (finish && !options.defer) {
+      await finish();
+      finish = undefined;
+    }
+    return { problems, pages, rendered, search, changes, finish, ms: performance.now() - started };
+  };
 
   // Parse and tangle: the site shows exactly the fragments the tangler resolved.
   // (`deno task serve` has just tangled, and hands its tangle over.)
@@ -221,6 +248,8 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const ctx = { xref, highlighter, chapters: prepared, editHref, definitions, uses, figures };
   // Only chapters whose inputs changed are rendered (tools/site/render_cache.ts).
   const used = new Set<string>();
+  /** Each chapter's uses of names, in reading order. */
+  const renderedUses: RenderedChapter["uses"][] = [];
   const bodies = new Map<string, string>();
   for (const p of prepared.values()) {
     const key = await cache.key(p, ctx, root);
@@ -239,10 +268,11 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
         uses: [...own].map(([name, blocks]) => [name, [...blocks]]),
         classes: highlighter.classesIn(html),
       };
-      if (found.length === 0) await cache.put(key, entry);
+      if (found.length === 0) cache.put(key, entry);
       rendered++;
     }
     bodies.set(p.chapter.name, entry.html);
+    renderedUses.push(entry.uses);
     for (const [name, blocks] of entry.uses) {
       if (!uses.has(name)) uses.set(name, new Map());
       for (const [href, title] of blocks) uses.get(name)!.set(href, title);
@@ -251,21 +281,38 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   problems.push(...await drawing);
   if (problems.length > 0) return done(problems);
   for (const [name, html] of bodies) bodies.set(name, figures.fill(html));
-  // The highlight cache forgets unused blocks only when every chapter was highlighted.
-  await highlighter.save(rendered === prepared.size);
-  await cache.prune(used);
+  // The render cache's files, and the highlight cache's (which forgets unused blocks only when
+  // every chapter was highlighted), once the pages are written (with `defer`: once shown).
+  const everyChapter = rendered === prepared.size;
+  finish = async () => {
+    await cache.flush();
+    await highlighter.save(everyChapter);
+    await cache.prune(used);
+  };
 
   // Long chapters on several pages (tools/site/pages.ts).
   const relocations = new Relocations();
   const partsOf = new Map<string, ChapterPart[]>();
+  /** Each page's body: its part of the chapter, links to the chapter's other parts made so. */
+  const bodyOf = new Map<ChapterPart, string>();
   for (const p of prepared.values()) {
-    const { parts, error } = splitBody(
-      pageOf(p.chapter),
-      bodies.get(p.chapter.name)!,
-      p.pageStarts,
+    const page = pageOf(p.chapter);
+    const body = bodies.get(p.chapter.name)!;
+    const { parts, error, texts } = cache.memo(
+      `split ${p.chapter.name}`,
+      [page, body, p.pageStarts.join(" ")],
+      () => {
+        const split = splitBody(page, body, p.pageStarts);
+        const { parts } = split;
+        const texts = parts.map((part) =>
+          parts.length > 1 ? linkAcrossParts(part, parts) : part.html
+        );
+        return { ...split, texts };
+      },
     );
     if (error) problems.push({ path: p.chapter.path, line: 1, column: 1, message: error });
     partsOf.set(p.chapter.name, parts);
+    parts.forEach((part, k) => bodyOf.set(part, texts[k]));
     relocations.add(parts);
   }
   if (problems.length > 0) return done(problems);
@@ -280,26 +327,51 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     summary: brief(prepared.get(c.name)!.summary),
   }));
   const site: SiteInfo = { title: SITE_TITLE, chapters: links };
+  // In the pages' keys, the site (every chapter's title and summary) and the relocations (every
+  // anchor of a split chapter's later pages) are numbers: the same while their texts are.
+  const siteId = cache.id(JSON.stringify(site));
   const files = new Map<string, string>();
-  files.set("index.html", DOCTYPE + renderToString(IndexPage({ site, intro: SITE_LEDE })));
-  const entries = identifierEntries(definitions, uses);
+  files.set(
+    "index.html",
+    cache.page(
+      layouts,
+      ["layout", "index.html", siteId],
+      () => DOCTYPE + renderToString(IndexPage({ site, intro: SITE_LEDE })),
+    ),
+  );
+  // The identifier index follows from the definitions and the uses (each chapter's, as text).
+  const definitionsText = JSON.stringify(
+    [...definitions.values()].map((d) => [d.name, d.kind, d.href, d.chapter]),
+  );
+  const usesText = renderedUses.map(usesJson).join("\n");
+  const { entries, entriesJson, byRange } = cache.memo(
+    "identifiers",
+    [usesText, definitionsText],
+    () => {
+      const entries = identifierEntries(definitions, uses);
+      // The entries (about a megabyte as JSON) are the pages' large input: compared as text, not
+      // copied into the keys (tools/site/render_cache.ts `page`).
+      const byRange = identifierPages(entries).map((p) => ({
+        ...p,
+        json: JSON.stringify(p.entries),
+      }));
+      return { entries, entriesJson: JSON.stringify(entries), byRange };
+    },
+  );
   const ranges = IDENTIFIER_RANGES;
   /** Pages whose links to moved anchors are rewritten already. */
   const rewritten = new Set<string>(["identifiers.html", ...ranges.map((r) => r.href)]);
-  const signature = relocations.signature;
-  // The entries (about a megabyte as JSON) are the pages' large input: compared as text, not
-  // copied into the keys (tools/site/render_cache.ts `page`).
-  const byRange = identifierPages(entries).map((p) => ({ ...p, json: JSON.stringify(p.entries) }));
+  const signature = cache.id(relocations.signature);
   files.set(
     "identifiers.html",
     cache.page(
       layouts,
-      ["identifiers.html", site, signature],
+      ["identifiers.html", siteId, signature],
       () =>
         relocations.rewrite(
           DOCTYPE + renderToString(IdentifierIndexPage({ site, entries, ranges })),
         ),
-      JSON.stringify(entries),
+      entriesJson,
     ),
   );
   for (const { range, entries: some, json } of byRange) {
@@ -307,7 +379,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
       range.href,
       cache.page(
         layouts,
-        [range.href, site, signature],
+        [range.href, siteId, signature],
         () =>
           relocations.rewrite(
             DOCTYPE + renderToString(IdentifiersPage({ site, entries: some, ranges, range })),
@@ -334,7 +406,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
       const on = parts.find((q) => q.ids.has(t.id))!;
       return on === part ? t : { ...t, href: `${on.href}#${t.id}` };
     });
-    const body = parts.length > 1 ? linkAcrossParts(part, parts) : part.html;
+    const body = bodyOf.get(part)!;
     const props = {
       site,
       chapter: link,
@@ -345,7 +417,7 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
       moved: n === 0 ? relocations.movedFrom(part.href) : undefined,
     };
     // Laid out again only when the page's inputs changed; links to moved anchors rewritten once.
-    const inputs = [part.href, props, signature];
+    const inputs = [part.href, { ...props, site: siteId }, signature];
     files.set(
       part.href,
       cache.page(
@@ -359,20 +431,35 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     if (n > 0) return;
     files.set(
       `source/${c.name}.md.html`,
-      cache.page(layouts, [c.path, site], () => {
+      cache.page(layouts, [c.path, siteId], () => {
         const source = SourcePage({ site, path: c.path, lines: c.text.split("\n") });
         return DOCTYPE + renderToString(source);
       }, c.text),
     );
   });
   // The divergence ledger, laid out like a chapter (tools/site/ledger.ts).
-  const ledger = collectLedger(spec.chapters, xref);
+  // A chapter's part is reused while its text, title, page and block anchors are the same.
+  const ledger = collectLedger(spec.chapters, xref, (c) => {
+    const part = cache.memo(
+      `ledger ${c.path}`,
+      [c.slug, c.title, c.text, ledgerAnchors(c, xref)],
+      () => chapterLedger(c, xref),
+    );
+    // (entries name the chapter they come from: this build's)
+    const here = (e: LedgerEntry) => e.chapter === c ? e : { ...e, chapter: c };
+    return { ...part, code: part.code.map(here), prose: part.prose.map(here) };
+  });
   if (ledger.problems.length > 0) return done(ledger.problems);
   const { html, toc } = ledgerBody(ledger.entries);
   const ledgerLink = { number: "", title: "Divergences", href: LEDGER_PAGE, summary: "" };
   files.set(
     LEDGER_PAGE,
-    DOCTYPE + renderToString(ChapterPage({ site, chapter: ledgerLink, toc, body: html })),
+    cache.page(
+      layouts,
+      [LEDGER_PAGE, siteId, toc],
+      () => DOCTYPE + renderToString(ChapterPage({ site, chapter: ledgerLink, toc, body: html })),
+      html,
+    ),
   );
   for (const [path, text] of await siteAssets(root)) files.set(path, text);
   const pageOfPrepared = (p: PreparedChapter) => pageOf(p.chapter);
@@ -381,7 +468,15 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     files.set(path, text);
   }
   files.set("style.css", (files.get("style.css") ?? "") + highlighter.css());
-  files.set("refs.json", JSON.stringify(referencesOf(uses, spec.chapters.map((c) => c.title))));
+  const titles = spec.chapters.map((c) => c.title);
+  files.set(
+    "refs.json",
+    cache.memo(
+      "refs.json",
+      [usesText, JSON.stringify(titles)],
+      () => JSON.stringify(referencesOf(uses, titles)),
+    ),
+  );
 
   // Links written as `chapter.html#id` go to the page of a split chapter that holds #id.
   // (Scripts, stylesheets and the Markdown source pages hold no links to chapter pages.)
@@ -389,7 +484,6 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
     if (rewritten.has(path) || /\.(js|css)$|^source\//.test(path)) continue;
     files.set(path, cache.page(layouts, [path, signature], () => relocations.rewrite(text), text));
   }
-  const searchDefinitions = xref.definitions.map((d) => ({ ...d, href: relocations.href(d.href) }));
 
   // Write (only what changed, when the caller keeps what it wrote), then index for search.
   changes = await writeSite(outDir, files, options.written);
@@ -397,7 +491,13 @@ export async function buildSite(options: BuildOptions): Promise<BuildResult> {
   const search = options.search ?? true;
   if (search === false) return done([], [...files.keys()]);
   const background = search === "background";
-  const indexing = () => searchIndex(root, outDir, files, searchDefinitions, { background });
+  const indexing = () => {
+    const searchDefinitions = xref.definitions.map((d) => ({
+      ...d,
+      href: relocations.href(d.href),
+    }));
+    return searchIndex(root, outDir, files, searchDefinitions, { background });
+  };
   if (background) return done([], [...files.keys()], indexing);
   await indexing();
   return done([], [...files.keys()]);

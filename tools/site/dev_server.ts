@@ -4,7 +4,11 @@
  * or referenced definitions changed (tools/site/render_cache.ts) and writing only the files that
  * changed — and tells open pages to reload (or shows the problems in an overlay) over server-sent
  * events; the search index follows in the background, and a `search` event says when it is in
- * place. A saved `site/layout.tsx` is imported
+ * place. A save costs what it changed: the saved chapter is parsed again only around the edit
+ * (tools/site/reparse.ts), the other chapters keep their parse; an edit of prose only carries the
+ * last tangle over to the new blocks ({@link retangle}); the build reuses what it derived from
+ * texts that are the same (tools/site/build.ts); and the render cache's files are written after
+ * the pages are told. A saved `site/layout.tsx` is imported
  * afresh; the stylesheet, the pages' script and other files of `site/` are copied by every build. Middlewares are shaped
  * `(request, next) => Promise<Response>`.
  *
@@ -19,12 +23,14 @@ import {
   type Problem,
   type Spec,
 } from "../literate/spec.ts";
+import type { CodeBlock } from "../literate/spec.ts";
 import type { Root } from "mdast";
 import { cpuUsage } from "node:process";
-import { type Tangle, tangle } from "../literate/tangle.ts";
+import { type Fragment, type Reference, type Tangle, tangle } from "../literate/tangle.ts";
 import { buildSite } from "./build.ts";
 import { CodeHighlighter } from "./highlight.ts";
 import { RenderCache } from "./render_cache.ts";
+import { reparse } from "./reparse.ts";
 import { ModelMemo } from "./model_memo.ts";
 import { type Layouts, loadLayouts } from "./layouts.ts";
 
@@ -211,10 +217,11 @@ function chain(middlewares: Middleware[]): (req: Request) => Promise<Response> {
 
 /**
  * `loadSpec` for a running server: chapters whose text is unchanged keep their parse tree from
- * memory (nothing here changes a chapter's tree; the site renders copies), so a save parses one
- * chapter and reads no parse cache.
+ * memory (nothing here changes a chapter's tree; the site renders copies), and a saved chapter is
+ * parsed again only around the edit (tools/site/reparse.ts), so a save parses a few blocks and
+ * reads no parse cache. `trees`: each chapter's last text and tree, by path.
  */
-async function readSpec(root: string, trees: Map<string, Root>): Promise<Spec> {
+async function readSpec(root: string, trees: Map<string, KnownChapter>): Promise<Spec> {
   const files: { path: string; text: string; tree: Root }[] = [];
   const unreadable: Problem[] = [];
   for await (const entry of Deno.readDir(`${root}/spec`)) {
@@ -222,24 +229,86 @@ async function readSpec(root: string, trees: Map<string, Root>): Promise<Spec> {
     const path = `spec/${entry.name}`;
     const read = decodeChapter(path, await Deno.readFile(`${root}/${path}`));
     if ("problem" in read) unreadable.push(read.problem);
-    else {files.push({
-        path,
-        text: read.text,
-        tree: trees.get(read.text) ?? parseMarkdown(read.text),
-      });}
+    else {
+      const last = trees.get(path);
+      const tree = last ? reparse(last.text, last.tree, read.text) : parseMarkdown(read.text);
+      files.push({ path, text: read.text, tree });
+    }
   }
+  const known = new Map(trees);
   trees.clear();
-  for (const f of files) trees.set(f.text, f.tree);
-  const spec = parseSpec(files);
+  const spec: Spec = { chapters: [], blocks: [], problems: [] };
+  for (const f of files.sort((a, b) => a.path.localeCompare(b.path))) {
+    // A chapter whose tree is the same is the same chapter: parseSpec reads only its path, text
+    // and tree, and gives each chapter's blocks and problems apart (but for the blocks' reading
+    // order over the whole spec, numbered here).
+    const last = known.get(f.path);
+    const one = last?.tree === f.tree && last.text === f.text && last.parsed
+      ? last.parsed
+      : parseSpec([f]);
+    trees.set(f.path, { text: f.text, tree: f.tree, parsed: one });
+    one.blocks.forEach((block, k) => block.index = spec.blocks.length + k);
+    spec.chapters.push(...one.chapters);
+    spec.blocks.push(...one.blocks);
+    spec.problems.push(...one.problems);
+  }
   spec.problems.unshift(...unreadable);
   return spec;
 }
 
+/** What {@link readSpec} keeps of a chapter: its text, tree, and the chapter parsed from them. */
+interface KnownChapter {
+  text: string;
+  tree: Root;
+  parsed?: Spec;
+}
+
 /** Every code block of the spec, as the tangler reads it (not where it stands). */
-function codeOf(spec: Spec): string {
-  return JSON.stringify(
-    spec.chapters.map((c) => [c.path, c.blocks.map((b) => [b.lang, b.node.meta, b.lines])]),
-  );
+function codeOf(spec: { chapters: Spec["chapters"] }): string {
+  return spec.chapters.map((c) => `${JSON.stringify(c.path)} ${blocksOf(c.tree, c.blocks)}`)
+    .join("\n");
+}
+
+/** A chapter's code blocks as {@link codeOf} lists them, kept per parse tree (trees are not changed). */
+const codeOfTree = new WeakMap<Root, string>();
+function blocksOf(tree: Root, blocks: CodeBlock[]): string {
+  let code = codeOfTree.get(tree);
+  if (code === undefined) {
+    code = JSON.stringify(blocks.map((b) => [b.lang, b.node.meta, b.lines]));
+    codeOfTree.set(tree, code);
+  }
+  return code;
+}
+
+/**
+ * The tangle of `spec` when its code blocks are those of `last`'s spec ({@link codeOf} equal) and
+ * `last` had no problems: `last`'s fragments, references and unnamed files carried over to `spec`'s
+ * blocks (the k-th block of the spec for the k-th), without expanding the files again. Tangling
+ * reads only the blocks' languages, attributes and lines (where a block stands changes only the
+ * places problems are reported at, and `last` had none), so this is what {@link tangle} returns
+ * for `spec`, but for `files`: those are `last`'s, whose line maps are stale until `lib/` is
+ * written again (the site reads no file of a tangle).
+ */
+export function retangle(last: Tangle, spec: Spec): Tangle {
+  const block = (b: CodeBlock) => spec.blocks[b.index];
+  const refs = new Map<Reference, Reference>();
+  const ref = (r: Reference) => {
+    let out = refs.get(r);
+    if (!out) refs.set(r, out = { ...r, block: block(r.block) });
+    return out;
+  };
+  const fragments = new Map<string, Fragment>();
+  for (const [name, f] of last.fragments) {
+    fragments.set(name, { ...f, blocks: f.blocks.map(block), usedIn: f.usedIn.map(ref) });
+  }
+  return {
+    chapters: spec.chapters,
+    files: last.files,
+    fragments,
+    anonymousFiles: last.anonymousFiles.map(block),
+    references: last.references.map(ref),
+    problems: [],
+  };
 }
 
 /** Builds once, then serves and watches. */
@@ -340,8 +409,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   };
   /** The model's code blocks as the last good rebuild saw them. */
   let lastCode = "";
-  /** Parse trees by chapter text. */
-  const trees = new Map<string, Root>();
+  /** The tangle of the last good build (its blocks are those of `lastCode`). */
+  let lastTangle: Tangle | null = null;
+  /** Each chapter's last text and parse tree, by path. */
+  const trees = new Map<string, KnownChapter>();
   const report = (problems: Problem[]) => {
     const text = problems.map(formatProblem).join("\n");
     log(text);
@@ -363,6 +434,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       lib = await tangleLib(root, "write");
       if (lib.problems.length > 0) return report(lib.problems);
       tangled = lib.tangle;
+    } else if (lastTangle && spec.problems.length === 0) {
+      // Prose only: the code blocks are those of the last good build.
+      tangled = retangle(lastTangle, spec);
     } else {
       tangled = tangle(spec);
       if (tangled.problems.length > 0) return report(tangled.problems);
@@ -378,6 +452,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
         search: "background",
         layouts: await currentLayouts(),
         modelMemo,
+        defer: true,
       });
     } catch (e) {
       // A layout that does not compile or throws: show it, keep serving the last good pages.
@@ -416,8 +491,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       } else pendingSearch = start;
     }
     send("reload", { ms: Number(ms), searching: !searchReady, ...built.changes });
+    // What no page waits for: the render cache's files, forgetting what this build did not use.
+    await built.finish?.();
     const codeChanged = lib !== null;
-    lastCode = code;
+    // (after a change of the code, the build read the spec as the tangler did)
+    lastCode = lib ? codeOf(lib.tangle) : code;
+    lastTangle = tangled;
     // After a prose edit, lib/'s line maps follow once saves pause, so that the tangle neither
     // competes with the page's update nor holds up the next save's rebuild.
     libStale = !lib;

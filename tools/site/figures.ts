@@ -141,6 +141,27 @@ function links(node: Root | RootContent, out: Link[]): Link[] {
   return out;
 }
 
+/** The anchors a chapter's links name, kept per parse tree (nothing changes a chapter's tree). */
+const anchorsOfTree = new WeakMap<Root, string[]>();
+function linkAnchors(tree: Root): string[] {
+  let anchors = anchorsOfTree.get(tree);
+  if (!anchors) {
+    anchors = links(tree, []).flatMap((l) => {
+      const anchor = l.url.split("#", 2)[1];
+      return anchor ? [anchor] : [];
+    });
+    anchorsOfTree.set(tree, anchors);
+  }
+  return anchors;
+}
+
+/** The line of `text` that holds character `offset`. */
+function lineAt(text: string, offset: number): string {
+  const start = text.lastIndexOf("\n", offset - 1) + 1;
+  const end = text.indexOf("\n", offset);
+  return text.slice(start, end < 0 ? text.length : end);
+}
+
 /**
  * Finds and numbers the figure blocks; a block without `{#id fn=name}`, an id used twice, or a
  * figure no link of the spec refers to is a problem at the block.
@@ -164,7 +185,10 @@ export function collectFigures(spec: Spec): { figures: FigureSet; problems: Prob
         problems.push(at(block, block.fenceColumn, `figure #${m[1]} is placed twice`));
         continue;
       }
-      const fence = chapter.text.split("\n")[block.fenceLine - 1] ?? "";
+      const offset = block.node.position?.start.offset;
+      const fence = offset === undefined
+        ? chapter.text.split("\n")[block.fenceLine - 1] ?? ""
+        : lineAt(chapter.text, offset);
       byId.set(m[1], {
         id: m[1],
         fn: m[2],
@@ -177,10 +201,7 @@ export function collectFigures(spec: Spec): { figures: FigureSet; problems: Prob
   }
   const referred = new Set<string>();
   for (const chapter of spec.chapters) {
-    for (const link of links(chapter.tree, [])) {
-      const anchor = link.url.split("#", 2)[1];
-      if (anchor && byId.has(anchor)) referred.add(anchor);
-    }
+    for (const anchor of linkAnchors(chapter.tree)) if (byId.has(anchor)) referred.add(anchor);
   }
   for (const f of byId.values()) {
     if (!referred.has(f.id)) {
@@ -237,9 +258,39 @@ export async function drawFigures(
   if (figures.byId.size === 0) return [];
   const names = [...new Set([...figures.byId.values()].map((f) => f.fn))].sort();
   const worker = new URL("./figures_worker.ts", import.meta.url);
-  const key = await sha256(
-    [await lib(), await Deno.readTextFile(worker), ...names].join("\0"),
-  );
+  const inputs = [root, await lib(), await Deno.readTextFile(worker), ...names];
+  // The last answer, while the inputs are the same texts (a prose edit: the same lib/ text).
+  const same = lastDrawn && lastDrawn.inputs.length === inputs.length &&
+    lastDrawn.inputs.every((t, k) => t === inputs[k]);
+  let answer: WorkerAnswer;
+  if (same) answer = lastDrawn!.answer;
+  else {
+    const drawn = await drawAll(root, worker, names, inputs.slice(1), figures);
+    if ("problem" in drawn) return [drawn.problem];
+    answer = drawn.answer;
+  }
+  const problems: Problem[] = [];
+  for (const f of figures.byId.values()) {
+    const a = answer[f.fn];
+    if (a && "figure" in a) f.drawn = a.figure;
+    else problems.push(at(f.block, f.fnColumn, `figure #${f.id}: ${a?.error ?? "not drawn"}`));
+  }
+  if (!same) lastDrawn = { inputs, answer };
+  return problems;
+}
+
+/** The answer of the last drawing, and the texts it was drawn from. */
+let lastDrawn: { inputs: string[]; answer: WorkerAnswer } | null = null;
+
+/** The worker's answer for `names`, from `.cache/figures/` or a run of the worker. */
+async function drawAll(
+  root: string,
+  worker: URL,
+  names: string[],
+  texts: string[],
+  figures: FigureSet,
+): Promise<{ answer: WorkerAnswer } | { problem: Problem }> {
+  const key = await sha256(texts.join("\0"));
   const store = new HashStore(`${root}/.cache/figures`);
   let answer: WorkerAnswer;
   const cached = await store.get(key);
@@ -264,17 +315,11 @@ export async function drawFigures(
     if (!run.success) {
       const err = new TextDecoder().decode(run.stderr).trim().split("\n").slice(0, 3).join(" ");
       const first = [...figures.byId.values()][0];
-      return [at(first.block, first.fnColumn, `figures could not be drawn: ${err}`)];
+      return { problem: at(first.block, first.fnColumn, `figures could not be drawn: ${err}`) };
     }
     answer = JSON.parse(text);
     await store.put(key, text);
     await store.prune();
   }
-  const problems: Problem[] = [];
-  for (const f of figures.byId.values()) {
-    const a = answer[f.fn];
-    if (a && "figure" in a) f.drawn = a.figure;
-    else problems.push(at(f.block, f.fnColumn, `figure #${f.id}: ${a?.error ?? "not drawn"}`));
-  }
-  return problems;
+  return { answer };
 }

@@ -80,17 +80,47 @@ function kindOf(word: string): DivergenceKind | null {
   return word in DIVERGENCE_KINDS ? word as DivergenceKind : null;
 }
 
-/** Collects the ledger from the spec: code markers of model blocks, then prose markers. */
+/** One chapter's part of the ledger: its code markers and its prose markers, apart. */
+export interface ChapterLedger {
+  code: LedgerEntry[];
+  prose: LedgerEntry[];
+  /** Problems of the code markers, then of the prose markers. */
+  codeProblems: Problem[];
+  proseProblems: Problem[];
+}
+
+/**
+ * Collects the ledger from the spec: code markers of model blocks, then prose markers (each in
+ * reading order). `ofChapter` gives a chapter's part ({@link chapterLedger} by default; a caller
+ * may reuse the part of a chapter whose text, title, page and block anchors are unchanged).
+ */
 export function collectLedger(
   chapters: Chapter[],
   xref: XrefIndex,
+  ofChapter: (c: Chapter) => ChapterLedger = (c) => chapterLedger(c, xref),
 ): { entries: LedgerEntry[]; problems: Problem[] } {
-  const entries: LedgerEntry[] = [];
-  const problems: Problem[] = [];
-  const unknown = (path: string, line: number, kind: string) =>
+  const parts = chapters.map(ofChapter);
+  return {
+    entries: [...parts.flatMap((p) => p.code), ...parts.flatMap((p) => p.prose)],
+    problems: [...parts.flatMap((p) => p.codeProblems), ...parts.flatMap((p) => p.proseProblems)],
+  };
+}
+
+/**
+ * The anchors of a chapter's blocks: with the chapter's path, slug, title and text, everything
+ * {@link chapterLedger} reads.
+ */
+export function ledgerAnchors(chapter: Chapter, xref: XrefIndex): string {
+  return chapter.blocks.map((b) => xref.blocks.get(b)?.anchor ?? "").join(" ");
+}
+
+/** One chapter's markers: of its model blocks, and of its prose. */
+export function chapterLedger(chapter: Chapter, xref: XrefIndex): ChapterLedger {
+  const out: ChapterLedger = { code: [], prose: [], codeProblems: [], proseProblems: [] };
+  const unknown = (problems: Problem[], path: string, line: number, kind: string) =>
     problems.push({ path, line, column: 1, message: `unknown divergence kind "${kind}"` });
   const source = (c: Chapter, line: number) => `source/${c.name}.md.html#L${line}`;
-  for (const block of chapters.flatMap((c) => c.blocks)) {
+  for (const block of chapter.blocks) {
     if (!block.attrs) continue;
     const anchor = xref.blocks.get(block)?.anchor;
     const href = anchor ? `${pageOf(block.chapter)}#${anchor}` : pageOf(block.chapter);
@@ -99,7 +129,7 @@ export function collectLedger(
       if (text === null) return;
       const at = block.fenceLine + 1 + k;
       const add = (kind: DivergenceKind, body: string) =>
-        entries.push({
+        out.code.push({
           kind,
           subject: declaredName(block.lines, k + 1),
           text: body,
@@ -113,37 +143,35 @@ export function collectLedger(
       const tag = DIVERGENCE_TAG.exec(text);
       if (tag) {
         const kind = kindOf(tag[1]);
-        if (!kind) unknown(block.chapter.path, at, tag[1]);
+        if (!kind) unknown(out.codeProblems, block.chapter.path, at, tag[1]);
         else add(kind, continued(block.lines, k, tag[2]));
       }
     });
   }
-  for (const chapter of chapters) {
-    const lines = chapter.text.split("\n");
-    let fence = false;
-    lines.forEach((line, k) => {
-      if (/^\s*(```|~~~)/.test(line)) fence = !fence;
-      const m = fence ? null : PROSE_MARKER.exec(line);
-      if (!m) return;
-      const kind = kindOf(m[1]);
-      if (!kind) {
-        unknown(chapter.path, k + 1, m[1]);
-        return;
-      }
-      const paragraph: string[] = [line.slice(m.index! + m[0].length)];
-      for (let j = k + 1; j < lines.length && lines[j].trim() !== ""; j++) paragraph.push(lines[j]);
-      entries.push({
-        kind,
-        subject: "",
-        text: paragraph.join(" ").replace(/\s+/g, " ").trim(),
-        chapter,
-        line: k + 1,
-        href: `${pageOf(chapter)}#${m[2]}`,
-        sourceHref: source(chapter, k + 1),
-      });
+  const lines = chapter.text.split("\n");
+  let fence = false;
+  lines.forEach((line, k) => {
+    if (/^\s*(```|~~~)/.test(line)) fence = !fence;
+    const m = fence ? null : PROSE_MARKER.exec(line);
+    if (!m) return;
+    const kind = kindOf(m[1]);
+    if (!kind) {
+      unknown(out.proseProblems, chapter.path, k + 1, m[1]);
+      return;
+    }
+    const paragraph: string[] = [line.slice(m.index! + m[0].length)];
+    for (let j = k + 1; j < lines.length && lines[j].trim() !== ""; j++) paragraph.push(lines[j]);
+    out.prose.push({
+      kind,
+      subject: "",
+      text: paragraph.join(" ").replace(/\s+/g, " ").trim(),
+      chapter,
+      line: k + 1,
+      href: `${pageOf(chapter)}#${m[2]}`,
+      sourceHref: source(chapter, k + 1),
     });
-  }
-  return { entries, problems };
+  });
+  return out;
 }
 
 /** A marker's text with the comment lines that continue it (up to a blank, a tag or the end). */

@@ -68,7 +68,9 @@ export class RenderCache {
   /** The key of a prepared chapter in a build's context. */
   async key(p: PreparedChapter, ctx: RenderContext, root: string): Promise<string> {
     const { chapter } = p;
-    const words = this.#words(chapter.text);
+    // Only the words that name something can add to the key: one look-up each picks them out.
+    const names = namesOf(ctx);
+    const words = this.#words(chapter.text).filter((w) => names.has(w));
     const definitions = words.flatMap((w) => {
       const d = ctx.definitions.get(w);
       return d ? [[d.name, d.kind, d.href, d.anchor, d.chapter]] : [];
@@ -80,13 +82,10 @@ export class RenderCache {
       const figure = ctx.figures?.label(w);
       return on.length || fragment || figure ? [[w, on, fragment, figure]] : [];
     });
+    const refsOf = refsByBlock(ctx);
     const blocks = chapter.blocks.map((b) => {
       const x = ctx.xref.blocks.get(b);
-      const refs: [number, unknown][] = [];
-      for (let k = 0; k < b.lines.length; k++) {
-        const r = ctx.xref.refs.get(`${b.index}:${k}`);
-        if (r) refs.push([k, r]);
-      }
+      const refs = refsOf.get(b.index) ?? [];
       const figure = ctx.figures?.of(b);
       return [x ?? null, refs, figure ? [figure.id, figure.number, figure.caption] : null];
     });
@@ -94,7 +93,7 @@ export class RenderCache {
       ? await (this.#panels ??= this.#bundleHash?.() ?? bundleInputHash(root))
       : "";
     // The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions).
-    return await sha256(JSON.stringify([
+    const inputs = JSON.stringify([
       await this.#rendererHash(root),
       chapter.path,
       pageOf(chapter),
@@ -105,8 +104,17 @@ export class RenderCache {
       anchors,
       blocks,
       panels,
-    ]));
+    ]);
+    // The same inputs as the last build's for this chapter: the same key, without hashing again.
+    const last = this.#lastKeys.get(chapter.path);
+    if (last?.inputs === inputs) return last.key;
+    const key = await sha256(inputs);
+    this.#lastKeys.set(chapter.path, { inputs, key });
+    return key;
   }
+
+  /** Each chapter's last key and the text it hashes, by path. */
+  #lastKeys = new Map<string, { inputs: string; key: string }>();
 
   /** The renderer's sources, the parser's, and the lock (shiki, remark, rehype versions). */
   #rendererHash(root: string): Promise<string> {
@@ -196,7 +204,7 @@ export class RenderCache {
         problems: p.problems,
         words: this.#words(chapter.text),
       };
-      await this.#store!.put(factsKey, JSON.stringify(facts));
+      this.#unsavedFacts.set(factsKey, facts);
     }
     return p;
   }
@@ -224,15 +232,71 @@ export class RenderCache {
     return entry;
   }
 
-  /** Keeps a rendered chapter. */
-  async put(key: string, entry: RenderedChapter): Promise<void> {
+  /** Keeps a rendered chapter (on disk by {@link flush}). */
+  put(key: string, entry: RenderedChapter): void {
     this.#memory.set(key, entry);
-    await this.#store?.put(key, JSON.stringify(entry));
+    if (this.#store) this.#unsaved.set(key, entry);
+  }
+
+  /** Rendered chapters kept in memory and not yet on disk. */
+  #unsaved = new Map<string, RenderedChapter>();
+
+  /** Facts of chapters prepared and not yet on disk. */
+  #unsavedFacts = new Map<string, Facts>();
+
+  /** Writes the chapters {@link put} and the facts prepared since the last flush to disk. */
+  async flush(): Promise<void> {
+    for (const [key, entry] of this.#unsaved) {
+      this.#unsaved.delete(key);
+      await this.#store?.put(key, JSON.stringify(entry));
+    }
+    for (const [key, facts] of this.#unsavedFacts) {
+      this.#unsavedFacts.delete(key);
+      await this.#store?.put(key, JSON.stringify(facts));
+    }
+  }
+
+  /** Values made by {@link memo}, by name, with the texts they were made from. */
+  #memos = new Map<string, { inputs: string[]; value: unknown }>();
+  #memosUsed = new Set<string>();
+
+  /**
+   * `make()`, or what it returned in an earlier build for the same `name` and the same input texts
+   * (compared by content: the same text object compares at once). `make` must read nothing but
+   * what `inputs` spell out.
+   */
+  memo<T>(name: string, inputs: string[], make: () => T): T {
+    this.#memosUsed.add(name);
+    const known = this.#memos.get(name);
+    if (
+      known && known.inputs.length === inputs.length &&
+      known.inputs.every((text, k) => text === inputs[k])
+    ) return known.value as T;
+    const value = make();
+    this.#memos.set(name, { inputs, value });
+    return value;
+  }
+
+  /** A number per distinct text, never reused for another: a short stand-in in keys. */
+  #ids = new Map<string, number>();
+  #nextId = 0;
+  #idsUsed = new Set<string>();
+
+  /** The number of `text` (the same while this cache has seen the text in every build since). */
+  id(text: string): number {
+    this.#idsUsed.add(text);
+    let id = this.#ids.get(text);
+    if (id === undefined) this.#ids.set(text, id = this.#nextId++);
+    return id;
   }
 
   /** Forgets the entries not used by this build (memory and disk). */
   async prune(used: Set<string>): Promise<void> {
     for (const key of [...this.#memory.keys()]) if (!used.has(key)) this.#memory.delete(key);
+    for (const name of [...this.#memos.keys()]) {
+      if (!this.#memosUsed.has(name)) this.#memos.delete(name);
+    }
+    for (const text of [...this.#ids.keys()]) if (!this.#idsUsed.has(text)) this.#ids.delete(text);
     for (const key of [...this.#pages?.byInputs.keys() ?? []]) {
       if (!this.#pagesUsed.has(key)) this.#pages!.byInputs.delete(key);
     }
@@ -291,9 +355,51 @@ export class RenderCache {
     this.#bundleHash = bundleHash;
     this.#texts.clear();
     this.#pagesUsed.clear();
+    this.#memosUsed.clear();
+    this.#idsUsed.clear();
     this.#used.clear();
     if (this.#store) this.#store = new HashStore(this.#store.dir);
   }
+}
+
+const nameSets = new WeakMap<RenderContext, Set<string>>();
+
+/** Every name a key looks up: definitions, anchors of chapters and fragments, figures. */
+function namesOf(ctx: RenderContext): Set<string> {
+  let names = nameSets.get(ctx);
+  if (!names) {
+    names = new Set([
+      ...ctx.definitions.keys(),
+      ...anchorIndex(ctx).keys(),
+      ...ctx.xref.anchors.keys(),
+      ...ctx.figures?.byId.keys() ?? [],
+    ]);
+    nameSets.set(ctx, names);
+  }
+  return names;
+}
+
+const refIndexes = new WeakMap<RenderContext, Map<number, [number, unknown][]>>();
+
+/** Each block's `<<ref>>` lines (index in the block, link), by block index (once a build). */
+function refsByBlock(ctx: RenderContext): Map<number, [number, unknown][]> {
+  let index = refIndexes.get(ctx);
+  if (!index) {
+    const all: [number, number, unknown][] = [];
+    for (const [key, r] of ctx.xref.refs) {
+      const colon = key.indexOf(":");
+      all.push([Number(key.slice(0, colon)), Number(key.slice(colon + 1)), r]);
+    }
+    // (in line order, as a scan of the block's lines finds them)
+    all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    index = new Map();
+    for (const [block, line, r] of all) {
+      if (!index.has(block)) index.set(block, []);
+      index.get(block)!.push([line, r]);
+    }
+    refIndexes.set(ctx, index);
+  }
+  return index;
 }
 
 const indexes = new WeakMap<RenderContext, Map<string, string[]>>();
