@@ -5,47 +5,35 @@
  * figure in both schemes are written to `.cache/screenshots/figures/` as artifacts.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { errorsOf, launch, serveSite } from "./chromium.ts";
 import { realSite } from "../tools/real_site.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const SHOTS = `${repo}/.cache/screenshots/figures`;
 const FIGURES = ["fig-iova-split", "fig-entry-bits", "fig-nested-walk", "fig-nested-fault"];
 
+// One page, loaded once: the scheme is switched as a reader's system switches it (the page's
+// styles follow `prefers-color-scheme` without a reload), then the window is narrowed to a phone's.
 Deno.test("browser: chapter 17's figures follow the light and dark theme and fit a phone", async () => {
   const { outDir, ...built } = await realSite();
   assert.deepEqual(built.problems, []);
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
-    const path = decodeURIComponent(new URL(req.url).pathname);
-    try {
-      const body = await Deno.readFile(`${outDir}${path}`);
-      const type = path.endsWith(".css")
-        ? "text/css"
-        : path.endsWith(".js")
-        ? "text/javascript"
-        : path.endsWith(".svg")
-        ? "image/svg+xml"
-        : path.endsWith(".json")
-        ? "application/json"
-        : "text/html; charset=utf-8";
-      return new Response(body, { headers: { "content-type": type } });
-    } catch {
-      return new Response("not found", { status: 404 });
-    }
-  });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const server = serveSite(outDir);
+  const browser = await launch();
   await Deno.mkdir(SHOTS, { recursive: true });
   try {
-    const url = `http://127.0.0.1:${server.addr.port}/vtd-page-walk.html`;
+    const page = await browser.newPage({
+      viewport: { width: 1280, height: 900 },
+      colorScheme: "light",
+    });
+    const errors = errorsOf(page);
+    await page.goto(`${server.url}vtd-page-walk.html`);
     const colours: Record<string, { box: string; text: string; fault: string; page: string }> = {};
     for (const scheme of ["light", "dark"] as const) {
-      const page = await browser.newPage({
-        viewport: { width: 1280, height: 900 },
-        colorScheme: scheme,
-      });
-      await page.goto(url);
+      await page.emulateMedia({ colorScheme: scheme });
+      assert.equal(
+        await page.evaluate(() => matchMedia("(prefers-color-scheme: dark)").matches),
+        scheme === "dark",
+      );
       for (const id of FIGURES) {
         const svg = page.locator(`#${id} svg`);
         assert.equal(await svg.getAttribute("role"), "img");
@@ -67,7 +55,6 @@ Deno.test("browser: chapter 17's figures follow the light and dark theme and fit
           page: getComputedStyle(document.body).color,
         };
       });
-      await page.close();
     }
     // The theme paints the figure: its text is the page's text colour, and every fill changes
     // with the scheme.
@@ -78,13 +65,14 @@ Deno.test("browser: chapter 17's figures follow the light and dark theme and fit
       assert.notEqual(colours.light[key], colours.dark[key], key);
     }
     // On a phone the figures scale down to the text's width: nothing scrolls sideways.
-    const phone = await browser.newPage({ viewport: { width: 390, height: 800 } });
-    await phone.goto(url);
+    await page.setViewportSize({ width: 390, height: 800 });
+    assert.equal(await page.evaluate(() => innerWidth), 390);
     for (const id of FIGURES) {
-      const box = (await phone.locator(`#${id} svg`).boundingBox())!;
+      const box = (await page.locator(`#${id} svg`).boundingBox())!;
       assert.ok(box.x >= 0 && box.x + box.width <= 390, `${id} fits: ${JSON.stringify(box)}`);
     }
-    await phone.close();
+    assert.deepEqual(errors, []);
+    await page.close();
   } finally {
     await browser.close();
     await server.shutdown();

@@ -11,21 +11,12 @@
  * made these tests flaky when nine processes shared two cores).
  */
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { launch } from "./chromium.ts";
 import { startDevServer } from "../../tools/site/dev_server.ts";
 import { md, tempProject } from "../tools/fixture.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const LIMIT = 3 * 60_000;
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 
 /**
  * Waits until the page has imported pagefind's search module. The search box imports it once, when
@@ -59,7 +50,7 @@ Deno.test("browser: saving a chapter reloads the open page; a broken chapter sho
   );
   const root = await tempProject({ "site/style.css": "", "spec/01-a.md": chapter });
   const server = await startDevServer({ root, port: 0, typecheck: false, log: () => {} });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     page.setDefaultTimeout(LIMIT);
@@ -116,7 +107,7 @@ Deno.test("browser: search finds a word of the prose, and an exported name at it
     ),
   });
   const server = await startDevServer({ root, port: 0, typecheck: false, log: () => {} });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     page.setDefaultTimeout(LIMIT);

@@ -7,21 +7,11 @@
  * only bounds how long a broken build may hang the test.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.ts";
 import { startDevServer } from "../../tools/site/dev_server.ts";
 import { md, tempProject } from "../tools/fixture.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const LIMIT = 3 * 60_000;
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 
 Deno.test("browser: a prose edit updates the page in place, as served afresh; a new heading reloads it", async () => {
   const chapter = md(
@@ -39,7 +29,7 @@ Deno.test("browser: a prose edit updates the page in place, as served afresh; a 
   );
   const root = await tempProject({ "site/style.css": "", "spec/01-a.md": chapter });
   const server = await startDevServer({ root, port: 0, typecheck: false, log: () => {} });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     page.setDefaultTimeout(LIMIT);

@@ -9,7 +9,7 @@
  * Every wait is for an event or a selector, never a fixed time.
  */
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import {
   amdV1Translate,
   amdVectorSetup,
@@ -26,36 +26,13 @@ import {
   vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 import { realSite } from "../tools/real_site.ts";
+import { type Browser, errorsOf, launch, serveSite } from "./chromium.ts";
 import { setupScenario, WALK_SCENARIOS } from "../../site/panels/walk_scenarios.ts";
 import { WALK_FAMILIES } from "../../site/panels/walk_formats.ts";
 import { openSession, SCRIPTED_STEPS } from "../../site/panels/uapi_adapter.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const SHOTS = `${repo}/_site-artifacts/screenshots`;
-const TYPES: Record<string, string> = {
-  html: "text/html; charset=utf-8",
-  css: "text/css",
-  js: "text/javascript",
-  json: "application/json",
-  svg: "image/svg+xml",
-};
-
-type Browser = Awaited<ReturnType<typeof chromium.launch>>;
-
-/** Errors of a page: console errors, exceptions, failed requests. */
-function errorsOf(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
-  page.on("response", (r) => {
-    if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
-  });
-  return errors;
-}
 
 /** The walker's trace for a scenario, run here in Deno. */
 function denoTrace(id: string): number[] {
@@ -351,23 +328,16 @@ Deno.test("browser: the model's panels", async (t) => {
   }
   assert.deepEqual(withLoader.sort(), ["iommufd-uapi.html", "vtd-page-walk.html"]);
   await Deno.mkdir(SHOTS, { recursive: true });
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
-    let path = decodeURIComponent(new URL(req.url).pathname);
-    if (path.endsWith("/")) path += "index.html";
-    // No search index in this build: an empty script stands for pagefind's.
-    if (path.startsWith("/pagefind/")) {
-      return new Response("", { headers: { "content-type": "text/javascript" } });
-    }
-    try {
-      const body = await Deno.readFile(`${outDir}${path}`);
-      const type = TYPES[path.slice(path.lastIndexOf(".") + 1)] ?? "application/octet-stream";
-      return new Response(body, { headers: { "content-type": type } });
-    } catch {
-      return new Response("not found", { status: 404 });
-    }
-  });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  const url = `http://127.0.0.1:${server.addr.port}/`;
+  // Search is site_test's: an empty script stands for pagefind's here.
+  const server = serveSite(
+    outDir,
+    (path) =>
+      path.startsWith("/pagefind/")
+        ? new Response("", { headers: { "content-type": "text/javascript" } })
+        : undefined,
+  );
+  const browser = await launch();
+  const url = server.url;
   try {
     for (const width of [1280, 390]) {
       await t.step(`page-walk explorer at ${width} px`, () => explorer(url, browser, width));

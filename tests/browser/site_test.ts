@@ -7,57 +7,25 @@
  * Every wait is for an event or a selector, never a fixed time, so CPU load only slows it down.
  */
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { type Browser, errorsOf, launch, serveSite } from "./chromium.ts";
 import { realSite } from "../tools/real_site.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
-const TYPES: Record<string, string> = {
-  html: "text/html; charset=utf-8",
-  css: "text/css",
-  js: "text/javascript",
-  json: "application/json",
-  svg: "image/svg+xml",
-};
-
-/** Builds the site into a temporary directory and serves it; `run` gets its URL and a browser. */
+/** Serves the shared build of the site; `run` gets its URL, a browser and the built pages. */
 async function withSite(
   run: (url: string, browser: Browser, pages: string[]) => Promise<void>,
 ) {
   const { outDir, ...built } = await realSite();
   assert.deepEqual(built.problems, []);
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
-    let path = decodeURIComponent(new URL(req.url).pathname);
-    if (path.endsWith("/")) path += "index.html";
-    try {
-      const body = await Deno.readFile(`${outDir}${path}`);
-      const type = TYPES[path.slice(path.lastIndexOf(".") + 1)] ?? "application/octet-stream";
-      return new Response(body, { headers: { "content-type": type } });
-    } catch {
-      return new Response("not found", { status: 404 });
-    }
-  });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const server = serveSite(outDir);
+  const browser = await launch();
   try {
     const pages = built.pages.filter((p) => p.endsWith(".html"));
-    await run(`http://127.0.0.1:${server.addr.port}/`, browser, pages);
+    await run(server.url, browser, pages);
   } finally {
     await browser.close();
     await server.shutdown();
   }
-}
-
-/** Collects console errors, uncaught exceptions and failed requests of a page. */
-function errorsOf(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => errors.push(`exception: ${e.message}`));
-  page.on("response", (r) => {
-    if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`);
-  });
-  return errors;
 }
 
 // One build and one browser for every check: building the real site takes seconds.
@@ -74,33 +42,56 @@ Deno.test("browser: the real site", async (t) => {
   });
 });
 
-type Browser = Awaited<ReturnType<typeof chromium.launch>>;
+/** A desktop's width and a phone's; the site's layout switches at 60rem (960 px). */
+const WIDTHS = [1280, 390] as const;
 
+/**
+ * Every page, loaded once and laid out at both widths: each page is loaded at one width (the two
+ * alternate from page to page, so the scripts of every kind of page start at both) and its scroll
+ * width measured, then the window is resized to the other width — which lays the page out afresh
+ * there — and measured again. Errors are collected across the whole life of each page, the resize
+ * included. A page loaded on a desktop has its contents open and one loaded on a phone has them
+ * closed; each is measured with its contents open, as a phone's reader who opens them sees it.
+ */
 async function everyPage(url: string, browser: Browser, paths: string[]) {
   const chapters = paths.filter((p) =>
     !p.includes("/") && !/^(index|identifiers(-[a-z-]+)?)\.html$/.test(p)
   );
   assert.ok(chapters.length >= 20, `${chapters.length} chapters`);
   assert.ok(paths.filter((p) => p.startsWith("source/")).length >= 20, "source pages");
-  for (const width of [1280, 390]) {
-    const page = await browser.newPage({ viewport: { width, height: 800 } });
-    const errors = errorsOf(page);
-    const wide: string[] = [];
-    for (const path of paths) {
-      await page.goto(url + path, { waitUntil: "load" });
-      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-      if (scrollWidth > width) wide.push(`${path}: ${scrollWidth} px`);
+  const page = await browser.newPage({ viewport: { width: WIDTHS[0], height: 800 } });
+  const log = errorsOf(page);
+  const errors: string[] = [];
+  const wide: string[] = [];
+  const contents: string[] = [];
+  let seen = 0;
+  let loadWidth: number = WIDTHS[0];
+  for (const path of paths) {
+    await page.goto(url + path, { waitUntil: "load" });
+    for (const width of [loadWidth, ...WIDTHS.filter((w) => w !== loadWidth)]) {
+      if (width !== loadWidth) await page.setViewportSize({ width, height: 800 });
+      const m = await page.evaluate(() => {
+        const toc = document.querySelector<HTMLDetailsElement>("details.toc");
+        const open = toc?.open ?? null;
+        if (toc) toc.open = true;
+        return { innerWidth, open, scrollWidth: document.documentElement.scrollWidth };
+      });
+      assert.equal(m.innerWidth, width, `${path}: the window is ${width} px wide`);
+      if (m.scrollWidth > width) wide.push(`${path}: ${m.scrollWidth} px at ${width} px`);
+      // The contents are open on a desktop and closed on a phone, as the page was loaded.
+      if (width === loadWidth && chapters.includes(path) && m.open !== width > 900) {
+        contents.push(`${path}: contents ${m.open ? "open" : "closed"} at ${width} px`);
+      }
     }
-    assert.deepEqual(errors, [], `errors at ${width} px`);
-    assert.deepEqual(wide, [], `pages wider than ${width} px`);
-    // The contents are open on a desktop and closed on a phone.
-    await page.goto(url + chapters[1]);
-    assert.equal(
-      await page.locator("details.toc").evaluate((d) => d.hasAttribute("open")),
-      width > 900,
-    );
-    await page.close();
+    errors.push(...log.slice(seen).map((e) => `${path} at ${loadWidth} px: ${e}`));
+    seen = log.length;
+    loadWidth = WIDTHS.find((w) => w !== loadWidth)!;
   }
+  await page.close();
+  errors.push(...log.slice(seen));
+  assert.deepEqual(errors, [], "errors");
+  assert.deepEqual(wide, [], "pages wider than the window");
+  assert.deepEqual(contents, [], "contents open on a desktop, closed on a phone");
 }
 
 async function navigation(url: string, browser: Browser, t: Deno.TestContext) {
