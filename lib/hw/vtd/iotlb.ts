@@ -68,6 +68,11 @@ export class VtdIotlb {
   readonly #bits: number;
   /** Live entries. */
   size = 0;
+  /**
+   * Counts fills and drops: while it stands still, every lookup returns what it returned before
+   * (the unit's [repeat path](#unit-repeat) keys on it).
+   */
+  generation = 0;
 
   constructor(readonly capacity = 4096) {
     this.#ring = new Array(capacity);
@@ -136,6 +141,7 @@ export class VtdIotlb {
     while (index[i] !== 0) i = (i + 1) & mask;
     index[i] = pos + 1;
     this.size++;
+    this.generation++;
   }
 
   /**
@@ -161,6 +167,7 @@ export class VtdIotlb {
     e.live = false;
     e.liveAt = -1;
     this.size--;
+    this.generation++;
   }
 
   /**
