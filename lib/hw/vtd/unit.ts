@@ -82,7 +82,7 @@ import {
 
 const SHIFTS = [12, 21, 30];
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1925
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1929
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -98,7 +98,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1568
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1571
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -190,7 +190,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2629
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2641
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtdMakeCap()`). */
@@ -235,7 +235,7 @@ export class VtdUnit implements VtdLookupUnit {
   #lastCfg: VtdTranslationConfig | null = null;
   #lastSid = -1;
   #lastPasid = -1;
-// ⟨unit-repeat-fields⟩ spec/18-vtd-unit.md:1969
+// ⟨unit-repeat-fields⟩ spec/18-vtd-unit.md:1973
 /** What the last IOTLB hit found, for #repeat: the configuration, and the IOTLB's generation. */
 #hitCfg: VtdTranslationConfig | null = null;
 #hitGen = -1;
@@ -284,7 +284,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2210
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2222
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -413,7 +413,7 @@ export class VtdUnit implements VtdLookupUnit {
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1691
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1694
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -479,7 +479,8 @@ export class VtdUnit implements VtdLookupUnit {
       out.allowWrite = e.write;
       out.iotlbHit = true;
       this.stats.iotlbHits++;
-      this.#noteHit(cfg, e, hi, lo);
+      const page = hi * 0x1_0000_0000 + ((lo & ~0xfff) >>> 0);
+      this.#noteHit(cfg, e, page, out.pa - (lo & 0xfff), size);
       return out;
     }
     this.stats.iotlbMisses++;
@@ -512,7 +513,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1793
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1797
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
   #config(
     sid: number,
@@ -592,11 +593,11 @@ export class VtdUnit implements VtdLookupUnit {
       return false;
     }
     // the low half as an int32 (its bits; `>>>` reads it unsigned): no boxed number on the way
-    const hi = Math.floor(iova / 0x1_0000_0000), lo = iova | 0;
+    const hi = iova < 0x1_0000_0000 ? 0 : Math.floor(iova / 0x1_0000_0000), lo = iova | 0;
     const e = this.iotlb.lookup(cfg.tag, hi, lo, write);
     if (e === null) return false;
-    const size = 1 << SHIFTS[e.sizeIndex];
-    this.#noteHit(cfg, e, hi, lo);
+    const size = 1 << SHIFTS[e.sizeIndex], pa = e.pa + ((lo & (size - 1)) >>> 0);
+    this.#noteHit(cfg, e, iova - (lo & 0xfff), pa - (lo & 0xfff), size);
     out.sid = sid;
     out.iova = iova;
     out.write = write;
@@ -606,7 +607,7 @@ export class VtdUnit implements VtdLookupUnit {
     out.disposition = "";
     out.kind = cfg.kind;
     out.did = cfg.did;
-    out.pa = e.pa + ((lo & (size - 1)) >>> 0);
+    out.pa = pa;
     out.pageSize = size;
     out.allowRead = e.read;
     out.allowWrite = e.write;
@@ -617,16 +618,24 @@ export class VtdUnit implements VtdLookupUnit {
     return true;
   }
 
-  // ⟨unit-repeat-code⟩ spec/18-vtd-unit.md:1981
-  /** Notes an IOTLB hit of `e` under `cfg` (the unit's #lastCfg) at `hi`/`lo`, for #repeat. */
-  #noteHit(cfg: VtdTranslationConfig, e: VtdIotlbEntry, hi: number, lo: number): void {
-    const base = hi * 0x1_0000_0000 + ((lo & ~0xfff) >>> 0);
-    // the addresses of the page must be safe integers (split() refuses the others)
-    this.#hitCfg = base + 0x1000 <= Number.MAX_SAFE_INTEGER + 1 ? cfg : null;
+  // ⟨unit-repeat-code⟩ spec/18-vtd-unit.md:1985
+  /**
+   * Notes, for #repeat, an IOTLB hit of `e` (of `size`) under `cfg`, the unit's #lastCfg: the input
+   * address of the request's 4 KiB page and that page's output address.
+   */
+  #noteHit(
+    cfg: VtdTranslationConfig,
+    e: VtdIotlbEntry,
+    page: number,
+    pa: number,
+    size: number,
+  ): void {
+    // only a page whose addresses are all safe integers (split() refuses the others)
+    this.#hitCfg = page <= Number.MAX_SAFE_INTEGER - 0xfff ? cfg : null;
     this.#hitGen = this.iotlb.generation;
-    this.#hitBase = base;
-    this.#hitSize = 1 << SHIFTS[e.sizeIndex];
-    this.#hitPa = e.pa + ((lo & (this.#hitSize - 1) & ~0xfff) >>> 0);
+    this.#hitBase = page;
+    this.#hitPa = pa;
+    this.#hitSize = size;
     this.#hitRead = e.read;
     this.#hitWrite = e.write;
   }
@@ -697,7 +706,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:2103
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:2115
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -796,7 +805,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2512
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2524
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
@@ -909,7 +918,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2771
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2783
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -919,7 +928,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2740
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2752
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
