@@ -235,16 +235,16 @@ export class VtdUnit implements VtdLookupUnit {
   #lastCfg: VtdTranslationConfig | null = null;
   #lastSid = -1;
   #lastPasid = -1;
-// ⟨unit-repeat-fields⟩ spec/18-vtd-unit.md:1973
-/** What the last IOTLB hit found, for #repeat: the configuration, and the IOTLB's generation. */
-#hitCfg: VtdTranslationConfig | null = null;
-#hitGen = -1;
-/** The hit's 4 KiB input page, its output address, the entry's page size and permissions. */
-#hitBase = 0;
-#hitPa = 0;
-#hitSize = 0;
-#hitRead = false;
-#hitWrite = false;
+  // ⟨unit-repeat-fields⟩ spec/18-vtd-unit.md:1973
+  /** What the last IOTLB hit found, for #repeat: the configuration, and the IOTLB's generation. */
+  #hitCfg: VtdTranslationConfig | null = null;
+  #hitGen = -1;
+  /** The hit's 4 KiB input page, its output address, the entry's page size and permissions. */
+  #hitBase = 0;
+  #hitPa = 0;
+  #hitSize = 0;
+  #hitRead = false;
+  #hitWrite = false;
   readonly #lookup = new VtdLookup();
   readonly #walk = new VtdWalk();
   readonly #walkTrace: number[] = [];
