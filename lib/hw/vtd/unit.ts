@@ -657,9 +657,9 @@ export class VtdUnit implements VtdLookupUnit {
     // `off` is exact: `iova` and the page's base are both below 2^53 when it lands in [0, 4096)
     const off = iova - this.#hitBase;
     if (
+      !(off >= 0 && off < 0x1000 && (off | 0) === off) ||
       cfg === null || cfg !== this.#lastCfg || this.#hitGen !== this.iotlb.generation ||
       sid !== this.#lastSid || pasid !== this.#lastPasid ||
-      !(off >= 0 && off < 0x1000 && (off | 0) === off) ||
       !(write ? this.#hitWrite : this.#hitRead) ||
       (req.supervisor === true && pasid >= 0 && !cfg.sre)
     ) {
