@@ -300,3 +300,13 @@ Deno.test("#repeat: a 4 KiB entry filled inside a read-only 2 MiB entry serves t
   assert.deepEqual(results[0], results[2]);
   assert.deepEqual(results[1], results[3]);
 });
+
+Deno.test("a traced request takes neither shortcut: a reused result's trace is emptied on a hit", () => {
+  const w = world(false, 64);
+  const out = new VtdTranslation({ trace: true });
+  w.unit.translate(SIDS[0], 0x1234, { write: false }, out);
+  assert.equal(out.trace!.length, 6); // root, context, four second-stage levels
+  w.unit.translate(SIDS[0], 0x1234, { write: false }); // an untraced hit notes the page for #repeat
+  w.unit.translate(SIDS[0], 0x1238, { write: false }, out);
+  assert.deepEqual([out.iotlbHit, out.reads, out.trace], [true, 0, []]);
+});
