@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1326
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1328
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -43,7 +43,7 @@ function vtdIotlbPageKey(hi: number, lo: number, s: number): number {
   return hi * KEY_SCALE[s] + (lo >>> SHIFTS[s]);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1361
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1363
 /**
  * NON-KERNEL: the home slot of the entry (`tag`, size index `s`, page `key`) in an index of
  * 2^`bits` slots: a multiplicative hash of the low 32 bits of the key and of the tag (the high

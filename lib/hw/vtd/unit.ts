@@ -82,7 +82,7 @@ import {
 
 const SHIFTS = [12, 21, 30];
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1929
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1931
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -98,7 +98,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1571
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1573
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -190,7 +190,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2641
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2669
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtdMakeCap()`). */
@@ -235,7 +235,7 @@ export class VtdUnit implements VtdLookupUnit {
   #lastCfg: VtdTranslationConfig | null = null;
   #lastSid = -1;
   #lastPasid = -1;
-  // ⟨unit-repeat-fields⟩ spec/18-vtd-unit.md:1973
+  // ⟨unit-repeat-fields⟩ spec/18-vtd-unit.md:2001
   /** What the last IOTLB hit found, for #repeat: the configuration, and the IOTLB's generation. */
   #hitCfg: VtdTranslationConfig | null = null;
   #hitGen = -1;
@@ -284,7 +284,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2222
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2250
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -413,7 +413,7 @@ export class VtdUnit implements VtdLookupUnit {
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1694
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1696
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -513,7 +513,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1797
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1799
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
   #config(
     sid: number,
@@ -618,7 +618,7 @@ export class VtdUnit implements VtdLookupUnit {
     return true;
   }
 
-  // ⟨unit-repeat-code⟩ spec/18-vtd-unit.md:1985
+  // ⟨unit-repeat-code⟩ spec/18-vtd-unit.md:2013
   /**
    * Notes, for #repeat, an IOTLB hit of `e` (of `size`) under `cfg`, the unit's #lastCfg: the input
    * address of the request's 4 KiB page and that page's output address.
@@ -706,7 +706,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:2115
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:2143
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -805,7 +805,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2524
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2552
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
@@ -918,7 +918,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2783
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2811
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -928,7 +928,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2752
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2780
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
