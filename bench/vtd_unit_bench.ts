@@ -1,6 +1,7 @@
 /**
  * The VT-d unit's request path (spec/18-vtd-unit.md): ns per IOTLB hit (configuration cached, no
- * memory read) and per miss + walk (a 4-level legacy second stage, and a nested 4×4 walk through a
+ * memory read) — the same page again, as a streaming device asks, and sixteen pages in turn, which
+ * the repeat path cannot serve — and per miss + walk (a 4-level legacy second stage, and a nested 4×4 walk through a
  * PGTT=3 PASID entry), each reusing one result object. The misses are forced by invalidating the
  * one page first. `deno bench --allow-all bench/vtd_unit_bench.ts`
  *
@@ -38,6 +39,13 @@ vtdSetContextEntry(lm.physmem, ctx, PCI_DEVFN(3, 0), { did: 1, ssptptr: pgd });
 vtdMapSecondStage(lm.physmem, new VtdSecondStage({ root: pgd }), 0x1000, 0x4000_0000, 4096, {
   write: true,
 }, la.alloc);
+// Sixteen more 4 KiB pages at IOVA 0x10_0000, for hits that change page every time.
+const lss = new VtdSecondStage({ root: pgd });
+for (let p = 0; p < 16; p++) {
+  vtdMapSecondStage(lm.physmem, lss, 0x10_0000 + p * 4096, 0x4010_0000 + p * 4096, 4096, {
+    write: true,
+  }, la.alloc);
+}
 vtdUnitEnable(lu, root, false);
 
 // Scalable, nested: chapter 17's N1 tables under PASID 9.
@@ -68,12 +76,18 @@ const IOVA_N = 0x80_8060_4567;
 
 const out = new VtdTranslation();
 lu.translate(SID, 0x1234, READ, out);
+for (let p = 0; p < 16; p++) lu.translate(SID, 0x10_0000 + p * 4096, READ, out);
 nu.translate(SID, IOVA_N, NESTED, out);
 const inv = { granularity: "page", did: 1, addr: 0x1000 } as const;
 const ninv = { granularity: "page", did: 2, pasid: 9, addr: 0x80_8060_4000 } as const;
 
 bench("iotlb_hit_ns", "IOTLB hit, legacy second stage (0 reads)", "unit", () => {
   lu.translate(SID, 0x1234, READ, out);
+});
+let page = 0;
+bench("iotlb_hit_pages_ns", "IOTLB hit, 16 pages in turn (0 reads)", "unit", () => {
+  page = (page + 1) & 15;
+  lu.translate(SID, 0x10_0234 + page * 4096, READ, out);
 });
 bench("iotlb_hit_nested_pasid_ns", "IOTLB hit, nested PASID request (0 reads)", "unit", () => {
   nu.translate(SID, IOVA_N, NESTED, out);

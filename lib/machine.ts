@@ -93,7 +93,7 @@ export class Machine {
   // ⟨machine-fields⟩ spec/14-pinning.md:233
   /** linux v6.12 drivers/iommu/iommufd/selftest.c iommufd_test_memory_limit: TEMP_MEMORY_LIMIT. */
   iommufd_test_memory_limit = 65536;
-  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2830
+  // ⟨machine-fields⟩ spec/18-vtd-unit.md:2996
   /** VT-d remapping units by name (`dmar0`, …); a VtdUnit adds itself (chapter 18). */
   readonly vtd = new Map<string, VtdUnit>();
 

@@ -16,7 +16,7 @@ import {
 } from "./regs.ts";
 import type { VtdUnit } from "./unit.ts";
 
-// ⟨unit-build-code⟩ spec/18-vtd-unit.md:2687
+// ⟨unit-build-code⟩ spec/18-vtd-unit.md:2853
 /** NON-KERNEL: writes the root entry of `bus`: legacy, or one half of a scalable one. */
 export function vtdSetRootEntry(
   mem: PhysMem,

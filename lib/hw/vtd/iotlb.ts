@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1326
+// ⟨unit-iotlb-entry⟩ spec/18-vtd-unit.md:1328
 /** NON-KERNEL: one IOTLB entry. Reused after eviction or invalidation. */
 export class VtdIotlbEntry {
   tag = 0;
@@ -43,7 +43,7 @@ function vtdIotlbPageKey(hi: number, lo: number, s: number): number {
   return hi * KEY_SCALE[s] + (lo >>> SHIFTS[s]);
 }
 
-// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1361
+// ⟨unit-iotlb-class⟩ spec/18-vtd-unit.md:1363
 /**
  * NON-KERNEL: the home slot of the entry (`tag`, size index `s`, page `key`) in an index of
  * 2^`bits` slots: a multiplicative hash of the low 32 bits of the key and of the tag (the high
@@ -68,6 +68,11 @@ export class VtdIotlb {
   readonly #bits: number;
   /** Live entries. */
   size = 0;
+  /**
+   * Counts fills and drops: while it stands still, every lookup returns what it returned before
+   * (the unit's [repeat path](#unit-repeat) keys on it).
+   */
+  generation = 0;
 
   constructor(readonly capacity = 4096) {
     this.#ring = new Array(capacity);
@@ -77,13 +82,16 @@ export class VtdIotlb {
     this.#index = new Int32Array(1 << bits);
   }
 
-  /** The entry translating `hi`/`lo` under `tag` that grants the right asked for, or null. */
+  /**
+   * The entry translating `hi`/`lo` under `tag` that grants the right asked for, or null. The
+   * three sizes are written out, smallest first, with the keys' constants in place
+   * (`vtdIotlbPageKey()` with s = 0, 1, 2): no table load on the way to a 4 KiB hit.
+   */
   lookup(tag: number, hi: number, lo: number, write: boolean): VtdIotlbEntry | null {
-    for (let s = 0; s < 3; s++) {
-      const e = this.#find(tag, s, vtdIotlbPageKey(hi, lo, s));
-      if (e !== null) return (write ? e.write : e.read) ? e : null;
-    }
-    return null;
+    let e = this.#find(tag, 0, hi * 2 ** 20 + (lo >>> 12));
+    if (e === null) e = this.#find(tag, 1, hi * 2 ** 11 + (lo >>> 21));
+    if (e === null) e = this.#find(tag, 2, hi * 2 ** 2 + (lo >>> 30));
+    return e !== null && (write ? e.write : e.read) ? e : null;
   }
 
   /** The live entry (`tag`, `s`, `key`), or null. */
@@ -136,6 +144,7 @@ export class VtdIotlb {
     while (index[i] !== 0) i = (i + 1) & mask;
     index[i] = pos + 1;
     this.size++;
+    this.generation++;
   }
 
   /**
@@ -161,6 +170,7 @@ export class VtdIotlb {
     e.live = false;
     e.liveAt = -1;
     this.size--;
+    this.generation++;
   }
 
   /**

@@ -330,7 +330,7 @@ export class VtdCaps {
   }
 }
 
-// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2250
+// ⟨unit-qi-regs⟩ spec/18-vtd-unit.md:2418
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQH_REG: invalidation queue head. */
 export const DMAR_IQH_REG = 0x80;
 /** linux v6.12 drivers/iommu/intel/iommu.h DMAR_IQT_REG: invalidation queue tail. */

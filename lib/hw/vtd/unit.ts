@@ -81,10 +81,8 @@ import {
 } from "./walk.ts";
 
 const SHIFTS = [12, 21, 30];
-/** A module-local copy for the hit path (an imported binding is read through a checked cell). */
-const GSTS_TES = DMA_GSTS_TES;
 
-// ⟨unit-split⟩ spec/18-vtd-unit.md:1898
+// ⟨unit-split⟩ spec/18-vtd-unit.md:1931
 /** NON-KERNEL: the 32-bit halves of an input address ([lo, hi]). */
 function split(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -100,7 +98,7 @@ function split(iova: number | bigint, halves: Uint32Array): void {
   }
 }
 
-// ⟨unit-translation⟩ spec/18-vtd-unit.md:1561
+// ⟨unit-translation⟩ spec/18-vtd-unit.md:1573
 /** NON-KERNEL: a DMA request to the unit: read or write, with or without PASID. */
 export interface VtdRequest extends VtdAccess {
   /** The PASID of a request with PASID; absent (or -1) for a request without. */
@@ -192,7 +190,7 @@ export const VTD_REQ_READ: VtdRequest = Object.freeze({ write: false });
 /** NON-KERNEL: a write request without PASID. */
 export const VTD_REQ_WRITE: VtdRequest = Object.freeze({ write: true });
 
-// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2501
+// ⟨unit-class-code⟩ spec/18-vtd-unit.md:2669
 /** NON-KERNEL: options of `new VtdUnit()`. */
 export interface VtdUnitOptions {
   /** The CAP register (default `vtdMakeCap()`). */
@@ -237,7 +235,16 @@ export class VtdUnit implements VtdLookupUnit {
   #lastCfg: VtdTranslationConfig | null = null;
   #lastSid = -1;
   #lastPasid = -1;
-  #lastTtm = -1;
+  // ⟨unit-repeat-fields⟩ spec/18-vtd-unit.md:2001
+  /** What the last IOTLB hit found, for #repeat: the configuration, and the IOTLB's generation. */
+  #hitCfg: VtdTranslationConfig | null = null;
+  #hitGen = -1;
+  /** The hit's 4 KiB input page, its output address, the entry's page size and permissions. */
+  #hitBase = 0;
+  #hitPa = 0;
+  #hitSize = 0;
+  #hitRead = false;
+  #hitWrite = false;
   readonly #lookup = new VtdLookup();
   readonly #walk = new VtdWalk();
   readonly #walkTrace: number[] = [];
@@ -277,7 +284,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { contexts: this.#contextCache.size, pasids: this.#pasidCache.size };
   }
 
-  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2084
+  // ⟨unit-mmio⟩ spec/18-vtd-unit.md:2250
   /** NON-KERNEL (hardware): a 32-bit register read at `off`. */
   readl(off: number): number {
     const fro = this.caps.fro;
@@ -311,6 +318,8 @@ export class VtdUnit implements VtdLookupUnit {
     }
     switch (off) {
       case DMAR_GCMD_REG:
+        // TE and SRTP change what a request means: the shortcuts (#hit, #repeat) start over
+        this.#lastCfg = null;
         if (value & DMA_GCMD_SRTP) {
           const lo = this.#regs.get(DMAR_RTADDR_REG) ?? 0,
             hi = this.#regs.get(DMAR_RTADDR_REG + 4) ?? 0;
@@ -404,7 +413,7 @@ export class VtdUnit implements VtdLookupUnit {
     this.#regs.set(iro + 12, Number(done >> 32n));
   }
 
-  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1680
+  // ⟨unit-translate⟩ spec/18-vtd-unit.md:1696
   /**
    * NON-KERNEL (hardware): one DMA request from `sid` through the unit. Allocation-free when the
    * configuration is cached, the IOTLB hits, `iova` is a number and `out` is given.
@@ -417,7 +426,22 @@ export class VtdUnit implements VtdLookupUnit {
   ): VtdTranslation {
     const write = req.write === true;
     const pasid = req.pasid ?? -1;
-    if (out.trace === null && this.#hit(sid, iova, write, pasid, req, out)) return out;
+    if (typeof iova === "number" && out.trace === null) {
+      if (this.#repeat(sid, iova, write, pasid, req, out)) return out;
+      if (this.#hit(sid, iova, write, pasid, req, out)) return out;
+    }
+    return this.#request(sid, iova, req, out, write, pasid);
+  }
+
+  /** Steps 1 to 7, in order. */
+  #request(
+    sid: number,
+    iova: number | bigint,
+    req: VtdRequest,
+    out: VtdTranslation,
+    write: boolean,
+    pasid: number,
+  ): VtdTranslation {
     out.reset(sid, iova, write, pasid);
     split(iova, this.#halves);
     const hi = this.#halves[1], lo = this.#halves[0];
@@ -455,6 +479,8 @@ export class VtdUnit implements VtdLookupUnit {
       out.allowWrite = e.write;
       out.iotlbHit = true;
       this.stats.iotlbHits++;
+      const page = hi * 0x1_0000_0000 + ((lo & ~0xfff) >>> 0);
+      this.#noteHit(cfg, e, page, out.pa - (lo & 0xfff), size);
       return out;
     }
     this.stats.iotlbMisses++;
@@ -487,7 +513,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1766
+  // ⟨unit-config-lookup⟩ spec/18-vtd-unit.md:1799
   /** Steps 2 and 3 of the request path: the configuration for `sid` (and `pasid`), or null. */
   #config(
     sid: number,
@@ -515,7 +541,7 @@ export class VtdUnit implements VtdLookupUnit {
     if (!scalable) {
       lk.fpd = ctx.fpd;
       out.configHit = hit;
-      return this.#remember(sid, pasid, ttm, ctx.config);
+      return this.#remember(sid, pasid, ctx.config);
     }
     const eff = vtdScalableContextPasid(ctx, pasid, lk);
     if (eff < 0) return null;
@@ -528,33 +554,31 @@ export class VtdUnit implements VtdLookupUnit {
       this.#pasidCache.set(key, cfg = c);
     }
     out.configHit = hit;
-    return this.#remember(sid, pasid, ttm, cfg);
+    return this.#remember(sid, pasid, cfg);
   }
 
-  /** Notes `cfg` as the configuration of `sid` (and `pasid`) under `ttm`, for #hit; returns it. */
+  /** Notes `cfg` as the configuration of `sid` (and `pasid`), for #hit; returns it. */
   #remember(
     sid: number,
     pasid: number,
-    ttm: number,
     cfg: VtdTranslationConfig | null,
   ): VtdTranslationConfig | null {
     this.#lastCfg = cfg;
     this.#lastSid = sid;
     this.#lastPasid = pasid;
-    this.#lastTtm = ttm;
     return cfg;
   }
 
   /**
    * NON-KERNEL: steps 1 to 5 when the request has the previous request's source id and PASID, the
-   * caches still hold that configuration (an invalidation forgets it), no trace is asked for and the
-   * IOTLB hits: fills `out` as the steps do, counts the hit and returns true. Otherwise returns
-   * false, having changed nothing, and the steps run. What it skips is what a hit never needs: the
-   * two cache lookups (`Map`s) and the halves of the address in a scratch array.
+   * caches still hold that configuration (an invalidation or a GCMD write forgets it), no trace is
+   * asked for and the IOTLB hits: fills `out` as the steps do, counts the hit and returns true.
+   * Otherwise returns false, having changed nothing, and the steps run. What it skips is what a hit
+   * never needs: the two cache lookups (`Map`s) and the halves of the address in a scratch array.
    */
   #hit(
     sid: number,
-    iova: number | bigint,
+    iova: number,
     write: boolean,
     pasid: number,
     req: VtdRequest,
@@ -562,18 +586,18 @@ export class VtdUnit implements VtdLookupUnit {
   ): boolean {
     const cfg = this.#lastCfg;
     if (
-      cfg === null || sid !== this.#lastSid || pasid !== this.#lastPasid ||
-      this.#rtaTtm !== this.#lastTtm || (this.#gsts & GSTS_TES) === 0 || cfg.kind === "pt" ||
+      cfg === null || sid !== this.#lastSid || pasid !== this.#lastPasid || cfg.kind === "pt" ||
       (req.supervisor === true && pasid >= 0 && !cfg.sre) ||
-      typeof iova !== "number" || !(Number.isSafeInteger(iova) && iova >= 0)
+      !(Number.isSafeInteger(iova) && iova >= 0)
     ) {
       return false;
     }
     // the low half as an int32 (its bits; `>>>` reads it unsigned): no boxed number on the way
-    const hi = Math.floor(iova / 0x1_0000_0000), lo = iova | 0;
+    const hi = iova < 0x1_0000_0000 ? 0 : Math.floor(iova / 0x1_0000_0000), lo = iova | 0;
     const e = this.iotlb.lookup(cfg.tag, hi, lo, write);
     if (e === null) return false;
-    const size = 1 << SHIFTS[e.sizeIndex];
+    const size = 1 << SHIFTS[e.sizeIndex], pa = e.pa + ((lo & (size - 1)) >>> 0);
+    this.#noteHit(cfg, e, iova - (lo & 0xfff), pa - (lo & 0xfff), size);
     out.sid = sid;
     out.iova = iova;
     out.write = write;
@@ -583,10 +607,77 @@ export class VtdUnit implements VtdLookupUnit {
     out.disposition = "";
     out.kind = cfg.kind;
     out.did = cfg.did;
-    out.pa = e.pa + ((lo & (size - 1)) >>> 0);
+    out.pa = pa;
     out.pageSize = size;
     out.allowRead = e.read;
     out.allowWrite = e.write;
+    out.iotlbHit = true;
+    out.configHit = true;
+    out.reads = 0;
+    this.stats.iotlbHits++;
+    return true;
+  }
+
+  // ⟨unit-repeat-code⟩ spec/18-vtd-unit.md:2013
+  /**
+   * Notes, for #repeat, an IOTLB hit of `e` (of `size`) under `cfg`, the unit's #lastCfg: the input
+   * address of the request's 4 KiB page and that page's output address.
+   */
+  #noteHit(
+    cfg: VtdTranslationConfig,
+    e: VtdIotlbEntry,
+    page: number,
+    pa: number,
+    size: number,
+  ): void {
+    // only a page whose addresses are all safe integers (split() refuses the others)
+    this.#hitCfg = page <= Number.MAX_SAFE_INTEGER - 0xfff ? cfg : null;
+    this.#hitGen = this.iotlb.generation;
+    this.#hitBase = page;
+    this.#hitPa = pa;
+    this.#hitSize = size;
+    this.#hitRead = e.read;
+    this.#hitWrite = e.write;
+  }
+
+  /**
+   * NON-KERNEL: the request is the previous IOTLB hit's 4 KiB page again, and nothing its answer
+   * depends on has changed: fills `out` as #hit would, counts the hit and returns true. Otherwise
+   * returns false, having changed nothing.
+   */
+  #repeat(
+    sid: number,
+    iova: number,
+    write: boolean,
+    pasid: number,
+    req: VtdRequest,
+    out: VtdTranslation,
+  ): boolean {
+    const cfg = this.#hitCfg;
+    // `off` is exact: `iova` and the page's base are both below 2^53 when it lands in [0, 4096)
+    const off = iova - this.#hitBase;
+    if (
+      !(off >= 0 && off < 0x1000 && (off | 0) === off) ||
+      cfg === null || cfg !== this.#lastCfg || this.#hitGen !== this.iotlb.generation ||
+      sid !== this.#lastSid || pasid !== this.#lastPasid ||
+      !(write ? this.#hitWrite : this.#hitRead) ||
+      (req.supervisor === true && pasid >= 0 && !cfg.sre)
+    ) {
+      return false;
+    }
+    out.sid = sid;
+    out.iova = iova;
+    out.write = write;
+    out.pasid = pasid;
+    out.fault = 0;
+    out.check = "";
+    out.disposition = "";
+    out.kind = cfg.kind;
+    out.did = cfg.did;
+    out.pa = this.#hitPa + off;
+    out.pageSize = this.#hitSize;
+    out.allowRead = this.#hitRead;
+    out.allowWrite = this.#hitWrite;
     out.iotlbHit = true;
     out.configHit = true;
     out.reads = 0;
@@ -615,7 +706,7 @@ export class VtdUnit implements VtdLookupUnit {
     return out;
   }
 
-  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:1977
+  // ⟨unit-invalidate-methods⟩ spec/18-vtd-unit.md:2143
   /** NON-KERNEL: context-cache invalidation (CCMD / QI type 1). */
   invalidateContextCache(
     g: { granularity: "global" } | { granularity: "domain"; did: number } | {
@@ -714,7 +805,7 @@ export class VtdUnit implements VtdLookupUnit {
     return this.iotlb.invalidate(match, first, count);
   }
 
-  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2384
+  // ⟨unit-qi-code⟩ spec/18-vtd-unit.md:2552
   /** QIE written: latch IQA and start at 0, or stop. */
   #qiEnable(on: boolean): void {
     if (on === ((this.#gsts & DMA_GSTS_QIES) !== 0)) return;
@@ -827,7 +918,7 @@ export class VtdUnit implements VtdLookupUnit {
     return { head: this.#iqh, iqe: this.#iqe, enabled: (this.#gsts & DMA_GSTS_QIES) !== 0 };
   }
 
-  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2643
+  // ⟨unit-add-device⟩ spec/18-vtd-unit.md:2811
   /** NON-KERNEL: a PCI function at `bus`/`devfn` behind this unit. */
   addDevice(bdf: { bus: number; devfn: number }): VtdPciDevice {
     const dev = new VtdPciDevice(this, bdf.bus, bdf.devfn);
@@ -837,7 +928,7 @@ export class VtdUnit implements VtdLookupUnit {
   }
 }
 
-// ⟨unit-device⟩ spec/18-vtd-unit.md:2612
+// ⟨unit-device⟩ spec/18-vtd-unit.md:2780
 /** linux v6.12 include/linux/pci.h PCI_DEVFN() */
 export function PCI_DEVFN(slot: number, func: number): number {
   return ((slot & 0x1f) << 3) | (func & 7);
