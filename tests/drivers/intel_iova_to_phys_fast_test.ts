@@ -14,9 +14,7 @@ import {
   type dmar_domain,
   GFP_KERNEL,
   intel_iommu_ops,
-  intelDriverFastPath,
   type iommu_domain,
-  iommu_iova_to_phys,
   iommu_map,
   iommu_paging_domain_alloc,
   IOMMU_READ,
@@ -27,6 +25,7 @@ import {
   runAs,
   to_dmar_domain,
 } from "../../lib/internal.ts";
+import { generalIovaToPhys as general } from "./iova_to_phys_general.ts";
 import { rng } from "../rng.ts";
 
 const K4 = 2 ** 12, M2 = 2 ** 21, G1 = 2 ** 30;
@@ -35,17 +34,6 @@ const RAM = 8 * G1;
 interface Mapping {
   iova: number;
   size: number;
-}
-
-function general(domain: iommu_domain, a: number): number | "throws" {
-  intelDriverFastPath.iova_to_phys = false;
-  try {
-    return iommu_iova_to_phys(domain, a);
-  } catch {
-    return "throws";
-  } finally {
-    intelDriverFastPath.iova_to_phys = true;
-  }
 }
 
 /** Builds random tables in `domain`; the mappings that exist at the end. */

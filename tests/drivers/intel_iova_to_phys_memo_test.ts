@@ -14,7 +14,6 @@ import {
   type dmar_domain,
   GFP_KERNEL,
   intel_iommu_ops,
-  intelDriverFastPath,
   type iommu_domain,
   iommu_iova_to_phys,
   iommu_map,
@@ -27,23 +26,13 @@ import {
   runAs,
   to_dmar_domain,
 } from "../../lib/internal.ts";
+import { generalIovaToPhys as general } from "./iova_to_phys_general.ts";
 import { rng } from "../rng.ts";
 
 const K4 = 2 ** 12, M2 = 2 ** 21, G1 = 2 ** 30;
 const RAM = 8 * G1;
 
 /** The kernel's walk: the fast path, and with it the memo, switched off. */
-function general(domain: iommu_domain, a: number): number | "throws" {
-  intelDriverFastPath.iova_to_phys = false;
-  try {
-    return iommu_iova_to_phys(domain, a);
-  } catch {
-    return "throws";
-  } finally {
-    intelDriverFastPath.iova_to_phys = true;
-  }
-}
-
 /** The addresses of the entries the general walk reads for `a`, top table first. */
 function pathEntries(d: dmar_domain, mem: PhysMem, a: number): number[] {
   const out: number[] = [];
