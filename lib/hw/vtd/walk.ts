@@ -501,7 +501,7 @@ export function vtdWalkNested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1609
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1655
 /**
  * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
  * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
@@ -568,49 +568,59 @@ function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): 
   // (`=== true`: one comparison, where a truth test of an unknown value is a chain of them)
   const ssade = ss.ssade === true;
   const need = (write === true ? SS_W : SS_R) | (ssade ? SS_A : 0);
-  const largeAt = ss.largeAt, rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
+  const rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
+  // A table entry is tested on these bits alone: the bits asked for must be set, and the
+  // large-page bit and every bit reserved in a table entry at any level (2 to 5) clear.
+  const testLo = need | PS | rsvdLo[2] | rsvdLo[3] | rsvdLo[4] | rsvdLo[5];
+  const testHi = rsvdHi[2] | rsvdHi[3] | rsvdHi[4] | rsvdHi[5];
   let rights = SS_R | SS_W;
   // table addresses as two int32 halves (a low half at or above 2^31 is negative; `>>>` reads it)
   let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
-  for (let level = ss.levels | 0; level > 0; level--) {
+  // The input's page number, left-aligned in `win` and `rest`: the top 9 bits of `win` are the
+  // index into the table of the current level (bits 12 + 9 * (level - 1) up, as vtdLevelIndex()),
+  // and shifting the pair left by 9 moves to the next level.
+  let level = ss.levels | 0;
+  const s = 9 * level - 20; // the input bit at the bottom of `win`
+  let win = s <= 0 ? lo << -s : (lo >>> s) | (hi << (32 - s)), rest = s <= 0 ? 0 : lo << (32 - s);
+  let elo = 0, ehi = 0;
+  for (;;) {
     const slot = mem.slotAt(thi, tlo);
     if (slot < 0) return false;
-    // the input bit this level indexes from: 12 + 9 * (level - 1), as vtdLevelIndex()
-    const shift = 3 + 9 * level;
-    const index = shift >= 32
-      ? (hi >>> (shift - 32)) & 0x1ff
-      : shift <= 23
-      ? (lo >>> shift) & 0x1ff
-      : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
     // (a slot is below 2^21, and `at` even: shifts and `|`, where `*` and `+` check overflow)
-    const at = (slot << 10) | (index << 1);
-    const elo = words[at], ehi = words[at | 1];
-    if ((elo & need) !== need) return false;
+    const at = (slot << 10) | ((win >>> 23) << 1);
+    elo = words[at];
+    ehi = words[at | 1];
     rights &= elo;
-    const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
-    if (
-      large
-        ? fast_large_rsvd(ss, level, elo, ehi)
-        : ((elo & rsvdLo[level]) | (ehi & rsvdHi[level])) !== 0
-    ) {
-      return false;
-    }
-    if (level === 1 || large) {
-      // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
-      if ((write === true && ssade && (elo & SS_D) === 0) || level > 3) return false;
-      const mask = (1 << shift) - 1;
-      fast[2] = ehi & 0xfffff;
-      fast[3] = (elo & ~mask) | (lo & mask);
-      fast[4] = shift;
-      fast[5] = level;
-      fast[6] = rights;
-      fast[7] = ss.levels - level + 1;
-      return true;
-    }
+    // the leaf, and any entry that fails the one test, is looked at in full below
+    if (level === 1 || (((elo & testLo) ^ need) | (ehi & testHi)) !== 0) break;
     thi = ehi & 0xfffff;
     tlo = elo & ~0xfff;
+    win = (win << 9) | (rest >>> 23);
+    rest <<= 9;
+    level--;
   }
-  return false;
+  if ((elo & need) !== need) return false;
+  const large = (elo & PS) !== 0 && (ss.largeAt & (1 << level)) !== 0;
+  if (
+    large
+      ? fast_large_rsvd(ss, level, elo, ehi)
+      : ((elo & rsvdLo[level]) | (ehi & rsvdHi[level])) !== 0
+  ) {
+    return false;
+  }
+  // a table entry the one test stopped that is neither a leaf nor a fault (a bit reserved at
+  // another level only) is left to the general walker
+  if (level !== 1 && !large) return false;
+  // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
+  if ((write === true && ssade && (elo & SS_D) === 0) || level > 3) return false;
+  const shift = 3 + 9 * level, mask = (1 << shift) - 1;
+  fast[2] = ehi & 0xfffff;
+  fast[3] = (elo & ~mask) | (lo & mask);
+  fast[4] = shift;
+  fast[5] = level;
+  fast[6] = rights;
+  fast[7] = ss.levels - level + 1;
+  return true;
 }
 
 /**
@@ -646,7 +656,7 @@ function firstStageWalkFast(
     if (ss !== null) {
       fast[0] = phi;
       fast[1] = plo;
-      if (!secondStageWalkFast(mem, ss, false)) return false;
+      if (secondStageWalkFast(mem, ss, false) !== true) return false;
       reads += fast[7];
       phi = fast[2];
       plo = fast[3];
@@ -718,7 +728,7 @@ function vtdWalkSecondStageFast(
   write: boolean,
   out: VtdWalk,
 ): boolean {
-  if (!secondStageWalkFast(mem, ss, write)) return false;
+  if (secondStageWalkFast(mem, ss, write) !== true) return false;
   if (fastHitsInterrupt(fast[2], fast[3], fast[4])) return false;
   const rights = fast[6];
   fastResult(out, iova, (rights & SS_R) !== 0, (rights & SS_W) !== 0, fast[7], 0);
@@ -738,7 +748,7 @@ function vtdWalkFirstStageFast(
   out: VtdWalk,
 ): boolean {
   const write = access.write === true;
-  if (!firstStageWalkFast(mem, fs, ss, write, access.supervisor !== true)) return false;
+  if (firstStageWalkFast(mem, fs, ss, write, access.supervisor !== true) !== true) return false;
   if (ss === null) {
     if (fastHitsInterrupt(fast[2], fast[3], fast[4])) return false;
     fastResult(out, iova, true, fast[6] !== 0, fast[7], 0);
@@ -748,7 +758,7 @@ function vtdWalkFirstStageFast(
   const fsReads = fast[7];
   fast[0] = gHi;
   fast[1] = gLo;
-  if (!secondStageWalkFast(mem, ss, write)) return false;
+  if (secondStageWalkFast(mem, ss, write) !== true) return false;
   const shift = Math.min(fast[4], fsShift);
   if (fastHitsInterrupt(fast[2], fast[3], shift)) return false;
   fast[4] = shift;
