@@ -169,6 +169,11 @@ export class VtdSecondStage {
   readonly rsvdLargeHi = new Uint32Array(6);
   /** The fault reasons this stage reports, by condition (legacy or scalable codes). */
   readonly fr: VtdSsFaultReasons;
+  /**
+   * NON-KERNEL: the walker's fast path's constants, made once from the fields above (see
+   * secondStageFastConsts()); nothing else reads them.
+   */
+  readonly fastConsts: Int32Array;
 
   constructor(opts: VtdSecondStageOptions) {
     this.root = opts.root;
@@ -193,10 +198,41 @@ export class VtdSecondStage {
     this.rsvdHi.fill(hi);
     this.rsvdLargeHi.fill(hi);
     this.fr = this.mode === "legacy" ? VTD_SS_FR_LEGACY : VTD_SS_FR_SCALABLE;
+    this.fastConsts = secondStageFastConsts(this);
   }
 }
 
-// ⟨vtd-first-stage⟩ spec/17-vtd-page-walk.md:456
+/**
+ * NON-KERNEL: what the walker's fast path ([below](#vtd-walk-fast)) would otherwise work out from
+ * `ss` at every walk, as int32 values: [0, 1] the root's high and low halves; [2, 3] the input
+ * bits at or above `inputWidth` in the high and low halves; [4, 5] the bits every entry of a read
+ * (4) or a write (5) must have; [6, 7] the same with PS and every bit reserved in a table entry at
+ * any level 2 to 5 (the one test of a table entry); [8] the high half's bits reserved at any level 2
+ * to 5; [9, 10] the bits reserved in a 4 KiB leaf (low, high); [11] a written leaf's required bits
+ * (with the dirty bit under SSADE); [12] the input bit at the bottom of the first level's window.
+ */
+function secondStageFastConsts(ss: VtdSecondStage): Int32Array {
+  const k = new Int32Array(13);
+  const w = ss.inputWidth, a = ss.ssade ? VTD_SS_PTE_ACCESSED : 0;
+  const lo = ss.rsvdLo, hi = ss.rsvdHi;
+  k[0] = ss.root / 0x1_0000_0000;
+  k[1] = ss.root | 0;
+  k[2] = w >= 64 ? 0 : w >= 32 ? ~((1 << (w - 32)) - 1) : -1;
+  k[3] = w >= 32 ? 0 : ~((1 << w) - 1);
+  k[4] = DMA_PTE_READ | a;
+  k[5] = DMA_PTE_WRITE | a;
+  const table = DMA_PTE_LARGE_PAGE | lo[2] | lo[3] | lo[4] | lo[5];
+  k[6] = k[4] | table;
+  k[7] = k[5] | table;
+  k[8] = hi[2] | hi[3] | hi[4] | hi[5];
+  k[9] = lo[1];
+  k[10] = hi[1];
+  k[11] = k[5] | (ss.ssade ? DMA_SL_PTE_DIRTY : 0);
+  k[12] = 9 * ss.levels - 20;
+  return k;
+}
+
+// ⟨vtd-first-stage⟩ spec/17-vtd-page-walk.md:492
 /** NON-KERNEL: a first stage as the hardware walker sees it (see VtdFirstStageOptions). */
 export class VtdFirstStage {
   readonly root: number;

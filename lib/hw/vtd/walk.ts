@@ -45,7 +45,7 @@ import {
   type VtdSecondStage,
 } from "./pgtable.ts";
 
-// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:951
+// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:987
 /** NON-KERNEL: a request the walker translates. */
 export interface VtdAccess {
   /** A write (DMA from the device into memory); otherwise a read. */
@@ -141,7 +141,7 @@ export class VtdWalk {
   }
 }
 
-// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1051
+// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1087
 /** NON-KERNEL: records a fault in `out` and returns its reason. */
 export function vtdWalkFault(
   out: VtdWalk,
@@ -160,7 +160,7 @@ export function vtdWalkFault(
 /** Scratch for `read64Parts`: the walker reads entries as two 32-bit halves. */
 const part = new Uint32Array(2);
 
-// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1115
+// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1151
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_slpte()): translates the
  * input whose halves are `hi`/`lo` through second stage `ss`. Fills `out` (adding to its read
@@ -244,7 +244,7 @@ function secondStageWalk(
   }
 }
 
-// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1208
+// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1244
 /** VT-d spec §3.15: the interrupt address range, which a translation must not reach. */
 export const VTD_INTERRUPT_ADDR_FIRST = 0xfee0_0000;
 /** VT-d spec §3.15 */
@@ -260,7 +260,7 @@ export function checkInterruptRange(out: VtdWalk, fr: number, stage: "ss" | "fs"
   return 0;
 }
 
-// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1228
+// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1264
 /** NON-KERNEL: the 32-bit halves of an input address, without allocating for a number. */
 export function splitIova(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -301,7 +301,7 @@ export function vtdWalkSecondStage(
   return out;
 }
 
-// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1310
+// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1346
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_fspte()): translates
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
@@ -332,7 +332,7 @@ function firstStageWalk(
     let pa = table + 8 * vtdLevelIndex(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1463
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1499
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
@@ -415,7 +415,7 @@ function firstStageWalk(
   }
 }
 
-// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1414
+// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1450
 /**
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
@@ -441,7 +441,7 @@ export function vtdWalkFirstStage(
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1480
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1516
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -462,7 +462,7 @@ export function nestedFault(out: VtdWalk, inner: VtdWalk, top: boolean): number 
   return vtdWalkFault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1511
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1547
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
@@ -501,7 +501,7 @@ export function vtdWalkNested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1655
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1691
 /**
  * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
  * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
@@ -561,26 +561,21 @@ function fast_large_rsvd(
  * leaves the leaf in `fast` and returns true, or returns false otherwise.
  */
 function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean {
-  const hi = fast[0], lo = fast[1];
-  const w = ss.inputWidth;
-  if (w >= 32 ? (hi >>> (w - 32)) !== 0 : hi !== 0 || (lo >>> w) !== 0) return false;
-  // every entry grants the right asked for, and with SSADE already has its accessed bit
-  // (`=== true`: one comparison, where a truth test of an unknown value is a chain of them)
-  const ssade = ss.ssade === true;
-  const need = (write === true ? SS_W : SS_R) | (ssade ? SS_A : 0);
-  const rsvdLo = ss.rsvdLo, rsvdHi = ss.rsvdHi, words = mem.words;
-  // A table entry is tested on these bits alone: the bits asked for must be set, and the
-  // large-page bit and every bit reserved in a table entry at any level (2 to 5) clear.
-  const testLo = need | PS | rsvdLo[2] | rsvdLo[3] | rsvdLo[4] | rsvdLo[5];
-  const testHi = rsvdHi[2] | rsvdHi[3] | rsvdHi[4] | rsvdHi[5];
+  const k = ss.fastConsts, hi = fast[0], lo = fast[1];
+  if (((hi & k[2]) | (lo & k[3])) !== 0) return false;
+  // every entry grants the right asked for, and with SSADE already has its accessed bit (4, 5);
+  // a table entry is tested on these bits and the large-page bit and every bit reserved in a
+  // table entry at any level (2 to 5) clear (6, 7, 8)
+  const rw = write === true ? 1 : 0;
+  const need = k[4 + rw], testLo = k[6 + rw], testHi = k[8], words = mem.words;
   let rights = SS_R | SS_W;
   // table addresses as two int32 halves (a low half at or above 2^31 is negative; `>>>` reads it)
-  let thi = (ss.root / 0x1_0000_0000) | 0, tlo = ss.root | 0;
+  let thi = k[0], tlo = k[1];
   // The input's page number, left-aligned in `win` and `rest`: the top 9 bits of `win` are the
   // index into the table of the current level (bits 12 + 9 * (level - 1) up, as vtdLevelIndex()),
   // and shifting the pair left by 9 moves to the next level.
   let level = ss.levels | 0;
-  const s = 9 * level - 20; // the input bit at the bottom of `win`
+  const s = k[12]; // the input bit at the bottom of `win`
   let win = s <= 0 ? lo << -s : (lo >>> s) | (hi << (32 - s)), rest = s <= 0 ? 0 : lo << (32 - s);
   let elo = 0, ehi = 0;
   for (;;) {
@@ -599,23 +594,42 @@ function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): 
     rest <<= 9;
     level--;
   }
-  if ((elo & need) !== need) return false;
-  const large = (elo & PS) !== 0 && (ss.largeAt & (1 << level)) !== 0;
-  if (
-    large
-      ? fast_large_rsvd(ss, level, elo, ehi)
-      : ((elo & rsvdLo[level]) | (ehi & rsvdHi[level])) !== 0
-  ) {
-    return false;
-  }
-  // a table entry the one test stopped that is neither a leaf nor a fault (a bit reserved at
-  // another level only) is left to the general walker
-  if (level !== 1 && !large) return false;
+  if (level !== 1) return secondStageStopFast(ss, write, need, level, elo, ehi, rights);
+  // a 4 KiB leaf: the rights asked for (and under SSADE, for a write, the dirty bit) and none of
+  // its reserved bits
+  const leafNeed = k[rw === 1 ? 11 : 4];
+  if ((((elo & leafNeed) ^ leafNeed) | (elo & k[9]) | (ehi & k[10])) !== 0) return false;
+  fast[2] = ehi & 0xfffff;
+  fast[3] = (elo & ~0xfff) | (lo & 0xfff);
+  fast[4] = 12;
+  fast[5] = 1;
+  fast[6] = rights;
+  fast[7] = ss.levels;
+  return true;
+}
+
+/**
+ * NON-KERNEL: secondStageWalkFast() for an entry above level 1 that failed the one test: true
+ * (the leaf in `fast`) only for a large leaf at level 2 or 3 that translates with no A/D update.
+ */
+function secondStageStopFast(
+  ss: VtdSecondStage,
+  write: boolean,
+  need: number,
+  level: number,
+  elo: number,
+  ehi: number,
+  rights: number,
+): boolean {
+  // not permitted, or not a large leaf: a fault, or (a bit reserved at another level only) a table
+  // entry left to the general walker
+  if ((elo & need) !== need || (elo & PS) === 0 || (ss.largeAt & (1 << level)) === 0) return false;
+  if (fast_large_rsvd(ss, level, elo, ehi)) return false;
   // a written leaf under SSADE must be dirty already; a leaf above 1 GiB is left to the walker
-  if ((write === true && ssade && (elo & SS_D) === 0) || level > 3) return false;
+  if ((write === true && ss.ssade === true && (elo & SS_D) === 0) || level > 3) return false;
   const shift = 3 + 9 * level, mask = (1 << shift) - 1;
   fast[2] = ehi & 0xfffff;
-  fast[3] = (elo & ~mask) | (lo & mask);
+  fast[3] = (elo & ~mask) | (fast[1] & mask);
   fast[4] = shift;
   fast[5] = level;
   fast[6] = rights;
