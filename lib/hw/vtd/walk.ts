@@ -501,7 +501,7 @@ export function vtdWalkNested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1691
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1719
 /**
  * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
  * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
@@ -515,7 +515,7 @@ const fast = new Uint32Array(8);
  * code, but reads an imported or exported binding through its cell, with a check that it is
  * initialized, at every use — in a loop over levels, more instructions than the test itself.
  */
-const SS_R = DMA_PTE_READ, SS_W = DMA_PTE_WRITE, SS_A = VTD_SS_PTE_ACCESSED;
+const SS_R = DMA_PTE_READ, SS_W = DMA_PTE_WRITE;
 const SS_D = DMA_SL_PTE_DIRTY, PS = DMA_PTE_LARGE_PAGE;
 const FS_P = DMA_FL_PTE_PRESENT, FS_RW = VTD_FS_PTE_RW, FS_US = DMA_FL_PTE_US;
 const FS_A = DMA_FL_PTE_ACCESS, FS_D = DMA_FL_PTE_DIRTY;
