@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { parseMarkdown } from "../../tools/literate/spec.ts";
 import { reparse } from "../../tools/site/reparse.ts";
+import { rng } from "../rng.ts";
 
 const repo = new URL("../../", import.meta.url).pathname;
 
@@ -17,19 +18,6 @@ const repo = new URL("../../", import.meta.url).pathname;
 function assertSameTree(actual: unknown, expected: unknown, message?: string): void {
   const [a, e] = [JSON.stringify(actual), JSON.stringify(expected)];
   if (a !== e) assert.deepEqual(JSON.parse(a), JSON.parse(e), message);
-}
-
-/** A small deterministic generator (xorshift32). */
-function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
 }
 
 const INSERTS = [
