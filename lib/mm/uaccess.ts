@@ -9,7 +9,7 @@
  * @module
  */
 import { E2BIG, EFAULT, type ErrnoError, fail, type Rc } from "../errno.ts";
-import { PAGE_SIZE } from "../hw/physmem.ts";
+import { anyNonZero, PAGE_SIZE } from "../hw/physmem.ts";
 import { current } from "../kernel/current.ts";
 import { accessUser, TASK_SIZE_MAX } from "./mm.ts";
 
@@ -59,7 +59,7 @@ export function check_zeroed_user(from: bigint, size: number): 0 | 1 | ErrnoErro
   for (let done = 0; done < size; done += chunk.length) {
     const n = Math.min(chunk.length, size - done);
     const left = copy_from_user(chunk, from + BigInt(done), n);
-    if (chunk.subarray(0, n - left).some((b) => b !== 0)) return 0;
+    if (anyNonZero(chunk.subarray(0, n - left))) return 0;
     if (left) return fail(EFAULT, "copy-struct-tail", "user struct tail unreadable");
   }
   return 1;

@@ -1,7 +1,8 @@
 /**
  * Fixtures of the ported kernel selftests (tools/testing/selftests/iommu/iommufd.c, v6.12) and the
  * teardown check every one of them ends with: close the iommufd, and every memory-cgroup counter,
- * IOMMU page count, locked-memory counter and IOMMU group is back where it started.
+ * IOMMU page count, locked-memory counter and IOMMU group is back where it started; then the exit
+ * check: once every task is killed, nothing stays charged.
  */
 import assert from "node:assert/strict";
 import {
@@ -67,6 +68,26 @@ export function teardown(f: IommufdFixture): void {
   );
 }
 
+/**
+ * The exit check: every user task of `m` is killed (kill -9, as the run's end), and then nothing
+ * charged to any task is left: every cgroup's memory.current and sec_pagetables, and every user's
+ * locked_vm, are back to zero. Every conformance test ends with it: the fail-nth coverage test
+ * (tests/fail_nth/coverage_test.ts) makes the same check after its runs of the tests it sweeps, and
+ * leaves it to the tests themselves for those too large to sweep in CI.
+ */
+export function assertReleasedOnExit(m: Machine, where = "after exit"): void {
+  for (const t of [...m.tasks]) if (t !== m.kthreadd) t.kill();
+  const cgroups = [...m.cgroups.root.children];
+  for (const cg of cgroups) {
+    cgroups.push(...cg.children);
+    assert.equal(cg.read("memory.current"), "0\n", `${where}: ${cg.path} memory.current`);
+    assert.match(cg.read("memory.stat"), /^sec_pagetables 0$/m, `${where}: sec_pagetables`);
+  }
+  for (const u of m.users.values()) {
+    assert.equal(u.locked_vm, 0, `${where}: locked_vm of uid ${u.uid}`);
+  }
+}
+
 /** A mock device the selftest would create with IOMMU_TEST_OP_MOCK_DOMAIN[_FLAGS]. */
 export function mockDevice(f: IommufdFixture, flags = 0): device {
   return f.m.addDevice({ iommu: "mock0", flags });
@@ -90,6 +111,7 @@ export function testF(name: string, body: (f: IommufdFixture) => void): void {
     const f = setupIommufd();
     body(f);
     teardown(f);
+    assertReleasedOnExit(f.m);
   });
 }
 

@@ -18,7 +18,7 @@ import {
   PAGE_SIZE,
   xa_load,
 } from "../../lib/internal.ts";
-import { type IommufdFixture, snapshot, teardown } from "./fixture.ts";
+import { assertReleasedOnExit, type IommufdFixture, snapshot, teardown } from "./fixture.ts";
 
 /** PAGE_SIZE as a bigint, as the selftest's arithmetic needs it. */
 export const P = BigInt(PAGE_SIZE);
@@ -197,7 +197,7 @@ export function checkRefsAfterClose(f: IoasFixture): void {
 
 /**
  * TEST_F(iommufd_ioas, name) for every variant: FIXTURE_SETUP, the body, FIXTURE_TEARDOWN with the
- * no-leak check, and the pin check of teardown_iommufd().
+ * no-leak check, the pin check of teardown_iommufd(), and the exit check.
  */
 export function testIommufdIoas(
   name: string,
@@ -209,6 +209,7 @@ export function testIommufdIoas(
       body(f, variant);
       teardownFixture(f);
       checkRefsAfterClose(f);
+      assertReleasedOnExit(f.m);
     });
   }
 }

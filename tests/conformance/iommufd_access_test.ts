@@ -35,7 +35,7 @@ import {
   MOCK_FLAGS_ACCESS_WRITE,
   type Process,
 } from "../../lib/internal.ts";
-import { expectErrno } from "./fixture.ts";
+import { assertReleasedOnExit, expectErrno } from "./fixture.ts";
 import {
   BUFFER_SIZE,
   checkMockIova,
@@ -86,11 +86,13 @@ function bufferMemory(task: Process, buffer: bigint): Memory {
 
 /**
  * assert.deepEqual for two byte arrays, without its generic walk when they are equal (checkAccessRw
- * compares 25,200 short arrays per call); on a difference, assert.deepEqual reports it.
+ * compares 25,200 short arrays per call); on a difference, assert.deepEqual reports it. A plain
+ * loop: TypedArray.every() calls a function per byte.
  */
 function assertBytes(actual: Uint8Array, expected: Uint8Array, message: () => string): void {
-  if (actual.length === expected.length && actual.every((b, i) => b === expected[i])) return;
-  assert.deepEqual(actual, expected, message());
+  let same = actual.length === expected.length;
+  for (let i = 0; same && i < actual.length; i++) same = actual[i] === expected[i];
+  if (!same) assert.deepEqual(actual, expected, message());
 }
 
 /**
@@ -313,6 +315,7 @@ for (const variant of ["one_domain", "two_domains"]) {
     f.fd.destroy(new_ioas_id);
     teardownFixture(f);
     checkRefsAfterClose(f);
+    assertReleasedOnExit(f.m);
   });
 }
 
@@ -340,6 +343,7 @@ Deno.test("access: pinned pages are counted once, shared with a domain, and unpi
   checkRefs(f, f.buffer, BUFFER_SIZE, 0);
   f.fd.testDestroyAccess(access);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("access: EBADFD, EOPNOTSUPP, EBADE, EPERM, EINVAL and ENOENT from the test operations", () => {
@@ -385,6 +389,7 @@ Deno.test("access: EBADFD, EOPNOTSUPP, EBADE, EPERM, EINVAL and ENOENT from the 
   f.fd.testDestroyAccess(pin);
   f.fd.destroy(ioas_id);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("access: a pinning access raises the IOAS alignment, and cannot join a 2 KiB-aligned one", () => {
@@ -420,6 +425,7 @@ Deno.test("access: a pinning access raises the IOAS alignment, and cannot join a
   // An access that does not pin has no alignment.
   f.fd.testDestroyAccess(f.fd.testCreateAccess(ioas_id, 0));
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("access: replace unpins through the driver, and replace of the same IOAS does nothing", () => {
@@ -441,6 +447,7 @@ Deno.test("access: replace unpins through the driver, and replace of the same IO
   expectErrno(EBUSY, () => f.fd.destroy(b));
   f.fd.testDestroyAccess(pin);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("access: the access keeps the context alive after /dev/iommu is closed", () => {
@@ -459,6 +466,7 @@ Deno.test("access: the access keeps the context alive after /dev/iommu is closed
   checkRefs(f, f.buffer, BUFFER_SIZE, 0);
   f.vmm.munmap(fd2.scratch(), 1n << 20n);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("access: a driver that never unpins makes IOAS_UNMAP fail with EDEADLOCK", () => {
@@ -491,4 +499,5 @@ Deno.test("access: a driver that never unpins makes IOAS_UNMAP fail with EDEADLO
     iommufd_access_destroy(access);
   });
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });

@@ -18,7 +18,7 @@ import {
   IOMMU_TEST_IOTLB_DEFAULT,
   MOCK_APERTURE_START,
 } from "../../lib/internal.ts";
-import { expectErrno } from "./fixture.ts";
+import { assertReleasedOnExit, expectErrno } from "./fixture.ts";
 import {
   HUGEPAGE_SIZE,
   type IoasFixture,
@@ -77,6 +77,7 @@ function testDirtyTracking(name: string, body: (f: Fixture, buffer_size: bigint)
       f.vmm.munmap(ubuffer, buffer_size < HUGEPAGE_SIZE ? HUGEPAGE_SIZE : buffer_size);
       f.vmm.munmap(bitmap, bytes + P);
       teardownFixture(f);
+      assertReleasedOnExit(f.m);
     });
   }
 }
@@ -209,6 +210,7 @@ Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: checks in the kernel's order", () => {
   f.fd.destroy(parent);
   f.vmm.munmap(user_va, length);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: errors of the walk are dropped, and the ioctl succeeds", () => {
@@ -234,6 +236,7 @@ Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: errors of the walk are dropped, and the 
   assert.deepEqual(get(MOCK_APERTURE_START, 2n * P), new Uint8Array(8));
   f.vmm.munmap(user_va, length);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_HWPT_SET_DIRTY_TRACKING: enabling clears the dirty bits already set", () => {
@@ -252,6 +255,7 @@ Deno.test("IOMMU_HWPT_SET_DIRTY_TRACKING: enabling clears the dirty bits already
   assert.deepEqual(bits, new Uint8Array(8));
   f.vmm.munmap(user_va, length);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("iova_bitmap: a bitmap larger than one window of 512 pinned pages", () => {
@@ -277,6 +281,7 @@ Deno.test("iova_bitmap: a bitmap larger than one window of 512 pinned pages", ()
   f.vmm.munmap(user_va, length);
   f.vmm.munmap(data, length / 8n);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: a range whose bitmap no task could map succeeds; the helper reads back null", () => {
@@ -291,4 +296,5 @@ Deno.test("IOMMU_HWPT_GET_DIRTY_BITMAP: a range whose bitmap no task could map s
   assert.equal(f.fd.hwptGetDirtyBitmap({ ...args, length: 1n << 56n }), null);
   f.vmm.munmap(user_va, length);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });

@@ -44,6 +44,7 @@ import {
   xa_load,
 } from "../../lib/internal.ts";
 import {
+  assertReleasedOnExit,
   expectErrno,
   type IommufdFixture,
   setupIommufd,
@@ -418,6 +419,7 @@ Deno.test("dmar0: attaching a HWPT with a fault queue fails ENODEV (no ATS/PRI, 
   fd.faultClose(fault_fd);
   fd.close();
   assert.deepEqual(snapshot(m, cg, vmm), before);
+  assertReleasedOnExit(m);
 });
 
 Deno.test("iommufd_fail_nth: fault queue, iopf HWPT, trigger, read and answer: every injection fails cleanly", () => {

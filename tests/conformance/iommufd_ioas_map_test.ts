@@ -25,7 +25,7 @@ import {
   MOCK_APERTURE_LAST,
   MOCK_APERTURE_START,
 } from "../../lib/internal.ts";
-import { expectErrno } from "./fixture.ts";
+import { assertReleasedOnExit, expectErrno } from "./fixture.ts";
 import {
   addReserved,
   BUFFER_SIZE,
@@ -350,6 +350,7 @@ Deno.test("IOMMU_IOAS_ALLOW_IOVAS: replaces the list; checks in order; atomic on
   assert.ok(iova >= 0x4000n && iova + 0x2000n - 1n <= 0x7fffn, iova.toString(16));
   f.fd.ioasAllowIovas(ioas_id, []);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_IOAS_MAP: checks in the kernel's order", () => {
@@ -396,6 +397,7 @@ Deno.test("IOMMU_IOAS_MAP: checks in the kernel's order", () => {
     "EPERM insert-area-perm",
   );
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("automatic IOVA near the top: v6.12's ALIGN() wraps to 0 (fixed in v6.17)", () => {
@@ -429,6 +431,7 @@ Deno.test("automatic IOVA near the top: v6.12's ALIGN() wraps to 0 (fixed in v6.
   f.fd.ioasAllowIovas(ioas_id, []);
   f.fd.destroy(ioas_id);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("unmap-all of areas covering all 2^64 IOVAs: the byte count wraps to 0", () => {
@@ -445,4 +448,5 @@ Deno.test("unmap-all of areas covering all 2^64 IOVAs: the byte count wraps to 0
   assert.equal(f.fd.ioasUnmap(ioas_id, 0n, U64_MAX), P);
   f.fd.destroy(ioas_id);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });

@@ -26,7 +26,13 @@ import {
   type IommufdFd,
   MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
 } from "../../lib/internal.ts";
-import { expectErrno, type IommufdFixture, setupIommufd, teardown } from "./fixture.ts";
+import {
+  assertReleasedOnExit,
+  expectErrno,
+  type IommufdFixture,
+  setupIommufd,
+  teardown,
+} from "./fixture.ts";
 
 interface IoasFixture extends IommufdFixture {
   ioas_id: number;
@@ -61,6 +67,7 @@ function testIoas(
       }
       body(f, variant);
       teardown(f);
+      assertReleasedOnExit(f.m);
     });
   }
 }

@@ -8,7 +8,7 @@
  * user_copy, which needs an in-kernel access, is in iommufd_access_test.ts.)
  */
 import { EFAULT, MADV_HUGEPAGE } from "../../lib/internal.ts";
-import { expectErrno } from "./fixture.ts";
+import { assertReleasedOnExit, expectErrno } from "./fixture.ts";
 import {
   checkMockIova,
   checkRefs,
@@ -51,6 +51,7 @@ function testMock(name: string, body: (f: Fixture) => void): void {
       for (let i = 0; i < v.mock_domains; i++) f.hwpt_ids.push(mockDomain(f, f.ioas_id).hwpt_id);
       body(f);
       teardownFixture(f);
+      assertReleasedOnExit(f.m);
     });
   }
 }

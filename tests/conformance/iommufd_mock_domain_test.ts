@@ -14,7 +14,13 @@ import {
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
 } from "../../lib/internal.ts";
-import { expectErrno, type IommufdFixture, setupIommufd, teardown } from "./fixture.ts";
+import {
+  assertReleasedOnExit,
+  expectErrno,
+  type IommufdFixture,
+  setupIommufd,
+  teardown,
+} from "./fixture.ts";
 
 interface MockDomainFixture extends IommufdFixture {
   ioas_id: number;
@@ -45,6 +51,7 @@ function testMockDomain(
       }
       body(f, mock_domains);
       teardown(f);
+      assertReleasedOnExit(f.m);
     });
   }
 }
@@ -108,6 +115,7 @@ function testDirty(
     const { idev_id } = base.fd.testMockDomain(ioas_id);
     body({ ...base, ioas_id, idev_id });
     teardown(base);
+    assertReleasedOnExit(base.m);
   });
 }
 

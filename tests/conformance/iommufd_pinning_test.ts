@@ -23,7 +23,7 @@ import {
   to_mock_domain,
   xa_load,
 } from "../../lib/internal.ts";
-import { expectErrno } from "./fixture.ts";
+import { assertReleasedOnExit, expectErrno } from "./fixture.ts";
 import {
   checkMockIova,
   checkRefs,
@@ -68,6 +68,7 @@ Deno.test("lazy pinning: an IOAS without domains pins nothing, not even memory t
   assert.deepEqual(counters(f), { user: 16, mm: 0, pinned: 16 });
   checkRefs(f, f.buffer, 16n * P, 1);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("pins are counted once per iopt_pages: more domains and COPY add nothing", () => {
@@ -110,6 +111,7 @@ Deno.test("pins are counted once per iopt_pages: more domains and COPY add nothi
     "its last domain gone, nothing is pinned",
   );
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("two IOMMU_IOAS_MAPs of the same user memory are counted twice", () => {
@@ -121,6 +123,7 @@ Deno.test("two IOMMU_IOAS_MAPs of the same user memory are counted twice", () =>
   assert.deepEqual(counters(f), { user: 32, mm: 0, pinned: 32 });
   checkRefs(f, f.buffer, 16n * P, 2);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("RLIMIT_MEMLOCK: a map over the limit fails with ENOMEM and every counter is restored", () => {
@@ -144,6 +147,7 @@ Deno.test("RLIMIT_MEMLOCK: a map over the limit fails with ENOMEM and every coun
   mockDomain(f, ioas_id);
   assert.deepEqual(counters(f), { user: 12, mm: 0, pinned: 12 });
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("RLIMIT_MEMLOCK: attaching the first domain pins and may fail; the IOAS is unchanged", () => {
@@ -155,6 +159,7 @@ Deno.test("RLIMIT_MEMLOCK: attaching the first domain pins and may fail; the IOA
   checkRefs(f, f.buffer, 16n * P, 0);
   assert.equal(f.fd.ioasUnmap(ioas_id, MOCK_APERTURE_START, 16n * P), 16n * P);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_OPTION_RLIMIT_MODE 1: pins count in mm->locked_vm; CAP_IPC_LOCK counts nothing", () => {
@@ -172,6 +177,7 @@ Deno.test("IOMMU_OPTION_RLIMIT_MODE 1: pins count in mm->locked_vm; CAP_IPC_LOCK
   root.fd.ioasMap({ ioas_id: ioas2, user_va: root.buffer, length: 16n * P });
   assert.deepEqual(counters(root), { user: 0, mm: 0, pinned: 16 }, "NONE mode: pinned_vm only");
   teardownFixture(root);
+  assertReleasedOnExit(root.m);
 });
 
 Deno.test("user accounting: two processes of one user share one RLIMIT_MEMLOCK budget", () => {
@@ -189,6 +195,7 @@ Deno.test("user accounting: two processes of one user share one RLIMIT_MEMLOCK b
   assert.equal(f.vmm.task.cred.user.locked_vm, 20);
   fd2.close();
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("fork_gone and fork_present (access-free parts): pinning another process's memory", () => {
@@ -224,6 +231,7 @@ Deno.test("fork_gone and fork_present (access-free parts): pinning another proce
   f.fd.ioasUnmap(ioas_id, MOCK_APERTURE_START, 16n * P);
   assert.equal(child.task.cred.user.locked_vm, 0);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("huge pages: 2 MiB folios map as 1 MiB mock pages, unmap whole, and pin once per page", () => {
@@ -254,6 +262,7 @@ Deno.test("huge pages: 2 MiB folios map as 1 MiB mock pages, unmap whole, and pi
   assert.deepEqual(counters(f), { user: 0, mm: 0, pinned: 0 });
   f.vmm.munmap(buf, size);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_OPTION_HUGE_PAGES 0: every PAGE_SIZE is mapped on its own", () => {
@@ -281,6 +290,7 @@ Deno.test("IOMMU_OPTION_HUGE_PAGES 0: every PAGE_SIZE is mapped on its own", () 
   f.fd.ioasUnmap(ioas_id, iova, size);
   f.vmm.munmap(buf, size);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_IOAS_MAP: a fault writing the IOVA back fails with EFAULT and keeps the mapping", () => {
@@ -303,4 +313,5 @@ Deno.test("IOMMU_IOAS_MAP: a fault writing the IOVA back fails with EFAULT and k
   assert.equal(f.fd.ioasUnmap(ioas_id, 0n, (1n << 64n) - 1n), 4n * P);
   f.vmm.munmap(ro, P);
   teardownFixture(f);
+  assertReleasedOnExit(f.m);
 });

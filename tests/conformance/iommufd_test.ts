@@ -29,7 +29,7 @@ import {
   IOMMUFD_TYPE,
   iommufdIoctls,
 } from "../../lib/internal.ts";
-import { expectErrno, setupIommufd, teardown, testF } from "./fixture.ts";
+import { assertReleasedOnExit, expectErrno, setupIommufd, teardown, testF } from "./fixture.ts";
 
 testF("iommufd.simple_close", () => {});
 
@@ -150,6 +150,7 @@ Deno.test("iommufd.global_options: without CAP_SYS_RESOURCE, setting the mode is
   assert.equal(e.check, "rlimit-perm");
   fd.close();
   teardown(f);
+  assertReleasedOnExit(f.m);
 });
 
 Deno.test("IOMMU_OPTION copies back only val64", () => {
@@ -167,4 +168,5 @@ Deno.test("IOMMU_OPTION copies back only val64", () => {
   assert.equal(after.val64, 0n);
   assert.equal(after.option_id, IOMMU_OPTION_RLIMIT_MODE);
   teardown(f);
+  assertReleasedOnExit(f.m);
 });

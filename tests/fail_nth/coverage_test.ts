@@ -8,14 +8,18 @@
  *
  * - nothing crashed: the run ended normally, or with an ErrnoError (the typed API's failure), or
  *   with an AssertionError (the scenario's own expectation of success);
- * - once every task the run spawned is killed, nothing it was charged stays: each of their
- *   cgroups' memory.current, sec_pagetables and the users' locked_vm are back to zero.
+ * - once every task the run spawned is killed, nothing it was charged stays: every cgroup's
+ *   memory.current and sec_pagetables and every user's locked_vm are back to zero (the exit check,
+ *   assertReleasedOnExit() of tests/conformance/fixture.ts, which every conformance test also ends
+ *   with).
  *
  * It prints, per scenario, the injection points and sites covered, and at the end the allocation
  * sites (fault-injection points and memory.max charges) that any scenario reached but no sweep
  * injected. CI sweeps every point of the session, and the first point of each distinct site of the
- * examples and of the conformance tests with at most FAIL_NTH_CI_POINTS (130) points and charges;
- * FAIL_NTH_ALL=1 sweeps every point of every scenario (slow); FAIL_NTH_REPORT=1 prints each line.
+ * examples and of the conformance tests with at most FAIL_NTH_CI_POINTS (130) points and charges
+ * (a larger one's counting run stops there; it must end with the exit check itself, as it runs in
+ * its own file); FAIL_NTH_ALL=1 sweeps every point of every scenario (slow); FAIL_NTH_REPORT=1
+ * prints each line.
  */
 import assert from "node:assert/strict";
 import { AssertionError } from "node:assert";
@@ -31,6 +35,7 @@ import {
   Machine,
   type Process,
 } from "../../lib/internal.ts";
+import { assertReleasedOnExit } from "../conformance/fixture.ts";
 import { type Mode, type Trace, traced, tracedAsync, unswept } from "./tracer.ts";
 
 const MiB = 1n << 20n;
@@ -133,6 +138,8 @@ const ALL = Deno.env.get("FAIL_NTH_ALL") !== undefined;
 interface Scenario {
   name: string;
   run: () => void | Promise<void>;
+  /** The test's source (conformance tests), which must end with the exit check if not swept. */
+  source?: string;
   stride: number;
   /**
    * The scenario itself holds kernel objects no file owns (an in-kernel access made with
@@ -154,20 +161,9 @@ function assertNoCrash(where: string, error: unknown): void {
   assert.fail(`${where}: crashed: ${e?.constructor?.name}: ${e?.message}\n${e?.stack}`);
 }
 
-/** Kill every task of the run; then nothing charged to them stays. */
+/** Kill every task of the run; then nothing charged to them stays (on each machine they ran on). */
 function assertReleased(where: string, tasks: Process[]): void {
-  for (const t of tasks) t.kill();
-  for (const t of tasks) {
-    const cg = t.cgroup;
-    if (cg === t.task.machine.cgroups.root) continue;
-    assert.equal(cg.read("memory.current"), "0\n", `${where}: ${cg.path} memory.current`);
-    assert.match(cg.read("memory.stat"), /^sec_pagetables 0$/m, `${where}: sec_pagetables`);
-    assert.equal(
-      t.task.cred.user.locked_vm,
-      0,
-      `${where}: locked_vm of uid ${t.task.cred.user.uid}`,
-    );
-  }
+  for (const m of new Set(tasks.map((t) => t.task.machine))) assertReleasedOnExit(m, where);
 }
 
 /** The mode that injects at the Nth point or charge of a counting run's trace. */
@@ -310,11 +306,13 @@ async function conformanceScenarios(): Promise<Scenario[]> {
     if (fn.constructor.name === "AsyncFunction" || fn.length > 0) return;
     // A test that is itself a fail-nth sweep arms fail_nth on its own.
     if (/sweepFailNth\(/.test(fn.toString()) || /fail_nth/.test(name)) return;
+    const source = fn.toString();
     out.push({
       name: `${name}`,
       run: fn,
+      source,
       stride: 0,
-      ownsKernelObjects: /iommufd_access_create\(/.test(fn.toString()),
+      ownsKernelObjects: /iommufd_access_create\(/.test(source),
     });
   };
   try {
@@ -336,17 +334,23 @@ Deno.test(`fail-nth coverage: every conformance scenario, both ways`, () => {
   let swept = 0;
   const skipped: string[] = [];
   for (const sc of conformance) {
-    // Past the limit, the count stops (the run goes on, and is checked, all the same); within
-    // it, this is the counting run the sweep starts from.
+    // Past the limit, the count stops the run (CountLimit), which is left there: the test itself
+    // ends with the same exit check (assertReleasedOnExit, tests/conformance/fixture.ts) every
+    // run here makes. Within it, this is the counting run the sweep starts from.
     const upTo = ALL || VERBOSE ? undefined : CI_POINTS;
     const counted = runTraced(sc, { kind: "count", upTo });
-    assertNoCrash(sc.name, counted.error);
-    assertReleased(sc.name, counted.trace.tasks);
     const size = counted.trace.points.length + counted.trace.charges.length;
     if (!ALL && size > CI_POINTS) {
+      assert.match(
+        sc.source ?? "",
+        /assertReleasedOnExit\(/,
+        `${sc.name}: no exit check of its own`,
+      );
       skipped.push(`${sc.name} (${size})`);
       continue;
     }
+    assertNoCrash(sc.name, counted.error);
+    assertReleased(sc.name, counted.trace.tasks);
     const line = sweep(sc, counted);
     swept++;
     if (VERBOSE) console.log(line);

@@ -21,7 +21,7 @@ import { Machine, OOM_SCORE_ADJ_MIN, type Process } from "../../lib/internal.ts"
 
 export type Mode =
   | { kind: "off" }
-  /** Names every point and charge, or only until there are more than `upTo` (then stops). */
+  /** Names every point and charge; past `upTo` of them, the run stops (CountLimit is thrown). */
   | { kind: "count"; upTo?: number }
   | { kind: "fail-nth"; n: number }
   /** `at`: which read of `max` was the Nth charge in the counting run (its `chargeReads`). */
@@ -153,9 +153,18 @@ function fromTryCharge(): boolean {
   return callSites(2, fromTryCharge)[1]?.getFunctionName() === "page_counter_try_charge";
 }
 
-/** Whether a count is past its limit (the rest of the run is not counted). */
-function tallied(m: { upTo?: number }): boolean {
-  return m.upTo !== undefined && trace.points.length + trace.charges.length > m.upTo;
+/**
+ * Thrown at every point and charge of a counting run past its `upTo`: the run, too large to
+ * sweep, is abandoned there (its machine with it: nothing of it is checked or reused).
+ */
+class CountLimit extends Error {}
+
+/** A counting run names the site; past its limit it stops the run. */
+function tally(m: { upTo?: number }, sites: string[]): void {
+  if (m.upTo !== undefined && trace.points.length + trace.charges.length > m.upTo) {
+    throw new CountLimit(`more than ${m.upTo} injection points and charges`);
+  }
+  sites.push(site());
 }
 
 function instrument(task: Process): void {
@@ -185,7 +194,7 @@ function instrument(task: Process): void {
       }
       const n = trace.points.length + 1;
       if (mode.kind === "count") {
-        if (!tallied(mode)) trace.points.push(site());
+        tally(mode, trace.points);
         return;
       }
       const injecting = mode.kind === "fail-nth" && n === mode.n;
@@ -217,11 +226,8 @@ function instrument(task: Process): void {
         spent = true;
         trace.injected = where;
         max = counter.usage;
-      } else if (
-        mode.kind === "count" && !tallied(mode) &&
-        (++maxReads, fromTryCharge())
-      ) {
-        trace.charges.push(site());
+      } else if (mode.kind === "count" && (++maxReads, fromTryCharge())) {
+        tally(mode, trace.charges);
         trace.chargeReads.push(maxReads);
       }
       return max;
