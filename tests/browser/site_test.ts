@@ -3,13 +3,20 @@
  * this repository's spec: every page loads without a console error and without sideways scrolling
  * at a desktop's 1280 px and a phone's 390 px; the sidebar follows the section in view; a
  * declaration's pop-up lists the blocks that use it; search puts a name's definition first and
- * shows no hit that matches only in a title.
+ * shows no hit that matches only in a title; each of chapter 17's figures is an SVG with its
+ * accessible name and description, painted by the theme (the light and the dark scheme give the
+ * same element different colours), and scaled down to a phone's width. Screenshots of each figure
+ * in both schemes are written to `.cache/screenshots/figures/` as artifacts.
  * Every wait is for an event or a selector, never a fixed time, so CPU load only slows it down.
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { type Browser, errorsOf, launch, serveSite } from "./chromium.ts";
 import { realSite } from "../tools/real_site.ts";
+
+const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+const SHOTS = `${repo}/.cache/screenshots/figures`;
+const FIGURES = ["fig-iova-split", "fig-entry-bits", "fig-nested-walk", "fig-nested-fault"];
 
 /** Serves the shared build of the site; `run` gets its URL, a browser and the built pages. */
 async function withSite(
@@ -28,7 +35,8 @@ async function withSite(
   }
 }
 
-// One build and one browser for every check: building the real site takes seconds.
+// One build and one browser for every check: building the real site takes seconds, and launching
+// a browser a good part of one.
 Deno.test("browser: the real site", async (t) => {
   await withSite(async (url, browser, pages) => {
     await t.step(
@@ -38,6 +46,10 @@ Deno.test("browser: the real site", async (t) => {
     await t.step(
       "sidebar, scroll-spy, references pop-up, / and search",
       (t) => navigation(url, browser, t),
+    );
+    await t.step(
+      "chapter 17's figures follow the light and dark theme and fit a phone",
+      () => figures(url, browser),
     );
   });
 });
@@ -249,4 +261,62 @@ async function search(
       return [a.textContent!.trim(), a.getAttribute("href")!, marked];
     })
   );
+}
+
+// One page, loaded once: the scheme is switched as a reader's system switches it (the page's
+// styles follow `prefers-color-scheme` without a reload), then the window is narrowed to a phone's.
+async function figures(url: string, browser: Browser) {
+  await Deno.mkdir(SHOTS, { recursive: true });
+  const page = await browser.newPage({
+    viewport: { width: 1280, height: 900 },
+    colorScheme: "light",
+  });
+  const errors = errorsOf(page);
+  await page.goto(`${url}vtd-page-walk.html`);
+  const colours: Record<string, { box: string; text: string; fault: string; page: string }> = {};
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    assert.equal(
+      await page.evaluate(() => matchMedia("(prefers-color-scheme: dark)").matches),
+      scheme === "dark",
+    );
+    for (const id of FIGURES) {
+      const svg = page.locator(`#${id} svg`);
+      assert.equal(await svg.getAttribute("role"), "img");
+      const label = await svg.evaluate((e) =>
+        e.getAttribute("aria-labelledby")!.split(" ").map((i) =>
+          document.getElementById(i)!.textContent
+        )
+      );
+      assert.match(label[0]!, /^Figure 17\.\d: /);
+      assert.ok(label[1]!.length > 40, `${id} has a text alternative`);
+      await page.locator(`#${id}`).screenshot({ path: `${SHOTS}/${id}-${scheme}.png` });
+    }
+    colours[scheme] = await page.evaluate(() => {
+      const fill = (sel: string) => getComputedStyle(document.querySelector(sel)!).fill;
+      return {
+        box: fill("#fig-nested-walk rect.fig-box"),
+        text: fill("#fig-nested-walk text.fig-text"),
+        fault: fill("#fig-nested-fault rect.fig-fault"),
+        page: getComputedStyle(document.body).color,
+      };
+    });
+  }
+  // The theme paints the figure: its text is the page's text colour, and every fill changes
+  // with the scheme.
+  for (const scheme of ["light", "dark"]) {
+    assert.equal(colours[scheme].text, colours[scheme].page, scheme);
+  }
+  for (const key of ["box", "text", "fault"] as const) {
+    assert.notEqual(colours.light[key], colours.dark[key], key);
+  }
+  // On a phone the figures scale down to the text's width: nothing scrolls sideways.
+  await page.setViewportSize({ width: 390, height: 800 });
+  assert.equal(await page.evaluate(() => innerWidth), 390);
+  for (const id of FIGURES) {
+    const box = (await page.locator(`#${id} svg`).boundingBox())!;
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `${id} fits: ${JSON.stringify(box)}`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
 }
