@@ -356,6 +356,8 @@ export function IdentifiersPage(
 
 /** The Markdown source of a chapter with numbered, linkable lines (the "edit" links land here). */
 export function SourcePage(props: { site: SiteInfo; path: string; lines: string[] }) {
+  // Numbers are padded to the widest, so that they line up as plain text (see style.css).
+  const digits = String(props.lines.length).length;
   return (
     <Shell site={props.site} title={`${props.path} — ${props.site.title}`} base="../">
       <main class="source" id="_text">
@@ -363,7 +365,7 @@ export function SourcePage(props: { site: SiteInfo; path: string; lines: string[
         <pre class="numbered">
           {props.lines.map((text, k) => (
             <span id={`L${k + 1}`}>
-              <a href={`#L${k + 1}`}>{k + 1}</a>
+              <a href={`#L${k + 1}`}>{String(k + 1).padStart(digits)}</a>
               {text}
               {"\n"}
             </span>

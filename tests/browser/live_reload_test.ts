@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { launch } from "./chromium.ts";
+import { type Browser, launch } from "./chromium.ts";
 import { startDevServer } from "../../tools/site/dev_server.ts";
 import { md, tempProject } from "../tools/fixture.ts";
 
@@ -38,7 +38,24 @@ async function pagefindLoaded(page: Page): Promise<void> {
   });
 }
 
-Deno.test("browser: saving a chapter reloads the open page; a broken chapter shows an overlay", async () => {
+// One browser for both checks, each with a dev server and a page of its own.
+Deno.test("browser: the dev server's pages", async (t) => {
+  const browser = await launch();
+  try {
+    await t.step(
+      "saving a chapter reloads the open page; a broken chapter shows an overlay",
+      () => reloads(browser),
+    );
+    await t.step(
+      "search finds a word of the prose, and an exported name at its definition",
+      () => searches(browser),
+    );
+  } finally {
+    await browser.close();
+  }
+});
+
+async function reloads(browser: Browser) {
   const chapter = md(
     "# A",
     "",
@@ -50,9 +67,8 @@ Deno.test("browser: saving a chapter reloads the open page; a broken chapter sho
   );
   const root = await tempProject({ "site/style.css": "", "spec/01-a.md": chapter });
   const server = await startDevServer({ root, port: 0, typecheck: false, log: () => {} });
-  const browser = await launch();
+  const page = await browser.newPage();
   try {
-    const page = await browser.newPage();
     page.setDefaultTimeout(LIMIT);
     await page.goto(`${server.url}a.html`);
     assert.equal(await page.locator("article p").first().textContent(), "Before the edit.");
@@ -84,13 +100,13 @@ Deno.test("browser: saving a chapter reloads the open page; a broken chapter sho
       /spec\/01-a\.md:6:1: undefined fragment <<missing>>/,
     );
   } finally {
-    await browser.close();
+    await page.close();
     await server.close();
     await Deno.remove(root, { recursive: true });
   }
-});
+}
 
-Deno.test("browser: search finds a word of the prose, and an exported name at its definition", async () => {
+async function searches(browser: Browser) {
   const root = await tempProject({
     "site/style.css": "",
     "spec/01-a.md": md("# Apples", "", "The quokka eats apples.", ""),
@@ -107,9 +123,8 @@ Deno.test("browser: search finds a word of the prose, and an exported name at it
     ),
   });
   const server = await startDevServer({ root, port: 0, typecheck: false, log: () => {} });
-  const browser = await launch();
+  const page = await browser.newPage();
   try {
-    const page = await browser.newPage();
     page.setDefaultTimeout(LIMIT);
     // Each query starts from a freshly loaded page: the list of an earlier query, still on screen
     // with as many results, can no longer pass for this one's (the test was flaky under load).
@@ -142,8 +157,8 @@ Deno.test("browser: search finds a word of the prose, and an exported name at it
     assert.equal(peel[0][0], "peel_banana (function)");
     assert.match(peel[0][1]!, /b\.html#peel$/);
   } finally {
-    await browser.close();
+    await page.close();
     await server.close();
     await Deno.remove(root, { recursive: true });
   }
-});
+}

@@ -26,7 +26,7 @@ import {
   vtdWalkSecondStage,
 } from "../../lib/internal.ts";
 import { realSite } from "../tools/real_site.ts";
-import { type Browser, errorsOf, launch, serveSite } from "./chromium.ts";
+import { errorsOf, launch, serveSite } from "./chromium.ts";
 import { setupScenario, WALK_SCENARIOS } from "../../site/panels/walk_scenarios.ts";
 import { WALK_FAMILIES } from "../../site/panels/walk_formats.ts";
 import { openSession, SCRIPTED_STEPS } from "../../site/panels/uapi_adapter.ts";
@@ -86,10 +86,27 @@ async function choose(page: Page, id: string): Promise<void> {
   );
 }
 
-async function explorer(url: string, browser: Browser, width: number) {
-  const page = await browser.newPage({ viewport: { width, height: 900 } });
-  const errors = errorsOf(page);
-  await page.goto(`${url}vtd-page-walk.html`);
+/**
+ * The steps share one tab (a tab of its own for each would cost a renderer process each): a step
+ * loads its page afresh at its width, and checks the errors of that page.
+ */
+interface Tab {
+  page: Page;
+  /** Every error in the tab so far. */
+  log: string[];
+}
+
+/** Loads `url` in the tab at `width` px; returns where its errors start in the tab's log. */
+async function load(tab: Tab, url: string, width: number): Promise<number> {
+  await tab.page.setViewportSize({ width, height: 900 });
+  const from = tab.log.length;
+  await tab.page.goto(url);
+  return from;
+}
+
+async function explorer(url: string, tab: Tab, width: number) {
+  const { page } = tab;
+  const from = await load(tab, `${url}vtd-page-walk.html`, width);
   // Without scrolling to it the panel stays static: the model is not loaded with the text.
   assert.equal(await page.locator("figure.panel-walk.panel-started").count(), 0);
   assert.ok(
@@ -252,14 +269,12 @@ async function explorer(url: string, browser: Browser, width: number) {
   assert.ok(m2.ok);
   assert.deepEqual(await readsShown(page), m2.reads.map(Number));
   assert.match((await result.textContent())!, new RegExp(`^PA 0x${m2.pa.toString(16)} \\(`));
-  assert.deepEqual(errors, []);
-  await page.close();
+  assert.deepEqual(tab.log.slice(from), []);
 }
 
-async function uapiConsole(url: string, browser: Browser, width: number) {
-  const page = await browser.newPage({ viewport: { width, height: 900 } });
-  const errors = errorsOf(page);
-  await page.goto(`${url}iommufd-uapi.html`);
+async function uapiConsole(url: string, tab: Tab, width: number) {
+  const { page } = tab;
+  const from = await load(tab, `${url}iommufd-uapi.html`, width);
   await page.locator("figure.panel-console").scrollIntoViewIfNeeded();
   const live = page.locator("figure.panel-console.panel-started .panel-live-area");
   await live.waitFor();
@@ -311,8 +326,7 @@ async function uapiConsole(url: string, browser: Browser, width: number) {
   await page.locator("figure.panel-console").screenshot({
     path: `${SHOTS}/uapi-console-${width}.png`,
   });
-  assert.deepEqual(errors, []);
-  await page.close();
+  assert.deepEqual(tab.log.slice(from), []);
 }
 
 Deno.test("browser: the model's panels", async (t) => {
@@ -339,9 +353,11 @@ Deno.test("browser: the model's panels", async (t) => {
   const browser = await launch();
   const url = server.url;
   try {
+    const page = await browser.newPage();
+    const tab = { page, log: errorsOf(page) };
     for (const width of [1280, 390]) {
-      await t.step(`page-walk explorer at ${width} px`, () => explorer(url, browser, width));
-      await t.step(`uAPI console at ${width} px`, () => uapiConsole(url, browser, width));
+      await t.step(`page-walk explorer at ${width} px`, () => explorer(url, tab, width));
+      await t.step(`uAPI console at ${width} px`, () => uapiConsole(url, tab, width));
     }
   } finally {
     await browser.close();

@@ -3,13 +3,20 @@
  * this repository's spec: every page loads without a console error and without sideways scrolling
  * at a desktop's 1280 px and a phone's 390 px; the sidebar follows the section in view; a
  * declaration's pop-up lists the blocks that use it; search puts a name's definition first and
- * shows no hit that matches only in a title.
+ * shows no hit that matches only in a title; each of chapter 17's figures is an SVG with its
+ * accessible name and description, painted by the theme (the light and the dark scheme give the
+ * same element different colours), and scaled down to a phone's width. Screenshots of each figure
+ * in both schemes are written to `.cache/screenshots/figures/` as artifacts.
  * Every wait is for an event or a selector, never a fixed time, so CPU load only slows it down.
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { type Browser, errorsOf, launch, serveSite } from "./chromium.ts";
 import { realSite } from "../tools/real_site.ts";
+
+const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+const SHOTS = `${repo}/.cache/screenshots/figures`;
+const FIGURES = ["fig-iova-split", "fig-entry-bits", "fig-nested-walk", "fig-nested-fault"];
 
 /** Serves the shared build of the site; `run` gets its URL, a browser and the built pages. */
 async function withSite(
@@ -28,7 +35,8 @@ async function withSite(
   }
 }
 
-// One build and one browser for every check: building the real site takes seconds.
+// One build and one browser for every check: building the real site takes seconds, and launching
+// a browser a good part of one.
 Deno.test("browser: the real site", async (t) => {
   await withSite(async (url, browser, pages) => {
     await t.step(
@@ -38,6 +46,10 @@ Deno.test("browser: the real site", async (t) => {
     await t.step(
       "sidebar, scroll-spy, references pop-up, / and search",
       (t) => navigation(url, browser, t),
+    );
+    await t.step(
+      "chapter 17's figures follow the light and dark theme and fit a phone",
+      () => figures(url, browser),
     );
   });
 });
@@ -60,6 +72,15 @@ async function everyPage(url: string, browser: Browser, paths: string[]) {
   assert.ok(chapters.length >= 20, `${chapters.length} chapters`);
   assert.ok(paths.filter((p) => p.startsWith("source/")).length >= 20, "source pages");
   const page = await browser.newPage({ viewport: { width: WIDTHS[0], height: 800 } });
+  // Nothing here looks at pixels, so nothing is painted: `visibility: hidden` on the root leaves
+  // every box where it was (it changes painting and hit-testing, not layout, so scroll widths are
+  // the same) and the scripts run as before, but the browser no longer paints and rasterizes
+  // each page twice (about a quarter of this walk's processor time).
+  await page.addInitScript(() => {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(":root { visibility: hidden !important }");
+    document.adoptedStyleSheets = [sheet];
+  });
   const log = errorsOf(page);
   const errors: string[] = [];
   const wide: string[] = [];
@@ -70,12 +91,7 @@ async function everyPage(url: string, browser: Browser, paths: string[]) {
     await page.goto(url + path, { waitUntil: "load" });
     for (const width of [loadWidth, ...WIDTHS.filter((w) => w !== loadWidth)]) {
       if (width !== loadWidth) await page.setViewportSize({ width, height: 800 });
-      const m = await page.evaluate(() => {
-        const toc = document.querySelector<HTMLDetailsElement>("details.toc");
-        const open = toc?.open ?? null;
-        if (toc) toc.open = true;
-        return { innerWidth, open, scrollWidth: document.documentElement.scrollWidth };
-      });
+      const m = await measure(page);
       assert.equal(m.innerWidth, width, `${path}: the window is ${width} px wide`);
       if (m.scrollWidth > width) wide.push(`${path}: ${m.scrollWidth} px at ${width} px`);
       // The contents are open on a desktop and closed on a phone, as the page was loaded.
@@ -87,11 +103,31 @@ async function everyPage(url: string, browser: Browser, paths: string[]) {
     seen = log.length;
     loadWidth = WIDTHS.find((w) => w !== loadWidth)!;
   }
+  // The measure sees through the hidden root: a box wider than the window, added to the last page,
+  // makes it scroll sideways.
+  await page.evaluate(() => {
+    const wider = document.createElement("div");
+    wider.style.width = `${innerWidth + 100}px`;
+    wider.style.height = "1px"; // a box of no height does not overflow
+    document.body.append(wider);
+  });
+  const m = await measure(page);
+  assert.ok(m.scrollWidth > m.innerWidth, `a box too wide for the window: ${JSON.stringify(m)}`);
   await page.close();
   errors.push(...log.slice(seen));
   assert.deepEqual(errors, [], "errors");
   assert.deepEqual(wide, [], "pages wider than the window");
   assert.deepEqual(contents, [], "contents open on a desktop, closed on a phone");
+}
+
+/** The window's width, whether the contents are open (which then opens them), the scroll width. */
+function measure(page: Page) {
+  return page.evaluate(() => {
+    const toc = document.querySelector<HTMLDetailsElement>("details.toc");
+    const open = toc?.open ?? null;
+    if (toc) toc.open = true;
+    return { innerWidth, open, scrollWidth: document.documentElement.scrollWidth };
+  });
 }
 
 async function navigation(url: string, browser: Browser, t: Deno.TestContext) {
@@ -225,4 +261,62 @@ async function search(
       return [a.textContent!.trim(), a.getAttribute("href")!, marked];
     })
   );
+}
+
+// One page, loaded once: the scheme is switched as a reader's system switches it (the page's
+// styles follow `prefers-color-scheme` without a reload), then the window is narrowed to a phone's.
+async function figures(url: string, browser: Browser) {
+  await Deno.mkdir(SHOTS, { recursive: true });
+  const page = await browser.newPage({
+    viewport: { width: 1280, height: 900 },
+    colorScheme: "light",
+  });
+  const errors = errorsOf(page);
+  await page.goto(`${url}vtd-page-walk.html`);
+  const colours: Record<string, { box: string; text: string; fault: string; page: string }> = {};
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    assert.equal(
+      await page.evaluate(() => matchMedia("(prefers-color-scheme: dark)").matches),
+      scheme === "dark",
+    );
+    for (const id of FIGURES) {
+      const svg = page.locator(`#${id} svg`);
+      assert.equal(await svg.getAttribute("role"), "img");
+      const label = await svg.evaluate((e) =>
+        e.getAttribute("aria-labelledby")!.split(" ").map((i) =>
+          document.getElementById(i)!.textContent
+        )
+      );
+      assert.match(label[0]!, /^Figure 17\.\d: /);
+      assert.ok(label[1]!.length > 40, `${id} has a text alternative`);
+      await page.locator(`#${id}`).screenshot({ path: `${SHOTS}/${id}-${scheme}.png` });
+    }
+    colours[scheme] = await page.evaluate(() => {
+      const fill = (sel: string) => getComputedStyle(document.querySelector(sel)!).fill;
+      return {
+        box: fill("#fig-nested-walk rect.fig-box"),
+        text: fill("#fig-nested-walk text.fig-text"),
+        fault: fill("#fig-nested-fault rect.fig-fault"),
+        page: getComputedStyle(document.body).color,
+      };
+    });
+  }
+  // The theme paints the figure: its text is the page's text colour, and every fill changes
+  // with the scheme.
+  for (const scheme of ["light", "dark"]) {
+    assert.equal(colours[scheme].text, colours[scheme].page, scheme);
+  }
+  for (const key of ["box", "text", "fault"] as const) {
+    assert.notEqual(colours.light[key], colours.dark[key], key);
+  }
+  // On a phone the figures scale down to the text's width: nothing scrolls sideways.
+  await page.setViewportSize({ width: 390, height: 800 });
+  assert.equal(await page.evaluate(() => innerWidth), 390);
+  for (const id of FIGURES) {
+    const box = (await page.locator(`#${id} svg`).boundingBox())!;
+    assert.ok(box.x >= 0 && box.x + box.width <= 390, `${id} fits: ${JSON.stringify(box)}`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
 }
