@@ -43,7 +43,7 @@ export function searchIndex(
     const key = (await sha256(JSON.stringify([lock, pages, definitions]))).slice(0, 20);
     const cached = `${root}/${CACHE_DIR}/${key}`;
     const target = `${outDir}/pagefind`;
-    if (await isDir(cached)) return await replaceDir(target, (dir) => linkTree(cached, dir));
+    if (await wholeIndex(cached)) return await replaceDir(target, (dir) => linkTree(cached, dir));
     await replaceDir(target, async (dir) => {
       if (options.background) await writeInBackground(outDir, definitions, dir);
       else await writeSearchIndex(outDir, definitions, dir);
@@ -83,8 +83,17 @@ async function writeInBackground(
   if (!success) throw new Error(`pagefind: ${new TextDecoder().decode(stderr).trim()}`);
 }
 
-async function isDir(path: string): Promise<boolean> {
-  return await Deno.stat(path).then((s) => s.isDirectory, () => false);
+/**
+ * Whether `dir` holds an index a page can load: its entry file parses and names at least one
+ * language (a cache written before writeSearchIndex() wrote the files itself may hold an empty one).
+ */
+export async function wholeIndex(dir: string): Promise<boolean> {
+  try {
+    const entry = JSON.parse(await Deno.readTextFile(`${dir}/pagefind-entry.json`));
+    return Object.keys(entry?.languages ?? {}).length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -167,8 +176,18 @@ export async function writeSearchIndex(
       });
       if (record.errors.length) throw new Error(`pagefind: ${record.errors.join("; ")}`);
     }
-    const written = await index.writeFiles({ outputPath });
-    if (written.errors.length) throw new Error(`pagefind: ${written.errors.join("; ")}`);
+    // The files come back in memory and are written here. pagefind's own writeFiles() answers
+    // before its backend has always finished writing, and close() then kills the backend: under
+    // load that left pagefind-entry.json empty — a search box that never answers, kept in the
+    // cache — about one build in twenty.
+    const got = await index.getFiles();
+    if (got.errors.length) throw new Error(`pagefind: ${got.errors.join("; ")}`);
+    for (const { path, content } of got.files) {
+      const file = `${outputPath}/${path}`;
+      await Deno.mkdir(file.replace(/\/[^/]*$/, ""), { recursive: true });
+      await Deno.writeFile(file, content);
+    }
+    if (!await wholeIndex(outputPath)) throw new Error(`pagefind: no index in ${outputPath}`);
     return { pages: added.page_count, records: definitions.length };
   } finally {
     await close();
