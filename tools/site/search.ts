@@ -176,10 +176,10 @@ export async function writeSearchIndex(
       });
       if (record.errors.length) throw new Error(`pagefind: ${record.errors.join("; ")}`);
     }
-    // The files come back in memory and are written here. pagefind's own writeFiles() answers
-    // before its backend has always finished writing, and close() then kills the backend: under
-    // load that left pagefind-entry.json empty — a search box that never answers, kept in the
-    // cache — about one build in twenty.
+    // The files come back in memory and are written here. With pagefind's own writeFiles(), whose
+    // backend close() kills right after it answers, pagefind-entry.json was now and then left
+    // empty under load (about one dev-server start in twenty on two busy cores): a search box
+    // that never answers, and kept in the cache.
     const got = await index.getFiles();
     if (got.errors.length) throw new Error(`pagefind: ${got.errors.join("; ")}`);
     for (const { path, content } of got.files) {
