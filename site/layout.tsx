@@ -56,6 +56,8 @@ function Shell(props: {
         <title>{props.title}</title>
         <link rel="icon" href={`${props.base}favicon.svg`} type="image/svg+xml" />
         <link rel="stylesheet" href={`${props.base}style.css`} />
+        {/* Apart, so that a window crossing one of its widths restyles only what it names. */}
+        <link rel="stylesheet" href={`${props.base}narrow.css`} />
         <link rel="stylesheet" href={`${props.base}pagefind/pagefind-ui.css`} />
         <script src={`${props.base}pagefind/pagefind-ui.js`} defer />
         <script src={`${props.base}client.js`} defer />
