@@ -112,9 +112,10 @@ function parseWhole(text: string): Root {
  * quote has ended there, and only the piece's last block can run on past it — an unclosed fence
  * or an HTML block. Then the piece is cut before the last of its blocks that starts such a line
  * (the blocks before it are what a piece ending there gives), and that block starts the next
- * piece; only when it is the piece's first does the piece grow and get parsed again. A link or
- * footnote definition applies to the whole document, so a text that has one is parsed whole. The tree is the same as a whole parse's
- * (tests/tools/toolchain_errors_test.ts compares them on the real spec).
+ * piece; only when it is the piece's first does the piece grow and get parsed again (a piece that
+ * opens with a fence reaches at least to the first line that can close it). A link or footnote
+ * definition applies to the whole document, so a text that has one is parsed whole. The tree is the
+ * same as a whole parse's (tests/tools/toolchain_errors_test.ts compares them on the real spec).
  */
 export function parseMarkdown(text: string, piece = 16 * 1024): Root {
   if (text.length <= piece) return parseWhole(text);
@@ -137,7 +138,8 @@ export function parseMarkdown(text: string, piece = 16 * 1024): Root {
   let lines = 0; // line breaks before `from`
   while (from < text.length) {
     let size = piece;
-    let to = nextBoundary(from + size);
+    // A fence that opens the piece is taken whole, up to the first line that can close it.
+    let to = nextBoundary(Math.max(from + size, fenceCloser(text, from)));
     let tree = parseWhole(text.slice(from, to));
     while (to < text.length && runsOn(tree, text.slice(from, to))) {
       // The piece ends before the last of its blocks that starts at a boundary, which is then the
@@ -166,6 +168,20 @@ export function parseMarkdown(text: string, piece = 16 * 1024): Root {
     end: { line: lines + 1, column: lastLine.length + 1, offset: text.length },
   };
   return root;
+}
+
+/**
+ * Where the first line that can close a fence opening at `open` ends, or -1 (also when no fence
+ * opens there): up to three spaces, then at least as many of the fence's characters, then only
+ * spaces or tabs (CommonMark 0.31 §4.5; `open` starts a line outside any container).
+ */
+function fenceCloser(text: string, open: number): number {
+  const fence = FENCE.exec(text.slice(open, open + 64));
+  if (!fence) return -1;
+  const closer = new RegExp(`^ {0,3}${fence[1][0]}{${fence[1].length},}[ \\t]*$`, "gm");
+  closer.lastIndex = text.indexOf("\n", open) + 1;
+  const m = closer.lastIndex > 0 ? closer.exec(text) : null;
+  return m ? m.index + m[0].length : -1;
 }
 
 /** Whether the last block of a piece may continue past its end (an unclosed fence, HTML). */
