@@ -101,10 +101,12 @@ export function site(): string {
 function siteIn(frames: CallSite[]): string | null {
   for (const frame of frames) {
     if (skippedScript(frame.getScriptNameOrSourceURL())) continue;
+    // The name first: the kind of call is asked (four calls into V8) only of an allocator's name.
     const name = frame.getFunctionName();
-    const plain = !frame.isConstructor() && !frame.isAsync() &&
+    const plain = () =>
+      !frame.isConstructor() && !frame.isAsync() &&
       (frame.isToplevel() || frame.getTypeName() === null);
-    if (plain && name && (ALLOCATOR.test(name) || SKIP_FN.test(name))) continue;
+    if (name && (ALLOCATOR.test(name) || SKIP_FN.test(name)) && plain()) continue;
     const m = `at ${frame}`.match(/at (?:(.+?) \()?(?:file:\/\/)?([^()]+?):(\d+):\d+\)?$/);
     if (!m) continue;
     const [, fn = "<anonymous>", file, ln] = m;
