@@ -33,7 +33,7 @@ import { vfio_device_add } from "./vfio/device_cdev.ts";
 
 /** NON-KERNEL: options of `new Machine()`. */
 export interface MachineOptions {
-  // ⟨machine-options⟩ spec/02-physical-memory.md:1252
+  // ⟨machine-options⟩ spec/02-physical-memory.md:1261
   /** Bytes of RAM: a whole number of 4 MiB blocks (default 64 GiB). */
   memory?: number;
   // ⟨machine-options⟩ spec/04-memory-cgroups.md:1390
@@ -43,7 +43,7 @@ export interface MachineOptions {
 
 /** NON-KERNEL: one simulated machine; its fields are what the kernel keeps in global variables. */
 export class Machine {
-  // ⟨machine-fields⟩ spec/02-physical-memory.md:1257
+  // ⟨machine-fields⟩ spec/02-physical-memory.md:1266
   /** The RAM. */
   readonly physmem: PhysMem;
   /** The memory node: page allocator and node counters. */
@@ -98,7 +98,7 @@ export class Machine {
   readonly vtd = new Map<string, VtdUnit>();
 
   constructor(options: MachineOptions = {}) {
-    // ⟨machine-init⟩ spec/02-physical-memory.md:1264
+    // ⟨machine-init⟩ spec/02-physical-memory.md:1273
     this.physmem = new PhysMem(options.memory ?? 64 * 2 ** 30);
     this.pgdat = new pglist_data(this.physmem);
     // ⟨machine-init⟩ spec/03-tasks-and-user-memory.md:1794

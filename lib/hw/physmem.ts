@@ -311,11 +311,18 @@ export class PhysMem {
     for (let i = 0; i < width; i++) this.write8(pa + i, (value >>> (8 * i)) & 0xff);
   }
 
-  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:383
+  // ⟨physmem-bytes⟩ spec/02-physical-memory.md:386
   /** Reads `length` bytes starting at `pa`. */
   readBytes(pa: number, length: number): Uint8Array {
-    this.#check(pa, length);
     const out = new Uint8Array(length);
+    this.readInto(pa, out);
+    return out;
+  }
+
+  /** Reads `out.length` bytes starting at `pa` into `out`. */
+  readInto(pa: number, out: Uint8Array): void {
+    const length = out.length;
+    this.#check(pa, length);
     for (let done = 0; done < length;) {
       const at = pa + done;
       const off = pageOffset(at);
@@ -324,10 +331,9 @@ export class PhysMem {
       if (s >= 0) {
         const from = this.#at(s, at);
         out.set(this.#bytes.subarray(from, from + n), done);
-      }
+      } else out.fill(0, done, done + n);
       done += n;
     }
-    return out;
   }
 
   /** Writes `bytes` starting at `pa`. */
@@ -346,7 +352,7 @@ export class PhysMem {
     }
   }
 
-  // ⟨physmem-discard⟩ spec/02-physical-memory.md:426
+  // ⟨physmem-discard⟩ spec/02-physical-memory.md:435
   /** Forgets frames `pfn .. pfn + count - 1`: they read as zeros again and cost nothing. */
   discard(pfn: number, count: number): void {
     this.writes++;

@@ -1333,7 +1333,7 @@ function copy_data_page(
   const physmem = current().machine.physmem;
   const pa = pfn * PAGE_SIZE + offset;
   if (flags & IOMMUFD_ACCESS_RW_WRITE) physmem.writeBytes(pa, data.subarray(0, length));
-  else data.set(physmem.readBytes(pa, length));
+  else physmem.readInto(pa, data.subarray(0, length));
 }
 
 /** linux v6.12 drivers/iommu/iommufd/pages.c batch_rw(): bytes copied */

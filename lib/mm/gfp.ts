@@ -8,7 +8,7 @@
  * @module
  */
 
-// ⟨gfp-flags⟩ spec/02-physical-memory.md:508
+// ⟨gfp-flags⟩ spec/02-physical-memory.md:517
 /** linux v6.12 include/linux/types.h gfp_t */
 export type gfp_t = number;
 

@@ -464,7 +464,7 @@ export function accessUser(
     if (write) {
       physmem.writeBytes(folioPfnAt(target!, at) * PAGE_SIZE + off, buf.subarray(done, done + n));
     } else if (target) {
-      buf.set(physmem.readBytes(folioPfnAt(target, at) * PAGE_SIZE + off, n), done);
+      physmem.readInto(folioPfnAt(target, at) * PAGE_SIZE + off, buf.subarray(done, done + n));
     } else buf.fill(0, done, done + n);
     done += n;
   }

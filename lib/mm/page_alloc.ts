@@ -27,7 +27,7 @@ import {
   PageMemcgKmem,
 } from "./memcontrol.ts";
 
-// ⟨struct-page-class⟩ spec/02-physical-memory.md:604
+// ⟨struct-page-class⟩ spec/02-physical-memory.md:613
 /** linux v6.12 include/linux/mm_types.h struct page (the head page of an allocated block) */
 export class page {
   /** linux page_to_pfn(): the frame number; the kernel derives it from the page's memmap slot. */
@@ -63,7 +63,7 @@ export function page_to_phys(page: page): number {
   return page.pfn * PAGE_SIZE;
 }
 
-// ⟨node-stat-items⟩ spec/02-physical-memory.md:647
+// ⟨node-stat-items⟩ spec/02-physical-memory.md:656
 /**
  * linux v6.12 include/linux/mmzone.h enum node_stat_item (the items the model keeps; NR_FREE_PAGES
  * is a zone item there). `_B` items count bytes, the others pages.
@@ -82,7 +82,7 @@ export function mod_node_page_state(pgdat: pglist_data, item: node_stat_item, de
   pgdat.vm_stat[item] += delta;
 }
 
-// ⟨pglist-data⟩ spec/02-physical-memory.md:679
+// ⟨pglist-data⟩ spec/02-physical-memory.md:688
 /** linux v6.12 include/linux/mmzone.h MAX_PAGE_ORDER: the largest buddy block is 2^10 pages. */
 export const MAX_PAGE_ORDER = 10;
 /** linux v6.12 include/linux/mmzone.h PAGE_ALLOC_COSTLY_ORDER: larger requests are "costly". */
@@ -207,7 +207,7 @@ export class pglist_data {
   }
 }
 
-// ⟨buddy-alloc⟩ spec/02-physical-memory.md:811
+// ⟨buddy-alloc⟩ spec/02-physical-memory.md:820
 /** linux v6.12 mm/page_alloc.c expand(): split a block of order `high` down to order `low`. */
 function expand(pgdat: pglist_data, pfn: number, low: number, high: number): void {
   while (high > low) {
@@ -229,7 +229,7 @@ function __rmqueue_smallest(pgdat: pglist_data, order: number): number | null {
   return null;
 }
 
-// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:839
+// ⟨buddy-rmqueue⟩ spec/02-physical-memory.md:848
 /** linux v6.12 mm/mm_init.c deferred_grow_zone(): release one more MAX_PAGE_ORDER block. */
 function deferred_grow_zone(pgdat: pglist_data): boolean {
   if (pgdat.first_deferred_pfn >= pgdat.end_pfn) return false;
@@ -246,7 +246,7 @@ function rmqueue(pgdat: pglist_data, order: number): number | null {
   }
 }
 
-// ⟨buddy-free⟩ spec/02-physical-memory.md:860
+// ⟨buddy-free⟩ spec/02-physical-memory.md:869
 /**
  * linux v6.12 mm/internal.h __find_buddy_pfn(): `pfn ^ (1 << order)`, without 32-bit overflow:
  * `&` sees the low 32 bits of the frame number, which hold bit `order` (at most 10).
@@ -267,7 +267,7 @@ function __free_one_page(pgdat: pglist_data, pfn: number, order: number): void {
   pgdat.free_area[order].add(pfn);
 }
 
-// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:900
+// ⟨alloc-pages-fn⟩ spec/02-physical-memory.md:909
 /** linux v6.12 include/linux/gfp.h alloc_pages(): a block of 2^order pages, or null. */
 export function alloc_pages(gfp: gfp_t, order: number): page | null {
   if (order < 0 || order > MAX_PAGE_ORDER) return null;
@@ -288,7 +288,7 @@ export function alloc_pages(gfp: gfp_t, order: number): page | null {
   return head;
 }
 
-// ⟨free-pages-fn⟩ spec/02-physical-memory.md:928
+// ⟨free-pages-fn⟩ spec/02-physical-memory.md:937
 /** linux v6.12 include/linux/mm.h get_page(): take a reference. */
 export function get_page(page: page): void {
   page._refcount++;

@@ -36,7 +36,7 @@ import {
   type pglist_data,
 } from "./page_alloc.ts";
 
-// ⟨kmalloc-sizes⟩ spec/02-physical-memory.md:1028
+// ⟨kmalloc-sizes⟩ spec/02-physical-memory.md:1037
 /** linux v6.12 include/linux/slab.h KMALLOC_MIN_SIZE (x86-64) */
 export const KMALLOC_MIN_SIZE = 8;
 /** linux v6.12 include/linux/slab.h KMALLOC_SHIFT_HIGH (SLUB) */
@@ -54,7 +54,7 @@ export function kmalloc_size_roundup(size: number): number {
   return KMALLOC_SIZES.find((s) => s >= size)!;
 }
 
-// ⟨kmem-cache⟩ spec/02-physical-memory.md:1058
+// ⟨kmem-cache⟩ spec/02-physical-memory.md:1067
 /** linux v6.12 include/linux/slab.h SLAB_RECLAIM_ACCOUNT (model's bit): reclaimable objects */
 export const SLAB_RECLAIM_ACCOUNT = 1 << 0;
 /** linux v6.12 include/linux/slab.h SLAB_ACCOUNT (model's bit): charge every object */
@@ -99,7 +99,7 @@ function kmalloc_slab(size: number, flags: gfp_t): kmem_cache {
   return row[KMALLOC_SIZES.findIndex((s) => s >= size)];
 }
 
-// ⟨slab-object⟩ spec/02-physical-memory.md:1111
+// ⟨slab-object⟩ spec/02-physical-memory.md:1120
 /** NON-KERNEL: the model's `void *` from kmalloc() or kmem_cache_alloc(). */
 export class SlabObject {
   /** The object's obj_cgroup, when it was charged (the kernel's slabobj_ext.objcg). */
@@ -118,7 +118,7 @@ export class SlabObject {
 /** linux v6.12 include/linux/slab.h ZERO_SIZE_PTR: kmalloc(0) */
 export const ZERO_SIZE_PTR: SlabObject = new SlabObject(null, null, null);
 
-// ⟨kmem-cache-alloc⟩ spec/02-physical-memory.md:1146
+// ⟨kmem-cache-alloc⟩ spec/02-physical-memory.md:1155
 /** linux v6.12 mm/slub.c kmem_cache_alloc(): an object of cache `s`, or null. */
 export function kmem_cache_alloc(s: kmem_cache, gfpflags: gfp_t): SlabObject | null {
   // 1. Fault injection.
@@ -150,7 +150,7 @@ export function cache_vmstat_idx(
   return s.flags & SLAB_RECLAIM_ACCOUNT ? "NR_SLAB_RECLAIMABLE_B" : "NR_SLAB_UNRECLAIMABLE_B";
 }
 
-// ⟨kmalloc-fn⟩ spec/02-physical-memory.md:1185
+// ⟨kmalloc-fn⟩ spec/02-physical-memory.md:1194
 /** linux v6.12 include/linux/slab.h kmalloc(): `size` bytes of kernel memory, or null. */
 export function kmalloc(size: number, flags: gfp_t): SlabObject | null {
   if (size > KMALLOC_MAX_CACHE_SIZE) {

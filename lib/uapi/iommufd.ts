@@ -25,9 +25,12 @@ interface CTypeInfo {
 const isInt = (v: unknown, min: number, max: number): v is number =>
   typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
 
+/** linux v6.12 include/linux/limits.h U64_MAX (once: a bigint shift allocates) */
+const U64_MAX = (1n << 64n) - 1n;
+
 const U64: CTypeInfo = {
   size: 8,
-  fits: (v) => typeof v === "bigint" && v >= 0n && v < 1n << 64n,
+  fits: (v) => typeof v === "bigint" && v >= 0n && v <= U64_MAX,
   read: (view, at) => view.getBigUint64(at, true),
   write: (view, at, v) => view.setBigUint64(at, v as bigint, true),
 };
@@ -61,7 +64,7 @@ const CTYPES: Record<CType, CTypeInfo> = {
   __aligned_u64: U64,
 };
 
-// ⟨uapi-field⟩ spec/06-iommufd-uapi.md:151
+// ⟨uapi-field⟩ spec/06-iommufd-uapi.md:154
 /** NON-KERNEL: which way a field travels: userspace → kernel, kernel → userspace, or both. */
 export type Direction = "in" | "out" | "inout";
 
@@ -91,7 +94,7 @@ export interface Field {
   format: Format;
 }
 
-// ⟨uapi-struct⟩ spec/06-iommufd-uapi.md:195
+// ⟨uapi-struct⟩ spec/06-iommufd-uapi.md:198
 type ValueOf<T extends CType> = T extends "__u64" | "__aligned_u64" ? bigint : number;
 type ValuesOf<F extends FieldSpecs> = { -readonly [K in keyof F]: ValueOf<F[K][0]> };
 
@@ -193,7 +196,7 @@ export function defineStruct<const F extends FieldSpecs>(name: string, fields: F
   return new Struct(name, fields);
 }
 
-// ⟨uapi-ioctl-encoding⟩ spec/06-iommufd-uapi.md:328
+// ⟨uapi-ioctl-encoding⟩ spec/06-iommufd-uapi.md:331
 /** linux v6.12 include/uapi/asm-generic/ioctl.h _IO(): a number with no direction or size bits. */
 export function _IO(type: number, nr: number): number {
   return (type << 8) | nr;
@@ -225,7 +228,7 @@ export const IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP = 0x8c;
 export const IOMMUFD_CMD_HWPT_INVALIDATE = 0x8d;
 export const IOMMUFD_CMD_FAULT_QUEUE_ALLOC = 0x8e;
 
-// ⟨uapi-destroy⟩ spec/06-iommufd-uapi.md:401
+// ⟨uapi-destroy⟩ spec/06-iommufd-uapi.md:404
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_destroy */
 export const iommu_destroy = defineStruct("iommu_destroy", {
   size: ["__u32", "in"],
@@ -236,7 +239,7 @@ export type iommu_destroy = StructValues<typeof iommu_destroy>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_DESTROY: destroy any object by ID. */
 export const IOMMU_DESTROY = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_DESTROY);
 
-// ⟨uapi-ioas-alloc⟩ spec/06-iommufd-uapi.md:428
+// ⟨uapi-ioas-alloc⟩ spec/06-iommufd-uapi.md:431
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_ioas_alloc */
 export const iommu_ioas_alloc = defineStruct("iommu_ioas_alloc", {
   size: ["__u32", "in"],
@@ -248,7 +251,7 @@ export type iommu_ioas_alloc = StructValues<typeof iommu_ioas_alloc>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_IOAS_ALLOC: create an IO address space. */
 export const IOMMU_IOAS_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOC);
 
-// ⟨uapi-iova-range⟩ spec/06-iommufd-uapi.md:452
+// ⟨uapi-iova-range⟩ spec/06-iommufd-uapi.md:455
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_iova_range: [start, last], inclusive. */
 export const iommu_iova_range = defineStruct("iommu_iova_range", {
   start: ["__aligned_u64", "inout", "hex"],
@@ -257,7 +260,7 @@ export const iommu_iova_range = defineStruct("iommu_iova_range", {
 /** Field values of struct iommu_iova_range. */
 export type iommu_iova_range = StructValues<typeof iommu_iova_range>;
 
-// ⟨uapi-ioas-iova-ranges⟩ spec/06-iommufd-uapi.md:480
+// ⟨uapi-ioas-iova-ranges⟩ spec/06-iommufd-uapi.md:483
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_ioas_iova_ranges */
 export const iommu_ioas_iova_ranges = defineStruct("iommu_ioas_iova_ranges", {
   size: ["__u32", "in"],
@@ -272,7 +275,7 @@ export type iommu_ioas_iova_ranges = StructValues<typeof iommu_ioas_iova_ranges>
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_IOAS_IOVA_RANGES: the mappable IOVA ranges. */
 export const IOMMU_IOAS_IOVA_RANGES = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_IOVA_RANGES);
 
-// ⟨uapi-ioas-allow-iovas⟩ spec/06-iommufd-uapi.md:510
+// ⟨uapi-ioas-allow-iovas⟩ spec/06-iommufd-uapi.md:513
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_ioas_allow_iovas */
 export const iommu_ioas_allow_iovas = defineStruct("iommu_ioas_allow_iovas", {
   size: ["__u32", "in"],
@@ -286,7 +289,7 @@ export type iommu_ioas_allow_iovas = StructValues<typeof iommu_ioas_allow_iovas>
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_IOAS_ALLOW_IOVAS: ranges that must stay usable. */
 export const IOMMU_IOAS_ALLOW_IOVAS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOW_IOVAS);
 
-// ⟨uapi-ioas-map-flags⟩ spec/06-iommufd-uapi.md:532
+// ⟨uapi-ioas-map-flags⟩ spec/06-iommufd-uapi.md:535
 /** linux v6.12 include/uapi/linux/iommufd.h: map at the given IOVA instead of choosing one. */
 export const IOMMU_IOAS_MAP_FIXED_IOVA = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: devices may write through the mapping. */
@@ -300,7 +303,7 @@ export const iommufd_ioas_map_flags: Names = {
   IOMMU_IOAS_MAP_READABLE,
 };
 
-// ⟨uapi-ioas-map⟩ spec/06-iommufd-uapi.md:557
+// ⟨uapi-ioas-map⟩ spec/06-iommufd-uapi.md:560
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_ioas_map */
 export const iommu_ioas_map = defineStruct("iommu_ioas_map", {
   size: ["__u32", "in"],
@@ -316,7 +319,7 @@ export type iommu_ioas_map = StructValues<typeof iommu_ioas_map>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_IOAS_MAP: map user memory into an IOAS. */
 export const IOMMU_IOAS_MAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP);
 
-// ⟨uapi-ioas-copy⟩ spec/06-iommufd-uapi.md:590
+// ⟨uapi-ioas-copy⟩ spec/06-iommufd-uapi.md:593
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_ioas_copy */
 export const iommu_ioas_copy = defineStruct("iommu_ioas_copy", {
   size: ["__u32", "in"],
@@ -332,7 +335,7 @@ export type iommu_ioas_copy = StructValues<typeof iommu_ioas_copy>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_IOAS_COPY: map memory mapped in another IOAS. */
 export const IOMMU_IOAS_COPY = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_COPY);
 
-// ⟨uapi-ioas-unmap⟩ spec/06-iommufd-uapi.md:620
+// ⟨uapi-ioas-unmap⟩ spec/06-iommufd-uapi.md:623
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_ioas_unmap */
 export const iommu_ioas_unmap = defineStruct("iommu_ioas_unmap", {
   size: ["__u32", "in"],
@@ -345,7 +348,7 @@ export type iommu_ioas_unmap = StructValues<typeof iommu_ioas_unmap>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_IOAS_UNMAP: remove mappings from an IOAS. */
 export const IOMMU_IOAS_UNMAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_UNMAP);
 
-// ⟨uapi-option-enums⟩ spec/06-iommufd-uapi.md:644
+// ⟨uapi-option-enums⟩ spec/06-iommufd-uapi.md:647
 /** linux v6.12 include/uapi/linux/iommufd.h: how pinned pages are charged (global option). */
 export const IOMMU_OPTION_RLIMIT_MODE = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: whether an IOAS may use large IOMMU pages. */
@@ -360,7 +363,7 @@ export const IOMMU_OPTION_OP_GET = 1;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommufd_option_ops */
 export const iommufd_option_ops: Names = { IOMMU_OPTION_OP_SET, IOMMU_OPTION_OP_GET };
 
-// ⟨uapi-option⟩ spec/06-iommufd-uapi.md:669
+// ⟨uapi-option⟩ spec/06-iommufd-uapi.md:672
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_option */
 export const iommu_option = defineStruct("iommu_option", {
   size: ["__u32", "in"],
@@ -375,7 +378,7 @@ export type iommu_option = StructValues<typeof iommu_option>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_OPTION: set or get an option. */
 export const IOMMU_OPTION = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_OPTION);
 
-// ⟨uapi-vfio-ioas-op⟩ spec/06-iommufd-uapi.md:690
+// ⟨uapi-vfio-ioas-op⟩ spec/06-iommufd-uapi.md:693
 /** linux v6.12 include/uapi/linux/iommufd.h: return the compatibility IOAS in `ioas_id`. */
 export const IOMMU_VFIO_IOAS_GET = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: make `ioas_id` the compatibility IOAS. */
@@ -389,7 +392,7 @@ export const iommufd_vfio_ioas_op: Names = {
   IOMMU_VFIO_IOAS_CLEAR,
 };
 
-// ⟨uapi-vfio-ioas⟩ spec/06-iommufd-uapi.md:712
+// ⟨uapi-vfio-ioas⟩ spec/06-iommufd-uapi.md:715
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_vfio_ioas */
 export const iommu_vfio_ioas = defineStruct("iommu_vfio_ioas", {
   size: ["__u32", "in"],
@@ -402,7 +405,7 @@ export type iommu_vfio_ioas = StructValues<typeof iommu_vfio_ioas>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_VFIO_IOAS: the VFIO compatibility IOAS. */
 export const IOMMU_VFIO_IOAS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VFIO_IOAS);
 
-// ⟨uapi-hwpt-alloc-flags⟩ spec/06-iommufd-uapi.md:745
+// ⟨uapi-hwpt-alloc-flags⟩ spec/06-iommufd-uapi.md:748
 /** linux v6.12 include/uapi/linux/iommufd.h: the HWPT can be the parent of nested HWPTs (v6.7). */
 export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: devices attached must support dirty tracking (v6.7). */
@@ -423,7 +426,7 @@ export const IOMMU_HWPT_DATA_VTD_S1 = 1;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommu_hwpt_data_type */
 export const iommu_hwpt_data_type: Names = { IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_VTD_S1 };
 
-// ⟨uapi-hwpt-alloc⟩ spec/06-iommufd-uapi.md:781
+// ⟨uapi-hwpt-alloc⟩ spec/06-iommufd-uapi.md:784
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_alloc */
 export const iommu_hwpt_alloc = defineStruct("iommu_hwpt_alloc", {
   size: ["__u32", "in"],
@@ -443,7 +446,7 @@ export type iommu_hwpt_alloc = StructValues<typeof iommu_hwpt_alloc>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_ALLOC: allocate a HW page table. */
 export const IOMMU_HWPT_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC);
 
-// ⟨uapi-hwpt-vtd-s1-flags⟩ spec/06-iommufd-uapi.md:924
+// ⟨uapi-hwpt-vtd-s1-flags⟩ spec/06-iommufd-uapi.md:927
 /** linux v6.12 include/uapi/linux/iommufd.h: supervisor requests are allowed. */
 export const IOMMU_VTD_S1_SRE = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: extended access flag enable. */
@@ -457,7 +460,7 @@ export const iommu_hwpt_vtd_s1_flags: Names = {
   IOMMU_VTD_S1_WPE,
 };
 
-// ⟨uapi-hwpt-vtd-s1⟩ spec/06-iommufd-uapi.md:946
+// ⟨uapi-hwpt-vtd-s1⟩ spec/06-iommufd-uapi.md:949
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_vtd_s1 */
 export const iommu_hwpt_vtd_s1 = defineStruct("iommu_hwpt_vtd_s1", {
   flags: ["__aligned_u64", "in", { flags: iommu_hwpt_vtd_s1_flags }],
@@ -468,7 +471,7 @@ export const iommu_hwpt_vtd_s1 = defineStruct("iommu_hwpt_vtd_s1", {
 /** Field values of struct iommu_hwpt_vtd_s1. */
 export type iommu_hwpt_vtd_s1 = StructValues<typeof iommu_hwpt_vtd_s1>;
 
-// ⟨uapi-hw-info-enums⟩ spec/06-iommufd-uapi.md:969
+// ⟨uapi-hw-info-enums⟩ spec/06-iommufd-uapi.md:972
 /** linux v6.12 include/uapi/linux/iommufd.h: the driver reports nothing. */
 export const IOMMU_HW_INFO_TYPE_NONE = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: struct iommu_hw_info_vtd. */
@@ -481,7 +484,7 @@ export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommufd_hw_capabilities */
 export const iommufd_hw_capabilities: Names = { IOMMU_HW_CAP_DIRTY_TRACKING };
 
-// ⟨uapi-hw-info⟩ spec/06-iommufd-uapi.md:994
+// ⟨uapi-hw-info⟩ spec/06-iommufd-uapi.md:997
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hw_info */
 export const iommu_hw_info = defineStruct("iommu_hw_info", {
   size: ["__u32", "in"],
@@ -498,13 +501,13 @@ export type iommu_hw_info = StructValues<typeof iommu_hw_info>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_GET_HW_INFO: what the device's IOMMU is. */
 export const IOMMU_GET_HW_INFO = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_GET_HW_INFO);
 
-// ⟨uapi-hw-info-vtd-flags⟩ spec/06-iommufd-uapi.md:1023
+// ⟨uapi-hw-info-vtd-flags⟩ spec/06-iommufd-uapi.md:1026
 /** linux v6.12 include/uapi/linux/iommufd.h: no read-only mappings in a nest-parent HWPT. */
 export const IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommu_hw_info_vtd_flags */
 export const iommu_hw_info_vtd_flags: Names = { IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17 };
 
-// ⟨uapi-hw-info-vtd⟩ spec/06-iommufd-uapi.md:1037
+// ⟨uapi-hw-info-vtd⟩ spec/06-iommufd-uapi.md:1040
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hw_info_vtd */
 export const iommu_hw_info_vtd = defineStruct("iommu_hw_info_vtd", {
   flags: ["__u32", "out", { flags: iommu_hw_info_vtd_flags }],
@@ -515,13 +518,13 @@ export const iommu_hw_info_vtd = defineStruct("iommu_hw_info_vtd", {
 /** Field values of struct iommu_hw_info_vtd. */
 export type iommu_hw_info_vtd = StructValues<typeof iommu_hw_info_vtd>;
 
-// ⟨uapi-set-dirty-tracking-flags⟩ spec/06-iommufd-uapi.md:1058
+// ⟨uapi-set-dirty-tracking-flags⟩ spec/06-iommufd-uapi.md:1061
 /** linux v6.12 include/uapi/linux/iommufd.h: turn dirty tracking on (clear: off). */
 export const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommufd_hwpt_set_dirty_tracking_flags */
 export const iommufd_hwpt_set_dirty_tracking_flags: Names = { IOMMU_HWPT_DIRTY_TRACKING_ENABLE };
 
-// ⟨uapi-set-dirty-tracking⟩ spec/06-iommufd-uapi.md:1072
+// ⟨uapi-set-dirty-tracking⟩ spec/06-iommufd-uapi.md:1075
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_set_dirty_tracking */
 export const iommu_hwpt_set_dirty_tracking = defineStruct("iommu_hwpt_set_dirty_tracking", {
   size: ["__u32", "in"],
@@ -534,13 +537,13 @@ export type iommu_hwpt_set_dirty_tracking = StructValues<typeof iommu_hwpt_set_d
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_SET_DIRTY_TRACKING: start/stop tracking. */
 export const IOMMU_HWPT_SET_DIRTY_TRACKING = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING);
 
-// ⟨uapi-get-dirty-bitmap-flags⟩ spec/06-iommufd-uapi.md:1093
+// ⟨uapi-get-dirty-bitmap-flags⟩ spec/06-iommufd-uapi.md:1096
 /** linux v6.12 include/uapi/linux/iommufd.h: report without clearing the dirty bits. */
 export const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommufd_hwpt_get_dirty_bitmap_flags */
 export const iommufd_hwpt_get_dirty_bitmap_flags: Names = { IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR };
 
-// ⟨uapi-get-dirty-bitmap⟩ spec/06-iommufd-uapi.md:1111
+// ⟨uapi-get-dirty-bitmap⟩ spec/06-iommufd-uapi.md:1114
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_get_dirty_bitmap */
 export const iommu_hwpt_get_dirty_bitmap = defineStruct("iommu_hwpt_get_dirty_bitmap", {
   size: ["__u32", "in"],
@@ -557,13 +560,13 @@ export type iommu_hwpt_get_dirty_bitmap = StructValues<typeof iommu_hwpt_get_dir
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_GET_DIRTY_BITMAP: harvest dirty bits. */
 export const IOMMU_HWPT_GET_DIRTY_BITMAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP);
 
-// ⟨uapi-invalidate-enums⟩ spec/06-iommufd-uapi.md:1141
+// ⟨uapi-invalidate-enums⟩ spec/06-iommufd-uapi.md:1144
 /** linux v6.12 include/uapi/linux/iommufd.h: entries are struct iommu_hwpt_vtd_s1_invalidate. */
 export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommu_hwpt_invalidate_data_type */
 export const iommu_hwpt_invalidate_data_type: Names = { IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 };
 
-// ⟨uapi-invalidate⟩ spec/06-iommufd-uapi.md:1158
+// ⟨uapi-invalidate⟩ spec/06-iommufd-uapi.md:1161
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_invalidate */
 export const iommu_hwpt_invalidate = defineStruct("iommu_hwpt_invalidate", {
   size: ["__u32", "in"],
@@ -579,13 +582,13 @@ export type iommu_hwpt_invalidate = StructValues<typeof iommu_hwpt_invalidate>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_HWPT_INVALIDATE: flush a nested HWPT's caches. */
 export const IOMMU_HWPT_INVALIDATE = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_INVALIDATE);
 
-// ⟨uapi-vtd-s1-invalidate-flags⟩ spec/06-iommufd-uapi.md:1182
+// ⟨uapi-vtd-s1-invalidate-flags⟩ spec/06-iommufd-uapi.md:1185
 /** linux v6.12 include/uapi/linux/iommufd.h: only leaf entries changed. */
 export const IOMMU_VTD_INV_FLAGS_LEAF = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h enum iommu_hwpt_vtd_s1_invalidate_flags */
 export const iommu_hwpt_vtd_s1_invalidate_flags: Names = { IOMMU_VTD_INV_FLAGS_LEAF };
 
-// ⟨uapi-vtd-s1-invalidate⟩ spec/06-iommufd-uapi.md:1196
+// ⟨uapi-vtd-s1-invalidate⟩ spec/06-iommufd-uapi.md:1199
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_vtd_s1_invalidate */
 export const iommu_hwpt_vtd_s1_invalidate = defineStruct("iommu_hwpt_vtd_s1_invalidate", {
   addr: ["__aligned_u64", "in", "hex"],
@@ -596,7 +599,7 @@ export const iommu_hwpt_vtd_s1_invalidate = defineStruct("iommu_hwpt_vtd_s1_inva
 /** Field values of struct iommu_hwpt_vtd_s1_invalidate. */
 export type iommu_hwpt_vtd_s1_invalidate = StructValues<typeof iommu_hwpt_vtd_s1_invalidate>;
 
-// ⟨uapi-fault-alloc⟩ spec/06-iommufd-uapi.md:1229
+// ⟨uapi-fault-alloc⟩ spec/06-iommufd-uapi.md:1232
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_fault_alloc */
 export const iommu_fault_alloc = defineStruct("iommu_fault_alloc", {
   size: ["__u32", "in"],
@@ -609,7 +612,7 @@ export type iommu_fault_alloc = StructValues<typeof iommu_fault_alloc>;
 /** linux v6.12 include/uapi/linux/iommufd.h IOMMU_FAULT_QUEUE_ALLOC: a fault queue and its fd. */
 export const IOMMU_FAULT_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 
-// ⟨uapi-pgfault-enums⟩ spec/06-iommufd-uapi.md:1252
+// ⟨uapi-pgfault-enums⟩ spec/06-iommufd-uapi.md:1255
 /** linux v6.12 include/uapi/linux/iommufd.h: `pasid` is valid. */
 export const IOMMU_PGFAULT_FLAGS_PASID_VALID = 1 << 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: the last request of its group. */
@@ -636,7 +639,7 @@ export const iommu_hwpt_pgfault_perm: Names = {
   IOMMU_PGFAULT_PERM_PRIV,
 };
 
-// ⟨uapi-pgfault⟩ spec/06-iommufd-uapi.md:1300
+// ⟨uapi-pgfault⟩ spec/06-iommufd-uapi.md:1303
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_pgfault (64-bit layout) */
 export const iommu_hwpt_pgfault = defineStruct("iommu_hwpt_pgfault", {
   flags: ["__u32", "out", { flags: iommu_hwpt_pgfault_flags }],
@@ -651,7 +654,7 @@ export const iommu_hwpt_pgfault = defineStruct("iommu_hwpt_pgfault", {
 /** Field values of struct iommu_hwpt_pgfault. */
 export type iommu_hwpt_pgfault = StructValues<typeof iommu_hwpt_pgfault>;
 
-// ⟨uapi-page-response-code⟩ spec/06-iommufd-uapi.md:1321
+// ⟨uapi-page-response-code⟩ spec/06-iommufd-uapi.md:1324
 /** linux v6.12 include/uapi/linux/iommufd.h: the fault was resolved; the device may retry. */
 export const IOMMUFD_PAGE_RESP_SUCCESS = 0;
 /** linux v6.12 include/uapi/linux/iommufd.h: the fault cannot be resolved. */
@@ -662,7 +665,7 @@ export const iommufd_page_response_code: Names = {
   IOMMUFD_PAGE_RESP_INVALID,
 };
 
-// ⟨uapi-page-response⟩ spec/06-iommufd-uapi.md:1338
+// ⟨uapi-page-response⟩ spec/06-iommufd-uapi.md:1341
 /** linux v6.12 include/uapi/linux/iommufd.h struct iommu_hwpt_page_response */
 export const iommu_hwpt_page_response = defineStruct("iommu_hwpt_page_response", {
   cookie: ["__u32", "in"],
@@ -671,7 +674,7 @@ export const iommu_hwpt_page_response = defineStruct("iommu_hwpt_page_response",
 /** Field values of struct iommu_hwpt_page_response. */
 export type iommu_hwpt_page_response = StructValues<typeof iommu_hwpt_page_response>;
 
-// ⟨uapi-ioctl-table⟩ spec/06-iommufd-uapi.md:1359
+// ⟨uapi-ioctl-table⟩ spec/06-iommufd-uapi.md:1362
 /** NON-KERNEL: the uAPI half of one `iommufd_ioctl_ops[]` entry (linux v6.12 main.c IOCTL_OP). */
 export interface IoctlDef {
   /** The ioctl's name, e.g. `"IOMMU_HWPT_ALLOC"`. */
@@ -716,7 +719,7 @@ export const iommufdIoctls: readonly IoctlDef[] = [
   defineIoctl({ IOMMU_FAULT_QUEUE_ALLOC }, iommu_fault_alloc, "out_fault_fd"),
 ];
 
-// ⟨uapi-trace⟩ spec/06-iommufd-uapi.md:1417
+// ⟨uapi-trace⟩ spec/06-iommufd-uapi.md:1420
 function hex(value: number | bigint): string {
   return `0x${value.toString(16)}`;
 }
@@ -763,7 +766,7 @@ export function formatStruct(struct: Struct, bytes: Uint8Array, side: "in" | "ou
   return `{${parts.join(", ")}}`;
 }
 
-// ⟨uapi-trace-line⟩ spec/06-iommufd-uapi.md:1469
+// ⟨uapi-trace-line⟩ spec/06-iommufd-uapi.md:1472
 /**
  * NON-KERNEL: one trace line, e.g.
  * `ioctl(3, IOMMU_HWPT_ALLOC, {size=48, …} => {out_hwpt_id=3}) = 0` or

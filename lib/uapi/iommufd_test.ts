@@ -20,7 +20,7 @@ import {
   type StructValues,
 } from "./iommufd.ts";
 
-// ⟨iommufd-test-ops⟩ spec/06-iommufd-uapi.md:1678
+// ⟨iommufd-test-ops⟩ spec/06-iommufd-uapi.md:1681
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h IOMMU_TEST_CMD: the selftest ioctl. */
 export const IOMMU_TEST_CMD = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32);
 
@@ -55,7 +55,7 @@ export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
 /** Make a mock device raise an I/O page fault. */
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
 
-// ⟨iommufd-test-mock⟩ spec/06-iommufd-uapi.md:1864
+// ⟨iommufd-test-mock⟩ spec/06-iommufd-uapi.md:1867
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: first IOVA of a mock domain. */
 export const MOCK_APERTURE_START = 1n << 24n;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: last IOVA of a mock domain (inclusive). */
@@ -66,7 +66,7 @@ export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the mock device uses huge IO pages. */
 export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 
-// ⟨iommufd-test-hwpt⟩ spec/06-iommufd-uapi.md:1889
+// ⟨iommufd-test-hwpt⟩ spec/06-iommufd-uapi.md:1892
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: driver data type of the mock driver. */
 export const IOMMU_HWPT_DATA_SELFTEST = 0xdead;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the IOTLB value tests usually pass. */
@@ -83,7 +83,7 @@ export const iommu_hwpt_selftest = defineStruct("iommu_hwpt_selftest", {
 /** Field values of struct iommu_hwpt_selftest. */
 export type iommu_hwpt_selftest = StructValues<typeof iommu_hwpt_selftest>;
 
-// ⟨iommufd-test-invalidate⟩ spec/06-iommufd-uapi.md:1919
+// ⟨iommufd-test-invalidate⟩ spec/06-iommufd-uapi.md:1922
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: invalidation entries for the mock driver. */
 export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: a type the mock driver rejects. */
@@ -99,7 +99,7 @@ export const iommu_hwpt_invalidate_selftest = defineStruct("iommu_hwpt_invalidat
 /** Field values of struct iommu_hwpt_invalidate_selftest. */
 export type iommu_hwpt_invalidate_selftest = StructValues<typeof iommu_hwpt_invalidate_selftest>;
 
-// ⟨iommufd-test-hw-info⟩ spec/06-iommufd-uapi.md:1947
+// ⟨iommufd-test-hw-info⟩ spec/06-iommufd-uapi.md:1950
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the mock driver's hw_info type. */
 export const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: the value of `test_reg`. */
@@ -126,7 +126,7 @@ export const MOCK_ACCESS_RW_SLOW_PATH = 1 << 2;
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h: CREATE_ACCESS for a driver that pins. */
 export const MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES = 1 << 0;
 
-// ⟨iommufd-test-cmd-struct⟩ spec/06-iommufd-uapi.md:1741
+// ⟨iommufd-test-cmd-struct⟩ spec/06-iommufd-uapi.md:1744
 /** linux v6.12 drivers/iommu/iommufd/iommufd_test.h struct iommu_test_cmd (the union as words) */
 export const iommu_test_cmd = defineStruct("iommu_test_cmd", {
   size: ["__u32", "in"],

@@ -110,9 +110,12 @@ function parseWhole(text: string): Root {
  * with the tree, not with the events (11 MB: 1.5 GB before, 0.5 GB now). A piece ends before a line
  * that starts at column 1 after a blank line and is not a list item: every list item and block
  * quote has ended there, and only the piece's last block can run on past it — an unclosed fence
- * or an HTML block — in which case the piece grows. A link or footnote definition applies to the
- * whole document, so a text that has one is parsed whole. The tree is the same as a whole parse's
- * (tests/tools/toolchain_errors_test.ts compares them on the real spec).
+ * or an HTML block. Then the piece is cut before the last of its blocks that starts such a line
+ * (the blocks before it are what a piece ending there gives), and that block starts the next
+ * piece; only when it is the piece's first does the piece grow and get parsed again (a piece that
+ * opens with a fence reaches at least to the first line that can close it). A link or footnote
+ * definition applies to the whole document, so a text that has one is parsed whole. The tree is the
+ * same as a whole parse's (tests/tools/toolchain_errors_test.ts compares them on the real spec).
  */
 export function parseMarkdown(text: string, piece = 16 * 1024): Root {
   if (text.length <= piece) return parseWhole(text);
@@ -123,13 +126,33 @@ export function parseMarkdown(text: string, piece = 16 * 1024): Root {
     const m = boundary.exec(text);
     return m ? m.index + m[0].length : text.length;
   };
+  const sticky = new RegExp(boundary.source, "y");
+  /** Whether a boundary ends at `k`: `k` starts a line after a blank line, as `nextBoundary` finds. */
+  const boundaryAt = (k: number) => {
+    if (text.charCodeAt(k - 1) !== 10) return false;
+    sticky.lastIndex = text.lastIndexOf("\n", k - 2);
+    const m = sticky.exec(text);
+    return m !== null && m.index + m[0].length === k;
+  };
   let from = 0;
   let lines = 0; // line breaks before `from`
   while (from < text.length) {
     let size = piece;
-    let to = nextBoundary(from + size);
+    // A fence that opens the piece is taken whole, up to the first line that can close it.
+    let to = nextBoundary(Math.max(from + size, fenceCloser(text, from)));
     let tree = parseWhole(text.slice(from, to));
     while (to < text.length && runsOn(tree, text.slice(from, to))) {
+      // The piece ends before the last of its blocks that starts at a boundary, which is then the
+      // next piece's first: the blocks before it are the same as if the piece had ended there.
+      const cut = tree.children.findLastIndex((b, k) =>
+        k > 0 && boundaryAt(from + b.position!.start.offset!)
+      );
+      if (cut > 0) {
+        to = from + tree.children[cut].position!.start.offset!;
+        tree.children.length = cut;
+        break;
+      }
+      // Else the run-on block is the piece's first: the piece grows.
       size *= 2;
       to = nextBoundary(from + size);
       tree = parseWhole(text.slice(from, to));
@@ -145,6 +168,20 @@ export function parseMarkdown(text: string, piece = 16 * 1024): Root {
     end: { line: lines + 1, column: lastLine.length + 1, offset: text.length },
   };
   return root;
+}
+
+/**
+ * Where the first line that can close a fence opening at `open` ends, or -1 (also when no fence
+ * opens there): up to three spaces, then at least as many of the fence's characters, then only
+ * spaces or tabs (CommonMark 0.31 §4.5; `open` starts a line outside any container).
+ */
+function fenceCloser(text: string, open: number): number {
+  const fence = FENCE.exec(text.slice(open, open + 64));
+  if (!fence) return -1;
+  const closer = new RegExp(`^ {0,3}${fence[1][0]}{${fence[1].length},}[ \\t]*$`, "gm");
+  closer.lastIndex = text.indexOf("\n", open) + 1;
+  const m = closer.lastIndex > 0 ? closer.exec(text) : null;
+  return m ? m.index + m[0].length : -1;
 }
 
 /** Whether the last block of a piece may continue past its end (an unclosed fence, HTML). */

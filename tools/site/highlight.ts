@@ -28,6 +28,19 @@ const ALIASES: Record<string, string> = {
 const THEMES = { light: "github-light", dark: "github-dark" } as const;
 const CACHE_DIR = ".cache/highlight";
 
+/**
+ * shiki with the themes and languages, loaded once per process and shared by every
+ * {@link CodeHighlighter}: a new one (a new project root, a new build) keeps its own cache, but
+ * does not load the grammars and compile their expressions again. Imported here: a build that
+ * renders nothing does not even load shiki's modules.
+ */
+function loadShiki(): Promise<Highlighter> {
+  return shared ??= import("shiki").then(({ createHighlighter }) =>
+    createHighlighter({ themes: Object.values(THEMES), langs: [...LANGS] })
+  );
+}
+let shared: Promise<Highlighter> | undefined;
+
 /** A highlighter with a cache; create one per process and reuse it across builds. */
 export class CodeHighlighter {
   #shiki: Highlighter | null = null;
@@ -59,9 +72,7 @@ export class CodeHighlighter {
   /** Loads the themes, the grammars and the cache on disk (once); {@link highlight} needs it. */
   ready(): Promise<void> {
     this.#loading ??= (async () => {
-      // Imported here: a build that renders nothing does not even load shiki's modules.
-      const { createHighlighter } = await import("shiki");
-      const shiki = await createHighlighter({ themes: Object.values(THEMES), langs: [...LANGS] });
+      const shiki = await loadShiki();
       if (this.#root !== undefined) {
         const lock = await Deno.readTextFile(`${this.#root}/deno.lock`).catch(() => "");
         this.#file = `${this.#root}/${CACHE_DIR}/${(await sha256(lock)).slice(0, 16)}.json`;
