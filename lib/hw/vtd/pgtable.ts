@@ -248,6 +248,11 @@ export class VtdFirstStage {
   readonly rsvdHi = new Uint32Array(6);
   readonly rsvdLargeLo = new Uint32Array(6);
   readonly rsvdLargeHi = new Uint32Array(6);
+  /**
+   * NON-KERNEL: the walker's fast path's constants, made once from the fields above (see
+   * firstStageFastConsts()); nothing else reads them.
+   */
+  readonly fastConsts: Int32Array;
 
   constructor(opts: VtdFirstStageOptions) {
     this.root = opts.root;
@@ -275,6 +280,23 @@ export class VtdFirstStage {
     this.rsvdLargeLo.set([0, 0, 0x1fe000, 0x3fffe000, 0, 0]);
     this.rsvdHi.fill(hi);
     this.rsvdLargeHi.fill(hi);
+    this.fastConsts = firstStageFastConsts(this);
   }
+}
+
+/**
+ * NON-KERNEL: the first stage's constants for the fast path, as secondStageFastConsts(): [0, 1]
+ * the root's high and low halves; [2, 3] PS and every bit reserved in a table entry at any level 2
+ * to 5 (low, high); [4] the input bit at the bottom of the first level's window.
+ */
+function firstStageFastConsts(fs: VtdFirstStage): Int32Array {
+  const k = new Int32Array(5);
+  const lo = fs.rsvdLo, hi = fs.rsvdHi;
+  k[0] = fs.root / 0x1_0000_0000;
+  k[1] = fs.root | 0;
+  k[2] = DMA_PTE_LARGE_PAGE | lo[2] | lo[3] | lo[4] | lo[5];
+  k[3] = hi[2] | hi[3] | hi[4] | hi[5];
+  k[4] = 9 * fs.levels - 20;
+  return k;
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/pgtable.ts.map

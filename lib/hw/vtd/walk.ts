@@ -45,7 +45,7 @@ import {
   type VtdSecondStage,
 } from "./pgtable.ts";
 
-// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:987
+// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:1009
 /** NON-KERNEL: a request the walker translates. */
 export interface VtdAccess {
   /** A write (DMA from the device into memory); otherwise a read. */
@@ -141,7 +141,7 @@ export class VtdWalk {
   }
 }
 
-// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1087
+// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1109
 /** NON-KERNEL: records a fault in `out` and returns its reason. */
 export function vtdWalkFault(
   out: VtdWalk,
@@ -160,7 +160,7 @@ export function vtdWalkFault(
 /** Scratch for `read64Parts`: the walker reads entries as two 32-bit halves. */
 const part = new Uint32Array(2);
 
-// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1151
+// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1173
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_slpte()): translates the
  * input whose halves are `hi`/`lo` through second stage `ss`. Fills `out` (adding to its read
@@ -244,7 +244,7 @@ function secondStageWalk(
   }
 }
 
-// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1244
+// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1266
 /** VT-d spec §3.15: the interrupt address range, which a translation must not reach. */
 export const VTD_INTERRUPT_ADDR_FIRST = 0xfee0_0000;
 /** VT-d spec §3.15 */
@@ -260,7 +260,7 @@ export function checkInterruptRange(out: VtdWalk, fr: number, stage: "ss" | "fs"
   return 0;
 }
 
-// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1264
+// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1286
 /** NON-KERNEL: the 32-bit halves of an input address, without allocating for a number. */
 export function splitIova(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -301,7 +301,7 @@ export function vtdWalkSecondStage(
   return out;
 }
 
-// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1346
+// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1368
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_fspte()): translates
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
@@ -332,7 +332,7 @@ function firstStageWalk(
     let pa = table + 8 * vtdLevelIndex(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1499
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1521
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
@@ -415,7 +415,7 @@ function firstStageWalk(
   }
 }
 
-// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1450
+// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1472
 /**
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
@@ -441,7 +441,7 @@ export function vtdWalkFirstStage(
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1516
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1538
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -462,7 +462,7 @@ export function nestedFault(out: VtdWalk, inner: VtdWalk, top: boolean): number 
   return vtdWalkFault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1547
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1569
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
@@ -501,7 +501,7 @@ export function vtdWalkNested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1741
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1791
 /**
  * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
  * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
@@ -569,8 +569,9 @@ function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): 
   const rw = write === true ? 1 : 0;
   const need = k[4 + rw], testLo = k[6 + rw], testHi = k[8], words = mem.words;
   let rights = SS_R | SS_W;
-  // table addresses as two int32 halves (a low half at or above 2^31 is negative; `>>>` reads it)
-  let thi = k[0], tlo = k[1];
+  // the frame slot of the table being read: the root's, then the one each table entry names
+  let slot = mem.slotAt(k[0], k[1]);
+  if (slot < 0) return false;
   // The input's page number, left-aligned in `win` and `rest`: the top 9 bits of `win` are the
   // index into the table of the current level (bits 12 + 9 * (level - 1) up, as vtdLevelIndex()),
   // and shifting the pair left by 9 moves to the next level.
@@ -579,8 +580,6 @@ function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): 
   let win = s <= 0 ? lo << -s : (lo >>> s) | (hi << (32 - s)), rest = s <= 0 ? 0 : lo << (32 - s);
   let elo = 0, ehi = 0;
   for (;;) {
-    const slot = mem.slotAt(thi, tlo);
-    if (slot < 0) return false;
     // (a slot is below 2^21, and `at` even: shifts and `|`, where `*` and `+` check overflow)
     const at = (slot << 10) | ((win >>> 23) << 1);
     elo = words[at];
@@ -588,8 +587,8 @@ function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): 
     rights &= elo;
     // the leaf, and any entry that fails the one test, is looked at in full below
     if (level === 1 || (((elo & testLo) ^ need) | (ehi & testHi)) !== 0) break;
-    thi = ehi & 0xfffff;
-    tlo = elo & ~0xfff;
+    slot = mem.slotAt(ehi & 0xfffff, elo & ~0xfff);
+    if (slot < 0) return false;
     win = (win << 9) | (rest >>> 23);
     rest <<= 9;
     level--;
@@ -649,24 +648,24 @@ function firstStageWalkFast(
   write: boolean,
   user: boolean,
 ): boolean {
-  const hi = fast[0], lo = fast[1];
+  const k = fs.fastConsts, hi = fast[0], lo = fast[1];
   const top = hi >>> (fs.inputWidth - 33);
   if (top !== 0 && top !== (1 << (65 - fs.inputWidth)) - 1) return false;
   const checkRw = user === true || fs.wpe === true;
-  // every entry is present and accessed, user-accessible for a user request, writable for a write
+  // every entry is present and accessed, user-accessible for a user request, writable for a write;
+  // a table entry is tested on these bits and PS and every bit reserved in a table entry clear
   const need = (user === true ? FS_US : 0) | (write === true && checkRw ? FS_RW : 0) | FS_P | FS_A;
-  const largeAt = fs.largeAt, rsvdLo = fs.rsvdLo, rsvdHi = fs.rsvdHi, words = mem.words;
+  const testLo = need | k[2], testHi = k[3], words = mem.words;
   let rights = FS_RW | FS_US;
-  let thi = (fs.root / 0x1_0000_0000) | 0, tlo = fs.root | 0;
+  let thi = k[0], tlo = k[1];
   let reads = 0;
-  let level = fs.levels | 0, shift = 3 + 9 * level;
-  for (; level > 0; level--, shift -= 9) {
-    const index = shift >= 32
-      ? (hi >>> (shift - 32)) & 0x1ff
-      : shift <= 23
-      ? (lo >>> shift) & 0x1ff
-      : ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff;
-    let phi = thi, plo = tlo | (index << 3);
+  // the input's page number left-aligned in `win` and `rest`, as in the second stage's walk
+  let level = fs.levels | 0;
+  const s = k[4];
+  let win = (lo >>> s) | (hi << (32 - s)), rest = lo << (32 - s);
+  let elo = 0, ehi = 0;
+  for (;;) {
+    let phi = thi, plo = tlo | ((win >>> 23) << 3);
     if (ss !== null) {
       fast[0] = phi;
       fast[1] = plo;
@@ -677,35 +676,39 @@ function firstStageWalkFast(
     }
     const slot = mem.slotAt(phi, plo);
     if (slot < 0) return false;
-    const at = slot * 1024 + ((plo & 0xfff) >>> 2);
-    const elo = words[at], ehi = words[at + 1];
+    const at = (slot << 10) | ((plo & 0xfff) >>> 2);
+    elo = words[at];
+    ehi = words[at | 1];
     reads++;
-    if ((elo & need) !== need) return false;
     rights &= elo;
-    const large = (elo & PS) !== 0 && (largeAt & (1 << level)) !== 0;
-    if (
-      large
-        ? fast_large_rsvd(fs, level, elo, ehi)
-        : ((elo & rsvdLo[level]) | (ehi & rsvdHi[level])) !== 0
-    ) {
-      return false;
-    }
-    if (level === 1 || large) {
-      // a written leaf must be dirty already; a leaf above 1 GiB is left to the general walker
-      if ((write === true && (elo & FS_D) === 0) || level > 3) return false;
-      const mask = (1 << shift) - 1;
-      fast[2] = ehi & 0xfffff;
-      fast[3] = (elo & ~mask) | (lo & mask);
-      fast[4] = shift;
-      fast[5] = level;
-      fast[6] = (rights & FS_RW) !== 0 || !checkRw ? SS_W : 0;
-      fast[7] = reads;
-      return true;
-    }
+    // the leaf, and any entry that fails the one test, is looked at in full below
+    if (level === 1 || (((elo & testLo) ^ need) | (ehi & testHi)) !== 0) break;
     thi = ehi & 0xfffff;
     tlo = elo & ~0xfff;
+    win = (win << 9) | (rest >>> 23);
+    rest <<= 9;
+    level--;
   }
-  return false;
+  if ((elo & need) !== need) return false;
+  const large = (elo & PS) !== 0 && (fs.largeAt & (1 << level)) !== 0;
+  if (
+    large
+      ? fast_large_rsvd(fs, level, elo, ehi)
+      : ((elo & fs.rsvdLo[level]) | (ehi & fs.rsvdHi[level])) !== 0
+  ) {
+    return false;
+  }
+  // a table entry the one test stopped (a bit reserved at another level only), a written leaf
+  // not dirty yet and a leaf above 1 GiB are left to the general walker
+  if ((level !== 1 && !large) || (write === true && (elo & FS_D) === 0) || level > 3) return false;
+  const shift = 3 + 9 * level, mask = (1 << shift) - 1;
+  fast[2] = ehi & 0xfffff;
+  fast[3] = (elo & ~mask) | (lo & mask);
+  fast[4] = shift;
+  fast[5] = level;
+  fast[6] = (rights & FS_RW) !== 0 || !checkRw ? SS_W : 0;
+  fast[7] = reads;
+  return true;
 }
 
 /**
