@@ -76,7 +76,7 @@ interface IoasLine {
   unmap_ms: IoasStat;
   map_cpu_ms: IoasStat;
   unmap_cpu_ms: IoasStat;
-  rss_mapped_mib: IoasStat;
+  external_mapped_mib: IoasStat;
   heap_mapped_mib: IoasStat;
   iommu_pages: IoasStat;
 }
@@ -123,7 +123,14 @@ async function ioas(): Promise<Result[]> {
     rows.push(
       row(`ioas_heap_${n}_mib`, "MiB", l.heap_mapped_mib, "JavaScript heap held while mapped"),
     );
-    rows.push(row(`ioas_rss_${n}_mib`, "MiB", l.rss_mapped_mib, "RSS held while mapped"));
+    rows.push(
+      row(
+        `ioas_external_${n}_mib`,
+        "MiB",
+        l.external_mapped_mib,
+        "memory outside the heap (ArrayBuffers) held while mapped",
+      ),
+    );
     rows.push(
       row(`ioas_iommu_pages_${n}`, "pages", l.iommu_pages, "NR_IOMMU_PAGES while mapped"),
     );
