@@ -501,7 +501,7 @@ export function vtdWalkNested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1801
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1735
 /**
  * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
  * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
