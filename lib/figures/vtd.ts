@@ -109,7 +109,7 @@ export function iovaSplitFigure(): Figure {
     desc: desc.join(" "),
   };
 }
-// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:597
+// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:629
 /** NON-KERNEL: a row of the entry figure: which masks to draw. */
 interface EntryRow {
   label: string;
@@ -270,7 +270,7 @@ export function entryBitsFigure(): Figure {
     desc: desc.join(" ") + " Unnamed low bits are free for software or ignored by the walker.",
   };
 }
-// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:2290
+// ⟨vtd-figures⟩ spec/17-vtd-page-walk.md:2326
 /** NON-KERNEL: the tables of the nested vector N1 (see the worked vectors of chapter 17). */
 export function vtdExampleN1(): { mem: PhysMem; fs: VtdFirstStage; ss: VtdSecondStage } {
   const mem = new PhysMem(2 ** 40);

@@ -23,7 +23,7 @@ import {
   type VtdSecondStage,
 } from "./pgtable.ts";
 
-// ⟨vtd-build-code⟩ spec/17-vtd-page-walk.md:2071
+// ⟨vtd-build-code⟩ spec/17-vtd-page-walk.md:2107
 /** NON-KERNEL: hands out consecutive zeroed 4 KiB tables from `next` upwards. */
 export class VtdTableArena {
   constructor(public next: number) {}

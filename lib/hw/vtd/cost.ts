@@ -6,7 +6,7 @@
  * @module
  */
 
-// ⟨vtd-nested-refs⟩ spec/17-vtd-page-walk.md:2452
+// ⟨vtd-nested-refs⟩ spec/17-vtd-page-walk.md:2488
 /**
  * NON-KERNEL: memory references of an uncached nested walk: an n-level first stage over second
  * stage walks of m entries each.

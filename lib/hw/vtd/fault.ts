@@ -9,7 +9,7 @@
  * @module
  */
 
-// ⟨vtd-fault-codes⟩ spec/17-vtd-page-walk.md:805
+// ⟨vtd-fault-codes⟩ spec/17-vtd-page-walk.md:837
 /** QEMU VTD_FR_CONTEXT_ENTRY_INV; Linux dmar.c legacy reason 0x03. */
 export const VTD_FR_CONTEXT_ENTRY_INV = 0x03;
 /** QEMU VTD_FR_ADDR_BEYOND_MGAW; Linux dmar.c legacy reason 0x04. */
@@ -129,7 +129,7 @@ export function vtdFaultReasonText(fr: number): string {
   return REASONS[fr]?.[1] ?? "unknown fault reason";
 }
 
-// ⟨vtd-ss-fault-sets⟩ spec/17-vtd-page-walk.md:929
+// ⟨vtd-ss-fault-sets⟩ spec/17-vtd-page-walk.md:961
 /** NON-KERNEL: the fault reason a second stage reports for each condition the walker checks. */
 export interface VtdSsFaultReasons {
   /** Input beyond 2^min(AGAW, MGAW) − 1. */

@@ -173,7 +173,7 @@ export class VtdSecondStage {
    * NON-KERNEL: the walker's fast path's constants, made once from the fields above (see
    * secondStageFastConsts()); nothing else reads them.
    */
-  readonly fastConsts: Int32Array;
+  readonly fastConsts: SecondStageFastConsts;
 
   constructor(opts: VtdSecondStageOptions) {
     this.root = opts.root;
@@ -203,36 +203,61 @@ export class VtdSecondStage {
 }
 
 /**
- * NON-KERNEL: what the walker's fast path ([below](#vtd-walk-fast)) would otherwise work out from
- * `ss` at every walk, as int32 values: [0, 1] the root's high and low halves; [2, 3] the input
- * bits at or above `inputWidth` in the high and low halves; [4, 5] the bits every entry of a read
- * (4) or a write (5) must have; [6, 7] the same with PS and every bit reserved in a table entry at
- * any level 2 to 5 (the one test of a table entry); [8] the high half's bits reserved at any level 2
- * to 5; [9, 10] the bits reserved in a 4 KiB leaf (low, high); [11] a written leaf's required bits
- * (with the dirty bit under SSADE); [12] the input bit at the bottom of the first level's window.
+ * NON-KERNEL: what the walker's fast path ([below](#vtd-walk-fast)) would otherwise work out from a
+ * second stage at every walk. Every field is an int32 (bit 31 is bit 31 of the mask), so that the
+ * engine keeps it unboxed.
  */
-function secondStageFastConsts(ss: VtdSecondStage): Int32Array {
-  const k = new Int32Array(13);
-  const w = ss.inputWidth, a = ss.ssade ? VTD_SS_PTE_ACCESSED : 0;
-  const lo = ss.rsvdLo, hi = ss.rsvdHi;
-  k[0] = ss.root / 0x1_0000_0000;
-  k[1] = ss.root | 0;
-  k[2] = w >= 64 ? 0 : w >= 32 ? ~((1 << (w - 32)) - 1) : -1;
-  k[3] = w >= 32 ? 0 : ~((1 << w) - 1);
-  k[4] = DMA_PTE_READ | a;
-  k[5] = DMA_PTE_WRITE | a;
-  const table = DMA_PTE_LARGE_PAGE | lo[2] | lo[3] | lo[4] | lo[5];
-  k[6] = k[4] | table;
-  k[7] = k[5] | table;
-  k[8] = hi[2] | hi[3] | hi[4] | hi[5];
-  k[9] = lo[1];
-  k[10] = hi[1];
-  k[11] = k[5] | (ss.ssade ? DMA_SL_PTE_DIRTY : 0);
-  k[12] = 9 * ss.levels - 20;
-  return k;
+export interface SecondStageFastConsts {
+  /** The root's address, high and low halves. */
+  readonly rootHi: number;
+  readonly rootLo: number;
+  /** The input bits at or above `inputWidth`, high and low halves. */
+  readonly aboveHi: number;
+  readonly aboveLo: number;
+  /** The bits every entry of a read, or of a write, must have (with SSADE, the accessed bit too). */
+  readonly needRead: number;
+  readonly needWrite: number;
+  /**
+   * The one test of a table entry, low half: the bits needed, PS and every bit reserved in a table
+   * entry at any level 2 to 5.
+   */
+  readonly testRead: number;
+  readonly testWrite: number;
+  /** The same test's high half: the bits reserved at any level 2 to 5. */
+  readonly testHi: number;
+  /** The bits reserved in a 4 KiB leaf, low and high halves. */
+  readonly leafRsvdLo: number;
+  readonly leafRsvdHi: number;
+  /** The bits a written 4 KiB leaf must have (with SSADE, the dirty bit too). */
+  readonly leafNeedWrite: number;
+  /** The input bit at the bottom of the first level's window. */
+  readonly window: number;
 }
 
-// ⟨vtd-first-stage⟩ spec/17-vtd-page-walk.md:492
+/** NON-KERNEL: makes `ss`'s SecondStageFastConsts from its readonly fields. */
+function secondStageFastConsts(ss: VtdSecondStage): SecondStageFastConsts {
+  const w = ss.inputWidth, a = ss.ssade ? VTD_SS_PTE_ACCESSED : 0;
+  const lo = ss.rsvdLo, hi = ss.rsvdHi;
+  const needRead = DMA_PTE_READ | a, needWrite = DMA_PTE_WRITE | a;
+  const table = DMA_PTE_LARGE_PAGE | lo[2] | lo[3] | lo[4] | lo[5];
+  return {
+    rootHi: Math.floor(ss.root / 0x1_0000_0000) | 0,
+    rootLo: ss.root | 0,
+    aboveHi: w >= 64 ? 0 : w >= 32 ? ~((1 << (w - 32)) - 1) : -1,
+    aboveLo: w >= 32 ? 0 : ~((1 << w) - 1),
+    needRead,
+    needWrite,
+    testRead: needRead | table,
+    testWrite: needWrite | table,
+    testHi: hi[2] | hi[3] | hi[4] | hi[5],
+    leafRsvdLo: lo[1] | 0,
+    leafRsvdHi: hi[1] | 0,
+    leafNeedWrite: needWrite | (ss.ssade ? DMA_SL_PTE_DIRTY : 0),
+    window: 9 * ss.levels - 20,
+  };
+}
+
+// ⟨vtd-first-stage⟩ spec/17-vtd-page-walk.md:517
 /** NON-KERNEL: a first stage as the hardware walker sees it (see VtdFirstStageOptions). */
 export class VtdFirstStage {
   readonly root: number;
@@ -252,7 +277,7 @@ export class VtdFirstStage {
    * NON-KERNEL: the walker's fast path's constants, made once from the fields above (see
    * firstStageFastConsts()); nothing else reads them.
    */
-  readonly fastConsts: Int32Array;
+  readonly fastConsts: FirstStageFastConsts;
 
   constructor(opts: VtdFirstStageOptions) {
     this.root = opts.root;
@@ -284,19 +309,26 @@ export class VtdFirstStage {
   }
 }
 
-/**
- * NON-KERNEL: the first stage's constants for the fast path, as secondStageFastConsts(): [0, 1]
- * the root's high and low halves; [2, 3] PS and every bit reserved in a table entry at any level 2
- * to 5 (low, high); [4] the input bit at the bottom of the first level's window.
- */
-function firstStageFastConsts(fs: VtdFirstStage): Int32Array {
-  const k = new Int32Array(5);
+/** NON-KERNEL: the first stage's constants for the fast path, as SecondStageFastConsts. */
+export interface FirstStageFastConsts {
+  readonly rootHi: number;
+  readonly rootLo: number;
+  /** PS and every bit reserved in a table entry at any level 2 to 5, low and high halves. */
+  readonly tableRsvdLo: number;
+  readonly tableRsvdHi: number;
+  /** The input bit at the bottom of the first level's window. */
+  readonly window: number;
+}
+
+/** NON-KERNEL: makes `fs`'s FirstStageFastConsts from its readonly fields. */
+function firstStageFastConsts(fs: VtdFirstStage): FirstStageFastConsts {
   const lo = fs.rsvdLo, hi = fs.rsvdHi;
-  k[0] = fs.root / 0x1_0000_0000;
-  k[1] = fs.root | 0;
-  k[2] = DMA_PTE_LARGE_PAGE | lo[2] | lo[3] | lo[4] | lo[5];
-  k[3] = hi[2] | hi[3] | hi[4] | hi[5];
-  k[4] = 9 * fs.levels - 20;
-  return k;
+  return {
+    rootHi: Math.floor(fs.root / 0x1_0000_0000) | 0,
+    rootLo: fs.root | 0,
+    tableRsvdLo: DMA_PTE_LARGE_PAGE | lo[2] | lo[3] | lo[4] | lo[5],
+    tableRsvdHi: hi[2] | hi[3] | hi[4] | hi[5],
+    window: 9 * fs.levels - 20,
+  };
 }
 //# sourceMappingURL=../../../.cache/srcmap/lib/hw/vtd/pgtable.ts.map

@@ -333,7 +333,7 @@ export function vtdWorkedVectors(): VtdVectorFile {
   return file;
 }
 
-// ⟨vtd-vectors-random⟩ spec/17-vtd-page-walk.md:3381
+// ⟨vtd-vectors-random⟩ spec/17-vtd-page-walk.md:3417
 /** NON-KERNEL: xorshift32 over `seed`; `rand(n)` is in [0, n). */
 export function vtdPrng(seed: number): (n: number) => number {
   let x = (seed >>> 0) || 1;

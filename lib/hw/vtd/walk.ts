@@ -45,7 +45,7 @@ import {
   type VtdSecondStage,
 } from "./pgtable.ts";
 
-// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:1009
+// ⟨vtd-walk-result-class⟩ spec/17-vtd-page-walk.md:1041
 /** NON-KERNEL: a request the walker translates. */
 export interface VtdAccess {
   /** A write (DMA from the device into memory); otherwise a read. */
@@ -141,7 +141,7 @@ export class VtdWalk {
   }
 }
 
-// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1109
+// ⟨vtd-walk-fault-helper⟩ spec/17-vtd-page-walk.md:1141
 /** NON-KERNEL: records a fault in `out` and returns its reason. */
 export function vtdWalkFault(
   out: VtdWalk,
@@ -160,7 +160,7 @@ export function vtdWalkFault(
 /** Scratch for `read64Parts`: the walker reads entries as two 32-bit halves. */
 const part = new Uint32Array(2);
 
-// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1173
+// ⟨vtd-ss-walk-code⟩ spec/17-vtd-page-walk.md:1205
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_slpte()): translates the
  * input whose halves are `hi`/`lo` through second stage `ss`. Fills `out` (adding to its read
@@ -244,7 +244,7 @@ function secondStageWalk(
   }
 }
 
-// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1266
+// ⟨vtd-interrupt-check⟩ spec/17-vtd-page-walk.md:1298
 /** VT-d spec §3.15: the interrupt address range, which a translation must not reach. */
 export const VTD_INTERRUPT_ADDR_FIRST = 0xfee0_0000;
 /** VT-d spec §3.15 */
@@ -260,7 +260,7 @@ export function checkInterruptRange(out: VtdWalk, fr: number, stage: "ss" | "fs"
   return 0;
 }
 
-// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1286
+// ⟨vtd-walk-ss-entry⟩ spec/17-vtd-page-walk.md:1318
 /** NON-KERNEL: the 32-bit halves of an input address, without allocating for a number. */
 export function splitIova(iova: number | bigint, halves: Uint32Array): void {
   if (typeof iova === "number") {
@@ -301,7 +301,7 @@ export function vtdWalkSecondStage(
   return out;
 }
 
-// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1368
+// ⟨vtd-fs-walk-code⟩ spec/17-vtd-page-walk.md:1400
 /**
  * NON-KERNEL (hardware; the walk of QEMU hw/i386/intel_iommu.c vtd_iova_to_fspte()): translates
  * the input `hi`/`lo` through first stage `fs`; when `ss` is given (nested), every table address
@@ -332,7 +332,7 @@ function firstStageWalk(
     let pa = table + 8 * vtdLevelIndex(hi, lo, level);
     let tableWritable = true;
     if (ss !== null) {
-      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1521
+      // ⟨vtd-nested-fetch⟩ spec/17-vtd-page-walk.md:1553
       // vtd-nested-check-range, vtd-nested-check-read: translate the entry's GPA first
       nestedScratch.trace = nestedScratch.levels = null;
       const inner = nestedScratch.reset(pa);
@@ -415,7 +415,7 @@ function firstStageWalk(
   }
 }
 
-// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1472
+// ⟨vtd-walk-fs-entry⟩ spec/17-vtd-page-walk.md:1504
 /**
  * NON-KERNEL (hardware): a DMA request's walk through a first stage alone (scalable mode, PGTT=1).
  * Returns `out`, holding the translation or the fault.
@@ -441,7 +441,7 @@ export function vtdWalkFirstStage(
   return out;
 }
 
-// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1538
+// ⟨vtd-nested-fault⟩ spec/17-vtd-page-walk.md:1570
 /** Scratch result for the second-stage walks inside a nested walk. */
 const nestedScratch = new VtdWalk();
 
@@ -462,7 +462,7 @@ export function nestedFault(out: VtdWalk, inner: VtdWalk, top: boolean): number 
   return vtdWalkFault(out, fr, check, "ss", inner.level);
 }
 
-// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1569
+// ⟨vtd-walk-nested-entry⟩ spec/17-vtd-page-walk.md:1601
 /**
  * NON-KERNEL (hardware): a DMA request's nested walk (scalable mode, PGTT=3): first stage `fs`,
  * whose tables are at guest physical addresses, over second stage `ss`. Returns `out`.
@@ -501,7 +501,7 @@ export function vtdWalkNested(
   return out;
 }
 
-// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1735
+// ⟨vtd-walk-fast⟩ spec/17-vtd-page-walk.md:1769
 /**
  * The fast path's registers. A stage's walk takes its input address from `fast[0]` (high half) and
  * `fast[1]` (low half) and leaves its leaf in the rest: output address halves (2, 3), page shift
@@ -562,21 +562,21 @@ function fast_large_rsvd(
  */
 function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): boolean {
   const k = ss.fastConsts, hi = fast[0], lo = fast[1];
-  if (((hi & k[2]) | (lo & k[3])) !== 0) return false;
-  // every entry grants the right asked for, and with SSADE already has its accessed bit (4, 5);
-  // a table entry is tested on these bits and the large-page bit and every bit reserved in a
-  // table entry at any level (2 to 5) clear (6, 7, 8)
-  const rw = write === true ? 1 : 0;
-  const need = k[4 + rw], testLo = k[6 + rw], testHi = k[8], words = mem.words;
+  if (((hi & k.aboveHi) | (lo & k.aboveLo)) !== 0) return false;
+  // every entry grants the right asked for, and with SSADE already has its accessed bit; a table
+  // entry is tested on these bits and the large-page bit and every bit reserved in a table entry at
+  // any level (2 to 5) clear
+  const need = write === true ? k.needWrite : k.needRead;
+  const testLo = write === true ? k.testWrite : k.testRead, testHi = k.testHi, words = mem.words;
   let rights = SS_R | SS_W;
   // the frame slot of the table being read: the root's, then the one each table entry names
-  let slot = mem.slotAt(k[0], k[1]);
+  let slot = mem.slotAt(k.rootHi, k.rootLo);
   if (slot < 0) return false;
   // The input's page number, left-aligned in `win` and `rest`: the top 9 bits of `win` are the
   // index into the table of the current level (bits 12 + 9 * (level - 1) up, as vtdLevelIndex()),
   // and shifting the pair left by 9 moves to the next level.
   let level = ss.levels | 0;
-  const s = k[12]; // the input bit at the bottom of `win`
+  const s = k.window; // the input bit at the bottom of `win`
   let win = s <= 0 ? lo << -s : (lo >>> s) | (hi << (32 - s)), rest = s <= 0 ? 0 : lo << (32 - s);
   let elo = 0, ehi = 0;
   for (;;) {
@@ -596,8 +596,10 @@ function secondStageWalkFast(mem: PhysMem, ss: VtdSecondStage, write: boolean): 
   if (level !== 1) return secondStageStopFast(ss, write, need, level, elo, ehi, rights);
   // a 4 KiB leaf: the rights asked for (and under SSADE, for a write, the dirty bit) and none of
   // its reserved bits
-  const leafNeed = k[rw === 1 ? 11 : 4];
-  if ((((elo & leafNeed) ^ leafNeed) | (elo & k[9]) | (ehi & k[10])) !== 0) return false;
+  const leafNeed = write === true ? k.leafNeedWrite : need;
+  if ((((elo & leafNeed) ^ leafNeed) | (elo & k.leafRsvdLo) | (ehi & k.leafRsvdHi)) !== 0) {
+    return false;
+  }
   fast[2] = ehi & 0xfffff;
   fast[3] = (elo & ~0xfff) | (lo & 0xfff);
   fast[4] = 12;
@@ -655,13 +657,13 @@ function firstStageWalkFast(
   // every entry is present and accessed, user-accessible for a user request, writable for a write;
   // a table entry is tested on these bits and PS and every bit reserved in a table entry clear
   const need = (user === true ? FS_US : 0) | (write === true && checkRw ? FS_RW : 0) | FS_P | FS_A;
-  const testLo = need | k[2], testHi = k[3], words = mem.words;
+  const testLo = need | k.tableRsvdLo, testHi = k.tableRsvdHi, words = mem.words;
   let rights = FS_RW | FS_US;
-  let thi = k[0], tlo = k[1];
+  let thi = k.rootHi, tlo = k.rootLo;
   let reads = 0;
   // the input's page number left-aligned in `win` and `rest`, as in the second stage's walk
   let level = fs.levels | 0;
-  const s = k[4];
+  const s = k.window;
   let win = (lo >>> s) | (hi << (32 - s)), rest = lo << (32 - s);
   let elo = 0, ehi = 0;
   for (;;) {
