@@ -204,8 +204,8 @@ export class VtdSecondStage {
 
 /**
  * NON-KERNEL: what the walker's fast path ([below](#vtd-walk-fast)) would otherwise work out from a
- * second stage at every walk. Every field is an int32 (bit 31 is bit 31 of the mask), so that the
- * engine keeps it unboxed.
+ * second stage at every walk. Every field is an int32 (bit 31 is bit 31 of the mask): Deno's V8,
+ * whose small integers are 32 bits wide, stores each in place, unboxed.
  */
 export interface SecondStageFastConsts {
   /** The root's address, high and low halves. */
